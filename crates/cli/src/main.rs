@@ -1,0 +1,112 @@
+//! The `lockstep` command: `server` (and, as their issues land, `cluster`, `stress`,
+//! `doctor`). Errors are one clear line and exit code 1; nothing here panics on bad input.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lockstep_server::{Server, ServerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "lockstep",
+    version,
+    about = "A Redis toolkit: server, client tools."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Redis-compatible server (127.0.0.1 and ::1 by default).
+    Server(ServerArgs),
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Address to listen on; repeat for several. Default: 127.0.0.1 and ::1.
+    #[arg(long = "bind", value_name = "ADDR")]
+    bind: Vec<IpAddr>,
+    /// TCP port; 0 picks a free one.
+    #[arg(long, default_value_t = 6379)]
+    port: u16,
+    /// Require clients to AUTH with this password.
+    #[arg(long, value_name = "PASSWORD")]
+    requirepass: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOCKSTEP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lockstep: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Server(args) => runtime.block_on(run_server(args)),
+    }
+}
+
+async fn run_server(args: ServerArgs) -> ExitCode {
+    let config = ServerConfig {
+        bind: args.bind,
+        port: args.port,
+        requirepass: args.requirepass,
+        announce: true,
+    };
+    let server = match Server::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("lockstep server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
+    println!("lockstep server ready, listening on {}", addrs.join(" "));
+    let stop = server.shutdown_handle();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop.send(true);
+    });
+    server.stopped().await;
+    server.stop().await;
+    ExitCode::SUCCESS
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,1 @@
+//! The lockstep Redis client. (The connection state machine arrives with its issue.)

@@ -1,0 +1,284 @@
+//! The command table and dispatch.
+//!
+//! Every command is described once by a `CommandSpec` declared next to its handler (in
+//! `commands/<family>.rs`): name, arity, flags, key positions, ACL categories, subcommands.
+//! Dispatch, arity errors, NOAUTH, COMMAND INFO/COUNT/DOCS/GETKEYS and (later) cluster slot
+//! checks all read that one entry. There is no second list of command names anywhere.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::errors;
+use crate::keyspace::{Db, Millis};
+use crate::reply::Reply;
+use crate::state::{Client, State};
+
+/// A command handler: reads its arguments (`argv[0]` is the command name), changes the
+/// state, writes exactly one reply. It never touches sockets.
+pub type Handler = fn(&mut Ctx, &[&[u8]]);
+
+/// Command flags, as COMMAND INFO names them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 14;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 15;
+    pub const NO_MULTI: u32 = 1 << 16;
+    pub const MOVABLE_KEYS: u32 = 1 << 17;
+    pub const ALLOW_BUSY: u32 = 1 << 18;
+    pub const SENTINEL: u32 = 1 << 19;
+    pub const ONLY_SENTINEL: u32 = 1 << 20;
+
+    /// Flag names in the order Redis lists them in COMMAND INFO.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (MOVABLE_KEYS, "movablekeys"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (SENTINEL, "sentinel"),
+        (ONLY_SENTINEL, "only_sentinel"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Where a command's keys are: Redis's legacy (first, last, step) triple. `last` may be
+/// negative, counting from the end (-1: the last argument).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    pub first: i32,
+    pub last: i32,
+    pub step: i32,
+}
+
+impl KeySpec {
+    pub const NONE: KeySpec = KeySpec {
+        first: 0,
+        last: 0,
+        step: 0,
+    };
+}
+
+/// One command's metadata and handler.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Lower case, as COMMAND reports it (`get`; a subcommand is `kill` under `client`).
+    pub name: &'static str,
+    /// Full name: `get`, or `client|kill` for a subcommand.
+    pub full_name: &'static str,
+    /// Positive: exactly that many arguments (name included). Negative: at least -arity.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: KeySpec,
+    /// ACL categories without the `@` (`string`, `fast`, ...).
+    pub acl: &'static [&'static str],
+    /// Command tips (`nondeterministic_output`, `request_policy:all_shards`, ...).
+    pub tips: &'static [&'static str],
+    /// COMMAND DOCS: group (`string`, `generic`, `connection`, `server`) and summary.
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub handler: Handler,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// True when `argc` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity > 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Positions of the key arguments in `argv`, by the legacy key spec.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        let KeySpec { first, last, step } = self.keys;
+        if first <= 0 || step <= 0 {
+            return Vec::new();
+        }
+        let last = if last < 0 {
+            argc as i64 + last as i64
+        } else {
+            last as i64
+        };
+        let mut out = Vec::new();
+        let mut i = first as i64;
+        while i <= last && (i as usize) < argc {
+            out.push(i as usize);
+            i += step as i64;
+        }
+        out
+    }
+}
+
+/// Builds a `CommandSpec` with the defaults most commands share; families override fields
+/// with struct update syntax: `CommandSpec { arity: -3, ..spec("set", set) }`.
+pub const fn spec(name: &'static str, handler: Handler) -> CommandSpec {
+    CommandSpec {
+        name,
+        full_name: name,
+        arity: -1,
+        flags: 0,
+        keys: KeySpec::NONE,
+        acl: &[],
+        tips: &[],
+        group: "generic",
+        summary: "",
+        since: "1.0.0",
+        handler,
+        subcommands: &[],
+    }
+}
+
+/// Key positions shorthand for `CommandSpec::keys`.
+pub const fn keys(first: i32, last: i32, step: i32) -> KeySpec {
+    KeySpec { first, last, step }
+}
+
+/// Every command, found by lower-case name.
+pub struct Registry {
+    by_name: HashMap<&'static str, &'static CommandSpec>,
+    all: Vec<&'static CommandSpec>,
+}
+
+impl Registry {
+    fn build() -> Registry {
+        let all: Vec<&'static CommandSpec> = crate::commands::FAMILIES
+            .iter()
+            .flat_map(|family| family.iter())
+            .collect();
+        let by_name = all.iter().map(|c| (c.name, *c)).collect();
+        Registry { by_name, all }
+    }
+
+    /// The process-wide table.
+    pub fn get() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        REGISTRY.get_or_init(Registry::build)
+    }
+
+    /// Finds a top-level command by name, in any letter case.
+    pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        let mut lower = [0u8; 32];
+        if name.len() > lower.len() {
+            return None;
+        }
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let lower = std::str::from_utf8(&lower[..name.len()]).ok()?;
+        self.by_name.get(lower).copied()
+    }
+
+    pub fn all(&self) -> &[&'static CommandSpec] {
+        &self.all
+    }
+
+    /// Resolves `argv` to the command to run: the subcommand for container commands.
+    pub fn resolve(&self, argv: &[&[u8]]) -> Result<&'static CommandSpec, Vec<u8>> {
+        let Some(cmd) = self.lookup(argv[0]) else {
+            return Err(errors::unknown_command(argv));
+        };
+        if cmd.subcommands.is_empty() || argv.len() < 2 {
+            return Ok(cmd);
+        }
+        cmd.subcommands
+            .iter()
+            .find(|s| s.name.as_bytes().eq_ignore_ascii_case(argv[1]))
+            .ok_or_else(|| errors::unknown_subcommand(argv[0], argv[1]))
+    }
+}
+
+/// What a handler works with: the locked state, its own client, its reply.
+pub struct Ctx<'a> {
+    pub state: &'a mut State,
+    pub client: &'a mut Client,
+    pub out: &'a mut Reply,
+    /// The time the command started, in ms since the epoch. Redis freezes the clock for
+    /// the length of a command (and of a script), so expiry decisions agree with each other.
+    pub now: Millis,
+    /// The spec of the running command.
+    pub cmd: &'static CommandSpec,
+}
+
+impl Ctx<'_> {
+    /// The client's selected database.
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.state.dbs[self.client.db]
+    }
+
+    /// Records a change to the keyspace (INFO `rdb_changes_since_last_save`; later, WATCH
+    /// and keyspace notifications hook in here).
+    pub fn dirty(&mut self, changes: u64) {
+        self.state.dirty += changes;
+    }
+}
+
+/// Runs one command with Redis's checks in Redis's order: lookup (unknown command or
+/// subcommand), arity, authentication. Then the handler writes its reply.
+pub fn execute(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[&[u8]]) {
+    let registry = Registry::get();
+    let cmd = match registry.resolve(argv) {
+        Ok(cmd) => cmd,
+        Err(msg) => {
+            out.error_bytes(&msg);
+            return;
+        }
+    };
+    if !cmd.arity_ok(argv.len()) {
+        out.error(&errors::wrong_arity(cmd.full_name));
+        return;
+    }
+    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        out.error(errors::NOAUTH);
+        return;
+    }
+    let now = crate::state::unix_millis();
+    let mut ctx = Ctx {
+        state,
+        client,
+        out,
+        now,
+        cmd,
+    };
+    (cmd.handler)(&mut ctx, argv);
+    ctx.client.last_cmd = cmd.full_name;
+    ctx.state.stats.commands_processed += 1;
+}

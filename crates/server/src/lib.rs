@@ -1,0 +1,28 @@
+//! lockstep's Redis-compatible server as a library.
+//!
+//! Start one on a free port, talk to it over TCP, stop it:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), lockstep_server::StartError> {
+//! let server = lockstep_server::Server::start(lockstep_server::ServerConfig::ephemeral()).await?;
+//! println!("listening on {}", server.addr());
+//! server.stop().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Outside async code, `EmbeddedServer` runs one on its own thread.
+
+pub mod command;
+pub mod commands;
+pub mod config;
+mod conn;
+pub mod errors;
+pub mod keyspace;
+pub mod reply;
+mod server;
+pub mod state;
+pub mod util;
+
+pub use config::ServerConfig;
+pub use server::{EmbeddedServer, Server, StartError};

@@ -1,0 +1,329 @@
+//! Starting and stopping a server: the listeners, the accept loops, the active expiry task,
+//! and the handles that tests and the CLI hold.
+//!
+//! Binding failures are values (`StartError`) with Redis's wording, never panics.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rand::SeedableRng;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, ServerConfig};
+use crate::state::{unix_millis, State};
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    next_client_id: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug)]
+pub struct StartError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Could not create server TCP listening socket {}: bind: {}",
+            self.addr,
+            describe_io_error(&self.source)
+        )
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn describe_io_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "Address already in use".into(),
+        std::io::ErrorKind::AddrNotAvailable => "Cannot assign requested address".into(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A running server inside a tokio runtime.
+pub struct Server {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    /// Binds every address and starts serving. With the default bind list, `::1` is
+    /// optional (hosts without IPv6 still start); addresses given explicitly must all bind.
+    pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
+        let listeners = bind_all(&config)?;
+        let addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        let (shutdown, _) = watch::channel(false);
+        let runtime_config = Config {
+            requirepass: config.requirepass.as_ref().map(|p| p.as_bytes().to_vec()),
+            port: addrs.first().map_or(config.port, |a| a.port()),
+            bind: config.bind_addrs().iter().map(|a| a.to_string()).collect(),
+            ..Config::default()
+        };
+        let mut state = State::new(runtime_config, shutdown.clone());
+        state.listening = addrs.clone();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            next_client_id: AtomicU64::new(1),
+        });
+        let mut tasks = JoinSet::new();
+        for listener in listeners {
+            tasks.spawn(accept_loop(shared.clone(), listener, shutdown.subscribe()));
+        }
+        tasks.spawn(active_expire_loop(shared.clone(), shutdown.subscribe()));
+        Ok(Server {
+            shared,
+            addrs,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The first address listened on (127.0.0.1 by default).
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Every address listened on.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr().port()
+    }
+
+    /// Waits until the server is asked to stop (SHUTDOWN, or `stop`).
+    pub async fn stopped(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Stops accepting, closes every connection and waits for the tasks to end.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// A sender that stops the server when `true` is sent (for signal handlers).
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.shared.state.lock().clients.len()
+    }
+}
+
+fn bind_all(config: &ServerConfig) -> Result<Vec<TcpListener>, StartError> {
+    let optional_v6 = config.bind.is_empty();
+    let mut port = config.port;
+    let mut listeners = Vec::new();
+    for ip in config.bind_addrs() {
+        let addr = SocketAddr::new(ip, port);
+        match bind(addr) {
+            Ok(listener) => {
+                if port == 0 {
+                    port = listener.local_addr().map_or(0, |a| a.port());
+                }
+                listeners.push(listener);
+            }
+            Err(e)
+                if optional_v6
+                    && matches!(ip, IpAddr::V6(_))
+                    && e.kind() != std::io::ErrorKind::AddrInUse =>
+            {
+                tracing::warn!(%addr, error = %e, "skipping optional IPv6 loopback");
+            }
+            Err(source) => return Err(StartError { addr, source }),
+        }
+    }
+    Ok(listeners)
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        let s = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None)?;
+        // Listen on IPv6 only, so that [::] and 0.0.0.0 can both be bound.
+        s.set_only_v6(true)?;
+        s.set_nonblocking(true)?;
+        TcpSocket::from_std_stream(s.into())
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(511)
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let laddr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    conns.spawn(crate::conn::serve(
+                        shared.clone(),
+                        stream,
+                        addr,
+                        laddr,
+                        shutdown.clone(),
+                    ));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
+}
+
+/// Redis's active expiry: `hz` times a second, sample keys with a TTL in every database,
+/// spending at most a quarter of the period.
+async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut rng = rand::rngs::SmallRng::from_entropy();
+    loop {
+        let hz = shared.state.lock().config.hz.clamp(1, 500);
+        let period = Duration::from_millis(1000 / hz as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.changed() => return,
+        }
+        let deadline = Instant::now() + period / 4;
+        let mut state = shared.state.lock();
+        let now = unix_millis();
+        for db in state.dbs.iter_mut() {
+            db.active_expire(now, &mut rng, deadline);
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+    }
+}
+
+/// A server on its own thread and runtime, for tests and tools that are not async.
+/// Dropping it stops the server.
+pub struct EmbeddedServer {
+    addrs: Vec<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EmbeddedServer {
+    pub fn start(config: ServerConfig) -> Result<EmbeddedServer, StartError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("lockstep-server".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(source) => {
+                        let addr = SocketAddr::from(([127, 0, 0, 1], config.port));
+                        let _ = tx.send(Err(StartError { addr, source }));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match Server::start(config).await {
+                        Ok(server) => {
+                            let _ =
+                                tx.send(Ok((server.addrs().to_vec(), server.shutdown_handle())));
+                            server.stopped().await;
+                            server.stop().await;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                });
+            })
+            .map_err(|source| StartError {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                source,
+            })?;
+        let (addrs, shutdown) = rx.recv().map_err(|_| StartError {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            source: std::io::Error::other("server thread ended before it started"),
+        })??;
+        Ok(EmbeddedServer {
+            addrs,
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr().port()
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}

@@ -1,0 +1,145 @@
+//! Everything the server keeps under its one lock: databases, the client registry, the
+//! configuration and the counters INFO reports.
+//!
+//! Holding the lock is what makes a command, a batch, a MULTI/EXEC or a script atomic.
+//! Code under the lock never awaits and never does I/O.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{watch, Notify};
+
+use crate::config::Config;
+use crate::keyspace::{Db, Millis};
+
+/// How a client wants replies: `CLIENT REPLY ON|OFF|SKIP`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Drop the reply of the next command only.
+    Skip,
+    /// Set by SKIP while the command that asked for it runs.
+    SkipNext,
+}
+
+/// One connection's own state. The connection task owns it; a copy sits in the registry
+/// (refreshed after every batch) for CLIENT LIST and friends to read.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    pub last_active: Instant,
+    pub db: usize,
+    pub authenticated: bool,
+    pub name: Option<Arc<[u8]>>,
+    pub lib_name: Option<Arc<[u8]>>,
+    pub lib_ver: Option<Arc<[u8]>>,
+    /// Full name (`client|list`) of the last command run.
+    pub last_cmd: &'static str,
+    pub reply_mode: ReplyMode,
+    /// Close once the pending replies are written (QUIT, protocol errors, CLIENT KILL).
+    pub close_after_reply: bool,
+    /// 2 or 3, as HELLO set it; mirrored from the reply writer for CLIENT LIST.
+    pub resp: u8,
+    /// Bytes buffered for a command not complete yet (CLIENT LIST `qbuf`).
+    pub query_buf: usize,
+}
+
+impl Client {
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr, authenticated: bool) -> Client {
+        let now = Instant::now();
+        Client {
+            id,
+            addr,
+            laddr,
+            created: now,
+            last_active: now,
+            db: 0,
+            authenticated,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            last_cmd: "NULL",
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            resp: 2,
+            query_buf: 0,
+        }
+    }
+}
+
+/// The registry's entry for one connection.
+#[derive(Debug)]
+pub struct ClientEntry {
+    /// The connection's state as of its last batch.
+    pub client: Client,
+    /// Set by CLIENT KILL; the connection closes when it sees it.
+    pub killed: bool,
+    /// Wakes the connection task so that it notices `killed` while idle.
+    pub wake: Arc<Notify>,
+}
+
+/// Counters INFO `stats` reports, other than the per-database ones.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub connections_received: u64,
+    pub commands_processed: u64,
+    pub rejected_connections: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub error_replies: u64,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub dbs: Vec<Db>,
+    pub clients: BTreeMap<u64, ClientEntry>,
+    pub config: Config,
+    pub stats: Stats,
+    /// Keyspace changes since start (Redis's `dirty`, INFO `rdb_changes_since_last_save`).
+    pub dirty: u64,
+    pub started: Instant,
+    /// Unix time (seconds) of the last SAVE; start time until then.
+    pub last_save: i64,
+    /// Ends the server: SHUTDOWN sends `true`.
+    pub shutdown: watch::Sender<bool>,
+    /// The addresses the server listens on.
+    pub listening: Vec<SocketAddr>,
+}
+
+impl State {
+    pub fn new(config: Config, shutdown: watch::Sender<bool>) -> State {
+        State {
+            dbs: (0..config.databases).map(|_| Db::default()).collect(),
+            clients: BTreeMap::new(),
+            config,
+            stats: Stats::default(),
+            dirty: 0,
+            started: Instant::now(),
+            last_save: unix_millis() / 1000,
+            shutdown,
+            listening: Vec::new(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn unix_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
