@@ -1,0 +1,631 @@
+//! Differential tests: the same commands go to a real `redis-server` (the oracle) and to
+//! lockstep's server, over raw RESP, and the replies must be equal, errors included.
+//!
+//! Cases live in `tests/cases/*.txt`, one command per line, quoted like redis-cli input.
+//! Each `## name` block runs twice (RESP2, then RESP3 after `HELLO 3`) on fresh
+//! connections to freshly flushed servers. Directives, on a line of their own:
+//!
+//! - `!resp2` / `!resp3` (right after the block header): run the block in that protocol only.
+//! - `!ignore`: send the next command to both, compare nothing (RANDOMKEY, ...).
+//! - `!unordered`: the next reply's array/set/map elements may come in any order.
+//! - `!approx N`: the next reply's integers may differ by at most N (TTLs).
+//! - `!type`: the next reply need only have the same shape (TIME, INFO, ...).
+//! - `!sleep MS`: wait, for expiry cases.
+//! - `!pipeline` ... `!end`: write all the commands in between at once, then read every reply.
+//! - `!raw BYTES`: send these bytes as they are (`\r`, `\n`, `\xHH` escapes) and compare the
+//!   one reply (or the close) that follows; `!raw-closed BYTES` also expects the server to
+//!   close the connection after its reply.
+//!
+//! `@name COMMAND` sends on connection `name` (created on first use) instead of the main one.
+//!
+//! A relaxation is declared next to the case it applies to, so every difference that is not
+//! declared fails the suite. The real redis-server is required: the test fails, loudly, when
+//! it cannot be started (set `REDIS_SERVER` to its path if it is not on PATH).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use lockstep_resp::{encode_command, Decoder, Frame};
+use lockstep_server::{EmbeddedServer, ServerConfig};
+
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A real redis-server child process, killed on drop.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the differential suite needs the real redis-server ({binary}): {e}. \
+                     Install it (apt-get install -y redis-server) or set REDIS_SERVER."
+                )
+            });
+        let server = RedisServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One RESP connection that reads whole frames.
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: Decoder,
+}
+
+/// What reading a reply produced.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Frame(Frame),
+    Closed,
+    Timeout,
+}
+
+impl Conn {
+    fn open(port: u16) -> Conn {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_nodelay(true).ok();
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+            decoder: Decoder::default(),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        // A server that already closed is reported by the read that follows.
+        let _ = self.stream.write_all(bytes);
+    }
+
+    fn read(&mut self) -> Outcome {
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(frame)) => return Outcome::Frame(frame),
+                Ok(None) => {}
+                Err(e) => panic!("undecodable reply: {e}"),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Outcome::Timeout;
+            }
+            self.stream.set_read_timeout(Some(left)).ok();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Outcome::Closed,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return Outcome::Timeout
+                }
+                Err(_) => return Outcome::Closed,
+            }
+        }
+    }
+
+    fn command(&mut self, argv: &[Vec<u8>]) -> Outcome {
+        let mut out = BytesMut::new();
+        encode_command(argv, &mut out);
+        self.send(&out);
+        self.read()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+enum Relax {
+    #[default]
+    Exact,
+    Ignore,
+    Unordered,
+    Approx(i64),
+    Shape,
+}
+
+#[derive(Debug)]
+enum Step {
+    Command {
+        line: usize,
+        conn: String,
+        argv: Vec<Vec<u8>>,
+        relax: Relax,
+    },
+    Pipeline {
+        line: usize,
+        commands: Vec<(Vec<Vec<u8>>, Relax)>,
+    },
+    Raw {
+        line: usize,
+        bytes: Vec<u8>,
+        expect_close: bool,
+    },
+    Sleep(u64),
+}
+
+#[derive(Debug)]
+struct Block {
+    file: String,
+    name: String,
+    protocols: Vec<u8>,
+    steps: Vec<Step>,
+}
+
+/// Splits a line like redis-cli does: spaces separate, "..." with \n \r \t \xHH escapes,
+/// '...' literal.
+fn split_line(line: &str) -> Result<Vec<Vec<u8>>, String> {
+    let bytes = line.as_bytes();
+    let mut args = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        let mut arg = Vec::new();
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return Err(format!("unterminated quote in {line:?}")),
+                        Some(b'"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(b'\\') => {
+                            let (byte, used) = unescape(&bytes[i..])?;
+                            arg.push(byte);
+                            i += used;
+                        }
+                        Some(&c) => {
+                            arg.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    match bytes.get(i) {
+                        None => return Err(format!("unterminated quote in {line:?}")),
+                        Some(b'\'') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(&c) => {
+                            arg.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                    arg.push(bytes[i]);
+                    i += 1;
+                }
+            }
+        }
+        args.push(arg);
+    }
+    Ok(args)
+}
+
+/// One backslash escape at the start of `s`: the byte and how many input bytes it used.
+fn unescape(s: &[u8]) -> Result<(u8, usize), String> {
+    match s.get(1) {
+        Some(b'n') => Ok((b'\n', 2)),
+        Some(b'r') => Ok((b'\r', 2)),
+        Some(b't') => Ok((b'\t', 2)),
+        Some(b'0') => Ok((0, 2)),
+        Some(b'x') => {
+            let hex = s.get(2..4).ok_or("short \\x escape")?;
+            let hex = std::str::from_utf8(hex).map_err(|e| e.to_string())?;
+            let v = u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+            Ok((v, 4))
+        }
+        Some(&c) => Ok((c, 2)),
+        None => Err("trailing backslash".into()),
+    }
+}
+
+/// Raw bytes for `!raw`: the rest of the line with escapes.
+fn raw_bytes(s: &str) -> Result<Vec<u8>, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let (v, used) = unescape(&b[i..])?;
+            out.push(v);
+            i += used;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn parse_cases(path: &Path) -> Vec<Block> {
+    let text = std::fs::read_to_string(path).expect("read case file");
+    let file = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
+    let mut blocks: Vec<Block> = Vec::new();
+    let new_block = |name: &str| Block {
+        file: file.clone(),
+        name: name.to_string(),
+        protocols: vec![2, 3],
+        steps: Vec::new(),
+    };
+    let mut relax = Relax::Exact;
+    let mut pipeline: Option<(usize, Vec<(Vec<Vec<u8>>, Relax)>)> = None;
+    for (n, raw_line) in text.lines().enumerate() {
+        let line_no = n + 1;
+        let line = raw_line.trim();
+        if line.is_empty() || (line.starts_with('#') && !line.starts_with("##")) {
+            continue;
+        }
+        let here = format!("{file}:{line_no}");
+        if let Some(name) = line.strip_prefix("##") {
+            blocks.push(new_block(name.trim()));
+            continue;
+        }
+        if blocks.is_empty() {
+            blocks.push(new_block(&file));
+        }
+        let block = blocks.last_mut().expect("a block");
+        if let Some(directive) = line.strip_prefix('!') {
+            let (word, rest) = directive.split_once(' ').unwrap_or((directive, ""));
+            match word {
+                "resp2" => block.protocols = vec![2],
+                "resp3" => block.protocols = vec![3],
+                "ignore" => relax = Relax::Ignore,
+                "unordered" => relax = Relax::Unordered,
+                "type" => relax = Relax::Shape,
+                "approx" => {
+                    relax = Relax::Approx(
+                        rest.trim()
+                            .parse()
+                            .unwrap_or_else(|_| panic!("{here}: !approx N")),
+                    )
+                }
+                "sleep" => block.steps.push(Step::Sleep(
+                    rest.trim()
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{here}: !sleep MS")),
+                )),
+                "pipeline" => pipeline = Some((line_no, Vec::new())),
+                "end" => {
+                    let (line, commands) = pipeline
+                        .take()
+                        .unwrap_or_else(|| panic!("{here}: !end without !pipeline"));
+                    block.steps.push(Step::Pipeline { line, commands });
+                }
+                "raw" | "raw-closed" => block.steps.push(Step::Raw {
+                    line: line_no,
+                    bytes: raw_bytes(rest).unwrap_or_else(|e| panic!("{here}: {e}")),
+                    expect_close: word == "raw-closed",
+                }),
+                other => panic!("{here}: unknown directive !{other}"),
+            }
+            continue;
+        }
+        let (conn, command) = match line.strip_prefix('@') {
+            Some(rest) => {
+                let (name, cmd) = rest
+                    .split_once(' ')
+                    .unwrap_or_else(|| panic!("{here}: @name COMMAND"));
+                (name.to_string(), cmd)
+            }
+            None => ("main".to_string(), line),
+        };
+        let argv = split_line(command).unwrap_or_else(|e| panic!("{here}: {e}"));
+        let this_relax = std::mem::take(&mut relax);
+        match pipeline.as_mut() {
+            Some((_, commands)) => commands.push((argv, this_relax)),
+            None => block.steps.push(Step::Command {
+                line: line_no,
+                conn,
+                argv,
+                relax: this_relax,
+            }),
+        }
+    }
+    blocks
+}
+
+/// Frames compared under a relaxation.
+fn same(expected: &Outcome, actual: &Outcome, relax: Relax) -> bool {
+    match relax {
+        Relax::Ignore => true,
+        Relax::Exact => expected == actual,
+        _ => match (expected, actual) {
+            (Outcome::Frame(e), Outcome::Frame(a)) => same_frame(e, a, relax),
+            _ => expected == actual,
+        },
+    }
+}
+
+fn same_frame(e: &Frame, a: &Frame, relax: Relax) -> bool {
+    match (e, a, relax) {
+        (Frame::Integer(x), Frame::Integer(y), Relax::Approx(n)) => (x - y).abs() <= n,
+        (Frame::Array(x), Frame::Array(y), Relax::Approx(_)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_frame(p, q, relax))
+        }
+        (Frame::Array(x), Frame::Array(y), Relax::Unordered)
+        | (Frame::Set(x), Frame::Set(y), Relax::Unordered)
+        | (Frame::Push(x), Frame::Push(y), Relax::Unordered) => {
+            let mut x: Vec<String> = x.iter().map(|f| format!("{f:?}")).collect();
+            let mut y: Vec<String> = y.iter().map(|f| format!("{f:?}")).collect();
+            x.sort();
+            y.sort();
+            x == y
+        }
+        (Frame::Map(x), Frame::Map(y), Relax::Unordered) => {
+            let mut x: Vec<String> = x.iter().map(|f| format!("{f:?}")).collect();
+            let mut y: Vec<String> = y.iter().map(|f| format!("{f:?}")).collect();
+            x.sort();
+            y.sort();
+            x == y
+        }
+        (_, _, Relax::Shape) => shape(e) == shape(a),
+        _ => e == a,
+    }
+}
+
+/// The type of a frame and, for aggregates, the types of its elements' first level.
+fn shape(f: &Frame) -> String {
+    let kind = |f: &Frame| -> &'static str {
+        match f {
+            Frame::Simple(_) => "simple",
+            Frame::Error(_) => "error",
+            Frame::Integer(_) => "integer",
+            Frame::Bulk(_) => "bulk",
+            Frame::Array(_) => "array",
+            Frame::Null => "null",
+            Frame::Map(_) => "map",
+            Frame::Set(_) => "set",
+            Frame::Double(_) => "double",
+            Frame::Boolean(_) => "boolean",
+            Frame::BigNumber(_) => "bignumber",
+            Frame::Verbatim { .. } => "verbatim",
+            Frame::Push(_) => "push",
+            Frame::Attribute { .. } => "attribute",
+        }
+    };
+    match f {
+        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+            format!(
+                "{}[{}]",
+                kind(f),
+                items.iter().map(kind).collect::<Vec<_>>().join(",")
+            )
+        }
+        _ => kind(f).to_string(),
+    }
+}
+
+/// Both servers' connections of one block.
+struct Pair {
+    ports: (u16, u16),
+    protocol: u8,
+    conns: BTreeMap<String, (Conn, Conn)>,
+}
+
+impl Pair {
+    fn conn(&mut self, name: &str) -> &mut (Conn, Conn) {
+        let (ports, protocol) = (self.ports, self.protocol);
+        self.conns.entry(name.to_string()).or_insert_with(|| {
+            let mut pair = (Conn::open(ports.0), Conn::open(ports.1));
+            if protocol == 3 {
+                let hello = vec![b"HELLO".to_vec(), b"3".to_vec()];
+                pair.0.command(&hello);
+                pair.1.command(&hello);
+            }
+            pair
+        })
+    }
+}
+
+fn show(argv: &[Vec<u8>]) -> String {
+    argv.iter()
+        .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<String>) -> usize {
+    // Start both servers from the same empty state.
+    for port in [ports.0, ports.1] {
+        let mut c = Conn::open(port);
+        let r = c.command(&[b"FLUSHALL".to_vec()]);
+        assert!(
+            matches!(r, Outcome::Frame(Frame::Simple(_))),
+            "FLUSHALL on {port}: {r:?}"
+        );
+    }
+    let mut pair = Pair {
+        ports,
+        protocol,
+        conns: BTreeMap::new(),
+    };
+    let mut compared = 0;
+    let mut check = |line: usize,
+                     what: String,
+                     relax: Relax,
+                     expected: Outcome,
+                     actual: Outcome| {
+        compared += 1;
+        if !same(&expected, &actual, relax) {
+            failures.push(format!(
+                "{}:{line} [{}] RESP{protocol} {what}\n    redis:    {expected:?}\n    lockstep: {actual:?}",
+                block.file, block.name
+            ));
+        }
+    };
+    for step in &block.steps {
+        match step {
+            Step::Sleep(ms) => std::thread::sleep(Duration::from_millis(*ms)),
+            Step::Command {
+                line,
+                conn,
+                argv,
+                relax,
+            } => {
+                let (r, l) = pair.conn(conn);
+                let expected = r.command(argv);
+                let actual = l.command(argv);
+                check(*line, show(argv), *relax, expected, actual);
+            }
+            Step::Pipeline { line, commands } => {
+                let (r, l) = pair.conn("main");
+                let mut out = BytesMut::new();
+                for (argv, _) in commands {
+                    encode_command(argv, &mut out);
+                }
+                r.send(&out);
+                l.send(&out);
+                for (argv, relax) in commands {
+                    let expected = r.read();
+                    let actual = l.read();
+                    check(
+                        *line,
+                        format!("(pipelined) {}", show(argv)),
+                        *relax,
+                        expected,
+                        actual,
+                    );
+                }
+            }
+            Step::Raw {
+                line,
+                bytes,
+                expect_close,
+            } => {
+                let (r, l) = pair.conn("main");
+                r.send(bytes);
+                l.send(bytes);
+                let what = format!("raw {:?}", String::from_utf8_lossy(bytes));
+                let (expected, actual) = (r.read(), l.read());
+                check(*line, what.clone(), Relax::Exact, expected, actual);
+                if *expect_close {
+                    let (expected, actual) = (r.read(), l.read());
+                    assert_eq!(
+                        expected,
+                        Outcome::Closed,
+                        "{}:{line}: redis did not close",
+                        block.file
+                    );
+                    check(
+                        *line,
+                        format!("{what} then close"),
+                        Relax::Exact,
+                        expected,
+                        actual,
+                    );
+                    pair.conns.remove("main");
+                }
+            }
+        }
+    }
+    compared
+}
+
+fn case_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/cases")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    // `DIFF_FILTER=strings` runs only the case files whose name contains it.
+    if let Ok(filter) = std::env::var("DIFF_FILTER") {
+        files.retain(|p| p.to_string_lossy().contains(&filter));
+    }
+    files
+}
+
+#[test]
+fn lockstep_replies_like_redis() {
+    let redis = RedisServer::start();
+    let ours = EmbeddedServer::start(ServerConfig::ephemeral()).expect("start lockstep server");
+    let ports = (redis.port, ours.port());
+    let mut failures = Vec::new();
+    let (mut cases, mut compared) = (0, 0);
+    for file in case_files() {
+        for block in parse_cases(&file) {
+            cases += block
+                .steps
+                .iter()
+                .map(|s| match s {
+                    Step::Command { .. } | Step::Raw { .. } => 1,
+                    Step::Pipeline { commands, .. } => commands.len(),
+                    Step::Sleep(_) => 0,
+                })
+                .sum::<usize>();
+            for &protocol in &block.protocols {
+                compared += run_block(&block, protocol, ports, &mut failures);
+            }
+        }
+    }
+    for f in &failures {
+        eprintln!("MISMATCH {f}");
+    }
+    eprintln!(
+        "differential: {cases} cases, {compared} replies compared, {} mismatches",
+        failures.len()
+    );
+    assert!(cases > 0, "no differential cases found");
+    assert!(
+        failures.is_empty(),
+        "{} replies differ from redis-server",
+        failures.len()
+    );
+}
