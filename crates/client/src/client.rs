@@ -1,0 +1,331 @@
+//! The handle users hold: cheap to clone, every clone talks to the same connection actor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use lockstep_resp::Frame;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::cmd::Cmd;
+use crate::config::Config;
+use crate::connection::{Actor, Msg, Request, ShutdownReport, Snapshot, State};
+use crate::error::{ClosedBy, Error, Sent, ServerError};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::reply::FromReply;
+
+/// A client over one auto-pipelined, multiplexed connection.
+///
+/// Any number of tasks may use clones of one `Client` at once: their commands are written
+/// together and their replies matched in order. The connection is established on the first
+/// `connect()` or command, and re-established after it is lost.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::UnboundedSender<Msg>,
+    state: watch::Receiver<Snapshot>,
+    metrics: Arc<Metrics>,
+    cfg: Arc<Config>,
+    shared: Arc<crate::connection::SharedState>,
+    push: broadcast::Sender<Frame>,
+    pub(crate) subs: crate::pubsub::Registry,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("target", &self.inner.cfg.target())
+            .field("state", &*self.inner.state.borrow())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client in the `Created` state. Must be called inside a tokio runtime (it spawns
+    /// the connection actor). Nothing connects until `connect()` or the first command.
+    pub fn new(cfg: Config) -> Client {
+        let cfg = Arc::new(cfg);
+        let metrics = Arc::new(Metrics::default());
+        let shared = Arc::new(crate::connection::SharedState {
+            last_error: std::sync::Mutex::new(None),
+            protocol: Default::default(),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (wtx, wrx) = watch::channel(Snapshot {
+            epoch: 0,
+            state: State::Created,
+        });
+        let (push, _) = broadcast::channel(4096);
+        let actor = Actor::new(cfg.clone(), metrics.clone(), shared.clone(), rx, wtx, push.clone());
+        tokio::spawn(actor.run());
+        Client {
+            inner: Arc::new(Inner {
+                tx,
+                state: wrx,
+                metrics,
+                cfg,
+                shared,
+                push,
+                subs: Default::default(),
+            }),
+        }
+    }
+
+    /// Parses the URL, builds the client and connects it.
+    pub async fn open(url: &str) -> Result<Client, Error> {
+        let client = Client::new(Config::from_url(url)?);
+        client.connect().await?;
+        Ok(client)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    /// Connects, or joins the attempt in progress (any number of concurrent callers share
+    /// one attempt), or returns at once when already Ready. Reports that attempt's outcome.
+    pub async fn connect(&self) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.tx.send(Msg::Connect(tx)).map_err(|_| closed(Sent::No))?;
+        rx.await.unwrap_or_else(|_| Err(closed(Sent::No)))
+    }
+
+    /// Closes the connection (idempotent). When it returns, the socket is closed. Commands
+    /// then fail with `Error::Closed` until `connect()` is called again.
+    pub async fn disconnect(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.tx.send(Msg::Disconnect(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops accepting commands, waits up to `within` for the replies of the commands in
+    /// flight, closes, and reports what completed and what was dropped. Final.
+    pub async fn shutdown(&self, within: Duration) -> ShutdownReport {
+        let (tx, rx) = oneshot::channel();
+        let deadline = Instant::now() + within;
+        if self.inner.tx.send(Msg::Shutdown { deadline, tx }).is_err() {
+            return ShutdownReport::default();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.inner.state.borrow().state
+    }
+
+    /// The current (epoch, state).
+    pub fn snapshot(&self) -> Snapshot {
+        *self.inner.state.borrow()
+    }
+
+    /// A receiver of (epoch, state), updated on every transition.
+    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+        self.inner.state.clone()
+    }
+
+    /// Waits until the state is `state` (or `timeout` passes).
+    pub async fn wait_for(&self, state: State, timeout: Duration) -> Result<Snapshot, Snapshot> {
+        let mut rx = self.inner.state.clone();
+        let r = tokio::time::timeout(timeout, rx.wait_for(|s| s.state == state))
+            .await
+            .ok()
+            .and_then(|r| r.ok().map(|s| *s));
+        r.ok_or_else(|| *rx.borrow())
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// The last connection error (cleared when Ready).
+    pub fn last_error(&self) -> Option<Error> {
+        self.inner
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The protocol negotiated by the last connection (`None` before the first).
+    pub fn protocol(&self) -> Option<crate::config::Protocol> {
+        match self.inner.shared.protocol.load(std::sync::atomic::Ordering::Relaxed) {
+            2 => Some(crate::config::Protocol::Resp2),
+            3 => Some(crate::config::Protocol::Resp3),
+            _ => None,
+        }
+    }
+
+    /// RESP3 push frames (pub/sub messages, invalidations) as they arrive.
+    pub fn push_frames(&self) -> broadcast::Receiver<Frame> {
+        self.inner.push.subscribe()
+    }
+
+    pub(crate) fn registry(&self) -> &crate::pubsub::Registry {
+        &self.inner.subs
+    }
+
+    pub(crate) fn set_on_connect(&self, bytes: Option<Bytes>) {
+        let _ = self.inner.tx.send(Msg::OnConnect(bytes));
+    }
+
+    /// Sends a command; error replies become `Error::Server`.
+    pub async fn send(&self, cmd: &Cmd) -> Result<Frame, Error> {
+        let span = tracing::debug_span!("redis.command", cmd = %cmd.display_name());
+        let f = self
+            .request(cmd.encode(), 1, cmd.is_readonly(), cmd.timeout_override())
+            .instrument(span)
+            .await?;
+        match f {
+            Frame::Error(e) => Err(Error::Server(ServerError::from_bytes(&e))),
+            f => Ok(f),
+        }
+    }
+
+    /// Sends a command and converts its reply.
+    pub async fn query<T: FromReply>(&self, cmd: Cmd) -> Result<T, Error> {
+        T::from_reply(self.send(&cmd).await?)
+    }
+
+    /// A pipeline: commands written together, replies returned together.
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline {
+            client: self.clone(),
+            buf: BytesMut::new(),
+            count: 0,
+            readonly: true,
+            atomic: false,
+        }
+    }
+
+    pub(crate) async fn request(
+        &self,
+        bytes: Bytes,
+        replies: usize,
+        readonly: bool,
+        timeout: Option<Option<Duration>>,
+    ) -> Result<Frame, Error> {
+        let timeout = timeout.unwrap_or(self.inner.cfg.command_timeout);
+        let (tx, rx) = oneshot::channel();
+        let req = Request {
+            bytes,
+            replies,
+            readonly,
+            retries: 0,
+            timeout,
+            tx,
+        };
+        self.inner
+            .tx
+            .send(Msg::Cmd(req))
+            .map_err(|_| closed(Sent::No))?;
+        let r = match timeout {
+            Some(t) => match tokio::time::timeout(t, rx).await {
+                Ok(r) => r,
+                Err(_) => return Err(self.timeout_error(t)),
+            },
+            None => rx.await,
+        };
+        r.unwrap_or_else(|_| Err(closed(Sent::MayHaveRun)))
+    }
+
+    fn timeout_error(&self, after: Duration) -> Error {
+        let state = self.state();
+        let last_error = if state == State::Ready {
+            None
+        } else {
+            self.last_error().map(Box::new)
+        };
+        Error::Timeout {
+            after,
+            state,
+            last_error,
+        }
+    }
+}
+
+fn closed(sent: Sent) -> Error {
+    Error::Closed {
+        by: ClosedBy::Shutdown,
+        sent,
+    }
+}
+
+/// Commands sent in one write with their replies returned together. With `atomic()`, they
+/// are wrapped in MULTI/EXEC (safe on the shared connection: nothing else can be written
+/// between them, since the whole pipeline is one write-buffer append).
+#[derive(Clone)]
+pub struct Pipeline {
+    client: Client,
+    buf: BytesMut,
+    count: usize,
+    readonly: bool,
+    atomic: bool,
+}
+
+impl Pipeline {
+    pub fn cmd(&mut self, c: Cmd) -> &mut Pipeline {
+        c.encode_into(&mut self.buf);
+        self.readonly &= c.is_readonly();
+        self.count += 1;
+        self
+    }
+
+    /// Wraps the commands in MULTI/EXEC.
+    pub fn atomic(&mut self) -> &mut Pipeline {
+        self.atomic = true;
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Sends the pipeline; the reply is the array of replies (for `atomic()`, EXEC's).
+    /// An error reply inside converts to `Error::Server` when converting its element.
+    pub async fn query<T: FromReply>(&self) -> Result<T, Error> {
+        if self.count == 0 {
+            return T::from_reply(Frame::Array(Vec::new()));
+        }
+        let (bytes, replies) = if self.atomic {
+            let mut b = BytesMut::with_capacity(self.buf.len() + 32);
+            crate::cmd::cmd("MULTI").encode_into(&mut b);
+            b.extend_from_slice(&self.buf);
+            crate::cmd::cmd("EXEC").encode_into(&mut b);
+            (b.freeze(), self.count + 2)
+        } else {
+            (self.buf.clone().freeze(), self.count)
+        };
+        let span = tracing::debug_span!("redis.pipeline", commands = self.count, atomic = self.atomic);
+        let frame = self
+            .client
+            .request(bytes, replies, self.readonly && !self.atomic, None)
+            .instrument(span)
+            .await?;
+        let frame = if self.atomic {
+            match frame {
+                Frame::Array(mut v) => match v.pop() {
+                    Some(Frame::Error(e)) => return Err(Error::Server(ServerError::from_bytes(&e))),
+                    Some(f) => f,
+                    None => return Err(Error::Protocol("empty EXEC reply".into())),
+                },
+                f => f,
+            }
+        } else {
+            frame
+        };
+        T::from_reply(frame)
+    }
+}

@@ -1,0 +1,199 @@
+//! The Ready state's socket driver: the auto-pipelined, multiplexed FIFO.
+//!
+//! Commands handed over while the socket is busy accumulate in one write buffer and leave in
+//! one write; replies are matched in order. Each command's position in the byte stream is
+//! known, so when the connection is lost we know for each one whether any of it was written
+//! (may have run) or none (certainly did not). A caller that gives up drops its receiver: its
+//! reply still arrives in its place in the FIFO and is discarded there, so later replies are
+//! never shifted. A server that stops answering is detected by the head of the queue
+//! outliving its timeout with nothing read, and the connection is recycled.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use lockstep_resp::{Decoder, Frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use super::dial::Established;
+use super::transport::Stream;
+use super::Request;
+use crate::config::Protocol;
+use crate::error::Cause;
+use crate::metrics::Metrics;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+pub(crate) struct Pending {
+    pub req: Request,
+    /// Offset in the output stream of the command's first byte.
+    pub start: u64,
+    /// Replies collected so far (pipelines).
+    pub got: Vec<Frame>,
+    /// When the head of the queue is declared stuck.
+    pub deadline: Option<Instant>,
+}
+
+pub(crate) struct Io {
+    rd: ReadHalf<Stream>,
+    wr: WriteHalf<Stream>,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    decoder: Decoder,
+    pub pending: VecDeque<Pending>,
+    /// Bytes appended to `wbuf` since the connection was established.
+    queued: u64,
+    /// Bytes written to the socket.
+    pub written: u64,
+    pub protocol: Protocol,
+    pub peer: String,
+    last_read: Instant,
+    tick: tokio::time::Interval,
+}
+
+impl Io {
+    pub fn new(est: Established, check_every: Duration) -> Io {
+        let (rd, wr) = tokio::io::split(est.stream);
+        let mut tick = tokio::time::interval(check_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Io {
+            rd,
+            wr,
+            rbuf: est.rbuf,
+            wbuf: BytesMut::with_capacity(READ_CHUNK),
+            decoder: Decoder::default(),
+            pending: VecDeque::new(),
+            queued: 0,
+            written: 0,
+            protocol: est.protocol,
+            peer: est.peer,
+            last_read: Instant::now(),
+            tick,
+        }
+    }
+
+    /// Appends a command to the write buffer and the FIFO.
+    pub fn enqueue(&mut self, req: Request) {
+        let start = self.queued;
+        self.wbuf.extend_from_slice(&req.bytes);
+        self.queued += req.bytes.len() as u64;
+        if req.replies == 0 {
+            // Nothing comes back in order; done once handed to the socket buffer.
+            let _ = req.tx.send(Ok(Frame::Null));
+            return;
+        }
+        let deadline = req.timeout.map(|t| Instant::now() + t);
+        self.pending.push_back(Pending {
+            req,
+            start,
+            got: Vec::new(),
+            deadline,
+        });
+    }
+
+    /// Appends raw bytes that expect no ordered reply (resubscription).
+    pub fn enqueue_raw(&mut self, bytes: &[u8]) {
+        self.wbuf.extend_from_slice(bytes);
+        self.queued += bytes.len() as u64;
+    }
+
+    pub fn idle(&self) -> bool {
+        self.pending.is_empty() && self.wbuf.is_empty()
+    }
+
+    /// One step of I/O: a read (and the dispatch of every complete reply), a write, or a
+    /// liveness check. `Err` means the connection is gone.
+    pub async fn drive(
+        &mut self,
+        push: &broadcast::Sender<Frame>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<(), Cause> {
+        enum Step {
+            Read(std::io::Result<usize>),
+            Wrote(std::io::Result<usize>),
+            Tick,
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        let step = tokio::select! {
+            r = self.rd.read_buf(&mut self.rbuf) => Step::Read(r),
+            w = self.wr.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => Step::Wrote(w),
+            _ = self.tick.tick(), if !self.pending.is_empty() => Step::Tick,
+        };
+        match step {
+            Step::Read(Ok(0)) => Err(Cause::Closed),
+            Step::Read(Ok(_)) => {
+                self.last_read = Instant::now();
+                self.dispatch(push, metrics)
+            }
+            Step::Read(Err(e)) | Step::Wrote(Err(e)) => Err(e.into()),
+            Step::Wrote(Ok(n)) => {
+                self.written += n as u64;
+                Metrics::inc(&metrics.writes);
+                Ok(())
+            }
+            Step::Tick => {
+                let now = Instant::now();
+                match self.pending.front() {
+                    Some(Pending {
+                        deadline: Some(d),
+                        req,
+                        ..
+                    }) if now >= *d => {
+                        let silent = now - self.last_read;
+                        if silent >= req.timeout.unwrap_or_default() {
+                            Metrics::inc(&metrics.timeouts);
+                            return Err(Cause::Timeout(silent));
+                        }
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        push: &broadcast::Sender<Frame>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<(), Cause> {
+        loop {
+            let frame = match self.decoder.decode(&mut self.rbuf) {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Cause::Protocol(e.to_string())),
+            };
+            if let Frame::Push(_) = frame {
+                Metrics::inc(&metrics.push_frames);
+                let _ = push.send(frame);
+                continue;
+            }
+            let Some(head) = self.pending.front_mut() else {
+                return Err(Cause::Protocol(format!(
+                    "reply with no command waiting for it: {}",
+                    crate::reply::describe(&frame)
+                )));
+            };
+            let frame = if head.req.replies == 1 {
+                frame
+            } else {
+                head.got.push(frame);
+                if head.got.len() < head.req.replies {
+                    continue;
+                }
+                Frame::Array(std::mem::take(&mut head.got))
+            };
+            let done = self.pending.pop_front().expect("head exists");
+            Metrics::inc(&metrics.replies);
+            if done.req.tx.send(Ok(frame)).is_err() {
+                // The caller timed out or went away: its reply is dropped in its place.
+                Metrics::inc(&metrics.late_replies);
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! One connection = one actor task that owns the socket and ONE state enum.
+//!
+//! ```text
+//! Created → Resolving → Connecting ⇄ Handshaking → Ready ⇄ Reconnecting → (Resolving …)
+//!    any state → Closed (disconnect / shutdown / attempt failed); Closed → Resolving (connect)
+//! ```
+//!
+//! Every transition bumps an epoch; the pair (epoch, state) is published on a `watch`.
+//! Everything the actor reacts to either comes through its mailbox in call order (connect,
+//! disconnect, commands), or is produced by a resource that the current state owns (the
+//! attempt, the socket) — and is tagged with the epoch that resource was born in, so that a
+//! report from an attempt or socket that was already abandoned is dropped, never applied to
+//! its successor. That is the whole cure for seed 000 ("Connection is aborted": a stale
+//! close event applied to the new connection) and seed 002 ("already connecting": two
+//! attempts where one was wanted): there is one attempt at a time because it lives in the
+//! state, and everyone who asks to connect joins it.
+
+mod actor;
+pub(crate) mod dial;
+mod handshake;
+mod io;
+pub mod resolver;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
+pub(crate) mod transport;
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lockstep_resp::Frame;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+pub(crate) use actor::{Actor, SharedState};
+
+use crate::error::Error;
+
+/// The state of a connection. `Client::state()` and `Client::watch()` expose it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Built, never asked to connect.
+    Created,
+    /// Resolving the host name.
+    Resolving,
+    /// TCP (and TLS) connect in progress on at least one address.
+    Connecting,
+    /// An address accepted; HELLO/AUTH/SELECT/SETNAME in progress.
+    Handshaking,
+    /// Connected; commands flow.
+    Ready,
+    /// The connection was lost; waiting (backoff) before the next attempt.
+    Reconnecting,
+    /// Disconnected by the user, shut down, or the last attempt failed. `connect()` (or,
+    /// unless the user disconnected, a command) starts a new attempt.
+    Closed,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A state and the epoch it was entered at. Epochs only grow; each transition adds one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub epoch: u64,
+    pub state: State,
+}
+
+/// What `shutdown()` finished with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Commands that were in flight when shutdown began and got their reply.
+    pub completed: usize,
+    /// Commands failed without being sent (queued for a connection that never came).
+    pub dropped_unsent: usize,
+    /// Commands sent whose replies did not arrive before the deadline.
+    pub dropped_in_flight: usize,
+    /// True when the deadline cut the wait short.
+    pub deadline_hit: bool,
+}
+
+/// One command (or a pipeline of several) on its way to the connection.
+pub(crate) struct Request {
+    /// The encoded command(s).
+    pub bytes: Bytes,
+    /// How many replies to collect; 1 delivers the frame itself, more deliver an array.
+    /// 0: no reply is expected in the stream (RESP3 SUBSCRIBE family: confirmations are
+    /// push frames); the request completes with `Null` once written.
+    pub replies: usize,
+    /// Safe to re-send after a lost connection.
+    pub readonly: bool,
+    /// Times re-sent so far.
+    pub retries: u32,
+    /// How long the connection may stay silent with this command at the head of the
+    /// queue before it is declared dead.
+    pub timeout: Option<Duration>,
+    pub tx: oneshot::Sender<Result<Frame, Error>>,
+}
+
+pub(crate) enum Msg {
+    Cmd(Request),
+    Connect(oneshot::Sender<Result<(), Error>>),
+    Disconnect(oneshot::Sender<()>),
+    Shutdown {
+        deadline: Instant,
+        tx: oneshot::Sender<ShutdownReport>,
+    },
+    /// Frames to send after every (re)connect before anything else (resubscription).
+    OnConnect(Option<Bytes>),
+}

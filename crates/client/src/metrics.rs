@@ -1,0 +1,89 @@
+//! Counters, readable at any time with `Client::metrics()`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters of one client (all monotonic except `sockets_open`).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub(crate) commands: AtomicU64,
+    pub(crate) replies: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) failed_in_flight: AtomicU64,
+    pub(crate) late_replies: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) transitions: AtomicU64,
+    pub(crate) stale_events: AtomicU64,
+    pub(crate) connect_attempts: AtomicU64,
+    pub(crate) connects: AtomicU64,
+    pub(crate) connections_lost: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) push_frames: AtomicU64,
+    pub(crate) sockets_open: AtomicU64,
+    pub(crate) sockets_opened: AtomicU64,
+    pub(crate) sockets_open_max: AtomicU64,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// Commands handed to the connection.
+    pub commands: u64,
+    /// Replies matched to a command.
+    pub replies: u64,
+    /// Commands re-sent after a connection was lost under them.
+    pub retried: u64,
+    /// Commands failed because the connection was lost and they could not be retried.
+    pub failed_in_flight: u64,
+    /// Replies that arrived after their caller had given up (discarded in order).
+    pub late_replies: u64,
+    /// Connections recycled because the server stopped answering.
+    pub timeouts: u64,
+    /// State transitions.
+    pub transitions: u64,
+    /// Events dropped because they came from an older epoch.
+    pub stale_events: u64,
+    /// Connection attempts started (one per happy-eyeballs race).
+    pub connect_attempts: u64,
+    /// Attempts that reached Ready.
+    pub connects: u64,
+    /// Ready connections that were lost (not counting disconnect()).
+    pub connections_lost: u64,
+    /// Write system calls (commands per write = commands / writes: the pipelining factor).
+    pub writes: u64,
+    /// RESP3 push frames received.
+    pub push_frames: u64,
+    /// Sockets open now (including happy-eyeballs attempts in progress).
+    pub sockets_open: u64,
+    /// Sockets ever opened.
+    pub sockets_opened: u64,
+    /// The most sockets ever open at once.
+    pub sockets_open_max: u64,
+}
+
+impl Metrics {
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        MetricsSnapshot {
+            commands: g(&self.commands),
+            replies: g(&self.replies),
+            retried: g(&self.retried),
+            failed_in_flight: g(&self.failed_in_flight),
+            late_replies: g(&self.late_replies),
+            timeouts: g(&self.timeouts),
+            transitions: g(&self.transitions),
+            stale_events: g(&self.stale_events),
+            connect_attempts: g(&self.connect_attempts),
+            connects: g(&self.connects),
+            connections_lost: g(&self.connections_lost),
+            writes: g(&self.writes),
+            push_frames: g(&self.push_frames),
+            sockets_open: g(&self.sockets_open),
+            sockets_opened: g(&self.sockets_opened),
+            sockets_open_max: g(&self.sockets_open_max),
+        }
+    }
+
+    pub(crate) fn inc(a: &AtomicU64) {
+        a.fetch_add(1, Ordering::Relaxed);
+    }
+}
