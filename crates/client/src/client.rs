@@ -54,6 +54,7 @@ impl Client {
         let shared = Arc::new(crate::connection::SharedState {
             last_error: std::sync::Mutex::new(None),
             protocol: Default::default(),
+            peer: Default::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (wtx, wrx) = watch::channel(Snapshot {
@@ -162,6 +163,11 @@ impl Client {
             3 => Some(crate::config::Protocol::Resp3),
             _ => None,
         }
+    }
+
+    /// The address of the current (or last) connection, e.g. `127.0.0.1:6379`.
+    pub fn peer(&self) -> Option<String> {
+        self.inner.shared.peer.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// RESP3 push frames (pub/sub messages, invalidations) as they arrive.

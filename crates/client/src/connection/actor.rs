@@ -93,6 +93,8 @@ pub(crate) struct SharedState {
     pub last_error: Mutex<Option<Error>>,
     /// The protocol of the current connection: 0 none yet, 2 or 3.
     pub protocol: std::sync::atomic::AtomicU8,
+    /// The address of the current (or last) connection.
+    pub peer: Mutex<Option<String>>,
 }
 
 pub(crate) struct Actor {
@@ -440,6 +442,7 @@ impl Actor {
                     crate::config::Protocol::Resp3 => 3,
                 };
                 self.shared.protocol.store(proto, std::sync::atomic::Ordering::Relaxed);
+                *self.shared.peer.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.peer.clone());
                 self.transition(Conn::Ready(io));
                 tracing::trace!(target: "lockstep::state", sent, "flushed waiting commands");
                 for w in self.connect_waiters.drain(..) {

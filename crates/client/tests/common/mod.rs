@@ -97,6 +97,8 @@ impl RedisServer {
                 "no",
                 "--daemonize",
                 "no",
+                "--enable-debug-command",
+                "yes",
                 "--loglevel",
                 "warning",
             ])
