@@ -32,8 +32,9 @@ async fn main() -> ExitCode {
     let (_server, url) = match args.url {
         Some(u) => (None, u),
         None => {
-            let s = lockstep_server::EmbeddedServer::start(lockstep_server::ServerConfig::ephemeral())
-                .expect("start a lockstep server");
+            let s =
+                lockstep_server::EmbeddedServer::start(lockstep_server::ServerConfig::ephemeral())
+                    .expect("start a lockstep server");
             let url = format!("redis://{}", s.addr());
             (Some(s), url)
         }

@@ -27,8 +27,9 @@ async fn main() -> ExitCode {
     let (_server, url) = match args.url {
         Some(u) => (None, u),
         None => {
-            let s = lockstep_server::EmbeddedServer::start(lockstep_server::ServerConfig::ephemeral())
-                .expect("start a lockstep server");
+            let s =
+                lockstep_server::EmbeddedServer::start(lockstep_server::ServerConfig::ephemeral())
+                    .expect("start a lockstep server");
             let url = format!("redis://{}", s.addr());
             (Some(s), url)
         }
@@ -41,7 +42,10 @@ async fn main() -> ExitCode {
         }
     };
     let client = Client::new(config);
-    println!("reconnect_loop: {} iterations of connect → SET/GET → disconnect → connect against {url}", args.iterations);
+    println!(
+        "reconnect_loop: {} iterations of connect → SET/GET → disconnect → connect against {url}",
+        args.iterations
+    );
 
     let started = Instant::now();
     let mut errors = 0usize;

@@ -62,7 +62,14 @@ impl Client {
             state: State::Created,
         });
         let (push, _) = broadcast::channel(4096);
-        let actor = Actor::new(cfg.clone(), metrics.clone(), shared.clone(), rx, wtx, push.clone());
+        let actor = Actor::new(
+            cfg.clone(),
+            metrics.clone(),
+            shared.clone(),
+            rx,
+            wtx,
+            push.clone(),
+        );
         tokio::spawn(actor.run());
         Client {
             inner: Arc::new(Inner {
@@ -92,7 +99,10 @@ impl Client {
     /// one attempt), or returns at once when already Ready. Reports that attempt's outcome.
     pub async fn connect(&self) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
-        self.inner.tx.send(Msg::Connect(tx)).map_err(|_| closed(Sent::No))?;
+        self.inner
+            .tx
+            .send(Msg::Connect(tx))
+            .map_err(|_| closed(Sent::No))?;
         rx.await.unwrap_or_else(|_| Err(closed(Sent::No)))
     }
 
@@ -158,7 +168,12 @@ impl Client {
 
     /// The protocol negotiated by the last connection (`None` before the first).
     pub fn protocol(&self) -> Option<crate::config::Protocol> {
-        match self.inner.shared.protocol.load(std::sync::atomic::Ordering::Relaxed) {
+        match self
+            .inner
+            .shared
+            .protocol
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             2 => Some(crate::config::Protocol::Resp2),
             3 => Some(crate::config::Protocol::Resp3),
             _ => None,
@@ -167,7 +182,12 @@ impl Client {
 
     /// The address of the current (or last) connection, e.g. `127.0.0.1:6379`.
     pub fn peer(&self) -> Option<String> {
-        self.inner.shared.peer.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .shared
+            .peer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// RESP3 push frames (pub/sub messages, invalidations) as they arrive.
@@ -314,7 +334,11 @@ impl Pipeline {
         } else {
             (self.buf.clone().freeze(), self.count)
         };
-        let span = tracing::debug_span!("redis.pipeline", commands = self.count, atomic = self.atomic);
+        let span = tracing::debug_span!(
+            "redis.pipeline",
+            commands = self.count,
+            atomic = self.atomic
+        );
         let frame = self
             .client
             .request(bytes, replies, self.readonly && !self.atomic, None)
@@ -323,7 +347,9 @@ impl Pipeline {
         let frame = if self.atomic {
             match frame {
                 Frame::Array(mut v) => match v.pop() {
-                    Some(Frame::Error(e)) => return Err(Error::Server(ServerError::from_bytes(&e))),
+                    Some(Frame::Error(e)) => {
+                        return Err(Error::Server(ServerError::from_bytes(&e)))
+                    }
                     Some(f) => f,
                     None => return Err(Error::Protocol("empty EXEC reply".into())),
                 },

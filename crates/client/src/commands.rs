@@ -19,10 +19,10 @@ use crate::cmd::{cmd, Cmd, ToArg};
 use crate::error::Error;
 use crate::reply::FromReply;
 
-fn conv<T: FromReply>(
+async fn conv<T: FromReply>(
     f: impl Future<Output = Result<Frame, Error>> + Send,
-) -> impl Future<Output = Result<T, Error>> + Send {
-    async move { T::from_reply(f.await?) }
+) -> Result<T, Error> {
+    T::from_reply(f.await?)
 }
 
 /// Options of SET.
@@ -50,7 +50,11 @@ pub trait Commands: Sync {
     fn get<V: FromReply>(&self, key: impl ToArg) -> impl Future<Output = Result<V, Error>> + Send {
         conv(self.send_frame(cmd("GET").arg(key)))
     }
-    fn set(&self, key: impl ToArg, value: impl ToArg) -> impl Future<Output = Result<(), Error>> + Send {
+    fn set(
+        &self,
+        key: impl ToArg,
+        value: impl ToArg,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         conv(self.send_frame(cmd("SET").arg(key).arg(value)))
     }
     /// SET with a time to live.
@@ -60,7 +64,15 @@ pub trait Commands: Sync {
         value: impl ToArg,
         ttl: Duration,
     ) -> impl Future<Output = Result<(), Error>> + Send {
-        conv(self.send_frame(cmd("SET").arg(key).arg(value).arg("PX").arg(ttl.as_millis().max(1) as u64)))
+        conv(
+            self.send_frame(
+                cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(ttl.as_millis().max(1) as u64),
+            ),
+        )
     }
     /// SET NX / XX: true when the value was set.
     fn set_if(
@@ -77,14 +89,23 @@ pub trait Commands: Sync {
         }
         conv(self.send_frame(c))
     }
-    fn get_del<V: FromReply>(&self, key: impl ToArg) -> impl Future<Output = Result<V, Error>> + Send {
+    fn get_del<V: FromReply>(
+        &self,
+        key: impl ToArg,
+    ) -> impl Future<Output = Result<V, Error>> + Send {
         conv(self.send_frame(cmd("GETDEL").arg(key)))
     }
-    fn mget<V: FromReply>(&self, keys: impl ToArg) -> impl Future<Output = Result<V, Error>> + Send {
+    fn mget<V: FromReply>(
+        &self,
+        keys: impl ToArg,
+    ) -> impl Future<Output = Result<V, Error>> + Send {
         conv(self.send_frame(cmd("MGET").arg(keys)))
     }
     /// MSET of (key, value) pairs.
-    fn mset<K: ToArg, V: ToArg>(&self, pairs: &[(K, V)]) -> impl Future<Output = Result<(), Error>> + Send {
+    fn mset<K: ToArg, V: ToArg>(
+        &self,
+        pairs: &[(K, V)],
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         let mut c = cmd("MSET");
         for (k, v) in pairs {
             c = c.arg(k).arg(v);
@@ -97,7 +118,11 @@ pub trait Commands: Sync {
     fn incr_by(&self, key: impl ToArg, by: i64) -> impl Future<Output = Result<i64, Error>> + Send {
         conv(self.send_frame(cmd("INCRBY").arg(key).arg(by)))
     }
-    fn incr_by_float(&self, key: impl ToArg, by: f64) -> impl Future<Output = Result<f64, Error>> + Send {
+    fn incr_by_float(
+        &self,
+        key: impl ToArg,
+        by: f64,
+    ) -> impl Future<Output = Result<f64, Error>> + Send {
         conv(self.send_frame(cmd("INCRBYFLOAT").arg(key).arg(by)))
     }
     fn decr(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
@@ -106,7 +131,11 @@ pub trait Commands: Sync {
     fn decr_by(&self, key: impl ToArg, by: i64) -> impl Future<Output = Result<i64, Error>> + Send {
         conv(self.send_frame(cmd("DECRBY").arg(key).arg(by)))
     }
-    fn append(&self, key: impl ToArg, value: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
+    fn append(
+        &self,
+        key: impl ToArg,
+        value: impl ToArg,
+    ) -> impl Future<Output = Result<i64, Error>> + Send {
         conv(self.send_frame(cmd("APPEND").arg(key).arg(value)))
     }
     fn strlen(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
@@ -120,7 +149,12 @@ pub trait Commands: Sync {
     ) -> impl Future<Output = Result<V, Error>> + Send {
         conv(self.send_frame(cmd("GETRANGE").arg(key).arg(start).arg(end)))
     }
-    fn setrange(&self, key: impl ToArg, offset: u64, value: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
+    fn setrange(
+        &self,
+        key: impl ToArg,
+        offset: u64,
+        value: impl ToArg,
+    ) -> impl Future<Output = Result<i64, Error>> + Send {
         conv(self.send_frame(cmd("SETRANGE").arg(key).arg(offset).arg(value)))
     }
 
@@ -136,7 +170,11 @@ pub trait Commands: Sync {
     fn exists(&self, keys: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
         conv(self.send_frame(cmd("EXISTS").arg(keys)))
     }
-    fn expire(&self, key: impl ToArg, ttl: Duration) -> impl Future<Output = Result<bool, Error>> + Send {
+    fn expire(
+        &self,
+        key: impl ToArg,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
         conv(self.send_frame(cmd("PEXPIRE").arg(key).arg(ttl.as_millis() as u64)))
     }
     fn persist(&self, key: impl ToArg) -> impl Future<Output = Result<bool, Error>> + Send {
@@ -154,10 +192,17 @@ pub trait Commands: Sync {
     fn key_type(&self, key: impl ToArg) -> impl Future<Output = Result<String, Error>> + Send {
         conv(self.send_frame(cmd("TYPE").arg(key)))
     }
-    fn rename(&self, from: impl ToArg, to: impl ToArg) -> impl Future<Output = Result<(), Error>> + Send {
+    fn rename(
+        &self,
+        from: impl ToArg,
+        to: impl ToArg,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         conv(self.send_frame(cmd("RENAME").arg(from).arg(to)))
     }
-    fn keys<V: FromReply>(&self, pattern: impl ToArg) -> impl Future<Output = Result<V, Error>> + Send {
+    fn keys<V: FromReply>(
+        &self,
+        pattern: impl ToArg,
+    ) -> impl Future<Output = Result<V, Error>> + Send {
         conv(self.send_frame(cmd("KEYS").arg(pattern)))
     }
     /// One SCAN step: (next cursor, keys). Cursor 0 starts and ends an iteration.
@@ -185,7 +230,7 @@ pub trait Commands: Sync {
 }
 
 impl Commands for crate::Client {
-    fn send_frame(&self, cmd: Cmd) -> impl Future<Output = Result<Frame, Error>> + Send {
-        async move { self.send(&cmd).await }
+    async fn send_frame(&self, cmd: Cmd) -> Result<Frame, Error> {
+        self.send(&cmd).await
     }
 }

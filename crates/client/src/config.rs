@@ -228,11 +228,17 @@ impl Config {
                     (h.to_string(), port)
                 } else {
                     match hostport.rsplit_once(':') {
-                        Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad("invalid port"))?),
+                        Some((h, p)) => {
+                            (h.to_string(), p.parse().map_err(|_| bad("invalid port"))?)
+                        }
                         None => (hostport.to_string(), 6379),
                     }
                 };
-                let host = if host.is_empty() { "127.0.0.1".to_string() } else { host };
+                let host = if host.is_empty() {
+                    "127.0.0.1".to_string()
+                } else {
+                    host
+                };
                 self.addr = Addr::Tcp { host, port, tls };
                 let path = path.trim_end_matches('/');
                 if !path.is_empty() {
@@ -387,7 +393,11 @@ mod tests {
         let c = Config::from_url("redis://alice:p%40ss@example.com:6380/3?protocol=2").unwrap();
         assert_eq!(
             c.addr,
-            Addr::Tcp { host: "example.com".into(), port: 6380, tls: false }
+            Addr::Tcp {
+                host: "example.com".into(),
+                port: 6380,
+                tls: false
+            }
         );
         assert_eq!(c.username.as_deref(), Some("alice"));
         assert_eq!(c.password.as_deref(), Some("p@ss"));
@@ -395,13 +405,27 @@ mod tests {
         assert_eq!(c.protocol, Protocol::Resp2);
 
         let c = Config::from_url("rediss://:pw@[::1]:7000").unwrap();
-        assert_eq!(c.addr, Addr::Tcp { host: "::1".into(), port: 7000, tls: true });
+        assert_eq!(
+            c.addr,
+            Addr::Tcp {
+                host: "::1".into(),
+                port: 7000,
+                tls: true
+            }
+        );
         assert_eq!(c.username, None);
         assert_eq!(c.password.as_deref(), Some("pw"));
         assert_eq!(c.target(), "[::1]:7000");
 
         let c = Config::from_url("redis://localhost").unwrap();
-        assert_eq!(c.addr, Addr::Tcp { host: "localhost".into(), port: 6379, tls: false });
+        assert_eq!(
+            c.addr,
+            Addr::Tcp {
+                host: "localhost".into(),
+                port: 6379,
+                tls: false
+            }
+        );
 
         let c = Config::from_url("unix:///tmp/redis.sock?db=4").unwrap();
         assert_eq!(c.addr, Addr::Unix("/tmp/redis.sock".into()));
@@ -414,7 +438,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        let p = RetryPolicy { jitter: false, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        };
         assert_eq!(p.delay(0), Duration::from_millis(20));
         assert_eq!(p.delay(1), Duration::from_millis(40));
         assert_eq!(p.delay(40), Duration::from_secs(2));

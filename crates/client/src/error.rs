@@ -113,7 +113,12 @@ pub struct ConnectError {
 }
 
 impl ConnectError {
-    pub(crate) fn single(target: String, addr: Option<SocketAddr>, phase: Phase, cause: Cause) -> Self {
+    pub(crate) fn single(
+        target: String,
+        addr: Option<SocketAddr>,
+        phase: Phase,
+        cause: Cause,
+    ) -> Self {
         ConnectError {
             target,
             failures: vec![AddrFailure { addr, phase, cause }],
@@ -203,7 +208,11 @@ pub struct TypeError {
 
 impl fmt::Display for TypeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "reply type mismatch: expected {}, got {}", self.expected, self.got)
+        write!(
+            f,
+            "reply type mismatch: expected {}, got {}",
+            self.expected, self.got
+        )
     }
 }
 
@@ -288,7 +297,10 @@ impl Error {
     pub fn is_connection_error(&self) -> bool {
         matches!(
             self,
-            Error::Connect(_) | Error::ConnectionLost { .. } | Error::Timeout { .. } | Error::Closed { .. }
+            Error::Connect(_)
+                | Error::ConnectionLost { .. }
+                | Error::Timeout { .. }
+                | Error::Closed { .. }
         )
     }
 
@@ -307,8 +319,15 @@ impl fmt::Display for Error {
             Error::ConnectionLost { sent, cause } => {
                 write!(f, "connection lost ({cause}); {sent}")
             }
-            Error::Timeout { after, state, last_error } => {
-                write!(f, "no reply within {after:?} (connection {state:?}); it may or may not have run")?;
+            Error::Timeout {
+                after,
+                state,
+                last_error,
+            } => {
+                write!(
+                    f,
+                    "no reply within {after:?} (connection {state:?}); it may or may not have run"
+                )?;
                 if let Some(e) = last_error {
                     write!(f, "; last connection error: {e}")?;
                 }

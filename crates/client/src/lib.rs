@@ -36,7 +36,9 @@ pub use commands::{Commands, SetCondition};
 pub use config::{Addr, Config, ConfigBuilder, Protocol, RetryPolicy, TlsOptions};
 pub use connection::resolver::{Resolver, StaticResolver, SystemResolver};
 pub use connection::{ShutdownReport, Snapshot, State};
-pub use error::{AddrFailure, Cause, ClosedBy, ConnectError, Error, Phase, Sent, ServerError, TypeError};
+pub use error::{
+    AddrFailure, Cause, ClosedBy, ConnectError, Error, Phase, Sent, ServerError, TypeError,
+};
 pub use lockstep_resp::Frame;
 pub use metrics::MetricsSnapshot;
 pub use pubsub::{Message, Subscription};

@@ -79,9 +79,15 @@ impl Subscription {
             let bytes = |f: &Frame| f.as_bytes().map(Bytes::copy_from_slice);
             match items.first().and_then(|k| k.as_bytes()) {
                 Some(b"message") if items.len() == 3 => {
-                    let (Some(ch), Some(payload)) = (bytes(&items[1]), bytes(&items[2])) else { continue };
+                    let (Some(ch), Some(payload)) = (bytes(&items[1]), bytes(&items[2])) else {
+                        continue;
+                    };
                     if self.channels.contains(&ch) {
-                        return Some(Message { channel: ch, pattern: None, payload });
+                        return Some(Message {
+                            channel: ch,
+                            pattern: None,
+                            payload,
+                        });
                     }
                 }
                 Some(b"pmessage") if items.len() == 4 => {
@@ -91,7 +97,11 @@ impl Subscription {
                         continue;
                     };
                     if self.patterns.contains(&pat) {
-                        return Some(Message { channel: ch, pattern: Some(pat), payload });
+                        return Some(Message {
+                            channel: ch,
+                            pattern: Some(pat),
+                            payload,
+                        });
                     }
                 }
                 _ => {}
@@ -123,7 +133,8 @@ impl Client {
         self.connect().await?;
         if self.protocol() != Some(Protocol::Resp3) {
             return Err(Error::Config(
-                "pub/sub on the shared connection needs RESP3 (the server did not accept HELLO 3)".into(),
+                "pub/sub on the shared connection needs RESP3 (the server did not accept HELLO 3)"
+                    .into(),
             ));
         }
         let rx = self.push_frames();

@@ -261,15 +261,15 @@ mod tests {
         assert_eq!(String::from_reply(Frame::bulk("hi")).unwrap(), "hi");
         assert_eq!(Option::<String>::from_reply(Frame::Null).unwrap(), None);
         let e = i64::from_reply(Frame::bulk("abc")).unwrap_err();
-        assert_eq!(e.to_string(), "reply type mismatch: expected i64, got bulk string \"abc\"");
+        assert_eq!(
+            e.to_string(),
+            "reply type mismatch: expected i64, got bulk string \"abc\""
+        );
         let e = String::from_reply(Frame::Error("WRONGTYPE Operation against a key".into()))
             .unwrap_err();
         assert_eq!(e.server_error().unwrap().code, "WRONGTYPE");
-        let m: HashMap<String, i64> = HashMap::from_reply(Frame::Array(vec![
-            Frame::bulk("a"),
-            Frame::bulk("1"),
-        ]))
-        .unwrap();
+        let m: HashMap<String, i64> =
+            HashMap::from_reply(Frame::Array(vec![Frame::bulk("a"), Frame::bulk("1")])).unwrap();
         assert_eq!(m["a"], 1);
         let (a, b): (i64, String) =
             FromReply::from_reply(Frame::Array(vec![Frame::Integer(1), Frame::bulk("x")])).unwrap();

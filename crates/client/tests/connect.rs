@@ -27,11 +27,20 @@ async fn thousand_concurrent_connects(target: std::net::SocketAddr) {
             errors.push(e.to_string());
         }
     }
-    assert!(errors.is_empty(), "{} connect() calls failed, first: {:?}", errors.len(), errors.first());
+    assert!(
+        errors.is_empty(),
+        "{} connect() calls failed, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
     assert_eq!(client.state(), State::Ready);
     let pong: String = client.ping().await.unwrap();
     assert_eq!(pong, "PONG");
-    assert_eq!(proxy.accepts(), 1, "exactly one TCP connection must reach the server");
+    assert_eq!(
+        proxy.accepts(),
+        1,
+        "exactly one TCP connection must reach the server"
+    );
     let m = client.metrics();
     assert_eq!(m.connect_attempts, 1);
     assert_eq!(m.sockets_opened, 1);
@@ -40,14 +49,24 @@ async fn thousand_concurrent_connects(target: std::net::SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_connects_share_one_attempt_lockstep_server() {
     let server = our_server(0).await;
-    bounded(30, "1000 connects", thousand_concurrent_connects(server.addr())).await;
+    bounded(
+        30,
+        "1000 connects",
+        thousand_concurrent_connects(server.addr()),
+    )
+    .await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_connects_share_one_attempt_redis_server() {
     let redis = RedisServer::start();
-    bounded(30, "1000 connects", thousand_concurrent_connects(redis.addr())).await;
+    bounded(
+        30,
+        "1000 connects",
+        thousand_concurrent_connects(redis.addr()),
+    )
+    .await;
 }
 
 /// Seed 000: connect → command → disconnect → connect at once, many times. No error, never
@@ -77,7 +96,11 @@ async fn reconnect_cycles(target: std::net::SocketAddr, iterations: usize) {
     assert_eq!(errors, 0, "first error: {first_error:?}");
     let m = client.metrics();
     assert_eq!(m.sockets_open_max, 1, "the client never held two sockets");
-    assert_eq!(proxy.max_live(), 1, "the server never saw two live connections from us");
+    assert_eq!(
+        proxy.max_live(),
+        1,
+        "the server never saw two live connections from us"
+    );
     // The first connect, then one per disconnect (the loop's leading connect() finds Ready).
     assert_eq!(proxy.accepts(), iterations + 1);
     client.disconnect().await;
@@ -86,14 +109,24 @@ async fn reconnect_cycles(target: std::net::SocketAddr, iterations: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_reconnect_cycles_lockstep_server() {
     let server = our_server(0).await;
-    bounded(60, "reconnect cycles", reconnect_cycles(server.addr(), 10_000)).await;
+    bounded(
+        60,
+        "reconnect cycles",
+        reconnect_cycles(server.addr(), 10_000),
+    )
+    .await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_reconnect_cycles_redis_server() {
     let redis = RedisServer::start();
-    bounded(60, "reconnect cycles", reconnect_cycles(redis.addr(), 10_000)).await;
+    bounded(
+        60,
+        "reconnect cycles",
+        reconnect_cycles(redis.addr(), 10_000),
+    )
+    .await;
 }
 
 /// Several tasks racing disconnect() and connect() against each other while others send
@@ -188,7 +221,10 @@ async fn watch_reports_every_transition_with_growing_epochs() {
     bounded(5, "watcher", watcher).await.unwrap();
     let seen = seen.lock().unwrap().clone();
     let epochs: Vec<u64> = seen.iter().map(|s| s.epoch).collect();
-    assert!(epochs.windows(2).all(|w| w[0] < w[1]), "epochs must grow: {seen:?}");
+    assert!(
+        epochs.windows(2).all(|w| w[0] < w[1]),
+        "epochs must grow: {seen:?}"
+    );
     assert_eq!(seen.first().unwrap().state, State::Created);
     assert!(seen.iter().any(|s| s.state == State::Ready), "{seen:?}");
     assert_eq!(seen.last().unwrap().state, State::Closed);
@@ -224,7 +260,11 @@ async fn shutdown_finishes_within_deadline_and_reports() {
         }
     }
     assert_eq!(ok + closed, 200);
-    assert_eq!(report.dropped_in_flight + report.dropped_unsent, 0, "{report:?}");
+    assert_eq!(
+        report.dropped_in_flight + report.dropped_unsent,
+        0,
+        "{report:?}"
+    );
     assert_eq!(client.state(), State::Closed);
     assert!(client.connect().await.is_err(), "shutdown is final");
     server.stop().await;

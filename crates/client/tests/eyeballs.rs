@@ -12,7 +12,10 @@ use lockstep::{Client, Commands, Config, Error, Phase, StaticResolver};
 fn localhost_v6_first() -> Arc<StaticResolver> {
     Arc::new(StaticResolver::new().with(
         "localhost",
-        [IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        [
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ],
     ))
 }
 
@@ -31,12 +34,19 @@ fn localhost_config(port: u16) -> Config {
 async fn accepted_then_closed_v6_falls_back_to_v4() {
     let server = our_server(0).await;
     let port = server.addr().port();
-    let v6 = Proxy::start(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port), server.addr()).await;
+    let v6 = Proxy::start(
+        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+        server.addr(),
+    )
+    .await;
     v6.set_mode(Mode::AcceptClose);
 
     let client = Client::new(localhost_config(port));
     bounded(10, "connect", client.connect()).await.unwrap();
-    assert_eq!(client.peer().as_deref(), Some(&*format!("127.0.0.1:{port}")));
+    assert_eq!(
+        client.peer().as_deref(),
+        Some(&*format!("127.0.0.1:{port}"))
+    );
     assert!(v6.accepts() >= 1, "::1 was tried first");
     client.set("via", "v4").await.unwrap();
     let v: String = client.get("via").await.unwrap();
@@ -48,11 +58,18 @@ async fn accepted_then_closed_v6_falls_back_to_v4() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_then_closed_v6_falls_back_to_v4_redis_server() {
     let redis = RedisServer::start();
-    let v6 = Proxy::start(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), redis.port), redis.addr()).await;
+    let v6 = Proxy::start(
+        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), redis.port),
+        redis.addr(),
+    )
+    .await;
     v6.set_mode(Mode::AcceptClose);
     let client = Client::new(localhost_config(redis.port));
     bounded(10, "connect", client.connect()).await.unwrap();
-    assert_eq!(client.peer().as_deref(), Some(&*format!("127.0.0.1:{}", redis.port)));
+    assert_eq!(
+        client.peer().as_deref(),
+        Some(&*format!("127.0.0.1:{}", redis.port))
+    );
     assert_eq!(client.protocol(), Some(lockstep::Protocol::Resp3));
     assert_eq!(client.ping().await.unwrap(), "PONG");
 }
@@ -66,15 +83,27 @@ async fn nothing_listening_error_names_each_address() {
     };
     let client = Client::new(localhost_config(port));
     let err = bounded(10, "connect", client.connect()).await.unwrap_err();
-    let Error::Connect(ce) = &err else { panic!("expected a connect error, got {err}") };
+    let Error::Connect(ce) = &err else {
+        panic!("expected a connect error, got {err}")
+    };
     assert_eq!(ce.failures.len(), 2, "{err}");
-    let addrs: Vec<String> = ce.failures.iter().map(|f| f.addr.unwrap().to_string()).collect();
+    let addrs: Vec<String> = ce
+        .failures
+        .iter()
+        .map(|f| f.addr.unwrap().to_string())
+        .collect();
     assert!(addrs.contains(&format!("[::1]:{port}")), "{err}");
     assert!(addrs.contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(ce.failures.iter().all(|f| f.phase == Phase::Tcp), "{err}");
     let text = err.to_string();
-    assert!(text.contains(&format!("[::1]:{port}: TCP failed")), "{text}");
-    assert!(text.contains(&format!("127.0.0.1:{port}: TCP failed")), "{text}");
+    assert!(
+        text.contains(&format!("[::1]:{port}: TCP failed")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}: TCP failed")),
+        "{text}"
+    );
     assert!(text.contains("refused"), "{text}");
     assert_eq!(client.state(), lockstep::State::Closed);
     // Commands fail with the same, complete error.
@@ -90,7 +119,9 @@ async fn dns_failure_is_reported_as_dns() {
         .resolver(Arc::new(StaticResolver::new()))
         .build();
     let err = Client::new(cfg).connect().await.unwrap_err();
-    let Error::Connect(ce) = &err else { panic!("{err}") };
+    let Error::Connect(ce) = &err else {
+        panic!("{err}")
+    };
     assert_eq!(ce.phase(), Some(Phase::Dns));
     assert!(err.to_string().contains("DNS failed"), "{err}");
 }
@@ -101,7 +132,11 @@ async fn dns_failure_is_reported_as_dns() {
 async fn silent_first_address_loses_after_attempt_delay() {
     let server = our_server(0).await;
     let port = server.addr().port();
-    let v6 = Proxy::start(SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port), server.addr()).await;
+    let v6 = Proxy::start(
+        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+        server.addr(),
+    )
+    .await;
     v6.set_mode(Mode::Blackhole);
     let client = Client::new(localhost_config(port));
     let started = Instant::now();
@@ -109,7 +144,10 @@ async fn silent_first_address_loses_after_attempt_delay() {
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(240), "{took:?}");
     assert!(took < Duration::from_millis(1500), "{took:?}");
-    assert_eq!(client.peer().as_deref(), Some(&*format!("127.0.0.1:{port}")));
+    assert_eq!(
+        client.peer().as_deref(),
+        Some(&*format!("127.0.0.1:{port}"))
+    );
     // The losing attempt's socket is closed: only the winner stays open.
     assert_eq!(client.metrics().sockets_open, 1);
     server.stop().await;
@@ -120,14 +158,24 @@ async fn silent_first_address_loses_after_attempt_delay() {
 async fn handshake_failures_name_their_phase() {
     let redis = RedisServer::start();
     let admin = Client::new(common::config(redis.addr()).build());
-    admin.send(&lockstep::cmd("CONFIG").arg("SET").arg("requirepass").arg("right")).await.unwrap();
+    admin
+        .send(
+            &lockstep::cmd("CONFIG")
+                .arg("SET")
+                .arg("requirepass")
+                .arg("right"),
+        )
+        .await
+        .unwrap();
 
     let bad = Config::builder()
         .url(&format!("redis://:wrong@127.0.0.1:{}", redis.port))
         .unwrap()
         .build();
     let err = Client::new(bad).connect().await.unwrap_err();
-    let Error::Connect(ce) = &err else { panic!("{err}") };
+    let Error::Connect(ce) = &err else {
+        panic!("{err}")
+    };
     assert_eq!(ce.phase(), Some(Phase::Auth), "{err}");
 
     let good = Config::builder()
@@ -137,7 +185,10 @@ async fn handshake_failures_name_their_phase() {
         .build();
     let c = Client::new(good);
     c.connect().await.unwrap();
-    let name: String = c.query(lockstep::cmd("CLIENT").arg("GETNAME")).await.unwrap();
+    let name: String = c
+        .query(lockstep::cmd("CLIENT").arg("GETNAME"))
+        .await
+        .unwrap();
     assert_eq!(name, "lockstep-test");
     let info: String = c.query(lockstep::cmd("CLIENT").arg("INFO")).await.unwrap();
     assert!(info.contains(" db=3 "), "{info}");
@@ -147,12 +198,17 @@ async fn handshake_failures_name_their_phase() {
         .unwrap()
         .build();
     let err = Client::new(bad_db).connect().await.unwrap_err();
-    let Error::Connect(ce) = &err else { panic!("{err}") };
+    let Error::Connect(ce) = &err else {
+        panic!("{err}")
+    };
     assert_eq!(ce.phase(), Some(Phase::Select), "{err}");
 
     // RESP2 fallback path (AUTH + SELECT + SETNAME as separate commands).
     let resp2 = Config::builder()
-        .url(&format!("redis://:right@127.0.0.1:{}/2?protocol=2", redis.port))
+        .url(&format!(
+            "redis://:right@127.0.0.1:{}/2?protocol=2",
+            redis.port
+        ))
         .unwrap()
         .build();
     let c = Client::new(resp2);

@@ -81,12 +81,21 @@ async fn killed_mid_pipeline(mut target: Target) {
     let mut ok = 0;
     let mut may_have_run = 0;
     for t in tasks {
-        let (n, gets, sets) = bounded(30, "commands across a server restart", t).await.unwrap();
+        let (n, gets, sets) = bounded(30, "commands across a server restart", t)
+            .await
+            .unwrap();
         ok += n;
-        assert!(gets.is_empty(), "read-only commands must be retried, got: {}", gets[0]);
+        assert!(
+            gets.is_empty(),
+            "read-only commands must be retried, got: {}",
+            gets[0]
+        );
         for e in sets {
             match e {
-                Error::ConnectionLost { sent: Sent::MayHaveRun, .. } => may_have_run += 1,
+                Error::ConnectionLost {
+                    sent: Sent::MayHaveRun,
+                    ..
+                } => may_have_run += 1,
                 e => panic!("a write may only fail saying it may have run; got: {e}"),
             }
         }
@@ -94,9 +103,13 @@ async fn killed_mid_pipeline(mut target: Target) {
     assert_eq!(ok + may_have_run, 40 * 150);
     let m = client.metrics();
     assert!(m.connections_lost >= 1, "{m:?}");
-    bounded(10, "ready again", client.wait_for(State::Ready, Duration::from_secs(10)))
-        .await
-        .unwrap();
+    bounded(
+        10,
+        "ready again",
+        client.wait_for(State::Ready, Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
     client.set("after", 1).await.unwrap();
     let v: i64 = client.get("after").await.unwrap();
     assert_eq!(v, 1);
@@ -125,24 +138,38 @@ async fn client_kill_redis_server() {
 
     let c = client.clone();
     let blpop = tokio::spawn(async move {
-        c.send(&cmd("BLPOP").arg("empty-list").arg(5).timeout(Some(Duration::from_secs(10))))
-            .await
+        c.send(
+            &cmd("BLPOP")
+                .arg("empty-list")
+                .arg(5)
+                .timeout(Some(Duration::from_secs(10))),
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let c = client.clone();
     let get = tokio::spawn(async move { c.get::<String>("k").await });
     tokio::time::sleep(Duration::from_millis(50)).await;
 
-    let killed: i64 = admin.query(cmd("CLIENT").arg("KILL").arg("ID").arg(id)).await.unwrap();
+    let killed: i64 = admin
+        .query(cmd("CLIENT").arg("KILL").arg("ID").arg(id))
+        .await
+        .unwrap();
     assert_eq!(killed, 1);
 
     let r = bounded(10, "BLPOP", blpop).await.unwrap();
     match r {
-        Err(Error::ConnectionLost { sent: Sent::MayHaveRun, .. }) => {}
+        Err(Error::ConnectionLost {
+            sent: Sent::MayHaveRun,
+            ..
+        }) => {}
         other => panic!("BLPOP must fail saying it may have run, got {other:?}"),
     }
     assert_eq!(bounded(10, "GET", get).await.unwrap().unwrap(), "v");
-    client.wait_for(State::Ready, Duration::from_secs(5)).await.unwrap();
+    client
+        .wait_for(State::Ready, Duration::from_secs(5))
+        .await
+        .unwrap();
     let new_id: i64 = client.query(cmd("CLIENT").arg("ID")).await.unwrap();
     assert_ne!(new_id, id);
     assert!(client.metrics().retried >= 1);
@@ -164,7 +191,10 @@ async fn connection_closed_by_server_side_lockstep_server() {
     for t in tasks {
         assert_eq!(bounded(10, "GET", t).await.unwrap().unwrap(), "v");
     }
-    client.wait_for(State::Ready, Duration::from_secs(5)).await.unwrap();
+    client
+        .wait_for(State::Ready, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(proxy.accepts() >= 1);
     server.stop().await;
 }
@@ -187,22 +217,32 @@ async fn half_open_socket_detected_by_timeout() {
     proxy.set_mode(Mode::Blackhole);
 
     let started = std::time::Instant::now();
-    let err = bounded(5, "GET on a silent server", client.get::<String>("k")).await.unwrap_err();
+    let err = bounded(5, "GET on a silent server", client.get::<String>("k"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(err.to_string().contains("may or may not have run"), "{err}");
 
     // The silent connection is given up on.
     let mut rx = client.watch();
-    bounded(5, "leave Ready", rx.wait_for(|s| s.state != State::Ready && s.epoch > epoch_before))
-        .await
-        .unwrap();
+    bounded(
+        5,
+        "leave Ready",
+        rx.wait_for(|s| s.state != State::Ready && s.epoch > epoch_before),
+    )
+    .await
+    .unwrap();
     assert!(client.metrics().timeouts >= 1);
 
     proxy.set_mode(Mode::Forward);
-    bounded(10, "Ready again", client.wait_for(State::Ready, Duration::from_secs(10)))
-        .await
-        .unwrap();
+    bounded(
+        10,
+        "Ready again",
+        client.wait_for(State::Ready, Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
     let v: String = client.get("k").await.unwrap();
     assert_eq!(v, "v");
     server.stop().await;
@@ -215,7 +255,10 @@ async fn timeout_does_not_desynchronise_replies_redis_server() {
     let redis = RedisServer::start();
     let client = Client::new(config(redis.addr()).build());
     client.connect().await.unwrap();
-    let slow = cmd("DEBUG").arg("SLEEP").arg("0.3").timeout(Some(Duration::from_millis(100)));
+    let slow = cmd("DEBUG")
+        .arg("SLEEP")
+        .arg("0.3")
+        .timeout(Some(Duration::from_millis(100)));
     let c = client.clone();
     let slow_task = tokio::spawn(async move { c.send(&slow).await });
     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -239,7 +239,11 @@ impl Actor {
     }
 
     fn set_last_error(&self, e: Option<Error>) {
-        *self.shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = e;
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = e;
     }
 
     fn start_attempt(&mut self, retry: Option<u32>) {
@@ -313,9 +317,10 @@ impl Actor {
         }
         match &mut self.conn {
             Conn::Ready(io) => io.enqueue(req),
-            Conn::Resolving(_) | Conn::Connecting(_) | Conn::Handshaking(_) | Conn::Reconnecting(_) => {
-                self.waiting.push_back(req)
-            }
+            Conn::Resolving(_)
+            | Conn::Connecting(_)
+            | Conn::Handshaking(_)
+            | Conn::Reconnecting(_) => self.waiting.push_back(req),
             Conn::Created | Conn::Closed(CloseReason::Failed) => {
                 self.waiting.push_back(req);
                 self.start_attempt(None);
@@ -387,7 +392,11 @@ impl Actor {
             let written = io.written;
             let pending = take_pending(io);
             for p in pending {
-                let sent = if p.start < written { Sent::MayHaveRun } else { Sent::No };
+                let sent = if p.start < written {
+                    Sent::MayHaveRun
+                } else {
+                    Sent::No
+                };
                 if let Some(s) = &mut self.shutdown {
                     if sent == Sent::No {
                         s.report.dropped_unsent += 1;
@@ -423,7 +432,9 @@ impl Actor {
                 let check = self
                     .cfg
                     .command_timeout
-                    .map_or(Duration::from_secs(1), |t| (t / 4).clamp(Duration::from_millis(5), Duration::from_secs(1)));
+                    .map_or(Duration::from_secs(1), |t| {
+                        (t / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
+                    });
                 let mut io = Box::new(Io::new(est, check));
                 if let Some(b) = &self.on_connect {
                     io.enqueue_raw(b);
@@ -441,7 +452,9 @@ impl Actor {
                     crate::config::Protocol::Resp2 => 2,
                     crate::config::Protocol::Resp3 => 3,
                 };
-                self.shared.protocol.store(proto, std::sync::atomic::Ordering::Relaxed);
+                self.shared
+                    .protocol
+                    .store(proto, std::sync::atomic::Ordering::Relaxed);
                 *self.shared.peer.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.peer.clone());
                 self.transition(Conn::Ready(io));
                 tracing::trace!(target: "lockstep::state", sent, "flushed waiting commands");
@@ -457,7 +470,8 @@ impl Actor {
                     let _ = w.send(Err(err.clone()));
                 }
                 let next = match retry {
-                    Some(n) => Some(n + 1).filter(|&m| self.cfg.retry.max_attempts.map_or(true, |max| m < max)),
+                    Some(n) => Some(n + 1)
+                        .filter(|&m| !matches!(self.cfg.retry.max_attempts, Some(max) if m >= max)),
                     None => None,
                 };
                 match next {
@@ -494,9 +508,14 @@ impl Actor {
             if p.req.tx.is_closed() {
                 continue;
             }
-            let sent = if p.start < written { Sent::MayHaveRun } else { Sent::No };
+            let sent = if p.start < written {
+                Sent::MayHaveRun
+            } else {
+                Sent::No
+            };
             let may_resend = sent == Sent::No
-                || ((p.req.readonly || self.cfg.retry_writes) && p.req.retries < self.cfg.max_command_retries);
+                || ((p.req.readonly || self.cfg.retry_writes)
+                    && p.req.retries < self.cfg.max_command_retries);
             if may_resend && self.shutdown.is_none() {
                 if sent == Sent::MayHaveRun {
                     p.req.retries += 1;

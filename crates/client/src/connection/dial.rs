@@ -61,7 +61,12 @@ pub(crate) async fn dial(
             let started = Instant::now();
             let deadline = started + cfg.connect_timeout;
             let fail = |phase, cause| ConnectError::single(target.clone(), None, phase, cause);
-            let sock = match tokio::time::timeout_at(deadline, tokio::net::UnixStream::connect(path)).await {
+            let sock = match tokio::time::timeout_at(
+                deadline,
+                tokio::net::UnixStream::connect(path),
+            )
+            .await
+            {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return Err(fail(Phase::Tcp, e.into())),
                 Err(_) => return Err(fail(Phase::Tcp, Cause::Timeout(cfg.connect_timeout))),
@@ -94,8 +99,17 @@ pub(crate) async fn dial(
                     let fut = cfg.resolver.resolve(host, *port);
                     match tokio::time::timeout(cfg.connect_timeout, fut).await {
                         Ok(Ok(a)) if !a.is_empty() => interleave(a),
-                        Ok(Ok(_)) => return Err(ConnectError::single(target, None, Phase::Dns, Cause::NoAddress)),
-                        Ok(Err(e)) => return Err(ConnectError::single(target, None, Phase::Dns, e.into())),
+                        Ok(Ok(_)) => {
+                            return Err(ConnectError::single(
+                                target,
+                                None,
+                                Phase::Dns,
+                                Cause::NoAddress,
+                            ))
+                        }
+                        Ok(Err(e)) => {
+                            return Err(ConnectError::single(target, None, Phase::Dns, e.into()))
+                        }
                         Err(_) => {
                             return Err(ConnectError::single(
                                 target,
@@ -124,7 +138,14 @@ async fn race(
     addrs: Vec<SocketAddr>,
 ) -> Result<Established, Vec<AddrFailure>> {
     let start = |addr: SocketAddr| -> AttemptFuture {
-        Box::pin(try_addr(addr, cfg.clone(), metrics.clone(), events.clone(), host.to_string(), tls))
+        Box::pin(try_addr(
+            addr,
+            cfg.clone(),
+            metrics.clone(),
+            events.clone(),
+            host.to_string(),
+            tls,
+        ))
     };
     let mut running: Vec<AttemptFuture> = Vec::new();
     let mut failures = Vec::new();

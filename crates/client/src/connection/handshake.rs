@@ -29,7 +29,10 @@ async fn round_trip(
         for c in cmds {
             c.encode_into(&mut out);
         }
-        stream.write_all(&out).await.map_err(|e| (phase, Cause::from(e)))?;
+        stream
+            .write_all(&out)
+            .await
+            .map_err(|e| (phase, Cause::from(e)))?;
         let mut dec = Decoder::default();
         let mut replies = Vec::with_capacity(cmds.len());
         while replies.len() < cmds.len() {
@@ -38,7 +41,10 @@ async fn round_trip(
                 Ok(Some(f)) => replies.push(f),
                 Ok(None) => {
                     rbuf.reserve(4096);
-                    let n = stream.read_buf(rbuf).await.map_err(|e| (phase, Cause::from(e)))?;
+                    let n = stream
+                        .read_buf(rbuf)
+                        .await
+                        .map_err(|e| (phase, Cause::from(e)))?;
                     if n == 0 {
                         return Err((phase, Cause::Closed));
                     }
@@ -77,7 +83,9 @@ pub(crate) async fn handshake(
 ) -> Result<Protocol, StepError> {
     let creds = cfg.password.as_ref().map(|p| {
         (
-            cfg.username.clone().unwrap_or_else(|| "default".to_string()),
+            cfg.username
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
             p.clone(),
         )
     });
@@ -99,7 +107,10 @@ pub(crate) async fn handshake(
             other => {
                 return Err((
                     Phase::Hello,
-                    Cause::Protocol(format!("unexpected HELLO reply: {}", crate::reply::describe(other))),
+                    Cause::Protocol(format!(
+                        "unexpected HELLO reply: {}",
+                        crate::reply::describe(other)
+                    )),
                 ))
             }
         },
@@ -133,7 +144,9 @@ pub(crate) async fn handshake(
             }
             Protocol::Resp2
         }
-        Some(e) if creds.is_some() && is_auth_error(&e) => return Err((Phase::Auth, Cause::Server(e))),
+        Some(e) if creds.is_some() && is_auth_error(&e) => {
+            return Err((Phase::Auth, Cause::Server(e)))
+        }
         Some(e) => return Err((Phase::Hello, Cause::Server(e))),
     };
 

@@ -66,10 +66,15 @@ impl Resolver for StaticResolver {
         let host = host.to_string();
         Box::pin(async move {
             match found {
-                Some(ips) => Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect()),
+                Some(ips) => Ok(ips
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect()),
                 None => Err(io::Error::new(
                     io::ErrorKind::NotFound,
-                    format!("failed to lookup address information: {host}: Name or service not known"),
+                    format!(
+                        "failed to lookup address information: {host}: Name or service not known"
+                    ),
                 )),
             }
         })
@@ -85,7 +90,8 @@ pub fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
         return addrs;
     };
     let first_v6 = first.is_ipv6();
-    let (mut a, mut b): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs.iter().partition(|x| x.is_ipv6() == first_v6);
+    let (mut a, mut b): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addrs.iter().partition(|x| x.is_ipv6() == first_v6);
     a.reverse();
     b.reverse();
     let mut out = Vec::with_capacity(addrs.len());
@@ -118,11 +124,26 @@ mod tests {
 
     #[test]
     fn interleaves_families() {
-        let a: Vec<SocketAddr> = ["[::1]:1", "[::2]:1", "127.0.0.1:1", "[::3]:1", "127.0.0.2:1"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
+        let a: Vec<SocketAddr> = [
+            "[::1]:1",
+            "[::2]:1",
+            "127.0.0.1:1",
+            "[::3]:1",
+            "127.0.0.2:1",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
         let got: Vec<String> = interleave(a).iter().map(|a| a.to_string()).collect();
-        assert_eq!(got, ["[::1]:1", "127.0.0.1:1", "[::2]:1", "127.0.0.2:1", "[::3]:1"]);
+        assert_eq!(
+            got,
+            [
+                "[::1]:1",
+                "127.0.0.1:1",
+                "[::2]:1",
+                "127.0.0.2:1",
+                "[::3]:1"
+            ]
+        );
     }
 }

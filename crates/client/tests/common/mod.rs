@@ -83,7 +83,14 @@ impl RedisServer {
     }
 
     pub fn start_on(port: u16) -> RedisServer {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts one with extra arguments (e.g. TLS settings); `port` is the plain port used
+    /// to check it answers.
+    pub fn start_with(port: u16, extra: &[String]) -> RedisServer {
         let child = Command::new("redis-server")
+            .args(extra)
             .args([
                 "--port",
                 &port.to_string(),
@@ -121,7 +128,10 @@ impl RedisServer {
                 use std::io::{Read, Write};
                 let _ = c.set_read_timeout(Some(Duration::from_secs(1)));
                 let mut b = [0u8; 7];
-                if c.write_all(b"PING\r\n").is_ok() && c.read_exact(&mut b).is_ok() && &b == b"+PONG\r\n" {
+                if c.write_all(b"PING\r\n").is_ok()
+                    && c.read_exact(&mut b).is_ok()
+                    && &b == b"+PONG\r\n"
+                {
                     return s;
                 }
             }
@@ -197,10 +207,17 @@ impl Proxy {
         let max_live = Arc::new(AtomicUsize::new(0));
         let mode = Arc::new(AtomicU8::new(Mode::Forward as u8));
         let conns: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
-        let (a, m, md, cs) = (accepts.clone(), max_live.clone(), mode.clone(), conns.clone());
+        let (a, m, md, cs) = (
+            accepts.clone(),
+            max_live.clone(),
+            mode.clone(),
+            conns.clone(),
+        );
         let task = tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { continue };
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
                 a.fetch_add(1, Ordering::SeqCst);
                 let mode_now = md.load(Ordering::SeqCst);
                 if mode_now == Mode::AcceptClose as u8 {
