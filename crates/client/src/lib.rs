@@ -27,6 +27,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod metrics;
+pub mod pool;
 pub mod pubsub;
 pub mod reply;
 
@@ -41,5 +42,6 @@ pub use error::{
 };
 pub use lockstep_resp::Frame;
 pub use metrics::MetricsSnapshot;
+pub use pool::{ConnState, Connection, Pool, PoolOptions, PoolStats, PooledConn};
 pub use pubsub::{Message, Subscription};
 pub use reply::FromReply;
