@@ -5,7 +5,7 @@
 //! Dispatch, arity errors, NOAUTH, COMMAND INFO/COUNT/DOCS/GETKEYS and (later) cluster slot
 //! checks all read that one entry. There is no second list of command names anywhere.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::OnceLock;
 
 use crate::errors;
@@ -105,6 +105,21 @@ pub struct CommandSpec {
     pub since: &'static str,
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
+    /// Redis 7 key specs (COMMAND INFO, COMMAND GETKEYS). Empty: derived from `keys`.
+    pub key_specs: &'static [KeySpecDef],
+    /// Keys for commands whose key specs cannot say (Redis's `getkeys_proc`): positions
+    /// and `key_flags`. Used only when the key specs fail or are marked incomplete.
+    pub getkeys: Option<GetKeysFn>,
+    /// COMMAND DOCS: `complexity` (omitted when empty).
+    pub complexity: &'static str,
+    /// COMMAND DOCS `doc_flags`: `deprecated`, `syscmd`.
+    pub doc_flags: &'static [&'static str],
+    pub deprecated_since: &'static str,
+    pub replaced_by: &'static str,
+    /// COMMAND DOCS `history`: (version, change) pairs.
+    pub history: &'static [(&'static str, &'static str)],
+    /// COMMAND DOCS `arguments`.
+    pub args: &'static [Arg],
 }
 
 impl CommandSpec {
@@ -164,6 +179,14 @@ pub const fn spec(name: &'static str, handler: Handler) -> CommandSpec {
         since: "1.0.0",
         handler,
         subcommands: &[],
+        key_specs: &[],
+        getkeys: None,
+        complexity: "",
+        doc_flags: &[],
+        deprecated_since: "",
+        replaced_by: "",
+        history: &[],
+        args: &[],
     }
 }
 
@@ -281,4 +304,307 @@ pub fn execute(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[
     (cmd.handler)(&mut ctx, argv);
     ctx.client.last_cmd = cmd.full_name;
     ctx.state.stats.commands_processed += 1;
+}
+
+/// Keys found by a `getkeys` function: (argument position, `key_flags`).
+pub type GetKeysFn = fn(&[&[u8]]) -> Vec<(usize, u32)>;
+
+/// Key spec flags, as COMMAND INFO and COMMAND GETKEYSANDFLAGS name them.
+pub mod key_flags {
+    pub const RO: u32 = 1 << 0;
+    pub const RW: u32 = 1 << 1;
+    pub const OW: u32 = 1 << 2;
+    pub const RM: u32 = 1 << 3;
+    pub const ACCESS: u32 = 1 << 4;
+    pub const UPDATE: u32 = 1 << 5;
+    pub const INSERT: u32 = 1 << 6;
+    pub const DELETE: u32 = 1 << 7;
+    pub const NOT_KEY: u32 = 1 << 8;
+    pub const INCOMPLETE: u32 = 1 << 9;
+    pub const VARIABLE_FLAGS: u32 = 1 << 10;
+
+    /// Names in the order Redis lists them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (RO, "RO"),
+        (RW, "RW"),
+        (OW, "OW"),
+        (RM, "RM"),
+        (ACCESS, "access"),
+        (UPDATE, "update"),
+        (INSERT, "insert"),
+        (DELETE, "delete"),
+        (NOT_KEY, "not_key"),
+        (INCOMPLETE, "incomplete"),
+        (VARIABLE_FLAGS, "variable_flags"),
+    ];
+}
+
+/// Where the search for a key spec's keys starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BeginSearch {
+    /// At this argument position.
+    Index(i32),
+    /// After the first `keyword` found from `startfrom` (negative: from the end, backwards).
+    Keyword {
+        keyword: &'static str,
+        startfrom: i32,
+    },
+    Unknown,
+}
+
+/// Which arguments, from the start found by `BeginSearch`, are keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindKeys {
+    /// Keys up to `lastkey` (relative to the start; negative: from the end), every
+    /// `keystep`; with `limit` > 1, only the first 1/limit of the remaining arguments.
+    Range {
+        lastkey: i32,
+        keystep: i32,
+        limit: i32,
+    },
+    /// The argument at `keynumidx` (relative to the start) holds the number of keys, which
+    /// begin at `firstkey` (relative to the start), every `keystep`.
+    Keynum {
+        keynumidx: i32,
+        firstkey: i32,
+        keystep: i32,
+    },
+    Unknown,
+}
+
+/// One Redis 7 key spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpecDef {
+    /// Shown by COMMAND INFO as `notes` when not empty.
+    pub notes: &'static str,
+    /// `key_flags` bits.
+    pub flags: u32,
+    pub begin_search: BeginSearch,
+    pub find_keys: FindKeys,
+}
+
+/// The common key spec: keys from argument `index` to `lastkey` (relative), every `keystep`.
+pub const fn key_range(flags: u32, index: i32, lastkey: i32, keystep: i32) -> KeySpecDef {
+    KeySpecDef {
+        notes: "",
+        flags,
+        begin_search: BeginSearch::Index(index),
+        find_keys: FindKeys::Range {
+            lastkey,
+            keystep,
+            limit: 0,
+        },
+    }
+}
+
+/// COMMAND DOCS argument types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgType {
+    String,
+    Integer,
+    Double,
+    Key,
+    Pattern,
+    UnixTime,
+    PureToken,
+    Oneof,
+    Block,
+}
+
+impl ArgType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ArgType::String => "string",
+            ArgType::Integer => "integer",
+            ArgType::Double => "double",
+            ArgType::Key => "key",
+            ArgType::Pattern => "pattern",
+            ArgType::UnixTime => "unix-time",
+            ArgType::PureToken => "pure-token",
+            ArgType::Oneof => "oneof",
+            ArgType::Block => "block",
+        }
+    }
+}
+
+/// COMMAND DOCS argument flags.
+pub mod arg_flags {
+    pub const OPTIONAL: u32 = 1 << 0;
+    pub const MULTIPLE: u32 = 1 << 1;
+    pub const MULTIPLE_TOKEN: u32 = 1 << 2;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (OPTIONAL, "optional"),
+        (MULTIPLE, "multiple"),
+        (MULTIPLE_TOKEN, "multiple_token"),
+    ];
+}
+
+/// One argument as COMMAND DOCS describes it; build with `arg(name, type)` and struct
+/// update syntax. Empty strings and -1 mean "absent".
+#[derive(Debug)]
+pub struct Arg {
+    pub name: &'static str,
+    pub kind: ArgType,
+    pub key_spec_index: i32,
+    pub token: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+    pub deprecated_since: &'static str,
+    /// `arg_flags` bits.
+    pub flags: u32,
+    /// The members of a `oneof` or `block`.
+    pub args: &'static [Arg],
+}
+
+pub const fn arg(name: &'static str, kind: ArgType) -> Arg {
+    Arg {
+        name,
+        kind,
+        key_spec_index: -1,
+        token: "",
+        summary: "",
+        since: "",
+        deprecated_since: "",
+        flags: 0,
+        args: &[],
+    }
+}
+
+/// Why COMMAND GETKEYS found no keys where the arguments should have had some.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidKeyArgs;
+
+impl CommandSpec {
+    /// The key specs COMMAND INFO shows: the declared ones, or one derived from the legacy
+    /// (first, last, step) triple for commands that declare none yet.
+    pub fn effective_key_specs(&self) -> std::borrow::Cow<'static, [KeySpecDef]> {
+        if !self.key_specs.is_empty() || self.keys.first <= 0 {
+            return std::borrow::Cow::Borrowed(self.key_specs);
+        }
+        let KeySpec { first, last, step } = self.keys;
+        let lastkey = if last < 0 { last } else { last - first };
+        std::borrow::Cow::Owned(vec![key_range(0, first, lastkey, step)])
+    }
+
+    /// True when some key spec names real keys (Redis's `doesCommandHaveKeys`).
+    pub fn has_keys(&self) -> bool {
+        self.getkeys.is_some()
+            || self
+                .effective_key_specs()
+                .iter()
+                .any(|s| s.flags & key_flags::NOT_KEY == 0)
+    }
+
+    /// The key arguments of `argv` (argv[0] is the command name) with their flags, as
+    /// Redis's `getKeysFromCommandWithSpecs` finds them: by the key specs, falling back to
+    /// `getkeys` when a spec cannot tell. `Err` when the arguments contradict the specs.
+    pub fn get_keys(&self, argv: &[&[u8]]) -> Result<Vec<(usize, u32)>, InvalidKeyArgs> {
+        let specs = self.effective_key_specs();
+        let all_flags = specs.iter().fold(0, |acc, s| acc | s.flags);
+        let has_keyspec = specs.iter().any(|s| s.flags & key_flags::NOT_KEY == 0);
+        if has_keyspec && all_flags & key_flags::VARIABLE_FLAGS == 0 {
+            if let Ok(keys) = keys_by_specs(&specs, argv, self.getkeys.is_some()) {
+                return Ok(keys);
+            }
+        }
+        match self.getkeys {
+            Some(getkeys) => Ok(getkeys(argv)),
+            None if has_keyspec => Err(InvalidKeyArgs),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Redis's `getKeysUsingKeySpecs`: every key spec applied to `argv`, `NOT_KEY` specs
+/// skipped. A spec that an argument contradicts (a key count out of range, positions past
+/// the end) or that is `Unknown` fails the whole search, and so does an `INCOMPLETE` one
+/// when the command has a `getkeys` function to ask instead.
+fn keys_by_specs(
+    specs: &[KeySpecDef],
+    argv: &[&[u8]],
+    fail_incomplete: bool,
+) -> Result<Vec<(usize, u32)>, InvalidKeyArgs> {
+    let argc = argv.len() as i64;
+    let mut keys = Vec::new();
+    for spec in specs {
+        if spec.flags & key_flags::NOT_KEY != 0 {
+            continue;
+        }
+        let first: i64 = match spec.begin_search {
+            BeginSearch::Index(pos) => pos as i64,
+            BeginSearch::Keyword { keyword, startfrom } => {
+                let startfrom = startfrom as i64;
+                let (start, end) = if startfrom > 0 {
+                    (startfrom, argc - 1)
+                } else {
+                    (argc + startfrom, 1)
+                };
+                // Like Redis, the search stops before `end`: a keyword in the last
+                // argument would have no key after it.
+                let mut found = 0;
+                let mut i = start;
+                loop {
+                    if i == end || i >= argc || i < 1 {
+                        break;
+                    }
+                    if argv[i as usize].eq_ignore_ascii_case(keyword.as_bytes()) {
+                        found = i + 1;
+                        break;
+                    }
+                    i += if start <= end { 1 } else { -1 };
+                }
+                if found == 0 {
+                    continue;
+                }
+                found
+            }
+            BeginSearch::Unknown => return Err(InvalidKeyArgs),
+        };
+        if fail_incomplete && spec.flags & key_flags::INCOMPLETE != 0 {
+            return Err(InvalidKeyArgs);
+        }
+        let (first, last, step) = match spec.find_keys {
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
+                let lastkey = lastkey as i64;
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else if limit == 0 {
+                    argc + lastkey
+                } else {
+                    first + ((argc - first) / limit as i64 + lastkey)
+                };
+                (first, last, keystep as i64)
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                let at = first + keynumidx as i64;
+                if at >= argc {
+                    return Err(InvalidKeyArgs);
+                }
+                let numkeys = crate::util::parse_i64(argv[at as usize])
+                    .filter(|&n| n >= 0)
+                    .ok_or(InvalidKeyArgs)?;
+                let first = first + firstkey as i64;
+                (first, first + numkeys - 1, keystep as i64)
+            }
+            FindKeys::Unknown => return Err(InvalidKeyArgs),
+        };
+        if last >= argc || last < first || first >= argc || step <= 0 {
+            return Err(InvalidKeyArgs);
+        }
+        let mut i = first;
+        while i <= last {
+            keys.push((i as usize, spec.flags));
+            i += step;
+        }
+    }
+    Ok(keys)
 }

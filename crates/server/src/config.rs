@@ -1,6 +1,13 @@
 //! Server settings: how the server is started (`ServerConfig`) and the runtime settings
-//! that CONFIG GET/SET read and change (`Config`).
+//! that CONFIG GET/SET read and change (`Config`), with the table of every parameter Redis
+//! 7.0 has (`PARAMS`), so that tools reading any of them get Redis's answer.
+//!
+//! A parameter is one of: honoured (a typed field of `Config` that the server acts on),
+//! kept (validated like Redis and stored, so CONFIG GET returns what was set, but nothing
+//! acts on it yet), or refused (immutable, protected, or a setting that would promise
+//! something this server does not do, such as persistence).
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How to start a server.
@@ -61,6 +68,10 @@ pub struct Config {
     pub timeout: u64,
     pub port: u16,
     pub bind: Vec<String>,
+    /// Kept parameters that were set, by storage name (an alias shares its target's).
+    pub kept: HashMap<&'static str, String>,
+    /// What SAVE/BGSAVE were asked to do (they write no file), for INFO persistence.
+    pub saves: SaveRecord,
 }
 
 impl Default for Config {
@@ -74,6 +85,1140 @@ impl Default for Config {
             timeout: 0,
             port: 6379,
             bind: vec!["127.0.0.1".into(), "-::1".into()],
+            kept: HashMap::new(),
+            saves: SaveRecord::default(),
         }
+    }
+}
+
+/// SAVE and BGSAVE as INFO persistence reports them. This server keeps no files: a save
+/// only records that it was asked for and what the keyspace had changed until then.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SaveRecord {
+    /// SAVE and BGSAVE calls.
+    pub saves: u64,
+    /// `State::dirty` at the last save (`rdb_changes_since_last_save` counts from it).
+    pub dirty_at_last_save: u64,
+    /// Unix time of the last BGSAVE, if any.
+    pub last_bgsave: Option<i64>,
+}
+
+/// How a parameter's value is checked and shown, as Redis 7.0's config.c types it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `yes`/`no`.
+    Bool,
+    /// One of these names, in any letter case; shown as written here.
+    Enum(&'static [&'static str]),
+    /// A decimal integer (`string2ll`) within the bounds.
+    Int { min: i128, max: i128 },
+    /// Bytes, with an optional unit (`1kb`, `5m`, ...), within the bounds.
+    Memory { min: i128, max: i128 },
+    /// Bytes or a percentage (`maxmemory-clients`).
+    MemoryOrPercent,
+    /// Any string.
+    Str,
+    /// `save`: pairs of integers, or "".
+    Save,
+    /// `notify-keyspace-events`: event class characters.
+    KeyspaceEvents,
+    /// Redis refuses CONFIG SET for these.
+    Immutable,
+    /// Redis refuses these while `enable-protected-configs` is `no` (its default).
+    Protected,
+    /// Redis can change these at run time; this server cannot (`port`, `bind`).
+    ReadOnly,
+    /// Settings with a syntax of their own that nothing here uses.
+    Unsupported,
+}
+
+/// One parameter: its name, where its value lives (an alias names its target), its
+/// kind and Redis's default.
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub storage: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+}
+
+const fn param(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param {
+        name,
+        storage: name,
+        kind,
+        default,
+    }
+}
+
+/// Every parameter CONFIG GET knows, aliases included, with Redis 7.0.15's defaults for a
+/// server started without a config file (`save ""` and `appendonly no`, since this server
+/// keeps no files; `enable-debug-command local`, since DEBUG works from loopback clients).
+pub static PARAMS: &[Param] = &[
+    param(
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+        "resetchannels",
+    ),
+    param("aclfile", Kind::Immutable, ""),
+    param(
+        "acllog-max-len",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "128",
+    ),
+    param(
+        "active-defrag-cycle-max",
+        Kind::Int { min: 1, max: 99 },
+        "25",
+    ),
+    param(
+        "active-defrag-cycle-min",
+        Kind::Int { min: 1, max: 99 },
+        "1",
+    ),
+    param(
+        "active-defrag-ignore-bytes",
+        Kind::Memory {
+            min: 1,
+            max: 9223372036854775807,
+        },
+        "104857600",
+    ),
+    param(
+        "active-defrag-max-scan-fields",
+        Kind::Int {
+            min: 1,
+            max: 9223372036854775807,
+        },
+        "1000",
+    ),
+    param(
+        "active-defrag-threshold-lower",
+        Kind::Int { min: 0, max: 1000 },
+        "10",
+    ),
+    param(
+        "active-defrag-threshold-upper",
+        Kind::Int { min: 0, max: 1000 },
+        "100",
+    ),
+    param("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
+    param("activedefrag", Kind::Bool, "no"),
+    param("activerehashing", Kind::Bool, "yes"),
+    param("always-show-logo", Kind::Immutable, "no"),
+    param("aof-disable-auto-gc", Kind::Bool, "no"),
+    param("aof-load-truncated", Kind::Bool, "yes"),
+    param("aof-rewrite-incremental-fsync", Kind::Bool, "yes"),
+    param("aof-timestamp-enabled", Kind::Bool, "no"),
+    param("aof-use-rdb-preamble", Kind::Bool, "yes"),
+    param("aof_rewrite_cpulist", Kind::Immutable, ""),
+    param("appenddirname", Kind::Immutable, "appendonlydir"),
+    param("appendfilename", Kind::Immutable, "appendonly.aof"),
+    param(
+        "appendfsync",
+        Kind::Enum(&["everysec", "always", "no"]),
+        "everysec",
+    ),
+    param("appendonly", Kind::Bool, "no"),
+    param(
+        "auto-aof-rewrite-min-size",
+        Kind::Memory {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "67108864",
+    ),
+    param(
+        "auto-aof-rewrite-percentage",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "100",
+    ),
+    param("bgsave_cpulist", Kind::Immutable, ""),
+    param("bind", Kind::ReadOnly, "* -::*"),
+    param("bind-source-addr", Kind::Str, ""),
+    param("bio_cpulist", Kind::Immutable, ""),
+    param(
+        "busy-reply-threshold",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "5000",
+    ),
+    param(
+        "client-output-buffer-limit",
+        Kind::Unsupported,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+    ),
+    param(
+        "client-query-buffer-limit",
+        Kind::Memory {
+            min: 1048576,
+            max: 9223372036854775807,
+        },
+        "1073741824",
+    ),
+    param("cluster-allow-pubsubshard-when-down", Kind::Bool, "yes"),
+    param("cluster-allow-reads-when-down", Kind::Bool, "no"),
+    param("cluster-allow-replica-migration", Kind::Bool, "yes"),
+    param(
+        "cluster-announce-bus-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+    ),
+    param("cluster-announce-hostname", Kind::Unsupported, ""),
+    param("cluster-announce-ip", Kind::Str, ""),
+    param(
+        "cluster-announce-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+    ),
+    param(
+        "cluster-announce-tls-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+    ),
+    param("cluster-config-file", Kind::Immutable, "nodes.conf"),
+    param("cluster-enabled", Kind::Immutable, "no"),
+    param(
+        "cluster-link-sendbuf-limit",
+        Kind::Memory {
+            min: 0,
+            max: u64::MAX as i128,
+        },
+        "0",
+    ),
+    param(
+        "cluster-migration-barrier",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "1",
+    ),
+    param(
+        "cluster-node-timeout",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "15000",
+    ),
+    param("cluster-port", Kind::Immutable, "0"),
+    param(
+        "cluster-preferred-endpoint-type",
+        Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
+        "ip",
+    ),
+    param("cluster-replica-no-failover", Kind::Bool, "no"),
+    param(
+        "cluster-replica-validity-factor",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "10",
+    ),
+    param("cluster-require-full-coverage", Kind::Bool, "yes"),
+    Param {
+        storage: "cluster-replica-no-failover",
+        ..param("cluster-slave-no-failover", Kind::Bool, "no")
+    },
+    Param {
+        storage: "cluster-replica-validity-factor",
+        ..param(
+            "cluster-slave-validity-factor",
+            Kind::Int {
+                min: 0,
+                max: 2147483647,
+            },
+            "10",
+        )
+    },
+    param("crash-log-enabled", Kind::Bool, "yes"),
+    param("crash-memcheck-enabled", Kind::Bool, "yes"),
+    param("daemonize", Kind::Immutable, "no"),
+    param("databases", Kind::Immutable, "16"),
+    param("dbfilename", Kind::Protected, "dump.rdb"),
+    param("dir", Kind::Protected, ""),
+    param("disable-thp", Kind::Immutable, "yes"),
+    param("dynamic-hz", Kind::Bool, "yes"),
+    param("enable-debug-command", Kind::Immutable, "local"),
+    param("enable-module-command", Kind::Immutable, "no"),
+    param("enable-protected-configs", Kind::Immutable, "no"),
+    param(
+        "hash-max-listpack-entries",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "512",
+    ),
+    param(
+        "hash-max-listpack-value",
+        Kind::Memory {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "64",
+    ),
+    Param {
+        storage: "hash-max-listpack-entries",
+        ..param(
+            "hash-max-ziplist-entries",
+            Kind::Int {
+                min: 0,
+                max: 9223372036854775807,
+            },
+            "512",
+        )
+    },
+    Param {
+        storage: "hash-max-listpack-value",
+        ..param(
+            "hash-max-ziplist-value",
+            Kind::Memory {
+                min: 0,
+                max: 9223372036854775807,
+            },
+            "64",
+        )
+    },
+    param(
+        "hll-sparse-max-bytes",
+        Kind::Memory {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "3000",
+    ),
+    param(
+        "hz",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "10",
+    ),
+    param("ignore-warnings", Kind::Str, ""),
+    param("io-threads", Kind::Immutable, "1"),
+    param("io-threads-do-reads", Kind::Immutable, "no"),
+    param("jemalloc-bg-thread", Kind::Bool, "yes"),
+    param(
+        "latency-monitor-threshold",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "0",
+    ),
+    param("latency-tracking", Kind::Bool, "yes"),
+    param(
+        "latency-tracking-info-percentiles",
+        Kind::Unsupported,
+        "50 99 99.9",
+    ),
+    param("lazyfree-lazy-eviction", Kind::Bool, "no"),
+    param("lazyfree-lazy-expire", Kind::Bool, "no"),
+    param("lazyfree-lazy-server-del", Kind::Bool, "no"),
+    param("lazyfree-lazy-user-del", Kind::Bool, "no"),
+    param("lazyfree-lazy-user-flush", Kind::Bool, "no"),
+    param(
+        "lfu-decay-time",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "1",
+    ),
+    param(
+        "lfu-log-factor",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "10",
+    ),
+    param(
+        "list-compress-depth",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "0",
+    ),
+    param(
+        "list-max-listpack-size",
+        Kind::Int {
+            min: -2147483648,
+            max: 2147483647,
+        },
+        "-2",
+    ),
+    Param {
+        storage: "list-max-listpack-size",
+        ..param(
+            "list-max-ziplist-size",
+            Kind::Int {
+                min: -2147483648,
+                max: 2147483647,
+            },
+            "-2",
+        )
+    },
+    param("logfile", Kind::Immutable, ""),
+    param(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
+        "notice",
+    ),
+    Param {
+        storage: "busy-reply-threshold",
+        ..param(
+            "lua-time-limit",
+            Kind::Int {
+                min: 0,
+                max: 9223372036854775807,
+            },
+            "5000",
+        )
+    },
+    param("masterauth", Kind::Str, ""),
+    param("masteruser", Kind::Str, ""),
+    param(
+        "maxclients",
+        Kind::Int {
+            min: 1,
+            max: 4294967295,
+        },
+        "10000",
+    ),
+    param(
+        "maxmemory",
+        Kind::Memory {
+            min: 0,
+            max: u64::MAX as i128,
+        },
+        "0",
+    ),
+    param("maxmemory-clients", Kind::MemoryOrPercent, "0"),
+    param(
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+        "10",
+    ),
+    param(
+        "maxmemory-policy",
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+        "noeviction",
+    ),
+    param(
+        "maxmemory-samples",
+        Kind::Int {
+            min: 1,
+            max: 2147483647,
+        },
+        "5",
+    ),
+    param(
+        "min-replicas-max-lag",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "10",
+    ),
+    param(
+        "min-replicas-to-write",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "0",
+    ),
+    Param {
+        storage: "min-replicas-max-lag",
+        ..param(
+            "min-slaves-max-lag",
+            Kind::Int {
+                min: 0,
+                max: 2147483647,
+            },
+            "10",
+        )
+    },
+    Param {
+        storage: "min-replicas-to-write",
+        ..param(
+            "min-slaves-to-write",
+            Kind::Int {
+                min: 0,
+                max: 2147483647,
+            },
+            "0",
+        )
+    },
+    param("no-appendfsync-on-rewrite", Kind::Bool, "no"),
+    param("notify-keyspace-events", Kind::KeyspaceEvents, ""),
+    param(
+        "oom-score-adj",
+        Kind::Enum(&["no", "yes", "relative", "absolute"]),
+        "no",
+    ),
+    param("oom-score-adj-values", Kind::Unsupported, "0 200 800"),
+    param("pidfile", Kind::Immutable, ""),
+    param("port", Kind::ReadOnly, "6379"),
+    param(
+        "proc-title-template",
+        Kind::Str,
+        "{title} {listen-addr} {server-mode}",
+    ),
+    param(
+        "propagation-error-behavior",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+        "ignore",
+    ),
+    param("protected-mode", Kind::Protected, "yes"),
+    param(
+        "proto-max-bulk-len",
+        Kind::Memory {
+            min: 1048576,
+            max: 9223372036854775807,
+        },
+        "536870912",
+    ),
+    param("rdb-del-sync-files", Kind::Bool, "no"),
+    param("rdb-save-incremental-fsync", Kind::Bool, "yes"),
+    param("rdbchecksum", Kind::Immutable, "yes"),
+    param("rdbcompression", Kind::Bool, "yes"),
+    param(
+        "repl-backlog-size",
+        Kind::Memory {
+            min: 1,
+            max: 9223372036854775807,
+        },
+        "1048576",
+    ),
+    param(
+        "repl-backlog-ttl",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "3600",
+    ),
+    param("repl-disable-tcp-nodelay", Kind::Bool, "no"),
+    param(
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+        "disabled",
+    ),
+    param("repl-diskless-sync", Kind::Bool, "yes"),
+    param(
+        "repl-diskless-sync-delay",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "5",
+    ),
+    param(
+        "repl-diskless-sync-max-replicas",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "0",
+    ),
+    param(
+        "repl-ping-replica-period",
+        Kind::Int {
+            min: 1,
+            max: 2147483647,
+        },
+        "10",
+    ),
+    Param {
+        storage: "repl-ping-replica-period",
+        ..param(
+            "repl-ping-slave-period",
+            Kind::Int {
+                min: 1,
+                max: 2147483647,
+            },
+            "10",
+        )
+    },
+    param(
+        "repl-timeout",
+        Kind::Int {
+            min: 1,
+            max: 2147483647,
+        },
+        "60",
+    ),
+    param("replica-announce-ip", Kind::Str, ""),
+    param(
+        "replica-announce-port",
+        Kind::Int { min: 0, max: 65535 },
+        "0",
+    ),
+    param("replica-announced", Kind::Bool, "yes"),
+    param("replica-ignore-disk-write-errors", Kind::Bool, "no"),
+    param("replica-ignore-maxmemory", Kind::Bool, "yes"),
+    param("replica-lazy-flush", Kind::Bool, "no"),
+    param(
+        "replica-priority",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "100",
+    ),
+    param("replica-read-only", Kind::Bool, "yes"),
+    param("replica-serve-stale-data", Kind::Bool, "yes"),
+    param("replicaof", Kind::Immutable, ""),
+    param("requirepass", Kind::Str, ""),
+    param(
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+        "no",
+    ),
+    param("save", Kind::Save, ""),
+    param("server_cpulist", Kind::Immutable, ""),
+    param(
+        "set-max-intset-entries",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "512",
+    ),
+    param("set-proc-title", Kind::Immutable, "yes"),
+    param(
+        "shutdown-on-sigint",
+        Kind::Enum(&["default", "save", "nosave", "now", "force"]),
+        "default",
+    ),
+    param(
+        "shutdown-on-sigterm",
+        Kind::Enum(&["default", "save", "nosave", "now", "force"]),
+        "default",
+    ),
+    param(
+        "shutdown-timeout",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "10",
+    ),
+    Param {
+        storage: "replica-announce-ip",
+        ..param("slave-announce-ip", Kind::Str, "")
+    },
+    Param {
+        storage: "replica-announce-port",
+        ..param("slave-announce-port", Kind::Int { min: 0, max: 65535 }, "0")
+    },
+    Param {
+        storage: "replica-ignore-maxmemory",
+        ..param("slave-ignore-maxmemory", Kind::Bool, "yes")
+    },
+    Param {
+        storage: "replica-lazy-flush",
+        ..param("slave-lazy-flush", Kind::Bool, "no")
+    },
+    Param {
+        storage: "replica-priority",
+        ..param(
+            "slave-priority",
+            Kind::Int {
+                min: 0,
+                max: 2147483647,
+            },
+            "100",
+        )
+    },
+    Param {
+        storage: "replica-read-only",
+        ..param("slave-read-only", Kind::Bool, "yes")
+    },
+    Param {
+        storage: "replica-serve-stale-data",
+        ..param("slave-serve-stale-data", Kind::Bool, "yes")
+    },
+    Param {
+        storage: "replicaof",
+        ..param("slaveof", Kind::Immutable, "")
+    },
+    param(
+        "slowlog-log-slower-than",
+        Kind::Int {
+            min: -1,
+            max: 9223372036854775807,
+        },
+        "10000",
+    ),
+    param(
+        "slowlog-max-len",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "128",
+    ),
+    param("socket-mark-id", Kind::Immutable, "0"),
+    param("stop-writes-on-bgsave-error", Kind::Bool, "yes"),
+    param(
+        "stream-node-max-bytes",
+        Kind::Memory {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "4096",
+    ),
+    param(
+        "stream-node-max-entries",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "100",
+    ),
+    param("supervised", Kind::Immutable, "no"),
+    param("syslog-enabled", Kind::Immutable, "no"),
+    param("syslog-facility", Kind::Immutable, "local0"),
+    param("syslog-ident", Kind::Immutable, "redis"),
+    param("tcp-backlog", Kind::Immutable, "511"),
+    param(
+        "tcp-keepalive",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "300",
+    ),
+    param(
+        "timeout",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "0",
+    ),
+    param(
+        "tls-auth-clients",
+        Kind::Enum(&["no", "yes", "optional"]),
+        "yes",
+    ),
+    param("tls-ca-cert-dir", Kind::Str, ""),
+    param("tls-ca-cert-file", Kind::Str, ""),
+    param("tls-cert-file", Kind::Str, ""),
+    param("tls-ciphers", Kind::Str, ""),
+    param("tls-ciphersuites", Kind::Str, ""),
+    param("tls-client-cert-file", Kind::Str, ""),
+    param("tls-client-key-file", Kind::Str, ""),
+    param("tls-client-key-file-pass", Kind::Str, ""),
+    param("tls-cluster", Kind::Bool, "no"),
+    param("tls-dh-params-file", Kind::Str, ""),
+    param("tls-key-file", Kind::Str, ""),
+    param("tls-key-file-pass", Kind::Str, ""),
+    param("tls-port", Kind::Int { min: 0, max: 65535 }, "0"),
+    param("tls-prefer-server-ciphers", Kind::Bool, "no"),
+    param("tls-protocols", Kind::Str, ""),
+    param("tls-replication", Kind::Bool, "no"),
+    param(
+        "tls-session-cache-size",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "20480",
+    ),
+    param(
+        "tls-session-cache-timeout",
+        Kind::Int {
+            min: 0,
+            max: 2147483647,
+        },
+        "300",
+    ),
+    param("tls-session-caching", Kind::Bool, "yes"),
+    param(
+        "tracking-table-max-keys",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "1000000",
+    ),
+    param("unixsocket", Kind::Immutable, ""),
+    param("unixsocketperm", Kind::Immutable, "0"),
+    param(
+        "zset-max-listpack-entries",
+        Kind::Int {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "128",
+    ),
+    param(
+        "zset-max-listpack-value",
+        Kind::Memory {
+            min: 0,
+            max: 9223372036854775807,
+        },
+        "64",
+    ),
+    Param {
+        storage: "zset-max-listpack-entries",
+        ..param(
+            "zset-max-ziplist-entries",
+            Kind::Int {
+                min: 0,
+                max: 9223372036854775807,
+            },
+            "128",
+        )
+    },
+    Param {
+        storage: "zset-max-listpack-value",
+        ..param(
+            "zset-max-ziplist-value",
+            Kind::Memory {
+                min: 0,
+                max: 9223372036854775807,
+            },
+            "64",
+        )
+    },
+];
+
+/// Finds a parameter by name, in any letter case.
+pub fn lookup(name: &[u8]) -> Option<&'static Param> {
+    PARAMS
+        .iter()
+        .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Why CONFIG SET refused a value: the text after `- ` in Redis's message.
+pub type SetError = String;
+
+impl Config {
+    /// The value CONFIG GET shows for `param`.
+    pub fn get(&self, param: &Param) -> String {
+        match param.storage {
+            "requirepass" => self
+                .requirepass
+                .as_ref()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .unwrap_or_default(),
+            "databases" => self.databases.to_string(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
+            "hz" => self.hz.to_string(),
+            "maxclients" => self.maxclients.to_string(),
+            "timeout" => self.timeout.to_string(),
+            "port" => self.port.to_string(),
+            "bind" => self.bind.join(" "),
+            "dir" => std::env::current_dir()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            storage => match self.kept.get(storage) {
+                Some(v) => v.clone(),
+                None => param_by_storage(storage).default.to_string(),
+            },
+        }
+    }
+
+    /// The value of a parameter by name, `None` for names Redis does not have.
+    pub fn value(&self, name: &str) -> Option<String> {
+        lookup(name.as_bytes()).map(|p| self.get(p))
+    }
+
+    /// Checks `value` as Redis would and stores it. Refuses what this server cannot do.
+    pub fn set(&mut self, param: &Param, value: &[u8]) -> Result<(), SetError> {
+        let text = String::from_utf8_lossy(value);
+        let canonical: String = match param.kind {
+            Kind::Immutable => return Err("can't set immutable config".into()),
+            Kind::Protected => return Err("can't set protected config".into()),
+            Kind::ReadOnly => {
+                return Err(
+                    "lockstep cannot change this at run time (can't set immutable config)".into(),
+                )
+            }
+            Kind::Unsupported => {
+                return Err("lockstep does not support changing this parameter".into())
+            }
+            Kind::Bool => match text.to_ascii_lowercase().as_str() {
+                "yes" => "yes".into(),
+                "no" => "no".into(),
+                _ => return Err("argument must be 'yes' or 'no'".into()),
+            },
+            Kind::Enum(names) => match names.iter().find(|n| n.eq_ignore_ascii_case(&text)) {
+                Some(n) => n.to_string(),
+                None => {
+                    return Err(format!(
+                        "argument(s) must be one of the following: {}",
+                        names.join(", ")
+                    ))
+                }
+            },
+            Kind::Int { min, max } => {
+                let n = crate::util::parse_i64(value)
+                    .ok_or("argument couldn't be parsed into an integer")?;
+                check_bounds(n as i128, min, max)?;
+                n.to_string()
+            }
+            Kind::Memory { min, max } => {
+                let n = parse_memory(value).ok_or("argument must be a memory value")?;
+                check_bounds(n as i128, min, max)?;
+                n.to_string()
+            }
+            Kind::MemoryOrPercent => {
+                if let Some(n) = parse_memory(value) {
+                    n.to_string()
+                } else {
+                    let pct = value
+                        .strip_suffix(b"%")
+                        .filter(|p| !p.is_empty())
+                        .and_then(crate::util::parse_i64)
+                        .filter(|&p| p >= 0)
+                        .ok_or("argument must be a memory or percent value")?;
+                    if pct > 100 {
+                        return Err("percentage argument must be less or equal to 100".into());
+                    }
+                    format!("{pct}%")
+                }
+            }
+            Kind::Str => text.into_owned(),
+            Kind::Save => {
+                if !valid_save_params(&text) {
+                    return Err("Invalid save parameters".into());
+                }
+                if !text.is_empty() {
+                    return Err("lockstep keeps no snapshots: only save \"\" is accepted".into());
+                }
+                String::new()
+            }
+            Kind::KeyspaceEvents => {
+                let flags = keyspace_events_flags(value)
+                    .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+                keyspace_events_string(flags)
+            }
+        };
+        match param.storage {
+            "appendonly" if canonical == "yes" => {
+                return Err(
+                    "lockstep keeps no append only file: only appendonly no is accepted".into(),
+                )
+            }
+            "requirepass" => {
+                self.requirepass = (!value.is_empty()).then(|| value.to_vec());
+            }
+            "proto-max-bulk-len" => self.proto_max_bulk_len = canonical.parse().unwrap_or(0),
+            // Redis clamps the active expiry frequency rather than refusing it.
+            "hz" => self.hz = canonical.parse::<u32>().unwrap_or(10).clamp(1, 500),
+            "maxclients" => self.maxclients = canonical.parse().unwrap_or(0),
+            "timeout" => self.timeout = canonical.parse().unwrap_or(0),
+            storage => {
+                self.kept.insert(storage, canonical);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn param_by_storage(storage: &str) -> &'static Param {
+    PARAMS
+        .iter()
+        .find(|p| p.name == storage)
+        .unwrap_or(&PARAMS[0])
+}
+
+fn check_bounds(n: i128, min: i128, max: i128) -> Result<(), SetError> {
+    if n < min || n > max {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(())
+}
+
+/// Redis's `memtoull`: digits and an optional unit (b, k, kb, m, mb, g, gb, any case).
+/// Leading zeros are fine; a sign is not; "" is 0.
+pub fn parse_memory(s: &[u8]) -> Option<u64> {
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let unit = std::str::from_utf8(&s[digits..]).ok()?.to_ascii_lowercase();
+    let mul: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    let n: u64 = if digits == 0 {
+        0
+    } else {
+        std::str::from_utf8(&s[..digits]).ok()?.parse().ok()?
+    };
+    n.checked_mul(mul)
+}
+
+/// `save` is "" or pairs of `<seconds> <changes>`.
+fn valid_save_params(s: &str) -> bool {
+    let words: Vec<&str> = s.split(' ').filter(|w| !w.is_empty()).collect();
+    if s.is_empty() {
+        return true;
+    }
+    !words.is_empty()
+        && words.len().is_multiple_of(2)
+        && words
+            .iter()
+            .all(|w| crate::util::parse_i64(w.as_bytes()).is_some_and(|n| n >= 0))
+}
+
+/// Keyspace notification classes, as Redis's `NOTIFY_*` bits.
+pub mod notify {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const KEYEVENT: u32 = 1 << 1;
+    pub const GENERIC: u32 = 1 << 2;
+    pub const STRING: u32 = 1 << 3;
+    pub const LIST: u32 = 1 << 4;
+    pub const SET: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const ZSET: u32 = 1 << 7;
+    pub const EXPIRED: u32 = 1 << 8;
+    pub const EVICTED: u32 = 1 << 9;
+    pub const STREAM: u32 = 1 << 10;
+    pub const KEY_MISS: u32 = 1 << 11;
+    pub const MODULE: u32 = 1 << 12;
+    pub const NEW: u32 = 1 << 13;
+    /// `A`: every class but key-miss and new-key.
+    pub const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+}
+
+/// Redis's `keyspaceEventsStringToFlags`; `None` on an unknown character.
+pub fn keyspace_events_flags(s: &[u8]) -> Option<u32> {
+    let mut flags = 0;
+    for &c in s {
+        flags |= match c {
+            b'A' => notify::ALL,
+            b'g' => notify::GENERIC,
+            b'$' => notify::STRING,
+            b'l' => notify::LIST,
+            b's' => notify::SET,
+            b'h' => notify::HASH,
+            b'z' => notify::ZSET,
+            b'x' => notify::EXPIRED,
+            b'e' => notify::EVICTED,
+            b'K' => notify::KEYSPACE,
+            b'E' => notify::KEYEVENT,
+            b't' => notify::STREAM,
+            b'm' => notify::KEY_MISS,
+            b'd' => notify::MODULE,
+            b'n' => notify::NEW,
+            _ => return None,
+        };
+    }
+    Some(flags)
+}
+
+/// Redis's `keyspaceEventsFlagsToString`: `A` stands for the whole class set, and the
+/// new-key class is then not shown (as Redis does).
+pub fn keyspace_events_string(flags: u32) -> String {
+    let mut out = String::new();
+    if flags & notify::ALL == notify::ALL {
+        out.push('A');
+    } else {
+        for (bit, c) in [
+            (notify::GENERIC, 'g'),
+            (notify::STRING, '$'),
+            (notify::LIST, 'l'),
+            (notify::SET, 's'),
+            (notify::HASH, 'h'),
+            (notify::ZSET, 'z'),
+            (notify::EXPIRED, 'x'),
+            (notify::EVICTED, 'e'),
+            (notify::STREAM, 't'),
+            (notify::MODULE, 'd'),
+            (notify::NEW, 'n'),
+        ] {
+            if flags & bit != 0 {
+                out.push(c);
+            }
+        }
+    }
+    for (bit, c) in [
+        (notify::KEYSPACE, 'K'),
+        (notify::KEYEVENT, 'E'),
+        (notify::KEY_MISS, 'm'),
+    ] {
+        if flags & bit != 0 {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_values_take_redis_units() {
+        assert_eq!(parse_memory(b"100"), Some(100));
+        assert_eq!(parse_memory(b"1k"), Some(1000));
+        assert_eq!(parse_memory(b"1KB"), Some(1024));
+        assert_eq!(parse_memory(b"2mb"), Some(2 * 1024 * 1024));
+        assert_eq!(parse_memory(b"1g"), Some(1_000_000_000));
+        assert_eq!(parse_memory(b"007"), Some(7));
+        assert_eq!(parse_memory(b""), Some(0));
+        assert_eq!(parse_memory(b"-1"), None);
+        assert_eq!(parse_memory(b"+1"), None);
+        assert_eq!(parse_memory(b"1x"), None);
+    }
+
+    #[test]
+    fn keyspace_events_print_in_redis_order() {
+        let show = |s: &str| keyspace_events_flags(s.as_bytes()).map(keyspace_events_string);
+        assert_eq!(show("KEA").as_deref(), Some("AKE"));
+        assert_eq!(show("Kmn").as_deref(), Some("nKm"));
+        assert_eq!(show("An").as_deref(), Some("A"));
+        assert_eq!(show("bad!"), None);
+    }
+
+    #[test]
+    fn every_alias_stores_into_a_real_parameter() {
+        for p in PARAMS {
+            assert!(PARAMS.iter().any(|q| q.name == p.storage), "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn aliases_share_their_value() {
+        let mut config = Config::default();
+        let alias = lookup(b"slave-read-only").expect("alias");
+        config.set(alias, b"no").expect("set");
+        assert_eq!(config.value("replica-read-only").as_deref(), Some("no"));
     }
 }

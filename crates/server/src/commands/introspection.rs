@@ -1,24 +1,714 @@
 //! COMMAND and its subcommands: the command table, as clients and tools read it.
+//!
+//! Everything here is read from the `CommandSpec`s; nothing lists command names. Replies
+//! follow Redis 7.0's shapes exactly (which parts are sets, maps or arrays in RESP3), so
+//! COMMAND INFO and COMMAND DOCS of a command equal Redis's once its spec is complete.
 
-use crate::command::{flags::*, spec, CommandSpec, Ctx, Registry};
+use crate::command::{
+    arg, arg_flags, flags::*, key_flags, spec, Arg, ArgType, BeginSearch, CommandSpec, Ctx,
+    FindKeys, KeySpecDef, Registry,
+};
+use crate::errors;
+use crate::reply::Reply;
 
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     arity: -1,
     flags: LOADING | STALE,
     acl: &["slow", "connection"],
-    group: "server",
-    summary: "Returns detailed information about all commands.",
     tips: &["nondeterministic_output_order"],
+    group: "server",
+    summary: "Get array of Redis command details",
+    since: "2.8.13",
+    complexity: "O(N) where N is the total number of Redis commands",
+    subcommands: &[
+        CommandSpec {
+            full_name: "command|count",
+            arity: 2,
+            flags: LOADING | STALE,
+            acl: &["slow", "connection"],
+            group: "server",
+            summary: "Get total number of Redis commands",
+            since: "2.8.13",
+            complexity: "O(1)",
+            ..spec("count", command_count)
+        },
+        CommandSpec {
+            full_name: "command|docs",
+            arity: -2,
+            flags: LOADING | STALE,
+            acl: &["slow", "connection"],
+            tips: &["nondeterministic_output_order"],
+            group: "server",
+            summary: "Get array of specific Redis command documentation",
+            since: "7.0.0",
+            complexity: "O(N) where N is the number of commands to look up",
+            args: &[Arg {
+                flags: arg_flags::OPTIONAL | arg_flags::MULTIPLE,
+                ..arg("command-name", ArgType::String)
+            }],
+            ..spec("docs", command_docs)
+        },
+        CommandSpec {
+            full_name: "command|getkeys",
+            arity: -4,
+            flags: LOADING | STALE,
+            acl: &["slow", "connection"],
+            group: "server",
+            summary: "Extract keys given a full Redis command",
+            since: "2.8.13",
+            complexity: "O(N) where N is the number of arguments to the command",
+            ..spec("getkeys", command_getkeys)
+        },
+        CommandSpec {
+            full_name: "command|getkeysandflags",
+            arity: -4,
+            flags: LOADING | STALE,
+            acl: &["slow", "connection"],
+            group: "server",
+            summary: "Extract keys and access flags given a full Redis command",
+            since: "7.0.0",
+            complexity: "O(N) where N is the number of arguments to the command",
+            ..spec("getkeysandflags", command_getkeysandflags)
+        },
+        CommandSpec {
+            full_name: "command|help",
+            arity: 2,
+            flags: LOADING | STALE,
+            acl: &["slow", "connection"],
+            group: "server",
+            summary: "Show helpful text about the different subcommands",
+            since: "5.0.0",
+            complexity: "O(1)",
+            ..spec("help", command_help)
+        },
+        CommandSpec {
+            full_name: "command|info",
+            arity: -2,
+            flags: LOADING | STALE,
+            acl: &["slow", "connection"],
+            tips: &["nondeterministic_output_order"],
+            group: "server",
+            summary:
+                "Get array of specific Redis command details, or all when no argument is given.",
+            since: "2.8.13",
+            complexity: "O(N) where N is the number of commands to look up",
+            history: &[(
+                "7.0.0",
+                "Allowed to be called with no argument to get info on all commands.",
+            )],
+            args: &[Arg {
+                flags: arg_flags::OPTIONAL | arg_flags::MULTIPLE,
+                ..arg("command-name", ArgType::String)
+            }],
+            ..spec("info", command_info)
+        },
+        CommandSpec {
+            full_name: "command|list",
+            arity: -2,
+            flags: LOADING | STALE,
+            acl: &["slow", "connection"],
+            tips: &["nondeterministic_output_order"],
+            group: "server",
+            summary: "Get an array of Redis command names",
+            since: "7.0.0",
+            complexity: "O(N) where N is the total number of Redis commands",
+            args: &[Arg {
+                token: "FILTERBY",
+                flags: arg_flags::OPTIONAL,
+                args: &[
+                    Arg {
+                        token: "MODULE",
+                        ..arg("module-name", ArgType::String)
+                    },
+                    Arg {
+                        token: "ACLCAT",
+                        ..arg("category", ArgType::String)
+                    },
+                    Arg {
+                        token: "PATTERN",
+                        ..arg("pattern", ArgType::Pattern)
+                    },
+                ],
+                ..arg("filterby", ArgType::Oneof)
+            }],
+            ..spec("list", command_list)
+        },
+    ],
     ..spec("command", command)
 }];
 
-/// `COMMAND`: every command's info. (Subcommands come with this family's issue.)
+/// Flags in COMMAND INFO's order. Like Redis, `may_replicate`, `sentinel` and
+/// `only_sentinel` are never shown.
+const SHOWN_FLAGS: &[(u32, &str)] = &[
+    (WRITE, "write"),
+    (READONLY, "readonly"),
+    (DENYOOM, "denyoom"),
+    (ADMIN, "admin"),
+    (PUBSUB, "pubsub"),
+    (NOSCRIPT, "noscript"),
+    (BLOCKING, "blocking"),
+    (LOADING, "loading"),
+    (STALE, "stale"),
+    (SKIP_MONITOR, "skip_monitor"),
+    (SKIP_SLOWLOG, "skip_slowlog"),
+    (FAST, "fast"),
+    (NO_AUTH, "no_auth"),
+    (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+    (NO_ASYNC_LOADING, "no_async_loading"),
+    (NO_MULTI, "no_multi"),
+    (MOVABLE_KEYS, "movablekeys"),
+    (ALLOW_BUSY, "allow_busy"),
+];
+
+/// Finds a command by COMMAND INFO/DOCS name: `get`, or `config|get` for a subcommand.
+fn lookup_full_name(name: &[u8]) -> Option<&'static CommandSpec> {
+    let registry = Registry::get();
+    let mut parts = name.split(|&b| b == b'|');
+    let base = registry.lookup(parts.next()?)?;
+    let Some(sub) = parts.next() else {
+        return Some(base);
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    base.subcommands
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(sub))
+}
+
+/// The command `argv` would run (Redis's `lookupCommand`): a container's subcommand
+/// when there is a second argument.
+fn lookup_argv(argv: &[&[u8]]) -> Option<&'static CommandSpec> {
+    let base = Registry::get().lookup(argv[0])?;
+    if argv.len() == 1 || base.subcommands.is_empty() {
+        return Some(base);
+    }
+    base.subcommands
+        .iter()
+        .find(|s| s.name.as_bytes().eq_ignore_ascii_case(argv[1]))
+}
+
+/// A set of status strings for the `names` whose bits are in `bits`.
+fn flag_set(out: &mut Reply, bits: u32, names: &[(u32, &str)]) {
+    let shown: Vec<&str> = names
+        .iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    out.set(shown.len());
+    for name in shown {
+        out.simple(name);
+    }
+}
+
+/// One command's COMMAND INFO entry: name, arity, flags, first/last/step, ACL categories,
+/// tips, key specs, subcommands.
+fn reply_info(out: &mut Reply, cmd: &CommandSpec) {
+    out.array(10);
+    out.bulk(cmd.full_name.as_bytes());
+    out.int(cmd.arity as i64);
+    flag_set(out, cmd.flags, SHOWN_FLAGS);
+    out.int(cmd.keys.first as i64);
+    out.int(cmd.keys.last as i64);
+    out.int(cmd.keys.step as i64);
+    out.set(cmd.acl.len());
+    for cat in cmd.acl {
+        out.simple(&format!("@{cat}"));
+    }
+    out.set(cmd.tips.len());
+    for tip in cmd.tips {
+        out.bulk(tip.as_bytes());
+    }
+    let specs = cmd.effective_key_specs();
+    out.set(specs.len());
+    for ks in specs.iter() {
+        reply_key_spec(out, ks);
+    }
+    out.set(cmd.subcommands.len());
+    for sub in cmd.subcommands {
+        reply_info(out, sub);
+    }
+}
+
+fn reply_key_spec(out: &mut Reply, ks: &KeySpecDef) {
+    out.map(if ks.notes.is_empty() { 3 } else { 4 });
+    if !ks.notes.is_empty() {
+        out.bulk(b"notes");
+        out.bulk(ks.notes.as_bytes());
+    }
+    out.bulk(b"flags");
+    flag_set(out, ks.flags, key_flags::NAMES);
+    out.bulk(b"begin_search");
+    out.map(2);
+    out.bulk(b"type");
+    match ks.begin_search {
+        BeginSearch::Index(index) => {
+            out.bulk(b"index");
+            out.bulk(b"spec");
+            out.map(1);
+            out.bulk(b"index");
+            out.int(index as i64);
+        }
+        BeginSearch::Keyword { keyword, startfrom } => {
+            out.bulk(b"keyword");
+            out.bulk(b"spec");
+            out.map(2);
+            out.bulk(b"keyword");
+            out.bulk(keyword.as_bytes());
+            out.bulk(b"startfrom");
+            out.int(startfrom as i64);
+        }
+        BeginSearch::Unknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        }
+    }
+    out.bulk(b"find_keys");
+    out.map(2);
+    out.bulk(b"type");
+    match ks.find_keys {
+        FindKeys::Range {
+            lastkey,
+            keystep,
+            limit,
+        } => {
+            out.bulk(b"range");
+            out.bulk(b"spec");
+            out.map(3);
+            for (name, v) in [("lastkey", lastkey), ("keystep", keystep), ("limit", limit)] {
+                out.bulk(name.as_bytes());
+                out.int(v as i64);
+            }
+        }
+        FindKeys::Keynum {
+            keynumidx,
+            firstkey,
+            keystep,
+        } => {
+            out.bulk(b"keynum");
+            out.bulk(b"spec");
+            out.map(3);
+            for (name, v) in [
+                ("keynumidx", keynumidx),
+                ("firstkey", firstkey),
+                ("keystep", keystep),
+            ] {
+                out.bulk(name.as_bytes());
+                out.int(v as i64);
+            }
+        }
+        FindKeys::Unknown => {
+            out.bulk(b"unknown");
+            out.bulk(b"spec");
+            out.map(0);
+        }
+    }
+}
+
+/// One command's COMMAND DOCS map: summary, since, group, complexity, doc flags,
+/// deprecation, history, arguments, subcommands; the empty ones left out.
+fn reply_docs(out: &mut Reply, cmd: &CommandSpec) {
+    let optional = [
+        !cmd.summary.is_empty(),
+        !cmd.since.is_empty(),
+        !cmd.complexity.is_empty(),
+        !cmd.doc_flags.is_empty(),
+        !cmd.deprecated_since.is_empty(),
+        !cmd.replaced_by.is_empty(),
+        !cmd.history.is_empty(),
+        !cmd.args.is_empty(),
+        !cmd.subcommands.is_empty(),
+    ];
+    out.map(1 + optional.iter().filter(|&&b| b).count());
+    let text = |out: &mut Reply, name: &str, value: &str| {
+        if !value.is_empty() {
+            out.bulk(name.as_bytes());
+            out.bulk(value.as_bytes());
+        }
+    };
+    text(out, "summary", cmd.summary);
+    text(out, "since", cmd.since);
+    out.bulk(b"group");
+    out.bulk(cmd.group.as_bytes());
+    text(out, "complexity", cmd.complexity);
+    if !cmd.doc_flags.is_empty() {
+        out.bulk(b"doc_flags");
+        out.set(cmd.doc_flags.len());
+        for f in cmd.doc_flags {
+            out.simple(f);
+        }
+    }
+    text(out, "deprecated_since", cmd.deprecated_since);
+    text(out, "replaced_by", cmd.replaced_by);
+    if !cmd.history.is_empty() {
+        out.bulk(b"history");
+        out.set(cmd.history.len());
+        for (version, change) in cmd.history {
+            out.array(2);
+            out.bulk(version.as_bytes());
+            out.bulk(change.as_bytes());
+        }
+    }
+    if !cmd.args.is_empty() {
+        out.bulk(b"arguments");
+        reply_args(out, cmd.args);
+    }
+    if !cmd.subcommands.is_empty() {
+        out.bulk(b"subcommands");
+        out.map(cmd.subcommands.len());
+        for sub in cmd.subcommands {
+            out.bulk(sub.full_name.as_bytes());
+            reply_docs(out, sub);
+        }
+    }
+}
+
+fn reply_args(out: &mut Reply, args: &[Arg]) {
+    out.array(args.len());
+    for a in args {
+        let nested = matches!(a.kind, ArgType::Oneof | ArgType::Block);
+        let optional = [
+            a.key_spec_index >= 0,
+            !a.token.is_empty(),
+            !a.summary.is_empty(),
+            !a.since.is_empty(),
+            !a.deprecated_since.is_empty(),
+            a.flags != 0,
+            nested,
+        ];
+        out.map(2 + optional.iter().filter(|&&b| b).count());
+        out.bulk(b"name");
+        out.bulk(a.name.as_bytes());
+        out.bulk(b"type");
+        out.bulk(a.kind.name().as_bytes());
+        if a.key_spec_index >= 0 {
+            out.bulk(b"key_spec_index");
+            out.int(a.key_spec_index as i64);
+        }
+        for (name, value) in [
+            ("token", a.token),
+            ("summary", a.summary),
+            ("since", a.since),
+            ("deprecated_since", a.deprecated_since),
+        ] {
+            if !value.is_empty() {
+                out.bulk(name.as_bytes());
+                out.bulk(value.as_bytes());
+            }
+        }
+        if a.flags != 0 {
+            out.bulk(b"flags");
+            flag_set(out, a.flags, arg_flags::NAMES);
+        }
+        if nested {
+            out.bulk(b"arguments");
+            reply_args(out, a.args);
+        }
+    }
+}
+
+/// `COMMAND`: every command's info.
 fn command(ctx: &mut Ctx, _argv: &[&[u8]]) {
     let all = Registry::get().all();
     ctx.out.array(all.len());
     for c in all {
-        ctx.out.array(2);
-        ctx.out.bulk(c.name.as_bytes());
-        ctx.out.int(c.arity as i64);
+        reply_info(ctx.out, c);
+    }
+}
+
+/// `COMMAND INFO [name ...]`: each named command's info (null for unknown names), or
+/// every command's without names.
+fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len() == 2 {
+        return command(ctx, argv);
+    }
+    ctx.out.array(argv.len() - 2);
+    for name in &argv[2..] {
+        match lookup_full_name(name) {
+            Some(cmd) => reply_info(ctx.out, cmd),
+            None => ctx.out.null(),
+        }
+    }
+}
+
+/// `COMMAND DOCS [name ...]`: a map from name to docs; unknown names are left out.
+fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let found: Vec<&CommandSpec> = if argv.len() == 2 {
+        Registry::get().all().to_vec()
+    } else {
+        argv[2..]
+            .iter()
+            .filter_map(|n| lookup_full_name(n))
+            .collect()
+    };
+    ctx.out.map(found.len());
+    for cmd in found {
+        ctx.out.bulk(cmd.full_name.as_bytes());
+        reply_docs(ctx.out, cmd);
+    }
+}
+
+/// `COMMAND COUNT`: top-level commands.
+fn command_count(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.out.int(Registry::get().all().len() as i64);
+}
+
+/// `COMMAND LIST [FILTERBY MODULE name|ACLCAT category|PATTERN pattern]`: full names of
+/// every command and subcommand that passes the filter.
+fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) {
+    enum Filter<'a> {
+        All,
+        Module,
+        AclCat(&'a [u8]),
+        Pattern(&'a [u8]),
+    }
+    let filter = match argv.len() {
+        2 => Filter::All,
+        5 if argv[2].eq_ignore_ascii_case(b"filterby") => {
+            let kind = argv[3].to_ascii_lowercase();
+            match kind.as_slice() {
+                // No modules exist here, so no command belongs to one.
+                b"module" => Filter::Module,
+                b"aclcat" => Filter::AclCat(argv[4]),
+                b"pattern" => Filter::Pattern(argv[4]),
+                _ => {
+                    ctx.out.error(errors::SYNTAX);
+                    return;
+                }
+            }
+        }
+        _ => {
+            ctx.out.error(errors::SYNTAX);
+            return;
+        }
+    };
+    let keep = |c: &CommandSpec| match filter {
+        Filter::All => true,
+        Filter::Module => false,
+        Filter::AclCat(cat) => c.acl.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(cat)),
+        Filter::Pattern(p) => crate::util::glob_match(p, c.full_name.as_bytes(), true),
+    };
+    let mut names = Vec::new();
+    for cmd in Registry::get().all() {
+        for c in std::iter::once(*cmd).chain(cmd.subcommands.iter()) {
+            if keep(c) {
+                names.push(c.full_name);
+            }
+        }
+    }
+    ctx.out.bulks(names.iter());
+}
+
+/// `COMMAND GETKEYS command [arg ...]`: the key arguments, by the command's key specs.
+fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) {
+    getkeys(ctx, argv, false);
+}
+
+/// `COMMAND GETKEYSANDFLAGS command [arg ...]`: each key with its key spec flags.
+fn command_getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) {
+    getkeys(ctx, argv, true);
+}
+
+fn getkeys(ctx: &mut Ctx, argv: &[&[u8]], with_flags: bool) {
+    let args = &argv[2..];
+    let Some(cmd) = lookup_argv(args) else {
+        ctx.out.error("ERR Invalid command specified");
+        return;
+    };
+    if !cmd.has_keys() {
+        ctx.out.error("ERR The command has no key arguments");
+        return;
+    }
+    if !cmd.arity_ok(args.len()) {
+        ctx.out
+            .error("ERR Invalid number of arguments specified for command");
+        return;
+    }
+    let keys = cmd.get_keys(args).unwrap_or_default();
+    if keys.is_empty() {
+        if cmd.has(NO_MANDATORY_KEYS) {
+            ctx.out.array(0);
+        } else {
+            ctx.out.error("ERR Invalid arguments specified for command");
+        }
+        return;
+    }
+    ctx.out.array(keys.len());
+    for (pos, flags) in keys {
+        if with_flags {
+            ctx.out.array(2);
+            ctx.out.bulk(args[pos]);
+            flag_set(ctx.out, flags, key_flags::NAMES);
+        } else {
+            ctx.out.bulk(args[pos]);
+        }
+    }
+}
+
+fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    const LINES: &[&str] = &[
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "    Return details about all Redis commands.",
+        "COUNT",
+        "    Return the total number of commands in this Redis server.",
+        "LIST",
+        "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full Redis command.",
+        "HELP",
+        "    Prints this help.",
+    ];
+    ctx.out.array(LINES.len());
+    for line in LINES {
+        ctx.out.simple(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::command::{
+        key_flags::*, key_range, spec, BeginSearch, CommandSpec, Ctx, FindKeys, InvalidKeyArgs,
+        KeySpecDef,
+    };
+
+    fn noop(_: &mut Ctx, _: &[&[u8]]) {}
+
+    /// Key positions found in a command line written with spaces.
+    fn keys(cmd: &CommandSpec, line: &str) -> Result<Vec<usize>, InvalidKeyArgs> {
+        let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        cmd.get_keys(&argv)
+            .map(|k| k.into_iter().map(|(pos, _)| pos).collect())
+    }
+
+    const KEYNUM: FindKeys = FindKeys::Keynum {
+        keynumidx: 0,
+        firstkey: 1,
+        keystep: 1,
+    };
+
+    /// ZUNIONSTORE's specs in Redis 7.0.
+    static ZUNIONSTORE: CommandSpec = CommandSpec {
+        arity: -4,
+        key_specs: &[
+            key_range(OW | UPDATE, 1, 0, 1),
+            KeySpecDef {
+                notes: "",
+                flags: RO | ACCESS,
+                begin_search: BeginSearch::Index(2),
+                find_keys: KEYNUM,
+            },
+        ],
+        ..spec("zunionstore", noop)
+    };
+
+    /// XREAD's spec: the keys are the first half of what follows STREAMS.
+    static XREAD: CommandSpec = CommandSpec {
+        arity: -4,
+        key_specs: &[KeySpecDef {
+            notes: "",
+            flags: RO | ACCESS,
+            begin_search: BeginSearch::Keyword {
+                keyword: "STREAMS",
+                startfrom: 1,
+            },
+            find_keys: FindKeys::Range {
+                lastkey: -1,
+                keystep: 1,
+                limit: 2,
+            },
+        }],
+        ..spec("xread", noop)
+    };
+
+    /// MIGRATE's specs: one key at 3, or the KEYS list (an incomplete spec), with a
+    /// getkeys function that knows which.
+    static MIGRATE: CommandSpec = CommandSpec {
+        arity: -6,
+        key_specs: &[
+            key_range(RW | ACCESS | DELETE, 3, 0, 1),
+            KeySpecDef {
+                notes: "",
+                flags: RW | ACCESS | DELETE | INCOMPLETE,
+                begin_search: BeginSearch::Keyword {
+                    keyword: "KEYS",
+                    startfrom: -2,
+                },
+                find_keys: FindKeys::Range {
+                    lastkey: -1,
+                    keystep: 1,
+                    limit: 0,
+                },
+            },
+        ],
+        getkeys: Some(migrate_keys),
+        ..spec("migrate", noop)
+    };
+
+    fn migrate_keys(argv: &[&[u8]]) -> Vec<(usize, u32)> {
+        match argv.iter().position(|a| a.eq_ignore_ascii_case(b"keys")) {
+            Some(i) if argv[3].is_empty() => (i + 1..argv.len()).map(|p| (p, RW)).collect(),
+            _ => vec![(3, RW)],
+        }
+    }
+
+    #[test]
+    fn keynum_spec_takes_the_count_from_the_arguments() {
+        assert_eq!(keys(&ZUNIONSTORE, "zunionstore d 2 a b"), Ok(vec![1, 3, 4]));
+    }
+
+    #[test]
+    fn keynum_spec_rejects_counts_past_the_end_or_negative() {
+        assert_eq!(
+            keys(&ZUNIONSTORE, "zunionstore d 3 a b"),
+            Err(InvalidKeyArgs)
+        );
+        assert_eq!(
+            keys(&ZUNIONSTORE, "zunionstore d -1 a b"),
+            Err(InvalidKeyArgs)
+        );
+        assert_eq!(
+            keys(&ZUNIONSTORE, "zunionstore d x a b"),
+            Err(InvalidKeyArgs)
+        );
+    }
+
+    #[test]
+    fn keyword_spec_with_limit_takes_half_of_the_rest() {
+        assert_eq!(
+            keys(&XREAD, "xread COUNT 2 STREAMS s1 s2 0 0"),
+            Ok(vec![4, 5])
+        );
+        assert_eq!(keys(&XREAD, "xread streams s1 s2 s3 0 0"), Ok(vec![2, 3]));
+    }
+
+    #[test]
+    fn incomplete_spec_defers_to_the_getkeys_function() {
+        let line = "migrate host port  0 5000 KEYS k1 k2";
+        assert_eq!(keys(&MIGRATE, line), Ok(vec![7, 8]));
+        assert_eq!(keys(&MIGRATE, "migrate host port k 0 5000"), Ok(vec![3]));
+    }
+
+    #[test]
+    fn legacy_triple_gives_a_key_spec_when_none_is_declared() {
+        static MSET: CommandSpec = CommandSpec {
+            arity: -3,
+            keys: crate::command::keys(1, -1, 2),
+            ..spec("mset", noop)
+        };
+        let specs = MSET.effective_key_specs();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(keys(&MSET, "mset a 1 b 2"), Ok(vec![1, 3]));
     }
 }
