@@ -227,6 +227,20 @@ impl Proxy {
                 let std_client = client.into_std().unwrap();
                 let watch = std_client.try_clone().unwrap();
                 let client = TcpStream::from_std(std_client).unwrap();
+                // A socket the client closed just before connecting again may not have
+                // delivered its FIN yet (loopback packets can be processed on another
+                // CPU): give earlier sockets a short grace before counting them as live.
+                for _ in 0..10 {
+                    let others = {
+                        let mut v = cs.lock().unwrap();
+                        v.retain(alive);
+                        v.len()
+                    };
+                    if others == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
                 {
                     let mut v = cs.lock().unwrap();
                     v.retain(alive);
