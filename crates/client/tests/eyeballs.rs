@@ -215,3 +215,53 @@ async fn handshake_failures_name_their_phase() {
     c.connect().await.unwrap();
     assert_eq!(c.protocol(), Some(lockstep::Protocol::Resp2));
 }
+
+/// A server without HELLO: the handshake falls back to AUTH + CLIENT SETNAME (RESP2), and
+/// an unknown CLIENT is tolerated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_falls_back_when_hello_is_unknown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Answer each command by its name, as an old server would.
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            let mut replies = String::new();
+            for part in text.split('*').filter(|p| !p.is_empty()) {
+                let words: Vec<&str> = part.split("\r\n").collect();
+                let name = words.get(2).copied().unwrap_or("").to_ascii_uppercase();
+                seen2.lock().unwrap().push(name.clone());
+                replies.push_str(match name.as_str() {
+                    "HELLO" => "-ERR unknown command 'HELLO', with args beginning with: '3' \r\n",
+                    "AUTH" => "+OK\r\n",
+                    "CLIENT" => "-ERR unknown command 'CLIENT', with args beginning with: \r\n",
+                    "GET" => "$2\r\nhi\r\n",
+                    _ => "-ERR unexpected\r\n",
+                });
+            }
+            buf.clear();
+            s.write_all(replies.as_bytes()).await.unwrap();
+        }
+    });
+    let cfg = Config::builder()
+        .url(&format!("redis://:secret@{addr}"))
+        .unwrap()
+        .client_name("old-server")
+        .build();
+    let c = Client::new(cfg);
+    bounded(5, "connect", c.connect()).await.unwrap();
+    assert_eq!(c.protocol(), Some(lockstep::Protocol::Resp2));
+    assert_eq!(c.get::<String>("k").await.unwrap(), "hi");
+    assert_eq!(*seen.lock().unwrap(), ["HELLO", "AUTH", "CLIENT", "GET"]);
+}
