@@ -43,22 +43,34 @@ impl ProtocolError {
             ProtocolError::TooBigBulkCount => "too big bulk count string",
             ProtocolError::InvalidBulkLength => "invalid bulk length",
             ProtocolError::UnauthenticatedBulkLength => "unauthenticated bulk length",
-            ProtocolError::ExpectedDollar(b) => {
-                // Redis formats the byte with %c: a NUL ends the C string there, and the
-                // reply sanitiser turns CR and LF into spaces.
-                return match b {
-                    0 => "Protocol error: expected '$', got '".to_string(),
-                    b'\r' | b'\n' => "Protocol error: expected '$', got ' '".to_string(),
-                    b => {
-                        let mut s = b"Protocol error: expected '$', got '".to_vec();
-                        s.push(*b);
-                        s.push(b'\'');
-                        String::from_utf8_lossy(&s).into_owned()
-                    }
-                };
+            ProtocolError::ExpectedDollar(_) => {
+                return String::from_utf8_lossy(&self.text_bytes()).into_owned();
             }
         };
         format!("Protocol error: {what}")
+    }
+
+    /// The error text as the bytes Redis sends, without the `ERR ` prefix. Differs from
+    /// [`ProtocolError::text`] only for `ExpectedDollar` with a byte that is not ASCII,
+    /// which Redis sends raw (`got '\xff'`), not as UTF-8.
+    pub fn text_bytes(&self) -> Vec<u8> {
+        match self {
+            ProtocolError::ExpectedDollar(b) => {
+                // Redis formats the byte with %c: a NUL ends the C string there, and the
+                // reply sanitiser turns CR and LF into spaces.
+                let mut s = b"Protocol error: expected '$', got '".to_vec();
+                match b {
+                    0 => {}
+                    b'\r' | b'\n' => s.extend_from_slice(b" '"),
+                    b => {
+                        s.push(*b);
+                        s.push(b'\'');
+                    }
+                }
+                s
+            }
+            other => other.text().into_bytes(),
+        }
     }
 }
 
@@ -288,7 +300,7 @@ impl RequestParser {
 
     /// Reads one inline command line. Ok(false): incomplete.
     fn inline(&mut self, buf: &mut [u8], batch: &mut Batch) -> Result<bool, ProtocolError> {
-        let Some(nl) = memchr::memchr(b'\n', &buf[self.pos..]).map(|i| self.pos + i) else {
+        let Some(nl) = find_before_nul(buf, self.pos, b'\n') else {
             if buf.len() - self.pos > INLINE_MAX_SIZE {
                 return Err(ProtocolError::TooBigInlineRequest);
             }
@@ -313,7 +325,16 @@ impl RequestParser {
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
-    memchr::memchr(b'\r', &buf[from..]).map(|i| from + i)
+    find_before_nul(buf, from, b'\r')
+}
+
+/// The first `needle` at or after `from`, as Redis's `strchr` finds it: a NUL byte before it
+/// hides it. Redis then keeps waiting for a line end that it can never see, until the size
+/// limit rejects the request (`*1\0\r\n` gets no reply at first, then "too big mbulk
+/// count string" once 64 KiB are buffered).
+fn find_before_nul(buf: &[u8], from: usize, needle: u8) -> Option<usize> {
+    let i = from + memchr::memchr2(needle, 0, &buf[from..])?;
+    (buf[i] == needle).then_some(i)
 }
 
 /// Redis's `string2ll`: optional `-`, no `+`, no leading zeros, no spaces, fits in i64.
@@ -361,7 +382,8 @@ fn hex_value(c: u8) -> Option<u8> {
 /// Redis's `sdssplitargs` over `buf[range]`, writing each unescaped token back into the
 /// buffer at or before its source position. Returns false on unbalanced quotes.
 ///
-/// Copies Redis's quirks on purpose: a NUL byte ends the line (it is a C string there), a
+/// Copies Redis's quirks on purpose: a NUL byte ends the line (it is a C string there; the
+/// line search already stops at a NUL, so this only guards the splitter on its own), a
 /// quote in the middle of a bare token opens a quoted part, and a closing quote must be
 /// followed by a space or the end of the line.
 fn split_args_in_place(buf: &mut [u8], range: Range<usize>, out: &mut Vec<Range<usize>>) -> bool {

@@ -16,6 +16,14 @@
 //!   one reply (or the close) that follows; `!raw-closed BYTES` also expects the server to
 //!   close the connection after its reply.
 //!
+//! - `!fields KEY...`: the next reply is a list of fields (a map, a flat RESP2 array of
+//!   key/value pairs, or CLIENT LIST text: lines of `key=value`); the keys must be the same
+//!   and in the same order, and every value the same except those of the named keys (ids,
+//!   addresses, ages), which need only have the same type.
+//! - `!requirepass PW` (anywhere in a file, for the whole file): run the file against a
+//!   second pair of servers started with `--requirepass PW`. Connections start
+//!   unauthenticated in RESP2; in RESP3 they are opened with `HELLO 3 AUTH default PW`.
+//!
 //! `@name COMMAND` sends on connection `name` (created on first use) instead of the main one.
 //!
 //! A relaxation is declared next to the case it applies to, so every difference that is not
@@ -43,11 +51,16 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    fn start_with(extra_args: &[&str]) -> RedisServer {
         let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let port = free_port();
         let child = Command::new(&binary)
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -159,7 +172,12 @@ enum Relax {
     Unordered,
     Approx(i64),
     Shape,
+    /// `!fields`: the keys whose values may differ.
+    Fields(&'static [String]),
 }
+
+/// One command of a `!pipeline` block and the relaxation its reply is compared under.
+type PipelinedCommand = (Vec<Vec<u8>>, Relax);
 
 #[derive(Debug)]
 enum Step {
@@ -171,7 +189,7 @@ enum Step {
     },
     Pipeline {
         line: usize,
-        commands: Vec<(Vec<Vec<u8>>, Relax)>,
+        commands: Vec<PipelinedCommand>,
     },
     Raw {
         line: usize,
@@ -187,6 +205,8 @@ struct Block {
     name: String,
     protocols: Vec<u8>,
     steps: Vec<Step>,
+    /// `!requirepass`: the servers' password.
+    requirepass: Option<String>,
 }
 
 /// Splits a line like redis-cli does: spaces separate, "..." with \n \r \t \xHH escapes,
@@ -302,9 +322,11 @@ fn parse_cases(path: &Path) -> Vec<Block> {
         name: name.to_string(),
         protocols: vec![2, 3],
         steps: Vec::new(),
+        requirepass: None,
     };
+    let mut requirepass: Option<String> = None;
     let mut relax = Relax::Exact;
-    let mut pipeline: Option<(usize, Vec<(Vec<Vec<u8>>, Relax)>)> = None;
+    let mut pipeline: Option<(usize, Vec<PipelinedCommand>)> = None;
     for (n, raw_line) in text.lines().enumerate() {
         let line_no = n + 1;
         let line = raw_line.trim();
@@ -328,6 +350,15 @@ fn parse_cases(path: &Path) -> Vec<Block> {
                 "ignore" => relax = Relax::Ignore,
                 "unordered" => relax = Relax::Unordered,
                 "type" => relax = Relax::Shape,
+                "fields" => {
+                    let keys: Vec<String> = rest.split_whitespace().map(String::from).collect();
+                    relax = Relax::Fields(Box::leak(keys.into_boxed_slice()));
+                }
+                "requirepass" => {
+                    let pw = rest.trim();
+                    assert!(!pw.is_empty(), "{here}: !requirepass PW");
+                    requirepass = Some(pw.to_string());
+                }
                 "approx" => {
                     relax = Relax::Approx(
                         rest.trim()
@@ -377,6 +408,9 @@ fn parse_cases(path: &Path) -> Vec<Block> {
             }),
         }
     }
+    for block in &mut blocks {
+        block.requirepass.clone_from(&requirepass);
+    }
     blocks
 }
 
@@ -415,7 +449,64 @@ fn same_frame(e: &Frame, a: &Frame, relax: Relax) -> bool {
             x == y
         }
         (_, _, Relax::Shape) => shape(e) == shape(a),
+        (_, _, Relax::Fields(keys)) => same_fields(e, a, keys),
         _ => e == a,
+    }
+}
+
+/// `!fields`: same keys in the same order, same values except for `loose` keys.
+fn same_fields(e: &Frame, a: &Frame, loose: &[String]) -> bool {
+    let is_loose = |key: &[u8]| loose.iter().any(|k| k.as_bytes() == key);
+    let pairs = |f: &Frame| -> Option<Vec<(Frame, Frame)>> {
+        match f {
+            Frame::Map(p) => Some(p.clone()),
+            Frame::Array(items) if items.len() % 2 == 0 => Some(
+                items
+                    .chunks(2)
+                    .map(|kv| (kv[0].clone(), kv[1].clone()))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    };
+    match (e, a) {
+        (Frame::Bulk(x), Frame::Bulk(y))
+        | (Frame::Verbatim { text: x, .. }, Frame::Verbatim { text: y, .. }) => {
+            let lines = |t: &[u8]| -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+                t.split(|&b| b == b'\n')
+                    .map(|line| {
+                        line.split(|&b| b == b' ')
+                            .map(|field| match field.iter().position(|&b| b == b'=') {
+                                Some(i) => (field[..i].to_vec(), field[i + 1..].to_vec()),
+                                None => (field.to_vec(), Vec::new()),
+                            })
+                            .collect()
+                    })
+                    .collect()
+            };
+            let (x, y) = (lines(x), lines(y));
+            x.len() == y.len()
+                && x.iter().zip(&y).all(|(lx, ly)| {
+                    lx.len() == ly.len()
+                        && lx
+                            .iter()
+                            .zip(ly)
+                            .all(|((kx, vx), (ky, vy))| kx == ky && (vx == vy || is_loose(kx)))
+                })
+        }
+        _ => match (pairs(e), pairs(a)) {
+            (Some(x), Some(y)) => {
+                std::mem::discriminant(e) == std::mem::discriminant(a)
+                    && x.len() == y.len()
+                    && x.iter().zip(&y).all(|((kx, vx), (ky, vy))| {
+                        kx == ky
+                            && (vx == vy
+                                || (kx.as_bytes().is_some_and(is_loose)
+                                    && std::mem::discriminant(vx) == std::mem::discriminant(vy)))
+                    })
+            }
+            _ => e == a,
+        },
     }
 }
 
@@ -452,19 +543,27 @@ fn shape(f: &Frame) -> String {
 }
 
 /// Both servers' connections of one block.
-struct Pair {
+struct Pair<'a> {
     ports: (u16, u16),
     protocol: u8,
+    password: Option<&'a str>,
     conns: BTreeMap<String, (Conn, Conn)>,
 }
 
-impl Pair {
+impl Pair<'_> {
     fn conn(&mut self, name: &str) -> &mut (Conn, Conn) {
-        let (ports, protocol) = (self.ports, self.protocol);
+        let (ports, protocol, password) = (self.ports, self.protocol, self.password);
         self.conns.entry(name.to_string()).or_insert_with(|| {
             let mut pair = (Conn::open(ports.0), Conn::open(ports.1));
             if protocol == 3 {
-                let hello = vec![b"HELLO".to_vec(), b"3".to_vec()];
+                let mut hello = vec![b"HELLO".to_vec(), b"3".to_vec()];
+                if let Some(pw) = password {
+                    hello.extend([
+                        b"AUTH".to_vec(),
+                        b"default".to_vec(),
+                        pw.as_bytes().to_vec(),
+                    ]);
+                }
                 pair.0.command(&hello);
                 pair.1.command(&hello);
             }
@@ -484,6 +583,13 @@ fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<
     // Start both servers from the same empty state.
     for port in [ports.0, ports.1] {
         let mut c = Conn::open(port);
+        if let Some(pw) = &block.requirepass {
+            let r = c.command(&[b"AUTH".to_vec(), pw.as_bytes().to_vec()]);
+            assert!(
+                matches!(r, Outcome::Frame(Frame::Simple(_))),
+                "AUTH on {port}: {r:?}"
+            );
+        }
         let r = c.command(&[b"FLUSHALL".to_vec()]);
         assert!(
             matches!(r, Outcome::Frame(Frame::Simple(_))),
@@ -493,6 +599,7 @@ fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<
     let mut pair = Pair {
         ports,
         protocol,
+        password: block.requirepass.as_deref(),
         conns: BTreeMap::new(),
     };
     let mut compared = 0;
@@ -587,7 +694,7 @@ fn case_files() -> Vec<PathBuf> {
     files.sort();
     // `DIFF_FILTER=strings` runs only the case files whose name contains it.
     if let Ok(filter) = std::env::var("DIFF_FILTER") {
-        files.retain(|p| p.to_string_lossy().contains(&filter));
+        files.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&filter)));
     }
     files
 }
@@ -599,8 +706,25 @@ fn lockstep_replies_like_redis() {
     let ports = (redis.port, ours.port());
     let mut failures = Vec::new();
     let (mut cases, mut compared) = (0, 0);
+    // `!requirepass` files get their own pair of servers, one pair per password.
+    let mut with_password: BTreeMap<String, (RedisServer, EmbeddedServer)> = BTreeMap::new();
     for file in case_files() {
         for block in parse_cases(&file) {
+            let ports = match &block.requirepass {
+                None => ports,
+                Some(pw) => {
+                    let (redis, ours) = with_password.entry(pw.clone()).or_insert_with(|| {
+                        let redis = RedisServer::start_with(&["--requirepass", pw]);
+                        let ours = EmbeddedServer::start(ServerConfig {
+                            requirepass: Some(pw.clone()),
+                            ..ServerConfig::ephemeral()
+                        })
+                        .expect("start lockstep server with a password");
+                        (redis, ours)
+                    });
+                    (redis.port, ours.port())
+                }
+            };
             cases += block
                 .steps
                 .iter()
