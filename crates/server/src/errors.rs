@@ -74,3 +74,103 @@ pub fn c_string(s: &[u8]) -> &[u8] {
         None => s,
     }
 }
+
+// String commands (SETRANGE, DECRBY, LCS).
+pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
+pub const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
+pub const LCS_LEN_AND_IDX: &str =
+    "ERR If you want both the length and indexes, please just use IDX.";
+pub const LCS_TOO_LONG: &str = "ERR String too long for LCS";
+pub const LCS_TABLE_TOO_BIG: &str =
+    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+pub const LCS_OUT_OF_MEMORY: &str =
+    "ERR Insufficient memory, failed allocating transient memory for LCS";
+
+// Keyspace commands (`commands/keys.rs`).
+
+pub const EXPIRE_NX_WITH_OTHERS: &str =
+    "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const EXPIRE_GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
+/// `getIntFromObjectOrReply` on a number that does not fit a C `int` (MOVE, COPY DB).
+pub const NOT_INT32: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
+pub const INVALID_FIRST_DB_INDEX: &str = "ERR invalid first DB index";
+pub const INVALID_SECOND_DB_INDEX: &str = "ERR invalid second DB index";
+pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// `ERR Unsupported option <opt>` (EXPIRE and friends), the option cut at a NUL as C's
+/// `%s` prints it.
+pub fn unsupported_option(opt: &[u8]) -> Vec<u8> {
+    let mut msg = b"ERR Unsupported option ".to_vec();
+    msg.extend_from_slice(c_string(opt));
+    msg
+}
+
+// Connection commands (`commands/connection.rs`).
+
+pub const CLIENT_NAME_INVALID: &str =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+pub const PROTOCOL_VERSION_NOT_INTEGER: &str =
+    "ERR Protocol version is not an integer or out of range";
+pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+pub const NO_SUCH_CLIENT: &str = "ERR No such client";
+pub const CLIENT_ID_NOT_POSITIVE: &str = "ERR client-id should be greater than 0";
+pub const INVALID_CLIENT_ID: &str = "ERR Invalid client ID";
+pub const CLIENT_CACHING_WITHOUT_TRACKING: &str = "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled";
+pub const UNBLOCK_REASON: &str = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
+pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
+pub const TIMEOUT_NOT_INTEGER: &str = "ERR timeout is not an integer or out of range";
+
+/// `ERR Syntax error in HELLO option '<opt>'`.
+pub fn hello_syntax(opt: &[u8]) -> Vec<u8> {
+    let mut msg = b"ERR Syntax error in HELLO option '".to_vec();
+    msg.extend_from_slice(c_string(opt));
+    msg.push(b'\'');
+    msg
+}
+
+/// `ERR Unknown client type '<type>'` (CLIENT LIST TYPE, CLIENT KILL TYPE).
+pub fn unknown_client_type(kind: &[u8]) -> Vec<u8> {
+    let mut msg = b"ERR Unknown client type '".to_vec();
+    msg.extend_from_slice(c_string(kind));
+    msg.push(b'\'');
+    msg
+}
+
+/// `ERR No such user '<name>'` (CLIENT KILL USER).
+pub fn no_such_user(name: &[u8]) -> Vec<u8> {
+    let mut msg = b"ERR No such user '".to_vec();
+    msg.extend_from_slice(c_string(name));
+    msg.push(b'\'');
+    msg
+}
+
+/// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`,
+/// Redis's `addReplySubcommandSyntaxError`.
+pub fn subcommand_syntax(command: &[u8], sub: &[u8]) -> Vec<u8> {
+    let sub = c_string(sub);
+    let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+    msg.extend_from_slice(&sub[..sub.len().min(128)]);
+    msg.extend_from_slice(b"'. Try ");
+    msg.extend_from_slice(&c_string(command).to_ascii_uppercase());
+    msg.extend_from_slice(b" HELP.");
+    msg
+}
+
+/// `ERR <attr> cannot contain spaces, newlines or special characters.` (CLIENT SETINFO).
+pub fn client_attr_invalid(attr: &[u8]) -> Vec<u8> {
+    let mut msg = b"ERR ".to_vec();
+    msg.extend_from_slice(c_string(attr));
+    msg.extend_from_slice(b" cannot contain spaces, newlines or special characters.");
+    msg
+}
+
+/// `ERR Unrecognized option '<opt>'` (CLIENT SETINFO).
+pub fn unrecognized_option(opt: &[u8]) -> Vec<u8> {
+    let mut msg = b"ERR Unrecognized option '".to_vec();
+    msg.extend_from_slice(c_string(opt));
+    msg.push(b'\'');
+    msg
+}

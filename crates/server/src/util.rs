@@ -202,7 +202,9 @@ mod tests {
         assert_eq!(format_double_g17(1.5), "1.5");
         assert_eq!(format_double_g17(100.0), "100");
         assert_eq!(format_double_g17(1e20), "1e+20");
-        assert_eq!(format_double_g17(1.5e-5), "1.5000000000000001e-05");
+        assert_eq!(format_double_g17(1.5e-5), "1.5e-05");
+        assert_eq!(format_double_g17(0.1), "0.10000000000000001");
+        assert_eq!(format_double_g17(1e-7), "9.9999999999999995e-08");
         assert_eq!(format_double_g17(0.0001), "0.0001");
         assert_eq!(format_double_g17(-0.0), "-0");
         assert_eq!(
