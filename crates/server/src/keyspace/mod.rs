@@ -10,10 +10,17 @@ pub mod value;
 pub use dict::{Dict, Entry, Millis, NO_EXPIRY};
 pub use value::{Key, Sds, Value};
 
-/// Keys sampled per database per round of the active expiry cycle (Redis's default).
+/// Keys with a TTL examined per round of the active expiry cycle (Redis's
+/// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
 const ACTIVE_EXPIRE_SAMPLE: usize = 20;
-/// Another round runs while more than this share of the sample had expired.
+/// Another round runs while more than this share of a round's keys had expired (Redis's
+/// `ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE`).
 const ACTIVE_EXPIRE_REPEAT_PERCENT: usize = 10;
+/// The longest one call of `active_expire` works, whatever deadline it is given: the cycle
+/// runs under the server's one lock, and a database where 100k keys expire at once must not
+/// stall every client for the whole of Redis's 25 ms budget. What is left is picked up on
+/// the next tick (about 6k deletions per millisecond).
+const ACTIVE_EXPIRE_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Counters INFO reports, kept per database and summed when asked.
 #[derive(Clone, Copy, Debug, Default)]
@@ -27,6 +34,9 @@ pub struct DbStats {
 pub struct Db {
     pub dict: Dict,
     pub stats: DbStats,
+    /// Where the active expiry cycle goes on: a slot index, as Redis 7 keeps a cursor into
+    /// its `expires` dict, so that every key with a TTL is looked at in turn.
+    expire_cursor: usize,
 }
 
 impl Db {
@@ -38,12 +48,11 @@ impl Db {
         self.dict.is_empty()
     }
 
-    /// Deletes `key` if its TTL has passed. True when the key is (still) there.
+    /// Deletes `key` if its TTL has passed. The key's slot when it is (still) there.
     fn expire_if_needed(&mut self, key: &[u8], now: Millis) -> Option<u32> {
         let idx = self.dict.find(key)?;
-        let expire_at = self.dict.at(idx).map_or(NO_EXPIRY, |e| e.expire_at);
-        if expire_at != NO_EXPIRY && expire_at <= now {
-            self.dict.remove(key);
+        if self.dict.at(idx).is_some_and(|e| e.is_expired(now)) {
+            self.dict.remove_at(idx);
             self.stats.expired += 1;
             return None;
         }
@@ -105,45 +114,190 @@ impl Db {
 
     pub fn clear(&mut self) {
         self.dict.clear();
+        self.expire_cursor = 0;
     }
 
-    /// One active expiry pass over this database: samples keys with a TTL and deletes the
-    /// expired ones, repeating while many of the sample had expired and `budget` lasts.
-    /// Returns how many keys it deleted.
+    /// A random key that has not expired (RANDOMKEY), deleting the expired ones it draws
+    /// on the way, as Redis does. `None` when the database is (or becomes) empty.
+    pub fn random_key(&mut self, now: Millis, rng: &mut impl rand::Rng) -> Option<Key> {
+        loop {
+            let entry = self.dict.random(rng)?;
+            if !entry.is_expired(now) {
+                return Some(entry.key.clone());
+            }
+            let key = entry.key.clone();
+            self.dict.remove(&key);
+            self.stats.expired += 1;
+        }
+    }
+
+    /// One active expiry pass over this database, as Redis 7's `activeExpireCycle` does
+    /// it: rounds of `ACTIVE_EXPIRE_SAMPLE` keys with a TTL, taken in slot order from where
+    /// the last pass stopped, deleting the expired ones; another round while more than
+    /// `ACTIVE_EXPIRE_REPEAT_PERCENT` of a round had expired, until `deadline` or
+    /// `ACTIVE_EXPIRE_SLICE`, whichever comes first. Returns how many keys it deleted.
+    ///
+    /// Walking with a cursor instead of sampling at random means every key with a TTL is
+    /// looked at within `expiring_len() / 20` rounds, so keys that nobody touches go away
+    /// within a second in a database of a few hundred such keys. (`rng` is unused now; the
+    /// signature stays for the caller.)
     pub fn active_expire(
         &mut self,
         now: Millis,
-        rng: &mut impl rand::Rng,
+        _rng: &mut impl rand::Rng,
         deadline: std::time::Instant,
     ) -> usize {
+        let deadline = deadline.min(std::time::Instant::now() + ACTIVE_EXPIRE_SLICE);
         let mut deleted = 0;
         loop {
-            let sample = ACTIVE_EXPIRE_SAMPLE.min(self.dict.expiring_len());
-            if sample == 0 {
+            if self.dict.expiring_len() == 0 {
+                self.expire_cursor = 0;
                 return deleted;
             }
-            let mut expired_now = 0;
-            for _ in 0..sample {
-                let Some(idx) = self.dict.random_expiring(rng) else {
-                    break;
-                };
-                let due = self
-                    .dict
-                    .at(idx)
-                    .filter(|e| e.expire_at != NO_EXPIRY && e.expire_at <= now)
-                    .map(|e| e.key.clone());
-                if let Some(key) = due {
-                    self.dict.remove(&key);
-                    self.stats.expired += 1;
-                    expired_now += 1;
-                }
-            }
-            deleted += expired_now;
-            if expired_now * 100 <= sample * ACTIVE_EXPIRE_REPEAT_PERCENT
+            let (sampled, expired) = self.active_expire_round(now);
+            deleted += expired;
+            if expired * 100 <= sampled * ACTIVE_EXPIRE_REPEAT_PERCENT
                 || std::time::Instant::now() >= deadline
             {
                 return deleted;
             }
         }
+    }
+
+    /// Examines up to `ACTIVE_EXPIRE_SAMPLE` keys with a TTL from the cursor on, wrapping
+    /// once at the end of the slab but never past where it started. Returns how many keys
+    /// it examined and how many of them it deleted.
+    fn active_expire_round(&mut self, now: Millis) -> (usize, usize) {
+        let start = self.expire_cursor;
+        let mut wrapped = false;
+        let (mut sampled, mut expired) = (0, 0);
+        while sampled < ACTIVE_EXPIRE_SAMPLE {
+            let Some(idx) = self.dict.next_expiring(self.expire_cursor) else {
+                if wrapped {
+                    break;
+                }
+                wrapped = true;
+                self.expire_cursor = 0;
+                continue;
+            };
+            if wrapped && idx as usize >= start {
+                break;
+            }
+            self.expire_cursor = idx as usize + 1;
+            sampled += 1;
+            if self.dict.at(idx).is_some_and(|e| e.is_expired(now)) {
+                self.dict.remove_at(idx);
+                self.stats.expired += 1;
+                expired += 1;
+            }
+        }
+        (sampled, expired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use std::time::{Duration, Instant};
+
+    fn rng() -> rand::rngs::SmallRng {
+        rand::rngs::SmallRng::seed_from_u64(3)
+    }
+
+    fn far_deadline() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    fn db_with(keys: usize, expire_at: impl Fn(usize) -> Millis) -> Db {
+        let mut db = Db::default();
+        for i in 0..keys {
+            db.set(
+                format!("k{i}").as_bytes(),
+                Value::string(b"v"),
+                expire_at(i),
+            );
+        }
+        db
+    }
+
+    #[test]
+    fn a_read_of_a_due_key_deletes_it_and_counts_a_miss() {
+        let mut db = db_with(1, |_| 100);
+        assert!(db.get(b"k0", 99).is_some());
+        assert!(db.get(b"k0", 100).is_none());
+        assert_eq!(db.len(), 0);
+        assert_eq!(
+            (db.stats.hits, db.stats.misses, db.stats.expired),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn writes_see_a_due_key_as_absent() {
+        let mut db = db_with(1, |_| 100);
+        assert!(!db.set_expire(b"k0", 500, 100));
+        assert_eq!(db.expire_at(b"k0", 100), None);
+        assert!(db.remove(b"k0", 100).is_none());
+        assert_eq!(db.stats.expired, 1);
+    }
+
+    #[test]
+    fn active_expire_deletes_due_keys_and_keeps_the_others() {
+        let mut db = db_with(100, |i| match i % 3 {
+            0 => 50,
+            1 => 5000,
+            _ => NO_EXPIRY,
+        });
+        let mut deleted = 0;
+        for _ in 0..10 {
+            deleted += db.active_expire(1000, &mut rng(), far_deadline());
+        }
+        assert_eq!(deleted, 34);
+        assert_eq!(db.len(), 66);
+        assert_eq!(db.dict.expiring_len(), 33);
+        assert_eq!(db.stats.expired, 34);
+    }
+
+    #[test]
+    fn active_expire_reaches_every_key_with_a_ttl_in_turn() {
+        // 1 in 50 due: too few for a round to repeat, so only the cursor finds them all.
+        let mut db = db_with(1000, |i| if i % 50 == 0 { 10 } else { 1_000_000 });
+        let mut deleted = 0;
+        for _ in 0..(1000 / ACTIVE_EXPIRE_SAMPLE) {
+            deleted += db.active_expire(500, &mut rng(), far_deadline());
+        }
+        assert_eq!(deleted, 20);
+    }
+
+    #[test]
+    fn active_expire_works_in_slices_on_a_large_database() {
+        let mut db = db_with(100_000, |_| 10);
+        let first = db.active_expire(500, &mut rng(), far_deadline());
+        assert!(first > 0, "some keys go at once");
+        assert!(first < 100_000, "but one call stops at its slice");
+        let mut calls = 1;
+        while !db.is_empty() {
+            db.active_expire(500, &mut rng(), far_deadline());
+            calls += 1;
+            assert!(calls < 10_000, "the cycle makes progress");
+        }
+        assert_eq!(db.stats.expired, 100_000);
+    }
+
+    #[test]
+    fn active_expire_respects_a_past_deadline_after_one_round() {
+        let mut db = db_with(1000, |_| 10);
+        let deleted = db.active_expire(500, &mut rng(), Instant::now());
+        assert_eq!(deleted, ACTIVE_EXPIRE_SAMPLE);
+    }
+
+    #[test]
+    fn random_key_deletes_the_due_keys_it_draws() {
+        let mut db = db_with(50, |i| if i == 7 { NO_EXPIRY } else { 10 });
+        assert_eq!(db.random_key(100, &mut rng()).as_deref(), Some(&b"k7"[..]));
+        let mut empty = db_with(5, |_| 10);
+        assert_eq!(empty.random_key(100, &mut rng()), None);
+        assert!(empty.is_empty());
     }
 }
