@@ -7,7 +7,7 @@
 //!
 //! - `!resp2` / `!resp3` (right after the block header): run the block in that protocol only.
 //! - `!ignore`: send the next command to both, compare nothing (RANDOMKEY, ...).
-//! - `!unordered`: the next reply's array/set/map elements may come in any order.
+//! - `!unordered`: the next reply's array/set/map elements, at any depth, may come in any order.
 //! - `!approx N`: the next reply's integers may differ by at most N (TTLs).
 //! - `!type`: the next reply need only have the same shape (TIME, INFO, ...).
 //! - `!sleep MS`: wait, for expiry cases.
@@ -432,22 +432,7 @@ fn same_frame(e: &Frame, a: &Frame, relax: Relax) -> bool {
         (Frame::Array(x), Frame::Array(y), Relax::Approx(_)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_frame(p, q, relax))
         }
-        (Frame::Array(x), Frame::Array(y), Relax::Unordered)
-        | (Frame::Set(x), Frame::Set(y), Relax::Unordered)
-        | (Frame::Push(x), Frame::Push(y), Relax::Unordered) => {
-            let mut x: Vec<String> = x.iter().map(|f| format!("{f:?}")).collect();
-            let mut y: Vec<String> = y.iter().map(|f| format!("{f:?}")).collect();
-            x.sort();
-            y.sort();
-            x == y
-        }
-        (Frame::Map(x), Frame::Map(y), Relax::Unordered) => {
-            let mut x: Vec<String> = x.iter().map(|f| format!("{f:?}")).collect();
-            let mut y: Vec<String> = y.iter().map(|f| format!("{f:?}")).collect();
-            x.sort();
-            y.sort();
-            x == y
-        }
+        (_, _, Relax::Unordered) => unordered(e) == unordered(a),
         (_, _, Relax::Shape) => shape(e) == shape(a),
         (_, _, Relax::Fields(keys)) => same_fields(e, a, keys),
         _ => e == a,
@@ -507,6 +492,31 @@ fn same_fields(e: &Frame, a: &Frame, loose: &[String]) -> bool {
             }
             _ => e == a,
         },
+    }
+}
+
+/// A frame's text with the elements of every aggregate, at any depth, in sorted order:
+/// equal for two frames that differ only in element order (SCAN's key list, KEYS, ...).
+fn unordered(f: &Frame) -> String {
+    let sorted = |items: Vec<String>| {
+        let mut items = items;
+        items.sort();
+        items.join(",")
+    };
+    match f {
+        Frame::Array(items) => format!("array[{}]", sorted(items.iter().map(unordered).collect())),
+        Frame::Set(items) => format!("set[{}]", sorted(items.iter().map(unordered).collect())),
+        Frame::Push(items) => format!("push[{}]", sorted(items.iter().map(unordered).collect())),
+        Frame::Map(pairs) => format!(
+            "map[{}]",
+            sorted(
+                pairs
+                    .iter()
+                    .map(|(k, v)| format!("{}=>{}", unordered(k), unordered(v)))
+                    .collect()
+            )
+        ),
+        other => format!("{other:?}"),
     }
 }
 
