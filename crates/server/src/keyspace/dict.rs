@@ -33,10 +33,12 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// True when the entry has a TTL that is due at `now` (Redis: `when <= now`).
+    /// True when the entry's TTL has passed at `now`. Redis keeps a key alive during the
+    /// very millisecond of its expiry (`keyIsExpired`: `now > when`); setting a TTL that is
+    /// already due (`checkAlreadyExpired`: `when <= now`) deletes at once, in the commands.
     #[inline]
     pub fn is_expired(&self, now: Millis) -> bool {
-        self.expire_at != NO_EXPIRY && self.expire_at <= now
+        self.expire_at != NO_EXPIRY && self.expire_at < now
     }
 }
 
