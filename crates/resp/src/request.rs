@@ -178,6 +178,14 @@ impl RequestParser {
         buf_len - self.consumed
     }
 
+    /// The bulk argument being read, when its `$len` line is parsed and its payload has not
+    /// all arrived: its length, and the bytes (payload and CRLF) still missing from a buffer
+    /// of `buf_len` bytes. Redis reads exactly what a big argument still needs.
+    pub fn bulk_in_progress(&self, buf_len: usize) -> Option<(usize, usize)> {
+        let len = self.bulk_len?;
+        Some((len, (self.pos + len + 2).saturating_sub(buf_len)))
+    }
+
     /// Tells the parser that the caller dropped the first `consumed()` bytes of the buffer.
     pub fn discard_consumed(&mut self) {
         let n = self.consumed;

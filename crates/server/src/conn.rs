@@ -1,28 +1,43 @@
 //! One client connection: read what is there, parse every complete command, run the whole
 //! batch under one acquisition of the lock, write every reply with one write.
 //!
-//! A protocol error gets Redis's reply and then the connection closes, as Redis does;
-//! whatever a client sends, nothing here panics and no other client is disturbed.
+//! Closing follows Redis: QUIT, a CLIENT KILL of oneself and a protocol error close the
+//! connection once the replies before it are written; a connection killed by another one
+//! closes at once, even while it waits for input or for its peer to read. Whatever a
+//! client sends, nothing here panics and no other client is disturbed.
+//!
+//! The loop allocates nothing per command or per reply: arguments are spans into the read
+//! buffer, replies go straight into one output buffer, and the INFO traffic counters are
+//! carried to the next lock the loop takes anyway rather than taking one of their own.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use lockstep_resp::request::{Batch, Parsed, RequestParser};
+use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
-use crate::command::execute;
+use crate::command::{execute, flags, Registry};
+use crate::commands::connection::password;
 use crate::reply::{Protocol, Reply};
 use crate::server::Shared;
 use crate::state::{Client, ClientEntry, ReplyMode, State};
 
 /// Redis closes a client whose unparsed input passes `client-query-buffer-limit` (1 GiB).
 const QUERY_BUFFER_LIMIT: usize = 1024 * 1024 * 1024;
-/// Read in chunks of at least this much.
+/// Redis's read size (`PROTO_IOBUF_LEN`).
 const READ_CHUNK: usize = 16 * 1024;
+/// An argument at least this long is read in one go (`PROTO_MBULK_BIG_ARG`).
+const BIG_ARG: usize = 32 * 1024;
+/// The output buffer's usual size; one that grew past `OUTPUT_KEEP` for a large reply is
+/// given back once written.
+const OUTPUT_CHUNK: usize = 16 * 1024;
+const OUTPUT_KEEP: usize = 1024 * 1024;
 
 pub(crate) async fn serve(
     shared: Arc<Shared>,
@@ -34,8 +49,8 @@ pub(crate) async fn serve(
     let _ = stream.set_nodelay(true);
     let wake = Arc::new(Notify::new());
     let id = shared.next_client_id();
-    let registered = register(&shared, id, addr, laddr, &wake);
-    let Some((mut client, max_bulk)) = registered else {
+    let fd = stream.as_raw_fd();
+    let Some((mut client, max_bulk)) = register(&shared, id, addr, laddr, fd, &wake) else {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
@@ -46,15 +61,22 @@ pub(crate) async fn serve(
     let mut parser = RequestParser::new(max_bulk);
     let mut batch = Batch::default();
     let mut out = Reply::new(Protocol::Resp2);
+    let mut traffic = Traffic::default();
 
     'conn: loop {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
-            rbuf.reserve(READ_CHUNK);
-        }
-        let n = tokio::select! {
-            r = stream.read_buf(&mut rbuf) => match r {
+        // Redis reads 16 KiB at a time, and parses in between: its "too big" limits on a
+        // line without its end depend on that, so lockstep reads the same way. An argument
+        // of 32 KiB or more is read whole, as Redis does.
+        let limit = match parser.bulk_in_progress(rbuf.len()) {
+            Some((len, missing)) if len >= BIG_ARG && missing > 0 => missing,
+            _ => READ_CHUNK,
+        };
+        rbuf.reserve(limit);
+        let mut room = (&mut rbuf).limit(limit);
+        tokio::select! {
+            r = stream.read_buf(&mut room) => match r {
                 Ok(0) | Err(_) => break 'conn,
-                Ok(n) => n,
+                Ok(n) => traffic.input += n as u64,
             },
             _ = wake.notified() => {
                 if is_killed(&shared.state.lock(), id) {
@@ -63,33 +85,69 @@ pub(crate) async fn serve(
                 continue 'conn;
             }
             _ = shutdown.changed() => break 'conn,
-        };
+        }
 
-        let mut killed = false;
+        let mut close = false;
         loop {
             // Before AUTH, Redis applies smaller limits and checks them command by
             // command, so an AUTH early in a pipeline lifts them for what follows.
             let max = if client.authenticated { usize::MAX } else { 1 };
             let parsed = parser.parse(&mut rbuf, &mut batch, max, client.authenticated);
-            if !batch.is_empty() {
-                let mut state = shared.state.lock();
-                run_batch(&mut state, &mut client, &mut out, &batch, &rbuf);
-                batch.clear();
-                client.query_buf = parser.pending(rbuf.len());
-                client.last_active = Instant::now();
-                client.resp = if out.resp3() { 3 } else { 2 };
-                state.stats.net_input_bytes += n as u64;
-                if let Some(entry) = state.clients.get_mut(&id) {
-                    entry.client.clone_from(&client);
-                    killed = entry.killed;
+            let mut next = 0;
+            while next < batch.len() && !close {
+                let held_until = {
+                    let mut state = shared.state.lock();
+                    traffic.add_to(&mut state);
+                    parser.set_max_bulk_len(state.config.proto_max_bulk_len);
+                    client.last_active = Instant::now();
+                    // As in Redis, the query buffer holds the batch until it is done.
+                    client.query_buf = rbuf.len();
+                    client.query_buf_free = rbuf.capacity() - rbuf.len();
+                    let end = run_batch(&mut state, &mut client, &mut out, &batch, next, &rbuf);
+                    let held_until = match end {
+                        BatchEnd::Done => {
+                            next = batch.len();
+                            client.query_buf = parser.pending(rbuf.len());
+                            None
+                        }
+                        BatchEnd::Paused { at, until } => {
+                            next = at;
+                            Some(until)
+                        }
+                    };
+                    close = publish(&mut state, &client) || client.close_after_reply;
+                    held_until
+                };
+                if let Some(until) = held_until {
+                    // Redis writes what the batch answered so far, then holds the rest.
+                    let flushed = flush(
+                        &mut stream,
+                        &mut out,
+                        &mut traffic,
+                        &shared,
+                        id,
+                        &wake,
+                        &mut shutdown,
+                    )
+                    .await;
+                    if !flushed || !wait_for_pause(until, &shared, id, &wake, &mut shutdown).await {
+                        break 'conn;
+                    }
                 }
             }
+            batch.clear();
             match parsed {
-                Parsed::Full if !client.close_after_reply && !killed => continue,
+                Parsed::Full if !close => continue,
                 Parsed::Full | Parsed::NeedMore => break,
                 Parsed::Error(e) => {
-                    out.error(&format!("ERR {e}"));
-                    client.close_after_reply = true;
+                    // After QUIT or a kill, Redis would not have read this far.
+                    if !close && !replies_suppressed(&client) {
+                        let mut msg = b"ERR ".to_vec();
+                        msg.extend_from_slice(&e.text_bytes());
+                        out.error_bytes(&msg);
+                        traffic.errors += 1;
+                    }
+                    close = true;
                     break;
                 }
             }
@@ -97,21 +155,93 @@ pub(crate) async fn serve(
         rbuf.advance(parser.consumed());
         parser.discard_consumed();
 
-        if !out.is_empty() {
-            let written = out.buf.len() as u64;
-            if stream.write_all(&out.buf).await.is_err() {
-                break;
-            }
-            out.buf.clear();
-            shared.state.lock().stats.net_output_bytes += written;
+        if !flush(
+            &mut stream,
+            &mut out,
+            &mut traffic,
+            &shared,
+            id,
+            &wake,
+            &mut shutdown,
+        )
+        .await
+        {
+            break;
         }
-        if client.close_after_reply || killed || rbuf.len() > QUERY_BUFFER_LIMIT {
+        if close || rbuf.len() > QUERY_BUFFER_LIMIT {
             break;
         }
     }
     let _ = stream.shutdown().await;
     let mut state = shared.state.lock();
+    traffic.add_to(&mut state);
     state.clients.remove(&id);
+}
+
+/// Writes the pending replies. False when the connection is to close instead: the peer
+/// is gone, another connection killed this one, or the server stops. A peer that does not
+/// read must not keep a killed connection alive.
+async fn flush(
+    stream: &mut TcpStream,
+    out: &mut Reply,
+    traffic: &mut Traffic,
+    shared: &Shared,
+    id: u64,
+    wake: &Notify,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let flushed = tokio::select! {
+        r = stream.write_all(&out.buf) => r.is_ok(),
+        _ = until_killed(shared, id, wake) => false,
+        _ = shutdown.changed() => false,
+    };
+    if flushed {
+        traffic.output += out.buf.len() as u64;
+        out.buf.clear();
+        if out.buf.capacity() > OUTPUT_KEEP {
+            out.buf = BytesMut::with_capacity(OUTPUT_CHUNK);
+        }
+    }
+    flushed
+}
+
+/// Waits while a CLIENT PAUSE holds the next command, until `until` or until something
+/// wakes the connection (CLIENT UNPAUSE, a kill). False when the connection is to close.
+async fn wait_for_pause(
+    until: Instant,
+    shared: &Shared,
+    id: u64,
+    wake: &Notify,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    // The caller looks at the pause again after this returns, so waking early is harmless;
+    // the cap keeps the timer within what any runtime handles.
+    let deadline = until.min(Instant::now() + Duration::from_secs(3600));
+    tokio::select! {
+        _ = tokio::time::sleep_until(deadline.into()) => true,
+        _ = wake.notified() => !is_killed(&shared.state.lock(), id),
+        _ = shutdown.changed() => false,
+    }
+}
+
+/// Traffic not yet added to the INFO counters.
+#[derive(Default)]
+struct Traffic {
+    input: u64,
+    output: u64,
+    /// Protocol errors, which are answered outside a batch.
+    errors: u64,
+}
+
+impl Traffic {
+    fn add_to(&mut self, state: &mut State) {
+        state.stats.net_input_bytes += std::mem::take(&mut self.input);
+        state.stats.net_output_bytes += std::mem::take(&mut self.output);
+        state.stats.error_replies += std::mem::take(&mut self.errors);
+    }
 }
 
 /// Adds the connection to the registry, or refuses it past `maxclients`.
@@ -120,6 +250,7 @@ fn register(
     id: u64,
     addr: SocketAddr,
     laddr: SocketAddr,
+    fd: i32,
     wake: &Arc<Notify>,
 ) -> Option<(Client, u64)> {
     let mut state = shared.state.lock();
@@ -128,8 +259,9 @@ fn register(
         state.stats.rejected_connections += 1;
         return None;
     }
-    let authenticated = state.config.requirepass.is_none();
-    let client = Client::new(id, addr, laddr, authenticated);
+    let authenticated = password(&state).is_none();
+    let mut client = Client::new(id, addr, laddr, authenticated);
+    client.fd = fd;
     state.clients.insert(
         id,
         ClientEntry {
@@ -145,30 +277,363 @@ fn is_killed(state: &State, id: u64) -> bool {
     state.clients.get(&id).is_none_or(|e| e.killed)
 }
 
-/// Runs every command of the batch, honouring CLIENT REPLY OFF/SKIP and stopping at a
-/// command after which the connection must close.
-fn run_batch(state: &mut State, client: &mut Client, out: &mut Reply, batch: &Batch, buf: &[u8]) {
+/// Resolves once another connection has killed this one.
+async fn until_killed(shared: &Shared, id: u64, wake: &Notify) {
+    loop {
+        wake.notified().await;
+        if is_killed(&shared.state.lock(), id) {
+            return;
+        }
+    }
+}
+
+/// Copies the connection's state into the registry, for CLIENT LIST and friends. True when
+/// another connection killed this one meanwhile.
+fn publish(state: &mut State, client: &Client) -> bool {
+    match state.clients.get_mut(&client.id) {
+        Some(entry) => {
+            entry.client.clone_from(client);
+            entry.killed
+        }
+        None => true,
+    }
+}
+
+/// Whether the reply being produced now is dropped (CLIENT REPLY OFF, or SKIP in effect).
+fn replies_suppressed(client: &Client) -> bool {
+    matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip)
+}
+
+/// Redis's defence against cross-protocol scripting: a browser tricked into posting to
+/// the Redis port sends `POST` or `Host:` lines, which Redis answers by closing the
+/// connection without a word, dropping the replies it had not written yet.
+fn is_http_request(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
+}
+
+/// How far `run_batch` got.
+enum BatchEnd {
+    /// Every command ran, or one after which the connection closes.
+    Done,
+    /// A CLIENT PAUSE holds command `at` (and those after it) until `until`.
+    Paused { at: usize, until: Instant },
+}
+
+/// Runs the batch's commands from `start`, honouring CLIENT REPLY OFF/SKIP, stopping at a
+/// command after which the connection must close or that a CLIENT PAUSE holds back.
+fn run_batch(
+    state: &mut State,
+    client: &mut Client,
+    out: &mut Reply,
+    batch: &Batch,
+    start: usize,
+    buf: &[u8],
+) -> BatchEnd {
     let errors_before = out.errors;
-    let mut argv: Vec<&[u8]> = Vec::with_capacity(8);
-    for i in 0..batch.len() {
-        batch.argv(i, buf, &mut argv);
-        let mark = out.len();
-        let skip_this = client.reply_mode == ReplyMode::Skip;
+    let mut end = BatchEnd::Done;
+    for i in start..batch.len() {
+        let argv: SmallVec<[&[u8]; 16]> =
+            batch.command(i).iter().map(|r| &buf[r.clone()]).collect();
+        if is_http_request(argv[0]) {
+            tracing::warn!(addr = %client.addr, "possible security attack: HTTP request on the Redis port, connection closed");
+            out.truncate(0);
+            client.close_after_reply = true;
+            break;
+        }
+        if let Some(until) = held_by_pause(state, client, &argv) {
+            end = BatchEnd::Paused { at: i, until };
+            break;
+        }
+        let (mark, errors) = (out.len(), out.errors);
         execute(state, client, out, &argv);
+        if out.errors != errors {
+            // Redis records the command it looked up even when it refused to run it, and
+            // none for an unknown one (CLIENT LIST `cmd=NULL`); `execute` records only
+            // what ran. Errors are rare enough to look the name up again.
+            client.last_cmd = Registry::get()
+                .resolve(&argv)
+                .map_or("NULL", |c| c.full_name);
+        }
+        // Redis decides when a reply is added; the mode after the command is the one that
+        // was in force then (CLIENT REPLY ON after SKIP answers `+OK`, RESET after SKIP
+        // does not answer).
         match client.reply_mode {
+            ReplyMode::On => {}
             ReplyMode::Off => out.truncate(mark),
-            ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
-            ReplyMode::Skip | ReplyMode::On if skip_this => {
+            ReplyMode::Skip => {
                 out.truncate(mark);
-                if client.reply_mode == ReplyMode::Skip {
-                    client.reply_mode = ReplyMode::On;
-                }
+                client.reply_mode = ReplyMode::On;
             }
-            _ => {}
+            // Set by this very command: the next one is skipped.
+            ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
         }
         if client.close_after_reply {
             break;
         }
     }
     state.stats.error_replies += out.errors - errors_before;
+    end
+}
+
+/// Until when a CLIENT PAUSE holds this command back, if it does. Redis answers a command
+/// it refuses (unknown, wrong arity, not authenticated) before it would pause it.
+fn held_by_pause(state: &mut State, client: &Client, argv: &[&[u8]]) -> Option<Instant> {
+    let pause = state.pause?;
+    if pause.until <= Instant::now() {
+        state.pause = None;
+        return None;
+    }
+    let cmd = Registry::get().resolve(argv).ok()?;
+    if !cmd.arity_ok(argv.len()) || !(client.authenticated || cmd.has(flags::NO_AUTH)) {
+        return None;
+    }
+    // WRITE pauses what could change the data set or reach replicas.
+    if pause.writes_only && !cmd.has(flags::WRITE) && !cmd.has(flags::MAY_REPLICATE) {
+        return None;
+    }
+    Some(pause.until)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use crate::{EmbeddedServer, ServerConfig};
+
+    fn server() -> EmbeddedServer {
+        EmbeddedServer::start(ServerConfig {
+            bind: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..ServerConfig::ephemeral()
+        })
+        .expect("start a server")
+    }
+
+    fn connect(server: &EmbeddedServer) -> TcpStream {
+        let stream = TcpStream::connect(server.addr()).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        stream
+    }
+
+    /// Sends `request` and reads exactly the `reply` expected.
+    fn exchange(stream: &mut TcpStream, request: &[u8], reply: &[u8]) {
+        stream.write_all(request).expect("write");
+        let mut got = vec![0; reply.len()];
+        stream.read_exact(&mut got).expect("read the reply");
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(reply)
+        );
+    }
+
+    /// Everything the server still sends, up to its close; an error if it does not close.
+    fn read_to_close(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all)?;
+        Ok(all)
+    }
+
+    fn client_id(stream: &mut TcpStream) -> u64 {
+        stream.write_all(b"CLIENT ID\r\n").expect("write");
+        let mut line = Vec::new();
+        let mut byte = [0u8];
+        while !line.ends_with(b"\r\n") {
+            stream.read_exact(&mut byte).expect("read");
+            line.push(byte[0]);
+        }
+        std::str::from_utf8(&line[1..line.len() - 2])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .expect("an integer reply")
+    }
+
+    #[test]
+    fn killed_connection_closes_while_its_peer_does_not_read() {
+        let server = server();
+        let mut victim = connect(&server);
+        let value = vec![b'x'; 1 << 20];
+        let mut set = b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$1048576\r\n".to_vec();
+        set.extend_from_slice(&value);
+        set.extend_from_slice(b"\r\n");
+        exchange(&mut victim, &set, b"+OK\r\n");
+        let id = client_id(&mut victim);
+        // 64 MiB of replies that the victim does not read: the server blocks writing them.
+        victim.write_all(&b"GET big\r\n".repeat(64)).expect("write");
+        std::thread::sleep(Duration::from_millis(200));
+
+        let mut killer = connect(&server);
+        exchange(
+            &mut killer,
+            format!("CLIENT KILL ID {id}\r\n").as_bytes(),
+            b":1\r\n",
+        );
+        let rest = read_to_close(&mut victim).expect("the victim is closed");
+        assert!(rest.len() < 64 << 20, "the server stopped writing");
+        exchange(&mut killer, b"PING\r\n", b"+PONG\r\n");
+    }
+
+    #[test]
+    fn killed_idle_connection_closes_at_once() {
+        let server = server();
+        let mut victim = connect(&server);
+        let id = client_id(&mut victim);
+        let mut killer = connect(&server);
+        exchange(
+            &mut killer,
+            format!("CLIENT KILL ID {id}\r\n").as_bytes(),
+            b":1\r\n",
+        );
+        assert_eq!(read_to_close(&mut victim).expect("closed"), b"");
+    }
+
+    #[test]
+    fn killed_connection_leaves_client_list_at_once() {
+        let server = server();
+        let mut victim = connect(&server);
+        let id = client_id(&mut victim);
+        let mut killer = connect(&server);
+        // Both in one batch: the second finds nobody to kill.
+        exchange(
+            &mut killer,
+            format!("CLIENT KILL ID {id}\r\nCLIENT KILL ID {id}\r\nCLIENT LIST ID {id}\r\n")
+                .as_bytes(),
+            b":1\r\n:0\r\n$0\r\n\r\n",
+        );
+    }
+
+    #[test]
+    fn quit_under_reply_off_closes_without_a_reply() {
+        // Redis 7.0.15 leaves such a connection open and ignores what it sends next;
+        // lockstep closes it, as QUIT asks.
+        let server = server();
+        let mut client = connect(&server);
+        client
+            .write_all(b"CLIENT REPLY OFF\r\nPING\r\nQUIT\r\nPING\r\n")
+            .expect("write");
+        assert_eq!(read_to_close(&mut client).expect("closed"), b"");
+    }
+
+    #[test]
+    fn protocol_error_under_reply_off_closes_without_a_reply() {
+        let server = server();
+        let mut client = connect(&server);
+        client
+            .write_all(b"CLIENT REPLY OFF\r\n*1\r\n$x\r\n")
+            .expect("write");
+        assert_eq!(read_to_close(&mut client).expect("closed"), b"");
+    }
+
+    #[test]
+    fn replies_before_quit_are_written_and_commands_after_it_are_not_run() {
+        let server = server();
+        let mut client = connect(&server);
+        client
+            .write_all(b"SET k 1\r\nQUIT\r\nSET k 2\r\n")
+            .expect("write");
+        assert_eq!(
+            read_to_close(&mut client).expect("closed"),
+            b"+OK\r\n+OK\r\n"
+        );
+        let mut other = connect(&server);
+        exchange(&mut other, b"GET k\r\n", b"$1\r\n1\r\n");
+    }
+
+    #[test]
+    fn a_large_pipeline_is_answered_in_order() {
+        let server = server();
+        let mut client = connect(&server);
+        let mut request = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..20_000 {
+            request.extend_from_slice(format!("ECHO {i}\r\n").as_bytes());
+            expected.extend_from_slice(format!("${}\r\n{i}\r\n", i.to_string().len()).as_bytes());
+        }
+        exchange(&mut client, &request, &expected);
+    }
+
+    #[test]
+    fn client_pause_holds_every_command_until_it_ends() {
+        let server = server();
+        let mut pauser = connect(&server);
+        let mut other = connect(&server);
+        exchange(&mut pauser, b"CLIENT PAUSE 300\r\n", b"+OK\r\n");
+        let start = std::time::Instant::now();
+        exchange(&mut other, b"PING\r\n", b"+PONG\r\n");
+        assert!(start.elapsed() >= Duration::from_millis(250));
+    }
+
+    #[test]
+    fn client_pause_write_lets_reads_through_and_holds_writes() {
+        let server = server();
+        let mut pauser = connect(&server);
+        let mut other = connect(&server);
+        exchange(&mut pauser, b"CLIENT PAUSE 400 WRITE\r\n", b"+OK\r\n");
+        let start = std::time::Instant::now();
+        exchange(&mut other, b"GET k\r\n", b"$-1\r\n");
+        assert!(start.elapsed() < Duration::from_millis(300));
+        // The read before the write is answered at once; the write and what follows wait.
+        other
+            .write_all(b"GET k\r\nSET k v\r\nGET k\r\n")
+            .expect("write");
+        let mut first = [0u8; 5];
+        other.read_exact(&mut first).expect("read");
+        assert_eq!(&first, b"$-1\r\n");
+        assert!(start.elapsed() < Duration::from_millis(300));
+        let mut rest = [0u8; 12];
+        other.read_exact(&mut rest).expect("read");
+        assert_eq!(&rest, b"+OK\r\n$1\r\nv\r\n");
+        assert!(start.elapsed() >= Duration::from_millis(350));
+    }
+
+    #[test]
+    fn client_unpause_releases_held_commands_at_once() {
+        let server = server();
+        let mut pauser = connect(&server);
+        let mut other = connect(&server);
+        exchange(&mut pauser, b"CLIENT PAUSE 60000 WRITE\r\n", b"+OK\r\n");
+        let start = std::time::Instant::now();
+        other.write_all(b"SET k v\r\n").expect("write");
+        std::thread::sleep(Duration::from_millis(100));
+        exchange(&mut pauser, b"CLIENT UNPAUSE\r\n", b"+OK\r\n");
+        let mut reply = [0u8; 5];
+        other.read_exact(&mut reply).expect("read");
+        assert_eq!(&reply, b"+OK\r\n");
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn killed_paused_connection_closes() {
+        let server = server();
+        let mut pauser = connect(&server);
+        let mut victim = connect(&server);
+        let id = client_id(&mut victim);
+        exchange(&mut pauser, b"CLIENT PAUSE 60000 WRITE\r\n", b"+OK\r\n");
+        victim.write_all(b"SET k v\r\n").expect("write");
+        std::thread::sleep(Duration::from_millis(100));
+        exchange(
+            &mut pauser,
+            format!("CLIENT KILL ID {id}\r\nCLIENT UNPAUSE\r\nGET k\r\n").as_bytes(),
+            b":1\r\n+OK\r\n$-1\r\n",
+        );
+        assert_eq!(read_to_close(&mut victim).expect("closed"), b"");
+    }
+
+    #[test]
+    fn requirepass_client_must_authenticate_first() {
+        let server = EmbeddedServer::start(ServerConfig {
+            bind: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            requirepass: Some("pw".into()),
+            ..ServerConfig::ephemeral()
+        })
+        .expect("start a server");
+        let mut client = connect(&server);
+        exchange(
+            &mut client,
+            b"PING\r\nAUTH pw\r\nPING\r\n",
+            b"-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n",
+        );
+    }
 }

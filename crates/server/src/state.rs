@@ -48,6 +48,12 @@ pub struct Client {
     pub resp: u8,
     /// Bytes buffered for a command not complete yet (CLIENT LIST `qbuf`).
     pub query_buf: usize,
+    /// Room left in the read buffer (CLIENT LIST `qbuf-free`).
+    pub query_buf_free: usize,
+    /// The socket's file descriptor (CLIENT LIST `fd`), -1 when there is none.
+    pub fd: i32,
+    /// CLIENT NO-EVICT ON (CLIENT LIST flag `e`).
+    pub no_evict: bool,
 }
 
 impl Client {
@@ -69,6 +75,9 @@ impl Client {
             close_after_reply: false,
             resp: 2,
             query_buf: 0,
+            query_buf_free: 0,
+            fd: -1,
+            no_evict: false,
         }
     }
 }
@@ -82,6 +91,14 @@ pub struct ClientEntry {
     pub killed: bool,
     /// Wakes the connection task so that it notices `killed` while idle.
     pub wake: Arc<Notify>,
+}
+
+/// A CLIENT PAUSE in force: until `until`, commands wait (every command, or with
+/// `writes_only` those that write or may replicate).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientPause {
+    pub until: Instant,
+    pub writes_only: bool,
 }
 
 /// Counters INFO `stats` reports, other than the per-database ones.
@@ -110,6 +127,8 @@ pub struct State {
     pub shutdown: watch::Sender<bool>,
     /// The addresses the server listens on.
     pub listening: Vec<SocketAddr>,
+    /// CLIENT PAUSE, while in force.
+    pub pause: Option<ClientPause>,
 }
 
 impl State {
@@ -124,6 +143,7 @@ impl State {
             last_save: unix_millis() / 1000,
             shutdown,
             listening: Vec::new(),
+            pause: None,
         }
     }
 }

@@ -1,21 +1,1339 @@
-//! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, CLIENT, QUIT, RESET.
+//! Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET and the CLIENT
+//! container.
+//!
+//! They read and change the connection's own state (`Client`: protocol, database, name,
+//! authentication, reply mode). They never touch a socket: QUIT and a CLIENT KILL that hits
+//! the caller set `close_after_reply`, a CLIENT KILL of another connection marks its
+//! registry entry `killed` and wakes it, and the connection loop does the closing once the
+//! replies are written.
+//!
+//! `CLIENT SETINFO` is Redis 7.2's, not 7.0.15's: clients such as redis-py 5, go-redis 9
+//! and Jedis 5 send it on every connect, and some older releases of them fail the connect
+//! on the "unknown subcommand" error that 7.0.15 gives. Everything else matches 7.0.15.
 
-use crate::command::{flags::*, spec, CommandSpec, Ctx};
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    arity: -1,
-    flags: FAST | SENTINEL,
-    acl: &["fast", "connection"],
-    group: "connection",
-    summary: "Returns the server's liveliness response.",
-    ..spec("ping", ping)
-}];
+use crate::command::{arg, arg_flags, flags::*, spec, Arg, ArgType, CommandSpec, Ctx};
+use crate::errors;
+use crate::reply::Protocol;
+use crate::state::{Client, ClientPause, ReplyMode, State};
+use crate::util::parse_i64;
+
+/// What HELLO reports as `version`: clients feature-detect on it.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+const CONN_ACL: &[&str] = &["fast", "connection"];
+const SLOW_CONN_ACL: &[&str] = &["slow", "connection"];
+const ADMIN_CONN_ACL: &[&str] = &["admin", "slow", "dangerous", "connection"];
+/// Commands a client may send before it authenticates (and while a script is busy).
+const HANDSHAKE_FLAGS: u32 = NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY;
+const CLIENT_FLAGS: u32 = NOSCRIPT | LOADING | STALE;
+const CLIENT_ADMIN_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        arity: -1,
+        flags: FAST | SENTINEL,
+        acl: CONN_ACL,
+        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
+        group: "connection",
+        summary: "Ping the server",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                flags: arg_flags::OPTIONAL,
+                ..arg("message", ArgType::String)
+            },
+        ],
+        ..spec("ping", ping)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: LOADING | STALE | FAST,
+        acl: CONN_ACL,
+        group: "connection",
+        summary: "Echo the given string",
+        complexity: "O(1)",
+        args: &[
+            arg("message", ArgType::String),
+        ],
+        ..spec("echo", echo)
+    },
+    CommandSpec {
+        arity: -1,
+        flags: HANDSHAKE_FLAGS,
+        acl: CONN_ACL,
+        group: "connection",
+        summary: "Handshake with Redis",
+        since: "6.0.0",
+        complexity: "O(1)",
+        history: &[("6.2.0", "`protover` made optional; when called without arguments the command reports the current connection's context.")],
+        args: &[
+            Arg {
+                flags: arg_flags::OPTIONAL,
+                args: &[
+                    arg("protover", ArgType::Integer),
+                    Arg {
+                        token: "AUTH",
+                        flags: arg_flags::OPTIONAL,
+                        args: &[
+                            arg("username", ArgType::String),
+                            arg("password", ArgType::String),
+                        ],
+                        ..arg("username_password", ArgType::Block)
+                    },
+                    Arg {
+                        token: "SETNAME",
+                        flags: arg_flags::OPTIONAL,
+                        ..arg("clientname", ArgType::String)
+                    },
+                ],
+                ..arg("arguments", ArgType::Block)
+            },
+        ],
+        ..spec("hello", hello)
+    },
+    CommandSpec {
+        arity: -2,
+        flags: HANDSHAKE_FLAGS,
+        acl: CONN_ACL,
+        group: "connection",
+        summary: "Authenticate to the server",
+        complexity: "O(N) where N is the number of passwords defined for the user",
+        history: &[("6.0.0", "Added ACL style (username and password).")],
+        args: &[
+            Arg {
+                since: "6.0.0",
+                flags: arg_flags::OPTIONAL,
+                ..arg("username", ArgType::String)
+            },
+            arg("password", ArgType::String),
+        ],
+        ..spec("auth", auth)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: LOADING | STALE | FAST,
+        acl: CONN_ACL,
+        group: "connection",
+        summary: "Change the selected database for the current connection",
+        complexity: "O(1)",
+        args: &[
+            arg("index", ArgType::Integer),
+        ],
+        ..spec("select", select)
+    },
+    CommandSpec {
+        arity: -1,
+        flags: HANDSHAKE_FLAGS,
+        acl: CONN_ACL,
+        group: "connection",
+        summary: "Close the connection",
+        complexity: "O(1)",
+        ..spec("quit", quit)
+    },
+    CommandSpec {
+        arity: 1,
+        flags: HANDSHAKE_FLAGS,
+        acl: CONN_ACL,
+        group: "connection",
+        summary: "Reset the connection",
+        since: "6.2.0",
+        complexity: "O(1)",
+        ..spec("reset", reset)
+    },
+    CommandSpec {
+        arity: -2,
+        acl: &["slow"],
+        group: "connection",
+        summary: "A container for client connection commands",
+        since: "2.4.0",
+        subcommands: CLIENT_SUBCOMMANDS,
+        complexity: "Depends on subcommand.",
+        ..spec("client", client_container)
+    },
+];
+
+static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        full_name: "client|caching",
+        arity: 3,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        group: "connection",
+        summary: "Instruct the server about tracking or not keys in the next request",
+        since: "6.0.0",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                args: &[
+                    Arg {
+                        token: "YES",
+                        ..arg("yes", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "NO",
+                        ..arg("no", ArgType::PureToken)
+                    },
+                ],
+                ..arg("mode", ArgType::Oneof)
+            },
+        ],
+        ..spec("caching", client_caching)
+    },
+    CommandSpec {
+        full_name: "client|getname",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        group: "connection",
+        summary: "Get the current connection name",
+        since: "2.6.9",
+        complexity: "O(1)",
+        ..spec("getname", client_getname)
+    },
+    CommandSpec {
+        full_name: "client|getredir",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        group: "connection",
+        summary: "Get tracking notifications redirection client ID if any",
+        since: "6.0.0",
+        complexity: "O(1)",
+        ..spec("getredir", client_getredir)
+    },
+    CommandSpec {
+        full_name: "client|help",
+        arity: 2,
+        flags: LOADING | STALE,
+        acl: SLOW_CONN_ACL,
+        group: "connection",
+        summary: "Show helpful text about the different subcommands",
+        since: "5.0.0",
+        complexity: "O(1)",
+        ..spec("help", client_help)
+    },
+    CommandSpec {
+        full_name: "client|id",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        group: "connection",
+        summary: "Returns the client ID for the current connection",
+        since: "5.0.0",
+        complexity: "O(1)",
+        ..spec("id", client_id)
+    },
+    CommandSpec {
+        full_name: "client|info",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        tips: &["nondeterministic_output"],
+        group: "connection",
+        summary: "Returns information about the current client connection.",
+        since: "6.2.0",
+        complexity: "O(1)",
+        ..spec("info", client_info)
+    },
+    CommandSpec {
+        full_name: "client|kill",
+        arity: -3,
+        flags: CLIENT_ADMIN_FLAGS,
+        acl: ADMIN_CONN_ACL,
+        group: "connection",
+        summary: "Kill the connection of a client",
+        since: "2.4.0",
+        complexity: "O(N) where N is the number of client connections",
+        history: &[("2.8.12", "Added new filter format."), ("2.8.12", "`ID` option."), ("3.2.0", "Added `master` type in for `TYPE` option."), ("5.0.0", "Replaced `slave` `TYPE` with `replica`. `slave` still supported for backward compatibility."), ("6.2.0", "`LADDR` option.")],
+        args: &[
+            Arg {
+                args: &[
+                    Arg {
+                        deprecated_since: "2.8.12",
+                        ..arg("ip:port", ArgType::String)
+                    },
+                    Arg {
+                        flags: arg_flags::MULTIPLE,
+                        args: &[
+                            Arg {
+                                token: "ID",
+                                since: "2.8.12",
+                                flags: arg_flags::OPTIONAL,
+                                ..arg("client-id", ArgType::Integer)
+                            },
+                            Arg {
+                                token: "TYPE",
+                                since: "2.8.12",
+                                flags: arg_flags::OPTIONAL,
+                                args: &[
+                                    Arg {
+                                        token: "NORMAL",
+                                        ..arg("normal", ArgType::PureToken)
+                                    },
+                                    Arg {
+                                        token: "MASTER",
+                                        since: "3.2.0",
+                                        ..arg("master", ArgType::PureToken)
+                                    },
+                                    Arg {
+                                        token: "SLAVE",
+                                        ..arg("slave", ArgType::PureToken)
+                                    },
+                                    Arg {
+                                        token: "REPLICA",
+                                        since: "5.0.0",
+                                        ..arg("replica", ArgType::PureToken)
+                                    },
+                                    Arg {
+                                        token: "PUBSUB",
+                                        ..arg("pubsub", ArgType::PureToken)
+                                    },
+                                ],
+                                ..arg("normal_master_slave_pubsub", ArgType::Oneof)
+                            },
+                            Arg {
+                                token: "USER",
+                                flags: arg_flags::OPTIONAL,
+                                ..arg("username", ArgType::String)
+                            },
+                            Arg {
+                                token: "ADDR",
+                                flags: arg_flags::OPTIONAL,
+                                ..arg("ip:port", ArgType::String)
+                            },
+                            Arg {
+                                token: "LADDR",
+                                since: "6.2.0",
+                                flags: arg_flags::OPTIONAL,
+                                ..arg("ip:port", ArgType::String)
+                            },
+                            Arg {
+                                token: "SKIPME",
+                                flags: arg_flags::OPTIONAL,
+                                ..arg("yes/no", ArgType::String)
+                            },
+                        ],
+                        ..arg("new-format", ArgType::Oneof)
+                    },
+                ],
+                ..arg("filter", ArgType::Oneof)
+            },
+        ],
+        ..spec("kill", client_kill)
+    },
+    CommandSpec {
+        full_name: "client|list",
+        arity: -2,
+        flags: CLIENT_ADMIN_FLAGS,
+        acl: ADMIN_CONN_ACL,
+        tips: &["nondeterministic_output"],
+        group: "connection",
+        summary: "Get the list of client connections",
+        since: "2.4.0",
+        complexity: "O(N) where N is the number of client connections",
+        history: &[("2.8.12", "Added unique client `id` field."), ("5.0.0", "Added optional `TYPE` filter."), ("6.0.0", "Added `user` field."), ("6.2.0", "Added `argv-mem`, `tot-mem`, `laddr` and `redir` fields and the optional `ID` filter."), ("7.0.0", "Added `resp`, `multi-mem`, `rbs` and `rbp` fields."), ("7.0.3", "Added `ssub` field.")],
+        args: &[
+            Arg {
+                token: "TYPE",
+                since: "5.0.0",
+                flags: arg_flags::OPTIONAL,
+                args: &[
+                    Arg {
+                        token: "NORMAL",
+                        ..arg("normal", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "MASTER",
+                        ..arg("master", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "REPLICA",
+                        ..arg("replica", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "PUBSUB",
+                        ..arg("pubsub", ArgType::PureToken)
+                    },
+                ],
+                ..arg("normal_master_replica_pubsub", ArgType::Oneof)
+            },
+            Arg {
+                token: "ID",
+                since: "6.2.0",
+                flags: arg_flags::OPTIONAL,
+                args: &[
+                    Arg {
+                        flags: arg_flags::MULTIPLE,
+                        ..arg("client-id", ArgType::Integer)
+                    },
+                ],
+                ..arg("id", ArgType::Block)
+            },
+        ],
+        ..spec("list", client_list)
+    },
+    CommandSpec {
+        full_name: "client|no-evict",
+        arity: 3,
+        flags: CLIENT_ADMIN_FLAGS,
+        acl: ADMIN_CONN_ACL,
+        group: "connection",
+        summary: "Set client eviction mode for the current connection",
+        since: "7.0.0",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                args: &[
+                    Arg {
+                        token: "ON",
+                        ..arg("on", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "OFF",
+                        ..arg("off", ArgType::PureToken)
+                    },
+                ],
+                ..arg("enabled", ArgType::Oneof)
+            },
+        ],
+        ..spec("no-evict", client_no_evict)
+    },
+    CommandSpec {
+        full_name: "client|pause",
+        arity: -3,
+        flags: CLIENT_ADMIN_FLAGS,
+        acl: ADMIN_CONN_ACL,
+        group: "connection",
+        summary: "Stop processing commands from clients for some time",
+        since: "2.9.50",
+        complexity: "O(1)",
+        history: &[(
+            "6.2.0",
+            "`CLIENT PAUSE WRITE` mode added along with the `mode` option.",
+        )],
+        args: &[
+            arg("timeout", ArgType::Integer),
+            Arg {
+                since: "6.2.0",
+                flags: arg_flags::OPTIONAL,
+                args: &[
+                    Arg {
+                        token: "WRITE",
+                        ..arg("write", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "ALL",
+                        ..arg("all", ArgType::PureToken)
+                    },
+                ],
+                ..arg("mode", ArgType::Oneof)
+            },
+        ],
+        ..spec("pause", client_pause)
+    },
+    CommandSpec {
+        full_name: "client|reply",
+        arity: 3,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        group: "connection",
+        summary: "Instruct the server whether to reply to commands",
+        since: "3.2.0",
+        complexity: "O(1)",
+        args: &[
+            Arg {
+                args: &[
+                    Arg {
+                        token: "ON",
+                        ..arg("on", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "OFF",
+                        ..arg("off", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "SKIP",
+                        ..arg("skip", ArgType::PureToken)
+                    },
+                ],
+                ..arg("on_off_skip", ArgType::Oneof)
+            },
+        ],
+        ..spec("reply", client_reply)
+    },
+    CommandSpec {
+        full_name: "client|setinfo",
+        arity: 4,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+        group: "connection",
+        summary: "Sets information specific to the client or connection.",
+        since: "7.2.0",
+        complexity: "O(1)",
+        args: &[Arg {
+            args: &[
+                Arg {
+                    token: "LIB-NAME",
+                    ..arg("libname", ArgType::String)
+                },
+                Arg {
+                    token: "LIB-VER",
+                    ..arg("libver", ArgType::String)
+                },
+            ],
+            ..arg("attr", ArgType::Oneof)
+        }],
+        ..spec("setinfo", client_setinfo)
+    },
+    CommandSpec {
+        full_name: "client|setname",
+        arity: 3,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        group: "connection",
+        summary: "Set the current connection name",
+        since: "2.6.9",
+        complexity: "O(1)",
+        args: &[
+            arg("connection-name", ArgType::String),
+        ],
+        ..spec("setname", client_setname)
+    },
+    CommandSpec {
+        full_name: "client|trackinginfo",
+        arity: 2,
+        flags: CLIENT_FLAGS,
+        acl: SLOW_CONN_ACL,
+        group: "connection",
+        summary: "Return information about server assisted client side caching for the current connection",
+        since: "6.2.0",
+        complexity: "O(1)",
+        ..spec("trackinginfo", client_trackinginfo)
+    },
+    CommandSpec {
+        full_name: "client|unpause",
+        arity: 2,
+        flags: CLIENT_ADMIN_FLAGS,
+        acl: ADMIN_CONN_ACL,
+        group: "connection",
+        summary: "Resume processing of clients that were paused",
+        since: "6.2.0",
+        complexity: "O(N) Where N is the number of paused clients",
+        ..spec("unpause", client_unpause)
+    },
+    CommandSpec {
+        full_name: "client|unblock",
+        arity: -3,
+        flags: CLIENT_ADMIN_FLAGS,
+        acl: ADMIN_CONN_ACL,
+        group: "connection",
+        summary: "Unblock a client blocked in a blocking command from a different connection",
+        since: "5.0.0",
+        complexity: "O(log N) where N is the number of client connections",
+        args: &[
+            arg("client-id", ArgType::Integer),
+            Arg {
+                flags: arg_flags::OPTIONAL,
+                args: &[
+                    Arg {
+                        token: "TIMEOUT",
+                        ..arg("timeout", ArgType::PureToken)
+                    },
+                    Arg {
+                        token: "ERROR",
+                        ..arg("error", ArgType::PureToken)
+                    },
+                ],
+                ..arg("timeout_error", ArgType::Oneof)
+            },
+        ],
+        ..spec("unblock", client_unblock)
+    },
+];
 
 /// `PING [message]`: `+PONG`, or the message as a bulk string.
 fn ping(ctx: &mut Ctx, argv: &[&[u8]]) {
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv[1]),
-        _ => ctx.out.error(&crate::errors::wrong_arity("ping")),
+        _ => ctx.out.error(&errors::wrong_arity("ping")),
+    }
+}
+
+/// `ECHO message`: the message.
+fn echo(ctx: &mut Ctx, argv: &[&[u8]]) {
+    ctx.out.bulk(argv[1]);
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`: switches protocol and
+/// answers with the server's description.
+///
+/// Redis 7.0 applies the options one by one as it reads them, so a name can be set, or
+/// the client authenticated, by a HELLO that then fails on a later option; the protocol
+/// only changes when the whole command succeeds.
+fn hello(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let mut version = None;
+    if argv.len() >= 2 {
+        match parse_i64(argv[1]) {
+            None => return ctx.out.error(errors::PROTOCOL_VERSION_NOT_INTEGER),
+            Some(v @ 2..=3) => version = Some(v),
+            Some(_) => return ctx.out.error(errors::NO_PROTO),
+        }
+    }
+    let mut j = 2;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        let opt = argv[j];
+        if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+            if !authenticate(ctx.state, ctx.client, argv[j + 1], argv[j + 2]) {
+                return ctx.out.error(errors::WRONGPASS);
+            }
+            j += 3;
+        } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+            if !set_name(ctx.client, argv[j + 1]) {
+                return ctx.out.error(errors::CLIENT_NAME_INVALID);
+            }
+            j += 2;
+        } else {
+            return ctx.out.error_bytes(&errors::hello_syntax(opt));
+        }
+    }
+    if !ctx.client.authenticated {
+        return ctx.out.error(errors::HELLO_NOAUTH);
+    }
+    if let Some(v) = version {
+        set_protocol(ctx, v == 3);
+    }
+    let out = &mut *ctx.out;
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(ctx.client.resp as i64);
+    out.bulk(b"id");
+    out.int(ctx.client.id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+}
+
+/// `AUTH [username] password`. Without ACLs the only user is `default`, whose password is
+/// `requirepass` (none: any password is accepted, but the one-argument form is an error,
+/// as in Redis, to catch a misconfigured client).
+fn auth(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len() > 3 {
+        return ctx.out.error(errors::SYNTAX);
+    }
+    let (user, pass): (&[u8], &[u8]) = if argv.len() == 2 {
+        if password(ctx.state).is_none() {
+            return ctx.out.error(errors::AUTH_NOT_CONFIGURED);
+        }
+        (b"default", argv[1])
+    } else {
+        (argv[1], argv[2])
+    };
+    if authenticate(ctx.state, ctx.client, user, pass) {
+        ctx.out.ok();
+    } else {
+        ctx.out.error(errors::WRONGPASS);
+    }
+}
+
+/// The default user's password; an empty `requirepass` means none, as in Redis.
+pub fn password(state: &State) -> Option<&[u8]> {
+    state
+        .config
+        .requirepass
+        .as_deref()
+        .filter(|p| !p.is_empty())
+}
+
+/// Checks a username/password pair and, when it is good, authenticates the client. A bad
+/// pair leaves the client as it was (still authenticated if it was).
+fn authenticate(state: &State, client: &mut Client, user: &[u8], pass: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
+    let ok = match password(state) {
+        None => true,
+        Some(expected) => constant_time_eq(expected, pass),
+    };
+    if ok {
+        client.authenticated = true;
+    }
+    ok
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell
+/// how much of a guessed password was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() != b.len()) as u8;
+    for (i, &x) in a.iter().enumerate() {
+        diff |= x ^ b.get(i).copied().unwrap_or(!x);
+    }
+    diff == 0
+}
+
+/// `SELECT index`.
+fn select(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let Some(id) = parse_i64(argv[1]) else {
+        return ctx.out.error(errors::NOT_INTEGER);
+    };
+    if i32::try_from(id).is_err() {
+        return ctx.out.error(errors::NOT_INT32);
+    }
+    if id < 0 || id as usize >= ctx.state.dbs.len() {
+        return ctx.out.error(errors::DB_INDEX_OUT_OF_RANGE);
+    }
+    ctx.client.db = id as usize;
+    ctx.out.ok();
+}
+
+/// `QUIT`: `+OK`, then the connection closes (whatever else was pipelined after it is not
+/// run).
+fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.out.ok();
+    ctx.client.close_after_reply = true;
+}
+
+/// `RESET`: the connection as it was when it connected: database 0, RESP2, no name,
+/// authenticated only if no password is set, replies on (a pending `CLIENT REPLY SKIP`
+/// still swallows this reply, as in Redis). Redis 7.0 keeps NO-EVICT, and so does this.
+fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    set_protocol(ctx, false);
+    let authenticated = password(ctx.state).is_none();
+    let client = &mut *ctx.client;
+    client.db = 0;
+    client.name = None;
+    client.authenticated = authenticated;
+    if matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipNext) {
+        client.reply_mode = ReplyMode::On;
+    }
+    ctx.out.simple("RESET");
+}
+
+fn set_protocol(ctx: &mut Ctx, resp3: bool) {
+    ctx.out.protocol = if resp3 {
+        Protocol::Resp3
+    } else {
+        Protocol::Resp2
+    };
+    ctx.client.resp = if resp3 { 3 } else { 2 };
+}
+
+/// Sets (or, with an empty name, clears) the connection name. Names are printable ASCII
+/// without spaces, so that CLIENT LIST can be split on spaces.
+fn set_name(client: &mut Client, name: &[u8]) -> bool {
+    if name.is_empty() {
+        client.name = None;
+        return true;
+    }
+    if !is_printable_token(name) {
+        return false;
+    }
+    client.name = Some(Arc::from(name));
+    true
+}
+
+fn is_printable_token(s: &[u8]) -> bool {
+    s.iter().all(|b| (b'!'..=b'~').contains(b))
+}
+
+/// `CLIENT` alone: the arity check answers first, so this only runs for a table error.
+fn client_container(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let sub = argv.get(1).copied().unwrap_or_default();
+    ctx.out
+        .error_bytes(&errors::unknown_subcommand(argv[0], sub));
+}
+
+/// `CLIENT ID`.
+fn client_id(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.out.int(ctx.client.id as i64);
+}
+
+/// `CLIENT GETNAME`: the name, or null.
+fn client_getname(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    match &ctx.client.name {
+        Some(name) => ctx.out.bulk(name),
+        None => ctx.out.null(),
+    }
+}
+
+/// `CLIENT SETNAME name`.
+fn client_setname(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if set_name(ctx.client, argv[2]) {
+        ctx.out.ok();
+    } else {
+        ctx.out.error(errors::CLIENT_NAME_INVALID);
+    }
+}
+
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2): what the client library calls
+/// itself. An empty value clears it.
+fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let (attr, value) = (argv[2], argv[3]);
+    let client = &mut *ctx.client;
+    let slot = if attr.eq_ignore_ascii_case(b"lib-name") {
+        &mut client.lib_name
+    } else if attr.eq_ignore_ascii_case(b"lib-ver") {
+        &mut client.lib_ver
+    } else {
+        return ctx.out.error_bytes(&errors::unrecognized_option(attr));
+    };
+    if !is_printable_token(value) {
+        return ctx.out.error_bytes(&errors::client_attr_invalid(attr));
+    }
+    *slot = (!value.is_empty()).then(|| Arc::from(value));
+    ctx.out.ok();
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`. The connection loop drops the replies: OFF drops every
+/// reply until ON, SKIP the reply of the next command only. ON answers `+OK` (even right
+/// after SKIP), OFF and SKIP answer nothing.
+fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let mode = argv[2];
+    if mode.eq_ignore_ascii_case(b"on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.out.ok();
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if mode.eq_ignore_ascii_case(b"skip") {
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::SkipNext;
+        }
+    } else {
+        ctx.out.error(errors::SYNTAX);
+    }
+}
+
+/// `CLIENT NO-EVICT ON|OFF`: recorded and shown in CLIENT LIST; lockstep never evicts
+/// clients.
+fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let mode = argv[2];
+    if mode.eq_ignore_ascii_case(b"on") {
+        ctx.client.no_evict = true;
+    } else if mode.eq_ignore_ascii_case(b"off") {
+        ctx.client.no_evict = false;
+    } else {
+        return ctx.out.error(errors::SYNTAX);
+    }
+    ctx.out.ok();
+}
+
+/// `CLIENT GETREDIR`: -1, tracking is never on.
+fn client_getredir(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.out.int(-1);
+}
+
+/// `CLIENT TRACKINGINFO`: tracking is off.
+fn client_trackinginfo(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let out = &mut *ctx.out;
+    out.map(3);
+    out.bulk(b"flags");
+    out.set(1);
+    out.bulk(b"off");
+    out.bulk(b"redirect");
+    out.int(-1);
+    out.bulk(b"prefixes");
+    out.array(0);
+}
+
+/// `CLIENT CACHING YES|NO`: only valid in OPTIN/OPTOUT tracking mode, which lockstep does
+/// not offer.
+fn client_caching(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.out.error(errors::CLIENT_CACHING_WITHOUT_TRACKING);
+}
+
+/// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: how many clients were unblocked.
+fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len() > 4 {
+        return ctx
+            .out
+            .error_bytes(&errors::subcommand_syntax(argv[0], argv[1]));
+    }
+    if let Some(reason) = argv.get(3) {
+        if !reason.eq_ignore_ascii_case(b"timeout") && !reason.eq_ignore_ascii_case(b"error") {
+            return ctx.out.error(errors::UNBLOCK_REASON);
+        }
+    }
+    if parse_i64(argv[2]).is_none() {
+        return ctx.out.error(errors::NOT_INTEGER);
+    }
+    // No command blocks a connection yet, so there is never anyone to unblock.
+    ctx.out.int(0);
+}
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: for `timeout` ms, the connection loop holds back
+/// every command (ALL, the default) or those that write (WRITE), this connection's own
+/// included. A pause already in force is only ever extended, and WRITE widened to ALL.
+fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len() > 4 {
+        return ctx
+            .out
+            .error_bytes(&errors::subcommand_syntax(argv[0], argv[1]));
+    }
+    let mut writes_only = false;
+    if let Some(mode) = argv.get(3) {
+        if mode.eq_ignore_ascii_case(b"write") {
+            writes_only = true;
+        } else if !mode.eq_ignore_ascii_case(b"all") {
+            return ctx.out.error(errors::PAUSE_MODE);
+        }
+    }
+    let Some(ms) = parse_i64(argv[2]) else {
+        return ctx.out.error(errors::TIMEOUT_NOT_INTEGER);
+    };
+    if ms < 0 {
+        return ctx.out.error(errors::TIMEOUT_NEGATIVE);
+    }
+    if ms > i64::MAX - ctx.now {
+        // Redis 7.0 adds the time without checking: the end wraps into the past and the
+        // pause is over before it starts.
+        return ctx.out.ok();
+    }
+    // Past any real deadline: wait "forever" (until CLIENT UNPAUSE).
+    let wait = Duration::from_millis(ms as u64).min(Duration::from_secs(100 * 365 * 86400));
+    let now = Instant::now();
+    let until = now + wait;
+    ctx.state.pause = Some(match ctx.state.pause.filter(|p| p.until > now) {
+        None => ClientPause { until, writes_only },
+        Some(p) => ClientPause {
+            until: p.until.max(until),
+            writes_only: p.writes_only && writes_only,
+        },
+    });
+    ctx.out.ok();
+}
+
+/// `CLIENT UNPAUSE`: ends the pause and wakes the connections that wait on it.
+fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    if ctx.state.pause.take().is_some() {
+        for entry in ctx.state.clients.values() {
+            entry.wake.notify_one();
+        }
+    }
+    ctx.out.ok();
+}
+
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// `CLIENT HELP`: Redis 7.0.15's text, line for line.
+fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.out.array(CLIENT_HELP.len());
+    for line in CLIENT_HELP {
+        ctx.out.simple(line);
+    }
+}
+
+/// Client kinds, as CLIENT LIST TYPE and CLIENT KILL TYPE name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Replica,
+    PubSub,
+    Master,
+}
+
+fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
+    let kinds: [(&[u8], ClientType); 5] = [
+        (b"normal", ClientType::Normal),
+        (b"slave", ClientType::Replica),
+        (b"replica", ClientType::Replica),
+        (b"pubsub", ClientType::PubSub),
+        (b"master", ClientType::Master),
+    ];
+    kinds
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, t)| t)
+}
+
+/// Every connection is a normal one until pub/sub and replication exist.
+fn client_type(_client: &Client) -> ClientType {
+    ClientType::Normal
+}
+
+/// What only the running command knows about its own connection, for its CLIENT LIST line.
+struct Live {
+    /// Bytes of the running command's arguments (`argv-mem`).
+    argv_mem: usize,
+    argc: usize,
+    /// Replies produced since the last write (`obl`).
+    pending_output: usize,
+    cmd: &'static str,
+}
+
+impl Live {
+    fn of(ctx: &Ctx, argv: &[&[u8]]) -> Live {
+        Live {
+            argv_mem: argv.iter().map(|a| a.len()).sum(),
+            argc: argv.len(),
+            pending_output: ctx.out.len(),
+            cmd: ctx.cmd.full_name,
+        }
+    }
+}
+
+/// The reply buffer's size (`rbs`): lockstep's, which is also the one Redis starts with.
+const REPLY_BUFFER_SIZE: usize = 16 * 1024;
+/// What Redis counts for a client's own structures in `tot-mem`, beyond its buffers.
+const CLIENT_STRUCT_MEM: usize = 774;
+
+/// One CLIENT LIST line (without its newline), with Redis 7.0.15's fields in its order.
+/// Sizes Redis measures in its own allocator are given in the same terms from ours, so
+/// they are plausible rather than equal.
+fn write_client_line(out: &mut Vec<u8>, c: &Client, live: Option<&Live>, now: Instant) {
+    let age = now.saturating_duration_since(c.created).as_secs();
+    let idle = match live {
+        Some(_) => 0,
+        None => now.saturating_duration_since(c.last_active).as_secs(),
+    };
+    let flags = if c.no_evict { "e" } else { "N" };
+    let (argv_mem, argc, obl, cmd) = match live {
+        Some(l) => (l.argv_mem, l.argc, l.pending_output, l.cmd),
+        None => (0, 0, 0, c.last_cmd),
+    };
+    let tot_mem = c.query_buf
+        + c.query_buf_free
+        + argv_mem
+        + argc * std::mem::size_of::<usize>()
+        + REPLY_BUFFER_SIZE
+        + CLIENT_STRUCT_MEM;
+    // Writing into a Vec cannot fail.
+    let _ = write!(
+        out,
+        "id={} addr={} laddr={} fd={} name=",
+        c.id, c.addr, c.laddr, c.fd
+    );
+    if let Some(name) = &c.name {
+        out.extend_from_slice(name);
+    }
+    let _ = write!(
+        out,
+        " age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 \
+         qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem=0 rbs={REPLY_BUFFER_SIZE} \
+         rbp={obl} obl={obl} oll=0 omem=0 tot-mem={tot_mem} events=r cmd={cmd} \
+         user=default redir=-1 resp={}",
+        c.db, c.query_buf, c.query_buf_free, c.resp
+    );
+}
+
+/// `CLIENT INFO`: this connection's CLIENT LIST line.
+fn client_info(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let live = Live::of(ctx, argv);
+    let mut text = Vec::with_capacity(320);
+    write_client_line(&mut text, ctx.client, Some(&live), Instant::now());
+    text.push(b'\n');
+    ctx.out.verbatim(&text);
+}
+
+/// `CLIENT LIST [TYPE type | ID id [id ...]]`: one line per connection, oldest first.
+fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let mut kind = None;
+    let mut ids = None;
+    if argv.len() == 4 && argv[2].eq_ignore_ascii_case(b"type") {
+        match client_type_by_name(argv[3]) {
+            Some(t) => kind = Some(t),
+            None => return ctx.out.error_bytes(&errors::unknown_client_type(argv[3])),
+        }
+    } else if argv.len() > 3 && argv[2].eq_ignore_ascii_case(b"id") {
+        let mut wanted = Vec::with_capacity(argv.len() - 3);
+        for arg in &argv[3..] {
+            match parse_i64(arg) {
+                Some(id) => wanted.push(id),
+                None => return ctx.out.error(errors::INVALID_CLIENT_ID),
+            }
+        }
+        ids = Some(wanted);
+    } else if argv.len() != 2 {
+        return ctx.out.error(errors::SYNTAX);
+    }
+
+    let live = Live::of(ctx, argv);
+    let now = Instant::now();
+    let me = &*ctx.client;
+    let mut text = Vec::new();
+    let mut line = |c: &Client| {
+        let live = (c.id == me.id).then_some(&live);
+        write_client_line(&mut text, c, live, now);
+        text.push(b'\n');
+    };
+    // The registry's copy of this connection is as of its previous batch: use the live one.
+    let lookup = |id: u64| -> Option<&Client> {
+        if id == me.id {
+            return Some(me);
+        }
+        ctx.state
+            .clients
+            .get(&id)
+            .filter(|e| !e.killed)
+            .map(|e| &e.client)
+    };
+    match ids {
+        // Listed in the order asked, repeats included, as Redis does.
+        Some(ids) => {
+            for id in ids {
+                if let Some(c) = u64::try_from(id).ok().and_then(lookup) {
+                    line(c);
+                }
+            }
+        }
+        None => {
+            for (&id, entry) in &ctx.state.clients {
+                if entry.killed {
+                    continue;
+                }
+                let c = if id == me.id { me } else { &entry.client };
+                if kind.is_none_or(|k| client_type(c) == k) {
+                    line(c);
+                }
+            }
+        }
+    }
+    ctx.out.verbatim(&text);
+}
+
+/// Which connections a CLIENT KILL names; every filter given must match.
+#[derive(Default)]
+struct KillFilter<'a> {
+    addr: Option<&'a [u8]>,
+    laddr: Option<&'a [u8]>,
+    kind: Option<ClientType>,
+    id: Option<u64>,
+    skip_me: bool,
+}
+
+impl KillFilter<'_> {
+    fn matches(&self, c: &Client, me: u64, scratch: &mut Vec<u8>) -> bool {
+        let same_addr = |want: &[u8], addr: &std::net::SocketAddr, scratch: &mut Vec<u8>| {
+            scratch.clear();
+            let _ = write!(scratch, "{addr}");
+            // Redis compares with strcmp: the argument ends at a NUL.
+            errors::c_string(want) == scratch.as_slice()
+        };
+        !(self.addr.is_some_and(|a| !same_addr(a, &c.addr, scratch))
+            || self.laddr.is_some_and(|a| !same_addr(a, &c.laddr, scratch))
+            || self.kind.is_some_and(|k| client_type(c) != k)
+            || self.id.is_some_and(|id| c.id != id)
+            || (self.skip_me && c.id == me))
+    }
+}
+
+/// `CLIENT KILL ip:port` (the old form: `+OK`, or an error when nobody matched; it may kill
+/// the caller) or `CLIENT KILL [ID id] [TYPE type] [ADDR ip:port] [LADDR ip:port]
+/// [USER name] [SKIPME yes|no]` (the number killed; the caller is spared unless
+/// `SKIPME no`). The caller, when killed, gets its reply before the connection closes.
+fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let old_form = argv.len() == 3;
+    let mut filter = KillFilter {
+        skip_me: !old_form,
+        ..KillFilter::default()
+    };
+    if old_form {
+        filter.addr = Some(argv[2]);
+    } else {
+        let mut i = 2;
+        while i < argv.len() {
+            let (opt, value) = (argv[i], argv.get(i + 1).copied());
+            let Some(value) = value else {
+                return ctx.out.error(errors::SYNTAX);
+            };
+            if opt.eq_ignore_ascii_case(b"id") {
+                match parse_i64(value) {
+                    Some(id) if id >= 1 => filter.id = Some(id as u64),
+                    _ => return ctx.out.error(errors::CLIENT_ID_NOT_POSITIVE),
+                }
+            } else if opt.eq_ignore_ascii_case(b"type") {
+                match client_type_by_name(value) {
+                    Some(t) => filter.kind = Some(t),
+                    None => return ctx.out.error_bytes(&errors::unknown_client_type(value)),
+                }
+            } else if opt.eq_ignore_ascii_case(b"addr") {
+                filter.addr = Some(value);
+            } else if opt.eq_ignore_ascii_case(b"laddr") {
+                filter.laddr = Some(value);
+            } else if opt.eq_ignore_ascii_case(b"user") {
+                // Without ACLs, `default` is the only user, and every connection's.
+                if value != b"default" {
+                    return ctx.out.error_bytes(&errors::no_such_user(value));
+                }
+            } else if opt.eq_ignore_ascii_case(b"skipme") {
+                if value.eq_ignore_ascii_case(b"yes") {
+                    filter.skip_me = true;
+                } else if value.eq_ignore_ascii_case(b"no") {
+                    filter.skip_me = false;
+                } else {
+                    return ctx.out.error(errors::SYNTAX);
+                }
+            } else {
+                return ctx.out.error(errors::SYNTAX);
+            }
+            i += 2;
+        }
+    }
+
+    let me = ctx.client.id;
+    let mut scratch = Vec::with_capacity(48);
+    let mut killed = 0;
+    let mut kill_me = false;
+    for (&id, entry) in ctx.state.clients.iter_mut() {
+        if entry.killed {
+            continue;
+        }
+        let c = if id == me {
+            &*ctx.client
+        } else {
+            &entry.client
+        };
+        if !filter.matches(c, me, &mut scratch) {
+            continue;
+        }
+        if id == me {
+            kill_me = true;
+        } else {
+            entry.killed = true;
+            entry.wake.notify_one();
+        }
+        killed += 1;
+    }
+    if kill_me {
+        ctx.client.close_after_reply = true;
+    }
+    if !old_form {
+        ctx.out.int(killed);
+    } else if killed == 0 {
+        ctx.out.error(errors::NO_SUCH_CLIENT);
+    } else {
+        ctx.out.ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 50000));
+        let laddr = std::net::SocketAddr::from(([127, 0, 0, 1], 6379));
+        Client::new(7, addr, laddr, true)
+    }
+
+    #[test]
+    fn client_list_line_has_redis_7_0_fields_in_order() {
+        let mut line = Vec::new();
+        write_client_line(&mut line, &client(), None, Instant::now());
+        let line = String::from_utf8(line).expect("text");
+        let keys: Vec<&str> = line
+            .split(' ')
+            .map(|f| f.split_once('=').map_or(f, |(k, _)| k))
+            .collect();
+        assert_eq!(
+            keys.join(" "),
+            "id addr laddr fd name age idle flags db sub psub ssub multi qbuf qbuf-free \
+             argv-mem multi-mem rbs rbp obl oll omem tot-mem events cmd user redir resp"
+        );
+        assert!(line.starts_with("id=7 addr=127.0.0.1:50000 laddr=127.0.0.1:6379 fd=-1 name= "));
+        assert!(line.ends_with(" cmd=NULL user=default redir=-1 resp=2"));
+    }
+
+    #[test]
+    fn ipv6_addresses_are_bracketed_as_redis_prints_them() {
+        let mut c = client();
+        c.addr = "[::1]:50000".parse().expect("addr");
+        let mut line = Vec::new();
+        write_client_line(&mut line, &c, None, Instant::now());
+        assert!(line.starts_with(b"id=7 addr=[::1]:50000 "));
+    }
+
+    #[test]
+    fn client_names_are_printable_ascii_without_spaces() {
+        let mut c = client();
+        assert!(set_name(&mut c, b"a-b_c:1!~"));
+        assert_eq!(c.name.as_deref(), Some(&b"a-b_c:1!~"[..]));
+        for bad in [&b"a b"[..], b"a\nb", b"\x7f", b"caf\xc3\xa9", b"a\x00"] {
+            assert!(!set_name(&mut c, bad), "{bad:?}");
+        }
+        assert_eq!(c.name.as_deref(), Some(&b"a-b_c:1!~"[..]));
+        assert!(set_name(&mut c, b""));
+        assert_eq!(c.name, None);
+    }
+
+    #[test]
+    fn password_comparison_needs_every_byte() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cret!"));
+        assert!(!constant_time_eq(b"s3cret", b"S3cret"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn client_types_are_named_as_redis_names_them() {
+        assert_eq!(client_type_by_name(b"NORMAL"), Some(ClientType::Normal));
+        assert_eq!(client_type_by_name(b"slave"), Some(ClientType::Replica));
+        assert_eq!(client_type_by_name(b"replica"), Some(ClientType::Replica));
+        assert_eq!(client_type_by_name(b"PubSub"), Some(ClientType::PubSub));
+        assert_eq!(client_type_by_name(b"master"), Some(ClientType::Master));
+        assert_eq!(client_type_by_name(b"monitor"), None);
     }
 }
