@@ -199,6 +199,8 @@ pub const fn keys(first: i32, last: i32, step: i32) -> KeySpec {
 pub struct Registry {
     by_name: HashMap<&'static str, &'static CommandSpec>,
     all: Vec<&'static CommandSpec>,
+    /// A dense index per command and subcommand (by address), for per-command counters.
+    ids: HashMap<usize, usize>,
 }
 
 impl Registry {
@@ -208,7 +210,38 @@ impl Registry {
             .flat_map(|family| family.iter())
             .collect();
         let by_name = all.iter().map(|c| (c.name, *c)).collect();
-        Registry { by_name, all }
+        let ids = all
+            .iter()
+            .flat_map(|c| std::iter::once(*c).chain(c.subcommands.iter()))
+            .enumerate()
+            .map(|(id, c)| (c as *const CommandSpec as usize, id))
+            .collect();
+        Registry { by_name, all, ids }
+    }
+
+    /// Number of commands and subcommands: the range of `id`.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The dense index of a command or subcommand of this table.
+    pub fn id(&self, cmd: &'static CommandSpec) -> usize {
+        self.ids
+            .get(&(cmd as *const CommandSpec as usize))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every command and subcommand with its id, in table order.
+    pub fn with_ids(&self) -> impl Iterator<Item = (usize, &'static CommandSpec)> + '_ {
+        self.all
+            .iter()
+            .flat_map(|c| std::iter::once(*c).chain(c.subcommands.iter()))
+            .enumerate()
     }
 
     /// The process-wide table.
@@ -277,6 +310,13 @@ impl Ctx<'_> {
 /// Runs one command with Redis's checks in Redis's order: lookup (unknown command or
 /// subcommand), arity, authentication. Then the handler writes its reply.
 pub fn execute(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[&[u8]]) {
+    run(state, client, out, argv);
+    for code in out.take_error_codes() {
+        *state.error_stats.entry(code).or_default() += 1;
+    }
+}
+
+fn run(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[&[u8]]) {
     let registry = Registry::get();
     let cmd = match registry.resolve(argv) {
         Ok(cmd) => cmd,
@@ -285,14 +325,19 @@ pub fn execute(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[
             return;
         }
     };
+    let id = registry.id(cmd);
     if !cmd.arity_ok(argv.len()) {
         out.error(&errors::wrong_arity(cmd.full_name));
+        state.command_stats[id].rejected += 1;
         return;
     }
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
         out.error(errors::NOAUTH);
+        state.command_stats[id].rejected += 1;
         return;
     }
+    let started = std::time::Instant::now();
+    let errors_before = out.errors;
     let now = crate::state::unix_millis();
     let mut ctx = Ctx {
         state,
@@ -304,6 +349,12 @@ pub fn execute(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[
     (cmd.handler)(&mut ctx, argv);
     ctx.client.last_cmd = cmd.full_name;
     ctx.state.stats.commands_processed += 1;
+    let stat = &mut ctx.state.command_stats[id];
+    stat.calls += 1;
+    stat.usec += started.elapsed().as_micros() as u64;
+    if ctx.out.errors > errors_before {
+        stat.failed += 1;
+    }
 }
 
 /// Keys found by a `getkeys` function: (argument position, `key_flags`).

@@ -24,6 +24,9 @@ pub struct Reply {
     pub protocol: Protocol,
     /// Error replies written so far (Redis's `total_error_replies`).
     pub errors: u64,
+    /// Codes (first words) of the errors written since the last `take_error_codes`, for
+    /// INFO errorstats. Errors are rare; this stays empty on the hot path.
+    error_codes: Vec<Box<[u8]>>,
 }
 
 impl Reply {
@@ -32,6 +35,7 @@ impl Reply {
             buf: BytesMut::with_capacity(16 * 1024),
             protocol,
             errors: 0,
+            error_codes: Vec::new(),
         }
     }
 
@@ -57,6 +61,13 @@ impl Reply {
 
     pub fn error_bytes(&mut self, text: &[u8]) {
         self.errors += 1;
+        // Redis's afterErrorReply: the code is the text before the first space, looked for
+        // in the first 32 bytes; without one, the error counts as ERR.
+        let code = match memchr::memchr(b' ', &text[..text.len().min(32)]) {
+            Some(end) => &text[..end],
+            None => b"ERR",
+        };
+        self.error_codes.push(code.into());
         self.buf.reserve(text.len() + 3);
         self.buf.put_u8(b'-');
         for &b in text {
@@ -162,6 +173,11 @@ impl Reply {
         for item in items {
             self.bulk(item.as_ref());
         }
+    }
+
+    /// The codes of the errors written since the last call.
+    pub fn take_error_codes(&mut self) -> std::vec::Drain<'_, Box<[u8]>> {
+        self.error_codes.drain(..)
     }
 
     /// Bytes written so far; with `truncate`, lets a caller take back a partial reply.

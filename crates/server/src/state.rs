@@ -129,6 +129,21 @@ pub struct State {
     pub listening: Vec<SocketAddr>,
     /// CLIENT PAUSE, while in force.
     pub pause: Option<ClientPause>,
+    /// INFO commandstats, indexed by `Registry::id`.
+    pub command_stats: Vec<CommandStat>,
+    /// INFO errorstats: replies per error code, in code order.
+    pub error_stats: BTreeMap<Box<[u8]>, u64>,
+}
+
+/// One command's counters, as INFO commandstats reports them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommandStat {
+    pub calls: u64,
+    pub usec: u64,
+    /// Refused before running (arity, NOAUTH).
+    pub rejected: u64,
+    /// Ran and replied with an error.
+    pub failed: u64,
 }
 
 impl State {
@@ -144,6 +159,8 @@ impl State {
             shutdown,
             listening: Vec::new(),
             pause: None,
+            command_stats: vec![CommandStat::default(); crate::command::Registry::get().len()],
+            error_stats: BTreeMap::new(),
         }
     }
 }

@@ -704,7 +704,10 @@ fn case_files() -> Vec<PathBuf> {
     files.sort();
     // `DIFF_FILTER=strings` runs only the case files whose name contains it.
     if let Ok(filter) = std::env::var("DIFF_FILTER") {
-        files.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&filter)));
+        files.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&filter))
+        });
     }
     files
 }
@@ -762,4 +765,58 @@ fn lockstep_replies_like_redis() {
         "{} replies differ from redis-server",
         failures.len()
     );
+}
+
+/// INFO commandstats and errorstats: the same lines as Redis after the same commands, with
+/// the timings masked and the lines sorted (Redis lists commands in hash order).
+#[test]
+fn command_and_error_stats_count_like_redis() {
+    let redis = RedisServer::start();
+    let ours = EmbeddedServer::start(ServerConfig::ephemeral()).expect("start lockstep server");
+    let stats = |port: u16| -> Vec<String> {
+        let mut c = Conn::open(port);
+        let script: &[&[&str]] = &[
+            &["CONFIG", "RESETSTAT"],
+            &["SET", "a", "1"],
+            &["GET"],
+            &["INCR", "a"],
+            &["SET", "s", "x"],
+            &["INCR", "s"],
+            &["NOSUCH"],
+            &["CLIENT", "KILL", "1.1.1.1:1"],
+            &["CLIENT", "NOSUCH"],
+            &["HELLO", "4"],
+        ];
+        for argv in script {
+            let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+            c.command(&argv);
+        }
+        let mut lines = Vec::new();
+        for section in ["commandstats", "errorstats"] {
+            let reply = c.command(&[b"INFO".to_vec(), section.as_bytes().to_vec()]);
+            let Outcome::Frame(Frame::Bulk(text)) = reply else {
+                panic!("INFO {section}: {reply:?}");
+            };
+            for line in String::from_utf8_lossy(&text).lines() {
+                let masked: Vec<String> = line
+                    .split(',')
+                    .map(|field| match field.split_once('=') {
+                        Some((k, _)) if k.ends_with("usec") || k == "usec_per_call" => {
+                            format!("{k}=#")
+                        }
+                        _ => field.to_string(),
+                    })
+                    .collect();
+                lines.push(masked.join(","));
+            }
+        }
+        lines.sort();
+        lines
+    };
+    let expected = stats(redis.port);
+    assert!(
+        expected.iter().any(|l| l.starts_with("errorstat_NOPROTO")),
+        "{expected:?}"
+    );
+    assert_eq!(stats(ours.port()), expected);
 }

@@ -692,8 +692,39 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 );
             }
         }
-        // Modules, Commandstats, Errorstats and Latencystats: no per-command or per-error
-        // counters are kept yet, so these sections have a header and no fields.
+        "commandstats" => {
+            for (id, cmd) in crate::command::Registry::get().with_ids() {
+                let st = state.command_stats[id];
+                if st.calls == 0 && st.rejected == 0 && st.failed == 0 {
+                    continue;
+                }
+                let per_call = if st.calls == 0 {
+                    0.0
+                } else {
+                    st.usec as f64 / st.calls as f64
+                };
+                field!(
+                    out,
+                    format!("cmdstat_{}", cmd.full_name),
+                    "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                    st.calls,
+                    st.usec,
+                    st.rejected,
+                    st.failed
+                );
+            }
+        }
+        "errorstats" => {
+            for (code, count) in &state.error_stats {
+                field!(
+                    out,
+                    format!("errorstat_{}", String::from_utf8_lossy(code)),
+                    "count={count}"
+                );
+            }
+        }
+        // Modules and Latencystats: no modules, and no latency histograms are kept yet, so
+        // these sections have a header and no fields.
         _ => {}
     }
 }
@@ -1009,6 +1040,8 @@ fn config_set_failed(ctx: &mut Ctx, name: &[u8], problem: &str) {
 /// `CONFIG RESETSTAT`: zeroes the counters INFO stats reports.
 fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.state.stats = Stats::default();
+    ctx.state.command_stats.fill(Default::default());
+    ctx.state.error_stats.clear();
     for db in ctx.state.dbs.iter_mut() {
         db.stats = DbStats::default();
     }
