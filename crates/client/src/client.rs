@@ -206,10 +206,18 @@ impl Client {
     /// Sends a command; error replies become `Error::Server`.
     pub async fn send(&self, cmd: &Cmd) -> Result<Frame, Error> {
         let span = tracing::debug_span!("redis.command", cmd = %cmd.display_name());
-        let f = self
-            .request(cmd.encode(), 1, cmd.is_readonly(), cmd.timeout_override())
-            .instrument(span)
-            .await?;
+        let req = self.request(
+            cmd.encode(),
+            1,
+            cmd.readonly_override(),
+            cmd.timeout_override(),
+        );
+        // A disabled span still costs an enter and an exit per poll: skip it.
+        let f = if span.is_disabled() {
+            req.await?
+        } else {
+            req.instrument(span).await?
+        };
         match f {
             Frame::Error(e) => Err(Error::Server(ServerError::from_bytes(&e))),
             f => Ok(f),
@@ -236,7 +244,7 @@ impl Client {
         &self,
         bytes: Bytes,
         replies: usize,
-        readonly: bool,
+        readonly: Option<bool>,
         timeout: Option<Option<Duration>>,
     ) -> Result<Frame, Error> {
         let timeout = timeout.unwrap_or(self.inner.cfg.command_timeout);
@@ -341,7 +349,7 @@ impl Pipeline {
         );
         let frame = self
             .client
-            .request(bytes, replies, self.readonly && !self.atomic, None)
+            .request(bytes, replies, Some(self.readonly && !self.atomic), None)
             .instrument(span)
             .await?;
         let frame = if self.atomic {

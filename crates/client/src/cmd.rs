@@ -62,6 +62,10 @@ impl Cmd {
         self
     }
 
+    pub(crate) fn readonly_override(&self) -> Option<bool> {
+        self.readonly
+    }
+
     pub(crate) fn timeout_override(&self) -> Option<Option<Duration>> {
         self.timeout
     }

@@ -30,10 +30,14 @@ pub mod metrics;
 pub mod pool;
 pub mod pubsub;
 pub mod reply;
+pub mod transaction;
 
 pub use client::{Client, Pipeline};
 pub use cmd::{cmd, Cmd, ToArg};
-pub use commands::{Commands, SetCondition};
+pub use commands::{
+    Commands, HashCommands, ListCommands, ListEnd, Script, ScriptingCommands, SetCommands,
+    SetCondition, SortedSetCommands, ZAddOptions, ZCompare,
+};
 pub use config::{Addr, Config, ConfigBuilder, Protocol, RetryPolicy, TlsOptions};
 pub use connection::resolver::{Resolver, StaticResolver, SystemResolver};
 pub use connection::{ShutdownReport, Snapshot, State};
@@ -45,3 +49,13 @@ pub use metrics::MetricsSnapshot;
 pub use pool::{ConnState, Connection, Pool, PoolOptions, PoolStats, PooledConn};
 pub use pubsub::{Message, Subscription};
 pub use reply::FromReply;
+pub use transaction::{Transaction, TransactionBody};
+
+/// Everything a typical user needs in scope: the client, the pool, and every command trait.
+pub mod prelude {
+    pub use crate::commands::{
+        Commands, HashCommands, ListCommands, ListEnd, Script, ScriptingCommands, SetCommands,
+        SetCondition, SortedSetCommands, ZAddOptions, ZCompare,
+    };
+    pub use crate::{cmd, Client, Config, Error, FromReply, Pool, PoolOptions};
+}

@@ -175,7 +175,69 @@ pub struct Connection {
     pub peer: String,
     command_timeout: Option<Duration>,
     broken: bool,
+    session: Session,
 }
+
+/// What commands sent on a dedicated connection left behind on the server side, which the
+/// next user of the connection must not inherit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Session {
+    /// WATCH without a later EXEC, DISCARD or UNWATCH.
+    watching: bool,
+    /// MULTI without a later EXEC or DISCARD.
+    in_multi: bool,
+    /// A state that only a new connection clears (SELECT, SUBSCRIBE, CLIENT TRACKING...).
+    tainted: bool,
+}
+
+impl Session {
+    fn clean(&self) -> bool {
+        *self == Session::default()
+    }
+
+    fn track(&mut self, c: &Cmd) {
+        let mut args = c.args();
+        let name = args.next().unwrap_or_default();
+        let is = |w: &str| name.eq_ignore_ascii_case(w.as_bytes());
+        if is("WATCH") {
+            self.watching = true;
+        } else if is("UNWATCH") {
+            self.watching = false;
+        } else if is("MULTI") {
+            self.in_multi = true;
+        } else if is("EXEC") || is("DISCARD") {
+            self.watching = false;
+            self.in_multi = false;
+        } else if SESSION_CHANGING.iter().any(|w| is(w)) {
+            self.tainted = true;
+        } else if is("CLIENT") {
+            let sub = args.next().unwrap_or_default();
+            if CLIENT_SESSION_CHANGING
+                .iter()
+                .any(|w| sub.eq_ignore_ascii_case(w.as_bytes()))
+            {
+                self.tainted = true;
+            }
+        }
+    }
+}
+
+/// Commands whose effect on the connection outlives them.
+const SESSION_CHANGING: &[&str] = &[
+    "AUTH",
+    "HELLO",
+    "MONITOR",
+    "PSUBSCRIBE",
+    "READONLY",
+    "READWRITE",
+    "RESET",
+    "SELECT",
+    "SSUBSCRIBE",
+    "SUBSCRIBE",
+];
+const CLIENT_SESSION_CHANGING: &[&str] = &[
+    "CACHING", "NO-EVICT", "NO-TOUCH", "REPLY", "SETINFO", "SETNAME", "TRACKING",
+];
 
 impl Connection {
     /// Opens one (happy eyeballs and handshake as the shared client does).
@@ -196,6 +258,7 @@ impl Connection {
             peer: est.peer,
             command_timeout: cfg.command_timeout,
             broken: false,
+            session: Session::default(),
         })
     }
 
@@ -204,11 +267,18 @@ impl Connection {
         self.broken
     }
 
+    /// True when nothing sent on it left state behind (an open WATCH or MULTI, a SELECT,
+    /// a subscription...): only then can another user have it.
+    pub fn is_reusable(&self) -> bool {
+        !self.broken && self.session.clean()
+    }
+
     /// Sends one command and reads its reply. Error replies become `Error::Server`.
     pub async fn send(&mut self, cmd: &Cmd) -> Result<Frame, Error> {
         let timeout = cmd.timeout_override().unwrap_or(self.command_timeout);
         self.wbuf.clear();
         cmd.encode_into(&mut self.wbuf);
+        self.session.track(cmd);
         let f = self.round_trip(1, timeout).await?;
         match f {
             Frame::Error(e) => Err(Error::Server(ServerError::from_bytes(&e))),
@@ -221,6 +291,7 @@ impl Connection {
         self.wbuf.clear();
         for c in cmds {
             c.encode_into(&mut self.wbuf);
+            self.session.track(c);
         }
         match self.round_trip(cmds.len(), self.command_timeout).await? {
             Frame::Array(v) if cmds.len() != 1 => Ok(v),
@@ -607,7 +678,7 @@ impl Drop for PooledConn {
     fn drop(&mut self) {
         let Some(mut pc) = self.pc.take() else { return };
         let conn = self.conn.get_mut().take();
-        let good = conn.as_ref().is_some_and(|c| !c.is_broken());
+        let good = conn.as_ref().is_some_and(|c| c.is_reusable());
         pc.conn = conn;
         if good {
             pc.last_used = Instant::now();
@@ -627,5 +698,9 @@ impl Drop for PooledConn {
 impl crate::Commands for PooledConn {
     async fn send_frame(&self, cmd: Cmd) -> Result<Frame, Error> {
         self.send(&cmd).await
+    }
+
+    fn command_timeout(&self) -> Option<Duration> {
+        self.pool.cfg.command_timeout
     }
 }

@@ -14,6 +14,13 @@ use crate::error::{Error, ServerError};
 /// A type a reply converts into.
 pub trait FromReply: Sized {
     fn from_reply(frame: Frame) -> Result<Self, Error>;
+
+    /// A string reply as a `Vec<Self>`: only `u8` says yes, so that `Vec<u8>` converts
+    /// from a bulk string (its bytes) while every other `Vec<T>` converts from an array.
+    #[doc(hidden)]
+    fn vec_from_string(_bytes: &[u8]) -> Option<Vec<Self>> {
+        None
+    }
 }
 
 /// A short description of a frame for type errors: its kind and a preview.
@@ -116,7 +123,26 @@ macro_rules! int_from_reply {
         }
     )*};
 }
-int_from_reply!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+int_from_reply!(i8, i16, i32, i64, i128, isize, u16, u32, u64, u128, usize);
+
+impl FromReply for u8 {
+    fn from_reply(frame: Frame) -> Result<Self, Error> {
+        let f = check(frame)?;
+        let parsed = match &f {
+            Frame::Integer(n) => u8::try_from(*n).ok(),
+            Frame::Bulk(b) | Frame::Simple(b) | Frame::BigNumber(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<u8>().ok()),
+            Frame::Boolean(b) => Some(*b as u8),
+            _ => None,
+        };
+        parsed.ok_or_else(|| Error::type_error("u8", &f))
+    }
+
+    fn vec_from_string(bytes: &[u8]) -> Option<Vec<u8>> {
+        Some(bytes.to_vec())
+    }
+}
 
 impl FromReply for f64 {
     fn from_reply(frame: Frame) -> Result<Self, Error> {
@@ -163,6 +189,15 @@ impl<T: FromReply> FromReply for Option<T> {
     }
 }
 
+/// Keeps an error reply as a value instead of failing the whole conversion: for the
+/// elements of EXEC's and pipelines' arrays, where one command can fail and the rest run
+/// (`(Result<i64, Error>, String)`, `Vec<Result<Frame, Error>>`).
+impl<T: FromReply> FromReply for Result<T, Error> {
+    fn from_reply(frame: Frame) -> Result<Self, Error> {
+        Ok(T::from_reply(frame))
+    }
+}
+
 fn elements(f: Frame, expected: &'static str) -> Result<Vec<Frame>, Error> {
     match f {
         Frame::Array(v) | Frame::Set(v) | Frame::Push(v) => Ok(v),
@@ -174,7 +209,13 @@ fn elements(f: Frame, expected: &'static str) -> Result<Vec<Frame>, Error> {
 
 impl<T: FromReply> FromReply for Vec<T> {
     fn from_reply(frame: Frame) -> Result<Self, Error> {
-        elements(check(frame)?, "array")?
+        let frame = check(frame)?;
+        if let Frame::Bulk(b) | Frame::Simple(b) | Frame::Verbatim { text: b, .. } = &frame {
+            if let Some(v) = T::vec_from_string(b) {
+                return Ok(v);
+            }
+        }
+        elements(frame, "array")?
             .into_iter()
             .map(T::from_reply)
             .collect()
@@ -277,5 +318,27 @@ mod tests {
         let e = <(i64, i64)>::from_reply(Frame::Array(vec![Frame::Integer(1)])).unwrap_err();
         assert!(e.to_string().contains("expected array of 2"));
         assert!(u8::from_reply(Frame::Integer(300)).is_err());
+    }
+
+    #[test]
+    fn result_elements_keep_an_error_reply_as_a_value() {
+        let arr = Frame::Array(vec![Frame::Error("ERR boom".into()), Frame::Integer(2)]);
+        let (a, b): (Result<i64, Error>, i64) = FromReply::from_reply(arr).unwrap();
+        assert_eq!(a.unwrap_err().server_error().unwrap().message, "boom");
+        assert_eq!(b, 2);
+    }
+
+    #[test]
+    fn vec_of_u8_is_the_bytes_of_a_string_and_other_vecs_are_arrays() {
+        let v = Vec::<u8>::from_reply(Frame::bulk("a\x00b")).unwrap();
+        assert_eq!(v, b"a\x00b");
+        let v = Option::<Vec<u8>>::from_reply(Frame::Null).unwrap();
+        assert_eq!(v, None);
+        let v = Vec::<i64>::from_reply(Frame::Array(vec![Frame::Integer(7)])).unwrap();
+        assert_eq!(v, [7]);
+        let e = Vec::<i64>::from_reply(Frame::bulk("7")).unwrap_err();
+        assert!(matches!(e, Error::Type(_)), "{e}");
+        let v = Vec::<Vec<u8>>::from_reply(Frame::Array(vec![Frame::bulk("x")])).unwrap();
+        assert_eq!(v, [b"x".to_vec()]);
     }
 }

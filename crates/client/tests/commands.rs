@@ -115,3 +115,42 @@ async fn auto_pipelining_matches_replies_in_order() {
     assert_eq!(m.sockets_opened, 1);
     server.stop().await;
 }
+
+/// Callers woken by one read send their next commands together: with 100 tasks in
+/// lock-step, a write carries many commands, not one (one send syscall per command is most
+/// of a client's CPU cost per command on loopback).
+async fn woken_callers_share_writes(min_per_write: f64) {
+    let redis = RedisServer::start();
+    let c = Client::new(config(redis.addr()).build());
+    c.connect().await.unwrap();
+    let tasks: Vec<_> = (0..100)
+        .map(|t| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                for i in 0..20 {
+                    c.set(format!("co:{t}"), i).await.unwrap();
+                    assert_eq!(c.get::<i64>(format!("co:{t}")).await.unwrap(), i);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let m = c.metrics();
+    let per_write = m.commands as f64 / m.writes as f64;
+    assert!(
+        per_write >= min_per_write,
+        "{per_write:.1} commands per write, expected at least {min_per_write}: {m:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn woken_callers_share_writes_current_thread() {
+    woken_callers_share_writes(20.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn woken_callers_share_writes_multi_thread() {
+    woken_callers_share_writes(10.0).await;
+}

@@ -1,6 +1,11 @@
 //! Typed commands. Each is a thin `Cmd` plus a `FromReply` conversion, so a command missing
 //! here is one `cmd("NAME").arg(..)` away.
 //!
+//! One trait per family, each implemented for everything that implements [`Commands`] (the
+//! shared [`Client`](crate::Client) and a pooled connection): [`Commands`] (connection,
+//! strings, keys), [`HashCommands`], [`ListCommands`], [`SetCommands`],
+//! [`SortedSetCommands`], [`ScriptingCommands`]. `use lockstep::prelude::*` brings them all.
+//!
 //! ```no_run
 //! # async fn demo(c: lockstep::Client) -> Result<(), lockstep::Error> {
 //! use lockstep::Commands;
@@ -19,10 +24,60 @@ use crate::cmd::{cmd, Cmd, ToArg};
 use crate::error::Error;
 use crate::reply::FromReply;
 
+mod hashes;
+mod lists;
+mod scripting;
+mod sets;
+mod sorted_sets;
+
+pub use hashes::HashCommands;
+pub use lists::{ListCommands, ListEnd};
+pub use scripting::{Script, ScriptingCommands};
+pub use sets::SetCommands;
+pub use sorted_sets::{SortedSetCommands, ZAddOptions, ZCompare};
+
 async fn conv<T: FromReply>(
     f: impl Future<Output = Result<Frame, Error>> + Send,
 ) -> Result<T, Error> {
     T::from_reply(f.await?)
+}
+
+/// Appends `items` (one argument, or a slice of them) preceded by how many they are, as
+/// EVAL's `numkeys` and SINTERCARD's `numkeys` want.
+fn with_count(mut c: Cmd, items: impl ToArg) -> Cmd {
+    let mut tmp = cmd("");
+    tmp.add_arg(items);
+    c.add_arg(tmp.args().count() - 1);
+    for a in tmp.args().skip(1) {
+        c.add_arg(a);
+    }
+    c
+}
+
+/// Adds `MATCH pattern` and `COUNT n` to a SCAN-family command.
+fn scan_options(mut c: Cmd, pattern: Option<&str>, count: Option<u64>) -> Cmd {
+    if let Some(p) = pattern {
+        c = c.arg("MATCH").arg(p);
+    }
+    if let Some(n) = count {
+        c = c.arg("COUNT").arg(n);
+    }
+    c
+}
+
+/// A blocking command's own timeout, plus a margin for the reply to travel, as the command
+/// timeout (0, "block forever", waits without bound).
+fn blocking_timeout(c: Cmd, timeout: Duration, margin: Option<Duration>) -> Cmd {
+    if timeout.is_zero() {
+        c.timeout(None)
+    } else {
+        c.timeout(margin.map(|m| timeout + m))
+    }
+}
+
+/// Seconds as Redis's blocking commands take them (a decimal, e.g. `0.25`).
+fn seconds(d: Duration) -> f64 {
+    d.as_secs_f64()
 }
 
 /// Options of SET.
@@ -40,6 +95,12 @@ pub enum SetCondition {
 pub trait Commands: Sync {
     /// Sends a command and returns its raw reply (errors as `Error::Server`).
     fn send_frame(&self, cmd: Cmd) -> impl Future<Output = Result<Frame, Error>> + Send;
+
+    /// The command timeout, which blocking commands add to their own timeout (`None`:
+    /// they wait as long as the server blocks them).
+    fn command_timeout(&self) -> Option<Duration> {
+        None
+    }
 
     // ---- connection
     fn ping(&self) -> impl Future<Output = Result<String, Error>> + Send {
@@ -212,14 +273,7 @@ pub trait Commands: Sync {
         pattern: Option<&str>,
         count: Option<u64>,
     ) -> impl Future<Output = Result<(u64, Vec<String>), Error>> + Send {
-        let mut c = cmd("SCAN").arg(cursor);
-        if let Some(p) = pattern {
-            c = c.arg("MATCH").arg(p);
-        }
-        if let Some(n) = count {
-            c = c.arg("COUNT").arg(n);
-        }
-        conv(self.send_frame(c))
+        conv(self.send_frame(scan_options(cmd("SCAN").arg(cursor), pattern, count)))
     }
     fn dbsize(&self) -> impl Future<Output = Result<i64, Error>> + Send {
         conv(self.send_frame(cmd("DBSIZE")))
@@ -232,5 +286,9 @@ pub trait Commands: Sync {
 impl Commands for crate::Client {
     async fn send_frame(&self, cmd: Cmd) -> Result<Frame, Error> {
         self.send(&cmd).await
+    }
+
+    fn command_timeout(&self) -> Option<Duration> {
+        self.config().command_timeout
     }
 }

@@ -18,6 +18,9 @@ use crate::config::Config;
 use crate::error::{Cause, ClosedBy, ConnectError, Error, Sent};
 use crate::metrics::Metrics;
 
+/// Most yields spent gathering one write (bounds the latency they can add).
+const MAX_GATHER_YIELDS: usize = 64;
+
 type AttemptFuture = Pin<Box<dyn Future<Output = Result<Established, ConnectError>> + Send>>;
 
 /// A connection attempt in progress (owned by the Resolving/Connecting/Handshaking states).
@@ -154,13 +157,8 @@ impl Actor {
                 }
                 Event::Msg(Some(m)) => {
                     self.on_msg(m);
-                    // Coalesce whatever else is already queued into the same write.
-                    for _ in 0..4096 {
-                        match self.rx.try_recv() {
-                            Ok(m) => self.on_msg(m),
-                            Err(_) => break,
-                        }
-                    }
+                    self.drain_mailbox();
+                    self.gather_woken_callers().await;
                 }
                 Event::Phase(epoch, state) => self.on_phase(epoch, state),
                 Event::Attempt(r) => self.on_attempt(r),
@@ -182,6 +180,39 @@ impl Actor {
             }
             if self.shutdown.is_some() && self.shutdown_drained() {
                 self.finish_shutdown();
+                return;
+            }
+        }
+    }
+
+    /// Takes whatever else is already queued, so that it joins the same write. Returns how
+    /// many messages it took.
+    fn drain_mailbox(&mut self) -> usize {
+        for n in 0..4096 {
+            match self.rx.try_recv() {
+                Ok(m) => self.on_msg(m),
+                Err(_) => return n,
+            }
+        }
+        4096
+    }
+
+    /// Callers just woken by replies are about to send: yield until they did (or stop
+    /// sending), so that their commands leave in one write (see `io.rs`). The scheduler
+    /// may run the actor again after only some of them ran (tokio's multi-threaded
+    /// scheduler polls its driver, and wakes yielded tasks, every 61 polls), hence the
+    /// loop; it ends as soon as a yield brings nothing new.
+    async fn gather_woken_callers(&mut self) {
+        for _ in 0..MAX_GATHER_YIELDS {
+            match &mut self.conn {
+                Conn::Ready(io) if io.worth_waiting() => {}
+                _ => return,
+            }
+            tokio::task::yield_now().await;
+            if self.drain_mailbox() == 0 {
+                if let Conn::Ready(io) = &mut self.conn {
+                    io.stop_waiting();
+                }
                 return;
             }
         }
@@ -514,7 +545,7 @@ impl Actor {
                 Sent::No
             };
             let may_resend = sent == Sent::No
-                || ((p.req.readonly || self.cfg.retry_writes)
+                || ((p.req.is_readonly() || self.cfg.retry_writes)
                     && p.req.retries < self.cfg.max_command_retries);
             if may_resend && self.shutdown.is_none() {
                 if sent == Sent::MayHaveRun {

@@ -7,6 +7,14 @@
 //! reply still arrives in its place in the FIFO and is discarded there, so later replies are
 //! never shifted. A server that stops answering is detected by the head of the queue
 //! outliving its timeout with nothing read, and the connection is recycled.
+//!
+//! Coalescing: a read that completes k commands wakes k callers, and most of them send their
+//! next command as soon as they run. Writing the first of those at once would cost one
+//! send syscall per command (the kernel's loopback/TCP send path is most of a client's CPU
+//! per command). So `expected` counts callers woken by reads that have not sent yet; while it
+//! is above zero the actor yields to let them run, and writes their commands together. One
+//! caller (nobody else to wait for) is written at once. (Writing the first of a batch at
+//! once, to keep the server busy meanwhile, measured no faster and cost more CPU.)
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -52,6 +60,8 @@ pub(crate) struct Io {
     pub peer: String,
     last_read: Instant,
     tick: tokio::time::Interval,
+    /// Callers woken by reads that have not sent a command since.
+    expected: usize,
 }
 
 impl Io {
@@ -72,11 +82,13 @@ impl Io {
             peer: est.peer,
             last_read: Instant::now(),
             tick,
+            expected: 0,
         }
     }
 
     /// Appends a command to the write buffer and the FIFO.
     pub fn enqueue(&mut self, req: Request) {
+        self.expected = self.expected.saturating_sub(1);
         let start = self.queued;
         self.wbuf.extend_from_slice(&req.bytes);
         self.queued += req.bytes.len() as u64;
@@ -98,6 +110,17 @@ impl Io {
     pub fn enqueue_raw(&mut self, bytes: &[u8]) {
         self.wbuf.extend_from_slice(bytes);
         self.queued += bytes.len() as u64;
+    }
+
+    /// True when commands wait to be written and callers woken by a read have not sent
+    /// yet: worth yielding so that their commands join the same write.
+    pub fn worth_waiting(&self) -> bool {
+        self.expected > 0 && !self.wbuf.is_empty()
+    }
+
+    /// The callers still expected will not send soon (a yield brought nothing).
+    pub fn stop_waiting(&mut self) {
+        self.expected = 0;
     }
 
     pub fn idle(&self) -> bool {
@@ -193,6 +216,8 @@ impl Io {
             if done.req.tx.send(Ok(frame)).is_err() {
                 // The caller timed out or went away: its reply is dropped in its place.
                 Metrics::inc(&metrics.late_replies);
+            } else {
+                self.expected += 1;
             }
         }
     }

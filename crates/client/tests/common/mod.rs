@@ -1,4 +1,4 @@
-//! Test harness: our server, a real redis-server (ports 21000-21999), and a TCP proxy that
+//! Test harness: our server, a real redis-server (ports 28000-28999), and a TCP proxy that
 //! counts accepts and live sockets and can stop forwarding (half-open) or close on accept.
 #![allow(dead_code)]
 
@@ -53,22 +53,22 @@ pub fn config(addr: SocketAddr) -> lockstep::ConfigBuilder {
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
-/// A free port in 21000-21999 (the range the project may use for real redis-server).
+/// A free port in 28000-28999 (the range this suite uses for real redis-server).
 pub fn free_redis_port() -> u16 {
     let _ = NEXT_PORT.compare_exchange(
         0,
-        21000 + (std::process::id() % 40) as u16 * 25,
+        28000 + (std::process::id() % 40) as u16 * 25,
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
     for _ in 0..1000 {
         let p = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        let p = 21000 + (p - 21000) % 1000;
+        let p = 28000 + (p - 28000) % 1000;
         if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
             return p;
         }
     }
-    panic!("no free port in 21000-21999");
+    panic!("no free port in 28000-28999");
 }
 
 /// A real redis-server child process, killed on drop.
