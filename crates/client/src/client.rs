@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use lockstep_resp::Frame;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore, TryAcquireError};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -34,6 +34,8 @@ struct Inner {
     shared: Arc<crate::connection::SharedState>,
     push: broadcast::Sender<Frame>,
     pub(crate) subs: crate::pubsub::Registry,
+    /// Room for `max_pending` commands queued or in flight (see `Config::max_pending`).
+    room: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Client {
@@ -71,8 +73,10 @@ impl Client {
             push.clone(),
         );
         tokio::spawn(actor.run());
+        let room = Arc::new(Semaphore::new(cfg.max_pending.max(1)));
         Client {
             inner: Arc::new(Inner {
+                room,
                 tx,
                 state: wrx,
                 metrics,
@@ -153,7 +157,10 @@ impl Client {
 
     /// The counters.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.inner.metrics.snapshot()
+        let mut m = self.inner.metrics.snapshot();
+        let room = self.inner.room.available_permits();
+        m.pending = self.inner.cfg.max_pending.max(1).saturating_sub(room) as u64;
+        m
     }
 
     /// The last connection error (cleared when Ready).
@@ -248,27 +255,46 @@ impl Client {
         timeout: Option<Option<Duration>>,
     ) -> Result<Frame, Error> {
         let timeout = timeout.unwrap_or(self.inner.cfg.command_timeout);
-        let (tx, rx) = oneshot::channel();
-        let req = Request {
-            bytes,
-            replies,
-            readonly,
-            retries: 0,
-            timeout,
-            tx,
+        let work = async {
+            // A pipeline takes room for each of its commands (all of the room at most, so
+            // that a pipeline longer than the bound still goes, alone).
+            let n = replies.clamp(1, self.inner.cfg.max_pending.max(1)) as u32;
+            let room = match self.inner.room.clone().try_acquire_many_owned(n) {
+                Ok(p) => p,
+                Err(TryAcquireError::NoPermits) => {
+                    Metrics::inc(&self.inner.metrics.queue_full_waits);
+                    self.inner
+                        .room
+                        .clone()
+                        .acquire_many_owned(n)
+                        .await
+                        .map_err(|_| closed(Sent::No))?
+                }
+                Err(TryAcquireError::Closed) => return Err(closed(Sent::No)),
+            };
+            let (tx, rx) = oneshot::channel();
+            let req = Request {
+                bytes,
+                replies,
+                readonly,
+                retries: 0,
+                timeout,
+                tx,
+                _room: Some(room),
+            };
+            self.inner
+                .tx
+                .send(Msg::Cmd(req))
+                .map_err(|_| closed(Sent::No))?;
+            rx.await.unwrap_or_else(|_| Err(closed(Sent::MayHaveRun)))
         };
-        self.inner
-            .tx
-            .send(Msg::Cmd(req))
-            .map_err(|_| closed(Sent::No))?;
-        let r = match timeout {
-            Some(t) => match tokio::time::timeout(t, rx).await {
+        match timeout {
+            Some(t) => match tokio::time::timeout(t, work).await {
                 Ok(r) => r,
-                Err(_) => return Err(self.timeout_error(t)),
+                Err(_) => Err(self.timeout_error(t)),
             },
-            None => rx.await,
-        };
-        r.unwrap_or_else(|_| Err(closed(Sent::MayHaveRun)))
+            None => work.await,
+        }
     }
 
     fn timeout_error(&self, after: Duration) -> Error {

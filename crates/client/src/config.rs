@@ -119,6 +119,11 @@ pub struct Config {
     pub retry_writes: bool,
     /// How many times one command may be re-sent after connections were lost under it.
     pub max_command_retries: u32,
+    /// Most commands queued or in flight on the shared connection at once (a pipeline
+    /// counts as its number of commands). Past it, callers wait for room (within their
+    /// command timeout), so that a stalled server cannot make the client's memory grow
+    /// without bound.
+    pub max_pending: usize,
     pub resolver: Arc<dyn Resolver>,
     pub tls: TlsOptions,
 }
@@ -138,6 +143,7 @@ impl fmt::Debug for Config {
             .field("retry", &self.retry)
             .field("retry_writes", &self.retry_writes)
             .field("max_command_retries", &self.max_command_retries)
+            .field("max_pending", &self.max_pending)
             .field("resolver", &self.resolver)
             .finish()
     }
@@ -162,6 +168,7 @@ impl Default for Config {
             retry: RetryPolicy::default(),
             retry_writes: false,
             max_command_retries: 3,
+            max_pending: 65_536,
             resolver: Arc::new(SystemResolver),
             tls: TlsOptions::default(),
         }
@@ -366,6 +373,12 @@ impl ConfigBuilder {
         self.config.retry_writes = yes;
         self
     }
+    /// See [`Config::max_pending`] (at least 1).
+    pub fn max_pending(mut self, n: usize) -> Self {
+        self.config.max_pending = n.max(1);
+        self
+    }
+
     pub fn max_command_retries(mut self, n: u32) -> Self {
         self.config.max_command_retries = n;
         self

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod pool;
 pub mod pubsub;
 pub mod reply;
+pub mod subscriber;
 pub mod transaction;
 
 pub use client::{Client, Pipeline};
@@ -49,6 +50,7 @@ pub use metrics::MetricsSnapshot;
 pub use pool::{ConnState, Connection, Pool, PoolOptions, PoolStats, PooledConn};
 pub use pubsub::{Message, Subscription};
 pub use reply::FromReply;
+pub use subscriber::Subscriber;
 pub use transaction::{Transaction, TransactionBody};
 
 /// Everything a typical user needs in scope: the client, the pool, and every command trait.

@@ -21,6 +21,7 @@ pub struct Metrics {
     pub(crate) sockets_open: AtomicU64,
     pub(crate) sockets_opened: AtomicU64,
     pub(crate) sockets_open_max: AtomicU64,
+    pub(crate) queue_full_waits: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -58,6 +59,10 @@ pub struct MetricsSnapshot {
     pub sockets_opened: u64,
     /// The most sockets ever open at once.
     pub sockets_open_max: u64,
+    /// Commands that had to wait for room because `max_pending` were queued or in flight.
+    pub queue_full_waits: u64,
+    /// Commands queued or in flight now (at most `Config::max_pending`).
+    pub pending: u64,
 }
 
 impl Metrics {
@@ -80,6 +85,8 @@ impl Metrics {
             sockets_open: g(&self.sockets_open),
             sockets_opened: g(&self.sockets_opened),
             sockets_open_max: g(&self.sockets_open_max),
+            queue_full_waits: g(&self.queue_full_waits),
+            pending: 0,
         }
     }
 

@@ -110,7 +110,7 @@ impl Subscription {
     }
 }
 
-fn to_bytes<A: ToArg>(items: &[A]) -> Vec<Bytes> {
+pub(crate) fn to_bytes<A: ToArg>(items: &[A]) -> Vec<Bytes> {
     let mut c = cmd("X");
     for i in items {
         c = c.arg(i);

@@ -100,6 +100,9 @@ pub(crate) struct Request {
     /// queue before it is declared dead.
     pub timeout: Option<Duration>,
     pub tx: oneshot::Sender<Result<Frame, Error>>,
+    /// This request's room in the client's bounded queue, given back when the request is
+    /// dropped (answered, failed, or discarded), wherever that happens.
+    pub _room: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Request {
