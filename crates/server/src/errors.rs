@@ -174,3 +174,26 @@ pub fn unrecognized_option(opt: &[u8]) -> Vec<u8> {
     msg.push(b'\'');
     msg
 }
+
+// Collection commands (`commands/lists.rs`, `hashes.rs`, `sets.rs`, `sorted_sets.rs`).
+
+/// A count that must not be negative (LPOP, SPOP, ZPOPMIN ... with a count).
+pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const HASH_VALUE_NOT_INTEGER: &str = "ERR hash value is not an integer";
+pub const HASH_VALUE_NOT_FLOAT: &str = "ERR hash value is not a float";
+/// SRANDMEMBER's count, which must fit `-LONG_MAX..=LONG_MAX`.
+pub const SRANDMEMBER_COUNT_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const ZADD_XX_AND_NX: &str = "ERR XX and NX options at the same time are not compatible";
+pub const ZADD_GT_LT_NX: &str =
+    "ERR GT, LT, and/or NX options at the same time are not compatible";
+pub const ZADD_INCR_PAIRS: &str = "ERR INCR option supports a single increment-element pair";
+pub const ZADD_NAN: &str = "ERR resulting score is not a number (NaN)";
+pub const MIN_MAX_NOT_FLOAT: &str = "ERR min or max is not a float";
+pub const MIN_MAX_NOT_LEX: &str = "ERR min or max not valid string range item";
+pub const ZRANGE_LIMIT_WITH_RANK: &str =
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+pub const ZRANGE_WITHSCORES_WITH_LEX: &str =
+    "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+/// HINCRBYFLOAT's increment itself is infinite.
+pub const NAN_OR_INFINITY_VALUE: &str = "ERR value is NaN or Infinity";

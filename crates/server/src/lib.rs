@@ -22,6 +22,7 @@ pub mod keyspace;
 pub mod reply;
 mod server;
 pub mod state;
+pub mod types;
 pub mod util;
 
 pub use config::ServerConfig;

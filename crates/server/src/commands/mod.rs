@@ -4,9 +4,13 @@
 use crate::command::CommandSpec;
 
 pub mod connection;
+pub mod hashes;
 pub mod introspection;
 pub mod keys;
+pub mod lists;
 pub mod server;
+pub mod sets;
+pub mod sorted_sets;
 pub mod strings;
 
 /// Every family's table, in the order COMMAND lists them.
@@ -16,4 +20,8 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     keys::COMMANDS,
     server::COMMANDS,
     introspection::COMMANDS,
+    lists::COMMANDS,
+    hashes::COMMANDS,
+    sets::COMMANDS,
+    sorted_sets::COMMANDS,
 ];

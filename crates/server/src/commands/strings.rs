@@ -11,7 +11,7 @@
 //! SET ... GET) count keyspace hits and misses, writes (INCR, APPEND, ...) do not.
 
 mod lcs;
-mod long_double;
+pub(crate) mod long_double;
 
 use crate::command::{
     arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,

@@ -21,6 +21,12 @@ pub enum Value {
     /// Any other string. `raw` marks strings changed in place (APPEND, SETRANGE), which
     /// Redis reports as `raw` whatever their length; others are `embstr` up to 44 bytes.
     Str { data: Sds, raw: bool },
+    /// The collections are boxed so that `Value`, and with it every keyspace entry, stays
+    /// the size a string needs.
+    List(Box<crate::types::ListValue>),
+    Hash(Box<crate::types::HashValue>),
+    Set(Box<crate::types::SetValue>),
+    ZSet(Box<crate::types::ZsetValue>),
 }
 
 impl Value {
@@ -42,6 +48,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Str { .. } => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -52,6 +62,11 @@ impl Value {
             Value::Str { raw: true, .. } => "raw",
             Value::Str { data, .. } if data.len() > EMBSTR_MAX => "raw",
             Value::Str { .. } => "embstr",
+            // Redis 7.0 keeps every list in a quicklist (listpack lists came in 7.2).
+            Value::List(_) => "quicklist",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -64,6 +79,7 @@ impl Value {
         match self {
             Value::Int(n) => Some(scratch.format(*n).as_bytes()),
             Value::Str { data, .. } => Some(data.as_slice()),
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => None,
         }
     }
 }

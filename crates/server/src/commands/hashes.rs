@@ -1,0 +1,506 @@
+//! Hash commands: the `hash` group of Redis 7.0 (HSET and friends, the getters, HDEL,
+//! the counters), each reply and error as Redis's `t_hash.c` writes them.
+//!
+//! Encoding conversions follow `hashTypeTryConversion` and `hashTypeSet` (see
+//! `types::hash`). HINCRBYFLOAT uses the same x87 long double arithmetic as INCRBYFLOAT,
+//! so both print the same digits. A hash that becomes empty is deleted.
+
+use super::strings::long_double::LongDouble;
+use crate::command::{
+    arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,
+};
+use crate::errors;
+use crate::keyspace::{Db, Millis, Value, NO_EXPIRY};
+use crate::reply::Reply;
+use crate::types::{hash_limits, HashValue};
+use crate::util::parse_i64;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        arity: -4,
+        flags: WRITE | DENYOOM | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Set the string value of a hash field",
+        since: "2.0.0",
+        complexity: "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
+        history: &[("4.0.0", "Accepts multiple `field` and `value` arguments.")],
+        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, args: &[arg("field", ArgType::String), arg("value", ArgType::String)], ..arg("field_value", ArgType::Block) }],
+        ..spec("hset", hset)
+    },
+    CommandSpec {
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Set the value of a hash field, only if the field does not exist",
+        since: "2.0.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RW | key_flags::INSERT, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String), arg("value", ArgType::String)],
+        ..spec("hsetnx", hsetnx)
+    },
+    CommandSpec {
+        arity: 3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Get the value of a hash field",
+        since: "2.0.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String)],
+        ..spec("hget", hget)
+    },
+    CommandSpec {
+        arity: -3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Get the values of all the given hash fields",
+        since: "2.0.0",
+        complexity: "O(N) where N is the number of fields being requested.",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("field", ArgType::String) }],
+        ..spec("hmget", hmget)
+    },
+    CommandSpec {
+        arity: -4,
+        flags: WRITE | DENYOOM | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Set multiple hash fields to multiple values",
+        since: "2.0.0",
+        complexity: "O(N) where N is the number of fields being set.",
+        doc_flags: &["deprecated"],
+        deprecated_since: "4.0.0",
+        replaced_by: "`HSET` with multiple field-value pairs",
+        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, args: &[arg("field", ArgType::String), arg("value", ArgType::String)], ..arg("field_value", ArgType::Block) }],
+        ..spec("hmset", hmset)
+    },
+    CommandSpec {
+        arity: -3,
+        flags: WRITE | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Delete one or more hash fields",
+        since: "2.0.0",
+        complexity: "O(N) where N is the number of fields to be removed.",
+        history: &[("2.4.0", "Accepts multiple `field` arguments.")],
+        key_specs: &[key_range(key_flags::RW | key_flags::DELETE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("field", ArgType::String) }],
+        ..spec("hdel", hdel)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Get the number of fields in a hash",
+        since: "2.0.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
+        ..spec("hlen", hlen)
+    },
+    CommandSpec {
+        arity: 3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Determine if a hash field exists",
+        since: "2.0.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String)],
+        ..spec("hexists", hexists)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "hash", "slow"],
+        tips: &["nondeterministic_output_order"],
+        group: "hash",
+        summary: "Get all the fields and values in a hash",
+        since: "2.0.0",
+        complexity: "O(N) where N is the size of the hash.",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
+        ..spec("hgetall", hgetall)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "hash", "slow"],
+        tips: &["nondeterministic_output_order"],
+        group: "hash",
+        summary: "Get all the fields in a hash",
+        since: "2.0.0",
+        complexity: "O(N) where N is the size of the hash.",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
+        ..spec("hkeys", hkeys)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "hash", "slow"],
+        tips: &["nondeterministic_output_order"],
+        group: "hash",
+        summary: "Get all the values in a hash",
+        since: "2.0.0",
+        complexity: "O(N) where N is the size of the hash.",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
+        ..spec("hvals", hvals)
+    },
+    CommandSpec {
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Increment the integer value of a hash field by the given number",
+        since: "2.0.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::UPDATE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String), arg("increment", ArgType::Integer)],
+        ..spec("hincrby", hincrby)
+    },
+    CommandSpec {
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "hash", "fast"],
+        group: "hash",
+        summary: "Increment the float value of a hash field by the given amount",
+        since: "2.6.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::UPDATE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String), arg("increment", ArgType::Double)],
+        ..spec("hincrbyfloat", hincrbyfloat)
+    },
+    CommandSpec {
+        arity: 3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "hash", "fast"],
+        group: "hash",
+        summary: "Get the length of the value of a hash field",
+        since: "3.2.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String)],
+        ..spec("hstrlen", hstrlen)
+    },
+];
+
+/// The hash at `key` for reading. `Err` after replying WRONGTYPE; `Ok(None)` when missing.
+fn read<'a>(
+    db: &'a mut Db,
+    out: &mut Reply,
+    key: &[u8],
+    now: Millis,
+) -> Result<Option<&'a HashValue>, ()> {
+    match db.get(key, now).map(|e| &e.value) {
+        None => Ok(None),
+        Some(Value::Hash(h)) => Ok(Some(h)),
+        Some(_) => {
+            out.error(errors::WRONGTYPE);
+            Err(())
+        }
+    }
+}
+
+/// The hash at `key` for writing, created empty when missing and `create` is set (Redis's
+/// `hashTypeLookupWriteOrCreate`). `Err` when the key holds another type.
+fn write<'a>(
+    db: &'a mut Db,
+    key: &[u8],
+    now: Millis,
+    create: bool,
+) -> Result<Option<&'a mut HashValue>, ()> {
+    if create && !db.contains(key, now) {
+        db.set(key, Value::Hash(Box::default()), NO_EXPIRY);
+    }
+    match db.get_mut(key, now) {
+        None => Ok(None),
+        Some(entry) => match &mut entry.value {
+            Value::Hash(h) => Ok(Some(h)),
+            _ => Err(()),
+        },
+    }
+}
+
+/// HSET and HMSET: every pair set in order; HSET answers how many fields were new, HMSET
+/// answers OK. An odd number of arguments is an arity error, before the key is looked at.
+fn set_pairs(ctx: &mut Ctx, argv: &[&[u8]], answer_count: bool) {
+    if argv.len() % 2 == 1 {
+        return ctx.out.error(&errors::wrong_arity(ctx.cmd.full_name));
+    }
+    let limits = hash_limits(&ctx.state.config);
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let Ok(Some(hash)) = write(db, argv[1], now, true) else {
+        return ctx.out.error(errors::WRONGTYPE);
+    };
+    hash.prepare_for(&argv[2..], limits);
+    let mut created = 0;
+    for pair in argv[2..].chunks_exact(2) {
+        created += hash.set(pair[0], pair[1], limits) as i64;
+    }
+    ctx.dirty((argv.len() as u64 - 2) / 2);
+    if answer_count {
+        ctx.out.int(created);
+    } else {
+        ctx.out.ok();
+    }
+}
+
+/// `HSET key field value [field value ...]`
+fn hset(ctx: &mut Ctx, argv: &[&[u8]]) {
+    set_pairs(ctx, argv, true);
+}
+
+/// `HMSET key field value [field value ...]`
+fn hmset(ctx: &mut Ctx, argv: &[&[u8]]) {
+    set_pairs(ctx, argv, false);
+}
+
+/// `HSETNX key field value`: 1 when the field was set, 0 when it already existed.
+fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let limits = hash_limits(&ctx.state.config);
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let Ok(Some(hash)) = write(db, argv[1], now, true) else {
+        return ctx.out.error(errors::WRONGTYPE);
+    };
+    if hash.contains(argv[2]) {
+        return ctx.out.int(0);
+    }
+    hash.prepare_for(&argv[2..4], limits);
+    hash.set(argv[2], argv[3], limits);
+    ctx.dirty(1);
+    ctx.out.int(1);
+}
+
+/// `HGET key field`: the value, or null.
+fn hget(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let Ok(hash) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) else {
+        return;
+    };
+    match hash.and_then(|h| h.get(argv[2])) {
+        Some(value) => ctx.out.bulk(value),
+        None => ctx.out.null(),
+    }
+}
+
+/// `HMGET key field [field ...]`: one value or null per field; a missing key is an empty
+/// hash.
+fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let now = ctx.now;
+    let hash = match ctx.state.dbs[ctx.client.db]
+        .get(argv[1], now)
+        .map(|e| &e.value)
+    {
+        None => None,
+        Some(Value::Hash(h)) => Some(h),
+        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+    };
+    ctx.out.array(argv.len() - 2);
+    for field in &argv[2..] {
+        match hash.and_then(|h| h.get(field)) {
+            Some(value) => ctx.out.bulk(value),
+            None => ctx.out.null(),
+        }
+    }
+}
+
+/// `HDEL key field [field ...]`: how many fields were removed.
+fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let key = argv[1];
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let hash = match write(db, key, now, false) {
+        Err(()) => return ctx.out.error(errors::WRONGTYPE),
+        Ok(None) => return ctx.out.int(0),
+        Ok(Some(h)) => h,
+    };
+    let mut deleted = 0;
+    for field in &argv[2..] {
+        if hash.remove(field) {
+            deleted += 1;
+            if hash.is_empty() {
+                break;
+            }
+        }
+    }
+    if hash.is_empty() {
+        db.remove(key, now);
+    }
+    ctx.dirty(deleted);
+    ctx.out.int(deleted as i64);
+}
+
+/// `HLEN key`
+fn hlen(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if let Ok(hash) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
+        let len = hash.map_or(0, |h| h.len());
+        ctx.out.int(len as i64);
+    }
+}
+
+/// `HEXISTS key field`: 1 or 0.
+fn hexists(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if let Ok(hash) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
+        let found = hash.is_some_and(|h| h.contains(argv[2]));
+        ctx.out.int(found as i64);
+    }
+}
+
+/// `HSTRLEN key field`: the length of the value, 0 when there is none.
+fn hstrlen(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if let Ok(hash) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
+        let len = hash.and_then(|h| h.get(argv[2])).map_or(0, <[u8]>::len);
+        ctx.out.int(len as i64);
+    }
+}
+
+/// What `genericHgetallCommand` answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    Fields,
+    Values,
+    Both,
+}
+
+/// HKEYS, HVALS and HGETALL: HGETALL answers a map (an empty map for a missing key), the
+/// others an array.
+fn get_all(ctx: &mut Ctx, argv: &[&[u8]], parts: Parts) {
+    let now = ctx.now;
+    let hash = match ctx.state.dbs[ctx.client.db]
+        .get(argv[1], now)
+        .map(|e| &e.value)
+    {
+        None if parts == Parts::Both => return ctx.out.map(0),
+        None => return ctx.out.array(0),
+        Some(Value::Hash(h)) => h,
+        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+    };
+    if parts == Parts::Both {
+        ctx.out.map(hash.len());
+    } else {
+        ctx.out.array(hash.len());
+    }
+    for (field, value) in hash.iter() {
+        if parts != Parts::Values {
+            ctx.out.bulk(field);
+        }
+        if parts != Parts::Fields {
+            ctx.out.bulk(value);
+        }
+    }
+}
+
+/// `HGETALL key`
+fn hgetall(ctx: &mut Ctx, argv: &[&[u8]]) {
+    get_all(ctx, argv, Parts::Both);
+}
+
+/// `HKEYS key`
+fn hkeys(ctx: &mut Ctx, argv: &[&[u8]]) {
+    get_all(ctx, argv, Parts::Fields);
+}
+
+/// `HVALS key`
+fn hvals(ctx: &mut Ctx, argv: &[&[u8]]) {
+    get_all(ctx, argv, Parts::Values);
+}
+
+/// `HINCRBY key field increment`: the increment is checked first, then the key's type,
+/// then the field's value (`ERR hash value is not an integer`), then overflow.
+fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let Some(by) = parse_i64(argv[3]) else {
+        return ctx.out.error(errors::NOT_INTEGER);
+    };
+    let limits = hash_limits(&ctx.state.config);
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let Ok(hash) = write(db, argv[1], now, false) else {
+        return ctx.out.error(errors::WRONGTYPE);
+    };
+    let current = match hash.as_ref().and_then(|h| h.get(argv[2])) {
+        None => 0,
+        Some(text) => match parse_i64(text) {
+            Some(n) => n,
+            None => return ctx.out.error(errors::HASH_VALUE_NOT_INTEGER),
+        },
+    };
+    let Some(sum) = current.checked_add(by) else {
+        return ctx.out.error(errors::OVERFLOW);
+    };
+    let mut text = itoa::Buffer::new();
+    let text = text.format(sum).as_bytes();
+    set_field(db, argv[1], argv[2], text, now, limits);
+    ctx.dirty(1);
+    ctx.out.int(sum);
+}
+
+/// Sets one field, creating the hash when it is missing.
+fn set_field(
+    db: &mut Db,
+    key: &[u8],
+    field: &[u8],
+    value: &[u8],
+    now: Millis,
+    limits: crate::types::HashLimits,
+) {
+    if let Ok(Some(hash)) = write(db, key, now, true) {
+        hash.set(field, value, limits);
+    }
+}
+
+/// `HINCRBYFLOAT key field increment`: long double arithmetic, the result written as
+/// `%.17Lf` less its trailing zeros, like INCRBYFLOAT.
+fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let Some(by) = LongDouble::parse(argv[3]) else {
+        return ctx.out.error(errors::NOT_FLOAT);
+    };
+    if !by.is_finite() {
+        return ctx.out.error(errors::NAN_OR_INFINITY_VALUE);
+    }
+    let limits = hash_limits(&ctx.state.config);
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let Ok(hash) = write(db, argv[1], now, false) else {
+        return ctx.out.error(errors::WRONGTYPE);
+    };
+    let current = match hash.as_ref().and_then(|h| h.get(argv[2])) {
+        None => LongDouble::ZERO,
+        Some(text) => match LongDouble::parse(text) {
+            Some(v) => v,
+            None => return ctx.out.error(errors::HASH_VALUE_NOT_FLOAT),
+        },
+    };
+    let sum = current.add(by);
+    if !sum.is_finite() {
+        return ctx.out.error(errors::NAN_OR_INFINITY);
+    }
+    let text = sum.to_human_string();
+    set_field(db, argv[1], argv[2], text.as_bytes(), now, limits);
+    ctx.dirty(1);
+    ctx.out.bulk(text.as_bytes());
+}

@@ -1,0 +1,395 @@
+//! Set commands: the `set` group of Redis 7.0 for single sets (SADD, SREM, SPOP,
+//! SRANDMEMBER, the membership tests, SMEMBERS, SCARD), each reply and error as Redis's
+//! `t_set.c` writes them.
+//!
+//! SMEMBERS and SPOP with a count answer a RESP3 set, SRANDMEMBER with a count an array,
+//! as Redis 7.0 does. Random picks are uniform; which members come out differs from
+//! Redis's, as it does between two runs of Redis. A set that becomes empty is deleted.
+
+use rand::Rng;
+
+use crate::command::{
+    arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,
+};
+use crate::errors;
+use crate::keyspace::{Value, NO_EXPIRY};
+use crate::reply::Reply;
+use crate::types::set::Member;
+use crate::types::{set_max_intset_entries, SetValue};
+use crate::util::parse_i64;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        arity: -3,
+        flags: WRITE | DENYOOM | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "set", "fast"],
+        group: "set",
+        summary: "Add one or more members to a set",
+        since: "1.0.0",
+        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        history: &[("2.4.0", "Accepts multiple `member` arguments.")],
+        key_specs: &[key_range(key_flags::RW | key_flags::INSERT, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("member", ArgType::String) }],
+        ..spec("sadd", sadd)
+    },
+    CommandSpec {
+        arity: -3,
+        flags: WRITE | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "set", "fast"],
+        group: "set",
+        summary: "Remove one or more members from a set",
+        since: "1.0.0",
+        complexity: "O(N) where N is the number of members to be removed.",
+        history: &[("2.4.0", "Accepts multiple `member` arguments.")],
+        key_specs: &[key_range(key_flags::RW | key_flags::DELETE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("member", ArgType::String) }],
+        ..spec("srem", srem)
+    },
+    CommandSpec {
+        arity: -2,
+        flags: WRITE | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "set", "fast"],
+        tips: &["nondeterministic_output"],
+        group: "set",
+        summary: "Remove and return one or multiple random members from a set",
+        since: "1.0.0",
+        complexity: "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+        history: &[("3.2.0", "Added the `count` argument.")],
+        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::DELETE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { since: "3.2.0", flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
+        ..spec("spop", spop)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "set", "fast"],
+        group: "set",
+        summary: "Get the number of members in a set",
+        since: "1.0.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
+        ..spec("scard", scard)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "set", "slow"],
+        tips: &["nondeterministic_output_order"],
+        group: "set",
+        summary: "Get all the members in a set",
+        since: "1.0.0",
+        complexity: "O(N) where N is the set cardinality.",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
+        ..spec("smembers", smembers)
+    },
+    CommandSpec {
+        arity: 3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "set", "fast"],
+        group: "set",
+        summary: "Determine if a given value is a member of a set",
+        since: "1.0.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("member", ArgType::String)],
+        ..spec("sismember", sismember)
+    },
+    CommandSpec {
+        arity: -3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "set", "fast"],
+        group: "set",
+        summary: "Returns the membership associated with the given elements for a set",
+        since: "6.2.0",
+        complexity: "O(N) where N is the number of elements being checked for membership",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("member", ArgType::String) }],
+        ..spec("smismember", smismember)
+    },
+    CommandSpec {
+        arity: -2,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "set", "slow"],
+        tips: &["nondeterministic_output"],
+        group: "set",
+        summary: "Get one or multiple random members from a set",
+        since: "1.0.0",
+        complexity: "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+        history: &[("2.6.0", "Added the optional `count` argument.")],
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { since: "2.6.0", flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
+        ..spec("srandmember", srandmember)
+    },
+];
+
+fn reply_member(out: &mut Reply, member: Member<'_>) {
+    let mut scratch = itoa::Buffer::new();
+    out.bulk(member.bytes(&mut scratch));
+}
+
+/// `SADD key member [member ...]`: how many members were new. A new key starts as an
+/// intset when its first member is an integer.
+fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let max_intset = set_max_intset_entries(&ctx.state.config);
+    let key = argv[1];
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let added = match db.get_mut(key, now) {
+        Some(entry) => {
+            let Value::Set(set) = &mut entry.value else {
+                return ctx.out.error(errors::WRONGTYPE);
+            };
+            argv[2..].iter().filter(|m| set.add(m, max_intset)).count()
+        }
+        None => {
+            let mut set = SetValue::for_first_member(argv[2]);
+            let added = argv[2..].iter().filter(|m| set.add(m, max_intset)).count();
+            db.set(key, Value::Set(Box::new(set)), NO_EXPIRY);
+            added
+        }
+    };
+    ctx.dirty(added as u64);
+    ctx.out.int(added as i64);
+}
+
+/// `SREM key member [member ...]`: how many members were removed.
+fn srem(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let key = argv[1];
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let set = match db.get_mut(key, now) {
+        None => return ctx.out.int(0),
+        Some(entry) => match &mut entry.value {
+            Value::Set(set) => set,
+            _ => return ctx.out.error(errors::WRONGTYPE),
+        },
+    };
+    let mut removed = 0;
+    for member in &argv[2..] {
+        if set.remove(member) {
+            removed += 1;
+            if set.is_empty() {
+                break;
+            }
+        }
+    }
+    if set.is_empty() {
+        db.remove(key, now);
+    }
+    ctx.dirty(removed);
+    ctx.out.int(removed as i64);
+}
+
+/// `SCARD key`
+fn scard(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let now = ctx.now;
+    match ctx.state.dbs[ctx.client.db]
+        .get(argv[1], now)
+        .map(|e| &e.value)
+    {
+        None => ctx.out.int(0),
+        Some(Value::Set(set)) => ctx.out.int(set.len() as i64),
+        Some(_) => ctx.out.error(errors::WRONGTYPE),
+    }
+}
+
+/// `SISMEMBER key member`: 1 or 0.
+fn sismember(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let now = ctx.now;
+    match ctx.state.dbs[ctx.client.db]
+        .get(argv[1], now)
+        .map(|e| &e.value)
+    {
+        None => ctx.out.int(0),
+        Some(Value::Set(set)) => ctx.out.int(set.contains(argv[2]) as i64),
+        Some(_) => ctx.out.error(errors::WRONGTYPE),
+    }
+}
+
+/// `SMISMEMBER key member [member ...]`: 1 or 0 per member; a missing key is empty.
+fn smismember(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let now = ctx.now;
+    let set = match ctx.state.dbs[ctx.client.db]
+        .get(argv[1], now)
+        .map(|e| &e.value)
+    {
+        None => None,
+        Some(Value::Set(set)) => Some(set),
+        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+    };
+    ctx.out.array(argv.len() - 2);
+    for member in &argv[2..] {
+        ctx.out.int(set.is_some_and(|s| s.contains(member)) as i64);
+    }
+}
+
+/// `SMEMBERS key`: every member, as a set (ascending for an intset).
+fn smembers(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let now = ctx.now;
+    let set = match ctx.state.dbs[ctx.client.db]
+        .get(argv[1], now)
+        .map(|e| &e.value)
+    {
+        None => return ctx.out.set(0),
+        Some(Value::Set(set)) => set,
+        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+    };
+    ctx.out.set(set.len());
+    for member in set.iter() {
+        reply_member(ctx.out, member);
+    }
+}
+
+/// `SPOP key [count]`: one random member (or null), or with a count a set of up to that
+/// many, removed. The count is checked before the key.
+fn spop(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len() > 3 {
+        return ctx.out.error(errors::SYNTAX);
+    }
+    let count = match argv.get(2) {
+        None => None,
+        Some(arg) => match parse_i64(arg).filter(|n| *n >= 0) {
+            Some(n) => Some(n as u64),
+            None => return ctx.out.error(errors::MUST_BE_POSITIVE),
+        },
+    };
+    let key = argv[1];
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let set = match db.get_mut(key, now) {
+        None if count.is_some() => return ctx.out.set(0),
+        None => return ctx.out.null(),
+        Some(entry) => match &mut entry.value {
+            Value::Set(set) => set,
+            _ => return ctx.out.error(errors::WRONGTYPE),
+        },
+    };
+    let mut rng = rand::thread_rng();
+    let popped = match count {
+        None => {
+            match set.pop_random(&mut rng) {
+                Some(member) => ctx.out.bulk(&member),
+                None => ctx.out.null(),
+            }
+            1
+        }
+        Some(0) => return ctx.out.set(0),
+        Some(n) if n >= set.len() as u64 => {
+            // The whole set, in its own order, as Redis answers this case with SUNION.
+            let len = set.len();
+            ctx.out.set(len);
+            for member in set.iter() {
+                reply_member(ctx.out, member);
+            }
+            db.remove(key, now);
+            ctx.dirty(len as u64);
+            return;
+        }
+        Some(n) => {
+            ctx.out.set(n as usize);
+            for _ in 0..n {
+                if let Some(member) = set.pop_random(&mut rng) {
+                    ctx.out.bulk(&member);
+                }
+            }
+            n as usize
+        }
+    };
+    if set.is_empty() {
+        db.remove(key, now);
+    }
+    ctx.dirty(popped as u64);
+}
+
+/// `SRANDMEMBER key [count]`: one random member (or null); with a positive count up to
+/// that many distinct members, with a negative one exactly |count| members that may
+/// repeat. Either way an array.
+fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len() > 3 {
+        return ctx.out.error(errors::SYNTAX);
+    }
+    let count = match argv.get(2) {
+        None => None,
+        Some(arg) => match parse_i64(arg) {
+            None => return ctx.out.error(errors::NOT_INTEGER),
+            Some(i64::MIN) => return ctx.out.error(errors::SRANDMEMBER_COUNT_RANGE),
+            Some(n) => Some(n),
+        },
+    };
+    let now = ctx.now;
+    let set = match ctx.state.dbs[ctx.client.db]
+        .get(argv[1], now)
+        .map(|e| &e.value)
+    {
+        None if count.is_some() => return ctx.out.array(0),
+        None => return ctx.out.null(),
+        Some(Value::Set(set)) => set,
+        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+    };
+    let mut rng = rand::thread_rng();
+    let Some(count) = count else {
+        return match set.random(&mut rng) {
+            Some(member) => reply_member(ctx.out, member),
+            None => ctx.out.null(),
+        };
+    };
+    let len = set.len();
+    let wanted = count.unsigned_abs();
+    if count == 0 || len == 0 {
+        return ctx.out.array(0);
+    }
+    if count < 0 || wanted == 1 {
+        ctx.out.array(wanted as usize);
+        for _ in 0..wanted {
+            if let Some(member) = set.random(&mut rng) {
+                reply_member(ctx.out, member);
+            }
+        }
+        return;
+    }
+    if wanted >= len as u64 {
+        ctx.out.array(len);
+        for member in set.iter() {
+            reply_member(ctx.out, member);
+        }
+        return;
+    }
+    // Distinct positions: a partial Fisher-Yates shuffle when most of the set is wanted,
+    // rejection sampling when few are (no index array the size of the set).
+    let wanted = wanted as usize;
+    let picks: Vec<usize> = if wanted * 3 > len {
+        let mut all: Vec<usize> = (0..len).collect();
+        for i in 0..wanted {
+            let j = rng.gen_range(i..len);
+            all.swap(i, j);
+        }
+        all.truncate(wanted);
+        all
+    } else {
+        let mut seen = hashbrown::HashSet::with_capacity(wanted);
+        let mut picks = Vec::with_capacity(wanted);
+        while picks.len() < wanted {
+            let i = rng.gen_range(0..len);
+            if seen.insert(i) {
+                picks.push(i);
+            }
+        }
+        picks
+    };
+    ctx.out.array(wanted);
+    for &i in &picks {
+        if let Some(member) = set.at(i) {
+            reply_member(ctx.out, member);
+        }
+    }
+}

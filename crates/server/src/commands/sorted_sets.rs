@@ -1,0 +1,889 @@
+//! Sorted set commands: ZADD (every option and error), ZINCRBY, the pops, the ZRANGE
+//! family (by rank, score and lex, REV, LIMIT, WITHSCORES, and the older ZREVRANGE,
+//! Z[REV]RANGEBYSCORE, Z[REV]RANGEBYLEX forms), ZSCORE/ZMSCORE, ZCARD, ZREM, ZRANK,
+//! ZREVRANK and ZCOUNT, each reply and error as Redis 7.0's `t_zset.c` writes them.
+//!
+//! Scores print as Redis 7.0 prints doubles (`%.17g`; a RESP3 double). Parsing follows
+//! `zrangeGenericCommand` step by step, because the order of its checks decides which
+//! error a client sees: options, then conflicting options, then the range, then the key.
+
+use crate::command::{
+    arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,
+};
+use crate::errors;
+use crate::keyspace::{Value, NO_EXPIRY};
+use crate::reply::Reply;
+use crate::types::zset::{parse_score, parse_score_bound, AddFlags, Added};
+use crate::types::{zset_limits, ZsetValue};
+use crate::util::parse_i64;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        arity: -4,
+        flags: WRITE | DENYOOM | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Add one or more members to a sorted set, or update its score if it already exists",
+        since: "1.2.0",
+        complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+        history: &[("2.4.0", "Accepts multiple elements."), ("3.0.2", "Added the `XX`, `NX`, `CH` and `INCR` options."), ("6.2.0", "Added the `GT` and `LT` options.")],
+        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { since: "3.0.2", flags: arg_flags::OPTIONAL, args: &[Arg { token: "NX", ..arg("nx", ArgType::PureToken) }, Arg { token: "XX", ..arg("xx", ArgType::PureToken) }], ..arg("condition", ArgType::Oneof) }, Arg { since: "6.2.0", flags: arg_flags::OPTIONAL, args: &[Arg { token: "GT", ..arg("gt", ArgType::PureToken) }, Arg { token: "LT", ..arg("lt", ArgType::PureToken) }], ..arg("comparison", ArgType::Oneof) }, Arg { token: "CH", since: "3.0.2", flags: arg_flags::OPTIONAL, ..arg("change", ArgType::PureToken) }, Arg { token: "INCR", since: "3.0.2", flags: arg_flags::OPTIONAL, ..arg("increment", ArgType::PureToken) }, Arg { flags: arg_flags::MULTIPLE, args: &[arg("score", ArgType::Double), arg("member", ArgType::String)], ..arg("score_member", ArgType::Block) }],
+        ..spec("zadd", zadd)
+    },
+    CommandSpec {
+        arity: -2,
+        flags: WRITE | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Remove and return members with the lowest scores in a sorted set",
+        since: "5.0.0",
+        complexity: "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::DELETE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
+        ..spec("zpopmin", zpopmin)
+    },
+    CommandSpec {
+        arity: -2,
+        flags: WRITE | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Remove and return members with the highest scores in a sorted set",
+        since: "5.0.0",
+        complexity: "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::DELETE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
+        ..spec("zpopmax", zpopmax)
+    },
+    CommandSpec {
+        arity: -4,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "slow"],
+        group: "sorted-set",
+        summary: "Return a range of members in a sorted set",
+        since: "1.2.0",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        history: &[("6.2.0", "Added the `REV`, `BYSCORE`, `BYLEX` and `LIMIT` options.")],
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("start", ArgType::String), arg("stop", ArgType::String), Arg { since: "6.2.0", flags: arg_flags::OPTIONAL, args: &[Arg { token: "BYSCORE", ..arg("byscore", ArgType::PureToken) }, Arg { token: "BYLEX", ..arg("bylex", ArgType::PureToken) }], ..arg("sortby", ArgType::Oneof) }, Arg { token: "REV", since: "6.2.0", flags: arg_flags::OPTIONAL, ..arg("rev", ArgType::PureToken) }, Arg { token: "LIMIT", since: "6.2.0", flags: arg_flags::OPTIONAL, args: &[arg("offset", ArgType::Integer), arg("count", ArgType::Integer)], ..arg("offset_count", ArgType::Block) }, Arg { token: "WITHSCORES", flags: arg_flags::OPTIONAL, ..arg("withscores", ArgType::PureToken) }],
+        ..spec("zrange", zrange)
+    },
+    CommandSpec {
+        arity: -4,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "slow"],
+        group: "sorted-set",
+        summary: "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+        since: "1.2.0",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        doc_flags: &["deprecated"],
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `REV` argument",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("start", ArgType::Integer), arg("stop", ArgType::Integer), Arg { token: "WITHSCORES", flags: arg_flags::OPTIONAL, ..arg("withscores", ArgType::PureToken) }],
+        ..spec("zrevrange", zrevrange)
+    },
+    CommandSpec {
+        arity: -4,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "slow"],
+        group: "sorted-set",
+        summary: "Return a range of members in a sorted set, by score",
+        since: "1.0.5",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        doc_flags: &["deprecated"],
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `BYSCORE` argument",
+        history: &[("2.0.0", "Added the `WITHSCORES` modifier.")],
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("min", ArgType::Double), arg("max", ArgType::Double), Arg { token: "WITHSCORES", since: "2.0.0", flags: arg_flags::OPTIONAL, ..arg("withscores", ArgType::PureToken) }, Arg { token: "LIMIT", flags: arg_flags::OPTIONAL, args: &[arg("offset", ArgType::Integer), arg("count", ArgType::Integer)], ..arg("offset_count", ArgType::Block) }],
+        ..spec("zrangebyscore", zrangebyscore)
+    },
+    CommandSpec {
+        arity: -4,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "slow"],
+        group: "sorted-set",
+        summary: "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+        since: "2.2.0",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        doc_flags: &["deprecated"],
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `REV` and `BYSCORE` arguments",
+        history: &[("2.1.6", "`min` and `max` can be exclusive.")],
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("max", ArgType::Double), arg("min", ArgType::Double), Arg { token: "WITHSCORES", flags: arg_flags::OPTIONAL, ..arg("withscores", ArgType::PureToken) }, Arg { token: "LIMIT", flags: arg_flags::OPTIONAL, args: &[arg("offset", ArgType::Integer), arg("count", ArgType::Integer)], ..arg("offset_count", ArgType::Block) }],
+        ..spec("zrevrangebyscore", zrevrangebyscore)
+    },
+    CommandSpec {
+        arity: -4,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "slow"],
+        group: "sorted-set",
+        summary: "Return a range of members in a sorted set, by lexicographical range",
+        since: "2.8.9",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        doc_flags: &["deprecated"],
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `BYLEX` argument",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("min", ArgType::String), arg("max", ArgType::String), Arg { token: "LIMIT", flags: arg_flags::OPTIONAL, args: &[arg("offset", ArgType::Integer), arg("count", ArgType::Integer)], ..arg("offset_count", ArgType::Block) }],
+        ..spec("zrangebylex", zrangebylex)
+    },
+    CommandSpec {
+        arity: -4,
+        flags: READONLY,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "slow"],
+        group: "sorted-set",
+        summary: "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+        since: "2.8.9",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        doc_flags: &["deprecated"],
+        deprecated_since: "6.2.0",
+        replaced_by: "`ZRANGE` with the `REV` and `BYLEX` arguments",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("max", ArgType::String), arg("min", ArgType::String), Arg { token: "LIMIT", flags: arg_flags::OPTIONAL, args: &[arg("offset", ArgType::Integer), arg("count", ArgType::Integer)], ..arg("offset_count", ArgType::Block) }],
+        ..spec("zrevrangebylex", zrevrangebylex)
+    },
+    CommandSpec {
+        arity: 3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Get the score associated with the given member in a sorted set",
+        since: "1.2.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("member", ArgType::String)],
+        ..spec("zscore", zscore)
+    },
+    CommandSpec {
+        arity: -3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Get the score associated with the given members in a sorted set",
+        since: "6.2.0",
+        complexity: "O(N) where N is the number of members being requested.",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("member", ArgType::String) }],
+        ..spec("zmscore", zmscore)
+    },
+    CommandSpec {
+        arity: 2,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Get the number of members in a sorted set",
+        since: "1.2.0",
+        complexity: "O(1)",
+        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
+        ..spec("zcard", zcard)
+    },
+    CommandSpec {
+        arity: -3,
+        flags: WRITE | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Remove one or more members from a sorted set",
+        since: "1.2.0",
+        complexity: "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
+        history: &[("2.4.0", "Accepts multiple elements.")],
+        key_specs: &[key_range(key_flags::RW | key_flags::DELETE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("member", ArgType::String) }],
+        ..spec("zrem", zrem)
+    },
+    CommandSpec {
+        arity: 4,
+        flags: WRITE | DENYOOM | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["write", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Increment the score of a member in a sorted set",
+        since: "1.2.0",
+        complexity: "O(log(N)) where N is the number of elements in the sorted set.",
+        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::UPDATE, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("increment", ArgType::Integer), arg("member", ArgType::String)],
+        ..spec("zincrby", zincrby)
+    },
+    CommandSpec {
+        arity: 3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Determine the index of a member in a sorted set",
+        since: "2.0.0",
+        complexity: "O(log(N))",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("member", ArgType::String)],
+        ..spec("zrank", zrank)
+    },
+    CommandSpec {
+        arity: 3,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Determine the index of a member in a sorted set, with scores ordered from high to low",
+        since: "2.0.0",
+        complexity: "O(log(N))",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("member", ArgType::String)],
+        ..spec("zrevrank", zrevrank)
+    },
+    CommandSpec {
+        arity: 4,
+        flags: READONLY | FAST,
+        keys: keys(1, 1, 1),
+        acl: &["read", "sortedset", "fast"],
+        group: "sorted-set",
+        summary: "Count the members in a sorted set with scores within the given values",
+        since: "2.0.0",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
+        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("min", ArgType::Double), arg("max", ArgType::Double)],
+        ..spec("zcount", zcount)
+    },
+];
+
+/// Redis's `zaddGenericCommand`, for ZADD and ZINCRBY (which is ZADD INCR with the
+/// options loop still running over its arguments, as in Redis).
+fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) {
+    let mut flags = AddFlags {
+        incr: incr_command,
+        ..AddFlags::default()
+    };
+    let mut ch = false;
+    let mut first = 2;
+    while first < argv.len() {
+        let opt = argv[first];
+        if opt.eq_ignore_ascii_case(b"nx") {
+            flags.nx = true;
+        } else if opt.eq_ignore_ascii_case(b"xx") {
+            flags.xx = true;
+        } else if opt.eq_ignore_ascii_case(b"ch") {
+            ch = true;
+        } else if opt.eq_ignore_ascii_case(b"incr") {
+            flags.incr = true;
+        } else if opt.eq_ignore_ascii_case(b"gt") {
+            flags.gt = true;
+        } else if opt.eq_ignore_ascii_case(b"lt") {
+            flags.lt = true;
+        } else {
+            break;
+        }
+        first += 1;
+    }
+    let rest = &argv[first..];
+    if rest.is_empty() || rest.len() % 2 == 1 {
+        return ctx.out.error(errors::SYNTAX);
+    }
+    if flags.nx && flags.xx {
+        return ctx.out.error(errors::ZADD_XX_AND_NX);
+    }
+    if ((flags.gt || flags.lt) && flags.nx) || (flags.gt && flags.lt) {
+        return ctx.out.error(errors::ZADD_GT_LT_NX);
+    }
+    if flags.incr && rest.len() > 2 {
+        return ctx.out.error(errors::ZADD_INCR_PAIRS);
+    }
+    // Every score is checked before anything changes: ZADD applies fully or not at all.
+    let mut scores = Vec::with_capacity(rest.len() / 2);
+    for pair in rest.chunks_exact(2) {
+        match parse_score(pair[0]) {
+            Some(score) => scores.push(score),
+            None => return ctx.out.error(errors::NOT_FLOAT),
+        }
+    }
+    let limits = zset_limits(&ctx.state.config);
+    let key = argv[1];
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let exists = match db.get_mut(key, now).map(|e| &e.value) {
+        None => false,
+        Some(Value::ZSet(_)) => true,
+        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+    };
+    let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
+    let mut last_score = 0.0;
+    if exists || !flags.xx {
+        if !exists {
+            let zset = ZsetValue::for_first_member(rest[1], limits);
+            db.set(key, Value::ZSet(Box::new(zset)), NO_EXPIRY);
+        }
+        let Some(Value::ZSet(zset)) = db.get_mut(key, now).map(|e| &mut e.value) else {
+            return ctx.out.error(errors::WRONGTYPE);
+        };
+        for (pair, &score) in rest.chunks_exact(2).zip(&scores) {
+            match zset.add(score, pair[1], flags, limits) {
+                Added::Added(s) => {
+                    added += 1;
+                    processed += 1;
+                    last_score = s;
+                }
+                Added::Updated(s) => {
+                    updated += 1;
+                    processed += 1;
+                    last_score = s;
+                }
+                Added::Same(s) => {
+                    processed += 1;
+                    last_score = s;
+                }
+                Added::Nop => {}
+                Added::Nan => {
+                    ctx.dirty(added + updated);
+                    return ctx.out.error(errors::ZADD_NAN);
+                }
+            }
+        }
+    }
+    ctx.dirty(added + updated);
+    if flags.incr {
+        if processed > 0 {
+            ctx.out.double(last_score);
+        } else {
+            ctx.out.null();
+        }
+    } else {
+        ctx.out
+            .int((if ch { added + updated } else { added }) as i64);
+    }
+}
+
+/// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`
+fn zadd(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zadd_generic(ctx, argv, false);
+}
+
+/// `ZINCRBY key increment member`: the new score.
+fn zincrby(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zadd_generic(ctx, argv, true);
+}
+
+/// The sorted set at `key` for reading: `Err` after replying WRONGTYPE.
+fn read<'a>(
+    ctx_db: &'a mut crate::keyspace::Db,
+    out: &mut Reply,
+    key: &[u8],
+    now: crate::keyspace::Millis,
+) -> Result<Option<&'a ZsetValue>, ()> {
+    match ctx_db.get(key, now).map(|e| &e.value) {
+        None => Ok(None),
+        Some(Value::ZSet(z)) => Ok(Some(z)),
+        Some(_) => {
+            out.error(errors::WRONGTYPE);
+            Err(())
+        }
+    }
+}
+
+/// `ZCARD key`
+fn zcard(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
+        let len = z.map_or(0, |z| z.len());
+        ctx.out.int(len as i64);
+    }
+}
+
+/// `ZSCORE key member`: the score, or null.
+fn zscore(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
+        match z.and_then(|z| z.score(argv[2])) {
+            Some(score) => ctx.out.double(score),
+            None => ctx.out.null(),
+        }
+    }
+}
+
+/// `ZMSCORE key member [member ...]`: a score or null per member.
+fn zmscore(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
+        ctx.out.array(argv.len() - 2);
+        for member in &argv[2..] {
+            match z.and_then(|z| z.score(member)) {
+                Some(score) => ctx.out.double(score),
+                None => ctx.out.null(),
+            }
+        }
+    }
+}
+
+/// ZRANK and ZREVRANK: the 0-based rank, or null.
+fn rank(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) {
+    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
+        match z.and_then(|z| z.rank(argv[2], rev)) {
+            Some(rank) => ctx.out.int(rank as i64),
+            None => ctx.out.null(),
+        }
+    }
+}
+
+/// `ZRANK key member`
+fn zrank(ctx: &mut Ctx, argv: &[&[u8]]) {
+    rank(ctx, argv, false);
+}
+
+/// `ZREVRANK key member`
+fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) {
+    rank(ctx, argv, true);
+}
+
+/// `ZREM key member [member ...]`: how many members were removed.
+fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let key = argv[1];
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let zset = match db.get_mut(key, now) {
+        None => return ctx.out.int(0),
+        Some(entry) => match &mut entry.value {
+            Value::ZSet(z) => z,
+            _ => return ctx.out.error(errors::WRONGTYPE),
+        },
+    };
+    let mut removed = 0;
+    for member in &argv[2..] {
+        if zset.remove(member) {
+            removed += 1;
+            if zset.is_empty() {
+                break;
+            }
+        }
+    }
+    if zset.is_empty() {
+        db.remove(key, now);
+    }
+    ctx.dirty(removed);
+    ctx.out.int(removed as i64);
+}
+
+/// ZPOPMIN and ZPOPMAX: a flat array of member, score... except in RESP3 with a count,
+/// where each pair is its own array. A missing key answers an empty array.
+fn zpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) {
+    if argv.len() > 3 {
+        return ctx.out.error(errors::SYNTAX);
+    }
+    let count = match argv.get(2) {
+        None => None,
+        Some(arg) => match parse_i64(arg).filter(|n| *n >= 0) {
+            Some(n) => Some(n as u64),
+            None => return ctx.out.error(errors::MUST_BE_POSITIVE),
+        },
+    };
+    let key = argv[1];
+    let now = ctx.now;
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let zset = match db.get_mut(key, now) {
+        None => return ctx.out.array(0),
+        Some(entry) => match &mut entry.value {
+            Value::ZSet(z) => z,
+            _ => return ctx.out.error(errors::WRONGTYPE),
+        },
+    };
+    if count == Some(0) {
+        return ctx.out.array(0);
+    }
+    let nested = ctx.out.resp3() && count.is_some();
+    let n = count.unwrap_or(1).min(zset.len() as u64) as usize;
+    ctx.out.array(if nested { n } else { n * 2 });
+    for _ in 0..n {
+        if let Some((member, score)) = zset.pop(max) {
+            if nested {
+                ctx.out.array(2);
+            }
+            ctx.out.bulk(&member);
+            ctx.out.double(score);
+        }
+    }
+    if zset.is_empty() {
+        db.remove(key, now);
+    }
+    ctx.dirty(n as u64);
+}
+
+/// `ZPOPMIN key [count]`
+fn zpopmin(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zpop(ctx, argv, false);
+}
+
+/// `ZPOPMAX key [count]`
+fn zpopmax(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zpop(ctx, argv, true);
+}
+
+/// One end of a lexicographic range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lex<'a> {
+    /// `-`: below every string.
+    Min,
+    /// `+`: above every string.
+    Max,
+    Value(&'a [u8]),
+}
+
+/// Redis's `sdscmplex`: the sentinels sort outside every string and equal themselves.
+fn cmp_lex(a: Lex, b: Lex) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a, b) {
+        (Lex::Min, Lex::Min) | (Lex::Max, Lex::Max) => Equal,
+        (Lex::Min, _) | (_, Lex::Max) => Less,
+        (Lex::Max, _) | (_, Lex::Min) => Greater,
+        (Lex::Value(a), Lex::Value(b)) => a.cmp(b),
+    }
+}
+
+/// Redis's `zslParseLexRangeItem`: `-`, `+`, `(value` (exclusive) or `[value`. C reads
+/// `-` and `+` as strings, so anything after a NUL is not seen.
+fn parse_lex(s: &[u8]) -> Option<(Lex<'_>, bool)> {
+    let alone = s.get(1).is_none_or(|&b| b == 0);
+    match s.first()? {
+        b'+' if alone => Some((Lex::Max, true)),
+        b'-' if alone => Some((Lex::Min, true)),
+        b'(' => Some((Lex::Value(&s[1..]), true)),
+        b'[' => Some((Lex::Value(&s[1..]), false)),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy)]
+struct LexRange<'a> {
+    min: Lex<'a>,
+    min_ex: bool,
+    max: Lex<'a>,
+    max_ex: bool,
+}
+
+impl LexRange<'_> {
+    fn gte_min(&self, member: &[u8]) -> bool {
+        let c = cmp_lex(Lex::Value(member), self.min);
+        if self.min_ex {
+            c.is_gt()
+        } else {
+            c.is_ge()
+        }
+    }
+
+    fn lte_max(&self, member: &[u8]) -> bool {
+        let c = cmp_lex(Lex::Value(member), self.max);
+        if self.max_ex {
+            c.is_lt()
+        } else {
+            c.is_le()
+        }
+    }
+
+    /// Ranges that can never hold anything (`zslIsInLexRange`'s first test).
+    fn is_empty(&self) -> bool {
+        let c = cmp_lex(self.min, self.max);
+        c.is_gt() || (c.is_eq() && (self.min_ex || self.max_ex))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct ScoreRange {
+    min: f64,
+    min_ex: bool,
+    max: f64,
+    max_ex: bool,
+}
+
+impl ScoreRange {
+    fn gte_min(&self, score: f64) -> bool {
+        if self.min_ex {
+            score > self.min
+        } else {
+            score >= self.min
+        }
+    }
+
+    fn lte_max(&self, score: f64) -> bool {
+        if self.max_ex {
+            score < self.max
+        } else {
+            score <= self.max
+        }
+    }
+
+    fn contains(&self, score: f64) -> bool {
+        self.gte_min(score) && self.lte_max(score)
+    }
+}
+
+fn parse_score_range(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
+    let (min, min_ex) = parse_score_bound(min)?;
+    let (max, max_ex) = parse_score_bound(max)?;
+    Some(ScoreRange {
+        min,
+        min_ex,
+        max,
+        max_ex,
+    })
+}
+
+/// `ZCOUNT key min max`: how many scores fall in the range.
+fn zcount(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let Some(range) = parse_score_range(argv[2], argv[3]) else {
+        return ctx.out.error(errors::MIN_MAX_NOT_FLOAT);
+    };
+    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
+        let count = z.map_or(0, |z| {
+            z.iter(false)
+                .skip_while(|(_, s)| !range.gte_min(*s))
+                .take_while(|(_, s)| range.lte_max(*s))
+                .count()
+        });
+        ctx.out.int(count as i64);
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RangeType {
+    Rank,
+    Score,
+    Lex,
+}
+
+/// Redis's `zrangeGenericCommand` for the ZRANGE family. `fixed_type` and `fixed_rev`
+/// are what the older commands (ZREVRANGE, ZRANGEBYSCORE, ...) imply; ZRANGE leaves them
+/// to its options, and each option may then be given once.
+fn zrange_generic(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    fixed_type: Option<RangeType>,
+    fixed_rev: Option<bool>,
+) {
+    let mut range_type = fixed_type;
+    let mut rev = fixed_rev;
+    let mut withscores = false;
+    let mut offset: i64 = 0;
+    let mut limit: i64 = -1;
+    let mut j = 4;
+    while j < argv.len() {
+        let opt = argv[j];
+        let left = argv.len() - j - 1;
+        if opt.eq_ignore_ascii_case(b"withscores") {
+            withscores = true;
+        } else if opt.eq_ignore_ascii_case(b"limit") && left >= 2 {
+            let Some(o) = parse_i64(argv[j + 1]) else {
+                return ctx.out.error(errors::NOT_INTEGER);
+            };
+            let Some(l) = parse_i64(argv[j + 2]) else {
+                return ctx.out.error(errors::NOT_INTEGER);
+            };
+            offset = o;
+            limit = l;
+            j += 2;
+        } else if rev.is_none() && opt.eq_ignore_ascii_case(b"rev") {
+            rev = Some(true);
+        } else if range_type.is_none() && opt.eq_ignore_ascii_case(b"bylex") {
+            range_type = Some(RangeType::Lex);
+        } else if range_type.is_none() && opt.eq_ignore_ascii_case(b"byscore") {
+            range_type = Some(RangeType::Score);
+        } else {
+            return ctx.out.error(errors::SYNTAX);
+        }
+        j += 1;
+    }
+    let rev = rev.unwrap_or(false);
+    let range_type = range_type.unwrap_or(RangeType::Rank);
+    if limit != -1 && range_type == RangeType::Rank {
+        return ctx.out.error(errors::ZRANGE_LIMIT_WITH_RANK);
+    }
+    if withscores && range_type == RangeType::Lex {
+        return ctx.out.error(errors::ZRANGE_WITHSCORES_WITH_LEX);
+    }
+    let (mut min_arg, mut max_arg) = (argv[2], argv[3]);
+    if rev && range_type != RangeType::Rank {
+        std::mem::swap(&mut min_arg, &mut max_arg);
+    }
+    enum Parsed<'a> {
+        Rank(i64, i64),
+        Score(ScoreRange),
+        Lex(LexRange<'a>),
+    }
+    let parsed = match range_type {
+        RangeType::Rank => match (parse_i64(min_arg), parse_i64(max_arg)) {
+            (Some(start), Some(end)) => Parsed::Rank(start, end),
+            _ => return ctx.out.error(errors::NOT_INTEGER),
+        },
+        RangeType::Score => match parse_score_range(min_arg, max_arg) {
+            Some(range) => Parsed::Score(range),
+            None => return ctx.out.error(errors::MIN_MAX_NOT_FLOAT),
+        },
+        RangeType::Lex => match (parse_lex(min_arg), parse_lex(max_arg)) {
+            (Some((min, min_ex)), Some((max, max_ex))) => Parsed::Lex(LexRange {
+                min,
+                min_ex,
+                max,
+                max_ex,
+            }),
+            _ => return ctx.out.error(errors::MIN_MAX_NOT_LEX),
+        },
+    };
+    let Ok(zset) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) else {
+        return;
+    };
+    let Some(zset) = zset else {
+        return ctx.out.array(0);
+    };
+    let found: Vec<(&[u8], f64)> = match parsed {
+        Parsed::Rank(start, end) => {
+            let len = zset.len() as i64;
+            let start = if start < 0 { len + start } else { start }.max(0);
+            let end = if end < 0 { len + end } else { end };
+            if start > end || start >= len {
+                Vec::new()
+            } else {
+                let end = end.min(len - 1);
+                zset.iter(rev)
+                    .skip(start as usize)
+                    .take((end - start + 1) as usize)
+                    .collect()
+            }
+        }
+        Parsed::Score(range) => {
+            if offset < 0 || (offset > 0 && offset >= zset.len() as i64) {
+                Vec::new()
+            } else {
+                let in_range = zset.iter(rev).filter(|(_, s)| range.contains(*s));
+                let skipped = in_range.skip(offset as usize);
+                if limit < 0 {
+                    skipped.collect()
+                } else {
+                    skipped.take(limit as usize).collect()
+                }
+            }
+        }
+        Parsed::Lex(range) => lex_range(zset, &range, rev, offset, limit),
+    };
+    let pairs = withscores && ctx.out.resp3();
+    ctx.out.array(if withscores && !pairs {
+        found.len() * 2
+    } else {
+        found.len()
+    });
+    for (member, score) in found {
+        if pairs {
+            ctx.out.array(2);
+        }
+        ctx.out.bulk(member);
+        if withscores {
+            ctx.out.double(score);
+        }
+    }
+}
+
+/// `genericZrangebylexCommand` step by step. The members are in score order, so when
+/// scores differ the lex range is not a contiguous run; Redis then answers from where its
+/// scan first meets the range, and so does this.
+fn lex_range<'a>(
+    zset: &'a ZsetValue,
+    range: &LexRange,
+    rev: bool,
+    offset: i64,
+    limit: i64,
+) -> Vec<(&'a [u8], f64)> {
+    let mut out = Vec::new();
+    if range.is_empty() || offset < 0 {
+        return out;
+    }
+    // `zzlIsInLexRange`: the last member must reach the minimum, the first the maximum.
+    let (Some(first), Some(last)) = (zset.iter(false).next(), zset.iter(true).next()) else {
+        return out;
+    };
+    if !range.gte_min(last.0) || !range.lte_max(first.0) {
+        return out;
+    }
+    let mut it = zset.iter(rev).peekable();
+    // The first member in range from this end: past the members below the minimum (or,
+    // backwards, above the maximum); none when that member is outside the other bound.
+    loop {
+        let Some(&(member, _)) = it.peek() else {
+            return out;
+        };
+        let reached = if rev {
+            range.lte_max(member)
+        } else {
+            range.gte_min(member)
+        };
+        if reached {
+            let inside = if rev {
+                range.gte_min(member)
+            } else {
+                range.lte_max(member)
+            };
+            if !inside {
+                return out;
+            }
+            break;
+        }
+        it.next();
+    }
+    for _ in 0..offset {
+        if it.next().is_none() {
+            return out;
+        }
+    }
+    let mut left = limit;
+    for (member, score) in it {
+        if left == 0 {
+            break;
+        }
+        let inside = if rev {
+            range.gte_min(member)
+        } else {
+            range.lte_max(member)
+        };
+        if !inside {
+            break;
+        }
+        out.push((member, score));
+        left -= 1;
+    }
+    out
+}
+
+/// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`
+fn zrange(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zrange_generic(ctx, argv, None, None);
+}
+
+/// `ZREVRANGE key start stop [WITHSCORES]`
+fn zrevrange(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zrange_generic(ctx, argv, Some(RangeType::Rank), Some(true));
+}
+
+/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
+fn zrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zrange_generic(ctx, argv, Some(RangeType::Score), Some(false));
+}
+
+/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`
+fn zrevrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zrange_generic(ctx, argv, Some(RangeType::Score), Some(true));
+}
+
+/// `ZRANGEBYLEX key min max [LIMIT offset count]`
+fn zrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zrange_generic(ctx, argv, Some(RangeType::Lex), Some(false));
+}
+
+/// `ZREVRANGEBYLEX key max min [LIMIT offset count]`
+fn zrevrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) {
+    zrange_generic(ctx, argv, Some(RangeType::Lex), Some(true));
+}

@@ -1,0 +1,248 @@
+//! The hash value: fields and their values, in one of Redis 7.0's two encodings.
+//!
+//! `listpack`: a `Pack` of field, value, field, value... in insertion order (HGETALL
+//! answers in that order, as Redis does), while there are at most
+//! `hash-max-listpack-entries` fields and none of the strings written is longer than
+//! `hash-max-listpack-value`. Past either limit it becomes a `hashtable` for good, as in
+//! Redis (a hash never converts back).
+
+use indexmap::IndexMap;
+
+use super::pack::Pack;
+use crate::keyspace::Sds;
+
+/// A table of fields: insertion-ordered with O(1) access by position, which random picks
+/// (HRANDFIELD) need, hashed with hashbrown's seeded hasher.
+pub type FieldTable = IndexMap<Sds, Sds, hashbrown::DefaultHashBuilder>;
+
+/// The conversion thresholds, read from the configuration by the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct HashLimits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HashValue {
+    Listpack(Pack),
+    Table(Box<FieldTable>),
+}
+
+impl Default for HashValue {
+    fn default() -> Self {
+        HashValue::Listpack(Pack::new())
+    }
+}
+
+impl HashValue {
+    pub fn new() -> HashValue {
+        HashValue::default()
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            HashValue::Listpack(p) => p.len() / 2,
+            HashValue::Table(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            HashValue::Listpack(_) => "listpack",
+            HashValue::Table(_) => "hashtable",
+        }
+    }
+
+    /// Byte offset of `field`'s entry in a listpack.
+    fn find_in_pack(pack: &Pack, field: &[u8]) -> Option<usize> {
+        let mut it = pack.iter();
+        while let Some((at, f)) = it.next() {
+            if f == field {
+                return Some(at);
+            }
+            it.next();
+        }
+        None
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            HashValue::Listpack(p) => {
+                let at = Self::find_in_pack(p, field)?;
+                let (_, value_at) = p.entry_at(at);
+                Some(p.entry_at(value_at).0)
+            }
+            HashValue::Table(t) => t.get(field).map(|v| v.as_slice()),
+        }
+    }
+
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Redis's `hashTypeTryConversion`: a listpack becomes a table before a write when one
+    /// of the strings about to be written is longer than `max_value`.
+    pub fn prepare_for(&mut self, strings: &[&[u8]], limits: HashLimits) {
+        if matches!(self, HashValue::Listpack(_))
+            && strings.iter().any(|s| s.len() > limits.max_value)
+        {
+            self.convert();
+        }
+    }
+
+    /// Sets `field` to `value`; true when the field is new. Converts to a table when the
+    /// strings are too long for a listpack or the hash has grown past `max_entries`.
+    pub fn set(&mut self, field: &[u8], value: &[u8], limits: HashLimits) -> bool {
+        self.prepare_for(&[field, value], limits);
+        match self {
+            HashValue::Listpack(p) => {
+                let inserted = match Self::find_in_pack(p, field) {
+                    Some(at) => {
+                        let (_, value_at) = p.entry_at(at);
+                        p.replace_at(value_at, value);
+                        false
+                    }
+                    None => {
+                        p.push(field);
+                        p.push(value);
+                        true
+                    }
+                };
+                if self.len() > limits.max_entries {
+                    self.convert();
+                }
+                inserted
+            }
+            HashValue::Table(t) => t
+                .insert(Sds::from_slice(field), Sds::from_slice(value))
+                .is_none(),
+        }
+    }
+
+    /// Removes `field`; true when it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            HashValue::Listpack(p) => match Self::find_in_pack(p, field) {
+                Some(at) => {
+                    p.remove_at(at, 2);
+                    true
+                }
+                None => false,
+            },
+            HashValue::Table(t) => {
+                let removed = t.swap_remove(field).is_some();
+                // Redis resizes its dict after deletes; give back a table that is mostly
+                // empty so a hash that shrank does not keep its peak allocation.
+                if removed && t.capacity() > 64 && t.len() < t.capacity() / 8 {
+                    t.shrink_to(t.len() * 2);
+                }
+                removed
+            }
+        }
+    }
+
+    /// Estimated bytes this hash takes (MEMORY USAGE).
+    pub fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + match self {
+                HashValue::Listpack(p) => p.capacity(),
+                HashValue::Table(t) => {
+                    let slot = 8 + 2 * std::mem::size_of::<Sds>();
+                    super::table_bytes(t.capacity(), slot)
+                        + super::sampled_heap(t.len(), t.keys())
+                        + super::sampled_heap(t.len(), t.values())
+                }
+            }
+    }
+
+    /// Every (field, value), in listpack order or table order.
+    pub fn iter(&self) -> HashIter<'_> {
+        match self {
+            HashValue::Listpack(p) => HashIter::Pack(p.iter()),
+            HashValue::Table(t) => HashIter::Table(t.iter()),
+        }
+    }
+
+    fn convert(&mut self) {
+        if let HashValue::Listpack(p) = self {
+            let mut table = FieldTable::with_capacity_and_hasher(p.len() / 2, Default::default());
+            let mut it = p.iter();
+            while let (Some((_, f)), Some((_, v))) = (it.next(), it.next()) {
+                table.insert(Sds::from_slice(f), Sds::from_slice(v));
+            }
+            *self = HashValue::Table(Box::new(table));
+        }
+    }
+}
+
+pub enum HashIter<'a> {
+    Pack(super::pack::PackIter<'a>),
+    Table(indexmap::map::Iter<'a, Sds, Sds>),
+}
+
+impl<'a> Iterator for HashIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            HashIter::Pack(it) => {
+                let (_, f) = it.next()?;
+                let (_, v) = it.next()?;
+                Some((f, v))
+            }
+            HashIter::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HashLimits = HashLimits {
+        max_entries: 2,
+        max_value: 4,
+    };
+
+    #[test]
+    fn a_small_hash_keeps_insertion_order_and_updates_in_place() {
+        let mut h = HashValue::new();
+        assert!(h.set(b"b", b"1", LIMITS));
+        assert!(h.set(b"a", b"2", LIMITS));
+        assert!(!h.set(b"b", b"3", LIMITS));
+        let pairs: Vec<_> = h.iter().collect();
+        assert_eq!(pairs, vec![(&b"b"[..], &b"3"[..]), (&b"a"[..], &b"2"[..])]);
+        assert_eq!(h.encoding(), "listpack");
+    }
+
+    #[test]
+    fn too_many_fields_or_a_long_value_make_a_table() {
+        let mut h = HashValue::new();
+        h.set(b"a", b"1", LIMITS);
+        h.set(b"b", b"1", LIMITS);
+        assert_eq!(h.encoding(), "listpack");
+        h.set(b"c", b"1", LIMITS);
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(b"a"), Some(&b"1"[..]));
+
+        let mut long = HashValue::new();
+        long.set(b"a", b"12345", LIMITS);
+        assert_eq!(long.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn remove_takes_the_field_and_its_value() {
+        let mut h = HashValue::new();
+        h.set(b"a", b"1", LIMITS);
+        h.set(b"b", b"2", LIMITS);
+        assert!(h.remove(b"a"));
+        assert!(!h.remove(b"a"));
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.get(b"b"), Some(&b"2"[..]));
+    }
+}

@@ -1,0 +1,86 @@
+//! The value types other than strings, one module each, with the encodings Redis 7.0
+//! reports and its rules for converting between them. Nothing here replies or parses
+//! arguments: the command families in `commands/` do that.
+
+pub mod hash;
+pub mod list;
+pub mod pack;
+pub mod set;
+pub mod zset;
+
+pub use hash::{HashLimits, HashValue};
+pub use list::{End, ListValue};
+pub use set::SetValue;
+pub use zset::{ZsetLimits, ZsetValue};
+
+use crate::config::Config;
+use crate::keyspace::Sds;
+
+/// Members looked at to estimate a collection's size, as MEMORY USAGE's default SAMPLES.
+const MEMORY_SAMPLES: usize = 5;
+
+/// Heap bytes of `len` strings estimated from the first few of `sample`: what their
+/// spilled (longer than inline) buffers take, as MEMORY USAGE estimates it in Redis.
+fn sampled_heap<'a>(len: usize, sample: impl Iterator<Item = &'a Sds>) -> usize {
+    let (mut seen, mut bytes) = (0, 0);
+    for s in sample.take(MEMORY_SAMPLES) {
+        seen += 1;
+        bytes += if s.spilled() { s.capacity() } else { 0 };
+    }
+    (bytes * len).checked_div(seen).unwrap_or(0)
+}
+
+/// Bytes a hash table of `capacity` slots of `slot` bytes takes, with its index (one
+/// `usize` and a control byte per bucket, at most 7/8 full).
+fn table_bytes(capacity: usize, slot: usize) -> usize {
+    capacity * slot + capacity * 8 / 7 * (std::mem::size_of::<usize>() + 1)
+}
+
+/// A numeric parameter as CONFIG SET stored it (by its storage name), or its default.
+/// Read per command, as Redis reads its `server.*` fields, so CONFIG SET applies at once.
+fn limit(config: &Config, storage: &str, default: usize) -> usize {
+    config
+        .kept
+        .get(storage)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(default, |n| n.min(usize::MAX as u64) as usize)
+}
+
+pub fn hash_limits(config: &Config) -> HashLimits {
+    HashLimits {
+        max_entries: limit(config, "hash-max-listpack-entries", 512),
+        max_value: limit(config, "hash-max-listpack-value", 64),
+    }
+}
+
+pub fn zset_limits(config: &Config) -> ZsetLimits {
+    ZsetLimits {
+        max_entries: limit(config, "zset-max-listpack-entries", 128),
+        max_value: limit(config, "zset-max-listpack-value", 64),
+    }
+}
+
+pub fn set_max_intset_entries(config: &Config) -> usize {
+    limit(config, "set-max-intset-entries", 512)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::keyspace::{Entry, Value};
+
+    #[test]
+    fn collections_do_not_grow_the_keyspace_entry() {
+        // A string needs 32 bytes (an inline `Sds` and its flag); boxed collections fit.
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
+    }
+
+    #[test]
+    fn small_encodings_are_not_sized_for_the_large_ones() {
+        // The boxed value of every small hash, set and sorted set is allocated at the size
+        // of its enum, so the table variants are boxed once more.
+        assert!(std::mem::size_of::<super::HashValue>() <= 32);
+        assert!(std::mem::size_of::<super::SetValue>() <= 32);
+        assert!(std::mem::size_of::<super::ZsetValue>() <= 32);
+    }
+}

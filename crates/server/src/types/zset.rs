@@ -1,0 +1,678 @@
+//! The sorted set value: members with a score, ordered by score then by member bytes, in
+//! Redis 7.0's two encodings.
+//!
+//! `listpack`: a `Pack` of member, score, member, score... in order, while there are at
+//! most `zset-max-listpack-entries` members of at most `zset-max-listpack-value` bytes.
+//! Scores are packed small: an integral score below 2^55 takes its two's complement bytes
+//! (none for 0), any other score the 8 bytes of its IEEE bits. -0 packs as 0, as it does
+//! in Redis's listpack.
+//! `skiplist`: a member → score table beside an ordered tree of (score, member), for good
+//! once converted, as in Redis.
+//!
+//! Scores are never NaN: the commands refuse NaN before it gets here. -0 and 0 compare
+//! equal, as C's `<` and `==` do, and the member decides their order.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use indexmap::IndexMap;
+
+use super::pack::Pack;
+use crate::keyspace::Sds;
+
+/// The conversion thresholds, read from the configuration by the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct ZsetLimits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
+
+/// ZADD's conditions (ZINCRBY is ZADD INCR).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddFlags {
+    pub incr: bool,
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+/// What `ZsetValue::add` did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Added {
+    /// A new member, with this score.
+    Added(f64),
+    /// An existing member whose score changed to this.
+    Updated(f64),
+    /// An existing member left with the score it had, which equals this one.
+    Same(f64),
+    /// Nothing done: NX on an existing member, XX on a missing one, or GT/LT refused it.
+    Nop,
+    /// INCR made the score NaN (`inf` + `-inf`).
+    Nan,
+}
+
+/// An entry of the ordered tree.
+#[derive(Clone, Debug)]
+struct Scored {
+    score: f64,
+    member: Sds,
+}
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        cmp_entry(self.score, &self.member, other.score, &other.member)
+    }
+}
+
+/// Redis's order: by score (C comparisons, so -0 == 0), then by member bytes (`sdscmp`).
+fn cmp_entry(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
+    a_score
+        .partial_cmp(&b_score)
+        .unwrap_or(Ordering::Equal)
+        .then_with(|| a_member.cmp(b_member))
+}
+
+type ScoreTable = IndexMap<Sds, f64, hashbrown::DefaultHashBuilder>;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Skiplist {
+    scores: ScoreTable,
+    order: BTreeSet<Scored>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ZsetValue {
+    Listpack(Pack),
+    Skiplist(Box<Skiplist>),
+}
+
+/// Largest magnitude of an integral score packed as an integer (7 bytes, signed).
+const PACKED_INT_LIMIT: f64 = (1u64 << 55) as f64;
+
+fn encode_score(score: f64, out: &mut [u8; 8]) -> usize {
+    // -0 packs as the integer 0: Redis 7.0's listpack writes scores with `d2string`, which
+    // prints -0 as "0", so a packed zset forgets the sign of zero (a skiplist keeps it).
+    if score.fract() == 0.0 && score.abs() < PACKED_INT_LIMIT {
+        let n = score as i64;
+        let bytes = n.to_le_bytes();
+        let mut len = 0;
+        while len < 7 {
+            // The shortest prefix whose sign extension gives back n.
+            let shift = 64 - 8 * len as u32;
+            let back = if len == 0 { 0 } else { (n << shift) >> shift };
+            if back == n {
+                break;
+            }
+            len += 1;
+        }
+        out[..len].copy_from_slice(&bytes[..len]);
+        len
+    } else {
+        out.copy_from_slice(&score.to_bits().to_le_bytes());
+        8
+    }
+}
+
+fn decode_score(entry: &[u8]) -> f64 {
+    if entry.len() == 8 {
+        let mut bits = [0u8; 8];
+        bits.copy_from_slice(entry);
+        return f64::from_bits(u64::from_le_bytes(bits));
+    }
+    if entry.is_empty() {
+        return 0.0;
+    }
+    let mut bytes = [0u8; 8];
+    bytes[..entry.len()].copy_from_slice(entry);
+    let shift = 64 - 8 * entry.len() as u32;
+    ((i64::from_le_bytes(bytes) << shift) >> shift) as f64
+}
+
+/// Iterates a packed zset: (member, score, byte offset of the member).
+fn pack_pairs(p: &Pack) -> impl Iterator<Item = (&[u8], f64, usize)> {
+    let mut it = p.iter();
+    std::iter::from_fn(move || {
+        let (at, member) = it.next()?;
+        let (_, score) = it.next()?;
+        Some((member, decode_score(score), at))
+    })
+}
+
+impl ZsetValue {
+    /// The sorted set ZADD creates for a new key, as Redis 7.0 decides it from the first
+    /// member alone: a skiplist when listpacks are disabled or that member is too long.
+    pub fn for_first_member(member: &[u8], limits: ZsetLimits) -> ZsetValue {
+        if limits.max_entries == 0 || member.len() > limits.max_value {
+            ZsetValue::Skiplist(Box::default())
+        } else {
+            ZsetValue::Listpack(Pack::new())
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            ZsetValue::Listpack(p) => p.len() / 2,
+            ZsetValue::Skiplist(s) => s.scores.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            ZsetValue::Listpack(_) => "listpack",
+            ZsetValue::Skiplist(_) => "skiplist",
+        }
+    }
+
+    /// Estimated bytes this sorted set takes (MEMORY USAGE): a skiplist holds each member
+    /// twice, in its table and in its tree (whose nodes hold up to 11 entries).
+    pub fn memory_usage(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + match self {
+                ZsetValue::Listpack(p) => p.capacity(),
+                ZsetValue::Skiplist(s) => {
+                    let entry = std::mem::size_of::<Sds>() + 8;
+                    let members = super::sampled_heap(s.scores.len(), s.scores.keys());
+                    super::table_bytes(s.scores.capacity(), 8 + entry)
+                        + s.order.len() * entry * 12 / 10
+                        + 2 * members
+                }
+            }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZsetValue::Listpack(p) => pack_pairs(p).find(|(m, _, _)| *m == member).map(|e| e.1),
+            ZsetValue::Skiplist(s) => s.scores.get(member).copied(),
+        }
+    }
+
+    /// Redis's `zsetAdd`: adds or updates `member` under the ZADD conditions, converting a
+    /// listpack that would grow past the limits. `score` is never NaN.
+    pub fn add(&mut self, score: f64, member: &[u8], flags: AddFlags, limits: ZsetLimits) -> Added {
+        match self.score(member) {
+            Some(current) => {
+                if flags.nx {
+                    return Added::Nop;
+                }
+                let mut score = score;
+                if flags.incr {
+                    score += current;
+                    if score.is_nan() {
+                        return Added::Nan;
+                    }
+                }
+                if (flags.lt && score >= current) || (flags.gt && score <= current) {
+                    return Added::Nop;
+                }
+                // C's `!=`: -0 and 0 are the same score, and the old one stays.
+                if score != current {
+                    self.remove(member);
+                    self.insert(score, member);
+                    Added::Updated(score)
+                } else {
+                    Added::Same(score)
+                }
+            }
+            None if flags.xx => Added::Nop,
+            None => {
+                if let ZsetValue::Listpack(p) = self {
+                    if p.len() / 2 + 1 > limits.max_entries || member.len() > limits.max_value {
+                        self.convert();
+                    }
+                }
+                self.insert(score, member);
+                Added::Added(score)
+            }
+        }
+    }
+
+    /// Inserts a member known to be absent, in order.
+    fn insert(&mut self, score: f64, member: &[u8]) {
+        match self {
+            ZsetValue::Listpack(p) => {
+                let at = pack_pairs(p)
+                    .find(|(m, s, _)| cmp_entry(*s, m, score, member) == Ordering::Greater)
+                    .map_or(p.end(), |e| e.2);
+                let mut buf = [0u8; 8];
+                let len = encode_score(score, &mut buf);
+                p.insert_at(at, member);
+                let (_, score_at) = p.entry_at(at);
+                p.insert_at(score_at, &buf[..len]);
+            }
+            ZsetValue::Skiplist(s) => {
+                let member = Sds::from_slice(member);
+                s.scores.insert(member.clone(), score);
+                s.order.insert(Scored { score, member });
+            }
+        }
+    }
+
+    /// Removes `member`; true when it was there.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match self {
+            ZsetValue::Listpack(p) => {
+                let found = pack_pairs(p).find(|(m, _, _)| *m == member).map(|e| e.2);
+                match found {
+                    Some(at) => {
+                        p.remove_at(at, 2);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            ZsetValue::Skiplist(s) => match s.scores.swap_remove(member) {
+                Some(score) => {
+                    s.order.remove(&Scored {
+                        score,
+                        member: Sds::from_slice(member),
+                    });
+                    if s.scores.capacity() > 64 && s.scores.len() < s.scores.capacity() / 8 {
+                        s.scores.shrink_to(s.scores.len() * 2);
+                    }
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// Members with their scores in order (`rev`: from the highest).
+    pub fn iter(&self, rev: bool) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        match (self, rev) {
+            (ZsetValue::Listpack(p), false) => Box::new(pack_pairs(p).map(|(m, s, _)| (m, s))),
+            (ZsetValue::Listpack(p), true) => {
+                let all: Vec<(&[u8], f64)> = pack_pairs(p).map(|(m, s, _)| (m, s)).collect();
+                Box::new(all.into_iter().rev())
+            }
+            (ZsetValue::Skiplist(s), false) => {
+                Box::new(s.order.iter().map(|e| (e.member.as_slice(), e.score)))
+            }
+            (ZsetValue::Skiplist(s), true) => {
+                Box::new(s.order.iter().rev().map(|e| (e.member.as_slice(), e.score)))
+            }
+        }
+    }
+
+    /// The 0-based rank of `member` (`rev`: counted from the highest).
+    pub fn rank(&self, member: &[u8], rev: bool) -> Option<usize> {
+        let score = self.score(member)?;
+        let below = match self {
+            ZsetValue::Listpack(p) => pack_pairs(p).position(|(m, _, _)| m == member)?,
+            ZsetValue::Skiplist(s) => s
+                .order
+                .range(
+                    ..Scored {
+                        score,
+                        member: Sds::from_slice(member),
+                    },
+                )
+                .count(),
+        };
+        Some(if rev { self.len() - 1 - below } else { below })
+    }
+
+    /// Removes and returns the lowest (or with `max`, the highest) member.
+    pub fn pop(&mut self, max: bool) -> Option<(Sds, f64)> {
+        let (member, score) = {
+            let (m, s) = self.iter(max).next()?;
+            (Sds::from_slice(m), s)
+        };
+        self.remove(&member);
+        Some((member, score))
+    }
+
+    fn convert(&mut self) {
+        if let ZsetValue::Listpack(p) = self {
+            let mut s = Skiplist {
+                scores: ScoreTable::with_capacity_and_hasher(p.len() / 2 + 1, Default::default()),
+                order: BTreeSet::new(),
+            };
+            for (m, score, _) in pack_pairs(p) {
+                let member = Sds::from_slice(m);
+                s.scores.insert(member.clone(), score);
+                s.order.insert(Scored { score, member });
+            }
+            *self = ZsetValue::Skiplist(Box::new(s));
+        }
+    }
+}
+
+/// C's `isspace` in the C locale.
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// glibc's `strtod`: the value of the longest prefix of `s` that is a number, how many
+/// bytes it took (0 when none: no conversion), and whether it over- or underflowed
+/// (ERANGE). Leading white space, hex floats, `inf`, `infinity` and `nan(...)` included.
+pub fn strtod(s: &[u8]) -> (f64, usize, bool) {
+    let mut i = 0;
+    while i < s.len() && is_c_space(s[i]) {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        neg = s[i] == b'-';
+        i += 1;
+    }
+    let sign = |v: f64| if neg { -v } else { v };
+    let rest = &s[i..];
+    let starts =
+        |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);
+    if starts(b"infinity") {
+        return (sign(f64::INFINITY), i + 8, false);
+    }
+    if starts(b"inf") {
+        return (sign(f64::INFINITY), i + 3, false);
+    }
+    if starts(b"nan") {
+        let mut end = i + 3;
+        if s.get(end) == Some(&b'(') {
+            let mut j = end + 1;
+            while j < s.len() && (s[j].is_ascii_alphanumeric() || s[j] == b'_') {
+                j += 1;
+            }
+            if s.get(j) == Some(&b')') {
+                end = j + 1;
+            }
+        }
+        return (f64::NAN, end, false);
+    }
+    if rest.len() >= 2 && rest[0] == b'0' && (rest[1] | 0x20) == b'x' {
+        if let Some((v, used, erange)) = strtod_hex(&rest[2..]) {
+            return (sign(v), i + 2 + used, erange);
+        }
+        // "0x" with no hex digit after it: only the "0" converts.
+        return (sign(0.0), i + 1, false);
+    }
+    let start = i;
+    let mut j = i;
+    let mut digits = 0;
+    let mut nonzero = false;
+    while j < s.len() && s[j].is_ascii_digit() {
+        nonzero |= s[j] != b'0';
+        digits += 1;
+        j += 1;
+    }
+    if j < s.len() && s[j] == b'.' {
+        j += 1;
+        while j < s.len() && s[j].is_ascii_digit() {
+            nonzero |= s[j] != b'0';
+            digits += 1;
+            j += 1;
+        }
+    }
+    if digits == 0 {
+        return (0.0, 0, false);
+    }
+    if j < s.len() && (s[j] | 0x20) == b'e' {
+        let mut k = j + 1;
+        if k < s.len() && (s[k] == b'+' || s[k] == b'-') {
+            k += 1;
+        }
+        if k < s.len() && s[k].is_ascii_digit() {
+            while k < s.len() && s[k].is_ascii_digit() {
+                k += 1;
+            }
+            j = k;
+        }
+    }
+    let text = std::str::from_utf8(&s[start..j]).unwrap_or("0");
+    // Rust's parser reads the same grammar, correctly rounded as glibc is; only a
+    // mantissa like "5." needs its dot dropped first.
+    let v: f64 = text.parse().unwrap_or_else(|_| {
+        let fixed = text.replacen(".e", "e", 1).replacen(".E", "E", 1);
+        let fixed = fixed.strip_suffix('.').unwrap_or(&fixed).to_string();
+        fixed.parse().unwrap_or(0.0)
+    });
+    let erange = v.is_infinite() || (v == 0.0 && nonzero);
+    (sign(v), j, erange)
+}
+
+/// A hex float after its "0x": (value, bytes used, ERANGE), `None` with no hex digit.
+fn strtod_hex(s: &[u8]) -> Option<(f64, usize, bool)> {
+    let mut mant: u64 = 0;
+    let mut exp: i64 = 0;
+    let mut digits = 0;
+    let mut sticky = false;
+    let mut nonzero = false;
+    let mut i = 0;
+    let mut seen_dot = false;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'.' && !seen_dot {
+            seen_dot = true;
+            i += 1;
+            continue;
+        }
+        let Some(d) = (c as char).to_digit(16) else {
+            break;
+        };
+        digits += 1;
+        nonzero |= d != 0;
+        if mant >> 56 == 0 {
+            mant = mant << 4 | d as u64;
+            if seen_dot {
+                exp -= 4;
+            }
+        } else {
+            sticky |= d != 0;
+            if !seen_dot {
+                exp += 4;
+            }
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if i < s.len() && (s[i] | 0x20) == b'p' {
+        let mut k = i + 1;
+        let mut eneg = false;
+        if k < s.len() && (s[k] == b'+' || s[k] == b'-') {
+            eneg = s[k] == b'-';
+            k += 1;
+        }
+        if k < s.len() && s[k].is_ascii_digit() {
+            let mut e: i64 = 0;
+            while k < s.len() && s[k].is_ascii_digit() {
+                e = (e * 10 + (s[k] - b'0') as i64).min(1 << 20);
+                k += 1;
+            }
+            exp += if eneg { -e } else { e };
+            i = k;
+        }
+    }
+    if sticky {
+        mant |= 1;
+    }
+    let mut v = mant as f64;
+    let mut e = exp;
+    while e > 0 {
+        let step = e.min(1000);
+        v *= 2f64.powi(step as i32);
+        e -= step;
+    }
+    while e < 0 {
+        let step = (-e).min(1000);
+        v /= 2f64.powi(step as i32);
+        e += step;
+    }
+    let erange = v.is_infinite() || (v == 0.0 && nonzero);
+    Some((v, i, erange))
+}
+
+/// Redis's `string2d` (ZADD scores, ZINCRBY): the whole argument must be one number, no
+/// leading space, no overflow or underflow to zero, no NaN.
+pub fn parse_score(s: &[u8]) -> Option<f64> {
+    if s.is_empty() || is_c_space(s[0]) {
+        return None;
+    }
+    let (v, used, erange) = strtod(s);
+    if used != s.len() || v.is_nan() || (erange && (v.is_infinite() || v == 0.0)) {
+        return None;
+    }
+    Some(v)
+}
+
+/// One end of a score range (ZRANGEBYSCORE, ZCOUNT): `(` makes it exclusive; the rest is
+/// read by `strtod` up to the first NUL, as C sees the argument.
+pub fn parse_score_bound(s: &[u8]) -> Option<(f64, bool)> {
+    let (exclusive, body) = match s.first() {
+        Some(b'(') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let body = crate::errors::c_string(body);
+    let (v, used, _) = strtod(body);
+    if used != body.len() || v.is_nan() {
+        return None;
+    }
+    Some((v, exclusive))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: ZsetLimits = ZsetLimits {
+        max_entries: 3,
+        max_value: 8,
+    };
+
+    fn members(z: &ZsetValue, rev: bool) -> Vec<(String, f64)> {
+        z.iter(rev)
+            .map(|(m, s)| (String::from_utf8_lossy(m).into_owned(), s))
+            .collect()
+    }
+
+    #[test]
+    fn packed_scores_round_trip() {
+        for v in [
+            0.0,
+            1.0,
+            -1.0,
+            255.0,
+            256.0,
+            -129.0,
+            1.5,
+            1e300,
+            -3e-300,
+            36028797018963967.0,
+            1e17,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let mut buf = [0u8; 8];
+            let len = encode_score(v, &mut buf);
+            let back = decode_score(&buf[..len]);
+            assert_eq!(back.to_bits(), v.to_bits(), "{v}");
+        }
+        let mut buf = [0u8; 8];
+        let len = encode_score(-0.0, &mut buf);
+        assert_eq!(decode_score(&buf[..len]).to_bits(), 0.0f64.to_bits());
+    }
+
+    #[test]
+    fn members_are_ordered_by_score_then_bytes_in_both_encodings() {
+        let flags = AddFlags::default();
+        let mut small = ZsetValue::for_first_member(b"b", LIMITS);
+        let mut big = ZsetValue::Skiplist(Box::default());
+        for z in [&mut small, &mut big] {
+            z.add(2.0, b"b", flags, LIMITS);
+            z.add(1.0, b"z", flags, LIMITS);
+            z.add(2.0, b"a", flags, LIMITS);
+        }
+        assert_eq!(small.encoding(), "listpack");
+        let want = vec![("z".to_string(), 1.0), ("a".into(), 2.0), ("b".into(), 2.0)];
+        assert_eq!(members(&small, false), want);
+        assert_eq!(members(&big, false), want);
+        assert_eq!(small.rank(b"b", false), Some(2));
+        assert_eq!(big.rank(b"b", true), Some(0));
+    }
+
+    #[test]
+    fn a_fourth_member_or_a_long_one_converts_to_a_skiplist() {
+        let flags = AddFlags::default();
+        let mut z = ZsetValue::for_first_member(b"a", LIMITS);
+        for m in ["a", "b", "c"] {
+            z.add(1.0, m.as_bytes(), flags, LIMITS);
+        }
+        assert_eq!(z.encoding(), "listpack");
+        z.add(0.5, b"d", flags, LIMITS);
+        assert_eq!(z.encoding(), "skiplist");
+        assert_eq!(z.pop(false).map(|p| p.1), Some(0.5));
+        let long = ZsetValue::for_first_member(b"123456789", LIMITS);
+        assert_eq!(long.encoding(), "skiplist");
+    }
+
+    #[test]
+    fn incr_to_nan_and_gt_lt_refusals_leave_the_score() {
+        let mut z = ZsetValue::for_first_member(b"a", LIMITS);
+        z.add(f64::INFINITY, b"a", AddFlags::default(), LIMITS);
+        let incr = AddFlags {
+            incr: true,
+            ..Default::default()
+        };
+        assert_eq!(z.add(f64::NEG_INFINITY, b"a", incr, LIMITS), Added::Nan);
+        let gt = AddFlags {
+            gt: true,
+            ..Default::default()
+        };
+        assert_eq!(z.add(1.0, b"a", gt, LIMITS), Added::Nop);
+        assert_eq!(z.score(b"a"), Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn strtod_reads_what_glibc_reads() {
+        assert_eq!(strtod(b" 1.5x"), (1.5, 4, false));
+        assert_eq!(strtod(b"0x10"), (16.0, 4, false));
+        assert_eq!(strtod(b"0x1p-2"), (0.25, 6, false));
+        assert_eq!(strtod(b"-Infinity"), (f64::NEG_INFINITY, 9, false));
+        assert_eq!(strtod(b"1e"), (1.0, 1, false));
+        assert_eq!(strtod(b"5."), (5.0, 2, false));
+        assert_eq!(strtod(b".5"), (0.5, 2, false));
+        assert_eq!(strtod(b"abc"), (0.0, 0, false));
+        assert!(strtod(b"1e400").2);
+        assert!(strtod(b"1e-400").2);
+    }
+
+    #[test]
+    fn scores_parse_as_string2d() {
+        assert_eq!(parse_score(b"1"), Some(1.0));
+        assert_eq!(parse_score(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_score(b" 1"), None);
+        assert_eq!(parse_score(b"1 "), None);
+        assert_eq!(parse_score(b""), None);
+        assert_eq!(parse_score(b"nan"), None);
+        assert_eq!(parse_score(b"1e400"), None);
+        assert_eq!(parse_score(b"0x1A"), Some(26.0));
+    }
+
+    #[test]
+    fn range_bounds_accept_an_open_paren_and_stop_at_nul() {
+        assert_eq!(parse_score_bound(b"(1.5"), Some((1.5, true)));
+        assert_eq!(parse_score_bound(b""), Some((0.0, false)));
+        assert_eq!(parse_score_bound(b"2\x00junk"), Some((2.0, false)));
+        assert_eq!(parse_score_bound(b"x"), None);
+        assert_eq!(parse_score_bound(b"nan"), None);
+    }
+}
