@@ -1257,6 +1257,13 @@ fn key_usage(key: &[u8]) -> usize {
 }
 
 fn value_usage(value: &Value) -> usize {
+    match value {
+        Value::List(l) => return ROBJ + l.memory_usage(),
+        Value::Hash(h) => return ROBJ + h.memory_usage(),
+        Value::Set(s) => return ROBJ + s.memory_usage(),
+        Value::ZSet(z) => return ROBJ + z.memory_usage(),
+        Value::Int(_) | Value::Str { .. } => {}
+    }
     let mut scratch = itoa::Buffer::new();
     let Some(bytes) = value.string_bytes(&mut scratch) else {
         // Other types estimate their own size when they land; until then a fixed guess.
