@@ -223,6 +223,9 @@ async fn accept_loop(
 /// spending at most a quarter of the period.
 async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut rng = rand::rngs::SmallRng::from_entropy();
+    // Where the next cycle starts, so that a busy database cannot starve the ones after it
+    // (Redis keeps the same `current_db` between cycles).
+    let mut next_db = 0;
     loop {
         let hz = shared.state.lock().config.hz.clamp(1, 500);
         let period = Duration::from_millis(1000 / hz as u64);
@@ -231,10 +234,18 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             _ = shutdown.changed() => return,
         }
         let deadline = Instant::now() + period / 4;
-        let mut state = shared.state.lock();
-        let now = unix_millis();
-        for db in state.dbs.iter_mut() {
-            db.active_expire(now, &mut rng, deadline);
+        let databases = shared.state.lock().dbs.len();
+        // One acquisition per database, so that clients wait at most one database's slice
+        // (a millisecond or so), not the whole cycle's.
+        for step in 0..databases {
+            let i = (next_db + step) % databases;
+            next_db = (i + 1) % databases;
+            let mut state = shared.state.lock();
+            let now = unix_millis();
+            if let Some(db) = state.dbs.get_mut(i) {
+                db.active_expire(now, &mut rng, deadline);
+            }
+            drop(state);
             if Instant::now() >= deadline {
                 break;
             }
