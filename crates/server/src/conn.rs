@@ -4,7 +4,9 @@
 //! Closing follows Redis: QUIT, a CLIENT KILL of oneself and a protocol error close the
 //! connection once the replies before it are written; a connection killed by another one
 //! closes at once, even while it waits for input or for its peer to read. Whatever a
-//! client sends, nothing here panics and no other client is disturbed.
+//! client sends, nothing here panics and no other client is disturbed. A connection idle
+//! for longer than the `timeout` setting is closed without a word, as Redis's clientsCron
+//! does.
 //!
 //! The loop allocates nothing per command or per reply: arguments are spans into the read
 //! buffer, replies go straight into one output buffer, and the INFO traffic counters are
@@ -24,9 +26,10 @@ use tokio::sync::{watch, Notify};
 
 use crate::command::{execute, flags, Registry};
 use crate::commands::connection::password;
+use crate::keyspace::Millis;
 use crate::reply::{Protocol, Reply};
 use crate::server::Shared;
-use crate::state::{Client, ClientEntry, ReplyMode, State};
+use crate::state::{unix_millis, Client, ClientEntry, ReplyMode, State};
 
 /// Redis closes a client whose unparsed input passes `client-query-buffer-limit` (1 GiB).
 const QUERY_BUFFER_LIMIT: usize = 1024 * 1024 * 1024;
@@ -50,7 +53,9 @@ pub(crate) async fn serve(
     let wake = Arc::new(Notify::new());
     let id = shared.next_client_id();
     let fd = stream.as_raw_fd();
-    let Some((mut client, max_bulk)) = register(&shared, id, addr, laddr, fd, &wake) else {
+    let Some((mut client, max_bulk, mut idle_timeout)) =
+        register(&shared, id, addr, laddr, fd, &wake)
+    else {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
@@ -62,6 +67,8 @@ pub(crate) async fn serve(
     let mut batch = Batch::default();
     let mut out = Reply::new(Protocol::Resp2);
     let mut traffic = Traffic::default();
+    // Unix time of the last read or write, for the idle `timeout`.
+    let mut last_io_ms = unix_millis();
 
     'conn: loop {
         // Redis reads 16 KiB at a time, and parses in between: its "too big" limits on a
@@ -73,13 +80,25 @@ pub(crate) async fn serve(
         };
         rbuf.reserve(limit);
         let mut room = (&mut rbuf).limit(limit);
+        let idle_at = idle_deadline(last_io_ms, idle_timeout);
         tokio::select! {
             r = stream.read_buf(&mut room) => match r {
                 Ok(0) | Err(_) => break 'conn,
                 Ok(n) => traffic.input += n as u64,
             },
             _ = wake.notified() => {
-                if is_killed(&shared.state.lock(), id) {
+                // Also how a CONFIG SET of `timeout` reaches a connection that waits.
+                let state = shared.state.lock();
+                if is_killed(&state, id) {
+                    break 'conn;
+                }
+                idle_timeout = state.config.timeout;
+                continue 'conn;
+            }
+            _ = sleep_until_unix(idle_at.unwrap_or(0)), if idle_at.is_some() => {
+                idle_timeout = shared.state.lock().config.timeout;
+                if idle_deadline(last_io_ms, idle_timeout).is_some_and(|d| d <= unix_millis()) {
+                    tracing::debug!(%addr, "closing idle client");
                     break 'conn;
                 }
                 continue 'conn;
@@ -99,6 +118,7 @@ pub(crate) async fn serve(
                     let mut state = shared.state.lock();
                     traffic.add_to(&mut state);
                     parser.set_max_bulk_len(state.config.proto_max_bulk_len);
+                    idle_timeout = state.config.timeout;
                     client.last_active = Instant::now();
                     // As in Redis, the query buffer holds the batch until it is done.
                     client.query_buf = rbuf.len();
@@ -168,6 +188,8 @@ pub(crate) async fn serve(
         {
             break;
         }
+        // A read, and the write of its replies: Redis's `lastinteraction`.
+        last_io_ms = unix_millis();
         if close || rbuf.len() > QUERY_BUFFER_LIMIT {
             break;
         }
@@ -227,6 +249,31 @@ async fn wait_for_pause(
     }
 }
 
+/// When a connection whose last read or write was at `last_io_ms` (unix time) has been
+/// silent too long under `timeout` seconds; never when `timeout` is 0. Redis closes a
+/// client once `unixtime - lastinteraction > timeout` in whole seconds, so the limit falls
+/// on the start of a second: after between `timeout` and `timeout + 1` seconds of silence.
+fn idle_deadline(last_io_ms: Millis, timeout: u64) -> Option<Millis> {
+    if timeout == 0 {
+        return None;
+    }
+    let timeout = Millis::try_from(timeout).unwrap_or(Millis::MAX);
+    let second = last_io_ms.div_euclid(1000);
+    Some(
+        second
+            .saturating_add(timeout)
+            .saturating_add(1)
+            .saturating_mul(1000),
+    )
+}
+
+/// Sleeps until the given unix time in milliseconds (at once if it has passed).
+async fn sleep_until_unix(when_ms: Millis) {
+    let wait = when_ms.saturating_sub(unix_millis()).clamp(0, 3_600_000);
+    // The caller checks the clock again, so the cap only costs an extra wake-up.
+    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+}
+
 /// Traffic not yet added to the INFO counters.
 #[derive(Default)]
 struct Traffic {
@@ -252,7 +299,7 @@ fn register(
     laddr: SocketAddr,
     fd: i32,
     wake: &Arc<Notify>,
-) -> Option<(Client, u64)> {
+) -> Option<(Client, u64, u64)> {
     let mut state = shared.state.lock();
     state.stats.connections_received += 1;
     if state.clients.len() as u64 >= state.config.maxclients {
@@ -270,7 +317,11 @@ fn register(
             wake: wake.clone(),
         },
     );
-    Some((client, state.config.proto_max_bulk_len))
+    Some((
+        client,
+        state.config.proto_max_bulk_len,
+        state.config.timeout,
+    ))
 }
 
 fn is_killed(state: &State, id: u64) -> bool {
@@ -635,5 +686,30 @@ mod tests {
             b"PING\r\nAUTH pw\r\nPING\r\n",
             b"-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n",
         );
+    }
+
+    #[test]
+    fn idle_deadline_is_the_start_of_the_second_after_timeout_whole_seconds() {
+        use super::idle_deadline;
+        assert_eq!(idle_deadline(10_000, 0), None);
+        // Last heard at 10.0 s or 10.999 s: closed from 12.0 s on, as `12 - 10 > 1`.
+        assert_eq!(idle_deadline(10_000, 1), Some(12_000));
+        assert_eq!(idle_deadline(10_999, 1), Some(12_000));
+        assert_eq!(idle_deadline(10_999, 300), Some(311_000));
+        assert_eq!(idle_deadline(i64::MAX - 5, u64::MAX), Some(i64::MAX));
+    }
+
+    #[test]
+    fn idle_connection_is_closed_after_config_set_timeout() {
+        let server = server();
+        let mut idle = connect(&server);
+        exchange(&mut idle, b"PING\r\n", b"+PONG\r\n");
+        let mut admin = connect(&server);
+        exchange(&mut admin, b"CONFIG SET timeout 1\r\n", b"+OK\r\n");
+        let started = std::time::Instant::now();
+        idle.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        assert_eq!(read_to_close(&mut idle).expect("closed"), b"");
+        assert!(started.elapsed() < Duration::from_millis(2500));
     }
 }

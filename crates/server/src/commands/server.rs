@@ -1026,6 +1026,13 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
             return;
         }
     }
+    if ctx.state.config.timeout != before.timeout {
+        // Connections waiting for input learn the new idle limit when woken, as Redis's
+        // clientsCron applies it to every client, idle ones included.
+        for entry in ctx.state.clients.values() {
+            entry.wake.notify_one();
+        }
+    }
     ctx.out.ok();
 }
 
