@@ -185,8 +185,7 @@ pub const HASH_VALUE_NOT_FLOAT: &str = "ERR hash value is not a float";
 pub const SRANDMEMBER_COUNT_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 pub const ZADD_XX_AND_NX: &str = "ERR XX and NX options at the same time are not compatible";
-pub const ZADD_GT_LT_NX: &str =
-    "ERR GT, LT, and/or NX options at the same time are not compatible";
+pub const ZADD_GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
 pub const ZADD_INCR_PAIRS: &str = "ERR INCR option supports a single increment-element pair";
 pub const ZADD_NAN: &str = "ERR resulting score is not a number (NaN)";
 pub const MIN_MAX_NOT_FLOAT: &str = "ERR min or max is not a float";

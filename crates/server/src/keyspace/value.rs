@@ -20,7 +20,10 @@ pub enum Value {
     Int(i64),
     /// Any other string. `raw` marks strings changed in place (APPEND, SETRANGE), which
     /// Redis reports as `raw` whatever their length; others are `embstr` up to 44 bytes.
-    Str { data: Sds, raw: bool },
+    Str {
+        data: Sds,
+        raw: bool,
+    },
     /// The collections are boxed so that `Value`, and with it every keyspace entry, stays
     /// the size a string needs.
     List(Box<crate::types::ListValue>),
