@@ -331,28 +331,7 @@ fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 /// `HDEL key field [field ...]`: how many fields were removed.
 fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let hash = match write(db, key, now, false) {
-        Err(()) => return ctx.out.error(errors::WRONGTYPE),
-        Ok(None) => return ctx.out.int(0),
-        Ok(Some(h)) => h,
-    };
-    let mut deleted = 0;
-    for field in &argv[2..] {
-        if hash.remove(field) {
-            deleted += 1;
-            if hash.is_empty() {
-                break;
-            }
-        }
-    }
-    if hash.is_empty() {
-        db.remove(key, now);
-    }
-    ctx.dirty(deleted);
-    ctx.out.int(deleted as i64);
+    super::remove_members::<HashValue>(ctx, argv);
 }
 
 /// `HLEN key`

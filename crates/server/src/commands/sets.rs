@@ -164,30 +164,7 @@ fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 /// `SREM key member [member ...]`: how many members were removed.
 fn srem(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let set = match db.get_mut(key, now) {
-        None => return ctx.out.int(0),
-        Some(entry) => match &mut entry.value {
-            Value::Set(set) => set,
-            _ => return ctx.out.error(errors::WRONGTYPE),
-        },
-    };
-    let mut removed = 0;
-    for member in &argv[2..] {
-        if set.remove(member) {
-            removed += 1;
-            if set.is_empty() {
-                break;
-            }
-        }
-    }
-    if set.is_empty() {
-        db.remove(key, now);
-    }
-    ctx.dirty(removed);
-    ctx.out.int(removed as i64);
+    super::remove_members::<SetValue>(ctx, argv);
 }
 
 /// `SCARD key`

@@ -446,30 +446,7 @@ fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 /// `ZREM key member [member ...]`: how many members were removed.
 fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let zset = match db.get_mut(key, now) {
-        None => return ctx.out.int(0),
-        Some(entry) => match &mut entry.value {
-            Value::ZSet(z) => z,
-            _ => return ctx.out.error(errors::WRONGTYPE),
-        },
-    };
-    let mut removed = 0;
-    for member in &argv[2..] {
-        if zset.remove(member) {
-            removed += 1;
-            if zset.is_empty() {
-                break;
-            }
-        }
-    }
-    if zset.is_empty() {
-        db.remove(key, now);
-    }
-    ctx.dirty(removed);
-    ctx.out.int(removed as i64);
+    super::remove_members::<ZsetValue>(ctx, argv);
 }
 
 /// ZPOPMIN and ZPOPMAX: a flat array of member, score... except in RESP3 with a count,
