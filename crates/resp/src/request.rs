@@ -341,7 +341,23 @@ fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
 /// limit rejects the request (`*1\0\r\n` gets no reply at first, then "too big mbulk
 /// count string" once 64 KiB are buffered).
 fn find_before_nul(buf: &[u8], from: usize, needle: u8) -> Option<usize> {
-    let i = from + memchr::memchr2(needle, 0, &buf[from..])?;
+    // Most lines are `*3` or `$5`: a plain look at their first bytes finds the end sooner
+    // than memchr gets going.
+    const SHORT: usize = 16;
+    let head = &buf[from..buf.len().min(from + SHORT)];
+    for (i, &c) in head.iter().enumerate() {
+        if c == needle {
+            return Some(from + i);
+        }
+        if c == 0 {
+            return None;
+        }
+    }
+    if head.len() < SHORT {
+        return None;
+    }
+    let rest = from + SHORT;
+    let i = rest + memchr::memchr2(needle, 0, &buf[rest..])?;
     (buf[i] == needle).then_some(i)
 }
 
@@ -480,5 +496,32 @@ fn split_args_in_place(buf: &mut [u8], range: Range<usize>, out: &mut Vec<Range<
             p += 1;
         }
         out.push(token_start..w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_before_nul;
+
+    #[test]
+    fn line_end_is_found_in_the_first_bytes_and_past_them() {
+        let mut line = b"$5\r\n".to_vec();
+        assert_eq!(find_before_nul(&line, 0, b'\r'), Some(2));
+        line = vec![b'1'; 40];
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(find_before_nul(&line, 3, b'\r'), Some(40));
+        assert_eq!(find_before_nul(&line[..40], 3, b'\r'), None);
+    }
+
+    #[test]
+    fn nul_hides_a_line_end_in_the_first_bytes_and_past_them() {
+        assert_eq!(find_before_nul(b"*1\0\r\n", 0, b'\r'), None);
+        let mut line = vec![b'1'; 30];
+        line.extend_from_slice(b"\0\r\n");
+        assert_eq!(find_before_nul(&line, 0, b'\r'), None);
+        // Exactly at the edge of the plain look.
+        let mut line = vec![b'1'; 16];
+        line.extend_from_slice(b"\r\n");
+        assert_eq!(find_before_nul(&line, 0, b'\r'), Some(16));
     }
 }

@@ -195,9 +195,23 @@ pub const fn keys(first: i32, last: i32, step: i32) -> KeySpec {
     KeySpec { first, last, step }
 }
 
+/// A top-level command, its lower-case name and its `id`.
+type Named = (&'static [u8], &'static CommandSpec, usize);
+
+/// The longest command name `lookup` finds.
+const MAX_NAME: usize = 32;
+
+/// The `by_name` bucket of a name of 1 to `MAX_NAME` bytes. Both letter cases share the
+/// five low bits.
+fn bucket(name: &[u8]) -> usize {
+    (name.len() - 1) * 32 + (name[0] & 31) as usize
+}
+
 /// Every command, found by lower-case name.
 pub struct Registry {
-    by_name: HashMap<&'static str, &'static CommandSpec>,
+    /// Commands with their `id`, in buckets by name length and first letter (`bucket`):
+    /// finding a command compares a name or two, with no hashing and no lower-case copy.
+    by_name: Vec<Vec<Named>>,
     all: Vec<&'static CommandSpec>,
     /// A dense index per command and subcommand (by address), for per-command counters.
     ids: HashMap<usize, usize>,
@@ -209,13 +223,24 @@ impl Registry {
             .iter()
             .flat_map(|family| family.iter())
             .collect();
-        let by_name = all.iter().map(|c| (c.name, *c)).collect();
-        let ids = all
+        let ids: HashMap<usize, usize> = all
             .iter()
             .flat_map(|c| std::iter::once(*c).chain(c.subcommands.iter()))
             .enumerate()
             .map(|(id, c)| (c as *const CommandSpec as usize, id))
             .collect();
+        let mut by_name: Vec<Vec<Named>> = vec![Vec::new(); MAX_NAME * 32];
+        for c in &all {
+            let name = c.name.as_bytes();
+            if name.is_empty() || name.len() > MAX_NAME {
+                continue;
+            }
+            let id = ids.get(&(*c as *const CommandSpec as usize)).copied();
+            let bucket = &mut by_name[bucket(name)];
+            // A later entry of the same name replaces an earlier one.
+            bucket.retain(|(n, _, _)| *n != name);
+            bucket.push((name, *c, id.unwrap_or(0)));
+        }
         Registry { by_name, all, ids }
     }
 
@@ -252,15 +277,22 @@ impl Registry {
 
     /// Finds a top-level command by name, in any letter case.
     pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
-        let mut lower = [0u8; 32];
-        if name.len() > lower.len() {
+        self.lookup_with_id(name).map(|(cmd, _)| cmd)
+    }
+
+    /// `lookup`, with the command's `id`.
+    fn lookup_with_id(&self, name: &[u8]) -> Option<(&'static CommandSpec, usize)> {
+        if name.is_empty() || name.len() > MAX_NAME {
             return None;
         }
-        for (d, s) in lower.iter_mut().zip(name) {
-            *d = s.to_ascii_lowercase();
-        }
-        let lower = std::str::from_utf8(&lower[..name.len()]).ok()?;
-        self.by_name.get(lower).copied()
+        self.by_name[bucket(name)]
+            .iter()
+            .find(|(n, _, _)| {
+                n.iter()
+                    .zip(name)
+                    .all(|(n, c)| *n == c.to_ascii_lowercase())
+            })
+            .map(|&(_, cmd, id)| (cmd, id))
     }
 
     pub fn all(&self) -> &[&'static CommandSpec] {
@@ -269,16 +301,23 @@ impl Registry {
 
     /// Resolves `argv` to the command to run: the subcommand for container commands.
     pub fn resolve(&self, argv: &[&[u8]]) -> Result<&'static CommandSpec, Vec<u8>> {
-        let Some(cmd) = self.lookup(argv[0]) else {
+        self.resolve_with_id(argv).map(|(cmd, _)| cmd)
+    }
+
+    /// `resolve`, with the command's `id`.
+    fn resolve_with_id(&self, argv: &[&[u8]]) -> Result<(&'static CommandSpec, usize), Vec<u8>> {
+        let Some((cmd, id)) = self.lookup_with_id(argv[0]) else {
             return Err(errors::unknown_command(argv));
         };
         if cmd.subcommands.is_empty() || argv.len() < 2 {
-            return Ok(cmd);
+            return Ok((cmd, id));
         }
-        cmd.subcommands
+        let sub = cmd
+            .subcommands
             .iter()
             .find(|s| s.name.as_bytes().eq_ignore_ascii_case(argv[1]))
-            .ok_or_else(|| errors::unknown_subcommand(argv[0], argv[1]))
+            .ok_or_else(|| errors::unknown_subcommand(argv[0], argv[1]))?;
+        Ok((sub, self.id(sub)))
     }
 }
 
@@ -318,14 +357,13 @@ pub fn execute(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[
 
 fn run(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[&[u8]]) {
     let registry = Registry::get();
-    let cmd = match registry.resolve(argv) {
-        Ok(cmd) => cmd,
+    let (cmd, id) = match registry.resolve_with_id(argv) {
+        Ok(found) => found,
         Err(msg) => {
             out.error_bytes(&msg);
             return;
         }
     };
-    let id = registry.id(cmd);
     if !cmd.arity_ok(argv.len()) {
         out.error(&errors::wrong_arity(cmd.full_name));
         state.command_stats[id].rejected += 1;

@@ -12,8 +12,10 @@
 //! buffer, replies go straight into one output buffer, and the INFO traffic counters are
 //! carried to the next lock the loop takes anyway rather than taking one of their own.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,7 +49,7 @@ pub(crate) async fn serve(
     mut stream: TcpStream,
     addr: SocketAddr,
     laddr: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let wake = Arc::new(Notify::new());
@@ -69,6 +71,11 @@ pub(crate) async fn serve(
     let mut traffic = Traffic::default();
     // Unix time of the last read or write, for the idle `timeout`.
     let mut last_io_ms = unix_millis();
+    let mut signals = Signals::new(wake, shutdown);
+    // A stop that came before the registration woke nobody here.
+    if signals.stopping() {
+        return;
+    }
 
     'conn: loop {
         // Redis reads 16 KiB at a time, and parses in between: its "too big" limits on a
@@ -81,12 +88,24 @@ pub(crate) async fn serve(
         rbuf.reserve(limit);
         let mut room = (&mut rbuf).limit(limit);
         let idle_at = idle_deadline(last_io_ms, idle_timeout);
+        // Input first, so that a ready read does not poll (and arm) anything else. A
+        // connection that is never short of input still notices a kill when it publishes
+        // its batch, and a server stop right here.
         tokio::select! {
+            biased;
             r = stream.read_buf(&mut room) => match r {
                 Ok(0) | Err(_) => break 'conn,
-                Ok(n) => traffic.input += n as u64,
+                Ok(n) => {
+                    traffic.input += n as u64;
+                    if signals.stopping() {
+                        break 'conn;
+                    }
+                }
             },
-            _ = wake.notified() => {
+            signal = signals.recv() => {
+                if signal == Signal::Shutdown {
+                    break 'conn;
+                }
                 // Also how a CONFIG SET of `timeout` reaches a connection that waits.
                 let state = shared.state.lock();
                 if is_killed(&state, id) {
@@ -103,7 +122,6 @@ pub(crate) async fn serve(
                 }
                 continue 'conn;
             }
-            _ = shutdown.changed() => break 'conn,
         }
 
         let mut close = false;
@@ -146,11 +164,10 @@ pub(crate) async fn serve(
                         &mut traffic,
                         &shared,
                         id,
-                        &wake,
-                        &mut shutdown,
+                        &mut signals,
                     )
                     .await;
-                    if !flushed || !wait_for_pause(until, &shared, id, &wake, &mut shutdown).await {
+                    if !flushed || !wait_for_pause(until, &shared, id, &mut signals).await {
                         break 'conn;
                     }
                 }
@@ -181,8 +198,7 @@ pub(crate) async fn serve(
             &mut traffic,
             &shared,
             id,
-            &wake,
-            &mut shutdown,
+            &mut signals,
         )
         .await
         {
@@ -209,16 +225,24 @@ async fn flush(
     traffic: &mut Traffic,
     shared: &Shared,
     id: u64,
-    wake: &Notify,
-    shutdown: &mut watch::Receiver<bool>,
+    signals: &mut Signals,
 ) -> bool {
     if out.is_empty() {
         return true;
     }
-    let flushed = tokio::select! {
-        r = stream.write_all(&out.buf) => r.is_ok(),
-        _ = until_killed(shared, id, wake) => false,
-        _ = shutdown.changed() => false,
+    let flushed = {
+        let mut write = pin!(stream.write_all(&out.buf));
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut write => break r.is_ok(),
+                signal = signals.recv() => {
+                    if signal == Signal::Shutdown || is_killed(&shared.state.lock(), id) {
+                        break false;
+                    }
+                }
+            }
+        }
     };
     if flushed {
         traffic.output += out.buf.len() as u64;
@@ -232,20 +256,15 @@ async fn flush(
 
 /// Waits while a CLIENT PAUSE holds the next command, until `until` or until something
 /// wakes the connection (CLIENT UNPAUSE, a kill). False when the connection is to close.
-async fn wait_for_pause(
-    until: Instant,
-    shared: &Shared,
-    id: u64,
-    wake: &Notify,
-    shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+async fn wait_for_pause(until: Instant, shared: &Shared, id: u64, signals: &mut Signals) -> bool {
     // The caller looks at the pause again after this returns, so waking early is harmless;
     // the cap keeps the timer within what any runtime handles.
     let deadline = until.min(Instant::now() + Duration::from_secs(3600));
     tokio::select! {
         _ = tokio::time::sleep_until(deadline.into()) => true,
-        _ = wake.notified() => !is_killed(&shared.state.lock(), id),
-        _ = shutdown.changed() => false,
+        signal = signals.recv() => {
+            signal == Signal::Wake && !is_killed(&shared.state.lock(), id)
+        }
     }
 }
 
@@ -328,13 +347,55 @@ fn is_killed(state: &State, id: u64) -> bool {
     state.clients.get(&id).is_none_or(|e| e.killed)
 }
 
-/// Resolves once another connection has killed this one.
-async fn until_killed(shared: &Shared, id: u64, wake: &Notify) {
-    loop {
-        wake.notified().await;
-        if is_killed(&shared.state.lock(), id) {
-            return;
+/// What interrupts a connection's wait: a wake-up from another connection (CLIENT KILL,
+/// CLIENT UNPAUSE, CONFIG SET timeout) or the server stopping.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Wake,
+    Shutdown,
+}
+
+/// Waits for the next `Signal`. The wait outlives each `select!` and is replaced only once
+/// it fires: a `select!` that ends for another reason (input arrived, a write finished)
+/// leaves it registered with the `Notify`, instead of unregistering it and registering a
+/// new one on every turn of the loop. Only the `Notify` is waited on (each poll of a
+/// registered wait takes its lock): the accept loop wakes every connection when the server
+/// stops, and the watch channel then tells a stop from other wake-ups.
+struct Signals {
+    wake: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+    next: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Signals {
+    fn new(wake: Arc<Notify>, shutdown: watch::Receiver<bool>) -> Signals {
+        let next = Signals::arm(&wake);
+        Signals {
+            wake,
+            shutdown,
+            next,
         }
+    }
+
+    fn arm(wake: &Arc<Notify>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let wake = wake.clone();
+        Box::pin(async move { wake.notified().await })
+    }
+
+    /// The next signal. Cancel safe: a dropped `recv` leaves the wait armed.
+    async fn recv(&mut self) -> Signal {
+        self.next.as_mut().await;
+        self.next = Signals::arm(&self.wake);
+        if self.stopping() {
+            Signal::Shutdown
+        } else {
+            Signal::Wake
+        }
+    }
+
+    /// Whether the server is stopping, without waiting.
+    fn stopping(&self) -> bool {
+        self.shutdown.has_changed().unwrap_or(true)
     }
 }
 
@@ -686,6 +747,17 @@ mod tests {
             b"PING\r\nAUTH pw\r\nPING\r\n",
             b"-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n",
         );
+    }
+
+    #[test]
+    fn server_stop_closes_a_connection_that_waits_for_input() {
+        let server = server();
+        let mut idle = connect(&server);
+        exchange(&mut idle, b"PING\r\n", b"+PONG\r\n");
+        let stopped = std::time::Instant::now();
+        server.stop();
+        assert!(stopped.elapsed() < Duration::from_secs(2));
+        assert_eq!(read_to_close(&mut idle).expect("closed"), b"");
     }
 
     #[test]

@@ -215,6 +215,11 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
         }
     }
+    // Connections wait on their own wake-up alone (see `conn::Signals`): this is how they
+    // hear of the stop. One registered after this sees the stop when it starts.
+    for entry in shared.state.lock().clients.values() {
+        entry.wake.notify_one();
+    }
     drop(listener);
     while conns.join_next().await.is_some() {}
 }

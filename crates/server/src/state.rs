@@ -27,7 +27,7 @@ pub enum ReplyMode {
 
 /// One connection's own state. The connection task owns it; a copy sits in the registry
 /// (refreshed after every batch) for CLIENT LIST and friends to read.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Client {
     pub id: u64,
     pub addr: SocketAddr,
@@ -79,6 +79,71 @@ impl Client {
             fd: -1,
             no_evict: false,
         }
+    }
+}
+
+impl Clone for Client {
+    fn clone(&self) -> Client {
+        let mut copy = Client::new(self.id, self.addr, self.laddr, self.authenticated);
+        copy.clone_from(self);
+        copy
+    }
+
+    /// The registry's copy is refreshed after every batch: this copies field by field and
+    /// leaves the names alone unless they changed, where the derived `clone_from` would
+    /// build a whole new `Client` and drop the old one.
+    fn clone_from(&mut self, source: &Client) {
+        // Destructured so that a new field cannot be forgotten here.
+        let Client {
+            id,
+            addr,
+            laddr,
+            created,
+            last_active,
+            db,
+            authenticated,
+            name,
+            lib_name,
+            lib_ver,
+            last_cmd,
+            reply_mode,
+            close_after_reply,
+            resp,
+            query_buf,
+            query_buf_free,
+            fd,
+            no_evict,
+        } = source;
+        self.id = *id;
+        self.addr = *addr;
+        self.laddr = *laddr;
+        self.created = *created;
+        self.last_active = *last_active;
+        self.db = *db;
+        self.authenticated = *authenticated;
+        copy_name(&mut self.name, name);
+        copy_name(&mut self.lib_name, lib_name);
+        copy_name(&mut self.lib_ver, lib_ver);
+        self.last_cmd = last_cmd;
+        self.reply_mode = *reply_mode;
+        self.close_after_reply = *close_after_reply;
+        self.resp = *resp;
+        self.query_buf = *query_buf;
+        self.query_buf_free = *query_buf_free;
+        self.fd = *fd;
+        self.no_evict = *no_evict;
+    }
+}
+
+/// `*to = from.clone()`, without touching the reference counts when both are the same.
+fn copy_name(to: &mut Option<Arc<[u8]>>, from: &Option<Arc<[u8]>>) {
+    let same = match (&*to, from) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    if !same {
+        *to = from.clone();
     }
 }
 
