@@ -13,82 +13,18 @@
 // unique to this run.
 "use strict";
 
-const net = require("node:net");
 const util = require("node:util");
+const common = require("./common");
+const { PASSWORD, CheckFailed, expect, expectTrue, parseInfo, hasIpv6Loopback } = common;
 
-const PASSWORD = "smoke-secret";
-const args = process.argv.slice(2);
-let authPort;
-const authAt = args.indexOf("--auth-port");
-if (authAt >= 0) authPort = Number(args.splice(authAt, 2)[1]);
-const port = Number(args[0]);
-const moduleName = args[1] || "ioredis";
-if (!Number.isInteger(port) || port <= 0 || (authPort !== undefined && !Number.isInteger(authPort))) {
-  console.error(`usage: smoke_ioredis.js PORT [ioredis|ioredis-v6] [--auth-port PORT (requirepass ${PASSWORD})]`);
-  process.exit(2);
-}
-
-let Redis;
-let version;
-try {
-  Redis = require(moduleName);
-  version = require(`${moduleName}/package.json`).version;
-} catch (e) {
-  console.error(
-    `${moduleName} is not installed (${e.message.split("\n")[0]}): run scripts/test, ` +
-      "or npm ci --prefix tests/clients",
-  );
-  process.exit(2);
-}
-const major = Number(version.split(".")[0]);
+const { port, authPort, moduleName, lib: Redis, version, major } = common.setup(
+  "smoke_ioredis.js",
+  "ioredis",
+  "ioredis|ioredis-v6",
+);
 const protocols = major >= 6 ? [2, 3] : [2];
 const ReplyError = Redis.ReplyError;
-
-// A hung server must fail the run, not hang it.
-setTimeout(() => {
-  console.error(`FAIL ${moduleName} ${version}: timed out after 60s`);
-  process.exit(1);
-}, 60_000).unref();
-
-class CheckFailed extends Error {}
-
-function expect(got, want, what) {
-  if (!util.isDeepStrictEqual(got, want)) {
-    throw new CheckFailed(`${what}: expected ${util.inspect(want)}, got ${util.inspect(got)}`);
-  }
-}
-
-function expectTrue(cond, what) {
-  if (!cond) throw new CheckFailed(what);
-}
-
-async function expectError(promise, contains, what) {
-  let got;
-  try {
-    got = await promise;
-  } catch (e) {
-    if (!(e instanceof ReplyError)) {
-      throw new CheckFailed(`${what}: expected a ReplyError, got ${util.inspect(e)}`);
-    }
-    if (!e.message.includes(contains)) {
-      throw new CheckFailed(`${what}: error ${util.inspect(e.message)} lacks ${util.inspect(contains)}`);
-    }
-    return e;
-  }
-  throw new CheckFailed(`${what}: expected a ReplyError, got the reply ${util.inspect(got)}`);
-}
-
-/** Every line of INFO is a `# Section` header, empty, or `key:value`. */
-function parseInfo(text) {
-  const fields = {};
-  for (const line of text.split("\r\n")) {
-    if (line === "" || line.startsWith("# ")) continue;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new CheckFailed(`INFO line is not key:value: ${util.inspect(line)}`);
-    fields[line.slice(0, colon)] = line.slice(colon + 1);
-  }
-  return fields;
-}
+const expectError = common.errorCheck(ReplyError, "a ReplyError");
 
 class Run {
   constructor(host, protocol) {
@@ -360,13 +296,6 @@ const CHECKS = [
 ];
 
 /** Whether this host has an IPv6 loopback to test `::1` on. */
-function hasIpv6Loopback() {
-  return new Promise((resolve) => {
-    const probe = net.createServer();
-    probe.once("error", () => resolve(false));
-    probe.listen(0, "::1", () => probe.close(() => resolve(true)));
-  });
-}
 
 /**
  * A server started with `requirepass smoke-secret`: ioredis authenticates with AUTH (or
