@@ -80,11 +80,14 @@ async fn run_server(args: ServerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Handlers go in before the ready line: a signal sent the moment a supervisor (or a
+    // test) reads that line must stop the server cleanly, not kill it with the default action.
+    let signal = stop_signal();
     let addrs: Vec<String> = server.addrs().iter().map(|a| a.to_string()).collect();
     println!("lockstep server ready, listening on {}", addrs.join(" "));
     let stop = server.shutdown_handle();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signal.await;
         let _ = stop.send(true);
     });
     server.stopped().await;
@@ -92,26 +95,33 @@ async fn run_server(args: ServerArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A future that completes on SIGINT or SIGTERM. The handlers are registered when this is
+/// called, not when the future is first polled.
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
+    let handlers = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+    );
+    async move {
+        match handlers {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
