@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rand::SeedableRng;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -227,7 +226,6 @@ async fn accept_loop(
 /// Redis's active expiry: `hz` times a second, sample keys with a TTL in every database,
 /// spending at most a quarter of the period.
 async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut rng = rand::rngs::SmallRng::from_entropy();
     // Where the next cycle starts, so that a busy database cannot starve the ones after it
     // (Redis keeps the same `current_db` between cycles).
     let mut next_db = 0;
@@ -248,7 +246,7 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             let mut state = shared.state.lock();
             let now = unix_millis();
             if let Some(db) = state.dbs.get_mut(i) {
-                db.active_expire(now, &mut rng, deadline);
+                db.active_expire(now, deadline);
             }
             drop(state);
             if Instant::now() >= deadline {

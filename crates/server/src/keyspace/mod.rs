@@ -139,14 +139,8 @@ impl Db {
     ///
     /// Walking with a cursor instead of sampling at random means every key with a TTL is
     /// looked at within `expiring_len() / 20` rounds, so keys that nobody touches go away
-    /// within a second in a database of a few hundred such keys. (`rng` is unused now; the
-    /// signature stays for the caller.)
-    pub fn active_expire(
-        &mut self,
-        now: Millis,
-        _rng: &mut impl rand::Rng,
-        deadline: std::time::Instant,
-    ) -> usize {
+    /// within a second in a database of a few hundred such keys.
+    pub fn active_expire(&mut self, now: Millis, deadline: std::time::Instant) -> usize {
         let deadline = deadline.min(std::time::Instant::now() + ACTIVE_EXPIRE_SLICE);
         let mut deleted = 0;
         loop {
@@ -253,7 +247,7 @@ mod tests {
         });
         let mut deleted = 0;
         for _ in 0..10 {
-            deleted += db.active_expire(1000, &mut rng(), far_deadline());
+            deleted += db.active_expire(1000, far_deadline());
         }
         assert_eq!(deleted, 34);
         assert_eq!(db.len(), 66);
@@ -267,7 +261,7 @@ mod tests {
         let mut db = db_with(1000, |i| if i % 50 == 0 { 10 } else { 1_000_000 });
         let mut deleted = 0;
         for _ in 0..(1000 / ACTIVE_EXPIRE_SAMPLE) {
-            deleted += db.active_expire(500, &mut rng(), far_deadline());
+            deleted += db.active_expire(500, far_deadline());
         }
         assert_eq!(deleted, 20);
     }
@@ -275,12 +269,12 @@ mod tests {
     #[test]
     fn active_expire_works_in_slices_on_a_large_database() {
         let mut db = db_with(100_000, |_| 10);
-        let first = db.active_expire(500, &mut rng(), far_deadline());
+        let first = db.active_expire(500, far_deadline());
         assert!(first > 0, "some keys go at once");
         assert!(first < 100_000, "but one call stops at its slice");
         let mut calls = 1;
         while !db.is_empty() {
-            db.active_expire(500, &mut rng(), far_deadline());
+            db.active_expire(500, far_deadline());
             calls += 1;
             assert!(calls < 10_000, "the cycle makes progress");
         }
@@ -290,7 +284,7 @@ mod tests {
     #[test]
     fn active_expire_respects_a_past_deadline_after_one_round() {
         let mut db = db_with(1000, |_| 10);
-        let deleted = db.active_expire(500, &mut rng(), Instant::now());
+        let deleted = db.active_expire(500, Instant::now());
         assert_eq!(deleted, ACTIVE_EXPIRE_SAMPLE);
     }
 
