@@ -7,6 +7,8 @@
 //! acts on it yet), or refused (immutable, protected, or a setting that would promise
 //! something this server does not do, such as persistence).
 
+pub mod file;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -21,6 +23,11 @@ pub struct ServerConfig {
     pub requirepass: Option<String>,
     /// Print the ready line and install SIGINT/SIGTERM handlers (the CLI does; tests don't).
     pub announce: bool,
+    /// Every other setting the server starts with (as `file::load` reads them from a config
+    /// file and the command line). Its `port`, `bind` and `requirepass` are not read: the
+    /// fields above say where to listen and which password to ask for (`with_settings`
+    /// copies them over).
+    pub settings: Config,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +37,7 @@ impl Default for ServerConfig {
             port: 6379,
             requirepass: None,
             announce: false,
+            settings: Config::default(),
         }
     }
 }
@@ -40,6 +48,31 @@ impl ServerConfig {
         ServerConfig {
             port: 0,
             ..ServerConfig::default()
+        }
+    }
+
+    /// A server that listens where `settings` say (`port`, and `bind` if it was set; the
+    /// loopback default otherwise) and asks for their `requirepass`.
+    pub fn with_settings(settings: Config) -> ServerConfig {
+        let bind = if settings.bind == Config::default().bind {
+            Vec::new()
+        } else {
+            // Every word passed `bind_address` when it was set.
+            settings
+                .bind
+                .iter()
+                .filter_map(|word| bind_address(word))
+                .collect()
+        };
+        ServerConfig {
+            bind,
+            port: settings.port,
+            requirepass: settings
+                .requirepass
+                .as_ref()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            announce: false,
+            settings,
         }
     }
 
@@ -68,6 +101,15 @@ pub struct Config {
     pub timeout: u64,
     pub port: u16,
     pub bind: Vec<String>,
+    /// The encoding limits the value types read on every write, typed so that HSET, SADD
+    /// and ZADD read a field (Redis reads `server.hash_max_listpack_entries` and so on).
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    /// Not read yet: 7.0 lists are always quicklists (see `types::list`).
+    pub list_max_listpack_size: i64,
     /// Kept parameters that were set, by storage name (an alias shares its target's).
     pub kept: HashMap<&'static str, String>,
     /// What SAVE/BGSAVE were asked to do (they write no file), for INFO persistence.
@@ -85,6 +127,12 @@ impl Default for Config {
             timeout: 0,
             port: 6379,
             bind: vec!["127.0.0.1".into(), "-::1".into()],
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            list_max_listpack_size: -2,
             kept: HashMap::new(),
             saves: SaveRecord::default(),
         }
@@ -936,6 +984,12 @@ impl Config {
             "timeout" => self.timeout.to_string(),
             "port" => self.port.to_string(),
             "bind" => self.bind.join(" "),
+            "hash-max-listpack-entries" => self.hash_max_listpack_entries.to_string(),
+            "hash-max-listpack-value" => self.hash_max_listpack_value.to_string(),
+            "zset-max-listpack-entries" => self.zset_max_listpack_entries.to_string(),
+            "zset-max-listpack-value" => self.zset_max_listpack_value.to_string(),
+            "set-max-intset-entries" => self.set_max_intset_entries.to_string(),
+            "list-max-listpack-size" => self.list_max_listpack_size.to_string(),
             "dir" => std::env::current_dir()
                 .map(|d| d.to_string_lossy().into_owned())
                 .unwrap_or_default(),
@@ -951,79 +1005,29 @@ impl Config {
         lookup(name.as_bytes()).map(|p| self.get(p))
     }
 
-    /// Checks `value` as Redis would and stores it. Refuses what this server cannot do.
+    /// Checks `value` as Redis's CONFIG SET would and stores it. Refuses what this server
+    /// cannot do.
     pub fn set(&mut self, param: &Param, value: &[u8]) -> Result<(), SetError> {
-        let text = String::from_utf8_lossy(value);
-        let canonical: String = match param.kind {
-            Kind::Immutable => return Err("can't set immutable config".into()),
-            Kind::Protected => return Err("can't set protected config".into()),
-            Kind::ReadOnly => {
-                return Err(
-                    "lockstep cannot change this at run time (can't set immutable config)".into(),
-                )
-            }
-            Kind::Unsupported => {
-                return Err("lockstep does not support changing this parameter".into())
-            }
-            Kind::Bool => match text.to_ascii_lowercase().as_str() {
-                "yes" => "yes".into(),
-                "no" => "no".into(),
-                _ => return Err("argument must be 'yes' or 'no'".into()),
-            },
-            Kind::Enum(names) => match names.iter().find(|n| n.eq_ignore_ascii_case(&text)) {
-                Some(n) => n.to_string(),
-                None => {
-                    return Err(format!(
-                        "argument(s) must be one of the following: {}",
-                        names.join(", ")
-                    ))
-                }
-            },
-            Kind::Int { min, max } => {
-                let n = crate::util::parse_i64(value)
-                    .ok_or("argument couldn't be parsed into an integer")?;
-                check_bounds(n as i128, min, max)?;
-                n.to_string()
-            }
-            Kind::Memory { min, max } => {
-                let n = parse_memory(value).ok_or("argument must be a memory value")?;
-                check_bounds(n as i128, min, max)?;
-                n.to_string()
-            }
-            Kind::MemoryOrPercent => {
-                if let Some(n) = parse_memory(value) {
-                    n.to_string()
-                } else {
-                    let pct = value
-                        .strip_suffix(b"%")
-                        .filter(|p| !p.is_empty())
-                        .and_then(crate::util::parse_i64)
-                        .filter(|&p| p >= 0)
-                        .ok_or("argument must be a memory or percent value")?;
-                    if pct > 100 {
-                        return Err("percentage argument must be less or equal to 100".into());
-                    }
-                    format!("{pct}%")
-                }
-            }
-            Kind::Str => text.into_owned(),
-            Kind::Save => {
-                if !valid_save_params(&text) {
-                    return Err("Invalid save parameters".into());
-                }
-                if !text.is_empty() {
-                    return Err("lockstep keeps no snapshots: only save \"\" is accepted".into());
-                }
-                String::new()
-            }
-            Kind::KeyspaceEvents => {
-                let flags = keyspace_events_flags(value)
-                    .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
-                keyspace_events_string(flags)
-            }
+        self.apply(param, value, Phase::Runtime)
+    }
+
+    /// Checks `value` as Redis checks a config file line and stores it: as `set`, except
+    /// that the parameters CONFIG SET refuses (immutable, protected) are accepted too.
+    pub fn set_at_startup(&mut self, param: &Param, value: &[u8]) -> Result<(), SetError> {
+        self.apply(param, value, Phase::Startup)
+    }
+
+    fn apply(&mut self, param: &Param, value: &[u8], phase: Phase) -> Result<(), SetError> {
+        let kind = match (phase, param.kind) {
+            (
+                Phase::Startup,
+                Kind::Immutable | Kind::Protected | Kind::ReadOnly | Kind::Unsupported,
+            ) => startup_kind(param.storage),
+            (_, kind) => kind,
         };
+        let Checked { text, number } = check(kind, value)?;
         match param.storage {
-            "appendonly" if canonical == "yes" => {
+            "appendonly" if text == "yes" => {
                 return Err(
                     "lockstep keeps no append only file: only appendonly no is accepted".into(),
                 )
@@ -1031,16 +1035,202 @@ impl Config {
             "requirepass" => {
                 self.requirepass = (!value.is_empty()).then(|| value.to_vec());
             }
-            "proto-max-bulk-len" => self.proto_max_bulk_len = canonical.parse().unwrap_or(0),
+            "proto-max-bulk-len" => self.proto_max_bulk_len = fits(number),
             // Redis clamps the active expiry frequency rather than refusing it.
-            "hz" => self.hz = canonical.parse::<u32>().unwrap_or(10).clamp(1, 500),
-            "maxclients" => self.maxclients = canonical.parse().unwrap_or(0),
-            "timeout" => self.timeout = canonical.parse().unwrap_or(0),
+            "hz" => self.hz = fits(number.map(|n| n.clamp(1, 500))),
+            "maxclients" => self.maxclients = fits(number),
+            "timeout" => self.timeout = fits(number),
+            "hash-max-listpack-entries" => self.hash_max_listpack_entries = fits(number),
+            "hash-max-listpack-value" => self.hash_max_listpack_value = fits(number),
+            "zset-max-listpack-entries" => self.zset_max_listpack_entries = fits(number),
+            "zset-max-listpack-value" => self.zset_max_listpack_value = fits(number),
+            "set-max-intset-entries" => self.set_max_intset_entries = fits(number),
+            "list-max-listpack-size" => self.list_max_listpack_size = fits(number),
+            // Only reachable at startup: CONFIG SET refuses these by their kind.
+            "databases" => self.databases = fits(number),
+            "port" => self.port = fits(number),
+            "bind" => {
+                let addrs: Vec<String> = text.split(' ').filter(|w| !w.is_empty()).map(String::from).collect();
+                if addrs.is_empty() {
+                    return Err("lockstep needs at least one address to listen on".into());
+                }
+                if let Some(bad) = addrs.iter().find(|a| bind_address(a).is_none()) {
+                    return Err(format!("lockstep binds IP addresses only, not '{bad}'"));
+                }
+                self.bind = addrs;
+            }
+            "daemonize" | "cluster-enabled" if text == "yes" => {
+                return Err(format!(
+                    "lockstep does not support this: only {} no is accepted",
+                    param.name
+                ))
+            }
+            "supervised" if text != "no" => {
+                return Err("lockstep does not notify supervisors: only supervised no is accepted".into())
+            }
+            "replicaof" | "unixsocket" if !text.is_empty() => {
+                return Err(format!("lockstep does not support {}", param.name))
+            }
+            "dir" if !is_current_dir(&text) => {
+                return Err(
+                    "lockstep keeps no files and does not change directory: dir must name the current one"
+                        .into(),
+                )
+            }
             storage => {
-                self.kept.insert(storage, canonical);
+                self.kept.insert(storage, text);
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a value is being set by CONFIG SET or from the config file and command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Startup,
+    Runtime,
+}
+
+/// A value that passed its kind's check: as CONFIG GET shows it, and as a number for the
+/// numeric kinds.
+struct Checked {
+    text: String,
+    number: Option<i128>,
+}
+
+/// A checked number into its field's type. The kind's bounds make it fit; a number that
+/// somehow does not, or a missing one, gives the type's zero.
+fn fits<T: TryFrom<i128> + Default>(number: Option<i128>) -> T {
+    number.and_then(|n| T::try_from(n).ok()).unwrap_or_default()
+}
+
+/// Checks `value` against `kind` with Redis's messages.
+fn check(kind: Kind, value: &[u8]) -> Result<Checked, SetError> {
+    let text = String::from_utf8_lossy(value);
+    let plain = |text: String| Ok(Checked { text, number: None });
+    let numeric = |n: i128| {
+        Ok(Checked {
+            text: n.to_string(),
+            number: Some(n),
+        })
+    };
+    match kind {
+        Kind::Immutable => Err("can't set immutable config".into()),
+        Kind::Protected => Err("can't set protected config".into()),
+        Kind::ReadOnly => {
+            Err("lockstep cannot change this at run time (can't set immutable config)".into())
+        }
+        Kind::Unsupported => Err("lockstep does not support changing this parameter".into()),
+        Kind::Bool => match text.to_ascii_lowercase().as_str() {
+            "yes" => plain("yes".into()),
+            "no" => plain("no".into()),
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Enum(names) => match names.iter().find(|n| n.eq_ignore_ascii_case(&text)) {
+            Some(n) => plain(n.to_string()),
+            None => Err(format!(
+                "argument(s) must be one of the following: {}",
+                names.join(", ")
+            )),
+        },
+        Kind::Int { min, max } => {
+            let n = crate::util::parse_i64(value)
+                .ok_or("argument couldn't be parsed into an integer")?;
+            check_bounds(n as i128, min, max)?;
+            numeric(n as i128)
+        }
+        Kind::Memory { min, max } => {
+            let n = parse_memory(value).ok_or("argument must be a memory value")?;
+            check_bounds(n as i128, min, max)?;
+            numeric(n as i128)
+        }
+        Kind::MemoryOrPercent => {
+            if let Some(n) = parse_memory(value) {
+                return plain(n.to_string());
+            }
+            let pct = value
+                .strip_suffix(b"%")
+                .filter(|p| !p.is_empty())
+                .and_then(crate::util::parse_i64)
+                .filter(|&p| p >= 0)
+                .ok_or("argument must be a memory or percent value")?;
+            if pct > 100 {
+                return Err("percentage argument must be less or equal to 100".into());
+            }
+            plain(format!("{pct}%"))
+        }
+        Kind::Str => plain(text.into_owned()),
+        Kind::Save => {
+            if !valid_save_params(&text) {
+                return Err("Invalid save parameters".into());
+            }
+            if !text.is_empty() {
+                return Err("lockstep keeps no snapshots: only save \"\" is accepted".into());
+            }
+            plain(String::new())
+        }
+        Kind::KeyspaceEvents => {
+            let flags = keyspace_events_flags(value)
+                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            plain(keyspace_events_string(flags))
+        }
+    }
+}
+
+/// How a parameter that CONFIG SET refuses is checked when it comes from the config file,
+/// as Redis 7.0's config.c declares it; the rest are strings.
+fn startup_kind(storage: &str) -> Kind {
+    const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
+    match storage {
+        "databases" => Kind::Int {
+            min: 1,
+            max: i32::MAX as i128,
+        },
+        "port" | "cluster-port" => Kind::Int { min: 0, max: 65535 },
+        "io-threads" => Kind::Int { min: 1, max: 128 },
+        "tcp-backlog" => Kind::Int {
+            min: 0,
+            max: i32::MAX as i128,
+        },
+        "socket-mark-id" => Kind::Int {
+            min: 0,
+            max: u32::MAX as i128,
+        },
+        "always-show-logo"
+        | "cluster-enabled"
+        | "daemonize"
+        | "disable-thp"
+        | "io-threads-do-reads"
+        | "protected-mode"
+        | "rdbchecksum"
+        | "set-proc-title"
+        | "syslog-enabled" => Kind::Bool,
+        "enable-debug-command" | "enable-module-command" | "enable-protected-configs" => {
+            Kind::Enum(PROTECTED_ACTION)
+        }
+        "supervised" => Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        "syslog-facility" => Kind::Enum(&[
+            "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+        ]),
+        _ => Kind::Str,
+    }
+}
+
+/// A `bind` address as Redis writes them: an IP, `*` (every IPv4 interface), `::*` (every
+/// IPv6 one), with `-` in front for "skip it if it is not available".
+pub fn bind_address(word: &str) -> Option<IpAddr> {
+    match word.strip_prefix('-').unwrap_or(word) {
+        "*" => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        "::*" => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        ip => ip.parse().ok(),
+    }
+}
+
+fn is_current_dir(dir: &str) -> bool {
+    match (std::fs::canonicalize(dir), std::env::current_dir()) {
+        (Ok(dir), Ok(cwd)) => dir == cwd,
+        _ => false,
     }
 }
 

@@ -91,32 +91,24 @@ fn table_bytes(capacity: usize, slot: usize) -> usize {
     capacity * slot + capacity * 8 / 7 * (std::mem::size_of::<usize>() + 1)
 }
 
-/// A numeric parameter as CONFIG SET stored it (by its storage name), or its default.
-/// Read per command, as Redis reads its `server.*` fields, so CONFIG SET applies at once.
-fn limit(config: &Config, storage: &str, default: usize) -> usize {
-    config
-        .kept
-        .get(storage)
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(default, |n| n.min(usize::MAX as u64) as usize)
-}
-
+/// The encoding limits, read per command from `Config`'s typed fields (as Redis reads its
+/// `server.*` fields), so that CONFIG SET applies at once and no string is parsed per write.
 pub fn hash_limits(config: &Config) -> HashLimits {
     HashLimits {
-        max_entries: limit(config, "hash-max-listpack-entries", 512),
-        max_value: limit(config, "hash-max-listpack-value", 64),
+        max_entries: config.hash_max_listpack_entries,
+        max_value: config.hash_max_listpack_value,
     }
 }
 
 pub fn zset_limits(config: &Config) -> ZsetLimits {
     ZsetLimits {
-        max_entries: limit(config, "zset-max-listpack-entries", 128),
-        max_value: limit(config, "zset-max-listpack-value", 64),
+        max_entries: config.zset_max_listpack_entries,
+        max_value: config.zset_max_listpack_value,
     }
 }
 
 pub fn set_max_intset_entries(config: &Config) -> usize {
-    limit(config, "set-max-intset-entries", 512)
+    config.set_max_intset_entries
 }
 
 #[cfg(test)]
