@@ -1,10 +1,10 @@
 //! The `lockstep` command: `server` (and, as their issues land, `cluster`, `stress`,
 //! `doctor`). Errors are one clear line and exit code 1; nothing here panics on bad input.
 
-use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use lockstep_server::config::file;
 use lockstep_server::{Server, ServerConfig};
 
 #[derive(Parser)]
@@ -24,17 +24,25 @@ enum Command {
     Server(ServerArgs),
 }
 
+/// redis-server's command line: an optional config file, then `--name value [value...]` for
+/// any parameter, appended to the file's lines so that the command line wins.
 #[derive(clap::Args)]
+#[command(
+    override_usage = "lockstep server [CONFIG_FILE] [--NAME VALUE [VALUE...]]...",
+    after_help = "Examples:\n  \
+    lockstep server --port 7001 --save \"\" --maxmemory 100mb\n  \
+    lockstep server /etc/redis/redis.conf --bind 127.0.0.1 ::1 --requirepass secret\n\n\
+    Any parameter CONFIG GET knows can be given, immutable ones (databases, port, bind) \
+    included. Repeated --bind options add up. The default bind is 127.0.0.1 and ::1."
+)]
 struct ServerArgs {
-    /// Address to listen on; repeat for several. Default: 127.0.0.1 and ::1.
-    #[arg(long = "bind", value_name = "ADDR")]
-    bind: Vec<IpAddr>,
-    /// TCP port; 0 picks a free one.
-    #[arg(long, default_value_t = 6379)]
-    port: u16,
-    /// Require clients to AUTH with this password.
-    #[arg(long, value_name = "PASSWORD")]
-    requirepass: Option<String>,
+    /// A config file (redis.conf format), then `--name value [value...]` options.
+    #[arg(
+        value_name = "ARG",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -67,11 +75,13 @@ fn main() -> ExitCode {
 }
 
 async fn run_server(args: ServerArgs) -> ExitCode {
-    let config = ServerConfig {
-        bind: args.bind,
-        port: args.port,
-        requirepass: args.requirepass,
-        announce: true,
+    // Everything is checked before anything binds: a bad parameter never opens a port.
+    let config = match server_config(&args.args) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("lockstep server: {message}");
+            return ExitCode::FAILURE;
+        }
     };
     let server = match Server::start(config).await {
         Ok(s) => s,
@@ -93,6 +103,25 @@ async fn run_server(args: ServerArgs) -> ExitCode {
     server.stopped().await;
     server.stop().await;
     ExitCode::SUCCESS
+}
+
+/// Reads the config file named first (as redis-server does, when the first argument does not
+/// start with `-`) and the options after it into the settings to start with.
+fn server_config(args: &[String]) -> Result<ServerConfig, String> {
+    let (contents, options) = match args.split_first() {
+        Some((path, options)) if !path.starts_with('-') => {
+            let contents = std::fs::read(path)
+                .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
+            (contents, options)
+        }
+        _ => (Vec::new(), args),
+    };
+    let settings =
+        file::load(&contents, &file::command_line(options)).map_err(|e| e.to_string())?;
+    Ok(ServerConfig {
+        announce: true,
+        ..ServerConfig::with_settings(settings)
+    })
 }
 
 /// A future that completes on SIGINT or SIGTERM. The handlers are registered when this is

@@ -83,7 +83,7 @@ impl Server {
             requirepass: config.requirepass.as_ref().map(|p| p.as_bytes().to_vec()),
             port: addrs.first().map_or(config.port, |a| a.port()),
             bind: config.bind_addrs().iter().map(|a| a.to_string()).collect(),
-            ..Config::default()
+            ..config.settings.clone()
         };
         let mut state = State::new(runtime_config, shutdown.clone());
         state.listening = addrs.clone();
