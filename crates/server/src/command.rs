@@ -8,191 +8,137 @@
 use hashbrown::HashMap;
 use std::sync::OnceLock;
 
+use std::borrow::Cow;
+use std::time::Instant;
+
 use crate::errors;
-use crate::keyspace::{Db, Millis};
+use crate::keyspace::{Db, DbMut, Key, Millis, Typed, Value, Written};
 use crate::reply::Reply;
 use crate::state::{Client, State};
 
 /// A command handler: reads its arguments (`argv[0]` is the command name), changes the
-/// state, writes exactly one reply. It never touches sockets.
-pub type Handler = fn(&mut Ctx, &[&[u8]]);
+/// state through the context, and either writes its one reply and answers `Done`, fails
+/// with a `CommandError` (which dispatch writes as the reply), or asks to `Block`. It never
+/// touches sockets.
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CommandResult;
 
-/// Command flags, as COMMAND INFO names them.
-pub mod flags {
-    pub const WRITE: u32 = 1 << 0;
-    pub const READONLY: u32 = 1 << 1;
-    pub const DENYOOM: u32 = 1 << 2;
-    pub const ADMIN: u32 = 1 << 3;
-    pub const PUBSUB: u32 = 1 << 4;
-    pub const NOSCRIPT: u32 = 1 << 5;
-    pub const BLOCKING: u32 = 1 << 6;
-    pub const LOADING: u32 = 1 << 7;
-    pub const STALE: u32 = 1 << 8;
-    pub const SKIP_MONITOR: u32 = 1 << 9;
-    pub const SKIP_SLOWLOG: u32 = 1 << 10;
-    pub const FAST: u32 = 1 << 11;
-    pub const NO_AUTH: u32 = 1 << 12;
-    pub const MAY_REPLICATE: u32 = 1 << 13;
-    pub const NO_MANDATORY_KEYS: u32 = 1 << 14;
-    pub const NO_ASYNC_LOADING: u32 = 1 << 15;
-    pub const NO_MULTI: u32 = 1 << 16;
-    pub const MOVABLE_KEYS: u32 = 1 << 17;
-    pub const ALLOW_BUSY: u32 = 1 << 18;
-    pub const SENTINEL: u32 = 1 << 19;
-    pub const ONLY_SENTINEL: u32 = 1 << 20;
+/// A handler of the first generation, which writes every reply itself (errors included).
+pub type LegacyHandler = fn(&mut Ctx, &[&[u8]]);
 
-    /// Flag names in the order Redis lists them in COMMAND INFO.
-    pub const NAMES: &[(u32, &str)] = &[
-        (WRITE, "write"),
-        (READONLY, "readonly"),
-        (DENYOOM, "denyoom"),
-        (MOVABLE_KEYS, "movablekeys"),
-        (ADMIN, "admin"),
-        (PUBSUB, "pubsub"),
-        (NOSCRIPT, "noscript"),
-        (BLOCKING, "blocking"),
-        (LOADING, "loading"),
-        (STALE, "stale"),
-        (SKIP_MONITOR, "skip_monitor"),
-        (SKIP_SLOWLOG, "skip_slowlog"),
-        (FAST, "fast"),
-        (NO_AUTH, "no_auth"),
-        (MAY_REPLICATE, "may_replicate"),
-        (SENTINEL, "sentinel"),
-        (ONLY_SENTINEL, "only_sentinel"),
-        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
-        (NO_ASYNC_LOADING, "no_async_loading"),
-        (NO_MULTI, "no_multi"),
-        (ALLOW_BUSY, "allow_busy"),
-    ];
+/// How to run a command: while the families move to `Handler`, both kinds exist.
+#[derive(Clone, Copy, Debug)]
+pub enum Run {
+    Legacy(LegacyHandler),
+    Handler(Handler),
 }
 
-/// Where a command's keys are: Redis's legacy (first, last, step) triple. `last` may be
-/// negative, counting from the end (-1: the last argument).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeySpec {
-    pub first: i32,
-    pub last: i32,
-    pub step: i32,
-}
+/// What a handler answers.
+pub type CommandResult = Result<Outcome, CommandError>;
 
-impl KeySpec {
-    pub const NONE: KeySpec = KeySpec {
-        first: 0,
-        last: 0,
-        step: 0,
-    };
-}
-
-/// One command's metadata and handler.
+/// What became of a command that did not fail.
 #[derive(Debug)]
-pub struct CommandSpec {
-    /// Lower case, as COMMAND reports it (`get`; a subcommand is `kill` under `client`).
+pub enum Outcome {
+    /// The reply is written.
+    Done,
+    /// Nothing is written: park the client until a write to one of `keys` makes one of
+    /// them hold what it waits for (then the command runs again, in the order clients
+    /// blocked), or until `deadline` (then it answers a null array, as Redis's timed-out
+    /// list, zset and stream pops do).
+    Block(Block),
+}
+
+pub use Outcome::Done;
+
+/// Why and how long a client waits.
+#[derive(Debug)]
+pub struct Block {
+    /// The keys, in the selected database, in argument order.
+    pub keys: Vec<Key>,
+    /// `None`: forever.
+    pub deadline: Option<Instant>,
+    /// Whether a value wakes the client (a list for BLPOP): a write that leaves another
+    /// type under the key leaves the client blocked, as in Redis.
+    pub ready_when: fn(&Value) -> bool,
+}
+
+/// A command's error reply: its text without the leading `-` (`ERR syntax error`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandError(pub Cow<'static, [u8]>);
+
+impl CommandError {
+    pub fn text(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&'static str> for CommandError {
+    fn from(text: &'static str) -> Self {
+        CommandError(Cow::Borrowed(text.as_bytes()))
+    }
+}
+
+impl From<String> for CommandError {
+    fn from(text: String) -> Self {
+        CommandError(Cow::Owned(text.into_bytes()))
+    }
+}
+
+impl From<Vec<u8>> for CommandError {
+    fn from(text: Vec<u8>) -> Self {
+        CommandError(Cow::Owned(text))
+    }
+}
+
+pub use lockstep_commands::{
+    arg_flags, flags, key_flags, Arg, ArgType, BeginSearch, Command, FindKeys, KeySpec,
+};
+
+/// A family's handler for one command, joined with the command's metadata by its full
+/// name (`get`, `client|kill`).
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
     pub name: &'static str,
-    /// Full name: `get`, or `client|kill` for a subcommand.
-    pub full_name: &'static str,
-    /// Positive: exactly that many arguments (name included). Negative: at least -arity.
-    pub arity: i32,
-    pub flags: u32,
-    pub keys: KeySpec,
-    /// ACL categories without the `@` (`string`, `fast`, ...).
-    pub acl: &'static [&'static str],
-    /// Command tips (`nondeterministic_output`, `request_policy:all_shards`, ...).
-    pub tips: &'static [&'static str],
-    /// COMMAND DOCS: group (`string`, `generic`, `connection`, `server`) and summary.
-    pub group: &'static str,
-    pub summary: &'static str,
-    pub since: &'static str,
-    pub handler: Handler,
-    pub subcommands: &'static [CommandSpec],
-    /// Redis 7 key specs (COMMAND INFO, COMMAND GETKEYS). Empty: derived from `keys`.
-    pub key_specs: &'static [KeySpecDef],
+    pub handler: Run,
     /// Keys for commands whose key specs cannot say (Redis's `getkeys_proc`): positions
     /// and `key_flags`. Used only when the key specs fail or are marked incomplete.
     pub getkeys: Option<GetKeysFn>,
-    /// COMMAND DOCS: `complexity` (omitted when empty).
-    pub complexity: &'static str,
-    /// COMMAND DOCS `doc_flags`: `deprecated`, `syscmd`.
-    pub doc_flags: &'static [&'static str],
-    pub deprecated_since: &'static str,
-    pub replaced_by: &'static str,
-    /// COMMAND DOCS `history`: (version, change) pairs.
-    pub history: &'static [(&'static str, &'static str)],
-    /// COMMAND DOCS `arguments`.
-    pub args: &'static [Arg],
 }
 
-impl CommandSpec {
-    pub fn is_write(&self) -> bool {
-        self.flags & flags::WRITE != 0
-    }
-
-    pub fn has(&self, flag: u32) -> bool {
-        self.flags & flag != 0
-    }
-
-    /// True when `argc` arguments (name included) satisfy the arity.
-    pub fn arity_ok(&self, argc: usize) -> bool {
-        let argc = argc as i64;
-        let arity = self.arity as i64;
-        if arity > 0 {
-            argc == arity
-        } else {
-            argc >= -arity
-        }
-    }
-
-    /// Positions of the key arguments in `argv`, by the legacy key spec.
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
-        let KeySpec { first, last, step } = self.keys;
-        if first <= 0 || step <= 0 {
-            return Vec::new();
-        }
-        let last = if last < 0 {
-            argc as i64 + last as i64
-        } else {
-            last as i64
-        };
-        let mut out = Vec::new();
-        let mut i = first as i64;
-        while i <= last && (i as usize) < argc {
-            out.push(i as usize);
-            i += step as i64;
-        }
-        out
-    }
-}
-
-/// Builds a `CommandSpec` with the defaults most commands share; families override fields
-/// with struct update syntax: `CommandSpec { arity: -3, ..spec("set", set) }`.
-pub const fn spec(name: &'static str, handler: Handler) -> CommandSpec {
-    CommandSpec {
+/// An `Entry` for a `LegacyHandler`.
+pub const fn legacy(name: &'static str, handler: LegacyHandler) -> Entry {
+    Entry {
         name,
-        full_name: name,
-        arity: -1,
-        flags: 0,
-        keys: KeySpec::NONE,
-        acl: &[],
-        tips: &[],
-        group: "generic",
-        summary: "",
-        since: "1.0.0",
-        handler,
-        subcommands: &[],
-        key_specs: &[],
+        handler: Run::Legacy(handler),
         getkeys: None,
-        complexity: "",
-        doc_flags: &[],
-        deprecated_since: "",
-        replaced_by: "",
-        history: &[],
-        args: &[],
     }
 }
 
-/// Key positions shorthand for `CommandSpec::keys`.
-pub const fn keys(first: i32, last: i32, step: i32) -> KeySpec {
-    KeySpec { first, last, step }
+/// An `Entry` for a `Handler`.
+pub const fn handler(name: &'static str, handler: Handler) -> Entry {
+    Entry {
+        name,
+        handler: Run::Handler(handler),
+        getkeys: None,
+    }
+}
+
+/// A command the server runs: Redis's metadata for it (generated from the real server,
+/// `crates/commands`) and lockstep's handler. Reads through to the metadata
+/// (`cmd.arity`, `cmd.flags`, `cmd.key_specs`, ...).
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub meta: &'static Command,
+    pub handler: Run,
+    pub getkeys: Option<GetKeysFn>,
+    /// The subcommands that have a handler, in metadata order.
+    pub subcommands: Vec<&'static CommandSpec>,
+}
+
+impl std::ops::Deref for CommandSpec {
+    type Target = Command;
+    fn deref(&self) -> &Command {
+        self.meta
+    }
 }
 
 /// A top-level command, its lower-case name and its `id`.
@@ -219,13 +165,38 @@ pub struct Registry {
 
 impl Registry {
     fn build() -> Registry {
-        let all: Vec<&'static CommandSpec> = crate::commands::FAMILIES
+        let entries: Vec<&'static Entry> = crate::commands::FAMILIES
             .iter()
             .flat_map(|family| family.iter())
             .collect();
+        let spec_of = |entry: &Entry, subcommands: Vec<&'static CommandSpec>| {
+            let meta = lockstep_commands::lookup_full(entry.name).unwrap_or_else(|| {
+                panic!(
+                    "handler for `{}`, which Redis 7.0 does not have",
+                    entry.name
+                )
+            });
+            &*Box::leak(Box::new(CommandSpec {
+                meta,
+                handler: entry.handler,
+                getkeys: entry.getkeys,
+                subcommands,
+            }))
+        };
+        let mut all: Vec<&'static CommandSpec> = Vec::new();
+        for entry in entries.iter().filter(|e| !e.name.contains('|')) {
+            let prefix = format!("{}|", entry.name);
+            let mut subs: Vec<&'static CommandSpec> = entries
+                .iter()
+                .filter(|e| e.name.starts_with(&prefix))
+                .map(|e| spec_of(e, Vec::new()))
+                .collect();
+            subs.sort_by_key(|s| s.full_name);
+            all.push(spec_of(entry, subs));
+        }
         let ids: HashMap<usize, usize> = all
             .iter()
-            .flat_map(|c| std::iter::once(*c).chain(c.subcommands.iter()))
+            .flat_map(|c| std::iter::once(*c).chain(c.subcommands.iter().copied()))
             .enumerate()
             .map(|(id, c)| (c as *const CommandSpec as usize, id))
             .collect();
@@ -265,7 +236,7 @@ impl Registry {
     pub fn with_ids(&self) -> impl Iterator<Item = (usize, &'static CommandSpec)> + '_ {
         self.all
             .iter()
-            .flat_map(|c| std::iter::once(*c).chain(c.subcommands.iter()))
+            .flat_map(|c| std::iter::once(*c).chain(c.subcommands.iter().copied()))
             .enumerate()
     }
 
@@ -305,14 +276,17 @@ impl Registry {
     }
 
     /// `resolve`, with the command's `id`.
-    fn resolve_with_id(&self, argv: &[&[u8]]) -> Result<(&'static CommandSpec, usize), Vec<u8>> {
+    pub(crate) fn resolve_with_id(
+        &self,
+        argv: &[&[u8]],
+    ) -> Result<(&'static CommandSpec, usize), Vec<u8>> {
         let Some((cmd, id)) = self.lookup_with_id(argv[0]) else {
             return Err(errors::unknown_command(argv));
         };
         if cmd.subcommands.is_empty() || argv.len() < 2 {
             return Ok((cmd, id));
         }
-        let sub = cmd
+        let sub = *cmd
             .subcommands
             .iter()
             .find(|s| s.name.as_bytes().eq_ignore_ascii_case(argv[1]))
@@ -331,256 +305,100 @@ pub struct Ctx<'a> {
     pub now: Millis,
     /// The spec of the running command.
     pub cmd: &'static CommandSpec,
+    /// False where a blocking command must answer at once as if it had timed out: inside
+    /// MULTI/EXEC and scripts (and when a woken client runs its command again).
+    pub can_block: bool,
 }
 
 impl Ctx<'_> {
-    /// The client's selected database.
-    pub fn db(&mut self) -> &mut Db {
+    /// The client's selected database, through the modification hook.
+    pub fn db(&mut self) -> DbMut<'_> {
+        let index = self.client.db;
+        self.state.db(index, self.now)
+    }
+
+    /// The selected database and the reply, borrowed apart, for handlers that stream a
+    /// value into the reply while they hold it.
+    pub fn db_out(&mut self) -> (DbMut<'_>, &mut Reply) {
+        let index = self.client.db;
+        (self.state.db(index, self.now), &mut *self.out)
+    }
+
+    /// The value of `key` as a `T` (counting a hit or a miss); WRONGTYPE for another type.
+    pub fn read<T: Typed>(&mut self, key: &[u8]) -> Result<Option<&T>, CommandError> {
+        let index = self.client.db;
+        let now = self.now;
+        let State { dbs, mods, .. } = &mut *self.state;
+        DbMut::new(&mut dbs[index], mods, index, now).into_read(key)
+    }
+
+    /// `key`'s value as a `T` to change in place; WRONGTYPE for another type.
+    pub fn write<'s, T: Typed>(
+        &'s mut self,
+        key: &'s [u8],
+    ) -> Result<Option<Written<'s, T>>, CommandError> {
+        let index = self.client.db;
+        let now = self.now;
+        let State { dbs, mods, .. } = &mut *self.state;
+        DbMut::new(&mut dbs[index], mods, index, now).into_write(key)
+    }
+
+    /// `write`, creating the key with `create()` when it is missing.
+    pub fn write_or_create<'s, T: Typed>(
+        &'s mut self,
+        key: &'s [u8],
+        create: impl FnOnce() -> Value,
+    ) -> Result<Written<'s, T>, CommandError> {
+        let index = self.client.db;
+        let now = self.now;
+        let State { dbs, mods, .. } = &mut *self.state;
+        DbMut::new(&mut dbs[index], mods, index, now).into_write_or_create(key, create)
+    }
+
+    /// The raw selected database, for code not yet moved to `db()`.
+    pub fn raw_db(&mut self) -> &mut Db {
         &mut self.state.dbs[self.client.db]
     }
 
-    /// Records a change to the keyspace (INFO `rdb_changes_since_last_save`; later, WATCH
-    /// and keyspace notifications hook in here).
+    /// Records a change to the keyspace without naming the key (code not yet moved to
+    /// `db()`, whose writes report their keys themselves).
     pub fn dirty(&mut self, changes: u64) {
-        self.state.dirty += changes;
+        self.state.mods.dirty += changes;
     }
-}
 
-/// Runs one command with Redis's checks in Redis's order: lookup (unknown command or
-/// subcommand), arity, authentication. Then the handler writes its reply.
-pub fn execute(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[&[u8]]) {
-    run(state, client, out, argv);
-    for code in out.take_error_codes() {
-        *state.error_stats.entry(code).or_default() += 1;
-    }
-}
-
-fn run(state: &mut State, client: &mut Client, out: &mut Reply, argv: &[&[u8]]) {
-    let registry = Registry::get();
-    let (cmd, id) = match registry.resolve_with_id(argv) {
-        Ok(found) => found,
-        Err(msg) => {
-            out.error_bytes(&msg);
-            return;
+    /// Parks the client on `keys` until `deadline`, where blocking is allowed; where it is
+    /// not (MULTI, scripts), answers as a timeout does: a null array.
+    pub fn block(
+        &mut self,
+        keys: &[&[u8]],
+        deadline: Option<Instant>,
+        ready_when: fn(&Value) -> bool,
+    ) -> CommandResult {
+        if !self.can_block {
+            self.out.null_array();
+            return Ok(Done);
         }
-    };
-    if !cmd.arity_ok(argv.len()) {
-        out.error(&errors::wrong_arity(cmd.full_name));
-        state.command_stats[id].rejected += 1;
-        return;
-    }
-    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
-        out.error(errors::NOAUTH);
-        state.command_stats[id].rejected += 1;
-        return;
-    }
-    let started = std::time::Instant::now();
-    let errors_before = out.errors;
-    let now = crate::state::unix_millis();
-    let mut ctx = Ctx {
-        state,
-        client,
-        out,
-        now,
-        cmd,
-    };
-    (cmd.handler)(&mut ctx, argv);
-    ctx.client.last_cmd = cmd.full_name;
-    ctx.state.stats.commands_processed += 1;
-    let stat = &mut ctx.state.command_stats[id];
-    stat.calls += 1;
-    stat.usec += started.elapsed().as_micros() as u64;
-    if ctx.out.errors > errors_before {
-        stat.failed += 1;
+        Ok(Outcome::Block(Block {
+            keys: keys.iter().map(|k| Key::from_slice(k)).collect(),
+            deadline,
+            ready_when,
+        }))
     }
 }
 
 /// Keys found by a `getkeys` function: (argument position, `key_flags`).
 pub type GetKeysFn = fn(&[&[u8]]) -> Vec<(usize, u32)>;
 
-/// Key spec flags, as COMMAND INFO and COMMAND GETKEYSANDFLAGS name them.
-pub mod key_flags {
-    pub const RO: u32 = 1 << 0;
-    pub const RW: u32 = 1 << 1;
-    pub const OW: u32 = 1 << 2;
-    pub const RM: u32 = 1 << 3;
-    pub const ACCESS: u32 = 1 << 4;
-    pub const UPDATE: u32 = 1 << 5;
-    pub const INSERT: u32 = 1 << 6;
-    pub const DELETE: u32 = 1 << 7;
-    pub const NOT_KEY: u32 = 1 << 8;
-    pub const INCOMPLETE: u32 = 1 << 9;
-    pub const VARIABLE_FLAGS: u32 = 1 << 10;
-
-    /// Names in the order Redis lists them.
-    pub const NAMES: &[(u32, &str)] = &[
-        (RO, "RO"),
-        (RW, "RW"),
-        (OW, "OW"),
-        (RM, "RM"),
-        (ACCESS, "access"),
-        (UPDATE, "update"),
-        (INSERT, "insert"),
-        (DELETE, "delete"),
-        (NOT_KEY, "not_key"),
-        (INCOMPLETE, "incomplete"),
-        (VARIABLE_FLAGS, "variable_flags"),
-    ];
-}
-
-/// Where the search for a key spec's keys starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BeginSearch {
-    /// At this argument position.
-    Index(i32),
-    /// After the first `keyword` found from `startfrom` (negative: from the end, backwards).
-    Keyword {
-        keyword: &'static str,
-        startfrom: i32,
-    },
-    Unknown,
-}
-
-/// Which arguments, from the start found by `BeginSearch`, are keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FindKeys {
-    /// Keys up to `lastkey` (relative to the start; negative: from the end), every
-    /// `keystep`; with `limit` > 1, only the first 1/limit of the remaining arguments.
-    Range {
-        lastkey: i32,
-        keystep: i32,
-        limit: i32,
-    },
-    /// The argument at `keynumidx` (relative to the start) holds the number of keys, which
-    /// begin at `firstkey` (relative to the start), every `keystep`.
-    Keynum {
-        keynumidx: i32,
-        firstkey: i32,
-        keystep: i32,
-    },
-    Unknown,
-}
-
-/// One Redis 7 key spec.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeySpecDef {
-    /// Shown by COMMAND INFO as `notes` when not empty.
-    pub notes: &'static str,
-    /// `key_flags` bits.
-    pub flags: u32,
-    pub begin_search: BeginSearch,
-    pub find_keys: FindKeys,
-}
-
-/// The common key spec: keys from argument `index` to `lastkey` (relative), every `keystep`.
-pub const fn key_range(flags: u32, index: i32, lastkey: i32, keystep: i32) -> KeySpecDef {
-    KeySpecDef {
-        notes: "",
-        flags,
-        begin_search: BeginSearch::Index(index),
-        find_keys: FindKeys::Range {
-            lastkey,
-            keystep,
-            limit: 0,
-        },
-    }
-}
-
-/// COMMAND DOCS argument types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgType {
-    String,
-    Integer,
-    Double,
-    Key,
-    Pattern,
-    UnixTime,
-    PureToken,
-    Oneof,
-    Block,
-}
-
-impl ArgType {
-    pub fn name(self) -> &'static str {
-        match self {
-            ArgType::String => "string",
-            ArgType::Integer => "integer",
-            ArgType::Double => "double",
-            ArgType::Key => "key",
-            ArgType::Pattern => "pattern",
-            ArgType::UnixTime => "unix-time",
-            ArgType::PureToken => "pure-token",
-            ArgType::Oneof => "oneof",
-            ArgType::Block => "block",
-        }
-    }
-}
-
-/// COMMAND DOCS argument flags.
-pub mod arg_flags {
-    pub const OPTIONAL: u32 = 1 << 0;
-    pub const MULTIPLE: u32 = 1 << 1;
-    pub const MULTIPLE_TOKEN: u32 = 1 << 2;
-
-    pub const NAMES: &[(u32, &str)] = &[
-        (OPTIONAL, "optional"),
-        (MULTIPLE, "multiple"),
-        (MULTIPLE_TOKEN, "multiple_token"),
-    ];
-}
-
-/// One argument as COMMAND DOCS describes it; build with `arg(name, type)` and struct
-/// update syntax. Empty strings and -1 mean "absent".
-#[derive(Debug)]
-pub struct Arg {
-    pub name: &'static str,
-    pub kind: ArgType,
-    pub key_spec_index: i32,
-    pub token: &'static str,
-    pub summary: &'static str,
-    pub since: &'static str,
-    pub deprecated_since: &'static str,
-    /// `arg_flags` bits.
-    pub flags: u32,
-    /// The members of a `oneof` or `block`.
-    pub args: &'static [Arg],
-}
-
-pub const fn arg(name: &'static str, kind: ArgType) -> Arg {
-    Arg {
-        name,
-        kind,
-        key_spec_index: -1,
-        token: "",
-        summary: "",
-        since: "",
-        deprecated_since: "",
-        flags: 0,
-        args: &[],
-    }
-}
-
 /// Why COMMAND GETKEYS found no keys where the arguments should have had some.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvalidKeyArgs;
 
 impl CommandSpec {
-    /// The key specs COMMAND INFO shows: the declared ones, or one derived from the legacy
-    /// (first, last, step) triple for commands that declare none yet.
-    pub fn effective_key_specs(&self) -> std::borrow::Cow<'static, [KeySpecDef]> {
-        if !self.key_specs.is_empty() || self.keys.first <= 0 {
-            return std::borrow::Cow::Borrowed(self.key_specs);
-        }
-        let KeySpec { first, last, step } = self.keys;
-        let lastkey = if last < 0 { last } else { last - first };
-        std::borrow::Cow::Owned(vec![key_range(0, first, lastkey, step)])
-    }
-
     /// True when some key spec names real keys (Redis's `doesCommandHaveKeys`).
     pub fn has_keys(&self) -> bool {
         self.getkeys.is_some()
             || self
-                .effective_key_specs()
+                .key_specs
                 .iter()
                 .any(|s| s.flags & key_flags::NOT_KEY == 0)
     }
@@ -589,11 +407,11 @@ impl CommandSpec {
     /// Redis's `getKeysFromCommandWithSpecs` finds them: by the key specs, falling back to
     /// `getkeys` when a spec cannot tell. `Err` when the arguments contradict the specs.
     pub fn get_keys(&self, argv: &[&[u8]]) -> Result<Vec<(usize, u32)>, InvalidKeyArgs> {
-        let specs = self.effective_key_specs();
+        let specs = self.key_specs;
         let all_flags = specs.iter().fold(0, |acc, s| acc | s.flags);
         let has_keyspec = specs.iter().any(|s| s.flags & key_flags::NOT_KEY == 0);
         if has_keyspec && all_flags & key_flags::VARIABLE_FLAGS == 0 {
-            if let Ok(keys) = keys_by_specs(&specs, argv, self.getkeys.is_some()) {
+            if let Ok(keys) = keys_by_specs(specs, argv, self.getkeys.is_some()) {
                 return Ok(keys);
             }
         }
@@ -610,7 +428,7 @@ impl CommandSpec {
 /// the end) or that is `Unknown` fails the whole search, and so does an `INCOMPLETE` one
 /// when the command has a `getkeys` function to ask instead.
 fn keys_by_specs(
-    specs: &[KeySpecDef],
+    specs: &[KeySpec],
     argv: &[&[u8]],
     fail_incomplete: bool,
 ) -> Result<Vec<(usize, u32)>, InvalidKeyArgs> {

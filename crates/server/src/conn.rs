@@ -21,13 +21,12 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, BytesMut};
 use lockstep_resp::request::{Batch, Parsed, RequestParser};
-use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
-use crate::command::{execute, flags, Registry};
 use crate::commands::connection::password;
+use crate::dispatch::{apply_reply_mode, run_batch, unblock, BatchEnd};
 use crate::keyspace::Millis;
 use crate::reply::{Protocol, Reply};
 use crate::server::Shared;
@@ -132,7 +131,7 @@ pub(crate) async fn serve(
             let parsed = parser.parse(&mut rbuf, &mut batch, max, client.authenticated);
             let mut next = 0;
             while next < batch.len() && !close {
-                let held_until = {
+                let held = {
                     let mut state = shared.state.lock();
                     traffic.add_to(&mut state);
                     parser.set_max_bulk_len(state.config.proto_max_bulk_len);
@@ -142,7 +141,7 @@ pub(crate) async fn serve(
                     client.query_buf = rbuf.len();
                     client.query_buf_free = rbuf.capacity() - rbuf.len();
                     let end = run_batch(&mut state, &mut client, &mut out, &batch, next, &rbuf);
-                    let held_until = match end {
+                    let held = match end {
                         BatchEnd::Done => {
                             next = batch.len();
                             client.query_buf = parser.pending(rbuf.len());
@@ -150,13 +149,17 @@ pub(crate) async fn serve(
                         }
                         BatchEnd::Paused { at, until } => {
                             next = at;
-                            Some(until)
+                            Some(Hold::Paused(until))
+                        }
+                        BatchEnd::Blocked { at } => {
+                            next = at;
+                            state.blocked.deadline_of(id).map(Hold::Blocked)
                         }
                     };
                     close = publish(&mut state, &client) || client.close_after_reply;
-                    held_until
+                    held
                 };
-                if let Some(until) = held_until {
+                if let Some(hold) = held {
                     // Redis writes what the batch answered so far, then holds the rest.
                     let flushed = flush(
                         &mut stream,
@@ -167,9 +170,28 @@ pub(crate) async fn serve(
                         &mut signals,
                     )
                     .await;
-                    if !flushed || !wait_for_pause(until, &shared, id, &mut signals).await {
+                    if !flushed {
                         break 'conn;
                     }
+                    let resumed = match hold {
+                        Hold::Paused(until) => {
+                            wait_for_pause(until, &shared, id, &mut signals).await
+                        }
+                        Hold::Blocked(deadline) => {
+                            let mut waiting = Blocked {
+                                stream: &mut stream,
+                                rbuf: &mut rbuf,
+                                traffic: &mut traffic,
+                            };
+                            waiting
+                                .wait(deadline, &shared, &mut client, &mut out, &mut signals)
+                                .await
+                        }
+                    };
+                    if !resumed {
+                        break 'conn;
+                    }
+                    close = client.close_after_reply;
                 }
             }
             batch.clear();
@@ -213,7 +235,99 @@ pub(crate) async fn serve(
     let _ = stream.shutdown().await;
     let mut state = shared.state.lock();
     traffic.add_to(&mut state);
+    state.blocked.forget(id);
+    state.mods.listening = !state.blocked.is_empty();
     state.clients.remove(&id);
+}
+
+/// What holds the rest of a batch back.
+enum Hold {
+    /// A CLIENT PAUSE, until then.
+    Paused(Instant),
+    /// A blocking command, until its deadline (`None`: forever) or until it is served.
+    Blocked(Option<Instant>),
+}
+
+/// A connection while its client is parked by a blocking command.
+struct Blocked<'a> {
+    stream: &'a mut TcpStream,
+    rbuf: &'a mut BytesMut,
+    traffic: &'a mut Traffic,
+}
+
+impl Blocked<'_> {
+    /// Waits until the client is served (another connection's write), unblocked (CLIENT
+    /// UNBLOCK), or times out, then takes the client back with the reply written for it.
+    /// Input that arrives meanwhile is kept for later, as Redis keeps it in the query
+    /// buffer. False when the connection is to close: the peer left, a kill, a stop.
+    async fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        shared: &Shared,
+        client: &mut Client,
+        out: &mut Reply,
+        signals: &mut Signals,
+    ) -> bool {
+        let id = client.id;
+        loop {
+            // Once the peer has closed, only a wake-up or the deadline can end the wait.
+            tokio::select! {
+                biased;
+                signal = signals.recv() => {
+                    if signal == Signal::Shutdown {
+                        return false;
+                    }
+                    let mut state = shared.state.lock();
+                    if is_killed(&state, id) {
+                        return false;
+                    }
+                    if take_back(&mut state, client, out) {
+                        return true;
+                    }
+                }
+                _ = sleep_until_instant(deadline), if deadline.is_some() => {
+                    let mut state = shared.state.lock();
+                    // Served at the last moment, or timed out now: either way, done.
+                    unblock(&mut state, id, |reply| reply.null_array());
+                    return take_back(&mut state, client, out);
+                }
+                r = self.stream.read_buf(&mut *self.rbuf) => match r {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => {
+                        self.traffic.input += n as u64;
+                        if self.rbuf.len() > QUERY_BUFFER_LIMIT {
+                            return false;
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// Takes a client whose wait has ended back from `State::blocked`, with its reply. False
+/// when it still waits.
+fn take_back(state: &mut State, client: &mut Client, out: &mut Reply) -> bool {
+    let Some(mut parked) = state.blocked.take_finished(client.id) else {
+        return false;
+    };
+    *client = parked.client;
+    state.stats.error_replies += parked.out.errors;
+    for code in parked.out.take_error_codes() {
+        *state.error_stats.entry(code).or_default() += 1;
+    }
+    let mark = out.len();
+    out.buf.extend_from_slice(&parked.out.buf);
+    apply_reply_mode(client, out, mark);
+    true
+}
+
+/// Sleeps until `deadline`; never returns for `None`.
+async fn sleep_until_instant(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Writes the pending replies. False when the connection is to close instead: the peer
@@ -414,96 +528,6 @@ fn publish(state: &mut State, client: &Client) -> bool {
 /// Whether the reply being produced now is dropped (CLIENT REPLY OFF, or SKIP in effect).
 fn replies_suppressed(client: &Client) -> bool {
     matches!(client.reply_mode, ReplyMode::Off | ReplyMode::Skip)
-}
-
-/// Redis's defence against cross-protocol scripting: a browser tricked into posting to
-/// the Redis port sends `POST` or `Host:` lines, which Redis answers by closing the
-/// connection without a word, dropping the replies it had not written yet.
-fn is_http_request(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
-}
-
-/// How far `run_batch` got.
-enum BatchEnd {
-    /// Every command ran, or one after which the connection closes.
-    Done,
-    /// A CLIENT PAUSE holds command `at` (and those after it) until `until`.
-    Paused { at: usize, until: Instant },
-}
-
-/// Runs the batch's commands from `start`, honouring CLIENT REPLY OFF/SKIP, stopping at a
-/// command after which the connection must close or that a CLIENT PAUSE holds back.
-fn run_batch(
-    state: &mut State,
-    client: &mut Client,
-    out: &mut Reply,
-    batch: &Batch,
-    start: usize,
-    buf: &[u8],
-) -> BatchEnd {
-    let errors_before = out.errors;
-    let mut end = BatchEnd::Done;
-    for i in start..batch.len() {
-        let argv: SmallVec<[&[u8]; 16]> =
-            batch.command(i).iter().map(|r| &buf[r.clone()]).collect();
-        if is_http_request(argv[0]) {
-            tracing::warn!(addr = %client.addr, "possible security attack: HTTP request on the Redis port, connection closed");
-            out.truncate(0);
-            client.close_after_reply = true;
-            break;
-        }
-        if let Some(until) = held_by_pause(state, client, &argv) {
-            end = BatchEnd::Paused { at: i, until };
-            break;
-        }
-        let (mark, errors) = (out.len(), out.errors);
-        execute(state, client, out, &argv);
-        if out.errors != errors {
-            // Redis records the command it looked up even when it refused to run it, and
-            // none for an unknown one (CLIENT LIST `cmd=NULL`); `execute` records only
-            // what ran. Errors are rare enough to look the name up again.
-            client.last_cmd = Registry::get()
-                .resolve(&argv)
-                .map_or("NULL", |c| c.full_name);
-        }
-        // Redis decides when a reply is added; the mode after the command is the one that
-        // was in force then (CLIENT REPLY ON after SKIP answers `+OK`, RESET after SKIP
-        // does not answer).
-        match client.reply_mode {
-            ReplyMode::On => {}
-            ReplyMode::Off => out.truncate(mark),
-            ReplyMode::Skip => {
-                out.truncate(mark);
-                client.reply_mode = ReplyMode::On;
-            }
-            // Set by this very command: the next one is skipped.
-            ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
-        }
-        if client.close_after_reply {
-            break;
-        }
-    }
-    state.stats.error_replies += out.errors - errors_before;
-    end
-}
-
-/// Until when a CLIENT PAUSE holds this command back, if it does. Redis answers a command
-/// it refuses (unknown, wrong arity, not authenticated) before it would pause it.
-fn held_by_pause(state: &mut State, client: &Client, argv: &[&[u8]]) -> Option<Instant> {
-    let pause = state.pause?;
-    if pause.until <= Instant::now() {
-        state.pause = None;
-        return None;
-    }
-    let cmd = Registry::get().resolve(argv).ok()?;
-    if !cmd.arity_ok(argv.len()) || !(client.authenticated || cmd.has(flags::NO_AUTH)) {
-        return None;
-    }
-    // WRITE pauses what could change the data set or reach replicas.
-    if pause.writes_only && !cmd.has(flags::WRITE) && !cmd.has(flags::MAY_REPLICATE) {
-        return None;
-    }
-    Some(pause.until)
 }
 
 #[cfg(test)]

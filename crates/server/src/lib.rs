@@ -13,10 +13,12 @@
 //!
 //! Outside async code, `EmbeddedServer` runs one on its own thread.
 
+pub mod blocking;
 pub mod command;
 pub mod commands;
 pub mod config;
 mod conn;
+pub mod dispatch;
 pub mod errors;
 pub mod keyspace;
 pub mod reply;

@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
-use crate::keyspace::{Db, Millis};
+use crate::keyspace::{Db, DbMut, Millis, Modifications};
 
 /// How a client wants replies: `CLIENT REPLY ON|OFF|SKIP`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +54,8 @@ pub struct Client {
     pub fd: i32,
     /// CLIENT NO-EVICT ON (CLIENT LIST flag `e`).
     pub no_evict: bool,
+    /// Parked by a blocking command (CLIENT LIST flag `b`).
+    pub blocked: bool,
 }
 
 impl Client {
@@ -78,6 +80,7 @@ impl Client {
             query_buf_free: 0,
             fd: -1,
             no_evict: false,
+            blocked: false,
         }
     }
 }
@@ -113,6 +116,7 @@ impl Clone for Client {
             query_buf_free,
             fd,
             no_evict,
+            blocked,
         } = source;
         self.id = *id;
         self.addr = *addr;
@@ -132,6 +136,7 @@ impl Clone for Client {
         self.query_buf_free = *query_buf_free;
         self.fd = *fd;
         self.no_evict = *no_evict;
+        self.blocked = *blocked;
     }
 }
 
@@ -183,8 +188,10 @@ pub struct State {
     pub clients: BTreeMap<u64, ClientEntry>,
     pub config: Config,
     pub stats: Stats,
-    /// Keyspace changes since start (Redis's `dirty`, INFO `rdb_changes_since_last_save`).
-    pub dirty: u64,
+    /// The modification hook's log: the dirty counter and the keys written.
+    pub mods: Modifications,
+    /// Clients parked by blocking commands.
+    pub blocked: crate::blocking::Blocked,
     pub started: Instant,
     /// Unix time (seconds) of the last SAVE; start time until then.
     pub last_save: i64,
@@ -218,7 +225,8 @@ impl State {
             clients: BTreeMap::new(),
             config,
             stats: Stats::default(),
-            dirty: 0,
+            mods: Modifications::default(),
+            blocked: crate::blocking::Blocked::default(),
             started: Instant::now(),
             last_save: unix_millis() / 1000,
             shutdown,
@@ -227,6 +235,13 @@ impl State {
             command_stats: vec![CommandStat::default(); crate::command::Registry::get().len()],
             error_stats: BTreeMap::new(),
         }
+    }
+}
+
+impl State {
+    /// Database `index` through the modification hook, at the command time `now`.
+    pub fn db(&mut self, index: usize, now: Millis) -> DbMut<'_> {
+        DbMut::new(&mut self.dbs[index], &mut self.mods, index, now)
     }
 }
 

@@ -6,206 +6,30 @@
 //! so both print the same digits. A hash that becomes empty is deleted.
 
 use super::strings::long_double::LongDouble;
-use crate::command::{
-    arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,
-};
+use crate::command::{legacy, Ctx, Entry};
 use crate::errors;
 use crate::keyspace::{Db, Millis, Value, NO_EXPIRY};
 use crate::reply::Reply;
 use crate::types::{hash_limits, HashValue};
 use crate::util::parse_i64;
 
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        arity: -4,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Set the string value of a hash field",
-        since: "2.0.0",
-        complexity: "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
-        history: &[("4.0.0", "Accepts multiple `field` and `value` arguments.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, args: &[arg("field", ArgType::String), arg("value", ArgType::String)], ..arg("field_value", ArgType::Block) }],
-        ..spec("hset", hset)
-    },
-    CommandSpec {
-        arity: 4,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Set the value of a hash field, only if the field does not exist",
-        since: "2.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RW | key_flags::INSERT, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String), arg("value", ArgType::String)],
-        ..spec("hsetnx", hsetnx)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Get the value of a hash field",
-        since: "2.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String)],
-        ..spec("hget", hget)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Get the values of all the given hash fields",
-        since: "2.0.0",
-        complexity: "O(N) where N is the number of fields being requested.",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("field", ArgType::String) }],
-        ..spec("hmget", hmget)
-    },
-    CommandSpec {
-        arity: -4,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Set multiple hash fields to multiple values",
-        since: "2.0.0",
-        complexity: "O(N) where N is the number of fields being set.",
-        doc_flags: &["deprecated"],
-        deprecated_since: "4.0.0",
-        replaced_by: "`HSET` with multiple field-value pairs",
-        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, args: &[arg("field", ArgType::String), arg("value", ArgType::String)], ..arg("field_value", ArgType::Block) }],
-        ..spec("hmset", hmset)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Delete one or more hash fields",
-        since: "2.0.0",
-        complexity: "O(N) where N is the number of fields to be removed.",
-        history: &[("2.4.0", "Accepts multiple `field` arguments.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::DELETE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("field", ArgType::String) }],
-        ..spec("hdel", hdel)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Get the number of fields in a hash",
-        since: "2.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("hlen", hlen)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Determine if a hash field exists",
-        since: "2.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String)],
-        ..spec("hexists", hexists)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY,
-        keys: keys(1, 1, 1),
-        acl: &["read", "hash", "slow"],
-        tips: &["nondeterministic_output_order"],
-        group: "hash",
-        summary: "Get all the fields and values in a hash",
-        since: "2.0.0",
-        complexity: "O(N) where N is the size of the hash.",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("hgetall", hgetall)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY,
-        keys: keys(1, 1, 1),
-        acl: &["read", "hash", "slow"],
-        tips: &["nondeterministic_output_order"],
-        group: "hash",
-        summary: "Get all the fields in a hash",
-        since: "2.0.0",
-        complexity: "O(N) where N is the size of the hash.",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("hkeys", hkeys)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY,
-        keys: keys(1, 1, 1),
-        acl: &["read", "hash", "slow"],
-        tips: &["nondeterministic_output_order"],
-        group: "hash",
-        summary: "Get all the values in a hash",
-        since: "2.0.0",
-        complexity: "O(N) where N is the size of the hash.",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("hvals", hvals)
-    },
-    CommandSpec {
-        arity: 4,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Increment the integer value of a hash field by the given number",
-        since: "2.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String), arg("increment", ArgType::Integer)],
-        ..spec("hincrby", hincrby)
-    },
-    CommandSpec {
-        arity: 4,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "hash", "fast"],
-        group: "hash",
-        summary: "Increment the float value of a hash field by the given amount",
-        since: "2.6.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String), arg("increment", ArgType::Double)],
-        ..spec("hincrbyfloat", hincrbyfloat)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "hash", "fast"],
-        group: "hash",
-        summary: "Get the length of the value of a hash field",
-        since: "3.2.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("field", ArgType::String)],
-        ..spec("hstrlen", hstrlen)
-    },
+/// The handlers of this family, joined with their metadata (`crates/commands`) by
+/// full name.
+pub static HANDLERS: &[Entry] = &[
+    legacy("hset", hset),
+    legacy("hsetnx", hsetnx),
+    legacy("hget", hget),
+    legacy("hmget", hmget),
+    legacy("hmset", hmset),
+    legacy("hdel", hdel),
+    legacy("hlen", hlen),
+    legacy("hexists", hexists),
+    legacy("hgetall", hgetall),
+    legacy("hkeys", hkeys),
+    legacy("hvals", hvals),
+    legacy("hincrby", hincrby),
+    legacy("hincrbyfloat", hincrbyfloat),
+    legacy("hstrlen", hstrlen),
 ];
 
 /// The hash at `key` for reading. `Err` after replying WRONGTYPE; `Ok(None)` when missing.

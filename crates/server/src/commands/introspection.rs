@@ -5,159 +5,23 @@
 //! COMMAND INFO and COMMAND DOCS of a command equal Redis's once its spec is complete.
 
 use crate::command::{
-    arg, arg_flags, flags::*, key_flags, spec, Arg, ArgType, BeginSearch, CommandSpec, Ctx,
-    FindKeys, KeySpecDef, Registry,
+    arg_flags, flags, key_flags, legacy, Arg, ArgType, BeginSearch, CommandSpec, Ctx, Entry,
+    FindKeys, KeySpec, Registry,
 };
 use crate::errors;
 use crate::reply::Reply;
 
-pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
-    arity: -1,
-    flags: LOADING | STALE,
-    acl: &["slow", "connection"],
-    tips: &["nondeterministic_output_order"],
-    group: "server",
-    summary: "Get array of Redis command details",
-    since: "2.8.13",
-    complexity: "O(N) where N is the total number of Redis commands",
-    subcommands: &[
-        CommandSpec {
-            full_name: "command|count",
-            arity: 2,
-            flags: LOADING | STALE,
-            acl: &["slow", "connection"],
-            group: "server",
-            summary: "Get total number of Redis commands",
-            since: "2.8.13",
-            complexity: "O(1)",
-            ..spec("count", command_count)
-        },
-        CommandSpec {
-            full_name: "command|docs",
-            arity: -2,
-            flags: LOADING | STALE,
-            acl: &["slow", "connection"],
-            tips: &["nondeterministic_output_order"],
-            group: "server",
-            summary: "Get array of specific Redis command documentation",
-            since: "7.0.0",
-            complexity: "O(N) where N is the number of commands to look up",
-            args: &[Arg {
-                flags: arg_flags::OPTIONAL | arg_flags::MULTIPLE,
-                ..arg("command-name", ArgType::String)
-            }],
-            ..spec("docs", command_docs)
-        },
-        CommandSpec {
-            full_name: "command|getkeys",
-            arity: -4,
-            flags: LOADING | STALE,
-            acl: &["slow", "connection"],
-            group: "server",
-            summary: "Extract keys given a full Redis command",
-            since: "2.8.13",
-            complexity: "O(N) where N is the number of arguments to the command",
-            ..spec("getkeys", command_getkeys)
-        },
-        CommandSpec {
-            full_name: "command|getkeysandflags",
-            arity: -4,
-            flags: LOADING | STALE,
-            acl: &["slow", "connection"],
-            group: "server",
-            summary: "Extract keys and access flags given a full Redis command",
-            since: "7.0.0",
-            complexity: "O(N) where N is the number of arguments to the command",
-            ..spec("getkeysandflags", command_getkeysandflags)
-        },
-        CommandSpec {
-            full_name: "command|help",
-            arity: 2,
-            flags: LOADING | STALE,
-            acl: &["slow", "connection"],
-            group: "server",
-            summary: "Show helpful text about the different subcommands",
-            since: "5.0.0",
-            complexity: "O(1)",
-            ..spec("help", command_help)
-        },
-        CommandSpec {
-            full_name: "command|info",
-            arity: -2,
-            flags: LOADING | STALE,
-            acl: &["slow", "connection"],
-            tips: &["nondeterministic_output_order"],
-            group: "server",
-            summary:
-                "Get array of specific Redis command details, or all when no argument is given.",
-            since: "2.8.13",
-            complexity: "O(N) where N is the number of commands to look up",
-            history: &[(
-                "7.0.0",
-                "Allowed to be called with no argument to get info on all commands.",
-            )],
-            args: &[Arg {
-                flags: arg_flags::OPTIONAL | arg_flags::MULTIPLE,
-                ..arg("command-name", ArgType::String)
-            }],
-            ..spec("info", command_info)
-        },
-        CommandSpec {
-            full_name: "command|list",
-            arity: -2,
-            flags: LOADING | STALE,
-            acl: &["slow", "connection"],
-            tips: &["nondeterministic_output_order"],
-            group: "server",
-            summary: "Get an array of Redis command names",
-            since: "7.0.0",
-            complexity: "O(N) where N is the total number of Redis commands",
-            args: &[Arg {
-                token: "FILTERBY",
-                flags: arg_flags::OPTIONAL,
-                args: &[
-                    Arg {
-                        token: "MODULE",
-                        ..arg("module-name", ArgType::String)
-                    },
-                    Arg {
-                        token: "ACLCAT",
-                        ..arg("category", ArgType::String)
-                    },
-                    Arg {
-                        token: "PATTERN",
-                        ..arg("pattern", ArgType::Pattern)
-                    },
-                ],
-                ..arg("filterby", ArgType::Oneof)
-            }],
-            ..spec("list", command_list)
-        },
-    ],
-    ..spec("command", command)
-}];
-
-/// Flags in COMMAND INFO's order. Like Redis, `may_replicate`, `sentinel` and
-/// `only_sentinel` are never shown.
-const SHOWN_FLAGS: &[(u32, &str)] = &[
-    (WRITE, "write"),
-    (READONLY, "readonly"),
-    (DENYOOM, "denyoom"),
-    (ADMIN, "admin"),
-    (PUBSUB, "pubsub"),
-    (NOSCRIPT, "noscript"),
-    (BLOCKING, "blocking"),
-    (LOADING, "loading"),
-    (STALE, "stale"),
-    (SKIP_MONITOR, "skip_monitor"),
-    (SKIP_SLOWLOG, "skip_slowlog"),
-    (FAST, "fast"),
-    (NO_AUTH, "no_auth"),
-    (NO_MANDATORY_KEYS, "no_mandatory_keys"),
-    (NO_ASYNC_LOADING, "no_async_loading"),
-    (NO_MULTI, "no_multi"),
-    (MOVABLE_KEYS, "movablekeys"),
-    (ALLOW_BUSY, "allow_busy"),
+/// The handlers of this family, joined with their metadata (`crates/commands`) by
+/// full name.
+pub static HANDLERS: &[Entry] = &[
+    legacy("command", command),
+    legacy("command|count", command_count),
+    legacy("command|docs", command_docs),
+    legacy("command|getkeys", command_getkeys),
+    legacy("command|getkeysandflags", command_getkeysandflags),
+    legacy("command|help", command_help),
+    legacy("command|info", command_info),
+    legacy("command|list", command_list),
 ];
 
 /// Finds a command by COMMAND INFO/DOCS name: `get`, or `config|get` for a subcommand.
@@ -174,6 +38,7 @@ fn lookup_full_name(name: &[u8]) -> Option<&'static CommandSpec> {
     base.subcommands
         .iter()
         .find(|s| s.name.as_bytes().eq_ignore_ascii_case(sub))
+        .copied()
 }
 
 /// The command `argv` would run (Redis's `lookupCommand`): a container's subcommand
@@ -186,6 +51,7 @@ fn lookup_argv(argv: &[&[u8]]) -> Option<&'static CommandSpec> {
     base.subcommands
         .iter()
         .find(|s| s.name.as_bytes().eq_ignore_ascii_case(argv[1]))
+        .copied()
 }
 
 /// A set of status strings for the `names` whose bits are in `bits`.
@@ -207,10 +73,11 @@ fn reply_info(out: &mut Reply, cmd: &CommandSpec) {
     out.array(10);
     out.bulk(cmd.full_name.as_bytes());
     out.int(cmd.arity as i64);
-    flag_set(out, cmd.flags, SHOWN_FLAGS);
-    out.int(cmd.keys.first as i64);
-    out.int(cmd.keys.last as i64);
-    out.int(cmd.keys.step as i64);
+    flag_set(out, cmd.flags, flags::NAMES);
+    let (first, last, step) = cmd.legacy_range();
+    out.int(first as i64);
+    out.int(last as i64);
+    out.int(step as i64);
     out.set(cmd.acl.len());
     for cat in cmd.acl {
         out.simple(&format!("@{cat}"));
@@ -219,18 +86,17 @@ fn reply_info(out: &mut Reply, cmd: &CommandSpec) {
     for tip in cmd.tips {
         out.bulk(tip.as_bytes());
     }
-    let specs = cmd.effective_key_specs();
-    out.set(specs.len());
-    for ks in specs.iter() {
+    out.set(cmd.key_specs.len());
+    for ks in cmd.key_specs {
         reply_key_spec(out, ks);
     }
     out.set(cmd.subcommands.len());
-    for sub in cmd.subcommands {
+    for sub in &cmd.subcommands {
         reply_info(out, sub);
     }
 }
 
-fn reply_key_spec(out: &mut Reply, ks: &KeySpecDef) {
+fn reply_key_spec(out: &mut Reply, ks: &KeySpec) {
     out.map(if ks.notes.is_empty() { 3 } else { 4 });
     if !ks.notes.is_empty() {
         out.bulk(b"notes");
@@ -357,7 +223,7 @@ fn reply_docs(out: &mut Reply, cmd: &CommandSpec) {
     if !cmd.subcommands.is_empty() {
         out.bulk(b"subcommands");
         out.map(cmd.subcommands.len());
-        for sub in cmd.subcommands {
+        for sub in &cmd.subcommands {
             out.bulk(sub.full_name.as_bytes());
             reply_docs(out, sub);
         }
@@ -370,7 +236,7 @@ fn reply_args(out: &mut Reply, args: &[Arg]) {
         let nested = matches!(a.kind, ArgType::Oneof | ArgType::Block);
         let optional = [
             a.key_spec_index >= 0,
-            !a.token.is_empty(),
+            a.token.is_some(),
             !a.summary.is_empty(),
             !a.since.is_empty(),
             !a.deprecated_since.is_empty(),
@@ -386,8 +252,11 @@ fn reply_args(out: &mut Reply, args: &[Arg]) {
             out.bulk(b"key_spec_index");
             out.int(a.key_spec_index as i64);
         }
+        if let Some(token) = a.token {
+            out.bulk(b"token");
+            out.bulk(token.as_bytes());
+        }
         for (name, value) in [
-            ("token", a.token),
             ("summary", a.summary),
             ("since", a.since),
             ("deprecated_since", a.deprecated_since),
@@ -491,7 +360,7 @@ fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) {
     };
     let mut names = Vec::new();
     for cmd in Registry::get().all() {
-        for c in std::iter::once(*cmd).chain(cmd.subcommands.iter()) {
+        for c in std::iter::once(*cmd).chain(cmd.subcommands.iter().copied()) {
             if keep(c) {
                 names.push(c.full_name);
             }
@@ -527,7 +396,7 @@ fn getkeys(ctx: &mut Ctx, argv: &[&[u8]], with_flags: bool) {
     }
     let keys = cmd.get_keys(args).unwrap_or_default();
     if keys.is_empty() {
-        if cmd.has(NO_MANDATORY_KEYS) {
+        if cmd.has(flags::NO_MANDATORY_KEYS) {
             ctx.out.array(0);
         } else {
             ctx.out.error("ERR Invalid arguments specified for command");
@@ -578,12 +447,19 @@ fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
 
 #[cfg(test)]
 mod tests {
-    use crate::command::{
-        key_flags::*, key_range, spec, BeginSearch, CommandSpec, Ctx, FindKeys, InvalidKeyArgs,
-        KeySpecDef,
-    };
+    use crate::command::{key_flags::*, CommandSpec, Ctx, GetKeysFn, InvalidKeyArgs, Run};
 
     fn noop(_: &mut Ctx, _: &[&[u8]]) {}
+
+    /// A command with Redis's metadata and the given getkeys function.
+    fn command(name: &str, getkeys: Option<GetKeysFn>) -> CommandSpec {
+        CommandSpec {
+            meta: lockstep_commands::lookup_full(name).expect("a Redis 7.0 command"),
+            handler: Run::Legacy(noop),
+            getkeys,
+            subcommands: Vec::new(),
+        }
+    }
 
     /// Key positions found in a command line written with spaces.
     fn keys(cmd: &CommandSpec, line: &str) -> Result<Vec<usize>, InvalidKeyArgs> {
@@ -591,70 +467,6 @@ mod tests {
         cmd.get_keys(&argv)
             .map(|k| k.into_iter().map(|(pos, _)| pos).collect())
     }
-
-    const KEYNUM: FindKeys = FindKeys::Keynum {
-        keynumidx: 0,
-        firstkey: 1,
-        keystep: 1,
-    };
-
-    /// ZUNIONSTORE's specs in Redis 7.0.
-    static ZUNIONSTORE: CommandSpec = CommandSpec {
-        arity: -4,
-        key_specs: &[
-            key_range(OW | UPDATE, 1, 0, 1),
-            KeySpecDef {
-                notes: "",
-                flags: RO | ACCESS,
-                begin_search: BeginSearch::Index(2),
-                find_keys: KEYNUM,
-            },
-        ],
-        ..spec("zunionstore", noop)
-    };
-
-    /// XREAD's spec: the keys are the first half of what follows STREAMS.
-    static XREAD: CommandSpec = CommandSpec {
-        arity: -4,
-        key_specs: &[KeySpecDef {
-            notes: "",
-            flags: RO | ACCESS,
-            begin_search: BeginSearch::Keyword {
-                keyword: "STREAMS",
-                startfrom: 1,
-            },
-            find_keys: FindKeys::Range {
-                lastkey: -1,
-                keystep: 1,
-                limit: 2,
-            },
-        }],
-        ..spec("xread", noop)
-    };
-
-    /// MIGRATE's specs: one key at 3, or the KEYS list (an incomplete spec), with a
-    /// getkeys function that knows which.
-    static MIGRATE: CommandSpec = CommandSpec {
-        arity: -6,
-        key_specs: &[
-            key_range(RW | ACCESS | DELETE, 3, 0, 1),
-            KeySpecDef {
-                notes: "",
-                flags: RW | ACCESS | DELETE | INCOMPLETE,
-                begin_search: BeginSearch::Keyword {
-                    keyword: "KEYS",
-                    startfrom: -2,
-                },
-                find_keys: FindKeys::Range {
-                    lastkey: -1,
-                    keystep: 1,
-                    limit: 0,
-                },
-            },
-        ],
-        getkeys: Some(migrate_keys),
-        ..spec("migrate", noop)
-    };
 
     fn migrate_keys(argv: &[&[u8]]) -> Vec<(usize, u32)> {
         match argv.iter().position(|a| a.eq_ignore_ascii_case(b"keys")) {
@@ -665,50 +477,42 @@ mod tests {
 
     #[test]
     fn keynum_spec_takes_the_count_from_the_arguments() {
-        assert_eq!(keys(&ZUNIONSTORE, "zunionstore d 2 a b"), Ok(vec![1, 3, 4]));
+        let zunionstore = command("zunionstore", None);
+        assert_eq!(keys(&zunionstore, "zunionstore d 2 a b"), Ok(vec![1, 3, 4]));
     }
 
     #[test]
     fn keynum_spec_rejects_counts_past_the_end_or_negative() {
-        assert_eq!(
-            keys(&ZUNIONSTORE, "zunionstore d 3 a b"),
-            Err(InvalidKeyArgs)
-        );
-        assert_eq!(
-            keys(&ZUNIONSTORE, "zunionstore d -1 a b"),
-            Err(InvalidKeyArgs)
-        );
-        assert_eq!(
-            keys(&ZUNIONSTORE, "zunionstore d x a b"),
-            Err(InvalidKeyArgs)
-        );
+        let zunionstore = command("zunionstore", None);
+        for line in [
+            "zunionstore d 3 a b",
+            "zunionstore d -1 a b",
+            "zunionstore d x a b",
+        ] {
+            assert_eq!(keys(&zunionstore, line), Err(InvalidKeyArgs), "{line}");
+        }
     }
 
     #[test]
     fn keyword_spec_with_limit_takes_half_of_the_rest() {
+        let xread = command("xread", None);
         assert_eq!(
-            keys(&XREAD, "xread COUNT 2 STREAMS s1 s2 0 0"),
+            keys(&xread, "xread COUNT 2 STREAMS s1 s2 0 0"),
             Ok(vec![4, 5])
         );
-        assert_eq!(keys(&XREAD, "xread streams s1 s2 s3 0 0"), Ok(vec![2, 3]));
+        assert_eq!(keys(&xread, "xread streams s1 s2 s3 0 0"), Ok(vec![2, 3]));
     }
 
     #[test]
     fn incomplete_spec_defers_to_the_getkeys_function() {
+        let migrate = command("migrate", Some(migrate_keys));
         let line = "migrate host port  0 5000 KEYS k1 k2";
-        assert_eq!(keys(&MIGRATE, line), Ok(vec![7, 8]));
-        assert_eq!(keys(&MIGRATE, "migrate host port k 0 5000"), Ok(vec![3]));
+        assert_eq!(keys(&migrate, line), Ok(vec![7, 8]));
+        assert_eq!(keys(&migrate, "migrate host port k 0 5000"), Ok(vec![3]));
     }
 
     #[test]
-    fn legacy_triple_gives_a_key_spec_when_none_is_declared() {
-        static MSET: CommandSpec = CommandSpec {
-            arity: -3,
-            keys: crate::command::keys(1, -1, 2),
-            ..spec("mset", noop)
-        };
-        let specs = MSET.effective_key_specs();
-        assert_eq!(specs.len(), 1);
-        assert_eq!(keys(&MSET, "mset a 1 b 2"), Ok(vec![1, 3]));
+    fn range_spec_with_a_step_takes_every_other_argument() {
+        assert_eq!(keys(&command("mset", None), "mset a 1 b 2"), Ok(vec![1, 3]));
     }
 }

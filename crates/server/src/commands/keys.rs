@@ -6,392 +6,43 @@
 //! lazy expiry applies on each of them; which lookups count as keyspace hits or misses
 //! follows Redis 7.0 (read lookups count, write lookups do not).
 
-use crate::command::{
-    arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,
-};
+use crate::command::{legacy, Ctx, Entry};
 use crate::errors::{self, c_string};
 use crate::keyspace::{Key, Millis, Value, NO_EXPIRY};
 use crate::util::{glob_match, parse_i64};
 
 // Metadata as Redis 7.0.15 reports it (COMMAND INFO and COMMAND DOCS).
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        arity: -2,
-        flags: WRITE,
-        keys: keys(1, -1, 1),
-        acl: &["keyspace", "write", "slow"],
-        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        group: "generic",
-        summary: "Delete a key",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).",
-        key_specs: &[key_range(key_flags::RM | key_flags::DELETE, 1, -1, 1)],
-        args: &[Arg { key_spec_index: 0, flags: arg_flags::MULTIPLE, ..arg("key", ArgType::Key) }],
-        ..spec("del", del)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: WRITE | FAST,
-        keys: keys(1, -1, 1),
-        acl: &["keyspace", "write", "fast"],
-        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        group: "generic",
-        summary: "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.",
-        since: "4.0.0",
-        complexity: "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.",
-        key_specs: &[key_range(key_flags::RM | key_flags::DELETE, 1, -1, 1)],
-        args: &[Arg { key_spec_index: 0, flags: arg_flags::MULTIPLE, ..arg("key", ArgType::Key) }],
-        ..spec("unlink", del)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: READONLY | FAST,
-        keys: keys(1, -1, 1),
-        acl: &["keyspace", "read", "fast"],
-        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        group: "generic",
-        summary: "Determine if a key exists",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of keys to check.",
-        history: &[("3.0.3", "Accepts multiple `key` arguments.")],
-        key_specs: &[key_range(key_flags::RO, 1, -1, 1)],
-        args: &[Arg { key_spec_index: 0, flags: arg_flags::MULTIPLE, ..arg("key", ArgType::Key) }],
-        ..spec("exists", exists)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "read", "fast"],
-        group: "generic",
-        summary: "Determine the type stored at key",
-        since: "1.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("type", type_)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: READONLY | FAST,
-        keys: keys(1, -1, 1),
-        acl: &["keyspace", "read", "fast"],
-        tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        group: "generic",
-        summary: "Alters the last access time of a key(s). Returns the number of existing keys specified.",
-        since: "3.2.1",
-        complexity: "O(N) where N is the number of keys that will be touched.",
-        key_specs: &[key_range(key_flags::RO, 1, -1, 1)],
-        args: &[Arg { key_spec_index: 0, flags: arg_flags::MULTIPLE, ..arg("key", ArgType::Key) }],
-        ..spec("touch", exists)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "write", "fast"],
-        group: "generic",
-        summary: "Set a key's time to live in seconds",
-        since: "1.0.0",
-        complexity: "O(1)",
-        history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("seconds", ArgType::Integer), Arg { since: "7.0.0", flags: arg_flags::OPTIONAL, args: &[Arg { token: "NX", ..arg("nx", ArgType::PureToken) }, Arg { token: "XX", ..arg("xx", ArgType::PureToken) }, Arg { token: "GT", ..arg("gt", ArgType::PureToken) }, Arg { token: "LT", ..arg("lt", ArgType::PureToken) }], ..arg("condition", ArgType::Oneof) }],
-        ..spec("expire", expire)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "write", "fast"],
-        group: "generic",
-        summary: "Set a key's time to live in milliseconds",
-        since: "2.6.0",
-        complexity: "O(1)",
-        history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("milliseconds", ArgType::Integer), Arg { since: "7.0.0", flags: arg_flags::OPTIONAL, args: &[Arg { token: "NX", ..arg("nx", ArgType::PureToken) }, Arg { token: "XX", ..arg("xx", ArgType::PureToken) }, Arg { token: "GT", ..arg("gt", ArgType::PureToken) }, Arg { token: "LT", ..arg("lt", ArgType::PureToken) }], ..arg("condition", ArgType::Oneof) }],
-        ..spec("pexpire", pexpire)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "write", "fast"],
-        group: "generic",
-        summary: "Set the expiration for a key as a UNIX timestamp",
-        since: "1.2.0",
-        complexity: "O(1)",
-        history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("unix-time-seconds", ArgType::UnixTime), Arg { since: "7.0.0", flags: arg_flags::OPTIONAL, args: &[Arg { token: "NX", ..arg("nx", ArgType::PureToken) }, Arg { token: "XX", ..arg("xx", ArgType::PureToken) }, Arg { token: "GT", ..arg("gt", ArgType::PureToken) }, Arg { token: "LT", ..arg("lt", ArgType::PureToken) }], ..arg("condition", ArgType::Oneof) }],
-        ..spec("expireat", expireat)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "write", "fast"],
-        group: "generic",
-        summary: "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
-        since: "2.6.0",
-        complexity: "O(1)",
-        history: &[("7.0.0", "Added options: `NX`, `XX`, `GT` and `LT`.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("unix-time-milliseconds", ArgType::UnixTime), Arg { since: "7.0.0", flags: arg_flags::OPTIONAL, args: &[Arg { token: "NX", ..arg("nx", ArgType::PureToken) }, Arg { token: "XX", ..arg("xx", ArgType::PureToken) }, Arg { token: "GT", ..arg("gt", ArgType::PureToken) }, Arg { token: "LT", ..arg("lt", ArgType::PureToken) }], ..arg("condition", ArgType::Oneof) }],
-        ..spec("pexpireat", pexpireat)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "read", "fast"],
-        tips: &["nondeterministic_output"],
-        group: "generic",
-        summary: "Get the time to live for a key in seconds",
-        since: "1.0.0",
-        complexity: "O(1)",
-        history: &[("2.8.0", "Added the -2 reply.")],
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("ttl", ttl)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "read", "fast"],
-        tips: &["nondeterministic_output"],
-        group: "generic",
-        summary: "Get the time to live for a key in milliseconds",
-        since: "2.6.0",
-        complexity: "O(1)",
-        history: &[("2.8.0", "Added the -2 reply.")],
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("pttl", pttl)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "read", "fast"],
-        group: "generic",
-        summary: "Get the expiration Unix timestamp for a key",
-        since: "7.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("expiretime", expiretime)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "read", "fast"],
-        group: "generic",
-        summary: "Get the expiration Unix timestamp for a key in milliseconds",
-        since: "7.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("pexpiretime", pexpiretime)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "write", "fast"],
-        group: "generic",
-        summary: "Remove the expiration from a key",
-        since: "2.2.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("persist", persist)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY,
-        acl: &["keyspace", "read", "slow", "dangerous"],
-        tips: &["request_policy:all_shards", "nondeterministic_output_order"],
-        group: "generic",
-        summary: "Find all keys matching the given pattern",
-        since: "1.0.0",
-        complexity: "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.",
-        args: &[arg("pattern", ArgType::Pattern)],
-        ..spec("keys", keys_)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: READONLY,
-        acl: &["keyspace", "read", "slow"],
-        tips: &["nondeterministic_output", "request_policy:special"],
-        group: "generic",
-        summary: "Incrementally iterate the keys space",
-        since: "2.8.0",
-        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
-        history: &[("6.0.0", "Added the `TYPE` subcommand.")],
-        args: &[arg("cursor", ArgType::Integer), Arg { token: "MATCH", flags: arg_flags::OPTIONAL, ..arg("pattern", ArgType::Pattern) }, Arg { token: "COUNT", flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }, Arg { token: "TYPE", since: "6.0.0", flags: arg_flags::OPTIONAL, ..arg("type", ArgType::String) }],
-        ..spec("scan", scan)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: WRITE,
-        keys: keys(1, 2, 1),
-        acl: &["keyspace", "write", "slow"],
-        group: "generic",
-        summary: "Rename a key",
-        since: "1.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::DELETE, 1, 0, 1), key_range(key_flags::OW | key_flags::UPDATE, 2, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { key_spec_index: 1, ..arg("newkey", ArgType::Key) }],
-        ..spec("rename", rename)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: WRITE | FAST,
-        keys: keys(1, 2, 1),
-        acl: &["keyspace", "write", "fast"],
-        group: "generic",
-        summary: "Rename a key, only if the new key does not exist",
-        since: "1.0.0",
-        complexity: "O(1)",
-        history: &[("3.2.0", "The command no longer returns an error when source and destination names are the same.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::DELETE, 1, 0, 1), key_range(key_flags::OW | key_flags::INSERT, 2, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { key_spec_index: 1, ..arg("newkey", ArgType::Key) }],
-        ..spec("renamenx", renamenx)
-    },
-    CommandSpec {
-        arity: 1,
-        flags: READONLY,
-        acl: &["keyspace", "read", "slow"],
-        tips: &["request_policy:all_shards", "nondeterministic_output"],
-        group: "generic",
-        summary: "Return a random key from the keyspace",
-        since: "1.0.0",
-        complexity: "O(1)",
-        ..spec("randomkey", randomkey)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | DENYOOM,
-        keys: keys(1, 2, 1),
-        acl: &["keyspace", "write", "slow"],
-        group: "generic",
-        summary: "Copy a key",
-        since: "6.2.0",
-        complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1), key_range(key_flags::OW | key_flags::UPDATE, 2, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("source", ArgType::Key) }, Arg { key_spec_index: 1, ..arg("destination", ArgType::Key) }, Arg { token: "DB", flags: arg_flags::OPTIONAL, ..arg("destination-db", ArgType::Integer) }, Arg { token: "REPLACE", flags: arg_flags::OPTIONAL, ..arg("replace", ArgType::PureToken) }],
-        ..spec("copy", copy)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["keyspace", "write", "fast"],
-        group: "generic",
-        summary: "Move a key to another database",
-        since: "1.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("db", ArgType::Integer)],
-        ..spec("move", move_)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: WRITE | FAST,
-        acl: &["keyspace", "write", "fast", "dangerous"],
-        group: "server",
-        summary: "Swaps two Redis databases",
-        since: "4.0.0",
-        complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",
-        args: &[arg("index1", ArgType::Integer), arg("index2", ArgType::Integer)],
-        ..spec("swapdb", swapdb)
-    },
-    CommandSpec {
-        arity: -2,
-        acl: &["slow"],
-        group: "generic",
-        summary: "A container for object introspection commands",
-        since: "2.2.3",
-        complexity: "Depends on subcommand.",
-        subcommands: &[
-            CommandSpec {
-                full_name: "object|encoding",
-                arity: 3,
-                flags: READONLY,
-                keys: keys(2, 2, 1),
-                acl: &["keyspace", "read", "slow"],
-                tips: &["nondeterministic_output"],
-                group: "generic",
-                summary: "Inspect the internal encoding of a Redis object",
-                since: "2.2.3",
-                complexity: "O(1)",
-                key_specs: &[key_range(key_flags::RO, 2, 0, 1)],
-                args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-                ..spec("encoding", object_encoding)
-            },
-            CommandSpec {
-                full_name: "object|freq",
-                arity: 3,
-                flags: READONLY,
-                keys: keys(2, 2, 1),
-                acl: &["keyspace", "read", "slow"],
-                tips: &["nondeterministic_output"],
-                group: "generic",
-                summary: "Get the logarithmic access frequency counter of a Redis object",
-                since: "4.0.0",
-                complexity: "O(1)",
-                key_specs: &[key_range(key_flags::RO, 2, 0, 1)],
-                args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-                ..spec("freq", object_freq)
-            },
-            CommandSpec {
-                full_name: "object|help",
-                arity: 2,
-                flags: LOADING | STALE,
-                acl: &["keyspace", "slow"],
-                group: "generic",
-                summary: "Show helpful text about the different subcommands",
-                since: "6.2.0",
-                complexity: "O(1)",
-                ..spec("help", object_help)
-            },
-            CommandSpec {
-                full_name: "object|idletime",
-                arity: 3,
-                flags: READONLY,
-                keys: keys(2, 2, 1),
-                acl: &["keyspace", "read", "slow"],
-                tips: &["nondeterministic_output"],
-                group: "generic",
-                summary: "Get the time since a Redis object was last accessed",
-                since: "2.2.3",
-                complexity: "O(1)",
-                key_specs: &[key_range(key_flags::RO, 2, 0, 1)],
-                args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-                ..spec("idletime", object_idletime)
-            },
-            CommandSpec {
-                full_name: "object|refcount",
-                arity: 3,
-                flags: READONLY,
-                keys: keys(2, 2, 1),
-                acl: &["keyspace", "read", "slow"],
-                tips: &["nondeterministic_output"],
-                group: "generic",
-                summary: "Get the number of references to the value of the key",
-                since: "2.2.3",
-                complexity: "O(1)",
-                key_specs: &[key_range(key_flags::RO, 2, 0, 1)],
-                args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-                ..spec("refcount", object_refcount)
-            },
-        ],
-        ..spec("object", object)
-    },
+/// The handlers of this family, joined with their metadata (`crates/commands`) by
+/// full name.
+pub static HANDLERS: &[Entry] = &[
+    legacy("del", del),
+    legacy("unlink", del),
+    legacy("exists", exists),
+    legacy("type", type_),
+    legacy("touch", exists),
+    legacy("expire", expire),
+    legacy("pexpire", pexpire),
+    legacy("expireat", expireat),
+    legacy("pexpireat", pexpireat),
+    legacy("ttl", ttl),
+    legacy("pttl", pttl),
+    legacy("expiretime", expiretime),
+    legacy("pexpiretime", pexpiretime),
+    legacy("persist", persist),
+    legacy("keys", keys_),
+    legacy("scan", scan),
+    legacy("rename", rename),
+    legacy("renamenx", renamenx),
+    legacy("randomkey", randomkey),
+    legacy("copy", copy),
+    legacy("move", move_),
+    legacy("swapdb", swapdb),
+    legacy("object", object),
+    legacy("object|encoding", object_encoding),
+    legacy("object|freq", object_freq),
+    legacy("object|help", object_help),
+    legacy("object|idletime", object_idletime),
+    legacy("object|refcount", object_refcount),
 ];
 
 /// True when `arg` is the option `name` as C's `strcasecmp` sees it: any letter case, and
@@ -426,7 +77,7 @@ fn parse_db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, &'static str> {
 /// DEL.
 fn del(ctx: &mut Ctx, argv: &[&[u8]]) {
     let now = ctx.now;
-    let db = ctx.db();
+    let db = ctx.raw_db();
     let removed = argv[1..]
         .iter()
         .filter(|k| db.remove(k, now).is_some())
@@ -439,7 +90,7 @@ fn del(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// twice counting twice. TOUCH would refresh the access time, which is not tracked.
 fn exists(ctx: &mut Ctx, argv: &[&[u8]]) {
     let now = ctx.now;
-    let db = ctx.db();
+    let db = ctx.raw_db();
     let found = argv[1..]
         .iter()
         .filter(|k| db.get(k, now).is_some())
@@ -451,7 +102,7 @@ fn exists(ctx: &mut Ctx, argv: &[&[u8]]) {
 fn type_(ctx: &mut Ctx, argv: &[&[u8]]) {
     let now = ctx.now;
     let name = ctx
-        .db()
+        .raw_db()
         .get(argv[1], now)
         .map_or("none", |e| e.value.type_name());
     ctx.out.simple(name);
@@ -547,7 +198,7 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], basetime: Millis, unit: i64) {
             .error(&errors::invalid_expire_time(ctx.cmd.full_name));
     };
     let now = ctx.now;
-    let db = ctx.db();
+    let db = ctx.raw_db();
     let Some(current) = db.get_mut(argv[1], now).map(|e| e.expire_at) else {
         return ctx.out.int(0);
     };
@@ -566,7 +217,7 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], basetime: Millis, unit: i64) {
 /// `PERSIST key`: 1 when a TTL was removed, 0 when the key is missing or had none.
 fn persist(ctx: &mut Ctx, argv: &[&[u8]]) {
     let now = ctx.now;
-    let db = ctx.db();
+    let db = ctx.raw_db();
     let had_ttl = db
         .get_mut(argv[1], now)
         .is_some_and(|e| e.expire_at != NO_EXPIRY);
@@ -599,7 +250,7 @@ fn pexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// left (or, `absolute`, the expiry time), in ms or in seconds rounded to the nearest.
 fn ttl_generic(ctx: &mut Ctx, argv: &[&[u8]], ms: bool, absolute: bool) {
     let now = ctx.now;
-    let Some(expire_at) = ctx.db().get(argv[1], now).map(|e| e.expire_at) else {
+    let Some(expire_at) = ctx.raw_db().get(argv[1], now).map(|e| e.expire_at) else {
         return ctx.out.int(-2);
     };
     if expire_at == NO_EXPIRY {
@@ -696,7 +347,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) {
 
     let now = ctx.now;
     let count = usize::try_from(count).unwrap_or(usize::MAX);
-    let db = ctx.db();
+    let db = ctx.raw_db();
     let mut batch: Vec<Key> = Vec::with_capacity(count.min(1024));
     let next = match usize::try_from(cursor) {
         Ok(cursor) => db.dict.scan_slots(cursor, count.saturating_mul(10), |e| {
@@ -729,7 +380,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// `RANDOMKEY`: a random key, or null when the database is empty.
 fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) {
     let now = ctx.now;
-    match ctx.db().random_key(now, &mut rand::thread_rng()) {
+    match ctx.raw_db().random_key(now, &mut rand::thread_rng()) {
         Some(key) => ctx.out.bulk(&key),
         None => ctx.out.null(),
     }
@@ -750,7 +401,7 @@ fn renamenx(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// key to itself changes nothing but still needs the key to exist.
 fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
     let (now, src, dst) = (ctx.now, argv[1], argv[2]);
-    let db = ctx.db();
+    let db = ctx.raw_db();
     if !db.contains(src, now) {
         return ctx.out.error(errors::NO_SUCH_KEY);
     }
@@ -926,7 +577,7 @@ fn integers_shared(ctx: &Ctx) -> bool {
 fn object_lookup(ctx: &mut Ctx, argv: &[&[u8]]) -> Option<bool> {
     let now = ctx.now;
     let small_int = ctx
-        .db()
+        .raw_db()
         .get(argv[2], now)
         .map(|e| matches!(e.value, Value::Int(n) if (0..SHARED_INTEGERS).contains(&n)));
     match small_int {

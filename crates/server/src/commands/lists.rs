@@ -5,177 +5,27 @@
 //! their indexes before looking at the key (so a bad index beats WRONGTYPE), LINDEX and
 //! LSET look at the key first. A list that becomes empty is deleted, as in Redis.
 
-use crate::command::{
-    arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,
-};
+use crate::command::{legacy, Ctx, Entry};
 use crate::errors;
 use crate::keyspace::{Value, NO_EXPIRY};
 use crate::types::{End, ListValue};
 use crate::util::parse_i64;
 
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "fast"],
-        group: "list",
-        summary: "Prepend one or multiple elements to a list",
-        since: "1.0.0",
-        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-        history: &[("2.4.0", "Accepts multiple `element` arguments.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::INSERT, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("element", ArgType::String) }],
-        ..spec("lpush", lpush)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "fast"],
-        group: "list",
-        summary: "Append one or multiple elements to a list",
-        since: "1.0.0",
-        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-        history: &[("2.4.0", "Accepts multiple `element` arguments.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::INSERT, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("element", ArgType::String) }],
-        ..spec("rpush", rpush)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "fast"],
-        group: "list",
-        summary: "Prepend an element to a list, only if the list exists",
-        since: "2.2.0",
-        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-        history: &[("4.0.0", "Accepts multiple `element` arguments.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::INSERT, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("element", ArgType::String) }],
-        ..spec("lpushx", lpushx)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "fast"],
-        group: "list",
-        summary: "Append an element to a list, only if the list exists",
-        since: "2.2.0",
-        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-        history: &[("4.0.0", "Accepts multiple `element` arguments.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::INSERT, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("element", ArgType::String) }],
-        ..spec("rpushx", rpushx)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "fast"],
-        group: "list",
-        summary: "Remove and get the first elements in a list",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of elements returned",
-        history: &[("6.2.0", "Added the `count` argument.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::DELETE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { since: "6.2.0", flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
-        ..spec("lpop", lpop)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "fast"],
-        group: "list",
-        summary: "Remove and get the last elements in a list",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of elements returned",
-        history: &[("6.2.0", "Added the `count` argument.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::DELETE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { since: "6.2.0", flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
-        ..spec("rpop", rpop)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "list", "fast"],
-        group: "list",
-        summary: "Get the length of a list",
-        since: "1.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("llen", llen)
-    },
-    CommandSpec {
-        arity: 4,
-        flags: READONLY,
-        keys: keys(1, 1, 1),
-        acl: &["read", "list", "slow"],
-        group: "list",
-        summary: "Get a range of elements from a list",
-        since: "1.0.0",
-        complexity: "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("start", ArgType::Integer), arg("stop", ArgType::Integer)],
-        ..spec("lrange", lrange)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: READONLY,
-        keys: keys(1, 1, 1),
-        acl: &["read", "list", "slow"],
-        group: "list",
-        summary: "Get an element from a list by its index",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("index", ArgType::Integer)],
-        ..spec("lindex", lindex)
-    },
-    CommandSpec {
-        arity: 4,
-        flags: WRITE | DENYOOM,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "slow"],
-        group: "list",
-        summary: "Set the value of an element in a list by its index",
-        since: "1.0.0",
-        complexity: "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
-        key_specs: &[key_range(key_flags::RW | key_flags::UPDATE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("index", ArgType::Integer), arg("element", ArgType::String)],
-        ..spec("lset", lset)
-    },
-    CommandSpec {
-        arity: 4,
-        flags: WRITE,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "slow"],
-        group: "list",
-        summary: "Remove elements from a list",
-        since: "1.0.0",
-        complexity: "O(N+M) where N is the length of the list and M is the number of elements removed.",
-        key_specs: &[key_range(key_flags::RW | key_flags::DELETE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("count", ArgType::Integer), arg("element", ArgType::String)],
-        ..spec("lrem", lrem)
-    },
-    CommandSpec {
-        arity: 4,
-        flags: WRITE,
-        keys: keys(1, 1, 1),
-        acl: &["write", "list", "slow"],
-        group: "list",
-        summary: "Trim a list to the specified range",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of elements to be removed by the operation.",
-        key_specs: &[key_range(key_flags::RW | key_flags::DELETE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("start", ArgType::Integer), arg("stop", ArgType::Integer)],
-        ..spec("ltrim", ltrim)
-    },
+/// The handlers of this family, joined with their metadata (`crates/commands`) by
+/// full name.
+pub static HANDLERS: &[Entry] = &[
+    legacy("lpush", lpush),
+    legacy("rpush", rpush),
+    legacy("lpushx", lpushx),
+    legacy("rpushx", rpushx),
+    legacy("lpop", lpop),
+    legacy("rpop", rpop),
+    legacy("llen", llen),
+    legacy("lrange", lrange),
+    legacy("lindex", lindex),
+    legacy("lset", lset),
+    legacy("lrem", lrem),
+    legacy("ltrim", ltrim),
 ];
 
 /// Redis's `pushGenericCommand`: pushes every element in argument order (so LPUSH a b c

@@ -1,7 +1,7 @@
 //! Command families, one file each: the handlers and the `CommandSpec`s that describe them.
 //! A family exports `COMMANDS`; the registry gathers them from `FAMILIES`.
 
-use crate::command::CommandSpec;
+use crate::command::Entry;
 
 pub mod connection;
 pub mod hashes;
@@ -14,16 +14,16 @@ pub mod sorted_sets;
 pub mod strings;
 
 /// Every family's table, in the order COMMAND lists them.
-pub static FAMILIES: &[&[CommandSpec]] = &[
-    connection::COMMANDS,
-    strings::COMMANDS,
-    keys::COMMANDS,
-    server::COMMANDS,
-    introspection::COMMANDS,
-    lists::COMMANDS,
-    hashes::COMMANDS,
-    sets::COMMANDS,
-    sorted_sets::COMMANDS,
+pub static FAMILIES: &[&[Entry]] = &[
+    connection::HANDLERS,
+    strings::HANDLERS,
+    keys::HANDLERS,
+    server::HANDLERS,
+    introspection::HANDLERS,
+    lists::HANDLERS,
+    hashes::HANDLERS,
+    sets::HANDLERS,
+    sorted_sets::HANDLERS,
 ];
 
 /// HDEL, SREM and ZREM: removes the members named after the key and answers how many were

@@ -8,283 +8,38 @@
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
-use crate::command::{
-    arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,
-};
+use crate::command::{legacy, Ctx, Entry};
 use crate::config::{self, Config, Kind};
 use crate::errors;
 use crate::keyspace::{DbStats, Value, NO_EXPIRY};
 use crate::state::{unix_micros, Stats};
 
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        arity: 1,
-        flags: READONLY | FAST,
-        acl: &["keyspace", "read", "fast"],
-        tips: &["request_policy:all_shards", "response_policy:agg_sum"],
-        group: "server",
-        summary: "Return the number of keys in the selected database",
-        since: "1.0.0",
-        complexity: "O(1)",
-        ..spec("dbsize", dbsize)
-    },
-    CommandSpec {
-        arity: -1,
-        flags: WRITE,
-        acl: &["keyspace", "write", "slow", "dangerous"],
-        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
-        group: "server",
-        summary: "Remove all keys from all databases",
-        since: "1.0.0",
-        complexity: "O(N) where N is the total number of keys in all databases",
-        history: &[("4.0.0", "Added the `ASYNC` flushing mode modifier."), ("6.2.0", "Added the `SYNC` flushing mode modifier.")],
-        args: &[Arg { flags: arg_flags::OPTIONAL, args: &[Arg { token: "ASYNC", since: "4.0.0", ..arg("async", ArgType::PureToken) }, Arg { token: "SYNC", since: "6.2.0", ..arg("sync", ArgType::PureToken) }], ..arg("async", ArgType::Oneof) }],
-        ..spec("flushall", flushall)
-    },
-    CommandSpec {
-        arity: -1,
-        flags: WRITE,
-        acl: &["keyspace", "write", "slow", "dangerous"],
-        tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
-        group: "server",
-        summary: "Remove all keys from the current database",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of keys in the selected database",
-        history: &[("4.0.0", "Added the `ASYNC` flushing mode modifier."), ("6.2.0", "Added the `SYNC` flushing mode modifier.")],
-        args: &[Arg { flags: arg_flags::OPTIONAL, args: &[Arg { token: "ASYNC", since: "4.0.0", ..arg("async", ArgType::PureToken) }, Arg { token: "SYNC", since: "6.2.0", ..arg("sync", ArgType::PureToken) }], ..arg("async", ArgType::Oneof) }],
-        ..spec("flushdb", flushdb)
-    },
-    CommandSpec {
-        arity: -1,
-        flags: LOADING | STALE,
-        acl: &["slow", "dangerous"],
-        tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
-        group: "server",
-        summary: "Get information and statistics about the server",
-        since: "1.0.0",
-        complexity: "O(1)",
-        history: &[("7.0.0", "Added support for taking multiple section arguments.")],
-        args: &[Arg { flags: arg_flags::OPTIONAL | arg_flags::MULTIPLE, ..arg("section", ArgType::String) }],
-        ..spec("info", info)
-    },
-    CommandSpec {
-        arity: 1,
-        flags: LOADING | STALE | FAST,
-        acl: &["fast"],
-        tips: &["nondeterministic_output"],
-        group: "server",
-        summary: "Return the current server time",
-        since: "2.6.0",
-        complexity: "O(1)",
-        ..spec("time", time)
-    },
-    CommandSpec {
-        arity: 1,
-        flags: LOADING | STALE | FAST,
-        acl: &["admin", "fast", "dangerous"],
-        tips: &["nondeterministic_output"],
-        group: "server",
-        summary: "Get the UNIX time stamp of the last successful save to disk",
-        since: "1.0.0",
-        complexity: "O(1)",
-        ..spec("lastsave", lastsave)
-    },
-    CommandSpec {
-        arity: 1,
-        flags: ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI,
-        acl: &["admin", "slow", "dangerous"],
-        group: "server",
-        summary: "Synchronously save the dataset to disk",
-        since: "1.0.0",
-        complexity: "O(N) where N is the total number of keys in all databases",
-        ..spec("save", save)
-    },
-    CommandSpec {
-        arity: -1,
-        flags: ADMIN | NOSCRIPT | NO_ASYNC_LOADING,
-        acl: &["admin", "slow", "dangerous"],
-        group: "server",
-        summary: "Asynchronously save the dataset to disk",
-        since: "1.0.0",
-        complexity: "O(1)",
-        history: &[("3.2.2", "Added the `SCHEDULE` option.")],
-        args: &[Arg { token: "SCHEDULE", since: "3.2.2", flags: arg_flags::OPTIONAL, ..arg("schedule", ArgType::PureToken) }],
-        ..spec("bgsave", bgsave)
-    },
-    CommandSpec {
-        arity: -1,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY,
-        acl: &["admin", "slow", "dangerous"],
-        group: "server",
-        summary: "Synchronously save the dataset to disk and then shut down the server",
-        since: "1.0.0",
-        complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
-        history: &[("7.0.0", "Added the `NOW`, `FORCE` and `ABORT` modifiers.")],
-        args: &[Arg { flags: arg_flags::OPTIONAL, args: &[Arg { token: "NOSAVE", ..arg("nosave", ArgType::PureToken) }, Arg { token: "SAVE", ..arg("save", ArgType::PureToken) }], ..arg("nosave_save", ArgType::Oneof) }, Arg { token: "NOW", since: "7.0.0", flags: arg_flags::OPTIONAL, ..arg("now", ArgType::PureToken) }, Arg { token: "FORCE", since: "7.0.0", flags: arg_flags::OPTIONAL, ..arg("force", ArgType::PureToken) }, Arg { token: "ABORT", since: "7.0.0", flags: arg_flags::OPTIONAL, ..arg("abort", ArgType::PureToken) }],
-        ..spec("shutdown", shutdown)
-    },
-    CommandSpec {
-        arity: -2,
-        acl: &["slow"],
-        group: "server",
-        summary: "A container for server configuration commands",
-        since: "2.0.0",
-        complexity: "Depends on subcommand.",
-        subcommands: &[
-            CommandSpec {
-                full_name: "config|get",
-                arity: -3,
-                flags: ADMIN | NOSCRIPT | LOADING | STALE,
-                acl: &["admin", "slow", "dangerous"],
-                group: "server",
-                summary: "Get the values of configuration parameters",
-                since: "2.0.0",
-                complexity: "O(N) when N is the number of configuration parameters provided",
-                history: &[("7.0.0", "Added the ability to pass multiple pattern parameters in one call")],
-                args: &[Arg { flags: arg_flags::MULTIPLE, args: &[arg("parameter", ArgType::String)], ..arg("parameter", ArgType::Block) }],
-                ..spec("get", config_get)
-            },
-            CommandSpec {
-                full_name: "config|help",
-                arity: 2,
-                flags: LOADING | STALE,
-                acl: &["slow"],
-                group: "server",
-                summary: "Show helpful text about the different subcommands",
-                since: "5.0.0",
-                complexity: "O(1)",
-                ..spec("help", config_help)
-            },
-            CommandSpec {
-                full_name: "config|resetstat",
-                arity: 2,
-                flags: ADMIN | NOSCRIPT | LOADING | STALE,
-                acl: &["admin", "slow", "dangerous"],
-                group: "server",
-                summary: "Reset the stats returned by INFO",
-                since: "2.0.0",
-                complexity: "O(1)",
-                ..spec("resetstat", config_resetstat)
-            },
-            CommandSpec {
-                full_name: "config|rewrite",
-                arity: 2,
-                flags: ADMIN | NOSCRIPT | LOADING | STALE,
-                acl: &["admin", "slow", "dangerous"],
-                group: "server",
-                summary: "Rewrite the configuration file with the in memory configuration",
-                since: "2.8.0",
-                complexity: "O(1)",
-                ..spec("rewrite", config_rewrite)
-            },
-            CommandSpec {
-                full_name: "config|set",
-                arity: -4,
-                flags: ADMIN | NOSCRIPT | LOADING | STALE,
-                acl: &["admin", "slow", "dangerous"],
-                tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
-                group: "server",
-                summary: "Set configuration parameters to the given values",
-                since: "2.0.0",
-                complexity: "O(N) when N is the number of configuration parameters provided",
-                history: &[("7.0.0", "Added the ability to set multiple parameters in one call.")],
-                args: &[Arg { flags: arg_flags::MULTIPLE, args: &[arg("parameter", ArgType::String), arg("value", ArgType::String)], ..arg("parameter_value", ArgType::Block) }],
-                ..spec("set", config_set)
-            },
-        ],
-        ..spec("config", container)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE,
-        acl: &["admin", "slow", "dangerous"],
-        group: "server",
-        summary: "A container for debugging commands",
-        since: "1.0.0",
-        complexity: "Depends on subcommand.",
-        doc_flags: &["syscmd"],
-        ..spec("debug", debug)
-    },
-    CommandSpec {
-        arity: -2,
-        acl: &["slow"],
-        group: "server",
-        summary: "A container for memory diagnostics commands",
-        since: "4.0.0",
-        complexity: "Depends on subcommand.",
-        subcommands: &[
-            CommandSpec {
-                full_name: "memory|doctor",
-                arity: 2,
-                acl: &["slow"],
-                tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
-                group: "server",
-                summary: "Outputs memory problems report",
-                since: "4.0.0",
-                complexity: "O(1)",
-                ..spec("doctor", memory_doctor)
-            },
-            CommandSpec {
-                full_name: "memory|help",
-                arity: 2,
-                flags: LOADING | STALE,
-                acl: &["slow"],
-                group: "server",
-                summary: "Show helpful text about the different subcommands",
-                since: "4.0.0",
-                complexity: "O(1)",
-                ..spec("help", memory_help)
-            },
-            CommandSpec {
-                full_name: "memory|malloc-stats",
-                arity: 2,
-                acl: &["slow"],
-                tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
-                group: "server",
-                summary: "Show allocator internal stats",
-                since: "4.0.0",
-                complexity: "Depends on how much memory is allocated, could be slow",
-                ..spec("malloc-stats", memory_malloc_stats)
-            },
-            CommandSpec {
-                full_name: "memory|purge",
-                arity: 2,
-                acl: &["slow"],
-                tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
-                group: "server",
-                summary: "Ask the allocator to release memory",
-                since: "4.0.0",
-                complexity: "Depends on how much memory is allocated, could be slow",
-                ..spec("purge", memory_purge)
-            },
-            CommandSpec {
-                full_name: "memory|stats",
-                arity: 2,
-                acl: &["slow"],
-                tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
-                group: "server",
-                summary: "Show memory usage details",
-                since: "4.0.0",
-                complexity: "O(1)",
-                ..spec("stats", memory_stats)
-            },
-            CommandSpec {
-                full_name: "memory|usage",
-                arity: -3,
-                flags: READONLY,
-                keys: keys(2, 2, 1),
-                acl: &["read", "slow"],
-                group: "server",
-                summary: "Estimate the memory usage of a key",
-                since: "4.0.0",
-                complexity: "O(N) where N is the number of samples.",
-                key_specs: &[key_range(key_flags::RO, 2, 0, 1)],
-                args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { token: "SAMPLES", flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
-                ..spec("usage", memory_usage)
-            },
-        ],
-        ..spec("memory", container)
-    },
+/// The handlers of this family, joined with their metadata (`crates/commands`) by
+/// full name.
+pub static HANDLERS: &[Entry] = &[
+    legacy("dbsize", dbsize),
+    legacy("flushall", flushall),
+    legacy("flushdb", flushdb),
+    legacy("info", info),
+    legacy("time", time),
+    legacy("lastsave", lastsave),
+    legacy("save", save),
+    legacy("bgsave", bgsave),
+    legacy("shutdown", shutdown),
+    legacy("config", container),
+    legacy("config|get", config_get),
+    legacy("config|help", config_help),
+    legacy("config|resetstat", config_resetstat),
+    legacy("config|rewrite", config_rewrite),
+    legacy("config|set", config_set),
+    legacy("debug", debug),
+    legacy("memory", container),
+    legacy("memory|doctor", memory_doctor),
+    legacy("memory|help", memory_help),
+    legacy("memory|malloc-stats", memory_malloc_stats),
+    legacy("memory|purge", memory_purge),
+    legacy("memory|stats", memory_stats),
+    legacy("memory|usage", memory_usage),
 ];
 
 /// The handler of a container command (CONFIG, MEMORY) called with a subcommand that
@@ -310,7 +65,7 @@ fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
 
 /// `DBSIZE`: keys in the selected database.
 fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    let n = ctx.db().len();
+    let n = ctx.raw_db().len();
     ctx.out.int(n as i64);
 }
 
@@ -335,7 +90,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) {
         ctx.out.error(errors::SYNTAX);
         return;
     }
-    let db = ctx.db();
+    let db = ctx.raw_db();
     let removed = db.len() as u64;
     db.clear();
     ctx.dirty(removed);
@@ -368,7 +123,7 @@ fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) {
 /// Records a save that writes nothing: INFO persistence shows it like a successful one.
 fn record_save(ctx: &mut Ctx, background: bool) {
     let now = ctx.now / 1000;
-    let dirty = ctx.state.dirty;
+    let dirty = ctx.state.mods.dirty;
     let saves = &mut ctx.state.config.saves;
     saves.saves += 1;
     saves.dirty_at_last_save = dirty;
@@ -544,7 +299,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "memory" => memory_section(&state.config, out),
         "persistence" => {
             let saves = state.config.saves;
-            let changes = state.dirty.saturating_sub(saves.dirty_at_last_save);
+            let changes = state.mods.dirty.saturating_sub(saves.dirty_at_last_save);
             for (name, value) in [
                 ("loading", "0"),
                 ("async_loading", "0"),
@@ -1220,7 +975,7 @@ fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     // Like Redis, this looks at the dict directly: no expiry, no hit or miss.
     let usage = ctx
-        .db()
+        .raw_db()
         .dict
         .get(argv[2])
         .map(|e| key_usage(&e.key) + value_usage(&e.value) + DICT_ENTRY);
@@ -1400,7 +1155,7 @@ fn memory_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::execute;
+    use crate::dispatch::process_command as execute;
     use crate::reply::{Protocol, Reply};
     use crate::state::{Client, State};
     use tokio::sync::watch;
@@ -1427,7 +1182,7 @@ mod tests {
         fn run(&mut self, args: &[&str]) -> String {
             let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
             let mut out = Reply::new(Protocol::Resp2);
-            execute(&mut self.state, &mut self.client, &mut out, &argv);
+            let _ = execute(&mut self.state, &mut self.client, &mut out, &argv);
             String::from_utf8_lossy(&out.buf).into_owned()
         }
 

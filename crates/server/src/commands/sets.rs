@@ -8,9 +8,7 @@
 
 use rand::Rng;
 
-use crate::command::{
-    arg, arg_flags, flags::*, key_flags, key_range, keys, spec, Arg, ArgType, CommandSpec, Ctx,
-};
+use crate::command::{legacy, Ctx, Entry};
 use crate::errors;
 use crate::keyspace::{Value, NO_EXPIRY};
 use crate::reply::Reply;
@@ -18,118 +16,17 @@ use crate::types::set::Member;
 use crate::types::{set_max_intset_entries, SetValue};
 use crate::util::parse_i64;
 
-pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | DENYOOM | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "set", "fast"],
-        group: "set",
-        summary: "Add one or more members to a set",
-        since: "1.0.0",
-        complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
-        history: &[("2.4.0", "Accepts multiple `member` arguments.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::INSERT, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("member", ArgType::String) }],
-        ..spec("sadd", sadd)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "set", "fast"],
-        group: "set",
-        summary: "Remove one or more members from a set",
-        since: "1.0.0",
-        complexity: "O(N) where N is the number of members to be removed.",
-        history: &[("2.4.0", "Accepts multiple `member` arguments.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::DELETE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("member", ArgType::String) }],
-        ..spec("srem", srem)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: WRITE | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["write", "set", "fast"],
-        tips: &["nondeterministic_output"],
-        group: "set",
-        summary: "Remove and return one or multiple random members from a set",
-        since: "1.0.0",
-        complexity: "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
-        history: &[("3.2.0", "Added the `count` argument.")],
-        key_specs: &[key_range(key_flags::RW | key_flags::ACCESS | key_flags::DELETE, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { since: "3.2.0", flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
-        ..spec("spop", spop)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "set", "fast"],
-        group: "set",
-        summary: "Get the number of members in a set",
-        since: "1.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("scard", scard)
-    },
-    CommandSpec {
-        arity: 2,
-        flags: READONLY,
-        keys: keys(1, 1, 1),
-        acl: &["read", "set", "slow"],
-        tips: &["nondeterministic_output_order"],
-        group: "set",
-        summary: "Get all the members in a set",
-        since: "1.0.0",
-        complexity: "O(N) where N is the set cardinality.",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }],
-        ..spec("smembers", smembers)
-    },
-    CommandSpec {
-        arity: 3,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "set", "fast"],
-        group: "set",
-        summary: "Determine if a given value is a member of a set",
-        since: "1.0.0",
-        complexity: "O(1)",
-        key_specs: &[key_range(key_flags::RO, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, arg("member", ArgType::String)],
-        ..spec("sismember", sismember)
-    },
-    CommandSpec {
-        arity: -3,
-        flags: READONLY | FAST,
-        keys: keys(1, 1, 1),
-        acl: &["read", "set", "fast"],
-        group: "set",
-        summary: "Returns the membership associated with the given elements for a set",
-        since: "6.2.0",
-        complexity: "O(N) where N is the number of elements being checked for membership",
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { flags: arg_flags::MULTIPLE, ..arg("member", ArgType::String) }],
-        ..spec("smismember", smismember)
-    },
-    CommandSpec {
-        arity: -2,
-        flags: READONLY,
-        keys: keys(1, 1, 1),
-        acl: &["read", "set", "slow"],
-        tips: &["nondeterministic_output"],
-        group: "set",
-        summary: "Get one or multiple random members from a set",
-        since: "1.0.0",
-        complexity: "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
-        history: &[("2.6.0", "Added the optional `count` argument.")],
-        key_specs: &[key_range(key_flags::RO | key_flags::ACCESS, 1, 0, 1)],
-        args: &[Arg { key_spec_index: 0, ..arg("key", ArgType::Key) }, Arg { since: "2.6.0", flags: arg_flags::OPTIONAL, ..arg("count", ArgType::Integer) }],
-        ..spec("srandmember", srandmember)
-    },
+/// The handlers of this family, joined with their metadata (`crates/commands`) by
+/// full name.
+pub static HANDLERS: &[Entry] = &[
+    legacy("sadd", sadd),
+    legacy("srem", srem),
+    legacy("spop", spop),
+    legacy("scard", scard),
+    legacy("smembers", smembers),
+    legacy("sismember", sismember),
+    legacy("smismember", smismember),
+    legacy("srandmember", srandmember),
 ];
 
 fn reply_member(out: &mut Reply, member: Member<'_>) {

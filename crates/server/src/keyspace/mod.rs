@@ -4,9 +4,11 @@
 //! the active cycle in `active_expire`, which samples keys with a TTL as Redis does. All
 //! access happens under the server's one lock; nothing here does I/O or takes locks.
 
+pub mod access;
 pub mod dict;
 pub mod value;
 
+pub use access::{DbMut, Modifications, Typed, Written};
 pub use dict::{Dict, Entry, Millis, NO_EXPIRY};
 pub use value::{Key, Sds, Value};
 
@@ -48,20 +50,27 @@ impl Db {
         self.dict.is_empty()
     }
 
-    /// Deletes `key` if its TTL has passed. The key's slot when it is (still) there.
-    fn expire_if_needed(&mut self, key: &[u8], now: Millis) -> Option<u32> {
-        let idx = self.dict.find(key)?;
+    /// Deletes `key` if its TTL has passed: the key's slot when it is (still) there, and
+    /// whether this call deleted it.
+    fn expire_if_needed(&mut self, key: &[u8], now: Millis) -> (Option<u32>, bool) {
+        let Some(idx) = self.dict.find(key) else {
+            return (None, false);
+        };
         if self.dict.at(idx).is_some_and(|e| e.is_expired(now)) {
             self.dict.remove_at(idx);
             self.stats.expired += 1;
-            return None;
+            return (None, true);
         }
-        Some(idx)
+        (Some(idx), false)
+    }
+
+    fn live(&mut self, key: &[u8], now: Millis) -> Option<u32> {
+        self.expire_if_needed(key, now).0
     }
 
     /// Looks a key up for reading, counting a hit or a miss (INFO keyspace_hits/misses).
     pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Entry> {
-        match self.expire_if_needed(key, now) {
+        match self.live(key, now) {
             Some(idx) => {
                 self.stats.hits += 1;
                 self.dict.at(idx)
@@ -75,13 +84,13 @@ impl Db {
 
     /// Looks a key up for writing (no hit/miss counting), expiring it first if due.
     pub fn get_mut(&mut self, key: &[u8], now: Millis) -> Option<&mut Entry> {
-        let idx = self.expire_if_needed(key, now)?;
+        let idx = self.live(key, now)?;
         self.dict.at_mut(idx)
     }
 
     /// True when the key exists and has not expired. Counts no hit or miss.
     pub fn contains(&mut self, key: &[u8], now: Millis) -> bool {
-        self.expire_if_needed(key, now).is_some()
+        self.live(key, now).is_some()
     }
 
     /// Stores `value` under `key`, replacing any previous value and TTL.
@@ -91,13 +100,13 @@ impl Db {
 
     /// Removes `key`; a key that had already expired counts as absent.
     pub fn remove(&mut self, key: &[u8], now: Millis) -> Option<Entry> {
-        self.expire_if_needed(key, now)?;
+        self.live(key, now)?;
         self.dict.remove(key)
     }
 
     /// Sets (or with `NO_EXPIRY` clears) the TTL of an existing key. False if absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: Millis, now: Millis) -> bool {
-        match self.expire_if_needed(key, now) {
+        match self.live(key, now) {
             Some(idx) => {
                 self.dict.set_expire(idx, expire_at);
                 true
@@ -108,7 +117,7 @@ impl Db {
 
     /// The TTL of `key` in ms since the epoch (`NO_EXPIRY` for none), `None` if absent.
     pub fn expire_at(&mut self, key: &[u8], now: Millis) -> Option<Millis> {
-        let idx = self.expire_if_needed(key, now)?;
+        let idx = self.live(key, now)?;
         self.dict.at(idx).map(|e| e.expire_at)
     }
 

@@ -1,0 +1,186 @@
+//! Clients parked by blocking commands (BLPOP and, as their issues land, the other list,
+//! sorted-set and stream pops): who waits on which key, in the order they blocked.
+//!
+//! A parked client's `Client` and the replies written for it while it waits live here, so
+//! that a write by another connection serves it at once, under the same acquisition of
+//! the lock, before that connection's next command (Redis's `handleClientsBlockedOnKeys`).
+//! The parked connection's task only waits: it takes its client back when it is woken.
+//! Nothing here does I/O.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use crate::command::Block;
+use crate::keyspace::{Key, Value};
+use crate::reply::Reply;
+use crate::state::Client;
+
+/// One parked client.
+#[derive(Debug)]
+pub struct Parked {
+    pub client: Client,
+    /// The command to run again, argument by argument.
+    pub argv: Vec<Vec<u8>>,
+    /// The database of its keys.
+    pub db: usize,
+    pub keys: Vec<Key>,
+    pub deadline: Option<Instant>,
+    pub ready_when: fn(&Value) -> bool,
+    /// What was answered for it while it waited: the reply of its command when served,
+    /// a null array or an error when CLIENT UNBLOCK ended the wait.
+    pub out: Reply,
+}
+
+#[derive(Debug, Default)]
+pub struct Blocked {
+    /// Parked clients by id, still waiting.
+    waiting: HashMap<u64, Parked>,
+    /// Clients waiting on each key, in the order they blocked.
+    by_key: HashMap<(usize, Key), VecDeque<u64>>,
+    /// Keys written since the last serving that somebody waits on (Redis's `ready_keys`),
+    /// in the order they were written, each once.
+    ready: VecDeque<(usize, Key)>,
+    ready_set: HashSet<(usize, Key)>,
+    /// Clients whose wait has ended, for their connection to take back.
+    finished: HashMap<u64, Parked>,
+}
+
+impl Blocked {
+    /// Whether anybody waits (the modification hook keeps keys only then).
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Number of clients waiting (INFO `blocked_clients`).
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// When client `id`'s wait times out, if it waits and has a deadline.
+    pub fn deadline_of(&self, id: u64) -> Option<Option<Instant>> {
+        match self.waiting.get(&id) {
+            Some(parked) => Some(parked.deadline),
+            // Served before its connection looked: nothing to wait for.
+            None => self
+                .finished
+                .contains_key(&id)
+                .then_some(Some(Instant::now())),
+        }
+    }
+
+    pub fn is_waiting(&self, id: u64) -> bool {
+        self.waiting.contains_key(&id)
+    }
+
+    /// Parks `client`, which ran `argv` and asked to `block` on keys of database `db`.
+    pub fn park(
+        &mut self,
+        client: Client,
+        argv: Vec<Vec<u8>>,
+        db: usize,
+        block: Block,
+        out: Reply,
+    ) {
+        let id = client.id;
+        for key in &block.keys {
+            let queue = self.by_key.entry((db, key.clone())).or_default();
+            // BLPOP k k waits once on k.
+            if !queue.contains(&id) {
+                queue.push_back(id);
+            }
+        }
+        self.waiting.insert(
+            id,
+            Parked {
+                client,
+                argv,
+                db,
+                keys: block.keys,
+                deadline: block.deadline,
+                ready_when: block.ready_when,
+                out,
+            },
+        );
+    }
+
+    /// Takes client `id` out of every queue it waits in, still waiting or not.
+    pub fn unpark(&mut self, id: u64) -> Option<Parked> {
+        let parked = self.waiting.remove(&id)?;
+        for key in &parked.keys {
+            let slot = (parked.db, key.clone());
+            if let Some(queue) = self.by_key.get_mut(&slot) {
+                queue.retain(|&waiter| waiter != id);
+                if queue.is_empty() {
+                    self.by_key.remove(&slot);
+                }
+            }
+        }
+        Some(parked)
+    }
+
+    /// Notes a write to `key` of database `db`, if somebody waits on it.
+    pub fn key_written(&mut self, db: usize, key: Key) {
+        let slot = (db, key);
+        if self.by_key.contains_key(&slot) && self.ready_set.insert(slot.clone()) {
+            self.ready.push_back(slot);
+        }
+    }
+
+    /// The next written key that somebody waits on.
+    pub fn next_ready(&mut self) -> Option<(usize, Key)> {
+        let slot = self.ready.pop_front()?;
+        self.ready_set.remove(&slot);
+        Some(slot)
+    }
+
+    /// The clients waiting on `key` of `db`, first blocked first.
+    pub fn waiters(&self, db: usize, key: &Key) -> Vec<u64> {
+        self.by_key
+            .get(&(db, key.clone()))
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts back a client taken with `unpark` to run its command, at the place it had:
+    /// its command found nothing after all and waits on.
+    pub fn repark(&mut self, parked: Parked, positions: Vec<((usize, Key), usize)>) {
+        let id = parked.client.id;
+        for (slot, at) in positions {
+            let queue = self.by_key.entry(slot).or_default();
+            queue.insert(at.min(queue.len()), id);
+        }
+        self.waiting.insert(id, parked);
+    }
+
+    /// Where client `id` stands in each queue it waits in.
+    pub fn positions(&self, id: u64) -> Vec<((usize, Key), usize)> {
+        let Some(parked) = self.waiting.get(&id) else {
+            return Vec::new();
+        };
+        parked
+            .keys
+            .iter()
+            .filter_map(|key| {
+                let slot = (parked.db, key.clone());
+                let at = self.by_key.get(&slot)?.iter().position(|&w| w == id)?;
+                Some((slot, at))
+            })
+            .collect()
+    }
+
+    /// Hands a client whose wait ended to its connection.
+    pub fn finish(&mut self, parked: Parked) {
+        self.finished.insert(parked.client.id, parked);
+    }
+
+    /// The client `id` back, once its wait has ended.
+    pub fn take_finished(&mut self, id: u64) -> Option<Parked> {
+        self.finished.remove(&id)
+    }
+
+    /// Forgets client `id` (its connection closed).
+    pub fn forget(&mut self, id: u64) {
+        self.unpark(id);
+        self.finished.remove(&id);
+    }
+}

@@ -1,0 +1,306 @@
+//! One dispatch, as Redis's `processCommand` and `call()`: every command a connection sends
+//! goes through `process_command`, which resolves it once and applies Redis's checks in
+//! Redis's order; `call` runs the handler and does what follows every command (stats, the
+//! modification hook's side effects). EXEC, scripts and woken blocked clients reuse `call`.
+//!
+//! Nothing here does I/O: the connection loop (`conn.rs`) reads, hands a batch to
+//! `run_batch` under one acquisition of the lock, and writes what it answered.
+
+use std::time::Instant;
+
+use lockstep_resp::request::Batch;
+use smallvec::SmallVec;
+
+use crate::command::{flags, CommandSpec, Ctx, Outcome, Registry, Run};
+use crate::errors;
+use crate::reply::Reply;
+use crate::state::{unix_millis, Client, ReplyMode, State};
+
+/// What became of one command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// Answered (or refused with an error reply).
+    Done,
+    /// A CLIENT PAUSE holds it back until then; nothing ran.
+    Paused(Instant),
+    /// The client is parked in `State::blocked`; its reply comes when it is woken.
+    Blocked,
+}
+
+/// Redis's `processCommand`: lookup (unknown command or subcommand), arity,
+/// authentication, then the hooks later features add in Redis's order (MULTI queueing,
+/// the RESP2 subscribed-mode filter, cluster redirects, OOM, script BUSY), then CLIENT
+/// PAUSE, then `call`, then the clients that the command's writes woke.
+pub fn process_command(
+    state: &mut State,
+    client: &mut Client,
+    out: &mut Reply,
+    argv: &[&[u8]],
+) -> Processed {
+    let registry = Registry::get();
+    let (cmd, id) = match registry.resolve_with_id(argv) {
+        Ok(found) => found,
+        Err(msg) => {
+            client.last_cmd = "NULL";
+            out.error_bytes(&msg);
+            count_error_codes(state, out);
+            return Processed::Done;
+        }
+    };
+    // Redis records the command it looked up even when it refuses to run it.
+    client.last_cmd = cmd.full_name;
+    if !cmd.arity_ok(argv.len()) {
+        out.error(&errors::wrong_arity(cmd.full_name));
+        return rejected(state, out, id);
+    }
+    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+        out.error(errors::NOAUTH);
+        return rejected(state, out, id);
+    }
+    if let Some(until) = held_by_pause(state, cmd) {
+        return Processed::Paused(until);
+    }
+    let outcome = call(state, client, out, cmd, id, argv, true);
+    let processed = match outcome {
+        Outcome::Done => Processed::Done,
+        Outcome::Block(block) => {
+            let parked = Reply::new(out.protocol);
+            let owned = argv.iter().map(|a| a.to_vec()).collect();
+            let db = client.db;
+            client.blocked = true;
+            state.blocked.park(client.clone(), owned, db, block, parked);
+            Processed::Blocked
+        }
+    };
+    serve_blocked(state);
+    count_error_codes(state, out);
+    processed
+}
+
+fn rejected(state: &mut State, out: &mut Reply, id: usize) -> Processed {
+    state.command_stats[id].rejected += 1;
+    count_error_codes(state, out);
+    Processed::Done
+}
+
+/// INFO errorstats: the codes of the error replies just written.
+fn count_error_codes(state: &mut State, out: &mut Reply) {
+    for code in out.take_error_codes() {
+        *state.error_stats.entry(code).or_default() += 1;
+    }
+}
+
+/// Redis's `call()`: runs the handler with the command's clock frozen, writes a failed
+/// handler's error, counts the call (INFO commandstats) and passes the keys it wrote to
+/// the modification hook's listeners. A command that blocks is counted when it is served.
+pub fn call(
+    state: &mut State,
+    client: &mut Client,
+    out: &mut Reply,
+    cmd: &'static CommandSpec,
+    id: usize,
+    argv: &[&[u8]],
+    can_block: bool,
+) -> Outcome {
+    let started = Instant::now();
+    let errors_before = out.errors;
+    let mut ctx = Ctx {
+        state,
+        client,
+        out,
+        now: unix_millis(),
+        cmd,
+        can_block,
+    };
+    let outcome = match cmd.handler {
+        Run::Legacy(handler) => {
+            handler(&mut ctx, argv);
+            Outcome::Done
+        }
+        Run::Handler(handler) => match handler(&mut ctx, argv) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                ctx.out.error_bytes(e.text());
+                Outcome::Done
+            }
+        },
+    };
+    let failed = ctx.out.errors > errors_before;
+    let state = ctx.state;
+    if matches!(outcome, Outcome::Done) {
+        state.stats.commands_processed += 1;
+        let stat = &mut state.command_stats[id];
+        stat.calls += 1;
+        stat.usec += started.elapsed().as_micros() as u64;
+        if failed {
+            stat.failed += 1;
+        }
+    }
+    if state.mods.has_keys() {
+        for (db, key) in state.mods.drain_keys() {
+            state.blocked.key_written(db, key);
+        }
+    }
+    outcome
+}
+
+/// Redis's `handleClientsBlockedOnKeys`: for every written key somebody waits on, the
+/// clients waiting on it run their command again, first blocked first, while the key
+/// holds what they wait for. A woken command's own writes can wake more clients.
+pub fn serve_blocked(state: &mut State) {
+    let now = unix_millis();
+    while let Some((db, key)) = state.blocked.next_ready() {
+        for id in state.blocked.waiters(db, &key) {
+            let positions = state.blocked.positions(id);
+            let Some(mut parked) = state.blocked.unpark(id) else {
+                continue;
+            };
+            let ready_when = parked.ready_when;
+            let ready = state
+                .db(db, now)
+                .peek(&key)
+                .is_some_and(|e| ready_when(&e.value));
+            let owned = std::mem::take(&mut parked.argv);
+            let argv: SmallVec<[&[u8]; 8]> = owned.iter().map(|a| a.as_slice()).collect();
+            let resolved = Registry::get().resolve_with_id(&argv);
+            let (true, Ok((cmd, cmd_id))) = (ready, resolved) else {
+                drop(argv);
+                parked.argv = owned;
+                state.blocked.repark(parked, positions);
+                continue;
+            };
+            let outcome = call(
+                state,
+                &mut parked.client,
+                &mut parked.out,
+                cmd,
+                cmd_id,
+                &argv,
+                true,
+            );
+            drop(argv);
+            parked.argv = owned;
+            match outcome {
+                Outcome::Done => {
+                    parked.client.blocked = false;
+                    wake(state, id);
+                    state.blocked.finish(parked);
+                }
+                Outcome::Block(_) => state.blocked.repark(parked, positions),
+            }
+        }
+    }
+    state.mods.listening = !state.blocked.is_empty();
+}
+
+/// Wakes the connection of client `id`.
+pub fn wake(state: &State, id: u64) {
+    if let Some(entry) = state.clients.get(&id) {
+        entry.wake.notify_one();
+    }
+}
+
+/// Ends client `id`'s wait without serving it (CLIENT UNBLOCK, a timeout): `answer`
+/// writes its reply. False when it was not waiting.
+pub fn unblock(state: &mut State, id: u64, answer: impl FnOnce(&mut Reply)) -> bool {
+    let Some(mut parked) = state.blocked.unpark(id) else {
+        return false;
+    };
+    answer(&mut parked.out);
+    parked.client.blocked = false;
+    wake(state, id);
+    state.blocked.finish(parked);
+    state.mods.listening = !state.blocked.is_empty();
+    true
+}
+
+/// Until when a CLIENT PAUSE holds this command back, if it does.
+fn held_by_pause(state: &mut State, cmd: &CommandSpec) -> Option<Instant> {
+    let pause = state.pause?;
+    if pause.until <= Instant::now() {
+        state.pause = None;
+        return None;
+    }
+    // WRITE pauses what could change the data set or reach replicas.
+    if pause.writes_only && !cmd.has(flags::WRITE) && !cmd.has(flags::MAY_REPLICATE) {
+        return None;
+    }
+    Some(pause.until)
+}
+
+/// How far `run_batch` got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BatchEnd {
+    /// Every command ran, or one after which the connection closes.
+    Done,
+    /// A CLIENT PAUSE holds command `at` (and those after it) until `until`.
+    Paused { at: usize, until: Instant },
+    /// The command before `at` parked the client; the rest waits until it is woken.
+    Blocked { at: usize },
+}
+
+/// Runs the batch's commands from `start`, honouring CLIENT REPLY OFF/SKIP, stopping at a
+/// command after which the connection must close, that a CLIENT PAUSE holds back, or that
+/// blocks.
+pub fn run_batch(
+    state: &mut State,
+    client: &mut Client,
+    out: &mut Reply,
+    batch: &Batch,
+    start: usize,
+    buf: &[u8],
+) -> BatchEnd {
+    let errors_before = out.errors;
+    let mut end = BatchEnd::Done;
+    for i in start..batch.len() {
+        let argv: SmallVec<[&[u8]; 16]> =
+            batch.command(i).iter().map(|r| &buf[r.clone()]).collect();
+        if is_http_request(argv[0]) {
+            tracing::warn!(addr = %client.addr, "possible security attack: HTTP request on the Redis port, connection closed");
+            out.truncate(0);
+            client.close_after_reply = true;
+            break;
+        }
+        let mark = out.len();
+        match process_command(state, client, out, &argv) {
+            Processed::Done => {}
+            Processed::Paused(until) => {
+                end = BatchEnd::Paused { at: i, until };
+                break;
+            }
+            Processed::Blocked => {
+                end = BatchEnd::Blocked { at: i + 1 };
+                break;
+            }
+        }
+        apply_reply_mode(client, out, mark);
+        if client.close_after_reply {
+            break;
+        }
+    }
+    state.stats.error_replies += out.errors - errors_before;
+    end
+}
+
+/// CLIENT REPLY OFF/SKIP: drops the reply written since `mark`. Redis decides when a reply
+/// is added; the mode after the command is the one that was in force then (CLIENT REPLY
+/// ON after SKIP answers `+OK`, RESET after SKIP does not answer).
+pub fn apply_reply_mode(client: &mut Client, out: &mut Reply, mark: usize) {
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.truncate(mark),
+        ReplyMode::Skip => {
+            out.truncate(mark);
+            client.reply_mode = ReplyMode::On;
+        }
+        // Set by this very command: the next one is skipped.
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+    }
+}
+
+/// Redis's defence against cross-protocol scripting: a browser tricked into posting to
+/// the Redis port sends `POST` or `Host:` lines, which Redis answers by closing the
+/// connection without a word, dropping the replies it had not written yet.
+fn is_http_request(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"post") || name.eq_ignore_ascii_case(b"host:")
+}

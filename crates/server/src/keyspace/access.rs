@@ -1,0 +1,409 @@
+//! How commands reach a database: `DbMut`, the selected database seen through the one
+//! modification hook. Every write made through it reports the key it changed to
+//! `Modifications` (Redis's `signalModifiedKey` / `signalFlushedDb`), so WATCH, keyspace
+//! notifications, blocked clients, client tracking and the cluster's slot index all hang
+//! on one path. Typed access (`read::<T>`, `write::<T>`) answers WRONGTYPE in one place.
+//!
+//! A handler cannot change a value without saying whether it did: a `Written` guard that
+//! was borrowed mutably must be told `changed(n)` or `unchanged()` before it goes (checked
+//! in debug builds), and it deletes a collection that it leaves empty, as Redis does.
+
+use std::marker::PhantomData;
+
+use super::{Db, Entry, Key, Millis, Value};
+use crate::command::CommandError;
+use crate::errors;
+use crate::types::{HashValue, ListValue, SetValue, ZsetValue};
+
+/// What the keyspace reports after writes: Redis's `dirty` counter and, while somebody
+/// listens (blocked clients today; WATCH, notifications and tracking later), the keys
+/// changed since the dispatcher last drained them.
+#[derive(Debug, Default)]
+pub struct Modifications {
+    /// Changes since start (Redis's `dirty`, INFO `rdb_changes_since_last_save`).
+    pub dirty: u64,
+    /// Keys changed, with their database, in order; only kept while `listening`.
+    keys: Vec<(usize, Key)>,
+    /// Whether anybody needs the keys (copying them costs on the hot path otherwise).
+    pub listening: bool,
+}
+
+impl Modifications {
+    /// Records `changes` changes to `key` in database `db`. Zero changes signal nothing.
+    pub fn key(&mut self, db: usize, key: &[u8], changes: u64) {
+        if changes == 0 {
+            return;
+        }
+        self.dirty += changes;
+        if self.listening {
+            self.keys.push((db, Key::from_slice(key)));
+        }
+    }
+
+    /// Records that database `db` was emptied (FLUSHDB, FLUSHALL, SWAPDB): `changes` keys.
+    pub fn flushed(&mut self, _db: usize, changes: u64) {
+        self.dirty += changes;
+    }
+
+    /// Whether keys wait to be drained.
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// The keys changed since the last call, in order.
+    pub fn drain_keys(&mut self) -> Vec<(usize, Key)> {
+        std::mem::take(&mut self.keys)
+    }
+}
+
+/// A value type a key can hold, for typed access.
+pub trait Typed {
+    fn of(value: &Value) -> Option<&Self>;
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    /// True for a collection with no members: such a key is deleted.
+    fn is_empty_value(&self) -> bool {
+        false
+    }
+}
+
+/// Any value: untyped in-place access (strings, TTL-only changes).
+impl Typed for Value {
+    fn of(value: &Value) -> Option<&Self> {
+        Some(value)
+    }
+    fn of_mut(value: &mut Value) -> Option<&mut Self> {
+        Some(value)
+    }
+}
+
+macro_rules! typed_collection {
+    ($type:ty, $variant:ident) => {
+        impl Typed for $type {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn is_empty_value(&self) -> bool {
+                self.is_empty()
+            }
+        }
+    };
+}
+
+typed_collection!(ListValue, List);
+typed_collection!(HashValue, Hash);
+typed_collection!(SetValue, Set);
+typed_collection!(ZsetValue, ZSet);
+
+/// One database as a command sees it, at the command's frozen clock `now`.
+pub struct DbMut<'a> {
+    db: &'a mut Db,
+    mods: &'a mut Modifications,
+    index: usize,
+    now: Millis,
+}
+
+impl<'a> DbMut<'a> {
+    pub fn new(db: &'a mut Db, mods: &'a mut Modifications, index: usize, now: Millis) -> Self {
+        DbMut {
+            db,
+            mods,
+            index,
+            now,
+        }
+    }
+
+    /// This database's number.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// The database itself, for what reads many keys (SCAN, KEYS, RANDOMKEY, DBSIZE).
+    /// Expired keys it deletes on the way are counted by `Db` but not signalled.
+    pub fn raw(&self) -> &Db {
+        self.db
+    }
+
+    pub fn len(&self) -> usize {
+        self.db.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.db.is_empty()
+    }
+
+    /// Deletes `key` if its TTL has passed, reporting the deletion. Its slot otherwise.
+    fn live(&mut self, key: &[u8]) -> Option<u32> {
+        let (idx, expired) = self.db.expire_if_needed(key, self.now);
+        if expired {
+            self.mods.key(self.index, key, 1);
+        }
+        idx
+    }
+
+    /// Looks a key up for reading, counting a hit or a miss (INFO keyspace_hits/misses).
+    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
+        match self.live(key) {
+            Some(idx) => {
+                self.db.stats.hits += 1;
+                self.db.dict.at(idx)
+            }
+            None => {
+                self.db.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up without counting a hit or a miss (what writes and TYPE-like
+    /// commands do).
+    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+        let idx = self.live(key)?;
+        self.db.dict.at(idx)
+    }
+
+    /// True when the key exists and has not expired. Counts no hit or miss.
+    pub fn contains(&mut self, key: &[u8]) -> bool {
+        self.live(key).is_some()
+    }
+
+    /// The TTL of `key` in ms since the epoch (`NO_EXPIRY` for none), `None` if absent.
+    pub fn expire_at(&mut self, key: &[u8]) -> Option<Millis> {
+        self.peek(key).map(|e| e.expire_at)
+    }
+
+    /// The same database, borrowed again for a shorter while.
+    pub fn reborrow(&mut self) -> DbMut<'_> {
+        DbMut {
+            db: &mut *self.db,
+            mods: &mut *self.mods,
+            index: self.index,
+            now: self.now,
+        }
+    }
+
+    /// The value of `key` as a `T`, counting a hit or a miss; WRONGTYPE for another type.
+    pub fn read<T: Typed>(&mut self, key: &[u8]) -> Result<Option<&T>, CommandError> {
+        self.reborrow().into_read(key)
+    }
+
+    /// `read`, for as long as the database was borrowed.
+    pub fn into_read<T: Typed>(mut self, key: &[u8]) -> Result<Option<&'a T>, CommandError> {
+        let Some(idx) = self.live(key) else {
+            self.db.stats.misses += 1;
+            return Ok(None);
+        };
+        self.db.stats.hits += 1;
+        match self.db.dict.at(idx).and_then(|e| T::of(&e.value)) {
+            Some(value) => Ok(Some(value)),
+            None => Err(errors::WRONGTYPE.into()),
+        }
+    }
+
+    /// The string value of `key` (an integer or bytes), counting a hit or a miss;
+    /// WRONGTYPE for a collection.
+    pub fn read_string(&mut self, key: &[u8]) -> Result<Option<&Value>, CommandError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(entry) if entry.value.is_string() => Ok(Some(&entry.value)),
+            Some(_) => Err(errors::WRONGTYPE.into()),
+        }
+    }
+
+    /// Stores `value` under `key`, replacing any previous value and TTL.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Millis) -> Option<Entry> {
+        let old = self.db.dict.insert(key, value, expire_at);
+        self.mods.key(self.index, key, 1);
+        old
+    }
+
+    /// Removes `key`; a key that had already expired counts as absent.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        self.live(key)?;
+        let old = self.db.dict.remove(key);
+        if old.is_some() {
+            self.mods.key(self.index, key, 1);
+        }
+        old
+    }
+
+    /// Sets (or with `NO_EXPIRY` clears) the TTL of an existing key. False if absent.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: Millis) -> bool {
+        match self.live(key) {
+            Some(idx) => {
+                self.db.dict.set_expire(idx, expire_at);
+                self.mods.key(self.index, key, 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Empties the database (FLUSHDB), reporting how many keys went.
+    pub fn clear(&mut self) -> usize {
+        let n = self.db.len();
+        self.db.clear();
+        self.mods.flushed(self.index, n as u64);
+        n
+    }
+
+    /// The value of `key` as a `T` for changing in place; WRONGTYPE for another type.
+    /// Counts no hit or miss.
+    pub fn write<'s, T: Typed>(
+        &'s mut self,
+        key: &'s [u8],
+    ) -> Result<Option<Written<'s, T>>, CommandError> {
+        self.reborrow().into_write(key)
+    }
+
+    /// `write`, for as long as the database was borrowed.
+    pub fn into_write<T: Typed>(
+        mut self,
+        key: &'a [u8],
+    ) -> Result<Option<Written<'a, T>>, CommandError> {
+        let Some(idx) = self.live(key) else {
+            return Ok(None);
+        };
+        self.into_guard(key, idx).map(Some)
+    }
+
+    /// `write`, creating the key with `create()` when it is missing.
+    pub fn write_or_create<'s, T: Typed>(
+        &'s mut self,
+        key: &'s [u8],
+        create: impl FnOnce() -> Value,
+    ) -> Result<Written<'s, T>, CommandError> {
+        self.reborrow().into_write_or_create(key, create)
+    }
+
+    /// `write_or_create`, for as long as the database was borrowed.
+    pub fn into_write_or_create<T: Typed>(
+        mut self,
+        key: &'a [u8],
+        create: impl FnOnce() -> Value,
+    ) -> Result<Written<'a, T>, CommandError> {
+        let idx = match self.live(key) {
+            Some(idx) => idx,
+            None => {
+                self.db.dict.insert(key, create(), super::NO_EXPIRY);
+                match self.db.dict.find(key) {
+                    Some(idx) => idx,
+                    None => return Err(errors::WRONGTYPE.into()),
+                }
+            }
+        };
+        self.into_guard(key, idx)
+    }
+
+    fn into_guard<T: Typed>(self, key: &'a [u8], idx: u32) -> Result<Written<'a, T>, CommandError> {
+        let typed = self
+            .db
+            .dict
+            .at(idx)
+            .is_some_and(|e| T::of(&e.value).is_some());
+        if !typed {
+            return Err(errors::WRONGTYPE.into());
+        }
+        Ok(Written {
+            db: self.db,
+            mods: self.mods,
+            index: self.index,
+            key,
+            idx,
+            changes: 0,
+            reported: false,
+            borrowed_mut: false,
+            _type: PhantomData,
+        })
+    }
+}
+
+/// A key's value borrowed for a change in place. Say what changed with `changed(n)` (or
+/// `unchanged()`); when the guard goes, a change is reported through the hook and a
+/// collection left empty is deleted.
+pub struct Written<'w, T: Typed> {
+    db: &'w mut Db,
+    mods: &'w mut Modifications,
+    index: usize,
+    key: &'w [u8],
+    idx: u32,
+    changes: u64,
+    reported: bool,
+    borrowed_mut: bool,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Typed> Written<'_, T> {
+    /// Records `n` changes (Redis's `dirty += n`); any change signals the key once.
+    pub fn changed(&mut self, n: u64) {
+        self.changes += n;
+        self.reported = true;
+    }
+
+    /// Says that nothing changed (an error after a look, a no-op).
+    pub fn unchanged(&mut self) {
+        self.reported = true;
+    }
+
+    /// The key's whole entry, for its TTL.
+    pub fn entry(&mut self) -> &mut Entry {
+        self.borrowed_mut = true;
+        self.db
+            .dict
+            .at_mut(self.idx)
+            .expect("a Written guard's slot holds its key")
+    }
+}
+
+impl<T: Typed> std::ops::Deref for Written<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.db
+            .dict
+            .at(self.idx)
+            .and_then(|e| T::of(&e.value))
+            .expect("a Written guard's slot holds a value of its type")
+    }
+}
+
+impl<T: Typed> std::ops::DerefMut for Written<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.borrowed_mut = true;
+        self.db
+            .dict
+            .at_mut(self.idx)
+            .and_then(|e| T::of_mut(&mut e.value))
+            .expect("a Written guard's slot holds a value of its type")
+    }
+}
+
+impl<T: Typed> Drop for Written<'_, T> {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.reported || !self.borrowed_mut || std::thread::panicking(),
+            "a value changed in place without saying whether it changed"
+        );
+        let empty = self
+            .db
+            .dict
+            .at(self.idx)
+            .and_then(|e| T::of(&e.value))
+            .is_some_and(T::is_empty_value);
+        if empty {
+            self.db.dict.remove_at(self.idx);
+        }
+        self.mods.key(self.index, self.key, self.changes);
+    }
+}
