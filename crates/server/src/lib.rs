@@ -13,6 +13,7 @@
 //!
 //! Outside async code, `EmbeddedServer` runs one on its own thread.
 
+pub mod args;
 pub mod blocking;
 pub mod command;
 pub mod commands;

@@ -1,0 +1,144 @@
+//! `Args`: a cursor over a command's arguments that reads options and numbers with
+//! Redis's exact errors, so handlers say what they expect instead of matching by hand.
+
+use std::time::{Duration, Instant};
+
+use crate::command::CommandError;
+use crate::errors;
+use crate::util::{parse_f64, parse_i64};
+
+/// The arguments after the ones a handler took by position.
+#[derive(Clone, Copy, Debug)]
+pub struct Args<'a> {
+    argv: &'a [&'a [u8]],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    /// A cursor at `argv[start]`.
+    pub fn new(argv: &'a [&'a [u8]], start: usize) -> Args<'a> {
+        Args { argv, pos: start }
+    }
+
+    /// Arguments left.
+    pub fn remaining(&self) -> usize {
+        self.argv.len().saturating_sub(self.pos)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// The next argument, if any.
+    pub fn peek(&self) -> Option<&'a [u8]> {
+        self.argv.get(self.pos).copied()
+    }
+
+    /// The next argument; `ERR syntax error` when there is none.
+    pub fn next(&mut self) -> Result<&'a [u8], CommandError> {
+        let arg = self.peek().ok_or(CommandError::from(errors::SYNTAX))?;
+        self.pos += 1;
+        Ok(arg)
+    }
+
+    /// Takes the next argument when it is `keyword`, in any letter case.
+    pub fn keyword(&mut self, keyword: &str) -> bool {
+        let found = self
+            .peek()
+            .is_some_and(|a| a.eq_ignore_ascii_case(keyword.as_bytes()));
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    /// The next argument as an integer (Redis's `getLongLongFromObjectOrReply`).
+    pub fn i64(&mut self) -> Result<i64, CommandError> {
+        parse_i64(self.next()?).ok_or(errors::NOT_INTEGER.into())
+    }
+
+    /// The next argument as a float (Redis's `getDoubleFromObjectOrReply`).
+    pub fn f64(&mut self) -> Result<f64, CommandError> {
+        parse_f64(self.next()?).ok_or(errors::NOT_FLOAT.into())
+    }
+
+    /// The next argument as a blocking command's timeout in seconds, as Redis's
+    /// `getTimeoutFromObjectOrReply` reads it: a long double, truncated to whole
+    /// milliseconds; `0` is forever (`None`). A product past the range of a long long
+    /// becomes LLONG_MIN on the machines Redis runs on, hence "negative".
+    pub fn timeout(&mut self, now: Instant) -> Result<Option<Instant>, CommandError> {
+        let arg = self.next()?;
+        let seconds = crate::commands::strings::long_double::LongDouble::parse(arg)
+            .map(|ld| ld.to_f64())
+            .ok_or(CommandError::from(errors::TIMEOUT_NOT_FLOAT))?;
+        let millis = seconds * 1000.0;
+        if millis.is_nan() || millis < 0.0 || millis >= 9.223_372_036_854_775e18 {
+            return Err(errors::TIMEOUT_NEGATIVE.into());
+        }
+        let millis = millis as u64;
+        if millis == 0 {
+            return Ok(None);
+        }
+        // Far enough to be forever for any runtime's timer.
+        Ok(Some(
+            now + Duration::from_millis(millis.min(100 * 365 * 86_400_000)),
+        ))
+    }
+
+    /// Fails with `ERR syntax error` when arguments are left.
+    pub fn finish(&self) -> Result<(), CommandError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(errors::SYNTAX.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args<'a>(argv: &'a [&'a [u8]]) -> Args<'a> {
+        Args::new(argv, 0)
+    }
+
+    #[test]
+    fn keywords_match_in_any_case_and_only_advance_on_a_match() {
+        let argv: &[&[u8]] = &[b"Count", b"5"];
+        let mut a = args(argv);
+        assert!(!a.keyword("limit"));
+        assert!(a.keyword("COUNT"));
+        assert_eq!(a.i64(), Ok(5));
+        assert!(a.finish().is_ok());
+    }
+
+    #[test]
+    fn numbers_fail_with_redis_errors() {
+        let argv: &[&[u8]] = &[b"x", b"y"];
+        let mut a = args(argv);
+        assert_eq!(a.i64(), Err(errors::NOT_INTEGER.into()));
+        assert_eq!(a.f64(), Err(errors::NOT_FLOAT.into()));
+        assert_eq!(a.next(), Err(errors::SYNTAX.into()));
+    }
+
+    #[test]
+    fn timeouts_read_as_redis_reads_them() {
+        let now = Instant::now();
+        let read = |t: &[u8]| {
+            let argv: &[&[u8]] = &[t];
+            args(argv).timeout(now)
+        };
+        assert_eq!(read(b"0"), Ok(None));
+        assert_eq!(read(b"-0"), Ok(None));
+        assert_eq!(read(b"0.0001"), Ok(None));
+        assert_eq!(read(b"0.01"), Ok(Some(now + Duration::from_millis(10))));
+        assert_eq!(read(b"1.5"), Ok(Some(now + Duration::from_millis(1500))));
+        for bad in [&b"abc"[..], b"nan", b" 1", b""] {
+            assert_eq!(read(bad), Err(errors::TIMEOUT_NOT_FLOAT.into()), "{bad:?}");
+        }
+        for negative in [&b"-1"[..], b"inf", b"1e20", b"1e400"] {
+            assert_eq!(read(negative), Err(errors::TIMEOUT_NEGATIVE.into()));
+        }
+    }
+}
