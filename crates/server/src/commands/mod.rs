@@ -32,29 +32,19 @@ pub static FAMILIES: &[&[Entry]] = &[
 pub(crate) fn remove_members<T: crate::types::Members>(
     ctx: &mut crate::command::Ctx,
     argv: &[&[u8]],
-) {
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let members = match db.get_mut(key, now) {
-        None => return ctx.out.int(0),
-        Some(entry) => match T::of_mut(&mut entry.value) {
-            Some(members) => members,
-            None => return ctx.out.error(crate::errors::WRONGTYPE),
-        },
-    };
+) -> crate::command::CommandResult {
     let mut removed = 0;
-    for member in &argv[2..] {
-        if members.remove_member(member) {
-            removed += 1;
-            if members.is_empty() {
-                break;
+    if let Some(mut members) = ctx.write::<T>(argv[1])? {
+        for member in &argv[2..] {
+            if members.remove_member(member) {
+                removed += 1;
+                if members.is_empty_value() {
+                    break;
+                }
             }
         }
+        members.changed(removed);
     }
-    if members.is_empty() {
-        db.remove(key, now);
-    }
-    ctx.dirty(removed);
     ctx.out.int(removed as i64);
+    Ok(crate::command::Done)
 }

@@ -8,7 +8,7 @@
 
 use rand::Rng;
 
-use crate::command::{legacy, Ctx, Entry};
+use crate::command::{handler, legacy, CommandResult, Ctx, Entry};
 use crate::errors;
 use crate::keyspace::{Value, NO_EXPIRY};
 use crate::reply::Reply;
@@ -20,7 +20,7 @@ use crate::util::parse_i64;
 /// full name.
 pub static HANDLERS: &[Entry] = &[
     legacy("sadd", sadd),
-    legacy("srem", srem),
+    handler("srem", srem),
     legacy("spop", spop),
     legacy("scard", scard),
     legacy("smembers", smembers),
@@ -60,8 +60,8 @@ fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 /// `SREM key member [member ...]`: how many members were removed.
-fn srem(ctx: &mut Ctx, argv: &[&[u8]]) {
-    super::remove_members::<SetValue>(ctx, argv);
+fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    super::remove_members::<SetValue>(ctx, argv)
 }
 
 /// `SCARD key`

@@ -7,7 +7,7 @@
 //! `zrangeGenericCommand` step by step, because the order of its checks decides which
 //! error a client sees: options, then conflicting options, then the range, then the key.
 
-use crate::command::{legacy, Ctx, Entry};
+use crate::command::{handler, legacy, CommandResult, Ctx, Entry};
 use crate::errors;
 use crate::keyspace::{Value, NO_EXPIRY};
 use crate::reply::Reply;
@@ -30,7 +30,7 @@ pub static HANDLERS: &[Entry] = &[
     legacy("zscore", zscore),
     legacy("zmscore", zmscore),
     legacy("zcard", zcard),
-    legacy("zrem", zrem),
+    handler("zrem", zrem),
     legacy("zincrby", zincrby),
     legacy("zrank", zrank),
     legacy("zrevrank", zrevrank),
@@ -221,8 +221,8 @@ fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 /// `ZREM key member [member ...]`: how many members were removed.
-fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) {
-    super::remove_members::<ZsetValue>(ctx, argv);
+fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    super::remove_members::<ZsetValue>(ctx, argv)
 }
 
 /// ZPOPMIN and ZPOPMAX: a flat array of member, score... except in RESP3 with a count,

@@ -14,60 +14,30 @@ pub use set::SetValue;
 pub use zset::{ZsetLimits, ZsetValue};
 
 use crate::config::Config;
-use crate::keyspace::{Sds, Value};
+use crate::keyspace::{Sds, Typed};
 
 /// A collection whose members go one by one: hash fields, set and sorted-set members.
 /// HDEL, SREM and ZREM are one algorithm over it (`commands::remove_members`).
-pub trait Members {
-    /// The collection held by `value`, if it is of this type.
-    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+pub trait Members: Typed {
     /// Removes `member`; true if it was there.
     fn remove_member(&mut self, member: &[u8]) -> bool;
-    fn is_empty(&self) -> bool;
 }
 
 impl Members for HashValue {
-    fn of_mut(value: &mut Value) -> Option<&mut Self> {
-        match value {
-            Value::Hash(h) => Some(h),
-            _ => None,
-        }
-    }
     fn remove_member(&mut self, member: &[u8]) -> bool {
         self.remove(member)
-    }
-    fn is_empty(&self) -> bool {
-        HashValue::is_empty(self)
     }
 }
 
 impl Members for SetValue {
-    fn of_mut(value: &mut Value) -> Option<&mut Self> {
-        match value {
-            Value::Set(s) => Some(s),
-            _ => None,
-        }
-    }
     fn remove_member(&mut self, member: &[u8]) -> bool {
         self.remove(member)
-    }
-    fn is_empty(&self) -> bool {
-        SetValue::is_empty(self)
     }
 }
 
 impl Members for ZsetValue {
-    fn of_mut(value: &mut Value) -> Option<&mut Self> {
-        match value {
-            Value::ZSet(z) => Some(z),
-            _ => None,
-        }
-    }
     fn remove_member(&mut self, member: &[u8]) -> bool {
         self.remove(member)
-    }
-    fn is_empty(&self) -> bool {
-        ZsetValue::is_empty(self)
     }
 }
 
