@@ -213,12 +213,7 @@ impl Client {
     /// Sends a command; error replies become `Error::Server`.
     pub async fn send(&self, cmd: &Cmd) -> Result<Frame, Error> {
         let span = tracing::debug_span!("redis.command", cmd = %cmd.display_name());
-        let req = self.request(
-            cmd.encode(),
-            1,
-            cmd.readonly_override(),
-            cmd.timeout_override(),
-        );
+        let req = self.request(cmd.encode(), 1, cmd.is_readonly(), cmd.timeout_override());
         // A disabled span still costs an enter and an exit per poll: skip it.
         let f = if span.is_disabled() {
             req.await?
@@ -251,7 +246,7 @@ impl Client {
         &self,
         bytes: Bytes,
         replies: usize,
-        readonly: Option<bool>,
+        resend_safe: bool,
         timeout: Option<Option<Duration>>,
     ) -> Result<Frame, Error> {
         let timeout = timeout.unwrap_or(self.inner.cfg.command_timeout);
@@ -276,7 +271,7 @@ impl Client {
             let req = Request {
                 bytes,
                 replies,
-                readonly,
+                resend_safe,
                 retries: 0,
                 timeout,
                 tx,
@@ -375,7 +370,7 @@ impl Pipeline {
         );
         let frame = self
             .client
-            .request(bytes, replies, Some(self.readonly && !self.atomic), None)
+            .request(bytes, replies, self.readonly && !self.atomic, None)
             .instrument(span)
             .await?;
         let frame = if self.atomic {

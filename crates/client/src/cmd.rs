@@ -1,9 +1,13 @@
-//! Commands as values: `cmd("SET").arg("k").arg(1)`, and the metadata that decides what
-//! may be re-sent after a reconnect.
+//! Commands as values: `cmd("SET").arg("k").arg(1)`, resolved against Redis's command
+//! table as they are built, so that what may be re-sent after a reconnect or what taints a
+//! pooled connection is read from Redis's flags (`crate::spec`), never from a list here.
 
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+use lockstep_resp::encode::{write_bulk, write_header};
+
+use crate::spec::CommandSpec;
 
 /// A command and its arguments, with the flags the connection needs.
 #[derive(Clone, Debug)]
@@ -11,6 +15,9 @@ pub struct Cmd {
     data: BytesMut,
     /// End offset of each argument in `data`.
     ends: Vec<usize>,
+    /// The command (or subcommand) in Redis's table, resolved once its name and first
+    /// argument are in.
+    spec: CommandSpec,
     readonly: Option<bool>,
     timeout: Option<Option<Duration>>,
 }
@@ -25,6 +32,7 @@ impl Cmd {
         let mut c = Cmd {
             data: BytesMut::with_capacity(64),
             ends: Vec::with_capacity(4),
+            spec: CommandSpec::Unknown,
             readonly: None,
             timeout: None,
         };
@@ -34,7 +42,21 @@ impl Cmd {
 
     fn push(&mut self, b: &[u8]) {
         self.data.extend_from_slice(b);
+        self.end_arg();
+    }
+
+    /// Closes the argument written at the end of `data`. The name resolves the command;
+    /// the first argument, the subcommand of a container (CLIENT INFO, CONFIG GET).
+    fn end_arg(&mut self) {
         self.ends.push(self.data.len());
+        match self.ends.len() {
+            1 => self.spec = CommandSpec::resolve(self.name(), None),
+            2 if matches!(self.spec, CommandSpec::UnknownSubcommand(_)) => {
+                let sub = &self.data[self.ends[0]..self.ends[1]];
+                self.spec = CommandSpec::resolve(self.name(), Some(sub));
+            }
+            _ => {}
+        }
     }
 
     /// Appends one argument.
@@ -62,10 +84,6 @@ impl Cmd {
         self
     }
 
-    pub(crate) fn readonly_override(&self) -> Option<bool> {
-        self.readonly
-    }
-
     pub(crate) fn timeout_override(&self) -> Option<Option<Duration>> {
         self.timeout
     }
@@ -85,21 +103,22 @@ impl Cmd {
         })
     }
 
-    /// True when the command only reads (so re-sending it after a reconnect is safe).
+    /// True when re-sending the command after a lost connection is safe: `readonly(yes)`
+    /// if it was called, else what Redis's flags say (`spec::resend_safe`).
     pub fn is_readonly(&self) -> bool {
-        self.readonly.unwrap_or_else(|| is_readonly(self.name()))
+        self.readonly.unwrap_or_else(|| self.spec.resend_safe())
+    }
+
+    pub(crate) fn spec(&self) -> CommandSpec {
+        self.spec
     }
 
     /// RESP encoding, appended to `out`.
     pub fn encode_into(&self, out: &mut BytesMut) {
         out.reserve(self.data.len() + 16 * self.ends.len() + 16);
-        write_len(out, b'*', self.ends.len());
-        let mut start = 0;
-        for &end in &self.ends {
-            write_len(out, b'$', end - start);
-            out.put_slice(&self.data[start..end]);
-            out.put_slice(b"\r\n");
-            start = end;
+        write_header(out, b'*', self.ends.len() as i64);
+        for a in self.args() {
+            write_bulk(out, a);
         }
     }
 
@@ -113,13 +132,6 @@ impl Cmd {
     pub fn display_name(&self) -> String {
         String::from_utf8_lossy(self.name()).to_ascii_uppercase()
     }
-}
-
-fn write_len(out: &mut BytesMut, ty: u8, n: usize) {
-    let mut buf = itoa::Buffer::new();
-    out.put_u8(ty);
-    out.put_slice(buf.format(n).as_bytes());
-    out.put_slice(b"\r\n");
 }
 
 /// Where a `ToArg` writes its argument(s).
@@ -144,7 +156,7 @@ impl ArgWriter<'_> {
             }
         }
         let _ = write!(W(&mut self.cmd.data), "{v}");
-        self.cmd.ends.push(self.cmd.data.len());
+        self.cmd.end_arg();
     }
 }
 
@@ -271,110 +283,6 @@ impl<A: ToArg, B: ToArg> ToArg for (A, B) {
     }
 }
 
-/// Commands that carry Redis's `readonly` flag (plus PING/ECHO and friends that change
-/// nothing): safe to re-send after a connection was lost under them.
-static READONLY: &[&str] = &[
-    "BITCOUNT",
-    "BITFIELD_RO",
-    "BITPOS",
-    "DBSIZE",
-    "DUMP",
-    "ECHO",
-    "EVALSHA_RO",
-    "EVAL_RO",
-    "EXISTS",
-    "EXPIRETIME",
-    "FCALL_RO",
-    "GEODIST",
-    "GEOHASH",
-    "GEOPOS",
-    "GEORADIUSBYMEMBER_RO",
-    "GEORADIUS_RO",
-    "GEOSEARCH",
-    "GET",
-    "GETBIT",
-    "GETRANGE",
-    "HEXISTS",
-    "HGET",
-    "HGETALL",
-    "HKEYS",
-    "HLEN",
-    "HMGET",
-    "HRANDFIELD",
-    "HSCAN",
-    "HSTRLEN",
-    "HVALS",
-    "KEYS",
-    "LASTSAVE",
-    "LCS",
-    "LINDEX",
-    "LLEN",
-    "LOLWUT",
-    "LPOS",
-    "LRANGE",
-    "MGET",
-    "PEXPIRETIME",
-    "PFCOUNT",
-    "PING",
-    "PTTL",
-    "RANDOMKEY",
-    "SCAN",
-    "SCARD",
-    "SDIFF",
-    "SINTER",
-    "SINTERCARD",
-    "SISMEMBER",
-    "SMEMBERS",
-    "SMISMEMBER",
-    "SORT_RO",
-    "SRANDMEMBER",
-    "SSCAN",
-    "STRLEN",
-    "SUBSTR",
-    "SUNION",
-    "TIME",
-    "TOUCH",
-    "TTL",
-    "TYPE",
-    "XLEN",
-    "XPENDING",
-    "XRANGE",
-    "XREVRANGE",
-    "ZCARD",
-    "ZCOUNT",
-    "ZDIFF",
-    "ZINTER",
-    "ZINTERCARD",
-    "ZLEXCOUNT",
-    "ZMSCORE",
-    "ZRANDMEMBER",
-    "ZRANGE",
-    "ZRANGEBYLEX",
-    "ZRANGEBYSCORE",
-    "ZRANK",
-    "ZREVRANGE",
-    "ZREVRANGEBYLEX",
-    "ZREVRANGEBYSCORE",
-    "ZREVRANK",
-    "ZSCAN",
-    "ZSCORE",
-    "ZUNION",
-];
-
-/// True when `name` (any case) is a read-only command.
-pub fn is_readonly(name: &[u8]) -> bool {
-    if name.len() > 24 {
-        return false;
-    }
-    let mut up = [0u8; 24];
-    let up = &mut up[..name.len()];
-    up.copy_from_slice(name);
-    up.make_ascii_uppercase();
-    READONLY
-        .binary_search_by(|probe| probe.as_bytes().cmp(up))
-        .is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,9 +303,29 @@ mod tests {
     }
 
     #[test]
-    fn table_sorted() {
-        let mut sorted = READONLY.to_vec();
-        sorted.sort();
-        assert_eq!(sorted, READONLY);
+    fn the_subcommand_is_resolved_from_the_first_argument_however_it_is_written() {
+        let info = cmd("client").arg("INFO");
+        assert_eq!(
+            info.spec().command().map(|c| c.full_name),
+            Some("client|info")
+        );
+        let getkeys = cmd("COMMAND").arg(&b"getkeys"[..]).arg("get").arg("k");
+        assert_eq!(
+            getkeys.spec().command().map(|c| c.full_name),
+            Some("command|getkeys")
+        );
+        let mut usage = cmd("MEMORY");
+        usage.add_arg("USAGE").add_arg("k");
+        assert!(usage.is_readonly());
+        assert!(!cmd("CLIENT").is_readonly());
+    }
+
+    #[test]
+    fn arguments_after_the_subcommand_do_not_change_the_resolution() {
+        let c = cmd("OBJECT").arg("ENCODING").arg("client");
+        assert_eq!(
+            c.spec().command().map(|c| c.full_name),
+            Some("object|encoding")
+        );
     }
 }

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod pool;
 pub mod pubsub;
 pub mod reply;
+mod spec;
 pub mod subscriber;
 pub mod transaction;
 

@@ -195,49 +195,24 @@ impl Session {
         *self == Session::default()
     }
 
+    /// Follows what `c` leaves behind. MULTI and WATCH open state that EXEC, DISCARD and
+    /// UNWATCH close (that is their behaviour, which no flag describes); everything else
+    /// that outlives its command is what Redis's metadata says (`spec::changes_session`).
     fn track(&mut self, c: &Cmd) {
-        let mut args = c.args();
-        let name = args.next().unwrap_or_default();
-        let is = |w: &str| name.eq_ignore_ascii_case(w.as_bytes());
-        if is("WATCH") {
-            self.watching = true;
-        } else if is("UNWATCH") {
-            self.watching = false;
-        } else if is("MULTI") {
-            self.in_multi = true;
-        } else if is("EXEC") || is("DISCARD") {
-            self.watching = false;
-            self.in_multi = false;
-        } else if SESSION_CHANGING.iter().any(|w| is(w)) {
-            self.tainted = true;
-        } else if is("CLIENT") {
-            let sub = args.next().unwrap_or_default();
-            if CLIENT_SESSION_CHANGING
-                .iter()
-                .any(|w| sub.eq_ignore_ascii_case(w.as_bytes()))
-            {
-                self.tainted = true;
+        let spec = c.spec();
+        match spec.command().map(|c| c.full_name) {
+            Some("watch") => self.watching = true,
+            Some("unwatch") => self.watching = false,
+            Some("multi") => self.in_multi = true,
+            Some("exec" | "discard") => {
+                self.watching = false;
+                self.in_multi = false;
             }
+            _ if spec.changes_session() => self.tainted = true,
+            _ => {}
         }
     }
 }
-
-/// Commands whose effect on the connection outlives them.
-const SESSION_CHANGING: &[&str] = &[
-    "AUTH",
-    "HELLO",
-    "MONITOR",
-    "PSUBSCRIBE",
-    "READONLY",
-    "READWRITE",
-    "RESET",
-    "SELECT",
-    "SSUBSCRIBE",
-    "SUBSCRIBE",
-];
-const CLIENT_SESSION_CHANGING: &[&str] = &[
-    "CACHING", "NO-EVICT", "NO-TOUCH", "REPLY", "SETINFO", "SETNAME", "TRACKING",
-];
 
 impl Connection {
     /// Opens one (happy eyeballs and handshake as the shared client does).

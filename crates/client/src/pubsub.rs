@@ -151,7 +151,7 @@ impl Client {
             cmd("PSUBSCRIBE").arg(&patterns).encode_into(&mut out);
         }
         // Confirmations are push frames: nothing comes back in the reply order.
-        self.request(out.freeze(), 0, Some(false), None).await?;
+        self.request(out.freeze(), 0, false, None).await?;
         Ok(Subscription {
             rx,
             channels: channels.into_iter().collect(),
@@ -169,13 +169,8 @@ impl Client {
             }
         });
         self.set_on_connect(on_connect);
-        self.request(
-            cmd("UNSUBSCRIBE").arg(&channels).encode(),
-            0,
-            Some(false),
-            None,
-        )
-        .await
-        .map(|_| ())
+        self.request(cmd("UNSUBSCRIBE").arg(&channels).encode(), 0, false, None)
+            .await
+            .map(|_| ())
     }
 }

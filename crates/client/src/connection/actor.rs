@@ -545,7 +545,7 @@ impl Actor {
                 Sent::No
             };
             let may_resend = sent == Sent::No
-                || ((p.req.is_readonly() || self.cfg.retry_writes)
+                || ((p.req.resend_safe || self.cfg.retry_writes)
                     && p.req.retries < self.cfg.max_command_retries);
             if may_resend && self.shutdown.is_none() {
                 if sent == Sent::MayHaveRun {

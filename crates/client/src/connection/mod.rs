@@ -90,10 +90,9 @@ pub(crate) struct Request {
     /// 0: no reply is expected in the stream (RESP3 SUBSCRIBE family: confirmations are
     /// push frames); the request completes with `Null` once written.
     pub replies: usize,
-    /// Safe to re-send after a lost connection. `None`: decided from the command's name
-    /// (read from `bytes`) when it matters, which is only when a connection is lost — so
-    /// the table lookup stays off the path of every command.
-    pub readonly: Option<bool>,
+    /// Safe to re-send after a lost connection: decided once, from the command's Redis
+    /// flags when it was built (`Cmd::is_readonly`), read at every loss.
+    pub resend_safe: bool,
     /// Times re-sent so far.
     pub retries: u32,
     /// How long the connection may stay silent with this command at the head of the
@@ -103,26 +102,6 @@ pub(crate) struct Request {
     /// This request's room in the client's bounded queue, given back when the request is
     /// dropped (answered, failed, or discarded), wherever that happens.
     pub _room: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-impl Request {
-    pub fn is_readonly(&self) -> bool {
-        self.readonly
-            .unwrap_or_else(|| first_command_name(&self.bytes).is_some_and(crate::cmd::is_readonly))
-    }
-}
-
-/// The name of the first command in RESP-encoded bytes (`*N\r\n$L\r\nNAME\r\n...`).
-fn first_command_name(b: &[u8]) -> Option<&[u8]> {
-    let rest = b.strip_prefix(b"*")?;
-    let rest = &rest[rest.iter().position(|&c| c == b'\n')? + 1..];
-    let rest = rest.strip_prefix(b"$")?;
-    let nl = rest.iter().position(|&c| c == b'\n')?;
-    let len: usize = std::str::from_utf8(rest[..nl].strip_suffix(b"\r")?)
-        .ok()?
-        .parse()
-        .ok()?;
-    rest.get(nl + 1..nl + 1 + len)
 }
 
 pub(crate) enum Msg {
@@ -135,18 +114,4 @@ pub(crate) enum Msg {
     },
     /// Frames to send after every (re)connect before anything else (resubscription).
     OnConnect(Option<Bytes>),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_command_name;
-
-    #[test]
-    fn first_command_name_is_read_from_resp_bytes() {
-        let b = crate::cmd::cmd("get").arg("k").encode();
-        assert_eq!(first_command_name(&b), Some(&b"get"[..]));
-        assert_eq!(first_command_name(b"*1\r\n$4\r\nPI"), None);
-        assert_eq!(first_command_name(b""), None);
-        assert_eq!(first_command_name(b"*1\r\n$x\r\n"), None);
-    }
 }
