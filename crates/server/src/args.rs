@@ -34,7 +34,9 @@ impl<'a> Args<'a> {
         self.argv.get(self.pos).copied()
     }
 
-    /// The next argument; `ERR syntax error` when there is none.
+    /// The next argument; `ERR syntax error` when there is none. (A cursor that fails
+    /// with Redis's error, not an `Iterator`.)
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<&'a [u8], CommandError> {
         let arg = self.peek().ok_or(CommandError::from(errors::SYNTAX))?;
         self.pos += 1;
@@ -72,7 +74,7 @@ impl<'a> Args<'a> {
             .map(|ld| ld.to_f64())
             .ok_or(CommandError::from(errors::TIMEOUT_NOT_FLOAT))?;
         let millis = seconds * 1000.0;
-        if millis.is_nan() || millis < 0.0 || millis >= 9.223_372_036_854_775e18 {
+        if !(0.0..9.223_372_036_854_775e18).contains(&millis) {
             return Err(errors::TIMEOUT_NEGATIVE.into());
         }
         let millis = millis as u64;

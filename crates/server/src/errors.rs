@@ -119,6 +119,7 @@ pub const NO_SUCH_CLIENT: &str = "ERR No such client";
 pub const CLIENT_ID_NOT_POSITIVE: &str = "ERR client-id should be greater than 0";
 pub const INVALID_CLIENT_ID: &str = "ERR Invalid client ID";
 pub const CLIENT_CACHING_WITHOUT_TRACKING: &str = "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled";
+pub const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 pub const UNBLOCK_REASON: &str = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
 pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
 pub const TIMEOUT_NOT_INTEGER: &str = "ERR timeout is not an integer or out of range";

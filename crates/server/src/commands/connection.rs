@@ -363,11 +363,24 @@ fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) {
             return ctx.out.error(errors::UNBLOCK_REASON);
         }
     }
-    if parse_i64(argv[2]).is_none() {
+    let Some(id) = parse_i64(argv[2]) else {
         return ctx.out.error(errors::NOT_INTEGER);
-    }
-    // No command blocks a connection yet, so there is never anyone to unblock.
-    ctx.out.int(0);
+    };
+    let with_error = argv
+        .get(3)
+        .is_some_and(|r| r.eq_ignore_ascii_case(b"error"));
+    // A client waits in `State::blocked`; its reply is written there and its connection
+    // woken to take it.
+    let unblocked = u64::try_from(id).is_ok_and(|id| {
+        crate::dispatch::unblock(ctx.state, id, |reply| {
+            if with_error {
+                reply.error(errors::UNBLOCKED);
+            } else {
+                reply.null_array();
+            }
+        })
+    });
+    ctx.out.int(unblocked as i64);
 }
 
 /// `CLIENT PAUSE timeout [WRITE|ALL]`: for `timeout` ms, the connection loop holds back
@@ -544,7 +557,12 @@ fn write_client_line(out: &mut Vec<u8>, c: &Client, live: Option<&Live>, now: In
         Some(_) => 0,
         None => now.saturating_duration_since(c.last_active).as_secs(),
     };
-    let flags = if c.no_evict { "e" } else { "N" };
+    let flags = match (c.blocked, c.no_evict) {
+        (true, true) => "be",
+        (true, false) => "b",
+        (false, true) => "e",
+        (false, false) => "N",
+    };
     let (argv_mem, argc, obl, cmd) = match live {
         Some(l) => (l.argv_mem, l.argc, l.pending_output, l.cmd),
         None => (0, 0, 0, c.last_cmd),

@@ -1,167 +1,189 @@
-//! List commands: the `list` group of Redis 7.0 that does not block (pushes, pops, ranges,
-//! LINDEX/LSET/LREM/LTRIM), each reply and error as Redis's `t_list.c` writes them.
+//! List commands: pushes, pops, ranges, LINDEX/LSET/LREM/LTRIM and the blocking pops
+//! BLPOP/BRPOP, each reply and error as Redis's `t_list.c` writes them.
 //!
 //! Argument checks come in Redis's order, which clients can see: LRANGE and LTRIM read
 //! their indexes before looking at the key (so a bad index beats WRONGTYPE), LINDEX and
 //! LSET look at the key first. A list that becomes empty is deleted, as in Redis.
 
-use crate::command::{legacy, Ctx, Entry};
+use std::time::Instant;
+
+use crate::args::Args;
+use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
-use crate::keyspace::{Value, NO_EXPIRY};
+use crate::keyspace::Value;
 use crate::types::{End, ListValue};
 use crate::util::parse_i64;
 
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("lpush", lpush),
-    legacy("rpush", rpush),
-    legacy("lpushx", lpushx),
-    legacy("rpushx", rpushx),
-    legacy("lpop", lpop),
-    legacy("rpop", rpop),
-    legacy("llen", llen),
-    legacy("lrange", lrange),
-    legacy("lindex", lindex),
-    legacy("lset", lset),
-    legacy("lrem", lrem),
-    legacy("ltrim", ltrim),
+    handler("lpush", lpush),
+    handler("rpush", rpush),
+    handler("lpushx", lpushx),
+    handler("rpushx", rpushx),
+    handler("lpop", lpop),
+    handler("rpop", rpop),
+    handler("blpop", blpop),
+    handler("brpop", brpop),
+    handler("llen", llen),
+    handler("lrange", lrange),
+    handler("lindex", lindex),
+    handler("lset", lset),
+    handler("lrem", lrem),
+    handler("ltrim", ltrim),
 ];
+
+fn new_list() -> Value {
+    Value::List(Box::default())
+}
 
 /// Redis's `pushGenericCommand`: pushes every element in argument order (so LPUSH a b c
 /// leaves c first) and answers the new length. With `only_existing` (LPUSHX, RPUSHX) a
 /// missing key is left missing and the answer is 0.
-fn push(ctx: &mut Ctx, argv: &[&[u8]], end: End, only_existing: bool) {
+fn push(ctx: &mut Ctx, argv: &[&[u8]], end: End, only_existing: bool) -> CommandResult {
     let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let len = match db.get_mut(key, now) {
-        Some(entry) => {
-            let Value::List(list) = &mut entry.value else {
-                return ctx.out.error(errors::WRONGTYPE);
-            };
-            for element in &argv[2..] {
-                list.push(end, element);
+    let (mut db, out) = ctx.db_out();
+    let mut list = if only_existing {
+        match db.write::<ListValue>(key)? {
+            Some(list) => list,
+            None => {
+                out.int(0);
+                return Ok(Done);
             }
-            list.len()
         }
-        None if only_existing => return ctx.out.int(0),
-        None => {
-            let mut list = ListValue::new();
-            for element in &argv[2..] {
-                list.push(end, element);
-            }
-            let len = list.len();
-            db.set(key, Value::List(Box::new(list)), NO_EXPIRY);
-            len
-        }
+    } else {
+        db.write_or_create::<ListValue>(key, new_list)?
     };
-    ctx.dirty(argv.len() as u64 - 2);
-    ctx.out.int(len as i64);
+    for element in &argv[2..] {
+        list.push(end, element);
+    }
+    list.changed(argv.len() as u64 - 2);
+    out.int(list.len() as i64);
+    Ok(Done)
 }
 
 /// `LPUSH key element [element ...]`
-fn lpush(ctx: &mut Ctx, argv: &[&[u8]]) {
-    push(ctx, argv, End::Head, false);
+fn lpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    push(ctx, argv, End::Head, false)
 }
 
 /// `RPUSH key element [element ...]`
-fn rpush(ctx: &mut Ctx, argv: &[&[u8]]) {
-    push(ctx, argv, End::Tail, false);
+fn rpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    push(ctx, argv, End::Tail, false)
 }
 
 /// `LPUSHX key element [element ...]`
-fn lpushx(ctx: &mut Ctx, argv: &[&[u8]]) {
-    push(ctx, argv, End::Head, true);
+fn lpushx(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    push(ctx, argv, End::Head, true)
 }
 
 /// `RPUSHX key element [element ...]`
-fn rpushx(ctx: &mut Ctx, argv: &[&[u8]]) {
-    push(ctx, argv, End::Tail, true);
+fn rpushx(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    push(ctx, argv, End::Tail, true)
 }
 
 /// Redis's `popGenericCommand`. Without a count: one element, or null. With one: an
 /// array of up to `count` elements, the null array for a missing key, and an empty array
 /// for a count of 0. The count is checked before the key.
-fn pop(ctx: &mut Ctx, argv: &[&[u8]], end: End) {
+fn pop(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> CommandResult {
     if argv.len() > 3 {
-        return ctx.out.error(&errors::wrong_arity(ctx.cmd.full_name));
+        return Err(errors::wrong_arity(ctx.cmd.full_name).into());
     }
     let count = match argv.get(2) {
         None => None,
         Some(arg) => match parse_i64(arg).filter(|n| *n >= 0) {
             Some(n) => Some(n as usize),
-            None => return ctx.out.error(errors::MUST_BE_POSITIVE),
+            None => return Err(errors::MUST_BE_POSITIVE.into()),
         },
     };
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let Some(entry) = db.get_mut(key, now) else {
-        return match count {
-            Some(_) => ctx.out.null_array(),
-            None => ctx.out.null(),
-        };
+    let (mut db, out) = ctx.db_out();
+    let Some(mut list) = db.write::<ListValue>(argv[1])? else {
+        match count {
+            Some(_) => out.null_array(),
+            None => out.null(),
+        }
+        return Ok(Done);
     };
-    let Value::List(list) = &mut entry.value else {
-        return ctx.out.error(errors::WRONGTYPE);
-    };
-    let popped = match count {
-        Some(0) => return ctx.out.array(0),
+    match count {
+        Some(0) => {
+            list.unchanged();
+            out.array(0);
+        }
         Some(n) => {
             let n = n.min(list.len());
-            ctx.out.array(n);
+            out.array(n);
             for _ in 0..n {
                 if let Some(element) = list.pop(end) {
-                    ctx.out.bulk(&element);
+                    out.bulk(&element);
                 }
             }
-            n
+            list.changed(n as u64);
         }
         None => {
             match list.pop(end) {
-                Some(element) => ctx.out.bulk(&element),
-                None => ctx.out.null(),
+                Some(element) => out.bulk(&element),
+                None => out.null(),
             }
-            1
+            list.changed(1);
         }
-    };
-    if list.is_empty() {
-        db.remove(key, now);
     }
-    ctx.dirty(popped as u64);
+    Ok(Done)
 }
 
 /// `LPOP key [count]`
-fn lpop(ctx: &mut Ctx, argv: &[&[u8]]) {
-    pop(ctx, argv, End::Head);
+fn lpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    pop(ctx, argv, End::Head)
 }
 
 /// `RPOP key [count]`
-fn rpop(ctx: &mut Ctx, argv: &[&[u8]]) {
-    pop(ctx, argv, End::Tail);
+fn rpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    pop(ctx, argv, End::Tail)
+}
+
+/// Redis's `blockingPopGenericCommand`: the first key in argument order that holds a
+/// non-empty list gives up an element, answered as `[key, element]`; a key of another
+/// type answers WRONGTYPE; with none, the client waits for a push to one of them (and
+/// answers a null array when the timeout passes). The timeout is read first.
+fn blocking_pop(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> CommandResult {
+    let keys = &argv[1..argv.len() - 1];
+    let deadline = Args::new(argv, argv.len() - 1).timeout(Instant::now())?;
+    let (mut db, out) = ctx.db_out();
+    for &key in keys {
+        let Some(mut list) = db.write::<ListValue>(key)? else {
+            continue;
+        };
+        if let Some(element) = list.pop(end) {
+            list.changed(1);
+            out.array(2);
+            out.bulk(key);
+            out.bulk(&element);
+            return Ok(Done);
+        }
+        list.unchanged();
+    }
+    ctx.block(keys, deadline, |value| matches!(value, Value::List(_)))
+}
+
+/// `BLPOP key [key ...] timeout`
+fn blpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    blocking_pop(ctx, argv, End::Head)
+}
+
+/// `BRPOP key [key ...] timeout`
+fn brpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    blocking_pop(ctx, argv, End::Tail)
 }
 
 /// `LLEN key`: 0 for a missing key.
-fn llen(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    match ctx.state.dbs[ctx.client.db]
-        .get(argv[1], now)
-        .map(|e| &e.value)
-    {
-        None => ctx.out.int(0),
-        Some(Value::List(list)) => ctx.out.int(list.len() as i64),
-        Some(_) => ctx.out.error(errors::WRONGTYPE),
-    }
+fn llen(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let len = ctx.read::<ListValue>(argv[1])?.map_or(0, |l| l.len());
+    ctx.out.int(len as i64);
+    Ok(Done)
 }
 
 /// Reads an index argument as Redis's `getLongFromObjectOrReply` does.
-fn index_arg(ctx: &mut Ctx, arg: &[u8]) -> Option<i64> {
-    let n = parse_i64(arg);
-    if n.is_none() {
-        ctx.out.error(errors::NOT_INTEGER);
-    }
-    n
+fn index_arg(arg: &[u8]) -> Result<i64, CommandError> {
+    parse_i64(arg).ok_or(errors::NOT_INTEGER.into())
 }
 
 /// Redis's range clamping (LRANGE, LTRIM): negative indexes count from the tail; `None`
@@ -177,124 +199,85 @@ fn clamp_range(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
 }
 
 /// `LRANGE key start stop`: the elements from start to stop, both included.
-fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(start) = index_arg(ctx, argv[2]) else {
-        return;
-    };
-    let Some(stop) = index_arg(ctx, argv[3]) else {
-        return;
-    };
-    let now = ctx.now;
-    let list = match ctx.state.dbs[ctx.client.db]
-        .get(argv[1], now)
-        .map(|e| &e.value)
-    {
-        None => return ctx.out.array(0),
-        Some(Value::List(list)) => list,
-        Some(_) => return ctx.out.error(errors::WRONGTYPE),
-    };
-    match clamp_range(list.len(), start, stop) {
-        None => ctx.out.array(0),
-        Some((start, stop)) => ctx.out.bulks(list.range(start, stop)),
+fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let start = index_arg(argv[2])?;
+    let stop = index_arg(argv[3])?;
+    let (mut db, out) = ctx.db_out();
+    match db.read::<ListValue>(argv[1])? {
+        None => out.array(0),
+        Some(list) => match clamp_range(list.len(), start, stop) {
+            None => out.array(0),
+            Some((start, stop)) => out.bulks(list.range(start, stop)),
+        },
     }
+    Ok(Done)
 }
 
 /// `LINDEX key index`: the element, or null when the index is out of range.
-fn lindex(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let list = match ctx.state.dbs[ctx.client.db]
-        .get(argv[1], now)
-        .map(|e| &e.value)
-    {
-        None => return ctx.out.null(),
-        Some(Value::List(list)) => list,
-        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+fn lindex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let (mut db, out) = ctx.db_out();
+    let Some(list) = db.read::<ListValue>(argv[1])? else {
+        out.null();
+        return Ok(Done);
     };
-    let Some(index) = parse_i64(argv[2]) else {
-        return ctx.out.error(errors::NOT_INTEGER);
-    };
-    match list.get(index) {
-        Some(element) => ctx.out.bulk(element),
-        None => ctx.out.null(),
+    match list.get(index_arg(argv[2])?) {
+        Some(element) => out.bulk(element),
+        None => out.null(),
     }
+    Ok(Done)
 }
 
 /// `LSET key index element`: `ERR no such key` for a missing key, `ERR index out of
 /// range` past either end.
-fn lset(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let list = match ctx.state.dbs[ctx.client.db].get_mut(argv[1], now) {
-        None => return ctx.out.error(errors::NO_SUCH_KEY),
-        Some(entry) => match &mut entry.value {
-            Value::List(list) => list,
-            _ => return ctx.out.error(errors::WRONGTYPE),
-        },
+fn lset(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let Some(mut list) = ctx.write::<ListValue>(argv[1])? else {
+        return Err(errors::NO_SUCH_KEY.into());
     };
-    let Some(index) = parse_i64(argv[2]) else {
-        return ctx.out.error(errors::NOT_INTEGER);
-    };
-    if list.set(index, argv[3]) {
-        ctx.dirty(1);
-        ctx.out.ok();
-    } else {
-        ctx.out.error(errors::OUT_OF_RANGE);
+    let index = index_arg(argv[2])?;
+    if !list.set(index, argv[3]) {
+        list.unchanged();
+        return Err(errors::OUT_OF_RANGE.into());
     }
+    list.changed(1);
+    drop(list);
+    ctx.out.ok();
+    Ok(Done)
 }
 
 /// `LREM key count element`: removes up to |count| matches (all with 0), from the head
 /// for a positive count, from the tail for a negative one; answers how many went.
-fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(count) = index_arg(ctx, argv[2]) else {
-        return;
+fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let count = index_arg(argv[2])?;
+    let removed = match ctx.write::<ListValue>(argv[1])? {
+        None => 0,
+        Some(mut list) => {
+            let removed = list.remove(count, argv[3]);
+            list.changed(removed as u64);
+            removed
+        }
     };
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let list = match db.get_mut(key, now) {
-        None => return ctx.out.int(0),
-        Some(entry) => match &mut entry.value {
-            Value::List(list) => list,
-            _ => return ctx.out.error(errors::WRONGTYPE),
-        },
-    };
-    let removed = list.remove(count, argv[3]);
-    if list.is_empty() {
-        db.remove(key, now);
-    }
-    ctx.dirty(removed as u64);
     ctx.out.int(removed as i64);
+    Ok(Done)
 }
 
 /// `LTRIM key start stop`: keeps only that range (deleting the key when it is empty).
 /// A missing key answers OK.
-fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(start) = index_arg(ctx, argv[2]) else {
-        return;
-    };
-    let Some(stop) = index_arg(ctx, argv[3]) else {
-        return;
-    };
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let list = match db.get_mut(key, now) {
-        None => return ctx.out.ok(),
-        Some(entry) => match &mut entry.value {
-            Value::List(list) => list,
-            _ => return ctx.out.error(errors::WRONGTYPE),
-        },
-    };
-    let len = list.len();
-    let (head, tail) = match clamp_range(len, start, stop) {
-        None => (len, 0),
-        Some((start, stop)) => (start, len - stop - 1),
-    };
-    list.trim(head, tail);
-    if list.is_empty() {
-        db.remove(key, now);
+fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let start = index_arg(argv[2])?;
+    let stop = index_arg(argv[3])?;
+    if let Some(mut list) = ctx.write::<ListValue>(argv[1])? {
+        let len = list.len();
+        let (head, tail) = match clamp_range(len, start, stop) {
+            None => (len, 0),
+            Some((start, stop)) => (start, len - stop - 1),
+        };
+        list.trim(head, tail);
+        // Redis signals the key even when nothing was trimmed.
+        list.touched();
+        list.changed((head + tail) as u64);
     }
-    ctx.dirty((head + tail) as u64);
     ctx.out.ok();
+    Ok(Done)
 }
 
 #[cfg(test)]

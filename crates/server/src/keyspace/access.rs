@@ -34,6 +34,12 @@ impl Modifications {
         if changes == 0 {
             return;
         }
+        self.signal(db, key, changes);
+    }
+
+    /// Signals `key` as changed, adding `changes` (maybe none) to the dirty counter: for
+    /// the commands Redis signals even when they change nothing (LTRIM).
+    pub fn signal(&mut self, db: usize, key: &[u8], changes: u64) {
         self.dirty += changes;
         if self.listening {
             self.keys.push((db, Key::from_slice(key)));
@@ -324,6 +330,7 @@ impl<'a> DbMut<'a> {
             idx,
             changes: 0,
             reported: false,
+            touched: false,
             borrowed_mut: false,
             _type: PhantomData,
         })
@@ -341,6 +348,7 @@ pub struct Written<'w, T: Typed> {
     idx: u32,
     changes: u64,
     reported: bool,
+    touched: bool,
     borrowed_mut: bool,
     _type: PhantomData<fn() -> T>,
 }
@@ -355,6 +363,13 @@ impl<T: Typed> Written<'_, T> {
     /// Says that nothing changed (an error after a look, a no-op).
     pub fn unchanged(&mut self) {
         self.reported = true;
+    }
+
+    /// Signals the key even if `changed` counts nothing, as Redis does for a few commands
+    /// (LTRIM of the whole list).
+    pub fn touched(&mut self) {
+        self.reported = true;
+        self.touched = true;
     }
 
     /// The key's whole entry, for its TTL.
@@ -404,6 +419,8 @@ impl<T: Typed> Drop for Written<'_, T> {
         if empty {
             self.db.dict.remove_at(self.idx);
         }
-        self.mods.key(self.index, self.key, self.changes);
+        if self.changes > 0 || self.touched || empty {
+            self.mods.signal(self.index, self.key, self.changes);
+        }
     }
 }

@@ -1,0 +1,308 @@
+//! Blocking commands end to end over TCP: BLPOP and BRPOP park a client through
+//! `Outcome::Block` until another client's write serves it (in the order clients blocked),
+//! its timeout passes, CLIENT UNBLOCK ends its wait, or it goes away.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use lockstep_resp::{encode_command, Decoder, Frame};
+use lockstep_server::{EmbeddedServer, ServerConfig};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn start() -> EmbeddedServer {
+    EmbeddedServer::start(ServerConfig::ephemeral()).expect("server starts")
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: Decoder,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+            decoder: Decoder::default(),
+        }
+    }
+
+    fn send(&mut self, args: &[&str]) {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let mut out = BytesMut::new();
+        encode_command(&args, &mut out);
+        self.stream.write_all(&out).expect("send");
+    }
+
+    fn command(&mut self, args: &[&str]) -> Frame {
+        self.send(args);
+        self.read()
+    }
+
+    fn read(&mut self) -> Frame {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buf).expect("valid RESP") {
+                return frame;
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("server closed the connection"),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("reading a reply: {e}"),
+            }
+        }
+    }
+
+    /// True when no reply arrives within `wait`.
+    fn silent_for(&mut self, wait: Duration) -> bool {
+        if self
+            .decoder
+            .decode(&mut self.buf)
+            .expect("valid RESP")
+            .is_some()
+        {
+            return false;
+        }
+        self.stream.set_read_timeout(Some(wait)).expect("timeout");
+        let mut chunk = [0u8; 4096];
+        let silent = match self.stream.read(&mut chunk) {
+            Ok(0) => panic!("server closed the connection"),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                false
+            }
+            Err(_) => true,
+        };
+        self.stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("timeout");
+        silent
+    }
+
+    fn id(&mut self) -> i64 {
+        match self.command(&["CLIENT", "ID"]) {
+            Frame::Integer(id) => id,
+            other => panic!("CLIENT ID answered {other:?}"),
+        }
+    }
+}
+
+fn bulk(s: &str) -> Frame {
+    Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn pair(key: &str, value: &str) -> Frame {
+    Frame::Array(vec![bulk(key), bulk(value)])
+}
+
+fn int(n: i64) -> Frame {
+    Frame::Integer(n)
+}
+
+/// Waits until INFO reports `n` blocked clients, so that a test acts only once the
+/// clients it started have really parked.
+fn wait_blocked(admin: &mut Conn, n: usize) {
+    let deadline = Instant::now() + TIMEOUT;
+    let want = format!("blocked_clients:{n}\r\n");
+    loop {
+        let Frame::Bulk(info) = admin.command(&["INFO", "clients"]) else {
+            panic!("INFO answers a bulk string");
+        };
+        if String::from_utf8_lossy(&info).contains(&want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never saw {want:?} in {info:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn blpop_on_a_non_empty_list_answers_at_once_with_key_and_element() {
+    let server = start();
+    let mut c = Conn::open(server.addr());
+    c.command(&["RPUSH", "b", "x", "y"]);
+    assert_eq!(c.command(&["BLPOP", "a", "b", "0"]), pair("b", "x"));
+    assert_eq!(c.command(&["BRPOP", "a", "b", "0"]), pair("b", "y"));
+    assert_eq!(
+        c.command(&["EXISTS", "b"]),
+        int(0),
+        "an emptied list is deleted"
+    );
+}
+
+#[test]
+fn clients_blocked_on_one_key_are_served_in_the_order_they_blocked() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiters: Vec<Conn> = Vec::new();
+    for i in 0..3 {
+        let mut w = Conn::open(server.addr());
+        w.send(&["BLPOP", "q", "0"]);
+        wait_blocked(&mut admin, i + 1);
+        waiters.push(w);
+    }
+    assert_eq!(admin.command(&["RPUSH", "q", "1", "2", "3"]), int(3));
+    for (i, w) in waiters.iter_mut().enumerate() {
+        assert_eq!(w.read(), pair("q", &(i + 1).to_string()));
+    }
+    wait_blocked(&mut admin, 0);
+}
+
+#[test]
+fn a_push_serves_the_waiter_before_the_pushers_next_command() {
+    // Redis serves blocked clients right after the command that made their key ready,
+    // before the next command of the same pipeline.
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    waiter.send(&["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    admin.send(&["LPUSH", "k", "v"]);
+    admin.send(&["LLEN", "k"]);
+    assert_eq!(admin.read(), int(1));
+    assert_eq!(admin.read(), int(0));
+    assert_eq!(waiter.read(), pair("k", "v"));
+}
+
+#[test]
+fn a_waiter_on_several_keys_is_served_by_whichever_gets_a_push() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    waiter.send(&["BRPOP", "k1", "k2", "0"]);
+    wait_blocked(&mut admin, 1);
+    admin.command(&["RPUSH", "k2", "a", "b"]);
+    assert_eq!(waiter.read(), pair("k2", "b"));
+}
+
+#[test]
+fn a_fractional_timeout_answers_a_null_array_after_that_long() {
+    let server = start();
+    let mut c = Conn::open(server.addr());
+    let started = Instant::now();
+    assert_eq!(c.command(&["BLPOP", "missing", "0.15"]), Frame::Null);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    // RESP3 says null as `_`.
+    c.command(&["HELLO", "3"]);
+    assert_eq!(c.command(&["BLPOP", "missing", "0.01"]), Frame::Null);
+    assert_eq!(c.command(&["PING"]), Frame::Simple("PONG".into()));
+}
+
+#[test]
+fn timeout_zero_waits_for_as_long_as_it_takes() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    waiter.send(&["BLPOP", "k", "0"]);
+    assert!(waiter.silent_for(Duration::from_millis(400)));
+    admin.command(&["RPUSH", "k", "late"]);
+    assert_eq!(waiter.read(), pair("k", "late"));
+}
+
+#[test]
+fn commands_pipelined_after_a_blocked_one_wait_for_it() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    waiter.send(&["BLPOP", "k", "0"]);
+    waiter.send(&["ECHO", "after"]);
+    assert!(waiter.silent_for(Duration::from_millis(200)));
+    admin.command(&["RPUSH", "k", "v"]);
+    assert_eq!(waiter.read(), pair("k", "v"));
+    assert_eq!(waiter.read(), bulk("after"));
+}
+
+#[test]
+fn a_client_that_leaves_while_blocked_takes_nothing() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    {
+        let mut waiter = Conn::open(server.addr());
+        waiter.send(&["BLPOP", "k", "0"]);
+        wait_blocked(&mut admin, 1);
+    }
+    wait_blocked(&mut admin, 0);
+    admin.command(&["RPUSH", "k", "kept"]);
+    assert_eq!(admin.command(&["LLEN", "k"]), int(1));
+}
+
+#[test]
+fn client_unblock_timeout_answers_as_a_timeout_and_error_with_unblocked() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    let id = waiter.id().to_string();
+    waiter.send(&["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(
+        admin.command(&["CLIENT", "UNBLOCK", &id, "TIMEOUT"]),
+        int(1)
+    );
+    assert_eq!(waiter.read(), Frame::Null);
+    waiter.send(&["BRPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.command(&["CLIENT", "UNBLOCK", &id, "ERROR"]), int(1));
+    assert_eq!(
+        waiter.read(),
+        Frame::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    );
+    assert_eq!(
+        admin.command(&["CLIENT", "UNBLOCK", &id]),
+        int(0),
+        "not blocked now"
+    );
+    assert_eq!(waiter.command(&["PING"]), Frame::Simple("PONG".into()));
+}
+
+#[test]
+fn client_kill_ends_a_blocked_connection() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    let id = waiter.id().to_string();
+    waiter.send(&["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.command(&["CLIENT", "KILL", "ID", &id]), int(1));
+    wait_blocked(&mut admin, 0);
+    let mut rest = [0u8; 16];
+    assert_eq!(waiter.stream.read(&mut rest).unwrap_or(0), 0, "closed");
+}
+
+#[test]
+fn a_blocked_client_shows_flag_b_in_client_list() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    let id = waiter.id().to_string();
+    waiter.send(&["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    let Frame::Bulk(line) = admin.command(&["CLIENT", "LIST", "ID", &id]) else {
+        panic!("CLIENT LIST answers a bulk string");
+    };
+    let line = String::from_utf8_lossy(&line).into_owned();
+    assert!(line.contains(" flags=b "), "{line}");
+    assert!(line.contains(" cmd=blpop "), "{line}");
+}
+
+#[test]
+fn a_key_of_another_type_leaves_the_waiter_blocked() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    waiter.send(&["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    admin.command(&["SET", "k", "string"]);
+    assert!(waiter.silent_for(Duration::from_millis(100)));
+    admin.command(&["DEL", "k"]);
+    admin.command(&["RPUSH", "k", "v"]);
+    assert_eq!(waiter.read(), pair("k", "v"));
+}
