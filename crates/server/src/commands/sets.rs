@@ -8,9 +8,9 @@
 
 use rand::Rng;
 
-use crate::command::{handler, legacy, CommandResult, Ctx, Entry};
+use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors;
-use crate::keyspace::{Value, NO_EXPIRY};
+use crate::keyspace::Value;
 use crate::reply::Reply;
 use crate::types::set::Member;
 use crate::types::{set_max_intset_entries, SetValue};
@@ -19,14 +19,14 @@ use crate::util::parse_i64;
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("sadd", sadd),
+    handler("sadd", sadd),
     handler("srem", srem),
-    legacy("spop", spop),
-    legacy("scard", scard),
-    legacy("smembers", smembers),
-    legacy("sismember", sismember),
-    legacy("smismember", smismember),
-    legacy("srandmember", srandmember),
+    handler("spop", spop),
+    handler("scard", scard),
+    handler("smembers", smembers),
+    handler("sismember", sismember),
+    handler("smismember", smismember),
+    handler("srandmember", srandmember),
 ];
 
 fn reply_member(out: &mut Reply, member: Member<'_>) {
@@ -36,27 +36,16 @@ fn reply_member(out: &mut Reply, member: Member<'_>) {
 
 /// `SADD key member [member ...]`: how many members were new. A new key starts as an
 /// intset when its first member is an integer.
-fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let max_intset = set_max_intset_entries(&ctx.state.config);
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let added = match db.get_mut(key, now) {
-        Some(entry) => {
-            let Value::Set(set) = &mut entry.value else {
-                return ctx.out.error(errors::WRONGTYPE);
-            };
-            argv[2..].iter().filter(|m| set.add(m, max_intset)).count()
-        }
-        None => {
-            let mut set = SetValue::for_first_member(argv[2]);
-            let added = argv[2..].iter().filter(|m| set.add(m, max_intset)).count();
-            db.set(key, Value::Set(Box::new(set)), NO_EXPIRY);
-            added
-        }
-    };
-    ctx.dirty(added as u64);
+    let mut set = ctx.write_or_create::<SetValue>(argv[1], || {
+        Value::Set(Box::new(SetValue::for_first_member(argv[2])))
+    })?;
+    let added = argv[2..].iter().filter(|m| set.add(m, max_intset)).count();
+    set.changed(added as u64);
+    drop(set);
     ctx.out.int(added as i64);
+    Ok(Done)
 }
 
 /// `SREM key member [member ...]`: how many members were removed.
@@ -65,178 +54,156 @@ fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 }
 
 /// `SCARD key`
-fn scard(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    match ctx.state.dbs[ctx.client.db]
-        .get(argv[1], now)
-        .map(|e| &e.value)
-    {
-        None => ctx.out.int(0),
-        Some(Value::Set(set)) => ctx.out.int(set.len() as i64),
-        Some(_) => ctx.out.error(errors::WRONGTYPE),
-    }
+fn scard(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let len = ctx.read::<SetValue>(argv[1])?.map_or(0, |s| s.len());
+    ctx.out.int(len as i64);
+    Ok(Done)
 }
 
 /// `SISMEMBER key member`: 1 or 0.
-fn sismember(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    match ctx.state.dbs[ctx.client.db]
-        .get(argv[1], now)
-        .map(|e| &e.value)
-    {
-        None => ctx.out.int(0),
-        Some(Value::Set(set)) => ctx.out.int(set.contains(argv[2]) as i64),
-        Some(_) => ctx.out.error(errors::WRONGTYPE),
-    }
+fn sismember(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let found = ctx
+        .read::<SetValue>(argv[1])?
+        .is_some_and(|s| s.contains(argv[2]));
+    ctx.out.int(found as i64);
+    Ok(Done)
 }
 
 /// `SMISMEMBER key member [member ...]`: 1 or 0 per member; a missing key is empty.
-fn smismember(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let set = match ctx.state.dbs[ctx.client.db]
-        .get(argv[1], now)
-        .map(|e| &e.value)
-    {
-        None => None,
-        Some(Value::Set(set)) => Some(set),
-        Some(_) => return ctx.out.error(errors::WRONGTYPE),
-    };
-    ctx.out.array(argv.len() - 2);
+fn smismember(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let (mut db, out) = ctx.db_out();
+    let set = db.read::<SetValue>(argv[1])?;
+    out.array(argv.len() - 2);
     for member in &argv[2..] {
-        ctx.out.int(set.is_some_and(|s| s.contains(member)) as i64);
+        out.int(set.is_some_and(|s| s.contains(member)) as i64);
     }
+    Ok(Done)
 }
 
 /// `SMEMBERS key`: every member, as a set (ascending for an intset).
-fn smembers(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let set = match ctx.state.dbs[ctx.client.db]
-        .get(argv[1], now)
-        .map(|e| &e.value)
-    {
-        None => return ctx.out.set(0),
-        Some(Value::Set(set)) => set,
-        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+fn smembers(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let (mut db, out) = ctx.db_out();
+    let Some(set) = db.read::<SetValue>(argv[1])? else {
+        out.set(0);
+        return Ok(Done);
     };
-    ctx.out.set(set.len());
+    out.set(set.len());
     for member in set.iter() {
-        reply_member(ctx.out, member);
+        reply_member(out, member);
     }
+    Ok(Done)
 }
 
 /// `SPOP key [count]`: one random member (or null), or with a count a set of up to that
 /// many, removed. The count is checked before the key.
-fn spop(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv.len() > 3 {
-        return ctx.out.error(errors::SYNTAX);
+        return Err(errors::SYNTAX.into());
     }
     let count = match argv.get(2) {
         None => None,
-        Some(arg) => match parse_i64(arg).filter(|n| *n >= 0) {
-            Some(n) => Some(n as u64),
-            None => return ctx.out.error(errors::MUST_BE_POSITIVE),
-        },
+        Some(arg) => {
+            let n = parse_i64(arg)
+                .filter(|n| *n >= 0)
+                .ok_or(errors::MUST_BE_POSITIVE)?;
+            Some(n as u64)
+        }
     };
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let set = match db.get_mut(key, now) {
-        None if count.is_some() => return ctx.out.set(0),
-        None => return ctx.out.null(),
-        Some(entry) => match &mut entry.value {
-            Value::Set(set) => set,
-            _ => return ctx.out.error(errors::WRONGTYPE),
-        },
+    let (mut db, out) = ctx.db_out();
+    let Some(mut set) = db.write::<SetValue>(argv[1])? else {
+        if count.is_some() {
+            out.set(0);
+        } else {
+            out.null();
+        }
+        return Ok(Done);
     };
     let mut rng = rand::thread_rng();
-    let popped = match count {
+    match count {
         None => {
             match set.pop_random(&mut rng) {
-                Some(member) => ctx.out.bulk(&member),
-                None => ctx.out.null(),
+                Some(member) => out.bulk(&member),
+                None => out.null(),
             }
-            1
+            set.changed(1);
         }
-        Some(0) => return ctx.out.set(0),
+        Some(0) => out.set(0),
         Some(n) if n >= set.len() as u64 => {
-            // The whole set, in its own order, as Redis answers this case with SUNION.
-            let len = set.len();
-            ctx.out.set(len);
-            for member in set.iter() {
-                reply_member(ctx.out, member);
+            // The whole set, in its own order, as Redis answers this case with SUNION;
+            // left empty, the key goes.
+            let all = std::mem::replace(&mut *set, SetValue::Intset(Vec::new()));
+            out.set(all.len());
+            for member in all.iter() {
+                reply_member(out, member);
             }
-            db.remove(key, now);
-            ctx.dirty(len as u64);
-            return;
+            set.changed(all.len() as u64);
         }
         Some(n) => {
-            ctx.out.set(n as usize);
+            out.set(n as usize);
             for _ in 0..n {
                 if let Some(member) = set.pop_random(&mut rng) {
-                    ctx.out.bulk(&member);
+                    out.bulk(&member);
                 }
             }
-            n as usize
+            set.changed(n);
         }
-    };
-    if set.is_empty() {
-        db.remove(key, now);
     }
-    ctx.dirty(popped as u64);
+    Ok(Done)
 }
 
 /// `SRANDMEMBER key [count]`: one random member (or null); with a positive count up to
 /// that many distinct members, with a negative one exactly |count| members that may
 /// repeat. Either way an array.
-fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv.len() > 3 {
-        return ctx.out.error(errors::SYNTAX);
+        return Err(errors::SYNTAX.into());
     }
     let count = match argv.get(2) {
         None => None,
         Some(arg) => match parse_i64(arg) {
-            None => return ctx.out.error(errors::NOT_INTEGER),
-            Some(i64::MIN) => return ctx.out.error(errors::SRANDMEMBER_COUNT_RANGE),
+            None => return Err(errors::NOT_INTEGER.into()),
+            Some(i64::MIN) => return Err(errors::SRANDMEMBER_COUNT_RANGE.into()),
             Some(n) => Some(n),
         },
     };
-    let now = ctx.now;
-    let set = match ctx.state.dbs[ctx.client.db]
-        .get(argv[1], now)
-        .map(|e| &e.value)
-    {
-        None if count.is_some() => return ctx.out.array(0),
-        None => return ctx.out.null(),
-        Some(Value::Set(set)) => set,
-        Some(_) => return ctx.out.error(errors::WRONGTYPE),
+    let (mut db, out) = ctx.db_out();
+    let Some(set) = db.read::<SetValue>(argv[1])? else {
+        if count.is_some() {
+            out.array(0);
+        } else {
+            out.null();
+        }
+        return Ok(Done);
     };
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
-        return match set.random(&mut rng) {
-            Some(member) => reply_member(ctx.out, member),
-            None => ctx.out.null(),
-        };
+        match set.random(&mut rng) {
+            Some(member) => reply_member(out, member),
+            None => out.null(),
+        }
+        return Ok(Done);
     };
     let len = set.len();
     let wanted = count.unsigned_abs();
     if count == 0 || len == 0 {
-        return ctx.out.array(0);
+        out.array(0);
+        return Ok(Done);
     }
     if count < 0 || wanted == 1 {
-        ctx.out.array(wanted as usize);
+        out.array(wanted as usize);
         for _ in 0..wanted {
             if let Some(member) = set.random(&mut rng) {
-                reply_member(ctx.out, member);
+                reply_member(out, member);
             }
         }
-        return;
+        return Ok(Done);
     }
     if wanted >= len as u64 {
-        ctx.out.array(len);
+        out.array(len);
         for member in set.iter() {
-            reply_member(ctx.out, member);
+            reply_member(out, member);
         }
-        return;
+        return Ok(Done);
     }
     // Distinct positions: a partial Fisher-Yates shuffle when most of the set is wanted,
     // rejection sampling when few are (no index array the size of the set).
@@ -260,10 +227,11 @@ fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         picks
     };
-    ctx.out.array(wanted);
+    out.array(wanted);
     for &i in &picks {
         if let Some(member) = set.at(i) {
-            reply_member(ctx.out, member);
+            reply_member(out, member);
         }
     }
+    Ok(Done)
 }
