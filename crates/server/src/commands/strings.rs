@@ -13,10 +13,11 @@
 mod lcs;
 pub(crate) mod long_double;
 
-use crate::command::{key_flags, legacy, Ctx, Entry};
+use crate::args::Args;
+use crate::command::{handler, key_flags, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors::{self, c_string};
 use crate::keyspace::value::EMBSTR_MAX;
-use crate::keyspace::{Millis, Sds, Value, NO_EXPIRY};
+use crate::keyspace::{DbMut, Millis, Sds, Value, NO_EXPIRY};
 use crate::util::parse_i64;
 
 use lcs::LcsError;
@@ -25,31 +26,31 @@ use long_double::LongDouble;
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("get", get),
+    handler("get", get),
     Entry {
         getkeys: Some(set_keys),
-        ..legacy("set", set)
+        ..handler("set", set)
     },
-    legacy("setnx", setnx),
-    legacy("setex", setex),
-    legacy("psetex", psetex),
-    legacy("mget", mget),
-    legacy("mset", mset),
-    legacy("msetnx", msetnx),
-    legacy("incr", incr),
-    legacy("decr", decr),
-    legacy("incrby", incrby),
-    legacy("decrby", decrby),
-    legacy("incrbyfloat", incrbyfloat),
-    legacy("append", append),
-    legacy("strlen", strlen),
-    legacy("getrange", getrange),
-    legacy("substr", getrange),
-    legacy("setrange", setrange),
-    legacy("getdel", getdel),
-    legacy("getex", getex),
-    legacy("getset", getset),
-    legacy("lcs", lcs),
+    handler("setnx", setnx),
+    handler("setex", setex),
+    handler("psetex", psetex),
+    handler("mget", mget),
+    handler("mset", mset),
+    handler("msetnx", msetnx),
+    handler("incr", incr),
+    handler("decr", decr),
+    handler("incrby", incrby),
+    handler("decrby", decrby),
+    handler("incrbyfloat", incrbyfloat),
+    handler("append", append),
+    handler("strlen", strlen),
+    handler("getrange", getrange),
+    handler("substr", getrange),
+    handler("setrange", setrange),
+    handler("getdel", getdel),
+    handler("getex", getex),
+    handler("getset", getset),
+    handler("lcs", lcs),
 ];
 
 /// Redis's `setGetKeys`: SET's key flags depend on its options; with `GET` it also reads.
@@ -170,49 +171,45 @@ fn expire_millis(kind: ExpireKind, arg: &[u8], now: Millis) -> Result<Millis, Ex
     Ok(ms)
 }
 
-fn reply_expire_error(ctx: &mut Ctx, e: ExpireError) {
-    match e {
-        ExpireError::NotInteger => ctx.out.error(errors::NOT_INTEGER),
-        ExpireError::Invalid => ctx
-            .out
-            .error(&errors::invalid_expire_time(ctx.cmd.full_name)),
+impl ExpireError {
+    /// The reply for a refused expiry argument of `command`.
+    fn into_error(self, command: &str) -> CommandError {
+        match self {
+            ExpireError::NotInteger => errors::NOT_INTEGER.into(),
+            ExpireError::Invalid => errors::invalid_expire_time(command).into(),
+        }
     }
 }
 
-/// An integer argument, or `ERR value is not an integer or out of range` replied.
-fn int_arg(ctx: &mut Ctx, arg: &[u8]) -> Option<i64> {
-    let n = parse_i64(arg);
-    if n.is_none() {
-        ctx.out.error(errors::NOT_INTEGER);
-    }
-    n
+/// The bytes of the string at `key` (formatting an `int` into `scratch`), counting a hit
+/// or a miss; WRONGTYPE for another type.
+fn string_at<'a>(
+    db: &'a mut DbMut,
+    key: &[u8],
+    scratch: &'a mut itoa::Buffer,
+) -> Result<Option<&'a [u8]>, CommandError> {
+    Ok(db.read_string(key)?.and_then(|v| v.string_bytes(scratch)))
 }
 
-/// What `getGenericCommand` found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Got {
-    Missing,
-    Found,
-    WrongType,
-}
-
-/// Redis's `getGenericCommand`: replies with the string at `key`, null when there is none,
-/// WRONGTYPE for another type.
-fn reply_get(ctx: &mut Ctx, key: &[u8]) -> Got {
-    let now = ctx.now;
-    let Some(entry) = ctx.state.dbs[ctx.client.db].get(key, now) else {
-        ctx.out.null();
-        return Got::Missing;
-    };
+/// The length of a string value; `None` for other types.
+fn string_len(value: &Value) -> Option<usize> {
     let mut scratch = itoa::Buffer::new();
-    match entry.value.string_bytes(&mut scratch) {
+    value.string_bytes(&mut scratch).map(<[u8]>::len)
+}
+
+/// Redis's `getGenericCommand`: replies with the string at `key`, null when there is none;
+/// WRONGTYPE for another type. True when there was one.
+fn reply_get(ctx: &mut Ctx, key: &[u8]) -> Result<bool, CommandError> {
+    let (mut db, out) = ctx.db_out();
+    let mut scratch = itoa::Buffer::new();
+    match string_at(&mut db, key, &mut scratch)? {
         Some(bytes) => {
-            ctx.out.bulk(bytes);
-            Got::Found
+            out.bulk(bytes);
+            Ok(true)
         }
         None => {
-            ctx.out.error(errors::WRONGTYPE);
-            Got::WrongType
+            out.null();
+            Ok(false)
         }
     }
 }
@@ -254,8 +251,9 @@ fn fits_bulk_len(len: u64, extra: u64, max: u64) -> bool {
 }
 
 /// `GET key`: the value, or null when the key does not exist.
-fn get(ctx: &mut Ctx, argv: &[&[u8]]) {
-    reply_get(ctx, argv[1]);
+fn get(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    reply_get(ctx, argv[1])?;
+    Ok(Done)
 }
 
 /// How SET-like commands answer: SET replies `OK` or null, SETNX `1` or `0`.
@@ -267,349 +265,289 @@ enum SetReply {
 
 /// Redis's `setGenericCommand`: validates the expiry, answers the old value for `GET`,
 /// honours NX/XX, then stores the value with its TTL (or the old TTL with KEEPTTL).
-fn set_generic(ctx: &mut Ctx, key: &[u8], value: &[u8], opts: StringOptions, answer: SetReply) {
-    let now = ctx.now;
+fn set_generic(
+    ctx: &mut Ctx,
+    key: &[u8],
+    value: &[u8],
+    opts: StringOptions,
+    answer: SetReply,
+) -> CommandResult {
     let mut expire_at = NO_EXPIRY;
     if let Some((kind, arg)) = opts.expire {
-        match expire_millis(kind, arg, now) {
-            Ok(at) => expire_at = at,
-            Err(e) => return reply_expire_error(ctx, e),
+        expire_at =
+            expire_millis(kind, arg, ctx.now).map_err(|e| e.into_error(ctx.cmd.full_name))?;
+    }
+    if opts.get {
+        reply_get(ctx, key)?;
+    }
+    let (mut db, out) = ctx.db_out();
+    let found = db.contains(key);
+    let store = !((opts.nx && found) || (opts.xx && !found));
+    if store {
+        if opts.keepttl {
+            expire_at = db.expire_at(key).unwrap_or(NO_EXPIRY);
         }
+        // An absolute time in the past is stored as it is: the key is gone at its next
+        // access, as in Redis 7.0, which also only expires it lazily.
+        db.set(key, Value::string(value), expire_at);
     }
-    if opts.get && reply_get(ctx, key) == Got::WrongType {
-        return;
-    }
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let found = db.contains(key, now);
-    if (opts.nx && found) || (opts.xx && !found) {
-        if !opts.get {
-            match answer {
-                SetReply::OkOrNull => ctx.out.null(),
-                SetReply::OneOrZero => ctx.out.int(0),
-            }
-        }
-        return;
-    }
-    if opts.keepttl {
-        expire_at = db.expire_at(key, now).unwrap_or(NO_EXPIRY);
-    }
-    // An absolute time in the past is stored as it is: the key is gone at its next
-    // access, as in Redis 7.0, which also only expires it lazily.
-    db.set(key, Value::string(value), expire_at);
-    ctx.dirty(1);
     if !opts.get {
-        match answer {
-            SetReply::OkOrNull => ctx.out.ok(),
-            SetReply::OneOrZero => ctx.out.int(1),
+        match (answer, store) {
+            (SetReply::OkOrNull, true) => out.ok(),
+            (SetReply::OkOrNull, false) => out.null(),
+            (SetReply::OneOrZero, stored) => out.int(stored as i64),
         }
     }
+    Ok(Done)
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL]`.
-fn set(ctx: &mut Ctx, argv: &[&[u8]]) {
-    match parse_options(argv, 3, true) {
-        Some(opts) => set_generic(ctx, argv[1], argv[2], opts, SetReply::OkOrNull),
-        None => ctx.out.error(errors::SYNTAX),
-    }
+fn set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let opts = parse_options(argv, 3, true).ok_or(errors::SYNTAX)?;
+    set_generic(ctx, argv[1], argv[2], opts, SetReply::OkOrNull)
 }
 
 /// `SETNX key value`: 1 when set, 0 when the key existed.
-fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let opts = StringOptions {
         nx: true,
         ..StringOptions::default()
     };
-    set_generic(ctx, argv[1], argv[2], opts, SetReply::OneOrZero);
+    set_generic(ctx, argv[1], argv[2], opts, SetReply::OneOrZero)
 }
 
 /// `SETEX key seconds value`.
-fn setex(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn setex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let opts = StringOptions {
         expire: Some((ExpireKind::Ex, argv[2])),
         ..StringOptions::default()
     };
-    set_generic(ctx, argv[1], argv[3], opts, SetReply::OkOrNull);
+    set_generic(ctx, argv[1], argv[3], opts, SetReply::OkOrNull)
 }
 
 /// `PSETEX key milliseconds value`.
-fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let opts = StringOptions {
         expire: Some((ExpireKind::Px, argv[2])),
         ..StringOptions::default()
     };
-    set_generic(ctx, argv[1], argv[3], opts, SetReply::OkOrNull);
+    set_generic(ctx, argv[1], argv[3], opts, SetReply::OkOrNull)
 }
 
 /// `GETSET key value`: the old value (null if none); the new value has no TTL.
-fn getset(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if reply_get(ctx, argv[1]) == Got::WrongType {
-        return;
-    }
-    ctx.raw_db().set(argv[1], Value::string(argv[2]), NO_EXPIRY);
-    ctx.dirty(1);
+fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    reply_get(ctx, argv[1])?;
+    ctx.db().set(argv[1], Value::string(argv[2]), NO_EXPIRY);
+    Ok(Done)
 }
 
 /// `GETDEL key`: the value, and the key is deleted.
-fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if reply_get(ctx, argv[1]) == Got::Found {
-        let now = ctx.now;
-        ctx.raw_db().remove(argv[1], now);
-        ctx.dirty(1);
+fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    if reply_get(ctx, argv[1])? {
+        ctx.db().remove(argv[1]);
     }
+    Ok(Done)
 }
 
 /// `GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST]`: the value, and its TTL changed.
 /// A missing key answers null before the expiry is even checked; an absolute time that
 /// has passed deletes the key after answering its value.
-fn getex(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(opts) = parse_options(argv, 2, false) else {
-        return ctx.out.error(errors::SYNTAX);
-    };
+fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let opts = parse_options(argv, 2, false).ok_or(errors::SYNTAX)?;
     let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let Some(entry) = db.get(key, now) else {
-        return ctx.out.null();
-    };
+    let (now, command) = (ctx.now, ctx.cmd.full_name);
+    let (mut db, out) = ctx.db_out();
     let mut scratch = itoa::Buffer::new();
-    let Some(bytes) = entry.value.string_bytes(&mut scratch) else {
-        return ctx.out.error(errors::WRONGTYPE);
+    let Some(bytes) = string_at(&mut db, key, &mut scratch)? else {
+        out.null();
+        return Ok(Done);
     };
-    let mut expire = None;
-    if let Some((kind, arg)) = opts.expire {
-        match expire_millis(kind, arg, now) {
-            Ok(at) => expire = Some((kind, at)),
-            Err(ExpireError::NotInteger) => return ctx.out.error(errors::NOT_INTEGER),
-            Err(ExpireError::Invalid) => {
-                return ctx
-                    .out
-                    .error(&errors::invalid_expire_time(ctx.cmd.full_name))
-            }
+    let expire = match opts.expire {
+        Some((kind, arg)) => {
+            let at = expire_millis(kind, arg, now).map_err(|e| e.into_error(command))?;
+            Some((kind, at))
         }
-    }
-    ctx.out.bulk(bytes);
-    let changed = match expire {
-        Some((kind, at)) if !kind.is_relative() && at <= now => db.remove(key, now).is_some(),
-        Some((_, at)) => db.set_expire(key, at, now),
-        None if opts.persist => {
-            db.expire_at(key, now).is_some_and(|at| at != NO_EXPIRY)
-                && db.set_expire(key, NO_EXPIRY, now)
-        }
-        None => false,
+        None => None,
     };
-    if changed {
-        ctx.dirty(1);
+    out.bulk(bytes);
+    match expire {
+        Some((kind, at)) if !kind.is_relative() && at <= now => {
+            db.remove(key);
+        }
+        Some((_, at)) => {
+            db.set_expire(key, at);
+        }
+        None if opts.persist && db.expire_at(key).is_some_and(|at| at != NO_EXPIRY) => {
+            db.set_expire(key, NO_EXPIRY);
+        }
+        None => {}
     }
+    Ok(Done)
 }
 
 /// `MGET key [key ...]`: each value, null for a missing key or one of another type.
-fn mget(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    ctx.out.array(argv.len() - 1);
+fn mget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let (mut db, out) = ctx.db_out();
+    out.array(argv.len() - 1);
     let mut scratch = itoa::Buffer::new();
     for key in &argv[1..] {
-        match db
-            .get(key, now)
-            .and_then(|e| e.value.string_bytes(&mut scratch))
-        {
-            Some(bytes) => ctx.out.bulk(bytes),
-            None => ctx.out.null(),
+        match db.get(key).and_then(|e| e.value.string_bytes(&mut scratch)) {
+            Some(bytes) => out.bulk(bytes),
+            None => out.null(),
         }
     }
+    Ok(Done)
 }
 
 /// `MSET key value [key value ...]`: always `OK`; every TTL is cleared.
-fn mset(ctx: &mut Ctx, argv: &[&[u8]]) {
-    mset_generic(ctx, argv, false);
+fn mset(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    mset_generic(ctx, argv, false)
 }
 
 /// `MSETNX key value [key value ...]`: 1 when all were set, 0 (and nothing set) when any
 /// key existed.
-fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) {
-    mset_generic(ctx, argv, true);
+fn msetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    mset_generic(ctx, argv, true)
 }
 
-fn mset_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
+fn mset_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CommandResult {
     if argv.len().is_multiple_of(2) {
-        return ctx.out.error(&errors::wrong_arity(ctx.cmd.full_name));
+        return Err(errors::wrong_arity(ctx.cmd.full_name).into());
     }
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    if nx && argv[1..].iter().step_by(2).any(|key| db.contains(key, now)) {
-        return ctx.out.int(0);
+    let (mut db, out) = ctx.db_out();
+    if nx && argv[1..].iter().step_by(2).any(|key| db.contains(key)) {
+        out.int(0);
+        return Ok(Done);
     }
     for pair in argv[1..].chunks_exact(2) {
         db.set(pair[0], Value::string(pair[1]), NO_EXPIRY);
     }
-    ctx.dirty((argv.len() as u64 - 1) / 2);
     if nx {
-        ctx.out.int(1);
+        out.int(1);
     } else {
-        ctx.out.ok();
+        out.ok();
     }
+    Ok(Done)
 }
 
 /// Redis's `incrDecrCommand`: adds `by` to the integer at `key` (0 when missing), keeping
 /// its TTL; the result is always `int` encoded.
-fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) {
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let entry = db.get_mut(key, now);
-    let current = match &entry {
-        None => 0,
-        Some(e) => match value_as_i64(&e.value) {
-            Ok(n) => n,
-            Err(msg) => return ctx.out.error(msg),
-        },
-    };
-    let Some(result) = current.checked_add(by) else {
-        return ctx.out.error(errors::OVERFLOW);
-    };
-    match entry {
-        Some(e) => e.value = Value::Int(result),
-        None => {
-            db.set(key, Value::Int(result), NO_EXPIRY);
-        }
-    }
-    ctx.dirty(1);
-    ctx.out.int(result);
+fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CommandResult {
+    let (mut db, out) = ctx.db_out();
+    // A new key cannot fail below (0 + `by` does not overflow), so it can be made first.
+    let mut value = db.write_or_create::<Value>(key, || Value::Int(0))?;
+    let result = value_as_i64(&value)?
+        .checked_add(by)
+        .ok_or(errors::OVERFLOW)?;
+    *value = Value::Int(result);
+    value.changed(1);
+    out.int(result);
+    Ok(Done)
 }
 
 /// `INCR key`.
-fn incr(ctx: &mut Ctx, argv: &[&[u8]]) {
-    incr_by(ctx, argv[1], 1);
+fn incr(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    incr_by(ctx, argv[1], 1)
 }
 
 /// `DECR key`.
-fn decr(ctx: &mut Ctx, argv: &[&[u8]]) {
-    incr_by(ctx, argv[1], -1);
+fn decr(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    incr_by(ctx, argv[1], -1)
 }
 
 /// `INCRBY key increment`: the increment is checked before the key.
-fn incrby(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if let Some(by) = int_arg(ctx, argv[2]) {
-        incr_by(ctx, argv[1], by);
-    }
+fn incrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let by = Args::new(argv, 2).i64()?;
+    incr_by(ctx, argv[1], by)
 }
 
 /// `DECRBY key decrement`: a decrement of i64::MIN cannot be negated, which Redis 7.0
 /// reports with an error of its own.
-fn decrby(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(by) = int_arg(ctx, argv[2]) else {
-        return;
-    };
+fn decrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let by = Args::new(argv, 2).i64()?;
     if by == i64::MIN {
-        return ctx.out.error(errors::DECREMENT_OVERFLOW);
+        return Err(errors::DECREMENT_OVERFLOW.into());
     }
-    incr_by(ctx, argv[1], -by);
+    incr_by(ctx, argv[1], -by)
 }
 
 /// `INCRBYFLOAT key increment`: C `long double` arithmetic (see `long_double`), the result
 /// written with `%.17Lf` less its trailing zeros and stored as that text, TTL kept.
-fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let entry = db.get_mut(key, now);
-    let current = match &entry {
+    let (mut db, out) = ctx.db_out();
+    let current = match db.peek(key).map(|e| &e.value) {
         None => Some(LongDouble::ZERO),
-        Some(e) => {
-            let mut scratch = itoa::Buffer::new();
-            match (&e.value, e.value.string_bytes(&mut scratch)) {
-                (Value::Int(n), _) => Some(LongDouble::from_i64(*n)),
-                (_, Some(bytes)) => LongDouble::parse(bytes),
-                (_, None) => return ctx.out.error(errors::WRONGTYPE),
-            }
-        }
+        Some(Value::Int(n)) => Some(LongDouble::from_i64(*n)),
+        Some(Value::Str { data, .. }) => LongDouble::parse(data),
+        Some(_) => return Err(errors::WRONGTYPE.into()),
     };
     let (Some(current), Some(by)) = (current, LongDouble::parse(argv[2])) else {
-        return ctx.out.error(errors::NOT_FLOAT);
+        return Err(errors::NOT_FLOAT.into());
     };
     let sum = current.add(by);
     if !sum.is_finite() {
-        return ctx.out.error(errors::NAN_OR_INFINITY);
+        return Err(errors::NAN_OR_INFINITY.into());
     }
     let text = sum.to_human_string();
-    let value = Value::Str {
+    // Replaced in place (its TTL stays), or stored under a new key.
+    let mut value = db.write_or_create::<Value>(key, || Value::Int(0))?;
+    *value = Value::Str {
         data: Sds::from_slice(text.as_bytes()),
         raw: text.len() > EMBSTR_MAX,
     };
-    match entry {
-        Some(e) => e.value = value,
-        None => {
-            db.set(key, value, NO_EXPIRY);
-        }
-    }
-    ctx.dirty(1);
-    ctx.out.bulk(text.as_bytes());
+    value.changed(1);
+    out.bulk(text.as_bytes());
+    Ok(Done)
 }
 
 /// `APPEND key value`: the new length. A new key is stored like SET stores it; an existing
 /// one becomes `raw`, even when nothing is appended.
-fn append(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (key, tail) = (argv[1], argv[2]);
-    let now = ctx.now;
     let max = ctx.state.config.proto_max_bulk_len;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let len = match db.get_mut(key, now) {
-        None => {
-            db.set(key, Value::string(tail), NO_EXPIRY);
-            tail.len()
-        }
-        Some(e) => {
-            let mut scratch = itoa::Buffer::new();
-            let Some(old_len) = e.value.string_bytes(&mut scratch).map(<[u8]>::len) else {
-                return ctx.out.error(errors::WRONGTYPE);
-            };
-            if !fits_bulk_len(old_len as u64, tail.len() as u64, max) {
-                return ctx.out.error(errors::STRING_TOO_LONG);
-            }
-            let Some(data) = raw_string(&mut e.value) else {
-                return ctx.out.error(errors::WRONGTYPE);
-            };
-            data.extend_from_slice(tail);
-            data.len()
-        }
+    let (mut db, out) = ctx.db_out();
+    let Some(mut value) = db.write::<Value>(key)? else {
+        db.set(key, Value::string(tail), NO_EXPIRY);
+        out.int(tail.len() as i64);
+        return Ok(Done);
     };
-    ctx.dirty(1);
-    ctx.out.int(len as i64);
+    let old_len = string_len(&value).ok_or(errors::WRONGTYPE)?;
+    if !fits_bulk_len(old_len as u64, tail.len() as u64, max) {
+        return Err(errors::STRING_TOO_LONG.into());
+    }
+    if let Some(data) = raw_string(&mut value) {
+        data.extend_from_slice(tail);
+    }
+    value.changed(1);
+    out.int((old_len + tail.len()) as i64);
+    Ok(Done)
 }
 
 /// `STRLEN key`: the length of the value, 0 when missing.
-fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let Some(entry) = ctx.state.dbs[ctx.client.db].get(argv[1], now) else {
-        return ctx.out.int(0);
+fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let len = match ctx.db().read_string(argv[1])? {
+        Some(value) => string_len(value).unwrap_or(0),
+        None => 0,
     };
-    let mut scratch = itoa::Buffer::new();
-    match entry.value.string_bytes(&mut scratch) {
-        Some(bytes) => ctx.out.int(bytes.len() as i64),
-        None => ctx.out.error(errors::WRONGTYPE),
-    }
+    ctx.out.int(len as i64);
+    Ok(Done)
 }
 
 /// `GETRANGE key start end` (and the old name SUBSTR): the bytes from `start` to `end`
-/// inclusive, negative indexes counting from the end, clamped as Redis clamps them.
-fn getrange(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(start) = int_arg(ctx, argv[2]) else {
-        return;
-    };
-    let Some(end) = int_arg(ctx, argv[3]) else {
-        return;
-    };
-    let now = ctx.now;
-    let Some(entry) = ctx.state.dbs[ctx.client.db].get(argv[1], now) else {
-        return ctx.out.bulk(b"");
-    };
+/// inclusive, negative indexes counting from the end, clamped as Redis clamps them. A
+/// missing key reads as an empty string.
+fn getrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut args = Args::new(argv, 2);
+    let (start, end) = (args.i64()?, args.i64()?);
+    let (mut db, out) = ctx.db_out();
     let mut scratch = itoa::Buffer::new();
-    let Some(s) = entry.value.string_bytes(&mut scratch) else {
-        return ctx.out.error(errors::WRONGTYPE);
-    };
+    let s = string_at(&mut db, argv[1], &mut scratch)?.unwrap_or_default();
     match byte_range(s.len(), start, end) {
-        Some((from, to)) => ctx.out.bulk(&s[from..=to]),
-        None => ctx.out.bulk(b""),
+        Some((from, to)) => out.bulk(&s[from..=to]),
+        None => out.bulk(b""),
     }
+    Ok(Done)
 }
 
 /// GETRANGE's index arithmetic: the inclusive byte range, or `None` when it is empty.
@@ -631,68 +569,52 @@ fn byte_range(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
 
 /// `SETRANGE key offset value`: overwrites from `offset`, padding with zero bytes; the
 /// new length. An empty value changes nothing and answers the current length.
-fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (key, value) = (argv[1], argv[3]);
-    let Some(offset) = int_arg(ctx, argv[2]) else {
-        return;
-    };
+    let offset = Args::new(argv, 2).i64()?;
     if offset < 0 {
-        return ctx.out.error(errors::OFFSET_OUT_OF_RANGE);
+        return Err(errors::OFFSET_OUT_OF_RANGE.into());
     }
-    let offset = offset as u64;
-    let now = ctx.now;
-    let exists = match ctx.state.dbs[ctx.client.db].get_mut(key, now) {
-        None => None,
-        Some(e) => {
-            let mut scratch = itoa::Buffer::new();
-            match e.value.string_bytes(&mut scratch) {
-                Some(bytes) => Some(bytes.len()),
-                None => return ctx.out.error(errors::WRONGTYPE),
-            }
-        }
+    let max = ctx.state.config.proto_max_bulk_len;
+    let (mut db, out) = ctx.db_out();
+    // Redis's order: the type, then an empty value (which changes nothing), then the size.
+    let old_len = match db.peek(key) {
+        Some(entry) => string_len(&entry.value).ok_or(errors::WRONGTYPE)?,
+        None => 0,
     };
     if value.is_empty() {
-        return ctx.out.int(exists.unwrap_or(0) as i64);
+        out.int(old_len as i64);
+        return Ok(Done);
     }
-    if !fits_bulk_len(
-        offset,
-        value.len() as u64,
-        ctx.state.config.proto_max_bulk_len,
-    ) {
-        return ctx.out.error(errors::STRING_TOO_LONG);
+    if !fits_bulk_len(offset as u64, value.len() as u64, max) {
+        return Err(errors::STRING_TOO_LONG.into());
     }
-    let offset = offset as usize;
-    let end = offset + value.len();
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let len = match db.get_mut(key, now).and_then(|e| raw_string(&mut e.value)) {
-        Some(data) => {
-            if data.len() < end {
-                data.resize(end, 0);
-            }
-            data[offset..end].copy_from_slice(value);
-            data.len()
+    let (offset, end) = (offset as usize, offset as usize + value.len());
+    // A new key starts as an empty `raw` string and is padded like an existing one.
+    let mut string = db.write_or_create::<Value>(key, || Value::Str {
+        data: Sds::new(),
+        raw: true,
+    })?;
+    if let Some(data) = raw_string(&mut string) {
+        if data.len() < end {
+            data.resize(end, 0);
         }
-        None => {
-            let mut data = Sds::from_elem(0, end);
-            data[offset..].copy_from_slice(value);
-            db.set(key, Value::Str { data, raw: true }, NO_EXPIRY);
-            end
-        }
-    };
-    ctx.dirty(1);
-    ctx.out.int(len as i64);
+        data[offset..end].copy_from_slice(value);
+    }
+    string.changed(1);
+    out.int(old_len.max(end) as i64);
+    Ok(Done)
 }
 
 /// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`: the longest common
 /// subsequence, its length, or its matching ranges (a map in RESP3). Missing keys count
 /// as empty strings; the keys are checked before the options.
-fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
+fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut db = ctx.db();
     let mut inputs: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut wrong_type = false;
     for (input, key) in inputs.iter_mut().zip(&argv[1..3]) {
-        if let Some(entry) = db.get(key, now) {
+        if let Some(entry) = db.get(key) {
             let mut scratch = itoa::Buffer::new();
             match entry.value.string_bytes(&mut scratch) {
                 Some(bytes) => *input = bytes.to_vec(),
@@ -701,65 +623,62 @@ fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     if wrong_type {
-        return ctx.out.error(errors::LCS_NOT_STRINGS);
+        return Err(errors::LCS_NOT_STRINGS.into());
     }
     let (mut get_len, mut get_idx, mut with_match_len) = (false, false, false);
     let mut min_match_len: i64 = 0;
-    let mut j = 3;
-    while j < argv.len() {
-        let opt = c_string(argv[j]);
-        let more = j + 1 < argv.len();
+    let mut args = Args::new(argv, 3);
+    while !args.is_empty() {
+        // Redis compares the options as C strings.
+        let opt = c_string(args.next()?);
         if opt.eq_ignore_ascii_case(b"idx") {
             get_idx = true;
         } else if opt.eq_ignore_ascii_case(b"len") {
             get_len = true;
         } else if opt.eq_ignore_ascii_case(b"withmatchlen") {
             with_match_len = true;
-        } else if opt.eq_ignore_ascii_case(b"minmatchlen") && more {
-            let Some(n) = int_arg(ctx, argv[j + 1]) else {
-                return;
-            };
-            min_match_len = n.max(0);
-            j += 1;
+        } else if opt.eq_ignore_ascii_case(b"minmatchlen") && !args.is_empty() {
+            min_match_len = args.i64()?.max(0);
         } else {
-            return ctx.out.error(errors::SYNTAX);
+            return Err(errors::SYNTAX.into());
         }
-        j += 1;
     }
     if get_idx && get_len {
-        return ctx.out.error(errors::LCS_LEN_AND_IDX);
+        return Err(errors::LCS_LEN_AND_IDX.into());
     }
     let [a, b] = &inputs;
     let max = ctx.state.config.proto_max_bulk_len;
-    let result = match lcs::lcs(a, b, !get_idx && !get_len, get_idx, min_match_len, max) {
-        Ok(r) => r,
-        Err(LcsError::TooLong) => return ctx.out.error(errors::LCS_TOO_LONG),
-        Err(LcsError::TableTooBig) => return ctx.out.error(errors::LCS_TABLE_TOO_BIG),
-        Err(LcsError::OutOfMemory) => return ctx.out.error(errors::LCS_OUT_OF_MEMORY),
-    };
+    let result =
+        lcs::lcs(a, b, !get_idx && !get_len, get_idx, min_match_len, max).map_err(|e| match e {
+            LcsError::TooLong => errors::LCS_TOO_LONG,
+            LcsError::TableTooBig => errors::LCS_TABLE_TOO_BIG,
+            LcsError::OutOfMemory => errors::LCS_OUT_OF_MEMORY,
+        })?;
+    let out = &mut *ctx.out;
     if get_idx {
-        ctx.out.map(2);
-        ctx.out.bulk(b"matches");
-        ctx.out.array(result.matches.len());
+        out.map(2);
+        out.bulk(b"matches");
+        out.array(result.matches.len());
         for m in &result.matches {
-            ctx.out.array(2 + with_match_len as usize);
-            ctx.out.array(2);
-            ctx.out.int(m.a_start as i64);
-            ctx.out.int(m.a_end as i64);
-            ctx.out.array(2);
-            ctx.out.int(m.b_start as i64);
-            ctx.out.int(m.b_end as i64);
+            out.array(2 + with_match_len as usize);
+            out.array(2);
+            out.int(m.a_start as i64);
+            out.int(m.a_end as i64);
+            out.array(2);
+            out.int(m.b_start as i64);
+            out.int(m.b_end as i64);
             if with_match_len {
-                ctx.out.int(m.len as i64);
+                out.int(m.len as i64);
             }
         }
-        ctx.out.bulk(b"len");
-        ctx.out.int(result.len as i64);
+        out.bulk(b"len");
+        out.int(result.len as i64);
     } else if get_len {
-        ctx.out.int(result.len as i64);
+        out.int(result.len as i64);
     } else {
-        ctx.out.bulk(&result.text);
+        out.bulk(&result.text);
     }
+    Ok(Done)
 }
 
 #[cfg(test)]
