@@ -7,10 +7,9 @@
 //! `zrangeGenericCommand` step by step, because the order of its checks decides which
 //! error a client sees: options, then conflicting options, then the range, then the key.
 
-use crate::command::{handler, legacy, CommandResult, Ctx, Entry};
+use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors;
-use crate::keyspace::{Value, NO_EXPIRY};
-use crate::reply::Reply;
+use crate::keyspace::Value;
 use crate::types::zset::{parse_score, parse_score_bound, AddFlags, Added};
 use crate::types::{zset_limits, ZsetValue};
 use crate::util::parse_i64;
@@ -18,28 +17,28 @@ use crate::util::parse_i64;
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("zadd", zadd),
-    legacy("zpopmin", zpopmin),
-    legacy("zpopmax", zpopmax),
-    legacy("zrange", zrange),
-    legacy("zrevrange", zrevrange),
-    legacy("zrangebyscore", zrangebyscore),
-    legacy("zrevrangebyscore", zrevrangebyscore),
-    legacy("zrangebylex", zrangebylex),
-    legacy("zrevrangebylex", zrevrangebylex),
-    legacy("zscore", zscore),
-    legacy("zmscore", zmscore),
-    legacy("zcard", zcard),
+    handler("zadd", zadd),
+    handler("zpopmin", zpopmin),
+    handler("zpopmax", zpopmax),
+    handler("zrange", zrange),
+    handler("zrevrange", zrevrange),
+    handler("zrangebyscore", zrangebyscore),
+    handler("zrevrangebyscore", zrevrangebyscore),
+    handler("zrangebylex", zrangebylex),
+    handler("zrevrangebylex", zrevrangebylex),
+    handler("zscore", zscore),
+    handler("zmscore", zmscore),
+    handler("zcard", zcard),
     handler("zrem", zrem),
-    legacy("zincrby", zincrby),
-    legacy("zrank", zrank),
-    legacy("zrevrank", zrevrank),
-    legacy("zcount", zcount),
+    handler("zincrby", zincrby),
+    handler("zrank", zrank),
+    handler("zrevrank", zrevrank),
+    handler("zcount", zcount),
 ];
 
 /// Redis's `zaddGenericCommand`, for ZADD and ZINCRBY (which is ZADD INCR with the
 /// options loop still running over its arguments, as in Redis).
-fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) {
+fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) -> CommandResult {
     let mut flags = AddFlags {
         incr: incr_command,
         ..AddFlags::default()
@@ -67,69 +66,64 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) {
     }
     let rest = &argv[first..];
     if rest.is_empty() || rest.len() % 2 == 1 {
-        return ctx.out.error(errors::SYNTAX);
+        return Err(errors::SYNTAX.into());
     }
     if flags.nx && flags.xx {
-        return ctx.out.error(errors::ZADD_XX_AND_NX);
+        return Err(errors::ZADD_XX_AND_NX.into());
     }
     if ((flags.gt || flags.lt) && flags.nx) || (flags.gt && flags.lt) {
-        return ctx.out.error(errors::ZADD_GT_LT_NX);
+        return Err(errors::ZADD_GT_LT_NX.into());
     }
     if flags.incr && rest.len() > 2 {
-        return ctx.out.error(errors::ZADD_INCR_PAIRS);
+        return Err(errors::ZADD_INCR_PAIRS.into());
     }
     // Every score is checked before anything changes: ZADD applies fully or not at all.
-    let mut scores = Vec::with_capacity(rest.len() / 2);
-    for pair in rest.chunks_exact(2) {
-        match parse_score(pair[0]) {
-            Some(score) => scores.push(score),
-            None => return ctx.out.error(errors::NOT_FLOAT),
-        }
-    }
+    let scores = rest
+        .chunks_exact(2)
+        .map(|pair| parse_score(pair[0]).ok_or(errors::NOT_FLOAT))
+        .collect::<Result<Vec<f64>, _>>()?;
     let limits = zset_limits(&ctx.state.config);
     let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let exists = match db.get_mut(key, now).map(|e| &e.value) {
-        None => false,
-        Some(Value::ZSet(_)) => true,
-        Some(_) => return ctx.out.error(errors::WRONGTYPE),
-    };
     let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
     let mut last_score = 0.0;
-    if exists || !flags.xx {
-        if !exists {
-            let zset = ZsetValue::for_first_member(rest[1], limits);
-            db.set(key, Value::ZSet(Box::new(zset)), NO_EXPIRY);
-        }
-        let Some(Value::ZSet(zset)) = db.get_mut(key, now).map(|e| &mut e.value) else {
-            return ctx.out.error(errors::WRONGTYPE);
+    // The guard goes before the reply is written.
+    {
+        let mut db = ctx.db();
+        // A missing key is created unless XX says to change existing ones only.
+        let written = if flags.xx {
+            db.write::<ZsetValue>(key)?
+        } else {
+            Some(db.write_or_create::<ZsetValue>(key, || {
+                Value::ZSet(Box::new(ZsetValue::for_first_member(rest[1], limits)))
+            })?)
         };
-        for (pair, &score) in rest.chunks_exact(2).zip(&scores) {
-            match zset.add(score, pair[1], flags, limits) {
-                Added::Added(s) => {
-                    added += 1;
-                    processed += 1;
-                    last_score = s;
-                }
-                Added::Updated(s) => {
-                    updated += 1;
-                    processed += 1;
-                    last_score = s;
-                }
-                Added::Same(s) => {
-                    processed += 1;
-                    last_score = s;
-                }
-                Added::Nop => {}
-                Added::Nan => {
-                    ctx.dirty(added + updated);
-                    return ctx.out.error(errors::ZADD_NAN);
+        if let Some(mut zset) = written {
+            for (pair, &score) in rest.chunks_exact(2).zip(&scores) {
+                match zset.add(score, pair[1], flags, limits) {
+                    Added::Added(s) => {
+                        added += 1;
+                        processed += 1;
+                        last_score = s;
+                    }
+                    Added::Updated(s) => {
+                        updated += 1;
+                        processed += 1;
+                        last_score = s;
+                    }
+                    Added::Same(s) => {
+                        processed += 1;
+                        last_score = s;
+                    }
+                    Added::Nop => {}
+                    Added::Nan => {
+                        zset.changed(added + updated);
+                        return Err(errors::ZADD_NAN.into());
+                    }
                 }
             }
+            zset.changed(added + updated);
         }
     }
-    ctx.dirty(added + updated);
     if flags.incr {
         if processed > 0 {
             ctx.out.double(last_score);
@@ -140,84 +134,72 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) {
         ctx.out
             .int((if ch { added + updated } else { added }) as i64);
     }
+    Ok(Done)
 }
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`
-fn zadd(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zadd_generic(ctx, argv, false);
+fn zadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zadd_generic(ctx, argv, false)
 }
 
 /// `ZINCRBY key increment member`: the new score.
-fn zincrby(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zadd_generic(ctx, argv, true);
-}
-
-/// The sorted set at `key` for reading: `Err` after replying WRONGTYPE.
-fn read<'a>(
-    ctx_db: &'a mut crate::keyspace::Db,
-    out: &mut Reply,
-    key: &[u8],
-    now: crate::keyspace::Millis,
-) -> Result<Option<&'a ZsetValue>, ()> {
-    match ctx_db.get(key, now).map(|e| &e.value) {
-        None => Ok(None),
-        Some(Value::ZSet(z)) => Ok(Some(z)),
-        Some(_) => {
-            out.error(errors::WRONGTYPE);
-            Err(())
-        }
-    }
+fn zincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zadd_generic(ctx, argv, true)
 }
 
 /// `ZCARD key`
-fn zcard(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
-        let len = z.map_or(0, |z| z.len());
-        ctx.out.int(len as i64);
-    }
+fn zcard(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let len = ctx.read::<ZsetValue>(argv[1])?.map_or(0, |z| z.len());
+    ctx.out.int(len as i64);
+    Ok(Done)
 }
 
 /// `ZSCORE key member`: the score, or null.
-fn zscore(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
-        match z.and_then(|z| z.score(argv[2])) {
-            Some(score) => ctx.out.double(score),
-            None => ctx.out.null(),
-        }
+fn zscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    match ctx
+        .read::<ZsetValue>(argv[1])?
+        .and_then(|z| z.score(argv[2]))
+    {
+        Some(score) => ctx.out.double(score),
+        None => ctx.out.null(),
     }
+    Ok(Done)
 }
 
 /// `ZMSCORE key member [member ...]`: a score or null per member.
-fn zmscore(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
-        ctx.out.array(argv.len() - 2);
-        for member in &argv[2..] {
-            match z.and_then(|z| z.score(member)) {
-                Some(score) => ctx.out.double(score),
-                None => ctx.out.null(),
-            }
+fn zmscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let (mut db, out) = ctx.db_out();
+    let z = db.read::<ZsetValue>(argv[1])?;
+    out.array(argv.len() - 2);
+    for member in &argv[2..] {
+        match z.and_then(|z| z.score(member)) {
+            Some(score) => out.double(score),
+            None => out.null(),
         }
     }
+    Ok(Done)
 }
 
 /// ZRANK and ZREVRANK: the 0-based rank, or null.
-fn rank(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) {
-    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
-        match z.and_then(|z| z.rank(argv[2], rev)) {
-            Some(rank) => ctx.out.int(rank as i64),
-            None => ctx.out.null(),
-        }
+fn rank(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) -> CommandResult {
+    match ctx
+        .read::<ZsetValue>(argv[1])?
+        .and_then(|z| z.rank(argv[2], rev))
+    {
+        Some(rank) => ctx.out.int(rank as i64),
+        None => ctx.out.null(),
     }
+    Ok(Done)
 }
 
 /// `ZRANK key member`
-fn zrank(ctx: &mut Ctx, argv: &[&[u8]]) {
-    rank(ctx, argv, false);
+fn zrank(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    rank(ctx, argv, false)
 }
 
 /// `ZREVRANK key member`
-fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) {
-    rank(ctx, argv, true);
+fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    rank(ctx, argv, true)
 }
 
 /// `ZREM key member [member ...]`: how many members were removed.
@@ -227,56 +209,52 @@ fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// ZPOPMIN and ZPOPMAX: a flat array of member, score... except in RESP3 with a count,
 /// where each pair is its own array. A missing key answers an empty array.
-fn zpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) {
+fn zpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CommandResult {
     if argv.len() > 3 {
-        return ctx.out.error(errors::SYNTAX);
+        return Err(errors::SYNTAX.into());
     }
     let count = match argv.get(2) {
         None => None,
-        Some(arg) => match parse_i64(arg).filter(|n| *n >= 0) {
-            Some(n) => Some(n as u64),
-            None => return ctx.out.error(errors::MUST_BE_POSITIVE),
-        },
+        Some(arg) => {
+            let n = parse_i64(arg)
+                .filter(|n| *n >= 0)
+                .ok_or(errors::MUST_BE_POSITIVE)?;
+            Some(n as u64)
+        }
     };
-    let key = argv[1];
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let zset = match db.get_mut(key, now) {
-        None => return ctx.out.array(0),
-        Some(entry) => match &mut entry.value {
-            Value::ZSet(z) => z,
-            _ => return ctx.out.error(errors::WRONGTYPE),
-        },
+    let (mut db, out) = ctx.db_out();
+    let Some(mut zset) = db.write::<ZsetValue>(argv[1])? else {
+        out.array(0);
+        return Ok(Done);
     };
     if count == Some(0) {
-        return ctx.out.array(0);
+        out.array(0);
+        return Ok(Done);
     }
-    let nested = ctx.out.resp3() && count.is_some();
+    let nested = out.resp3() && count.is_some();
     let n = count.unwrap_or(1).min(zset.len() as u64) as usize;
-    ctx.out.array(if nested { n } else { n * 2 });
+    out.array(if nested { n } else { n * 2 });
     for _ in 0..n {
         if let Some((member, score)) = zset.pop(max) {
             if nested {
-                ctx.out.array(2);
+                out.array(2);
             }
-            ctx.out.bulk(&member);
-            ctx.out.double(score);
+            out.bulk(&member);
+            out.double(score);
         }
     }
-    if zset.is_empty() {
-        db.remove(key, now);
-    }
-    ctx.dirty(n as u64);
+    zset.changed(n as u64);
+    Ok(Done)
 }
 
 /// `ZPOPMIN key [count]`
-fn zpopmin(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zpop(ctx, argv, false);
+fn zpopmin(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zpop(ctx, argv, false)
 }
 
 /// `ZPOPMAX key [count]`
-fn zpopmax(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zpop(ctx, argv, true);
+fn zpopmax(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zpop(ctx, argv, true)
 }
 
 /// One end of a lexicographic range.
@@ -389,19 +367,16 @@ fn parse_score_range(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
 }
 
 /// `ZCOUNT key min max`: how many scores fall in the range.
-fn zcount(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(range) = parse_score_range(argv[2], argv[3]) else {
-        return ctx.out.error(errors::MIN_MAX_NOT_FLOAT);
-    };
-    if let Ok(z) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) {
-        let count = z.map_or(0, |z| {
-            z.iter(false)
-                .skip_while(|(_, s)| !range.gte_min(*s))
-                .take_while(|(_, s)| range.lte_max(*s))
-                .count()
-        });
-        ctx.out.int(count as i64);
-    }
+fn zcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let range = parse_score_range(argv[2], argv[3]).ok_or(errors::MIN_MAX_NOT_FLOAT)?;
+    let count = ctx.read::<ZsetValue>(argv[1])?.map_or(0, |z| {
+        z.iter(false)
+            .skip_while(|(_, s)| !range.gte_min(*s))
+            .take_while(|(_, s)| range.lte_max(*s))
+            .count()
+    });
+    ctx.out.int(count as i64);
+    Ok(Done)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -419,7 +394,7 @@ fn zrange_generic(
     argv: &[&[u8]],
     fixed_type: Option<RangeType>,
     fixed_rev: Option<bool>,
-) {
+) -> CommandResult {
     let mut range_type = fixed_type;
     let mut rev = fixed_rev;
     let mut withscores = false;
@@ -432,14 +407,8 @@ fn zrange_generic(
         if opt.eq_ignore_ascii_case(b"withscores") {
             withscores = true;
         } else if opt.eq_ignore_ascii_case(b"limit") && left >= 2 {
-            let Some(o) = parse_i64(argv[j + 1]) else {
-                return ctx.out.error(errors::NOT_INTEGER);
-            };
-            let Some(l) = parse_i64(argv[j + 2]) else {
-                return ctx.out.error(errors::NOT_INTEGER);
-            };
-            offset = o;
-            limit = l;
+            offset = parse_i64(argv[j + 1]).ok_or(errors::NOT_INTEGER)?;
+            limit = parse_i64(argv[j + 2]).ok_or(errors::NOT_INTEGER)?;
             j += 2;
         } else if rev.is_none() && opt.eq_ignore_ascii_case(b"rev") {
             rev = Some(true);
@@ -448,17 +417,17 @@ fn zrange_generic(
         } else if range_type.is_none() && opt.eq_ignore_ascii_case(b"byscore") {
             range_type = Some(RangeType::Score);
         } else {
-            return ctx.out.error(errors::SYNTAX);
+            return Err(errors::SYNTAX.into());
         }
         j += 1;
     }
     let rev = rev.unwrap_or(false);
     let range_type = range_type.unwrap_or(RangeType::Rank);
     if limit != -1 && range_type == RangeType::Rank {
-        return ctx.out.error(errors::ZRANGE_LIMIT_WITH_RANK);
+        return Err(errors::ZRANGE_LIMIT_WITH_RANK.into());
     }
     if withscores && range_type == RangeType::Lex {
-        return ctx.out.error(errors::ZRANGE_WITHSCORES_WITH_LEX);
+        return Err(errors::ZRANGE_WITHSCORES_WITH_LEX.into());
     }
     let (mut min_arg, mut max_arg) = (argv[2], argv[3]);
     if rev && range_type != RangeType::Rank {
@@ -472,11 +441,11 @@ fn zrange_generic(
     let parsed = match range_type {
         RangeType::Rank => match (parse_i64(min_arg), parse_i64(max_arg)) {
             (Some(start), Some(end)) => Parsed::Rank(start, end),
-            _ => return ctx.out.error(errors::NOT_INTEGER),
+            _ => return Err(errors::NOT_INTEGER.into()),
         },
         RangeType::Score => match parse_score_range(min_arg, max_arg) {
             Some(range) => Parsed::Score(range),
-            None => return ctx.out.error(errors::MIN_MAX_NOT_FLOAT),
+            None => return Err(errors::MIN_MAX_NOT_FLOAT.into()),
         },
         RangeType::Lex => match (parse_lex(min_arg), parse_lex(max_arg)) {
             (Some((min, min_ex)), Some((max, max_ex))) => Parsed::Lex(LexRange {
@@ -485,14 +454,13 @@ fn zrange_generic(
                 max,
                 max_ex,
             }),
-            _ => return ctx.out.error(errors::MIN_MAX_NOT_LEX),
+            _ => return Err(errors::MIN_MAX_NOT_LEX.into()),
         },
     };
-    let Ok(zset) = read(&mut ctx.state.dbs[ctx.client.db], ctx.out, argv[1], ctx.now) else {
-        return;
-    };
-    let Some(zset) = zset else {
-        return ctx.out.array(0);
+    let (mut db, out) = ctx.db_out();
+    let Some(zset) = db.read::<ZsetValue>(argv[1])? else {
+        out.array(0);
+        return Ok(Done);
     };
     let found: Vec<(&[u8], f64)> = match parsed {
         Parsed::Rank(start, end) => {
@@ -524,21 +492,22 @@ fn zrange_generic(
         }
         Parsed::Lex(range) => lex_range(zset, &range, rev, offset, limit),
     };
-    let pairs = withscores && ctx.out.resp3();
-    ctx.out.array(if withscores && !pairs {
+    let pairs = withscores && out.resp3();
+    out.array(if withscores && !pairs {
         found.len() * 2
     } else {
         found.len()
     });
     for (member, score) in found {
         if pairs {
-            ctx.out.array(2);
+            out.array(2);
         }
-        ctx.out.bulk(member);
+        out.bulk(member);
         if withscores {
-            ctx.out.double(score);
+            out.double(score);
         }
     }
+    Ok(Done)
 }
 
 /// `genericZrangebylexCommand` step by step. The members are in score order, so when
@@ -612,31 +581,31 @@ fn lex_range<'a>(
 }
 
 /// `ZRANGE key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`
-fn zrange(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zrange_generic(ctx, argv, None, None);
+fn zrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zrange_generic(ctx, argv, None, None)
 }
 
 /// `ZREVRANGE key start stop [WITHSCORES]`
-fn zrevrange(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zrange_generic(ctx, argv, Some(RangeType::Rank), Some(true));
+fn zrevrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zrange_generic(ctx, argv, Some(RangeType::Rank), Some(true))
 }
 
 /// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
-fn zrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zrange_generic(ctx, argv, Some(RangeType::Score), Some(false));
+fn zrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zrange_generic(ctx, argv, Some(RangeType::Score), Some(false))
 }
 
 /// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`
-fn zrevrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zrange_generic(ctx, argv, Some(RangeType::Score), Some(true));
+fn zrevrangebyscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zrange_generic(ctx, argv, Some(RangeType::Score), Some(true))
 }
 
 /// `ZRANGEBYLEX key min max [LIMIT offset count]`
-fn zrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zrange_generic(ctx, argv, Some(RangeType::Lex), Some(false));
+fn zrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zrange_generic(ctx, argv, Some(RangeType::Lex), Some(false))
 }
 
 /// `ZREVRANGEBYLEX key max min [LIMIT offset count]`
-fn zrevrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) {
-    zrange_generic(ctx, argv, Some(RangeType::Lex), Some(true));
+fn zrevrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    zrange_generic(ctx, argv, Some(RangeType::Lex), Some(true))
 }
