@@ -128,13 +128,15 @@ pub fn call(
     let failed = ctx.out.errors > errors_before;
     let state = ctx.state;
     if matches!(outcome, Outcome::Done) {
+        let usec = started.elapsed().as_micros() as u64;
         state.stats.commands_processed += 1;
         let stat = &mut state.command_stats[id];
         stat.calls += 1;
-        stat.usec += started.elapsed().as_micros() as u64;
+        stat.usec += usec;
         if failed {
             stat.failed += 1;
         }
+        crate::diagnostics::record(state, ctx.client, cmd, id, argv, usec);
     }
     if state.mods.has_keys() {
         for (db, key) in state.mods.drain_keys() {

@@ -19,6 +19,7 @@ pub mod command;
 pub mod commands;
 pub mod config;
 mod conn;
+pub mod diagnostics;
 pub mod dispatch;
 pub mod errors;
 pub mod keyspace;

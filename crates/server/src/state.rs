@@ -205,6 +205,8 @@ pub struct State {
     pub command_stats: Vec<CommandStat>,
     /// INFO errorstats: replies per error code, in code order.
     pub error_stats: BTreeMap<Box<[u8]>, u64>,
+    /// The slow log, latency events and per-command latency histograms.
+    pub diagnostics: crate::diagnostics::Diagnostics,
 }
 
 /// One command's counters, as INFO commandstats reports them.
@@ -234,6 +236,7 @@ impl State {
             pause: None,
             command_stats: vec![CommandStat::default(); crate::command::Registry::get().len()],
             error_stats: BTreeMap::new(),
+            diagnostics: crate::diagnostics::Diagnostics::default(),
         }
     }
 }

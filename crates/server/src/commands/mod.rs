@@ -4,6 +4,7 @@
 use crate::command::Entry;
 
 pub mod connection;
+pub mod diagnostics;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
@@ -24,6 +25,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     hashes::HANDLERS,
     sets::HANDLERS,
     sorted_sets::HANDLERS,
+    diagnostics::HANDLERS,
 ];
 
 /// HDEL, SREM and ZREM: removes the members named after the key and answers how many were

@@ -51,7 +51,7 @@ fn container(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 /// Writes Redis's HELP reply: the header line, then the lines, then HELP's own entry.
-fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
+pub(crate) fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);
     ctx.out.simple(&format!(
         "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
@@ -478,8 +478,8 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 );
             }
         }
-        // Modules and Latencystats: no modules, and no latency histograms are kept yet, so
-        // these sections have a header and no fields.
+        "latencystats" => crate::commands::diagnostics::latencystats(state, out),
+        // Modules: there are none, so the section has a header and no fields.
         _ => {}
     }
 }
@@ -804,6 +804,7 @@ fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.state.stats = Stats::default();
     ctx.state.command_stats.fill(Default::default());
     ctx.state.error_stats.clear();
+    ctx.state.diagnostics.reset_histograms();
     for db in ctx.state.dbs.iter_mut() {
         db.stats = DbStats::default();
     }

@@ -110,6 +110,15 @@ pub struct Config {
     pub set_max_intset_entries: usize,
     /// Not read yet: 7.0 lists are always quicklists (see `types::list`).
     pub list_max_listpack_size: i64,
+    /// The slow log and the latency monitor read these after every command (`diagnostics`),
+    /// so they are typed: microseconds (negative: off), entries kept, milliseconds (0: off).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    pub latency_monitor_threshold: u64,
+    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
+    pub latency_tracking: bool,
+    /// The percentiles INFO latencystats prints, in the order given.
+    pub latency_tracking_info_percentiles: Vec<f64>,
     /// Kept parameters that were set, by storage name (an alias shares its target's).
     pub kept: HashMap<&'static str, String>,
     /// What SAVE/BGSAVE were asked to do (they write no file), for INFO persistence.
@@ -133,6 +142,11 @@ impl Default for Config {
             zset_max_listpack_value: 64,
             set_max_intset_entries: 512,
             list_max_listpack_size: -2,
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
             kept: HashMap::new(),
             saves: SaveRecord::default(),
         }
@@ -467,11 +481,7 @@ pub static PARAMS: &[Param] = &[
         "0",
     ),
     param("latency-tracking", Kind::Bool, "yes"),
-    param(
-        "latency-tracking-info-percentiles",
-        Kind::Unsupported,
-        "50 99 99.9",
-    ),
+    param("latency-tracking-info-percentiles", Kind::Str, "50 99 99.9"),
     param("lazyfree-lazy-eviction", Kind::Bool, "no"),
     param("lazyfree-lazy-expire", Kind::Bool, "no"),
     param("lazyfree-lazy-server-del", Kind::Bool, "no"),
@@ -990,6 +1000,18 @@ impl Config {
             "zset-max-listpack-value" => self.zset_max_listpack_value.to_string(),
             "set-max-intset-entries" => self.set_max_intset_entries.to_string(),
             "list-max-listpack-size" => self.list_max_listpack_size.to_string(),
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
+            "slowlog-max-len" => self.slowlog_max_len.to_string(),
+            "latency-monitor-threshold" => self.latency_monitor_threshold.to_string(),
+            "latency-tracking" => yes_no(self.latency_tracking).to_string(),
+            "latency-tracking-info-percentiles" => {
+                let words: Vec<String> = self
+                    .latency_tracking_info_percentiles
+                    .iter()
+                    .map(|p| percentile_text(*p))
+                    .collect();
+                words.join(" ")
+            }
             "dir" => std::env::current_dir()
                 .map(|d| d.to_string_lossy().into_owned())
                 .unwrap_or_default(),
@@ -1046,6 +1068,13 @@ impl Config {
             "zset-max-listpack-value" => self.zset_max_listpack_value = fits(number),
             "set-max-intset-entries" => self.set_max_intset_entries = fits(number),
             "list-max-listpack-size" => self.list_max_listpack_size = fits(number),
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than = fits(number),
+            "slowlog-max-len" => self.slowlog_max_len = fits(number),
+            "latency-monitor-threshold" => self.latency_monitor_threshold = fits(number),
+            "latency-tracking" => self.latency_tracking = text == "yes",
+            "latency-tracking-info-percentiles" => {
+                self.latency_tracking_info_percentiles = parse_percentiles(&text)?
+            }
             // Only reachable at startup: CONFIG SET refuses these by their kind.
             "databases" => self.databases = fits(number),
             "port" => self.port = fits(number),
@@ -1083,6 +1112,41 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// A percentile as Redis shows it: `%f` without its trailing zeros (`99.9`, `50`).
+pub fn percentile_text(p: f64) -> String {
+    let text = format!("{p:.6}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// `latency-tracking-info-percentiles`: numbers from 0 to 100, one space apart (Redis
+/// splits on each space, so two in a row make an empty, invalid word); "" for none.
+fn parse_percentiles(text: &str) -> Result<Vec<f64>, SetError> {
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut percentiles = Vec::new();
+    for word in text.split(' ') {
+        let p = crate::util::parse_f64(word.as_bytes())
+            .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .into(),
+            );
+        }
+        percentiles.push(p);
+    }
+    Ok(percentiles)
 }
 
 /// Whether a value is being set by CONFIG SET or from the config file and command line.
