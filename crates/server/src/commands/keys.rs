@@ -2,47 +2,48 @@
 //! TTL families, PERSIST, KEYS, SCAN, RENAME(NX), RANDOMKEY, COPY, MOVE, SWAPDB, OBJECT.
 //!
 //! They work on any value type and never look inside one, except COPY (which duplicates a
-//! value) and OBJECT (which reports how it is stored). Every lookup goes through `Db`, so
-//! lazy expiry applies on each of them; which lookups count as keyspace hits or misses
-//! follows Redis 7.0 (read lookups count, write lookups do not).
+//! value) and OBJECT (which reports how it is stored). Every lookup goes through `DbMut`,
+//! so lazy expiry applies on each of them and every write (an expired key deleted on the
+//! way included) is reported to the modification hook; which lookups count as keyspace
+//! hits or misses follows Redis 7.0 (read lookups count, write lookups do not).
 
-use crate::command::{legacy, Ctx, Entry};
+use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors::{self, c_string};
-use crate::keyspace::{Key, Millis, Value, NO_EXPIRY};
+use crate::keyspace::{DbMut, Key, Millis, Value, NO_EXPIRY};
 use crate::util::{glob_match, parse_i64};
 
 // Metadata as Redis 7.0.15 reports it (COMMAND INFO and COMMAND DOCS).
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("del", del),
-    legacy("unlink", del),
-    legacy("exists", exists),
-    legacy("type", type_),
-    legacy("touch", exists),
-    legacy("expire", expire),
-    legacy("pexpire", pexpire),
-    legacy("expireat", expireat),
-    legacy("pexpireat", pexpireat),
-    legacy("ttl", ttl),
-    legacy("pttl", pttl),
-    legacy("expiretime", expiretime),
-    legacy("pexpiretime", pexpiretime),
-    legacy("persist", persist),
-    legacy("keys", keys_),
-    legacy("scan", scan),
-    legacy("rename", rename),
-    legacy("renamenx", renamenx),
-    legacy("randomkey", randomkey),
-    legacy("copy", copy),
-    legacy("move", move_),
-    legacy("swapdb", swapdb),
-    legacy("object", object),
-    legacy("object|encoding", object_encoding),
-    legacy("object|freq", object_freq),
-    legacy("object|help", object_help),
-    legacy("object|idletime", object_idletime),
-    legacy("object|refcount", object_refcount),
+    handler("del", del),
+    handler("unlink", del),
+    handler("exists", exists),
+    handler("type", type_),
+    handler("touch", exists),
+    handler("expire", expire),
+    handler("pexpire", pexpire),
+    handler("expireat", expireat),
+    handler("pexpireat", pexpireat),
+    handler("ttl", ttl),
+    handler("pttl", pttl),
+    handler("expiretime", expiretime),
+    handler("pexpiretime", pexpiretime),
+    handler("persist", persist),
+    handler("keys", keys_),
+    handler("scan", scan),
+    handler("rename", rename),
+    handler("renamenx", renamenx),
+    handler("randomkey", randomkey),
+    handler("copy", copy),
+    handler("move", move_),
+    handler("swapdb", swapdb),
+    handler("object", object),
+    handler("object|encoding", object_encoding),
+    handler("object|freq", object_freq),
+    handler("object|help", object_help),
+    handler("object|idletime", object_idletime),
+    handler("object|refcount", object_refcount),
 ];
 
 /// True when `arg` is the option `name` as C's `strcasecmp` sees it: any letter case, and
@@ -75,37 +76,30 @@ fn parse_db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, &'static str> {
 /// `DEL key [key ...]` and `UNLINK key [key ...]`: the number of keys removed (a key named
 /// twice is removed once). Values are freed at once: with no lazy-free thread, UNLINK is
 /// DEL.
-fn del(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let db = ctx.raw_db();
-    let removed = argv[1..]
-        .iter()
-        .filter(|k| db.remove(k, now).is_some())
-        .count();
-    ctx.dirty(removed as u64);
+fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut db = ctx.db();
+    let removed = argv[1..].iter().filter(|k| db.remove(k).is_some()).count();
     ctx.out.int(removed as i64);
+    Ok(Done)
 }
 
 /// `EXISTS key [key ...]` and `TOUCH key [key ...]`: how many of the keys exist, a key named
 /// twice counting twice. TOUCH would refresh the access time, which is not tracked.
-fn exists(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let db = ctx.raw_db();
-    let found = argv[1..]
-        .iter()
-        .filter(|k| db.get(k, now).is_some())
-        .count();
+fn exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut db = ctx.db();
+    let found = argv[1..].iter().filter(|k| db.get(k).is_some()).count();
     ctx.out.int(found as i64);
+    Ok(Done)
 }
 
 /// `TYPE key`: `+string`, `+list`, ... or `+none`.
-fn type_(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
+fn type_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let name = ctx
-        .raw_db()
-        .get(argv[1], now)
+        .db()
+        .get(argv[1])
         .map_or("none", |e| e.value.type_name());
     ctx.out.simple(name);
+    Ok(Done)
 }
 
 // --- EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST -----------------------------------
@@ -157,105 +151,97 @@ impl ExpireCondition {
     }
 }
 
-fn expire(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn expire(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let now = ctx.now;
-    expire_generic(ctx, argv, now, 1000);
+    expire_generic(ctx, argv, now, 1000)
 }
 
-fn pexpire(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn pexpire(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let now = ctx.now;
-    expire_generic(ctx, argv, now, 1);
+    expire_generic(ctx, argv, now, 1)
 }
 
-fn expireat(ctx: &mut Ctx, argv: &[&[u8]]) {
-    expire_generic(ctx, argv, 0, 1000);
+fn expireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    expire_generic(ctx, argv, 0, 1000)
 }
 
-fn pexpireat(ctx: &mut Ctx, argv: &[&[u8]]) {
-    expire_generic(ctx, argv, 0, 1);
+fn pexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    expire_generic(ctx, argv, 0, 1)
 }
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]` and its millisecond and absolute forms: 1 when the
 /// TTL was set, 0 when the key is missing or the condition failed. A time that is already
 /// past deletes the key (and still answers 1). `unit` is 1000 for seconds, 1 for ms;
 /// `basetime` is now for the relative forms, 0 for the absolute ones.
-fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], basetime: Millis, unit: i64) {
-    let condition = match ExpireCondition::parse(&argv[3..]) {
-        Ok(c) => c,
-        Err(msg) => return ctx.out.error_bytes(&msg),
-    };
-    let Some(when) = parse_i64(argv[2]) else {
-        return ctx.out.error(errors::NOT_INTEGER);
-    };
+fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], basetime: Millis, unit: i64) -> CommandResult {
+    let condition = ExpireCondition::parse(&argv[3..])?;
+    let when = parse_i64(argv[2]).ok_or(errors::NOT_INTEGER)?;
     // Negative times are allowed (they delete the key); only overflow is an error.
-    let Some(when) = when
+    let when = when
         .checked_mul(unit)
         .filter(|&w| w <= i64::MAX - basetime)
         .map(|w| w + basetime)
-    else {
-        return ctx
-            .out
-            .error(&errors::invalid_expire_time(ctx.cmd.full_name));
-    };
-    let now = ctx.now;
-    let db = ctx.raw_db();
-    let Some(current) = db.get_mut(argv[1], now).map(|e| e.expire_at) else {
-        return ctx.out.int(0);
-    };
-    if !condition.allows(current, when) {
-        return ctx.out.int(0);
+        .ok_or_else(|| errors::invalid_expire_time(ctx.cmd.full_name))?;
+    let (now, key) = (ctx.now, argv[1]);
+    let mut db = ctx.db();
+    let set = db
+        .expire_at(key)
+        .is_some_and(|current| condition.allows(current, when));
+    if set {
+        if when <= now {
+            db.remove(key);
+        } else {
+            db.set_expire(key, when);
+        }
     }
-    if when <= now {
-        db.remove(argv[1], now);
-    } else {
-        db.set_expire(argv[1], when, now);
-    }
-    ctx.dirty(1);
-    ctx.out.int(1);
+    ctx.out.int(set as i64);
+    Ok(Done)
 }
 
 /// `PERSIST key`: 1 when a TTL was removed, 0 when the key is missing or had none.
-fn persist(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let db = ctx.raw_db();
-    let had_ttl = db
-        .get_mut(argv[1], now)
-        .is_some_and(|e| e.expire_at != NO_EXPIRY);
+fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut db = ctx.db();
+    let had_ttl = db.expire_at(argv[1]).is_some_and(|t| t != NO_EXPIRY);
     if had_ttl {
-        db.set_expire(argv[1], NO_EXPIRY, now);
-        ctx.dirty(1);
+        db.set_expire(argv[1], NO_EXPIRY);
     }
     ctx.out.int(had_ttl as i64);
+    Ok(Done)
 }
 
 // --- TTL, PTTL, EXPIRETIME, PEXPIRETIME ----------------------------------------------
 
-fn ttl(ctx: &mut Ctx, argv: &[&[u8]]) {
-    ttl_generic(ctx, argv, false, false);
+fn ttl(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    ttl_generic(ctx, argv, false, false)
 }
 
-fn pttl(ctx: &mut Ctx, argv: &[&[u8]]) {
-    ttl_generic(ctx, argv, true, false);
+fn pttl(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    ttl_generic(ctx, argv, true, false)
 }
 
-fn expiretime(ctx: &mut Ctx, argv: &[&[u8]]) {
-    ttl_generic(ctx, argv, false, true);
+fn expiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    ttl_generic(ctx, argv, false, true)
 }
 
-fn pexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) {
-    ttl_generic(ctx, argv, true, true);
+fn pexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    ttl_generic(ctx, argv, true, true)
 }
 
 /// `TTL key` and friends: -2 for a missing key, -1 for a key without a TTL, else the time
 /// left (or, `absolute`, the expiry time), in ms or in seconds rounded to the nearest.
-fn ttl_generic(ctx: &mut Ctx, argv: &[&[u8]], ms: bool, absolute: bool) {
+fn ttl_generic(ctx: &mut Ctx, argv: &[&[u8]], ms: bool, absolute: bool) -> CommandResult {
     let now = ctx.now;
-    let Some(expire_at) = ctx.raw_db().get(argv[1], now).map(|e| e.expire_at) else {
-        return ctx.out.int(-2);
+    let reply = match ctx.db().get(argv[1]).map(|e| e.expire_at) {
+        None => -2,
+        Some(NO_EXPIRY) => -1,
+        Some(expire_at) => time_left(expire_at, now, ms, absolute),
     };
-    if expire_at == NO_EXPIRY {
-        return ctx.out.int(-1);
-    }
+    ctx.out.int(reply);
+    Ok(Done)
+}
+
+/// What TTL and friends answer for a key that expires at `expire_at`.
+fn time_left(expire_at: Millis, now: Millis, ms: bool, absolute: bool) -> i64 {
     let t = if absolute {
         expire_at
     } else {
@@ -264,29 +250,30 @@ fn ttl_generic(ctx: &mut Ctx, argv: &[&[u8]], ms: bool, absolute: bool) {
     .max(0);
     // Rounded in 128 bits: a TTL near i64::MAX must not wrap (Redis's answer is the
     // mathematically rounded one there too).
-    let reply = if ms {
+    if ms {
         t
     } else {
         ((t as i128 + 500) / 1000) as i64
-    };
-    ctx.out.int(reply);
+    }
 }
 
 // --- KEYS, SCAN, RANDOMKEY -------------------------------------------------------------
 
 /// `KEYS pattern`: every key matching the glob. Expired keys are left out but, as in
 /// Redis, not deleted here.
-fn keys_(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn keys_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (now, pattern) = (ctx.now, argv[1]);
     let all = pattern == b"*";
-    let db = &ctx.state.dbs[ctx.client.db];
+    let (db, out) = ctx.db_out();
     let found: Vec<&[u8]> = db
+        .raw()
         .dict
         .iter()
         .filter(|e| !e.is_expired(now) && (all || glob_match(pattern, &e.key, false)))
         .map(|e| e.key.as_slice())
         .collect();
-    ctx.out.bulks(found.into_iter());
+    out.bulks(found.into_iter());
+    Ok(Done)
 }
 
 /// Parses a SCAN cursor as Redis does, with `strtoul`: an optional sign, decimal digits,
@@ -318,10 +305,8 @@ fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
 /// keys. The cursor is a slot index of the key dictionary, whose entries never move, so a
 /// key present for the whole iteration is returned (once, unless deleted and re-added).
 /// COUNT bounds the keys looked at, before MATCH and TYPE filter them, as in Redis.
-fn scan(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(cursor) = parse_scan_cursor(argv[1]) else {
-        return ctx.out.error(errors::INVALID_CURSOR);
-    };
+fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let cursor = parse_scan_cursor(argv[1]).ok_or(errors::INVALID_CURSOR)?;
     let mut count: i64 = 10;
     let mut pattern: Option<&[u8]> = None;
     let mut type_name: Option<&[u8]> = None;
@@ -331,8 +316,8 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) {
         if is_option(argv[i], "count") && has_value {
             count = match parse_i64(argv[i + 1]) {
                 Some(n) if n >= 1 => n,
-                Some(_) => return ctx.out.error(errors::SYNTAX),
-                None => return ctx.out.error(errors::NOT_INTEGER),
+                Some(_) => return Err(errors::SYNTAX.into()),
+                None => return Err(errors::NOT_INTEGER.into()),
             };
         } else if is_option(argv[i], "match") && has_value {
             // "*" matches everything: the same as no pattern.
@@ -340,20 +325,22 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) {
         } else if is_option(argv[i], "type") && has_value {
             type_name = Some(c_string(argv[i + 1]));
         } else {
-            return ctx.out.error(errors::SYNTAX);
+            return Err(errors::SYNTAX.into());
         }
         i += 2;
     }
 
-    let now = ctx.now;
     let count = usize::try_from(count).unwrap_or(usize::MAX);
-    let db = ctx.raw_db();
+    let mut db = ctx.db();
     let mut batch: Vec<Key> = Vec::with_capacity(count.min(1024));
     let next = match usize::try_from(cursor) {
-        Ok(cursor) => db.dict.scan_slots(cursor, count.saturating_mul(10), |e| {
-            batch.push(e.key.clone());
-            batch.len() < count
-        }),
+        Ok(cursor) => db
+            .raw()
+            .dict
+            .scan_slots(cursor, count.saturating_mul(10), |e| {
+                batch.push(e.key.clone());
+                batch.len() < count
+            }),
         Err(_) => 0,
     };
     batch.retain(|key| {
@@ -363,69 +350,87 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) {
         if let Some(wanted) = type_name {
             // Redis looks the key up to learn its type: an expired key is deleted there
             // and has type "none", and is then not filtered again as expired.
-            let Some(entry) = db.get(key, now) else {
+            let Some(entry) = db.get(key) else {
                 return wanted.eq_ignore_ascii_case(b"none");
             };
             if !wanted.eq_ignore_ascii_case(entry.value.type_name().as_bytes()) {
                 return false;
             }
         }
-        db.contains(key, now)
+        db.contains(key)
     });
     ctx.out.array(2);
     ctx.out.bulk(itoa::Buffer::new().format(next).as_bytes());
     ctx.out.bulks(batch.iter());
+    Ok(Done)
 }
 
 /// `RANDOMKEY`: a random key, or null when the database is empty.
-fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    let now = ctx.now;
-    match ctx.raw_db().random_key(now, &mut rand::thread_rng()) {
+fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    match random_key(&mut ctx.db(), &mut rand::thread_rng()) {
         Some(key) => ctx.out.bulk(&key),
         None => ctx.out.null(),
+    }
+    Ok(Done)
+}
+
+/// A random key that has not expired, deleting the expired ones it draws on the way (as
+/// Redis's `dbRandomKey` does), each reported to the modification hook. `None` when the
+/// database is (or becomes) empty.
+fn random_key(db: &mut DbMut, rng: &mut impl rand::Rng) -> Option<Key> {
+    loop {
+        let key = db.raw().dict.random(rng)?.key.clone();
+        if db.contains(&key) {
+            return Some(key);
+        }
     }
 }
 
 // --- RENAME, RENAMENX, COPY, MOVE, SWAPDB -------------------------------------------
 
-fn rename(ctx: &mut Ctx, argv: &[&[u8]]) {
-    rename_generic(ctx, argv, false);
+fn rename(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    rename_generic(ctx, argv, false)
 }
 
-fn renamenx(ctx: &mut Ctx, argv: &[&[u8]]) {
-    rename_generic(ctx, argv, true);
+fn renamenx(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    rename_generic(ctx, argv, true)
 }
 
 /// `RENAME key newkey` (`+OK`) and `RENAMENX key newkey` (1, or 0 when `newkey` exists).
 /// The TTL moves with the value; an existing `newkey` is replaced (RENAME). Renaming a
 /// key to itself changes nothing but still needs the key to exist.
-fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
-    let (now, src, dst) = (ctx.now, argv[1], argv[2]);
-    let db = ctx.raw_db();
-    if !db.contains(src, now) {
-        return ctx.out.error(errors::NO_SUCH_KEY);
-    }
-    if src == dst {
-        return if nx { ctx.out.int(0) } else { ctx.out.ok() };
+fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CommandResult {
+    let (src, dst) = (argv[1], argv[2]);
+    let mut db = ctx.db();
+    if !db.contains(src) {
+        return Err(errors::NO_SUCH_KEY.into());
     }
     // Looked up even without NX: an expired destination is expired (and counted) first.
-    if db.contains(dst, now) && nx {
-        return ctx.out.int(0);
+    let renamed = src != dst && !(db.contains(dst) && nx);
+    if renamed {
+        if let Some(entry) = db.remove(src) {
+            db.set(dst, entry.value, entry.expire_at);
+            count_two_keys_as_one_change(ctx);
+        }
     }
-    if let Some(entry) = db.remove(src, now) {
-        db.set(dst, entry.value, entry.expire_at);
-    }
-    ctx.dirty(1);
     if nx {
-        ctx.out.int(1);
+        ctx.out.int(renamed as i64);
     } else {
         ctx.out.ok();
     }
+    Ok(Done)
+}
+
+/// RENAME and MOVE signal both keys but count one change (one `server.dirty++` in Redis),
+/// where the hook counted one per key it signalled: the second is taken back. (The hook
+/// cannot signal a key without counting a change.)
+fn count_two_keys_as_one_change(ctx: &mut Ctx) {
+    ctx.state.mods.dirty -= 1;
 }
 
 /// `COPY source destination [DB destination-db] [REPLACE]`: 1 when copied, 0 when the
 /// source is missing or the destination exists (without REPLACE). The TTL is copied too.
-fn copy(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let src_db = ctx.client.db;
     let mut dst_db = src_db;
     let mut replace = false;
@@ -434,85 +439,82 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) {
         if is_option(argv[j], "replace") {
             replace = true;
         } else if is_option(argv[j], "db") && j + 1 < argv.len() {
-            dst_db = match parse_db_index(ctx, argv[j + 1]) {
-                Ok(i) => i,
-                Err(msg) => return ctx.out.error(msg),
-            };
+            dst_db = parse_db_index(ctx, argv[j + 1])?;
             j += 1;
         } else {
-            return ctx.out.error(errors::SYNTAX);
+            return Err(errors::SYNTAX.into());
         }
         j += 1;
     }
     let (now, src, dst) = (ctx.now, argv[1], argv[2]);
     if src_db == dst_db && src == dst {
-        return ctx.out.error(errors::SAME_OBJECT);
+        return Err(errors::SAME_OBJECT.into());
     }
-    let Some((value, expire_at)) = ctx.state.dbs[src_db]
-        .get(src, now)
-        .map(|e| (e.value.clone(), e.expire_at))
-    else {
-        return ctx.out.int(0);
+    let source = ctx.db().get(src).map(|e| (e.value.clone(), e.expire_at));
+    let Some((value, expire_at)) = source else {
+        ctx.out.int(0);
+        return Ok(Done);
     };
-    let target = &mut ctx.state.dbs[dst_db];
-    if target.contains(dst, now) && !replace {
-        return ctx.out.int(0);
+    let mut target = ctx.state.db(dst_db, now);
+    // Looked up even with REPLACE: an expired destination is expired (and counted) first.
+    let copied = !target.contains(dst) || replace;
+    if copied {
+        target.set(dst, value, expire_at);
     }
-    target.set(dst, value, expire_at);
-    ctx.dirty(1);
-    ctx.out.int(1);
+    ctx.out.int(copied as i64);
+    Ok(Done)
 }
 
 /// `MOVE key db`: 1 when the key moved to database `db` (with its TTL), 0 when it is
 /// missing here or already exists there.
-fn move_(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let dst_db = match parse_db_index(ctx, argv[2]) {
-        Ok(i) => i,
-        Err(msg) => return ctx.out.error(msg),
-    };
-    let (now, key, src_db) = (ctx.now, argv[1], ctx.client.db);
-    if dst_db == src_db {
-        return ctx.out.error(errors::SAME_OBJECT);
+fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let dst_db = parse_db_index(ctx, argv[2])?;
+    let (now, key) = (ctx.now, argv[1]);
+    if dst_db == ctx.client.db {
+        return Err(errors::SAME_OBJECT.into());
     }
-    if !ctx.state.dbs[src_db].contains(key, now) || ctx.state.dbs[dst_db].contains(key, now) {
-        return ctx.out.int(0);
+    let moved = ctx.db().contains(key) && !ctx.state.db(dst_db, now).contains(key);
+    if moved {
+        if let Some(entry) = ctx.db().remove(key) {
+            ctx.state
+                .db(dst_db, now)
+                .set(key, entry.value, entry.expire_at);
+            count_two_keys_as_one_change(ctx);
+        }
     }
-    if let Some(entry) = ctx.state.dbs[src_db].remove(key, now) {
-        ctx.state.dbs[dst_db].set(key, entry.value, entry.expire_at);
-    }
-    ctx.dirty(1);
-    ctx.out.int(1);
+    ctx.out.int(moved as i64);
+    Ok(Done)
 }
 
 /// `SWAPDB index1 index2`: exchanges two databases' contents; clients stay on their index.
-fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let first = parse_int32(argv[1]).map_err(|_| errors::INVALID_FIRST_DB_INDEX);
     let second = parse_int32(argv[2]).map_err(|_| errors::INVALID_SECOND_DB_INDEX);
-    let (a, b) = match (first, second) {
-        (Err(msg), _) | (_, Err(msg)) => return ctx.out.error(msg),
-        (Ok(a), Ok(b)) => (a, b),
-    };
+    let (a, b) = (first?, second?);
     let dbs = ctx.state.dbs.len();
     let index = |n: i64| usize::try_from(n).ok().filter(|&i| i < dbs);
     let (Some(a), Some(b)) = (index(a), index(b)) else {
-        return ctx.out.error(errors::DB_INDEX_OUT_OF_RANGE);
+        return Err(errors::DB_INDEX_OUT_OF_RANGE.into());
     };
     ctx.state.dbs.swap(a, b);
-    ctx.dirty(1);
+    // Both databases change wholesale, counted as one change as in Redis.
+    ctx.state.mods.flushed(a, 1);
+    ctx.state.mods.flushed(b, 0);
     ctx.out.ok();
+    Ok(Done)
 }
 
 // --- OBJECT ------------------------------------------------------------------------------
 
 /// `OBJECT` itself only runs when the table finds no subcommand, which `execute` already
 /// answers; this is Redis's own fallback reply, for completeness.
-fn object(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn object(_ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let sub = argv.get(1).copied().unwrap_or_default();
     let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
     let sub = c_string(sub);
     msg.extend_from_slice(&sub[..sub.len().min(128)]);
     msg.extend_from_slice(b"'. Try OBJECT HELP.");
-    ctx.out.error_bytes(&msg);
+    Err(msg.into())
 }
 
 const OBJECT_HELP: &[&str] = &[
@@ -531,7 +533,7 @@ const OBJECT_HELP: &[&str] = &[
 ];
 
 /// `OBJECT HELP`: Redis's help lines as status replies, framed like every HELP.
-fn object_help(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn object_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let name = String::from_utf8_lossy(c_string(argv[0])).to_ascii_uppercase();
     ctx.out.array(OBJECT_HELP.len() + 3);
     ctx.out.simple(&format!(
@@ -542,6 +544,7 @@ fn object_help(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     ctx.out.simple("HELP");
     ctx.out.simple("    Prints this help.");
+    Ok(Done)
 }
 
 /// Redis shares the objects of the integers 0..10000 (`OBJ_SHARED_INTEGERS`) and reports
@@ -575,10 +578,9 @@ fn integers_shared(ctx: &Ctx) -> bool {
 /// Looks up OBJECT's key (argv[2]) as a read, answering null when it is missing. When it
 /// exists: whether Redis would hold its value as a shared integer object.
 fn object_lookup(ctx: &mut Ctx, argv: &[&[u8]]) -> Option<bool> {
-    let now = ctx.now;
     let small_int = ctx
-        .raw_db()
-        .get(argv[2], now)
+        .db()
+        .get(argv[2])
         .map(|e| matches!(e.value, Value::Int(n) if (0..SHARED_INTEGERS).contains(&n)));
     match small_int {
         None => {
@@ -590,55 +592,108 @@ fn object_lookup(ctx: &mut Ctx, argv: &[&[u8]]) -> Option<bool> {
 }
 
 /// `OBJECT ENCODING key`: `int`, `embstr`, `raw`, ... as Redis would store the value.
-fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let now = ctx.now;
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    match db.get(argv[2], now) {
+fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    match ctx.db().get(argv[2]).map(|e| e.value.encoding()) {
         None => ctx.out.null(),
-        Some(entry) => ctx.out.bulk(entry.value.encoding().as_bytes()),
+        Some(encoding) => ctx.out.bulk(encoding.as_bytes()),
     }
+    Ok(Done)
 }
 
 /// `OBJECT REFCOUNT key`: values are never shared here, but Redis's answer for the small
 /// integers it shares is part of what clients see, so it is reproduced.
-fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if let Some(shared) = object_lookup(ctx, argv) {
         ctx.out.int(if shared { SHARED_REFCOUNT } else { 1 });
     }
+    Ok(Done)
 }
 
 /// `OBJECT IDLETIME key`: always 0. Keeping a last-access time would grow every entry by
 /// 8 bytes (the entry is exactly 64 now), so it is not tracked; TOUCH is accepted.
-fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if object_lookup(ctx, argv).is_none() {
-        return;
+        return Ok(Done);
     }
     if lfu_policy_selected(ctx) {
-        ctx.out.error(errors::LFU_SELECTED);
-    } else {
-        ctx.out.int(0);
+        return Err(errors::LFU_SELECTED.into());
     }
+    ctx.out.int(0);
+    Ok(Done)
 }
 
 /// `OBJECT FREQ key`: an error unless an LFU `maxmemory-policy` is set, as in Redis. The
 /// counter is not tracked (it would grow every entry), so under LFU every key reports the
 /// counter of a key never read since it was written.
-fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let Some(shared) = object_lookup(ctx, argv) else {
-        return;
+        return Ok(Done);
     };
-    if lfu_policy_selected(ctx) {
-        // A shared integer's counter is the one of an object made at startup, long since
-        // decayed to 0.
-        ctx.out.int(if shared { 0 } else { LFU_INIT_VAL });
-    } else {
-        ctx.out.error(errors::LFU_NOT_SELECTED);
+    if !lfu_policy_selected(ctx) {
+        return Err(errors::LFU_NOT_SELECTED.into());
     }
+    // A shared integer's counter is the one of an object made at startup, long since
+    // decayed to 0.
+    ctx.out.int(if shared { 0 } else { LFU_INIT_VAL });
+    Ok(Done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::{Registry, Run};
+    use crate::reply::{Protocol, Reply};
+    use crate::state::{unix_millis, Client, State};
+
+    /// Runs one command of this family straight through its handler, so that the keys
+    /// it signals stay in `state.mods` (dispatch would hand them to blocked clients).
+    fn run(state: &mut State, client: &mut Client, args: &[&str]) -> String {
+        let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let cmd = Registry::get().resolve(&argv).expect("a known command");
+        let Run::Handler(handler) = cmd.handler else {
+            panic!("{} is not on the handler contract", cmd.full_name);
+        };
+        let mut out = Reply::new(Protocol::Resp2);
+        let mut ctx = Ctx {
+            state,
+            client,
+            out: &mut out,
+            now: unix_millis(),
+            cmd,
+            can_block: false,
+        };
+        if let Err(e) = handler(&mut ctx, &argv) {
+            out.error_bytes(e.text());
+        }
+        String::from_utf8_lossy(&out.buf).into_owned()
+    }
+
+    #[test]
+    fn rename_and_move_signal_both_keys_but_count_one_change() {
+        let (tx, _shutdown) = tokio::sync::watch::channel(false);
+        let mut state = State::new(Default::default(), tx);
+        let addr = "127.0.0.1:50000".parse().expect("addr");
+        let mut client = Client::new(1, addr, addr, true);
+        state.db(0, 0).set(b"a", Value::string(b"v"), NO_EXPIRY);
+        state.mods.listening = true;
+        let dirty = state.mods.dirty;
+
+        assert_eq!(
+            run(&mut state, &mut client, &["RENAME", "a", "b"]),
+            "+OK\r\n"
+        );
+        assert_eq!(run(&mut state, &mut client, &["MOVE", "b", "1"]), ":1\r\n");
+
+        assert_eq!(state.mods.dirty - dirty, 2);
+        let signalled: Vec<(usize, Vec<u8>)> = state
+            .mods
+            .drain_keys()
+            .into_iter()
+            .map(|(db, key)| (db, key.to_vec()))
+            .collect();
+        let expected = [(0, b"a"), (0, b"b"), (0, b"b"), (1, b"b")];
+        assert_eq!(signalled, expected.map(|(db, k)| (db, k.to_vec())));
+    }
 
     #[test]
     fn scan_cursor_parses_like_strtoul() {
