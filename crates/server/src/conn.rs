@@ -105,12 +105,21 @@ pub(crate) async fn serve(
                 if signal == Signal::Shutdown {
                     break 'conn;
                 }
-                // Also how a CONFIG SET of `timeout` reaches a connection that waits.
-                let state = shared.state.lock();
-                if is_killed(&state, id) {
+                // Also how a CONFIG SET of `timeout` reaches a connection that waits, and
+                // how the MONITOR feed reaches a monitor.
+                let fed = {
+                    let mut state = shared.state.lock();
+                    if is_killed(&state, id) {
+                        break 'conn;
+                    }
+                    idle_timeout = state.config.timeout;
+                    take_monitor_feed(&mut state, id, &mut out)
+                };
+                if fed
+                    && !flush(&mut stream, &mut out, &mut traffic, &shared, id, &mut signals).await
+                {
                     break 'conn;
                 }
-                idle_timeout = state.config.timeout;
                 continue 'conn;
             }
             _ = sleep_until_unix(idle_at.unwrap_or(0)), if idle_at.is_some() => {
@@ -157,6 +166,7 @@ pub(crate) async fn serve(
                         }
                     };
                     close = publish(&mut state, &client) || client.close_after_reply;
+                    take_monitor_feed(&mut state, id, &mut out);
                     held
                 };
                 if let Some(hold) = held {
@@ -237,7 +247,20 @@ pub(crate) async fn serve(
     traffic.add_to(&mut state);
     state.blocked.forget(id);
     state.mods.listening = !state.blocked.is_empty();
+    state.monitors.retain(|&m| m != id);
     state.clients.remove(&id);
+}
+
+/// Moves the MONITOR feed waiting for client `id` into its output. True if there was any.
+fn take_monitor_feed(state: &mut State, id: u64, out: &mut Reply) -> bool {
+    match state.clients.get_mut(&id).and_then(|e| e.monitor.as_mut()) {
+        Some(feed) if !feed.is_empty() => {
+            out.buf.extend_from_slice(feed);
+            feed.clear();
+            true
+        }
+        _ => false,
+    }
 }
 
 /// What holds the rest of a batch back.
@@ -448,6 +471,7 @@ fn register(
             client: client.clone(),
             killed: false,
             wake: wake.clone(),
+            monitor: None,
         },
     );
     Some((

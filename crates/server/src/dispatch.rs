@@ -138,12 +138,61 @@ pub fn call(
         }
         crate::diagnostics::record(state, ctx.client, cmd, id, argv, usec);
     }
+    // Redis 7.0 feeds monitors after the command ran, leaving out what may be secret.
+    if !state.monitors.is_empty() && !cmd.has(flags::SKIP_MONITOR) && !cmd.has(flags::ADMIN) {
+        feed_monitors(state, ctx.client, argv);
+    }
     if state.mods.has_keys() {
         for (db, key) in state.mods.drain_keys() {
             state.blocked.key_written(db, key);
         }
     }
     outcome
+}
+
+/// Redis's `replicationFeedMonitors`: one line per command for every client in MONITOR
+/// mode, `+<unix time with µs> [<db> <addr>] "arg" ...`, arguments quoted as
+/// `sdscatrepr` does; AUTH's arguments and HELLO's password are redacted.
+fn feed_monitors(state: &mut State, client: &Client, argv: &[&[u8]]) {
+    let micros = crate::state::unix_micros();
+    let mut line = format!(
+        "+{}.{:06} [{} {}]",
+        micros / 1_000_000,
+        micros % 1_000_000,
+        client.db,
+        client.addr
+    )
+    .into_bytes();
+    // AUTH's arguments; HELLO's username and password after AUTH.
+    let redacted = if argv[0].eq_ignore_ascii_case(b"auth") {
+        1..argv.len()
+    } else if argv[0].eq_ignore_ascii_case(b"hello") {
+        argv.iter()
+            .position(|a| a.eq_ignore_ascii_case(b"auth"))
+            .map_or(0..0, |i| i + 1..i + 3)
+    } else {
+        0..0
+    };
+    for (i, arg) in argv.iter().enumerate() {
+        line.push(b' ');
+        if redacted.contains(&i) {
+            line.extend_from_slice(b"\"(redacted)\"");
+        } else {
+            line.extend_from_slice(crate::config::file::repr(arg).as_bytes());
+        }
+    }
+    line.extend_from_slice(b"\r\n");
+    for id in state.monitors.clone() {
+        if let Some(entry) = state.clients.get_mut(&id) {
+            if let Some(feed) = entry.monitor.as_mut() {
+                let was_empty = feed.is_empty();
+                feed.extend_from_slice(&line);
+                if was_empty {
+                    entry.wake.notify_one();
+                }
+            }
+        }
+    }
 }
 
 /// Redis's `handleClientsBlockedOnKeys`: for every written key somebody waits on, the

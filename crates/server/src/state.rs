@@ -161,6 +161,8 @@ pub struct ClientEntry {
     pub killed: bool,
     /// Wakes the connection task so that it notices `killed` while idle.
     pub wake: Arc<Notify>,
+    /// For a client in MONITOR mode, the feed lines not yet written to it.
+    pub monitor: Option<Vec<u8>>,
 }
 
 /// A CLIENT PAUSE in force: until `until`, commands wait (every command, or with
@@ -192,6 +194,8 @@ pub struct State {
     pub mods: Modifications,
     /// Clients parked by blocking commands.
     pub blocked: crate::blocking::Blocked,
+    /// Clients in MONITOR mode, by id, in the order they asked.
+    pub monitors: Vec<u64>,
     pub started: Instant,
     /// Unix time (seconds) of the last SAVE; start time until then.
     pub last_save: i64,
@@ -229,6 +233,7 @@ impl State {
             stats: Stats::default(),
             mods: Modifications::default(),
             blocked: crate::blocking::Blocked::default(),
+            monitors: Vec::new(),
             started: Instant::now(),
             last_save: unix_millis() / 1000,
             shutdown,

@@ -28,6 +28,7 @@ pub const REDIS_VERSION: &str = "7.0.15";
 /// full name.
 pub static HANDLERS: &[Entry] = &[
     legacy("ping", ping),
+    legacy("monitor", monitor),
     legacy("echo", echo),
     legacy("hello", hello),
     legacy("auth", auth),
@@ -349,6 +350,19 @@ fn client_trackinginfo(ctx: &mut Ctx, _argv: &[&[u8]]) {
 /// not offer.
 fn client_caching(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.out.error(errors::CLIENT_CACHING_WITHOUT_TRACKING);
+}
+
+/// `MONITOR`: from now on, this connection is sent a line for every command any client
+/// runs (`dispatch::feed_monitors`), written whenever it waits.
+fn monitor(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let id = ctx.client.id;
+    if let Some(entry) = ctx.state.clients.get_mut(&id) {
+        if entry.monitor.is_none() {
+            entry.monitor = Some(Vec::new());
+            ctx.state.monitors.push(id);
+        }
+    }
+    ctx.out.ok();
 }
 
 /// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: how many clients were unblocked.

@@ -292,7 +292,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             field!(out, "maxclients", "{}", state.config.maxclients);
             field!(out, "client_recent_max_input_buffer", "{max_qbuf}");
             field!(out, "client_recent_max_output_buffer", "0");
-            field!(out, "blocked_clients", "0");
+            field!(out, "blocked_clients", "{}", state.blocked.len());
             field!(out, "tracking_clients", "0");
             field!(out, "clients_in_timeout_table", "0");
         }

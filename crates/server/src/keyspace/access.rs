@@ -154,7 +154,8 @@ impl<'a> DbMut<'a> {
     fn live(&mut self, key: &[u8]) -> Option<u32> {
         let (idx, expired) = self.db.expire_if_needed(key, self.now);
         if expired {
-            self.mods.key(self.index, key, 1);
+            // Redis signals a lazily expired key but does not count it as a change.
+            self.mods.signal(self.index, key, 0);
         }
         idx
     }

@@ -1,0 +1,93 @@
+//! MONITOR over TCP: a monitor sees every other client's commands, one line each, in
+//! Redis's format, and `redis-cli monitor` reads it as it reads redis-server's.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use lockstep_server::{EmbeddedServer, ServerConfig};
+
+fn start() -> EmbeddedServer {
+    EmbeddedServer::start(ServerConfig {
+        bind: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        ..ServerConfig::ephemeral()
+    })
+    .expect("server starts")
+}
+
+fn connect(server: &EmbeddedServer) -> TcpStream {
+    let s = TcpStream::connect(server.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s
+}
+
+fn exchange(s: &mut TcpStream, request: &[u8], expected: &[u8]) {
+    s.write_all(request).expect("write");
+    let mut got = vec![0u8; expected.len()];
+    s.read_exact(&mut got).expect("read");
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expected)
+    );
+}
+
+/// `+<secs>.<6 digits> [<db> <addr>] <args>` with the given arguments part.
+fn assert_feed_line(line: &str, db: u32, addr: &str, args: &str) {
+    let rest = line.strip_prefix('+').unwrap_or(line);
+    let (time, rest) = rest.split_once(' ').expect("a time, then the rest");
+    let (secs, micros) = time.split_once('.').expect("seconds.micros");
+    assert!(secs.parse::<u64>().is_ok() && micros.len() == 6, "{line}");
+    assert_eq!(rest, format!("[{db} {addr}] {args}"), "{line}");
+}
+
+#[test]
+fn a_monitor_sees_other_clients_commands_in_redis_format() {
+    let server = start();
+    let mut monitor = connect(&server);
+    exchange(&mut monitor, b"MONITOR\r\n", b"+OK\r\n");
+    let mut other = connect(&server);
+    let addr = other.local_addr().expect("addr").to_string();
+    exchange(
+        &mut other,
+        b"SET k \"a b\"\r\nSELECT 2\r\nGET \"\\x01\\n\"\r\nAUTH secret\r\n",
+        b"+OK\r\n+OK\r\n$-1\r\n-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n",
+    );
+    let mut lines = BufReader::new(monitor);
+    let mut next = || {
+        let mut line = String::new();
+        lines.read_line(&mut line).expect("a feed line");
+        line.trim_end().to_string()
+    };
+    assert_feed_line(&next(), 0, &addr, r#""SET" "k" "a b""#);
+    // Redis 7.0 feeds a command after it ran: SELECT shows the database it selected.
+    assert_feed_line(&next(), 2, &addr, r#""SELECT" "2""#);
+    assert_feed_line(&next(), 2, &addr, r#""GET" "\x01\n""#);
+    assert_feed_line(&next(), 2, &addr, r#""AUTH" "(redacted)""#);
+}
+
+#[test]
+fn redis_cli_monitor_shows_another_clients_command() {
+    if Command::new("redis-cli").arg("--version").output().is_err() {
+        panic!("redis-cli is needed (scripts/test installs redis-tools)");
+    }
+    let server = start();
+    let mut cli = Command::new("redis-cli")
+        .args(["-p", &server.port().to_string(), "monitor"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("redis-cli starts");
+    let mut lines = BufReader::new(cli.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    lines.read_line(&mut first).expect("OK line");
+    assert_eq!(first.trim_end(), "OK");
+    let mut other = connect(&server);
+    let addr = other.local_addr().expect("addr").to_string();
+    exchange(&mut other, b"LPUSH list x\r\n", b":1\r\n");
+    let mut line = String::new();
+    lines.read_line(&mut line).expect("a feed line");
+    let _ = cli.kill();
+    let _ = cli.wait();
+    assert_feed_line(line.trim_end(), 0, &addr, r#""LPUSH" "list" "x""#);
+}
