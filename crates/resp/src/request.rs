@@ -403,6 +403,18 @@ fn hex_value(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
 }
 
+/// Redis's `sdssplitargs` over a whole line, each token copied out (how redis.conf lines
+/// are read). `None` for unbalanced quotes. The rules are `split_args_in_place`'s.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut buf = line.to_vec();
+    let mut tokens = Vec::new();
+    let whole = 0..buf.len();
+    if !split_args_in_place(&mut buf, whole, &mut tokens) {
+        return None;
+    }
+    Some(tokens.into_iter().map(|t| buf[t].to_vec()).collect())
+}
+
 /// Redis's `sdssplitargs` over `buf[range]`, writing each unescaped token back into the
 /// buffer at or before its source position. Returns false on unbalanced quotes.
 ///
