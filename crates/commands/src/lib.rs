@@ -317,70 +317,107 @@ impl Command {
     /// server knows (COMMAND GETKEYS). Specs flagged `not_key` are skipped, and so is a
     /// key count of 0 (what Redis's getkeys fallback answers for it).
     pub fn key_positions(&self, argv: &[&[u8]]) -> Option<Vec<usize>> {
-        let argc = argv.len() as i64;
-        let mut keys = Vec::new();
-        for spec in self.key_specs {
-            if spec.flags & key_flags::NOT_KEY != 0 {
-                continue;
-            }
-            let first: i64 = match spec.begin_search {
-                BeginSearch::Index(pos) => pos as i64,
-                BeginSearch::Keyword { keyword, startfrom } => {
-                    match find_keyword(argv, keyword, startfrom as i64) {
-                        Some(at) => at + 1,
-                        // No keyword, no keys from this spec (an optional STORE, ...).
-                        None => continue,
-                    }
-                }
-                BeginSearch::Unknown => return None,
-            };
-            let (first, last, step) = match spec.find_keys {
-                FindKeys::Range {
-                    lastkey,
-                    keystep,
-                    limit,
-                } => {
-                    let lastkey = lastkey as i64;
-                    let last = if lastkey >= 0 {
-                        first + lastkey
-                    } else if limit == 0 {
-                        argc + lastkey
-                    } else {
-                        first + ((argc - first) / limit as i64 + lastkey)
-                    };
-                    (first, last, keystep as i64)
-                }
-                FindKeys::Keynum {
-                    keynumidx,
-                    firstkey,
-                    keystep,
-                } => {
-                    let at = first + keynumidx as i64;
-                    if at < 0 || at >= argc {
-                        return None;
-                    }
-                    let numkeys = parse_count(argv[at as usize])?;
-                    if numkeys == 0 {
-                        // Redis's spec search calls this a contradiction (last < first)
-                        // and falls back to the command's getkeys function, which finds
-                        // no keys: say so directly (EVAL with 0 keys has none).
-                        continue;
-                    }
-                    let first = first + firstkey as i64;
-                    (first, first + numkeys - 1, keystep as i64)
-                }
-                FindKeys::Unknown => return None,
-            };
-            if last >= argc || last < first || first >= argc || step <= 0 {
-                return None;
-            }
-            if spec.flags & key_flags::INCOMPLETE != 0 {
-                return None;
-            }
-            keys.extend((first..=last).step_by(step as usize).map(|i| i as usize));
-        }
-        Some(keys)
+        let keys = search_specs(self.key_specs, argv, KeySearch::Client)?;
+        Some(keys.into_iter().map(|(at, _)| at).collect())
     }
+
+    /// Redis's `getKeysUsingKeySpecs` exactly: every key spec applied to `argv`, `not_key`
+    /// specs skipped, each key with its spec's `key_flags`. `None` when a spec is `Unknown`,
+    /// when an argument contradicts one (a key count of 0 included, as Redis sees
+    /// `last < first`), or, with `fail_incomplete` (the command has its own key finder to
+    /// ask instead), when a spec that applies is `incomplete`.
+    pub fn keys_by_specs(
+        &self,
+        argv: &[&[u8]],
+        fail_incomplete: bool,
+    ) -> Option<Vec<(usize, u32)>> {
+        search_specs(self.key_specs, argv, KeySearch::Server { fail_incomplete })
+    }
+}
+
+/// How `search_specs` treats what Redis's spec search cannot settle alone.
+#[derive(Clone, Copy)]
+enum KeySearch {
+    /// As the server does it: `incomplete` fails only when asked, a key count of 0 fails.
+    Server { fail_incomplete: bool },
+    /// For a client that has no key finder to fall back on: `incomplete` always fails, a
+    /// key count of 0 gives no keys.
+    Client,
+}
+
+/// The one walk over the key specs behind `key_positions` and `keys_by_specs`.
+fn search_specs(specs: &[KeySpec], argv: &[&[u8]], mode: KeySearch) -> Option<Vec<(usize, u32)>> {
+    let (fail_incomplete, skip_zero_counts) = match mode {
+        KeySearch::Server { fail_incomplete } => (fail_incomplete, false),
+        KeySearch::Client => (true, true),
+    };
+    let argc = argv.len() as i64;
+    let mut keys = Vec::new();
+    for spec in specs {
+        if spec.flags & key_flags::NOT_KEY != 0 {
+            continue;
+        }
+        let first: i64 = match spec.begin_search {
+            BeginSearch::Index(pos) => pos as i64,
+            BeginSearch::Keyword { keyword, startfrom } => {
+                match find_keyword(argv, keyword, startfrom as i64) {
+                    Some(at) => at + 1,
+                    // No keyword, no keys from this spec (an optional STORE, ...).
+                    None => continue,
+                }
+            }
+            BeginSearch::Unknown => return None,
+        };
+        if fail_incomplete && spec.flags & key_flags::INCOMPLETE != 0 {
+            return None;
+        }
+        let (first, last, step) = match spec.find_keys {
+            FindKeys::Range {
+                lastkey,
+                keystep,
+                limit,
+            } => {
+                let lastkey = lastkey as i64;
+                let last = if lastkey >= 0 {
+                    first + lastkey
+                } else if limit == 0 {
+                    argc + lastkey
+                } else {
+                    first + ((argc - first) / limit as i64 + lastkey)
+                };
+                (first, last, keystep as i64)
+            }
+            FindKeys::Keynum {
+                keynumidx,
+                firstkey,
+                keystep,
+            } => {
+                let at = first + keynumidx as i64;
+                if at < 0 || at >= argc {
+                    return None;
+                }
+                let numkeys = parse_count(argv[at as usize])?;
+                if numkeys == 0 && skip_zero_counts {
+                    // Redis's spec search calls this a contradiction (last < first) and
+                    // falls back to the command's getkeys function, which finds no keys:
+                    // say so directly (EVAL with 0 keys has none).
+                    continue;
+                }
+                let first = first + firstkey as i64;
+                (first, first + numkeys - 1, keystep as i64)
+            }
+            FindKeys::Unknown => return None,
+        };
+        if last >= argc || last < first || first >= argc || step <= 0 {
+            return None;
+        }
+        keys.extend(
+            (first..=last)
+                .step_by(step as usize)
+                .map(|i| (i as usize, spec.flags)),
+        );
+    }
+    Some(keys)
 }
 
 /// The non-lone case of `populateCommandLegacyRangeSpec`: every index/range spec must have

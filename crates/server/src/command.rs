@@ -411,7 +411,7 @@ impl CommandSpec {
         let all_flags = specs.iter().fold(0, |acc, s| acc | s.flags);
         let has_keyspec = specs.iter().any(|s| s.flags & key_flags::NOT_KEY == 0);
         if has_keyspec && all_flags & key_flags::VARIABLE_FLAGS == 0 {
-            if let Ok(keys) = keys_by_specs(specs, argv, self.getkeys.is_some()) {
+            if let Some(keys) = self.keys_by_specs(argv, self.getkeys.is_some()) {
                 return Ok(keys);
             }
         }
@@ -421,97 +421,4 @@ impl CommandSpec {
             None => Ok(Vec::new()),
         }
     }
-}
-
-/// Redis's `getKeysUsingKeySpecs`: every key spec applied to `argv`, `NOT_KEY` specs
-/// skipped. A spec that an argument contradicts (a key count out of range, positions past
-/// the end) or that is `Unknown` fails the whole search, and so does an `INCOMPLETE` one
-/// when the command has a `getkeys` function to ask instead.
-fn keys_by_specs(
-    specs: &[KeySpec],
-    argv: &[&[u8]],
-    fail_incomplete: bool,
-) -> Result<Vec<(usize, u32)>, InvalidKeyArgs> {
-    let argc = argv.len() as i64;
-    let mut keys = Vec::new();
-    for spec in specs {
-        if spec.flags & key_flags::NOT_KEY != 0 {
-            continue;
-        }
-        let first: i64 = match spec.begin_search {
-            BeginSearch::Index(pos) => pos as i64,
-            BeginSearch::Keyword { keyword, startfrom } => {
-                let startfrom = startfrom as i64;
-                let (start, end) = if startfrom > 0 {
-                    (startfrom, argc - 1)
-                } else {
-                    (argc + startfrom, 1)
-                };
-                // Like Redis, the search stops before `end`: a keyword in the last
-                // argument would have no key after it.
-                let mut found = 0;
-                let mut i = start;
-                loop {
-                    if i == end || i >= argc || i < 1 {
-                        break;
-                    }
-                    if argv[i as usize].eq_ignore_ascii_case(keyword.as_bytes()) {
-                        found = i + 1;
-                        break;
-                    }
-                    i += if start <= end { 1 } else { -1 };
-                }
-                if found == 0 {
-                    continue;
-                }
-                found
-            }
-            BeginSearch::Unknown => return Err(InvalidKeyArgs),
-        };
-        if fail_incomplete && spec.flags & key_flags::INCOMPLETE != 0 {
-            return Err(InvalidKeyArgs);
-        }
-        let (first, last, step) = match spec.find_keys {
-            FindKeys::Range {
-                lastkey,
-                keystep,
-                limit,
-            } => {
-                let lastkey = lastkey as i64;
-                let last = if lastkey >= 0 {
-                    first + lastkey
-                } else if limit == 0 {
-                    argc + lastkey
-                } else {
-                    first + ((argc - first) / limit as i64 + lastkey)
-                };
-                (first, last, keystep as i64)
-            }
-            FindKeys::Keynum {
-                keynumidx,
-                firstkey,
-                keystep,
-            } => {
-                let at = first + keynumidx as i64;
-                if at >= argc {
-                    return Err(InvalidKeyArgs);
-                }
-                let numkeys = crate::util::parse_i64(argv[at as usize])
-                    .filter(|&n| n >= 0)
-                    .ok_or(InvalidKeyArgs)?;
-                let first = first + firstkey as i64;
-                (first, first + numkeys - 1, keystep as i64)
-            }
-            FindKeys::Unknown => return Err(InvalidKeyArgs),
-        };
-        if last >= argc || last < first || first >= argc || step <= 0 {
-            return Err(InvalidKeyArgs);
-        }
-        let mut i = first;
-        while i <= last {
-            keys.push((i as usize, spec.flags));
-            i += step;
-        }
-    }
-    Ok(keys)
 }
