@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use crate::command::Block;
+use crate::command::CommandSpec;
 use crate::keyspace::{Key, Value};
 use crate::reply::Reply;
 use crate::state::Client;
@@ -19,7 +19,10 @@ use crate::state::Client;
 #[derive(Debug)]
 pub struct Parked {
     pub client: Client,
-    /// The command to run again, argument by argument.
+    /// The command to run again (resolved once, with its `Registry` id), and its
+    /// arguments.
+    pub cmd: &'static CommandSpec,
+    pub cmd_id: usize,
     pub argv: Vec<Vec<u8>>,
     /// The database of its keys.
     pub db: usize,
@@ -56,51 +59,22 @@ impl Blocked {
         self.waiting.len()
     }
 
-    /// When client `id`'s wait times out, if it waits and has a deadline.
-    pub fn deadline_of(&self, id: u64) -> Option<Option<Instant>> {
-        match self.waiting.get(&id) {
-            Some(parked) => Some(parked.deadline),
-            // Served before its connection looked: nothing to wait for.
-            None => self
-                .finished
-                .contains_key(&id)
-                .then_some(Some(Instant::now())),
-        }
+    /// What wakes client `id`, if it waits.
+    pub fn ready_when(&self, id: u64) -> Option<fn(&Value) -> bool> {
+        self.waiting.get(&id).map(|p| p.ready_when)
     }
 
-    pub fn is_waiting(&self, id: u64) -> bool {
-        self.waiting.contains_key(&id)
-    }
-
-    /// Parks `client`, which ran `argv` and asked to `block` on keys of database `db`.
-    pub fn park(
-        &mut self,
-        client: Client,
-        argv: Vec<Vec<u8>>,
-        db: usize,
-        block: Block,
-        out: Reply,
-    ) {
-        let id = client.id;
-        for key in &block.keys {
-            let queue = self.by_key.entry((db, key.clone())).or_default();
+    /// Parks a client on the keys of its `Parked`.
+    pub fn park(&mut self, parked: Parked) {
+        let id = parked.client.id;
+        for key in &parked.keys {
+            let queue = self.by_key.entry((parked.db, key.clone())).or_default();
             // BLPOP k k waits once on k.
             if !queue.contains(&id) {
                 queue.push_back(id);
             }
         }
-        self.waiting.insert(
-            id,
-            Parked {
-                client,
-                argv,
-                db,
-                keys: block.keys,
-                deadline: block.deadline,
-                ready_when: block.ready_when,
-                out,
-            },
-        );
+        self.waiting.insert(id, parked);
     }
 
     /// Takes client `id` out of every queue it waits in, still waiting or not.

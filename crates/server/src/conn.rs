@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 use crate::commands::connection::password;
-use crate::dispatch::{apply_reply_mode, run_batch, unblock, BatchEnd};
+use crate::dispatch::{forget_client, run_batch, take_back, time_out, BatchEnd};
 use crate::keyspace::Millis;
 use crate::reply::{Protocol, Reply};
 use crate::server::Shared;
@@ -160,9 +160,9 @@ pub(crate) async fn serve(
                             next = at;
                             Some(Hold::Paused(until))
                         }
-                        BatchEnd::Blocked { at } => {
+                        BatchEnd::Blocked { at, deadline } => {
                             next = at;
-                            state.blocked.deadline_of(id).map(Hold::Blocked)
+                            Some(Hold::Blocked(deadline))
                         }
                     };
                     close = publish(&mut state, &client) || client.close_after_reply;
@@ -245,9 +245,7 @@ pub(crate) async fn serve(
     let _ = stream.shutdown().await;
     let mut state = shared.state.lock();
     traffic.add_to(&mut state);
-    state.blocked.forget(id);
-    state.mods.listening = !state.blocked.is_empty();
-    state.monitors.retain(|&m| m != id);
+    forget_client(&mut state, id);
     state.clients.remove(&id);
 }
 
@@ -311,7 +309,7 @@ impl Blocked<'_> {
                 _ = sleep_until_instant(deadline), if deadline.is_some() => {
                     let mut state = shared.state.lock();
                     // Served at the last moment, or timed out now: either way, done.
-                    unblock(&mut state, id, |reply| reply.null_array());
+                    time_out(&mut state, id);
                     return take_back(&mut state, client, out);
                 }
                 r = self.stream.read_buf(&mut *self.rbuf) => match r {
@@ -326,23 +324,6 @@ impl Blocked<'_> {
             }
         }
     }
-}
-
-/// Takes a client whose wait has ended back from `State::blocked`, with its reply. False
-/// when it still waits.
-fn take_back(state: &mut State, client: &mut Client, out: &mut Reply) -> bool {
-    let Some(mut parked) = state.blocked.take_finished(client.id) else {
-        return false;
-    };
-    *client = parked.client;
-    state.stats.error_replies += parked.out.errors;
-    for code in parked.out.take_error_codes() {
-        *state.error_stats.entry(code).or_default() += 1;
-    }
-    let mark = out.len();
-    out.buf.extend_from_slice(&parked.out.buf);
-    apply_reply_mode(client, out, mark);
-    true
 }
 
 /// Sleeps until `deadline`; never returns for `None`.

@@ -11,6 +11,7 @@ use std::time::Instant;
 use lockstep_resp::request::Batch;
 use smallvec::SmallVec;
 
+use crate::blocking::Parked;
 use crate::command::{flags, CommandSpec, Ctx, Outcome, Registry, Run};
 use crate::errors;
 use crate::reply::Reply;
@@ -23,8 +24,9 @@ pub enum Processed {
     Done,
     /// A CLIENT PAUSE holds it back until then; nothing ran.
     Paused(Instant),
-    /// The client is parked in `State::blocked`; its reply comes when it is woken.
-    Blocked,
+    /// The client is parked in `State::blocked` until the deadline (`None`: forever); its
+    /// reply comes when it is woken.
+    Blocked(Option<Instant>),
 }
 
 /// Redis's `processCommand`: lookup (unknown command or subcommand), arity,
@@ -64,12 +66,20 @@ pub fn process_command(
     let processed = match outcome {
         Outcome::Done => Processed::Done,
         Outcome::Block(block) => {
-            let parked = Reply::new(out.protocol);
-            let owned = argv.iter().map(|a| a.to_vec()).collect();
-            let db = client.db;
+            let deadline = block.deadline;
             client.blocked = true;
-            state.blocked.park(client.clone(), owned, db, block, parked);
-            Processed::Blocked
+            state.blocked.park(Parked {
+                client: client.clone(),
+                cmd,
+                cmd_id: id,
+                argv: argv.iter().map(|a| a.to_vec()).collect(),
+                db: client.db,
+                keys: block.keys,
+                deadline,
+                ready_when: block.ready_when,
+                out: Reply::new(out.protocol),
+            });
+            Processed::Blocked(deadline)
         }
     };
     serve_blocked(state);
@@ -202,67 +212,101 @@ pub fn serve_blocked(state: &mut State) {
     let now = unix_millis();
     while let Some((db, key)) = state.blocked.next_ready() {
         for id in state.blocked.waiters(db, &key) {
-            let positions = state.blocked.positions(id);
-            let Some(mut parked) = state.blocked.unpark(id) else {
+            let Some(ready_when) = state.blocked.ready_when(id) else {
                 continue;
             };
-            let ready_when = parked.ready_when;
             let ready = state
                 .db(db, now)
                 .peek(&key)
                 .is_some_and(|e| ready_when(&e.value));
-            let owned = std::mem::take(&mut parked.argv);
-            let argv: SmallVec<[&[u8]; 8]> = owned.iter().map(|a| a.as_slice()).collect();
-            let resolved = Registry::get().resolve_with_id(&argv);
-            let (true, Ok((cmd, cmd_id))) = (ready, resolved) else {
-                drop(argv);
-                parked.argv = owned;
-                state.blocked.repark(parked, positions);
+            if !ready {
+                continue;
+            }
+            let positions = state.blocked.positions(id);
+            let Some(mut parked) = state.blocked.unpark(id) else {
                 continue;
             };
-            let outcome = call(
-                state,
-                &mut parked.client,
-                &mut parked.out,
-                cmd,
-                cmd_id,
-                &argv,
-                true,
-            );
-            drop(argv);
-            parked.argv = owned;
+            let outcome = {
+                let Parked {
+                    client,
+                    cmd,
+                    cmd_id,
+                    argv,
+                    out,
+                    ..
+                } = &mut parked;
+                let argv: SmallVec<[&[u8]; 8]> = argv.iter().map(|a| a.as_slice()).collect();
+                call(state, client, out, cmd, *cmd_id, &argv, true)
+            };
             match outcome {
-                Outcome::Done => {
-                    parked.client.blocked = false;
-                    wake(state, id);
-                    state.blocked.finish(parked);
-                }
+                Outcome::Done => finish(state, parked, true),
+                // Something else took what it waited for: it waits on, where it was.
                 Outcome::Block(_) => state.blocked.repark(parked, positions),
             }
         }
     }
+    listen_while_blocked(state);
+}
+
+/// Hands a client whose wait ended to its connection, waking it unless it is the one
+/// asking (a timeout seen by the connection itself).
+fn finish(state: &mut State, mut parked: Parked, wake: bool) {
+    parked.client.blocked = false;
+    if wake {
+        if let Some(entry) = state.clients.get(&parked.client.id) {
+            entry.wake.notify_one();
+        }
+    }
+    state.blocked.finish(parked);
+}
+
+/// The modification hook keeps the keys written only while somebody waits on keys.
+fn listen_while_blocked(state: &mut State) {
     state.mods.listening = !state.blocked.is_empty();
 }
 
-/// Wakes the connection of client `id`.
-pub fn wake(state: &State, id: u64) {
-    if let Some(entry) = state.clients.get(&id) {
-        entry.wake.notify_one();
-    }
+/// Ends client `id`'s wait without serving it (CLIENT UNBLOCK): `answer` writes its
+/// reply, and its connection is woken to take it. False when it was not waiting.
+pub fn unblock(state: &mut State, id: u64, answer: impl FnOnce(&mut Reply)) -> bool {
+    end_wait(state, id, answer, true)
 }
 
-/// Ends client `id`'s wait without serving it (CLIENT UNBLOCK, a timeout): `answer`
-/// writes its reply. False when it was not waiting.
-pub fn unblock(state: &mut State, id: u64, answer: impl FnOnce(&mut Reply)) -> bool {
+fn end_wait(state: &mut State, id: u64, answer: impl FnOnce(&mut Reply), wake: bool) -> bool {
     let Some(mut parked) = state.blocked.unpark(id) else {
         return false;
     };
     answer(&mut parked.out);
-    parked.client.blocked = false;
-    wake(state, id);
-    state.blocked.finish(parked);
-    state.mods.listening = !state.blocked.is_empty();
+    finish(state, parked, wake);
+    listen_while_blocked(state);
     true
+}
+
+/// The blocked client's side, once its deadline passed: unless it was served meanwhile,
+/// its wait ends with a null array, as Redis answers a timed-out pop.
+pub fn time_out(state: &mut State, id: u64) {
+    end_wait(state, id, |reply| reply.null_array(), false);
+}
+
+/// Takes a client whose wait has ended back from `State::blocked`, with its reply (and
+/// that reply's errors counted as any command's). False when it still waits.
+pub fn take_back(state: &mut State, client: &mut Client, out: &mut Reply) -> bool {
+    let Some(mut parked) = state.blocked.take_finished(client.id) else {
+        return false;
+    };
+    *client = parked.client;
+    state.stats.error_replies += parked.out.errors;
+    count_error_codes(state, &mut parked.out);
+    let mark = out.len();
+    out.buf.extend_from_slice(&parked.out.buf);
+    apply_reply_mode(client, out, mark);
+    true
+}
+
+/// Forgets a connection that closed: its wait, its MONITOR feed.
+pub fn forget_client(state: &mut State, id: u64) {
+    state.blocked.forget(id);
+    listen_while_blocked(state);
+    state.monitors.retain(|&m| m != id);
 }
 
 /// Until when a CLIENT PAUSE holds this command back, if it does.
@@ -286,8 +330,12 @@ pub enum BatchEnd {
     Done,
     /// A CLIENT PAUSE holds command `at` (and those after it) until `until`.
     Paused { at: usize, until: Instant },
-    /// The command before `at` parked the client; the rest waits until it is woken.
-    Blocked { at: usize },
+    /// The command before `at` parked the client until `deadline` (`None`: forever); the
+    /// rest waits until it is woken.
+    Blocked {
+        at: usize,
+        deadline: Option<Instant>,
+    },
 }
 
 /// Runs the batch's commands from `start`, honouring CLIENT REPLY OFF/SKIP, stopping at a
@@ -319,8 +367,11 @@ pub fn run_batch(
                 end = BatchEnd::Paused { at: i, until };
                 break;
             }
-            Processed::Blocked => {
-                end = BatchEnd::Blocked { at: i + 1 };
+            Processed::Blocked(deadline) => {
+                end = BatchEnd::Blocked {
+                    at: i + 1,
+                    deadline,
+                };
                 break;
             }
         }
