@@ -2,97 +2,13 @@
 //! `Outcome::Block` until another client's write serves it (in the order clients blocked),
 //! its timeout passes, CLIENT UNBLOCK ends its wait, or it goes away.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::io::Read;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use lockstep_resp::{encode_command, Decoder, Frame};
-use lockstep_server::{EmbeddedServer, ServerConfig};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
-
-fn start() -> EmbeddedServer {
-    EmbeddedServer::start(ServerConfig::ephemeral()).expect("server starts")
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-    decoder: Decoder,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
-        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        stream.set_nodelay(true).expect("nodelay");
-        Conn {
-            stream,
-            buf: BytesMut::new(),
-            decoder: Decoder::default(),
-        }
-    }
-
-    fn send(&mut self, args: &[&str]) {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        let mut out = BytesMut::new();
-        encode_command(&args, &mut out);
-        self.stream.write_all(&out).expect("send");
-    }
-
-    fn command(&mut self, args: &[&str]) -> Frame {
-        self.send(args);
-        self.read()
-    }
-
-    fn read(&mut self) -> Frame {
-        loop {
-            if let Some(frame) = self.decoder.decode(&mut self.buf).expect("valid RESP") {
-                return frame;
-            }
-            let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => panic!("server closed the connection"),
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) => panic!("reading a reply: {e}"),
-            }
-        }
-    }
-
-    /// True when no reply arrives within `wait`.
-    fn silent_for(&mut self, wait: Duration) -> bool {
-        if self
-            .decoder
-            .decode(&mut self.buf)
-            .expect("valid RESP")
-            .is_some()
-        {
-            return false;
-        }
-        self.stream.set_read_timeout(Some(wait)).expect("timeout");
-        let mut chunk = [0u8; 4096];
-        let silent = match self.stream.read(&mut chunk) {
-            Ok(0) => panic!("server closed the connection"),
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                false
-            }
-            Err(_) => true,
-        };
-        self.stream
-            .set_read_timeout(Some(TIMEOUT))
-            .expect("timeout");
-        silent
-    }
-
-    fn id(&mut self) -> i64 {
-        match self.command(&["CLIENT", "ID"]) {
-            Frame::Integer(id) => id,
-            other => panic!("CLIENT ID answered {other:?}"),
-        }
-    }
-}
+use common::{start, Conn, TIMEOUT};
+use lockstep_resp::Frame;
 
 fn bulk(s: &str) -> Frame {
     Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
@@ -240,7 +156,7 @@ fn client_unblock_timeout_answers_as_a_timeout_and_error_with_unblocked() {
     let server = start();
     let mut admin = Conn::open(server.addr());
     let mut waiter = Conn::open(server.addr());
-    let id = waiter.id().to_string();
+    let id = waiter.int(&["CLIENT", "ID"]).to_string();
     waiter.send(&["BLPOP", "k", "0"]);
     wait_blocked(&mut admin, 1);
     assert_eq!(
@@ -268,7 +184,7 @@ fn client_kill_ends_a_blocked_connection() {
     let server = start();
     let mut admin = Conn::open(server.addr());
     let mut waiter = Conn::open(server.addr());
-    let id = waiter.id().to_string();
+    let id = waiter.int(&["CLIENT", "ID"]).to_string();
     waiter.send(&["BLPOP", "k", "0"]);
     wait_blocked(&mut admin, 1);
     assert_eq!(admin.command(&["CLIENT", "KILL", "ID", &id]), int(1));
@@ -282,7 +198,7 @@ fn a_blocked_client_shows_flag_b_in_client_list() {
     let server = start();
     let mut admin = Conn::open(server.addr());
     let mut waiter = Conn::open(server.addr());
-    let id = waiter.id().to_string();
+    let id = waiter.int(&["CLIENT", "ID"]).to_string();
     waiter.send(&["BLPOP", "k", "0"]);
     wait_blocked(&mut admin, 1);
     let Frame::Bulk(line) = admin.command(&["CLIENT", "LIST", "ID", &id]) else {

@@ -3,81 +3,11 @@
 //! the per-command histograms fill. Exact replies that do not depend on timing are
 //! compared with the real Redis in `tests/cases/diagnostics.txt`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+mod common;
 
-use bytes::{Bytes, BytesMut};
-use lockstep_resp::{encode_command, Decoder, Frame};
-use lockstep_server::{EmbeddedServer, ServerConfig};
-
-fn start() -> EmbeddedServer {
-    EmbeddedServer::start(ServerConfig::ephemeral()).expect("server starts")
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-    decoder: Decoder,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("read timeout");
-        Conn {
-            stream,
-            buf: BytesMut::new(),
-            decoder: Decoder::default(),
-        }
-    }
-
-    fn local_addr(&self) -> String {
-        self.stream.local_addr().expect("local addr").to_string()
-    }
-
-    fn command(&mut self, args: &[&str]) -> Frame {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.command_bytes(&args)
-    }
-
-    fn command_bytes(&mut self, args: &[&[u8]]) -> Frame {
-        let mut out = BytesMut::new();
-        encode_command(args, &mut out);
-        self.stream.write_all(&out).expect("send");
-        loop {
-            if let Some(frame) = self.decoder.decode(&mut self.buf).expect("valid RESP") {
-                return frame;
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk).expect("read");
-            assert!(n > 0, "server closed the connection");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    fn ok(&mut self, args: &[&str]) {
-        assert_eq!(self.command(args), Frame::simple("OK"), "{args:?}");
-    }
-
-    fn int(&mut self, args: &[&str]) -> i64 {
-        match self.command(args) {
-            Frame::Integer(n) => n,
-            other => panic!("{args:?}: expected an integer, got {other:?}"),
-        }
-    }
-
-    fn text(&mut self, args: &[&str]) -> String {
-        match self.command(args) {
-            Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => {
-                String::from_utf8_lossy(&b).into_owned()
-            }
-            other => panic!("{args:?}: expected text, got {other:?}"),
-        }
-    }
-}
+use bytes::Bytes;
+use common::{start, Conn};
+use lockstep_resp::Frame;
 
 fn array(frame: Frame) -> Vec<Frame> {
     match frame {
