@@ -87,6 +87,19 @@ impl<'a> Args<'a> {
         ))
     }
 
+    /// The optional count of the pops (LPOP/RPOP, SPOP, ZPOPMIN/ZPOPMAX): absent, or a
+    /// non-negative integer, else `ERR value is out of range, must be positive` (Redis
+    /// checks it before it looks at the key).
+    pub fn pop_count(&mut self) -> Result<Option<u64>, CommandError> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let n = parse_i64(self.next()?).filter(|n| *n >= 0);
+        Ok(Some(
+            n.ok_or(CommandError::from(errors::MUST_BE_POSITIVE))? as u64
+        ))
+    }
+
     /// Fails with `ERR syntax error` when arguments are left.
     pub fn finish(&self) -> Result<(), CommandError> {
         if self.is_empty() {

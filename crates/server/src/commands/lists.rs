@@ -89,13 +89,7 @@ fn pop(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> CommandResult {
     if argv.len() > 3 {
         return Err(errors::wrong_arity(ctx.cmd.full_name).into());
     }
-    let count = match argv.get(2) {
-        None => None,
-        Some(arg) => match parse_i64(arg).filter(|n| *n >= 0) {
-            Some(n) => Some(n as usize),
-            None => return Err(errors::MUST_BE_POSITIVE.into()),
-        },
-    };
+    let count = Args::new(argv, 2).pop_count()?.map(|n| n as usize);
     let (mut db, out) = ctx.db_out();
     let Some(mut list) = db.write::<ListValue>(argv[1])? else {
         match count {

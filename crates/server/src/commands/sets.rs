@@ -8,6 +8,7 @@
 
 use rand::Rng;
 
+use crate::args::Args;
 use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::keyspace::Value;
@@ -100,15 +101,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv.len() > 3 {
         return Err(errors::SYNTAX.into());
     }
-    let count = match argv.get(2) {
-        None => None,
-        Some(arg) => {
-            let n = parse_i64(arg)
-                .filter(|n| *n >= 0)
-                .ok_or(errors::MUST_BE_POSITIVE)?;
-            Some(n as u64)
-        }
-    };
+    let count = Args::new(argv, 2).pop_count()?;
     let (mut db, out) = ctx.db_out();
     let Some(mut set) = db.write::<SetValue>(argv[1])? else {
         if count.is_some() {

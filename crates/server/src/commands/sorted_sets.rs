@@ -7,6 +7,7 @@
 //! `zrangeGenericCommand` step by step, because the order of its checks decides which
 //! error a client sees: options, then conflicting options, then the range, then the key.
 
+use crate::args::Args;
 use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::keyspace::Value;
@@ -213,15 +214,7 @@ fn zpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CommandResult {
     if argv.len() > 3 {
         return Err(errors::SYNTAX.into());
     }
-    let count = match argv.get(2) {
-        None => None,
-        Some(arg) => {
-            let n = parse_i64(arg)
-                .filter(|n| *n >= 0)
-                .ok_or(errors::MUST_BE_POSITIVE)?;
-            Some(n as u64)
-        }
-    };
+    let count = Args::new(argv, 2).pop_count()?;
     let (mut db, out) = ctx.db_out();
     let Some(mut zset) = db.write::<ZsetValue>(argv[1])? else {
         out.array(0);
