@@ -238,8 +238,8 @@ impl<'a> DbMut<'a> {
 
     /// Removes `key`; a key that had already expired counts as absent.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.live(key)?;
-        let old = self.db.dict.remove(key);
+        let idx = self.live(key)?;
+        let old = self.db.dict.remove_at(idx);
         if old.is_some() {
             self.mods.key(self.index, key, 1);
         }
@@ -303,13 +303,7 @@ impl<'a> DbMut<'a> {
     ) -> Result<Written<'a, T>, CommandError> {
         let idx = match self.live(key) {
             Some(idx) => idx,
-            None => {
-                self.db.dict.insert(key, create(), super::NO_EXPIRY);
-                match self.db.dict.find(key) {
-                    Some(idx) => idx,
-                    None => return Err(errors::WRONGTYPE.into()),
-                }
-            }
+            None => self.db.dict.insert_slot(key, create(), super::NO_EXPIRY).0,
         };
         self.into_guard(key, idx)
     }

@@ -129,6 +129,16 @@ impl Dict {
 
     /// Inserts or replaces `key`, keeping its slot. Returns the previous entry, if any.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: Millis) -> Option<Entry> {
+        self.insert_slot(key, value, expire_at).1
+    }
+
+    /// `insert`, also telling the slot the key now has.
+    pub fn insert_slot(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        expire_at: Millis,
+    ) -> (u32, Option<Entry>) {
         let hash = self.hash(key);
         let Dict {
             hasher,
@@ -162,7 +172,7 @@ impl Dict {
                     },
                 );
                 update_ttl_bit(ttl_bits, expiring, idx, old_expire, expire_at);
-                Some(old)
+                (idx, Some(old))
             }
             TableEntry::Vacant(v) => {
                 let new = Entry {
@@ -186,7 +196,7 @@ impl Dict {
                 };
                 v.insert(idx);
                 update_ttl_bit(ttl_bits, expiring, idx, NO_EXPIRY, expire_at);
-                None
+                (idx, None)
             }
         }
     }
