@@ -101,6 +101,12 @@ impl Blocked {
     }
 
     /// The next written key that somebody waits on.
+    /// Whether a written key waits to be served.
+    #[inline]
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     pub fn next_ready(&mut self) -> Option<(usize, Key)> {
         let slot = self.ready.pop_front()?;
         self.ready_set.remove(&slot);

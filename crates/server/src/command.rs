@@ -312,6 +312,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The client's selected database, through the modification hook.
+    #[inline]
     pub fn db(&mut self) -> DbMut<'_> {
         let index = self.client.db;
         self.state.db(index, self.now)
@@ -319,6 +320,7 @@ impl Ctx<'_> {
 
     /// The selected database and the reply, borrowed apart, for handlers that stream a
     /// value into the reply while they hold it.
+    #[inline]
     pub fn db_out(&mut self) -> (DbMut<'_>, &mut Reply) {
         let index = self.client.db;
         (self.state.db(index, self.now), &mut *self.out)

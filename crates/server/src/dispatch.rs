@@ -79,10 +79,13 @@ pub fn process_command(
                 ready_when: block.ready_when,
                 out: Reply::new(out.protocol),
             });
+            listen_while_blocked(state);
             Processed::Blocked(deadline)
         }
     };
-    serve_blocked(state);
+    if state.blocked.has_ready() {
+        serve_blocked(state);
+    }
     count_error_codes(state, out);
     processed
 }
@@ -94,7 +97,11 @@ fn rejected(state: &mut State, out: &mut Reply, id: usize) -> Processed {
 }
 
 /// INFO errorstats: the codes of the error replies just written.
+#[inline]
 fn count_error_codes(state: &mut State, out: &mut Reply) {
+    if !out.has_error_codes() {
+        return;
+    }
     for code in out.take_error_codes() {
         *state.error_stats.entry(code).or_default() += 1;
     }
@@ -351,9 +358,11 @@ pub fn run_batch(
 ) -> BatchEnd {
     let errors_before = out.errors;
     let mut end = BatchEnd::Done;
+    // One vector for the batch, refilled per command.
+    let mut argv: Vec<&[u8]> = Vec::with_capacity(16);
     for i in start..batch.len() {
-        let argv: SmallVec<[&[u8]; 16]> =
-            batch.command(i).iter().map(|r| &buf[r.clone()]).collect();
+        argv.clear();
+        argv.extend(batch.command(i).iter().map(|r| &buf[r.clone()]));
         if is_http_request(argv[0]) {
             tracing::warn!(addr = %client.addr, "possible security attack: HTTP request on the Redis port, connection closed");
             out.truncate(0);

@@ -175,6 +175,12 @@ impl Reply {
         }
     }
 
+    /// Whether errors were written since the last `take_error_codes`.
+    #[inline]
+    pub fn has_error_codes(&self) -> bool {
+        !self.error_codes.is_empty()
+    }
+
     /// The codes of the errors written since the last call.
     pub fn take_error_codes(&mut self) -> std::vec::Drain<'_, Box<[u8]>> {
         self.error_codes.drain(..)

@@ -248,6 +248,7 @@ impl State {
 
 impl State {
     /// Database `index` through the modification hook, at the command time `now`.
+    #[inline]
     pub fn db(&mut self, index: usize, now: Millis) -> DbMut<'_> {
         DbMut::new(&mut self.dbs[index], &mut self.mods, index, now)
     }

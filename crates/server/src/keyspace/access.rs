@@ -118,6 +118,7 @@ pub struct DbMut<'a> {
 }
 
 impl<'a> DbMut<'a> {
+    #[inline]
     pub fn new(db: &'a mut Db, mods: &'a mut Modifications, index: usize, now: Millis) -> Self {
         DbMut {
             db,
@@ -151,6 +152,7 @@ impl<'a> DbMut<'a> {
     }
 
     /// Deletes `key` if its TTL has passed, reporting the deletion. Its slot otherwise.
+    #[inline]
     fn live(&mut self, key: &[u8]) -> Option<u32> {
         let (idx, expired) = self.db.expire_if_needed(key, self.now);
         if expired {
@@ -161,6 +163,7 @@ impl<'a> DbMut<'a> {
     }
 
     /// Looks a key up for reading, counting a hit or a miss (INFO keyspace_hits/misses).
+    #[inline]
     pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
         match self.live(key) {
             Some(idx) => {
@@ -176,6 +179,7 @@ impl<'a> DbMut<'a> {
 
     /// Looks a key up without counting a hit or a miss (what writes and TYPE-like
     /// commands do).
+    #[inline]
     pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
         let idx = self.live(key)?;
         self.db.dict.at(idx)
@@ -192,6 +196,7 @@ impl<'a> DbMut<'a> {
     }
 
     /// The same database, borrowed again for a shorter while.
+    #[inline]
     pub fn reborrow(&mut self) -> DbMut<'_> {
         DbMut {
             db: &mut *self.db,
@@ -202,11 +207,13 @@ impl<'a> DbMut<'a> {
     }
 
     /// The value of `key` as a `T`, counting a hit or a miss; WRONGTYPE for another type.
+    #[inline]
     pub fn read<T: Typed>(&mut self, key: &[u8]) -> Result<Option<&T>, CommandError> {
         self.reborrow().into_read(key)
     }
 
     /// `read`, for as long as the database was borrowed.
+    #[inline]
     pub fn into_read<T: Typed>(mut self, key: &[u8]) -> Result<Option<&'a T>, CommandError> {
         let Some(idx) = self.live(key) else {
             self.db.stats.misses += 1;
@@ -221,6 +228,7 @@ impl<'a> DbMut<'a> {
 
     /// The string value of `key` (an integer or bytes), counting a hit or a miss;
     /// WRONGTYPE for a collection.
+    #[inline]
     pub fn read_string(&mut self, key: &[u8]) -> Result<Option<&Value>, CommandError> {
         match self.get(key) {
             None => Ok(None),
