@@ -8,10 +8,10 @@
 use hashbrown::HashMap;
 use std::sync::OnceLock;
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use crate::errors;
+pub use crate::errors::CommandError;
 use crate::keyspace::{Db, DbMut, Key, Millis, Typed, Value, Written};
 use crate::reply::Reply;
 use crate::state::{Client, State};
@@ -59,34 +59,6 @@ pub struct Block {
     /// Whether a value wakes the client (a list for BLPOP): a write that leaves another
     /// type under the key leaves the client blocked, as in Redis.
     pub ready_when: fn(&Value) -> bool,
-}
-
-/// A command's error reply: its text without the leading `-` (`ERR syntax error`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CommandError(pub Cow<'static, [u8]>);
-
-impl CommandError {
-    pub fn text(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl From<&'static str> for CommandError {
-    fn from(text: &'static str) -> Self {
-        CommandError(Cow::Borrowed(text.as_bytes()))
-    }
-}
-
-impl From<String> for CommandError {
-    fn from(text: String) -> Self {
-        CommandError(Cow::Owned(text.into_bytes()))
-    }
-}
-
-impl From<Vec<u8>> for CommandError {
-    fn from(text: Vec<u8>) -> Self {
-        CommandError(Cow::Owned(text))
-    }
 }
 
 pub use lockstep_commands::{

@@ -29,7 +29,7 @@ use crate::commands::connection::password;
 use crate::dispatch::{forget_client, run_batch, take_back, time_out, BatchEnd};
 use crate::keyspace::Millis;
 use crate::reply::{Protocol, Reply};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::state::{unix_millis, Client, ClientEntry, ReplyMode, State};
 
 /// Redis closes a client whose unparsed input passes `client-query-buffer-limit` (1 GiB).

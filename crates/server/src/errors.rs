@@ -3,6 +3,8 @@
 //!
 //! Each constant is the reply text without the leading `-` and trailing CRLF.
 
+use std::borrow::Cow;
+
 pub const SYNTAX: &str = "ERR syntax error";
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
@@ -197,3 +199,31 @@ pub const ZRANGE_WITHSCORES_WITH_LEX: &str =
     "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
 /// HINCRBYFLOAT's increment itself is infinite.
 pub const NAN_OR_INFINITY_VALUE: &str = "ERR value is NaN or Infinity";
+
+/// A command's error reply: its text without the leading `-` (`ERR syntax error`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandError(pub Cow<'static, [u8]>);
+
+impl CommandError {
+    pub fn text(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&'static str> for CommandError {
+    fn from(text: &'static str) -> Self {
+        CommandError(Cow::Borrowed(text.as_bytes()))
+    }
+}
+
+impl From<String> for CommandError {
+    fn from(text: String) -> Self {
+        CommandError(Cow::Owned(text.into_bytes()))
+    }
+}
+
+impl From<Vec<u8>> for CommandError {
+    fn from(text: Vec<u8>) -> Self {
+        CommandError(Cow::Owned(text))
+    }
+}

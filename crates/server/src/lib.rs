@@ -25,6 +25,7 @@ pub mod errors;
 pub mod keyspace;
 pub mod reply;
 mod server;
+mod shared;
 pub mod state;
 pub mod types;
 pub mod util;

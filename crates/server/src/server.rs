@@ -4,29 +4,16 @@
 //! Binding failures are values (`StartError`) with Redis's wording, never panics.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ServerConfig};
+use crate::shared::Shared;
 use crate::state::{unix_millis, State};
-
-/// What every connection task shares.
-pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
-    next_client_id: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn next_client_id(&self) -> u64 {
-        self.next_client_id.fetch_add(1, Ordering::Relaxed)
-    }
-}
 
 /// Why a server could not start.
 #[derive(Debug)]
@@ -87,10 +74,7 @@ impl Server {
         };
         let mut state = State::new(runtime_config, shutdown.clone());
         state.listening = addrs.clone();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(state),
-            next_client_id: AtomicU64::new(1),
-        });
+        let shared = Arc::new(Shared::new(state));
         let mut tasks = JoinSet::new();
         for listener in listeners {
             tasks.spawn(accept_loop(shared.clone(), listener, shutdown.subscribe()));

@@ -11,8 +11,7 @@
 use std::marker::PhantomData;
 
 use super::{Db, Entry, Key, Millis, Value};
-use crate::command::CommandError;
-use crate::errors;
+use crate::errors::{self, CommandError};
 use crate::types::{HashValue, ListValue, SetValue, ZsetValue};
 
 /// What the keyspace reports after writes: Redis's `dirty` counter and, while somebody
