@@ -101,6 +101,20 @@ impl Blocked {
     }
 
     /// The next written key that somebody waits on.
+    /// Marks every key of database `db` that somebody waits on as ready to look at again:
+    /// the database changed wholesale (Redis's `scanDatabaseForReadyKeys`, after SWAPDB).
+    pub fn database_changed(&mut self, db: usize) {
+        let keys: Vec<Key> = self
+            .by_key
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, key)| key.clone())
+            .collect();
+        for key in keys {
+            self.key_written(db, key);
+        }
+    }
+
     /// Whether a written key waits to be served.
     #[inline]
     pub fn has_ready(&self) -> bool {

@@ -247,6 +247,16 @@ impl State {
 }
 
 impl State {
+    /// SWAPDB: databases `a` and `b` trade contents, one change in all as Redis counts
+    /// it, and a client waiting on a key of either may find it there now.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+        self.mods.flushed(a, 1);
+        self.mods.flushed(b, 0);
+        self.blocked.database_changed(a);
+        self.blocked.database_changed(b);
+    }
+
     /// Database `index` through the modification hook, at the command time `now`.
     #[inline]
     pub fn db(&mut self, index: usize, now: Millis) -> DbMut<'_> {

@@ -222,3 +222,23 @@ fn a_key_of_another_type_leaves_the_waiter_blocked() {
     admin.command(&["RPUSH", "k", "v"]);
     assert_eq!(waiter.read(), pair("k", "v"));
 }
+
+#[test]
+fn swapdb_serves_a_waiter_whose_key_arrives_with_the_other_database() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    waiter.command(&["SELECT", "1"]);
+    waiter.send(&["BLPOP", "k", "0"]);
+    wait_blocked(&mut admin, 1);
+    admin.command(&["RPUSH", "k", "v"]);
+    assert!(
+        waiter.silent_for(Duration::from_millis(100)),
+        "k is in db 0"
+    );
+    assert_eq!(
+        admin.command(&["SWAPDB", "0", "1"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(waiter.read(), pair("k", "v"));
+}

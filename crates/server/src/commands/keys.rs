@@ -496,10 +496,7 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (Some(a), Some(b)) = (index(a), index(b)) else {
         return Err(errors::DB_INDEX_OUT_OF_RANGE.into());
     };
-    ctx.state.dbs.swap(a, b);
-    // Both databases change wholesale, counted as one change as in Redis.
-    ctx.state.mods.flushed(a, 1);
-    ctx.state.mods.flushed(b, 0);
+    ctx.state.swap_dbs(a, b);
     ctx.out.ok();
     Ok(Done)
 }
