@@ -1,0 +1,191 @@
+//! DEBUG: the few subcommands clients and test suites use (SLEEP, POPULATE, HELP).
+
+use super::help;
+use crate::command::Ctx;
+use crate::errors;
+use crate::keyspace::{Value, NO_EXPIRY};
+
+const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// `DEBUG SLEEP seconds`, `DEBUG POPULATE count [prefix] [size]`, `DEBUG HELP`. Others get
+/// Redis's unknown-subcommand error. Allowed as `enable-debug-command local` allows it:
+/// from loopback connections only.
+pub(super) fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if !ctx.client.addr.ip().is_loopback() {
+        ctx.out.error(DEBUG_NOT_ALLOWED);
+        return;
+    }
+    let sub = argv[1].to_ascii_lowercase();
+    match (sub.as_slice(), argv.len()) {
+        (b"help", 2) => help(
+            ctx,
+            "DEBUG",
+            &[
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        ),
+        (b"sleep", 3) => {
+            // Like Redis, the whole server stops: the lock stays held while sleeping.
+            let secs = strtod_prefix(argv[2]);
+            if secs > 0.0 && secs.is_finite() {
+                let micros = (secs * 1_000_000.0).min(u64::MAX as f64) as u64;
+                std::thread::sleep(std::time::Duration::from_micros(micros));
+            }
+            ctx.out.ok();
+        }
+        (b"populate", 3..=5) => debug_populate(ctx, argv),
+        _ => {
+            let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
+            msg.extend_from_slice(errors::c_string(argv[1]));
+            msg.extend_from_slice(b"'. Try DEBUG HELP.");
+            ctx.out.error_bytes(&msg);
+        }
+    }
+}
+
+/// `DEBUG POPULATE count [prefix] [size]`: keys `prefix:N` (0 <= N < count) holding
+/// `value:N`, cut or padded with zero bytes to `size` when given. Existing keys are left
+/// alone. Like Redis, the key name is cut to 127 bytes and the prefix at a NUL byte.
+fn debug_populate(ctx: &mut Ctx, argv: &[&[u8]]) {
+    const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+    let Some(count) = crate::util::parse_i64(argv[2]).filter(|&n| n >= 0) else {
+        ctx.out.error(NOT_POSITIVE);
+        return;
+    };
+    let size = match argv.get(4) {
+        None => 0,
+        Some(s) => match crate::util::parse_i64(s).filter(|&n| n >= 0) {
+            Some(n) => n as usize,
+            None => {
+                ctx.out.error(NOT_POSITIVE);
+                return;
+            }
+        },
+    };
+    let prefix = argv.get(3).map_or(&b"key"[..], |p| errors::c_string(p));
+    let db = &mut ctx.state.dbs[ctx.client.db];
+    let now = ctx.now;
+    let mut key = Vec::with_capacity(prefix.len() + 24);
+    let mut value = Vec::with_capacity(size.max(24));
+    let mut num = itoa::Buffer::new();
+    for j in 0..count {
+        let digits = num.format(j).as_bytes();
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(digits);
+        key.truncate(127);
+        if db.contains(&key, now) {
+            continue;
+        }
+        value.clear();
+        value.extend_from_slice(b"value:");
+        value.extend_from_slice(digits);
+        if size > 0 {
+            value.resize(size, 0);
+        }
+        db.set(&key, Value::string(&value), NO_EXPIRY);
+    }
+    ctx.out.ok();
+}
+
+/// C's `strtod` on the longest numeric prefix (0 when there is none), as DEBUG SLEEP
+/// reads its argument.
+fn strtod_prefix(s: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(s);
+    let text = text.trim_start();
+    let mut best = 0.0;
+    for end in 1..=text.len() {
+        if !text.is_char_boundary(end) {
+            continue;
+        }
+        if let Ok(v) = text[..end].parse::<f64>() {
+            if text[..end]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+            {
+                best = v;
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::Server;
+    use super::*;
+
+    #[test]
+    fn debug_populate_creates_keys_and_keeps_existing_ones() {
+        let mut s = Server::new();
+        s.run(&["SET", "key:1", "mine"]);
+        assert_eq!(s.run(&["DEBUG", "POPULATE", "3"]), "+OK\r\n");
+        assert_eq!(s.run(&["DBSIZE"]), ":3\r\n");
+        assert_eq!(s.run(&["GET", "key:0"]), "$7\r\nvalue:0\r\n");
+        assert_eq!(s.run(&["GET", "key:1"]), "$4\r\nmine\r\n");
+    }
+
+    #[test]
+    fn debug_populate_pads_and_cuts_values_to_size() {
+        let mut s = Server::new();
+        assert_eq!(s.run(&["DEBUG", "POPULATE", "2", "p", "10"]), "+OK\r\n");
+        assert_eq!(s.run(&["GET", "p:1"]), "$10\r\nvalue:1\0\0\0\r\n");
+        assert_eq!(s.run(&["DEBUG", "POPULATE", "1", "q", "3"]), "+OK\r\n");
+        assert_eq!(s.run(&["GET", "q:0"]), "$3\r\nval\r\n");
+    }
+
+    #[test]
+    fn debug_populate_rejects_negative_counts_and_sizes() {
+        let mut s = Server::new();
+        let err = "-ERR value is out of range, must be positive\r\n";
+        assert_eq!(s.run(&["DEBUG", "POPULATE", "-1"]), err);
+        assert_eq!(s.run(&["DEBUG", "POPULATE", "abc"]), err);
+        assert_eq!(s.run(&["DEBUG", "POPULATE", "1", "k", "-1"]), err);
+    }
+
+    #[test]
+    fn debug_sleep_holds_the_server_for_the_time_given() {
+        let mut s = Server::new();
+        let start = std::time::Instant::now();
+        assert_eq!(s.run(&["DEBUG", "SLEEP", "0.05"]), "+OK\r\n");
+        assert!(start.elapsed() >= std::time::Duration::from_millis(50));
+        assert_eq!(s.run(&["DEBUG", "SLEEP", "abc"]), "+OK\r\n");
+    }
+
+    #[test]
+    fn debug_unknown_subcommand_gets_redis_error() {
+        let mut s = Server::new();
+        assert_eq!(
+            s.run(&["DEBUG", "RELOAD"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'RELOAD'. Try DEBUG HELP.\r\n"
+        );
+        assert!(s
+            .run(&["DEBUG", "SLEEP"])
+            .starts_with("-ERR unknown subcommand"));
+    }
+
+    #[test]
+    fn debug_is_refused_to_remote_clients() {
+        let mut s = Server::new();
+        s.client.addr = "10.1.2.3:4000".parse().expect("addr");
+        assert_eq!(
+            s.run(&["DEBUG", "SLEEP", "0"]),
+            format!("-{DEBUG_NOT_ALLOWED}\r\n")
+        );
+    }
+
+    #[test]
+    fn strtod_prefix_reads_like_c() {
+        assert_eq!(strtod_prefix(b"0.5"), 0.5);
+        assert_eq!(strtod_prefix(b"2abc"), 2.0);
+        assert_eq!(strtod_prefix(b"abc"), 0.0);
+        assert_eq!(strtod_prefix(b"-1"), -1.0);
+    }
+}

@@ -1,0 +1,557 @@
+//! INFO: the server's state as Redis's sections of `field:value` lines.
+
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+
+use super::memory::ProcessMemory;
+use crate::command::Ctx;
+use crate::config::Config;
+use crate::keyspace::{DbStats, NO_EXPIRY};
+use crate::state::{unix_micros, Stats};
+
+/// Sections in the order INFO prints them, and whether the default set includes each.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("errorstats", true),
+    ("latencystats", false),
+    ("cluster", true),
+    ("keyspace", true),
+];
+
+/// `INFO [section ...]`: the sections asked for (`default` without arguments; `all` and
+/// `everything` for every one), each as `# Name` then `field:value` lines, separated by a
+/// blank line.
+pub(super) fn info(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let mut wanted = [false; SECTIONS.len()];
+    if argv.len() == 1 {
+        for (w, (_, default)) in wanted.iter_mut().zip(SECTIONS) {
+            *w = *default;
+        }
+    }
+    for a in &argv[1..] {
+        let a = a.to_ascii_lowercase();
+        let name: &[u8] = if a == b"module_list" { b"modules" } else { &a };
+        for (w, (section, default)) in wanted.iter_mut().zip(SECTIONS) {
+            let hit = match name {
+                b"all" | b"everything" => true,
+                b"default" => *default,
+                _ => name == section.as_bytes(),
+            };
+            *w |= hit;
+        }
+    }
+    let mut text = String::new();
+    for (i, (section, _)) in SECTIONS.iter().enumerate() {
+        if wanted[i] {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            info_section(ctx, section, &mut text);
+        }
+    }
+    ctx.out.verbatim(text.as_bytes());
+}
+
+/// Appends `name:value\r\n`.
+macro_rules! field {
+    ($out:expr, $name:expr, $($arg:tt)*) => {{
+        let _ = write!($out, "{}:", $name);
+        let _ = write!($out, $($arg)*);
+        $out.push_str("\r\n");
+    }};
+}
+
+fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
+    let state = &*ctx.state;
+    let title = match section {
+        "cpu" => "CPU".to_string(),
+        s => s[..1].to_ascii_uppercase() + &s[1..],
+    };
+    let _ = write!(out, "# {title}\r\n");
+    let uptime = state.started.elapsed().as_secs();
+    match section {
+        "server" => {
+            field!(out, "redis_version", "7.0.15");
+            field!(out, "redis_git_sha1", "00000000");
+            field!(out, "redis_git_dirty", "0");
+            field!(out, "redis_build_id", "{}", &hex_id(ctx, 1)[..15]);
+            field!(out, "redis_mode", "standalone");
+            field!(out, "os", "{}", os_name());
+            field!(out, "arch_bits", "{}", usize::BITS);
+            field!(out, "monotonic_clock", "POSIX clock_gettime");
+            field!(out, "multiplexing_api", "epoll");
+            field!(out, "atomicvar_api", "c11-builtin");
+            field!(out, "gcc_version", "0.0.0");
+            field!(out, "process_id", "{}", std::process::id());
+            field!(out, "process_supervised", "no");
+            field!(out, "run_id", "{}", hex_id(ctx, 2));
+            field!(out, "tcp_port", "{}", state.config.port);
+            field!(out, "server_time_usec", "{}", unix_micros());
+            field!(out, "uptime_in_seconds", "{uptime}");
+            field!(out, "uptime_in_days", "{}", uptime / 86400);
+            field!(out, "hz", "{}", state.config.hz);
+            field!(out, "configured_hz", "{}", state.config.hz);
+            field!(out, "lru_clock", "{}", (ctx.now / 1000) & ((1 << 24) - 1));
+            let exe = std::env::current_exe()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            field!(out, "executable", "{exe}");
+            field!(out, "config_file", "");
+            field!(out, "io_threads_active", "0");
+        }
+        "clients" => {
+            let max_qbuf = state
+                .clients
+                .values()
+                .map(|c| c.client.query_buf)
+                .max()
+                .unwrap_or(0);
+            field!(out, "connected_clients", "{}", state.clients.len());
+            field!(out, "cluster_connections", "0");
+            field!(out, "maxclients", "{}", state.config.maxclients);
+            field!(out, "client_recent_max_input_buffer", "{max_qbuf}");
+            field!(out, "client_recent_max_output_buffer", "0");
+            field!(out, "blocked_clients", "{}", state.blocked.len());
+            field!(out, "tracking_clients", "0");
+            field!(out, "clients_in_timeout_table", "0");
+        }
+        "memory" => memory_section(&state.config, out),
+        "persistence" => {
+            let saves = state.config.saves;
+            let changes = state.mods.dirty.saturating_sub(saves.dirty_at_last_save);
+            for (name, value) in [
+                ("loading", "0"),
+                ("async_loading", "0"),
+                ("current_cow_peak", "0"),
+                ("current_cow_size", "0"),
+                ("current_cow_size_age", "0"),
+                ("current_fork_perc", "0.00"),
+                ("current_save_keys_processed", "0"),
+                ("current_save_keys_total", "0"),
+            ] {
+                field!(out, name, "{value}");
+            }
+            field!(out, "rdb_changes_since_last_save", "{changes}");
+            field!(out, "rdb_bgsave_in_progress", "0");
+            field!(out, "rdb_last_save_time", "{}", state.last_save);
+            field!(out, "rdb_last_bgsave_status", "ok");
+            let bgsave_secs = if saves.last_bgsave.is_some() { 0 } else { -1 };
+            field!(out, "rdb_last_bgsave_time_sec", "{bgsave_secs}");
+            field!(out, "rdb_current_bgsave_time_sec", "-1");
+            field!(out, "rdb_saves", "{}", saves.saves);
+            for (name, value) in [
+                ("rdb_last_cow_size", "0"),
+                ("rdb_last_load_keys_expired", "0"),
+                ("rdb_last_load_keys_loaded", "0"),
+                ("aof_enabled", "0"),
+                ("aof_rewrite_in_progress", "0"),
+                ("aof_rewrite_scheduled", "0"),
+                ("aof_last_rewrite_time_sec", "-1"),
+                ("aof_current_rewrite_time_sec", "-1"),
+                ("aof_last_bgrewrite_status", "ok"),
+                ("aof_rewrites", "0"),
+                ("aof_rewrites_consecutive_failures", "0"),
+                ("aof_last_write_status", "ok"),
+                ("aof_last_cow_size", "0"),
+                ("module_fork_in_progress", "0"),
+                ("module_fork_last_cow_size", "0"),
+                // Not a Redis field: SAVE, BGSAVE and SHUTDOWN SAVE write no file here.
+                ("lockstep_persistence", "none"),
+            ] {
+                field!(out, name, "{value}");
+            }
+        }
+        "stats" => {
+            let s: Stats = state.stats;
+            let db = db_stats_sum(ctx);
+            field!(
+                out,
+                "total_connections_received",
+                "{}",
+                s.connections_received
+            );
+            field!(out, "total_commands_processed", "{}", s.commands_processed);
+            field!(out, "instantaneous_ops_per_sec", "0");
+            field!(out, "total_net_input_bytes", "{}", s.net_input_bytes);
+            field!(out, "total_net_output_bytes", "{}", s.net_output_bytes);
+            field!(out, "total_net_repl_input_bytes", "0");
+            field!(out, "total_net_repl_output_bytes", "0");
+            field!(out, "instantaneous_input_kbps", "0.00");
+            field!(out, "instantaneous_output_kbps", "0.00");
+            field!(out, "instantaneous_input_repl_kbps", "0.00");
+            field!(out, "instantaneous_output_repl_kbps", "0.00");
+            field!(out, "rejected_connections", "{}", s.rejected_connections);
+            field!(out, "sync_full", "0");
+            field!(out, "sync_partial_ok", "0");
+            field!(out, "sync_partial_err", "0");
+            field!(out, "expired_keys", "{}", db.expired);
+            field!(out, "expired_stale_perc", "0.00");
+            for name in [
+                "expired_time_cap_reached_count",
+                "expire_cycle_cpu_milliseconds",
+                "evicted_keys",
+                "evicted_clients",
+                "total_eviction_exceeded_time",
+                "current_eviction_exceeded_time",
+            ] {
+                field!(out, name, "0");
+            }
+            field!(out, "keyspace_hits", "{}", db.hits);
+            field!(out, "keyspace_misses", "{}", db.misses);
+            for name in [
+                "pubsub_channels",
+                "pubsub_patterns",
+                "pubsubshard_channels",
+                "latest_fork_usec",
+                "total_forks",
+                "migrate_cached_sockets",
+                "slave_expires_tracked_keys",
+                "active_defrag_hits",
+                "active_defrag_misses",
+                "active_defrag_key_hits",
+                "active_defrag_key_misses",
+                "total_active_defrag_time",
+                "current_active_defrag_time",
+                "tracking_total_keys",
+                "tracking_total_items",
+                "tracking_total_prefixes",
+                "unexpected_error_replies",
+            ] {
+                field!(out, name, "0");
+            }
+            field!(out, "total_error_replies", "{}", s.error_replies);
+            field!(out, "dump_payload_sanitizations", "0");
+            field!(out, "total_reads_processed", "0");
+            field!(out, "total_writes_processed", "0");
+            field!(out, "io_threaded_reads_processed", "0");
+            field!(out, "io_threaded_writes_processed", "0");
+            field!(out, "reply_buffer_shrinks", "0");
+            field!(out, "reply_buffer_expands", "0");
+        }
+        "replication" => {
+            field!(out, "role", "master");
+            field!(out, "connected_slaves", "0");
+            field!(out, "master_failover_state", "no-failover");
+            field!(out, "master_replid", "{}", hex_id(ctx, 3));
+            field!(out, "master_replid2", "{}", "0".repeat(40));
+            field!(out, "master_repl_offset", "0");
+            field!(out, "second_repl_offset", "-1");
+            field!(out, "repl_backlog_active", "0");
+            field!(out, "repl_backlog_size", "1048576");
+            field!(out, "repl_backlog_first_byte_offset", "0");
+            field!(out, "repl_backlog_histlen", "0");
+        }
+        "cpu" => {
+            let (user, sys) = cpu_seconds();
+            field!(out, "used_cpu_sys", "{sys:.6}");
+            field!(out, "used_cpu_user", "{user:.6}");
+            field!(out, "used_cpu_sys_children", "0.000000");
+            field!(out, "used_cpu_user_children", "0.000000");
+            field!(out, "used_cpu_sys_main_thread", "{sys:.6}");
+            field!(out, "used_cpu_user_main_thread", "{user:.6}");
+        }
+        "cluster" => field!(out, "cluster_enabled", "0"),
+        "keyspace" => {
+            for (i, db) in state.dbs.iter().enumerate() {
+                if db.is_empty() {
+                    continue;
+                }
+                let expires = db.dict.expiring_len();
+                let avg_ttl = avg_ttl_estimate(db, ctx.now);
+                field!(
+                    out,
+                    format!("db{i}"),
+                    "keys={},expires={expires},avg_ttl={avg_ttl}",
+                    db.len()
+                );
+            }
+        }
+        "commandstats" => {
+            for (id, cmd) in crate::command::Registry::get().with_ids() {
+                let st = state.command_stats[id];
+                if st.calls == 0 && st.rejected == 0 && st.failed == 0 {
+                    continue;
+                }
+                let per_call = if st.calls == 0 {
+                    0.0
+                } else {
+                    st.usec as f64 / st.calls as f64
+                };
+                field!(
+                    out,
+                    format!("cmdstat_{}", cmd.full_name),
+                    "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                    st.calls,
+                    st.usec,
+                    st.rejected,
+                    st.failed
+                );
+            }
+        }
+        "errorstats" => {
+            for (code, count) in &state.error_stats {
+                field!(
+                    out,
+                    format!("errorstat_{}", String::from_utf8_lossy(code)),
+                    "count={count}"
+                );
+            }
+        }
+        "latencystats" => crate::commands::diagnostics::latencystats(state, out),
+        // Modules: there are none, so the section has a header and no fields.
+        _ => {}
+    }
+}
+
+fn memory_section(config: &Config, out: &mut String) {
+    let mem = ProcessMemory::read();
+    let used = mem.rss;
+    let maxmemory: u64 = config
+        .value("maxmemory")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let policy = config.value("maxmemory-policy").unwrap_or_default();
+    field!(out, "used_memory", "{used}");
+    field!(out, "used_memory_human", "{}", human(used));
+    field!(out, "used_memory_rss", "{}", mem.rss);
+    field!(out, "used_memory_rss_human", "{}", human(mem.rss));
+    field!(out, "used_memory_peak", "{}", mem.peak);
+    field!(out, "used_memory_peak_human", "{}", human(mem.peak));
+    let peak_perc = if mem.peak > 0 {
+        used as f64 * 100.0 / mem.peak as f64
+    } else {
+        100.0
+    };
+    field!(out, "used_memory_peak_perc", "{peak_perc:.2}%");
+    field!(out, "used_memory_overhead", "0");
+    field!(out, "used_memory_startup", "0");
+    field!(out, "used_memory_dataset", "{used}");
+    field!(out, "used_memory_dataset_perc", "100.00%");
+    field!(out, "allocator_allocated", "{used}");
+    field!(out, "allocator_active", "{used}");
+    field!(out, "allocator_resident", "{}", mem.rss);
+    field!(out, "total_system_memory", "{}", mem.total_system);
+    field!(
+        out,
+        "total_system_memory_human",
+        "{}",
+        human(mem.total_system)
+    );
+    for (name, value) in [
+        ("used_memory_lua", "0"),
+        ("used_memory_vm_eval", "0"),
+        ("used_memory_lua_human", "0B"),
+        ("used_memory_scripts_eval", "0"),
+        ("number_of_cached_scripts", "0"),
+        ("number_of_functions", "0"),
+        ("number_of_libraries", "0"),
+        ("used_memory_vm_functions", "0"),
+        ("used_memory_vm_total", "0"),
+        ("used_memory_vm_total_human", "0B"),
+        ("used_memory_functions", "0"),
+        ("used_memory_scripts", "0"),
+        ("used_memory_scripts_human", "0B"),
+    ] {
+        field!(out, name, "{value}");
+    }
+    field!(out, "maxmemory", "{maxmemory}");
+    field!(out, "maxmemory_human", "{}", human(maxmemory));
+    field!(out, "maxmemory_policy", "{policy}");
+    for (name, value) in [
+        ("allocator_frag_ratio", "1.00"),
+        ("allocator_frag_bytes", "0"),
+        ("allocator_rss_ratio", "1.00"),
+        ("allocator_rss_bytes", "0"),
+        ("rss_overhead_ratio", "1.00"),
+        ("rss_overhead_bytes", "0"),
+        ("mem_fragmentation_ratio", "1.00"),
+        ("mem_fragmentation_bytes", "0"),
+        ("mem_not_counted_for_evict", "0"),
+        ("mem_replication_backlog", "0"),
+        ("mem_total_replication_buffers", "0"),
+        ("mem_clients_slaves", "0"),
+        ("mem_clients_normal", "0"),
+        ("mem_cluster_links", "0"),
+        ("mem_aof_buffer", "0"),
+        ("mem_allocator", "libc"),
+        ("active_defrag_running", "0"),
+        ("lazyfree_pending_objects", "0"),
+        ("lazyfreed_objects", "0"),
+    ] {
+        field!(out, name, "{value}");
+    }
+}
+
+/// The per-database counters summed over every database.
+fn db_stats_sum(ctx: &Ctx) -> DbStats {
+    ctx.state
+        .dbs
+        .iter()
+        .fold(DbStats::default(), |acc, db| DbStats {
+            hits: acc.hits + db.stats.hits,
+            misses: acc.misses + db.stats.misses,
+            expired: acc.expired + db.stats.expired,
+        })
+}
+
+/// Average remaining TTL in ms over a sample of the keys with one, as Redis estimates it
+/// from its expiry cycle's samples (0 when none).
+fn avg_ttl_estimate(db: &crate::keyspace::Db, now: i64) -> i64 {
+    use rand::SeedableRng;
+    const SAMPLE: usize = 64;
+    let n = db.dict.expiring_len();
+    if n == 0 {
+        return 0;
+    }
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(now as u64);
+    let (mut sum, mut count) = (0i64, 0i64);
+    for _ in 0..SAMPLE.min(n) {
+        let Some(e) = db
+            .dict
+            .random_expiring(&mut rng)
+            .and_then(|i| db.dict.at(i))
+        else {
+            continue;
+        };
+        if e.expire_at != NO_EXPIRY && e.expire_at > now {
+            sum += e.expire_at - now;
+            count += 1;
+        }
+    }
+    if count == 0 {
+        0
+    } else {
+        sum / count
+    }
+}
+
+/// A 40 hex digit identifier that stays the same for one server's life (run_id,
+/// master_replid): a hash of the process, the server's start instant and addresses.
+fn hex_id(ctx: &Ctx, salt: u64) -> String {
+    let mut out = String::with_capacity(48);
+    for round in 0..3u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (salt, round, std::process::id()).hash(&mut h);
+        format!("{:?}", ctx.state.started).hash(&mut h);
+        ctx.state.listening.hash(&mut h);
+        let _ = write!(out, "{:016x}", h.finish());
+    }
+    out.truncate(40);
+    out
+}
+
+/// `uname -s -r -m`, as Redis prints it.
+fn os_name() -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let ostype = read("/proc/sys/kernel/ostype");
+    let ostype = if ostype.is_empty() {
+        std::env::consts::OS.to_string()
+    } else {
+        ostype
+    };
+    format!(
+        "{} {} {}",
+        ostype,
+        read("/proc/sys/kernel/osrelease"),
+        std::env::consts::ARCH
+    )
+}
+
+/// User and system CPU seconds of the process, from /proc/self/stat.
+fn cpu_seconds() -> (f64, f64) {
+    // Linux reports them in clock ticks of USER_HZ, which is 100 on every platform it runs.
+    const TICKS: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (get(11) / TICKS, get(12) / TICKS)
+}
+
+/// Redis's `bytesToHuman`.
+fn human(n: u64) -> String {
+    let d = n as f64;
+    const K: f64 = 1024.0;
+    if n < 1024 {
+        format!("{n}B")
+    } else if d < K * K {
+        format!("{:.2}K", d / K)
+    } else if d < K * K * K {
+        format!("{:.2}M", d / (K * K))
+    } else if d < K * K * K * K {
+        format!("{:.2}G", d / (K * K * K))
+    } else if d < K * K * K * K * K {
+        format!("{:.2}T", d / (K * K * K * K))
+    } else {
+        format!("{:.2}P", d / (K * K * K * K * K))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::Server;
+
+    #[test]
+    fn info_server_reports_redis_7_0_15_standalone() {
+        let mut s = Server::new();
+        assert_eq!(s.info_field("server", "redis_version"), "7.0.15");
+        assert_eq!(s.info_field("server", "redis_mode"), "standalone");
+        assert_eq!(s.info_field("server", "tcp_port"), "6379");
+        assert_eq!(s.info_field("server", "run_id").len(), 40);
+        assert_eq!(
+            s.info_field("server", "run_id"),
+            s.info_field("server", "run_id")
+        );
+        assert_eq!(s.info_field("replication", "role"), "master");
+    }
+
+    #[test]
+    fn info_stats_sums_keyspace_counters_over_databases() {
+        let mut s = Server::new();
+        s.run(&["SET", "a", "1"]);
+        s.run(&["GET", "a"]);
+        s.run(&["GET", "missing"]);
+        s.state.dbs[3].stats.hits = 5;
+        assert_eq!(s.info_field("stats", "keyspace_hits"), "6");
+        assert_eq!(s.info_field("stats", "keyspace_misses"), "1");
+        assert_eq!(s.run(&["CONFIG", "RESETSTAT"]), "+OK\r\n");
+        assert_eq!(s.info_field("stats", "keyspace_hits"), "0");
+    }
+
+    #[test]
+    fn info_memory_reads_the_process_rss() {
+        let mut s = Server::new();
+        let rss: u64 = s
+            .info_field("memory", "used_memory_rss")
+            .parse()
+            .expect("int");
+        assert!(rss > 0);
+        assert_eq!(s.info_field("memory", "maxmemory_policy"), "noeviction");
+    }
+
+    #[test]
+    fn info_sections_are_separated_by_a_blank_line_with_crlf() {
+        let mut s = Server::new();
+        let reply = s.run(&["INFO", "cluster", "keyspace"]);
+        assert!(reply.ends_with("# Cluster\r\ncluster_enabled:0\r\n\r\n# Keyspace\r\n\r\n"));
+    }
+}

@@ -1,0 +1,295 @@
+//! Server commands: INFO, CONFIG, FLUSHDB/FLUSHALL, DBSIZE, TIME, LASTSAVE, SAVE/BGSAVE,
+//! SHUTDOWN, DEBUG, MEMORY. This file holds the family's table and the small commands;
+//! INFO, CONFIG, DEBUG and MEMORY have a file each.
+//!
+//! This server keeps no files. SAVE and BGSAVE answer as Redis does and are recorded in
+//! INFO persistence (with `lockstep_persistence:none` saying that nothing was written);
+//! CONFIG refuses settings that would promise persistence.
+
+mod config;
+mod debug;
+mod info;
+mod memory;
+
+use crate::command::{legacy, Ctx, Entry};
+use crate::errors;
+use crate::state::unix_micros;
+
+use config::{config_get, config_help, config_resetstat, config_rewrite, config_set};
+use debug::debug;
+use info::info;
+use memory::{
+    memory_doctor, memory_help, memory_malloc_stats, memory_purge, memory_stats, memory_usage,
+};
+
+/// The handlers of this family, joined with their metadata (`crates/commands`) by
+/// full name.
+pub static HANDLERS: &[Entry] = &[
+    legacy("dbsize", dbsize),
+    legacy("flushall", flushall),
+    legacy("flushdb", flushdb),
+    legacy("info", info),
+    legacy("time", time),
+    legacy("lastsave", lastsave),
+    legacy("save", save),
+    legacy("bgsave", bgsave),
+    legacy("shutdown", shutdown),
+    legacy("config", container),
+    legacy("config|get", config_get),
+    legacy("config|help", config_help),
+    legacy("config|resetstat", config_resetstat),
+    legacy("config|rewrite", config_rewrite),
+    legacy("config|set", config_set),
+    legacy("debug", debug),
+    legacy("memory", container),
+    legacy("memory|doctor", memory_doctor),
+    legacy("memory|help", memory_help),
+    legacy("memory|malloc-stats", memory_malloc_stats),
+    legacy("memory|purge", memory_purge),
+    legacy("memory|stats", memory_stats),
+    legacy("memory|usage", memory_usage),
+];
+
+/// The handler of a container command (CONFIG, MEMORY) called with a subcommand that
+/// does not exist; `execute` normally answers before it gets here.
+fn container(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let sub = argv.get(1).copied().unwrap_or_default();
+    ctx.out
+        .error_bytes(&errors::unknown_subcommand(argv[0], sub));
+}
+
+/// Writes Redis's HELP reply: the header line, then the lines, then HELP's own entry.
+pub(crate) fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for line in lines {
+        ctx.out.simple(line);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Prints this help.");
+}
+
+/// `DBSIZE`: keys in the selected database.
+fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let n = ctx.raw_db().len();
+    ctx.out.int(n as i64);
+}
+
+/// `FLUSHALL [ASYNC|SYNC]`: empties every database. Changes count one per key removed.
+fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if !flush_mode_ok(argv) {
+        ctx.out.error(errors::SYNTAX);
+        return;
+    }
+    let mut removed = 0;
+    for db in ctx.state.dbs.iter_mut() {
+        removed += db.len() as u64;
+        db.clear();
+    }
+    ctx.dirty(removed);
+    ctx.out.ok();
+}
+
+/// `FLUSHDB [ASYNC|SYNC]`: empties the selected database.
+fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if !flush_mode_ok(argv) {
+        ctx.out.error(errors::SYNTAX);
+        return;
+    }
+    let db = ctx.raw_db();
+    let removed = db.len() as u64;
+    db.clear();
+    ctx.dirty(removed);
+    ctx.out.ok();
+}
+
+/// At most one argument, ASYNC or SYNC. Both free memory at once here.
+fn flush_mode_ok(argv: &[&[u8]]) -> bool {
+    match argv.len() {
+        1 => true,
+        2 => argv[1].eq_ignore_ascii_case(b"async") || argv[1].eq_ignore_ascii_case(b"sync"),
+        _ => false,
+    }
+}
+
+/// `TIME`: seconds and microseconds, as two bulk strings.
+fn time(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let us = unix_micros();
+    ctx.out.array(2);
+    ctx.out.bulk_int(us / 1_000_000);
+    ctx.out.bulk_int(us % 1_000_000);
+}
+
+/// `LASTSAVE`: Unix time of the last (recorded) save, the start time until then.
+fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let t = ctx.state.last_save;
+    ctx.out.int(t);
+}
+
+/// Records a save that writes nothing: INFO persistence shows it like a successful one.
+fn record_save(ctx: &mut Ctx, background: bool) {
+    let now = ctx.now / 1000;
+    let dirty = ctx.state.mods.dirty;
+    let saves = &mut ctx.state.config.saves;
+    saves.saves += 1;
+    saves.dirty_at_last_save = dirty;
+    if background {
+        saves.last_bgsave = Some(now);
+    }
+    ctx.state.last_save = now;
+}
+
+/// `SAVE`: OK, as Redis answers after writing its snapshot (no file is written here).
+fn save(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    record_save(ctx, false);
+    ctx.out.ok();
+}
+
+/// `BGSAVE [SCHEDULE]`: the background save "completes" at once; no file is written.
+fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len() > 2 || (argv.len() == 2 && !argv[1].eq_ignore_ascii_case(b"schedule")) {
+        ctx.out.error(errors::SYNTAX);
+        return;
+    }
+    record_save(ctx, true);
+    ctx.out.simple("Background saving started");
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: stops the server. Like Redis, the
+/// client gets no reply: the connection closes. There is nothing to save first.
+fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    for a in &argv[1..] {
+        if a.eq_ignore_ascii_case(b"nosave") {
+            nosave = true;
+        } else if a.eq_ignore_ascii_case(b"save") {
+            save = true;
+        } else if a.eq_ignore_ascii_case(b"now") || a.eq_ignore_ascii_case(b"force") {
+            other = true;
+        } else if a.eq_ignore_ascii_case(b"abort") {
+            abort = true;
+        } else {
+            ctx.out.error(errors::SYNTAX);
+            return;
+        }
+    }
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        ctx.out.error(errors::SYNTAX);
+        return;
+    }
+    if abort {
+        ctx.out.error("ERR No shutdown in progress.");
+        return;
+    }
+    let _ = ctx.state.shutdown.send(true);
+    ctx.client.close_after_reply = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::dispatch::process_command as execute;
+    use crate::reply::{Protocol, Reply};
+    use crate::state::{Client, State};
+    use tokio::sync::watch;
+
+    /// A server state with one local client, driven command by command.
+    pub(super) struct Server {
+        pub(super) state: State,
+        pub(super) client: Client,
+        pub(super) shutdown: watch::Receiver<bool>,
+    }
+
+    impl Server {
+        pub(super) fn new() -> Server {
+            let (tx, shutdown) = watch::channel(false);
+            let addr = "127.0.0.1:50000".parse().expect("addr");
+            let laddr = "127.0.0.1:6379".parse().expect("addr");
+            Server {
+                state: State::new(Config::default(), tx),
+                client: Client::new(1, addr, laddr, true),
+                shutdown,
+            }
+        }
+
+        /// Runs one command; returns the raw RESP2 reply.
+        pub(super) fn run(&mut self, args: &[&str]) -> String {
+            let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+            let mut out = Reply::new(Protocol::Resp2);
+            let _ = execute(&mut self.state, &mut self.client, &mut out, &argv);
+            String::from_utf8_lossy(&out.buf).into_owned()
+        }
+
+        pub(super) fn info_field(&mut self, section: &str, field: &str) -> String {
+            let text = self.run(&["INFO", section]);
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{field}:")))
+                .unwrap_or_else(|| panic!("no {field} in {text}"))
+                .to_string()
+        }
+    }
+
+    #[test]
+    fn save_answers_ok_and_is_recorded_in_info_persistence() {
+        let mut s = Server::new();
+        s.run(&["SET", "a", "1"]);
+        assert_eq!(
+            s.info_field("persistence", "rdb_changes_since_last_save"),
+            "1"
+        );
+        assert_eq!(s.run(&["SAVE"]), "+OK\r\n");
+        assert_eq!(
+            s.info_field("persistence", "rdb_changes_since_last_save"),
+            "0"
+        );
+        assert_eq!(s.info_field("persistence", "rdb_saves"), "1");
+        assert_eq!(s.info_field("persistence", "lockstep_persistence"), "none");
+    }
+
+    #[test]
+    fn bgsave_answers_like_redis_and_updates_lastsave() {
+        let mut s = Server::new();
+        s.state.last_save = 0;
+        assert_eq!(s.run(&["BGSAVE"]), "+Background saving started\r\n");
+        assert_eq!(
+            s.run(&["BGSAVE", "SCHEDULE"]),
+            "+Background saving started\r\n"
+        );
+        assert_ne!(s.run(&["LASTSAVE"]), ":0\r\n");
+        assert_eq!(s.info_field("persistence", "rdb_saves"), "2");
+        assert_eq!(s.info_field("persistence", "rdb_last_bgsave_status"), "ok");
+    }
+
+    #[test]
+    fn flush_counts_removed_keys_as_changes() {
+        let mut s = Server::new();
+        s.run(&["SET", "a", "1"]);
+        s.run(&["SET", "b", "1"]);
+        s.run(&["FLUSHALL"]);
+        s.run(&["FLUSHALL"]);
+        assert_eq!(
+            s.info_field("persistence", "rdb_changes_since_last_save"),
+            "4"
+        );
+    }
+
+    #[test]
+    fn shutdown_stops_the_server_without_a_reply() {
+        let mut s = Server::new();
+        assert_eq!(s.run(&["SHUTDOWN", "NOSAVE", "NOW"]), "");
+        assert!(*s.shutdown.borrow());
+        assert!(s.client.close_after_reply);
+    }
+
+    #[test]
+    fn shutdown_abort_leaves_the_server_running() {
+        let mut s = Server::new();
+        assert_eq!(
+            s.run(&["SHUTDOWN", "ABORT"]),
+            "-ERR No shutdown in progress.\r\n"
+        );
+        assert!(!*s.shutdown.borrow());
+    }
+}
