@@ -408,9 +408,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CommandResult {
     // Looked up even without NX: an expired destination is expired (and counted) first.
     let renamed = src != dst && !(db.contains(dst) && nx);
     if renamed {
-        if let Some(entry) = db.remove(src) {
+        if let Some(entry) = db.take(src) {
             db.set(dst, entry.value, entry.expire_at);
-            count_two_keys_as_one_change(ctx);
         }
     }
     if nx {
@@ -419,13 +418,6 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CommandResult {
         ctx.out.ok();
     }
     Ok(Done)
-}
-
-/// RENAME and MOVE signal both keys but count one change (one `server.dirty++` in Redis),
-/// where the hook counted one per key it signalled: the second is taken back. (The hook
-/// cannot signal a key without counting a change.)
-fn count_two_keys_as_one_change(ctx: &mut Ctx) {
-    ctx.state.mods.dirty -= 1;
 }
 
 /// `COPY source destination [DB destination-db] [REPLACE]`: 1 when copied, 0 when the
@@ -475,11 +467,10 @@ fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     }
     let moved = ctx.db().contains(key) && !ctx.state.db(dst_db, now).contains(key);
     if moved {
-        if let Some(entry) = ctx.db().remove(key) {
+        if let Some(entry) = ctx.db().take(key) {
             ctx.state
                 .db(dst_db, now)
                 .set(key, entry.value, entry.expire_at);
-            count_two_keys_as_one_change(ctx);
         }
     }
     ctx.out.int(moved as i64);

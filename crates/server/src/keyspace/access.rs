@@ -253,6 +253,18 @@ impl<'a> DbMut<'a> {
         old
     }
 
+    /// Removes `key` to put its entry elsewhere (RENAME, MOVE): the key is signalled, and
+    /// the change is counted once, by the write that puts the entry (one `dirty++` in
+    /// Redis for the pair).
+    pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
+        let idx = self.live(key)?;
+        let old = self.db.dict.remove_at(idx);
+        if old.is_some() {
+            self.mods.signal(self.index, key, 0);
+        }
+        old
+    }
+
     /// Sets (or with `NO_EXPIRY` clears) the TTL of an existing key. False if absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: Millis) -> bool {
         match self.live(key) {
