@@ -3,6 +3,7 @@
 
 use crate::command::Entry;
 
+pub mod client;
 pub mod connection;
 pub mod diagnostics;
 pub mod hashes;
@@ -17,6 +18,7 @@ pub mod strings;
 /// Every family's table, in the order COMMAND lists them.
 pub static FAMILIES: &[&[Entry]] = &[
     connection::HANDLERS,
+    client::HANDLERS,
     strings::HANDLERS,
     keys::HANDLERS,
     server::HANDLERS,
