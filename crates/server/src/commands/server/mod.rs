@@ -11,8 +11,9 @@ mod debug;
 mod info;
 mod memory;
 
-use crate::command::{legacy, Ctx, Entry};
-use crate::errors;
+use crate::args::Args;
+use crate::command::{handler, legacy, CommandResult, Ctx, Done, Entry};
+use crate::errors::{self, CommandError};
 use crate::state::unix_micros;
 
 use config::{config_get, config_help, config_resetstat, config_rewrite, config_set};
@@ -25,23 +26,23 @@ use memory::{
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("dbsize", dbsize),
-    legacy("flushall", flushall),
-    legacy("flushdb", flushdb),
+    handler("dbsize", dbsize),
+    handler("flushall", flushall),
+    handler("flushdb", flushdb),
     legacy("info", info),
-    legacy("time", time),
-    legacy("lastsave", lastsave),
-    legacy("save", save),
-    legacy("bgsave", bgsave),
-    legacy("shutdown", shutdown),
-    legacy("config", container),
+    handler("time", time),
+    handler("lastsave", lastsave),
+    handler("save", save),
+    handler("bgsave", bgsave),
+    handler("shutdown", shutdown),
+    handler("config", container),
     legacy("config|get", config_get),
     legacy("config|help", config_help),
     legacy("config|resetstat", config_resetstat),
     legacy("config|rewrite", config_rewrite),
     legacy("config|set", config_set),
     legacy("debug", debug),
-    legacy("memory", container),
+    handler("memory", container),
     legacy("memory|doctor", memory_doctor),
     legacy("memory|help", memory_help),
     legacy("memory|malloc-stats", memory_malloc_stats),
@@ -52,10 +53,9 @@ pub static HANDLERS: &[Entry] = &[
 
 /// The handler of a container command (CONFIG, MEMORY) called with a subcommand that
 /// does not exist; `execute` normally answers before it gets here.
-fn container(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn container(_ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let sub = argv.get(1).copied().unwrap_or_default();
-    ctx.out
-        .error_bytes(&errors::unknown_subcommand(argv[0], sub));
+    Err(errors::unknown_subcommand(argv[0], sub).into())
 }
 
 /// Writes Redis's HELP reply: the header line, then the lines, then HELP's own entry.
@@ -72,60 +72,54 @@ pub(crate) fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
 }
 
 /// `DBSIZE`: keys in the selected database.
-fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    let n = ctx.raw_db().len();
+fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    let n = ctx.db().len();
     ctx.out.int(n as i64);
+    Ok(Done)
 }
 
-/// `FLUSHALL [ASYNC|SYNC]`: empties every database. Changes count one per key removed.
-fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if !flush_mode_ok(argv) {
-        ctx.out.error(errors::SYNTAX);
-        return;
+/// `FLUSHALL [ASYNC|SYNC]`: empties every database. Changes count one per key removed
+/// (Redis adds one more only when it then saves a snapshot, which this server never does).
+fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    flush_mode(argv)?;
+    for index in 0..ctx.state.dbs.len() {
+        ctx.state.db(index, ctx.now).clear();
     }
-    let mut removed = 0;
-    for db in ctx.state.dbs.iter_mut() {
-        removed += db.len() as u64;
-        db.clear();
-    }
-    ctx.dirty(removed);
     ctx.out.ok();
+    Ok(Done)
 }
 
-/// `FLUSHDB [ASYNC|SYNC]`: empties the selected database.
-fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if !flush_mode_ok(argv) {
-        ctx.out.error(errors::SYNTAX);
-        return;
-    }
-    let db = ctx.raw_db();
-    let removed = db.len() as u64;
-    db.clear();
-    ctx.dirty(removed);
+/// `FLUSHDB [ASYNC|SYNC]`: empties the selected database. Changes count one per key removed.
+fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    flush_mode(argv)?;
+    ctx.db().clear();
     ctx.out.ok();
+    Ok(Done)
 }
 
 /// At most one argument, ASYNC or SYNC. Both free memory at once here.
-fn flush_mode_ok(argv: &[&[u8]]) -> bool {
-    match argv.len() {
-        1 => true,
-        2 => argv[1].eq_ignore_ascii_case(b"async") || argv[1].eq_ignore_ascii_case(b"sync"),
-        _ => false,
+fn flush_mode(argv: &[&[u8]]) -> Result<(), CommandError> {
+    let mut args = Args::new(argv, 1);
+    if !args.keyword("async") {
+        args.keyword("sync");
     }
+    args.finish()
 }
 
 /// `TIME`: seconds and microseconds, as two bulk strings.
-fn time(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn time(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let us = unix_micros();
     ctx.out.array(2);
     ctx.out.bulk_int(us / 1_000_000);
     ctx.out.bulk_int(us % 1_000_000);
+    Ok(Done)
 }
 
 /// `LASTSAVE`: Unix time of the last (recorded) save, the start time until then.
-fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let t = ctx.state.last_save;
     ctx.out.int(t);
+    Ok(Done)
 }
 
 /// Records a save that writes nothing: INFO persistence shows it like a successful one.
@@ -142,24 +136,25 @@ fn record_save(ctx: &mut Ctx, background: bool) {
 }
 
 /// `SAVE`: OK, as Redis answers after writing its snapshot (no file is written here).
-fn save(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn save(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     record_save(ctx, false);
     ctx.out.ok();
+    Ok(Done)
 }
 
 /// `BGSAVE [SCHEDULE]`: the background save "completes" at once; no file is written.
-fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if argv.len() > 2 || (argv.len() == 2 && !argv[1].eq_ignore_ascii_case(b"schedule")) {
-        ctx.out.error(errors::SYNTAX);
-        return;
-    }
+fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut args = Args::new(argv, 1);
+    args.keyword("schedule");
+    args.finish()?;
     record_save(ctx, true);
     ctx.out.simple("Background saving started");
+    Ok(Done)
 }
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: stops the server. Like Redis, the
 /// client gets no reply: the connection closes. There is nothing to save first.
-fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
     for a in &argv[1..] {
         if a.eq_ignore_ascii_case(b"nosave") {
@@ -171,20 +166,18 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) {
         } else if a.eq_ignore_ascii_case(b"abort") {
             abort = true;
         } else {
-            ctx.out.error(errors::SYNTAX);
-            return;
+            return Err(errors::SYNTAX.into());
         }
     }
     if (abort && (nosave || save || other)) || (nosave && save) {
-        ctx.out.error(errors::SYNTAX);
-        return;
+        return Err(errors::SYNTAX.into());
     }
     if abort {
-        ctx.out.error("ERR No shutdown in progress.");
-        return;
+        return Err("ERR No shutdown in progress.".into());
     }
     let _ = ctx.state.shutdown.send(true);
     ctx.client.close_after_reply = true;
+    Ok(Done)
 }
 
 #[cfg(test)]
@@ -273,6 +266,24 @@ mod tests {
             s.info_field("persistence", "rdb_changes_since_last_save"),
             "4"
         );
+    }
+
+    #[test]
+    fn flushdb_empties_only_the_selected_database_and_counts_its_keys() {
+        let mut s = Server::new();
+        s.run(&["SET", "a", "1"]);
+        s.run(&["SELECT", "1"]);
+        s.run(&["SET", "b", "1"]);
+        s.run(&["SET", "c", "1"]);
+        assert_eq!(s.run(&["FLUSHDB", "ASYNC"]), "+OK\r\n");
+        assert_eq!(s.run(&["DBSIZE"]), ":0\r\n");
+        s.run(&["SELECT", "0"]);
+        assert_eq!(s.run(&["DBSIZE"]), ":1\r\n");
+        assert_eq!(
+            s.info_field("persistence", "rdb_changes_since_last_save"),
+            "5"
+        );
+        assert_eq!(s.run(&["FLUSHDB", "LAZY"]), "-ERR syntax error\r\n");
     }
 
     #[test]
