@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::command::{legacy, Ctx, Entry};
+use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::reply::Protocol;
 use crate::state::{Client, ReplyMode, State};
@@ -19,28 +19,30 @@ pub const REDIS_VERSION: &str = "7.0.15";
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("ping", ping),
-    legacy("monitor", monitor),
-    legacy("echo", echo),
-    legacy("hello", hello),
-    legacy("auth", auth),
-    legacy("select", select),
-    legacy("quit", quit),
-    legacy("reset", reset),
+    handler("ping", ping),
+    handler("monitor", monitor),
+    handler("echo", echo),
+    handler("hello", hello),
+    handler("auth", auth),
+    handler("select", select),
+    handler("quit", quit),
+    handler("reset", reset),
 ];
 
 /// `PING [message]`: `+PONG`, or the message as a bulk string.
-fn ping(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv[1]),
-        _ => ctx.out.error(&errors::wrong_arity("ping")),
+        _ => return Err(errors::wrong_arity("ping").into()),
     }
+    Ok(Done)
 }
 
 /// `ECHO message`: the message.
-fn echo(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn echo(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     ctx.out.bulk(argv[1]);
+    Ok(Done)
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`: switches protocol and
@@ -49,13 +51,13 @@ fn echo(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// Redis 7.0 applies the options one by one as it reads them, so a name can be set, or
 /// the client authenticated, by a HELLO that then fails on a later option; the protocol
 /// only changes when the whole command succeeds.
-fn hello(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut version = None;
     if argv.len() >= 2 {
         match parse_i64(argv[1]) {
-            None => return ctx.out.error(errors::PROTOCOL_VERSION_NOT_INTEGER),
+            None => return Err(errors::PROTOCOL_VERSION_NOT_INTEGER.into()),
             Some(v @ 2..=3) => version = Some(v),
-            Some(_) => return ctx.out.error(errors::NO_PROTO),
+            Some(_) => return Err(errors::NO_PROTO.into()),
         }
     }
     let mut j = 2;
@@ -64,20 +66,20 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) {
         let opt = argv[j];
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
             if !authenticate(ctx.state, ctx.client, argv[j + 1], argv[j + 2]) {
-                return ctx.out.error(errors::WRONGPASS);
+                return Err(errors::WRONGPASS.into());
             }
             j += 3;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
             if !set_name(ctx.client, argv[j + 1]) {
-                return ctx.out.error(errors::CLIENT_NAME_INVALID);
+                return Err(errors::CLIENT_NAME_INVALID.into());
             }
             j += 2;
         } else {
-            return ctx.out.error_bytes(&errors::hello_syntax(opt));
+            return Err(errors::hello_syntax(opt).into());
         }
     }
     if !ctx.client.authenticated {
-        return ctx.out.error(errors::HELLO_NOAUTH);
+        return Err(errors::HELLO_NOAUTH.into());
     }
     if let Some(v) = version {
         set_protocol(ctx, v == 3);
@@ -98,28 +100,29 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) {
     out.bulk(b"master");
     out.bulk(b"modules");
     out.array(0);
+    Ok(Done)
 }
 
 /// `AUTH [username] password`. Without ACLs the only user is `default`, whose password is
 /// `requirepass` (none: any password is accepted, but the one-argument form is an error,
 /// as in Redis, to catch a misconfigured client).
-fn auth(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv.len() > 3 {
-        return ctx.out.error(errors::SYNTAX);
+        return Err(errors::SYNTAX.into());
     }
     let (user, pass): (&[u8], &[u8]) = if argv.len() == 2 {
         if password(ctx.state).is_none() {
-            return ctx.out.error(errors::AUTH_NOT_CONFIGURED);
+            return Err(errors::AUTH_NOT_CONFIGURED.into());
         }
         (b"default", argv[1])
     } else {
         (argv[1], argv[2])
     };
-    if authenticate(ctx.state, ctx.client, user, pass) {
-        ctx.out.ok();
-    } else {
-        ctx.out.error(errors::WRONGPASS);
+    if !authenticate(ctx.state, ctx.client, user, pass) {
+        return Err(errors::WRONGPASS.into());
     }
+    ctx.out.ok();
+    Ok(Done)
 }
 
 /// The default user's password; an empty `requirepass` means none, as in Redis.
@@ -158,31 +161,31 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `SELECT index`.
-fn select(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(id) = parse_i64(argv[1]) else {
-        return ctx.out.error(errors::NOT_INTEGER);
-    };
+fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let id = parse_i64(argv[1]).ok_or(errors::NOT_INTEGER)?;
     if i32::try_from(id).is_err() {
-        return ctx.out.error(errors::NOT_INT32);
+        return Err(errors::NOT_INT32.into());
     }
     if id < 0 || id as usize >= ctx.state.dbs.len() {
-        return ctx.out.error(errors::DB_INDEX_OUT_OF_RANGE);
+        return Err(errors::DB_INDEX_OUT_OF_RANGE.into());
     }
     ctx.client.db = id as usize;
     ctx.out.ok();
+    Ok(Done)
 }
 
 /// `QUIT`: `+OK`, then the connection closes (whatever else was pipelined after it is not
 /// run).
-fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.out.ok();
     ctx.client.close_after_reply = true;
+    Ok(Done)
 }
 
 /// `RESET`: the connection as it was when it connected: database 0, RESP2, no name,
 /// authenticated only if no password is set, replies on (a pending `CLIENT REPLY SKIP`
 /// still swallows this reply, as in Redis). Redis 7.0 keeps NO-EVICT, and so does this.
-fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     set_protocol(ctx, false);
     let authenticated = password(ctx.state).is_none();
     let client = &mut *ctx.client;
@@ -193,6 +196,7 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) {
         client.reply_mode = ReplyMode::On;
     }
     ctx.out.simple("RESET");
+    Ok(Done)
 }
 
 fn set_protocol(ctx: &mut Ctx, resp3: bool) {
@@ -224,7 +228,7 @@ pub(super) fn is_printable_token(s: &[u8]) -> bool {
 
 /// `MONITOR`: from now on, this connection is sent a line for every command any client
 /// runs (`dispatch::feed_monitors`), written whenever it waits.
-fn monitor(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn monitor(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let id = ctx.client.id;
     if let Some(entry) = ctx.state.clients.get_mut(&id) {
         if entry.monitor.is_none() {
@@ -233,6 +237,7 @@ fn monitor(ctx: &mut Ctx, _argv: &[&[u8]]) {
         }
     }
     ctx.out.ok();
+    Ok(Done)
 }
 
 #[cfg(test)]
