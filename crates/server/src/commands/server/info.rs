@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
 use super::memory::ProcessMemory;
-use crate::command::Ctx;
+use crate::command::{CommandResult, Ctx, Done};
 use crate::config::Config;
 use crate::keyspace::{DbStats, NO_EXPIRY};
 use crate::state::{unix_micros, Stats};
@@ -29,7 +29,7 @@ const SECTIONS: &[(&str, bool)] = &[
 /// `INFO [section ...]`: the sections asked for (`default` without arguments; `all` and
 /// `everything` for every one), each as `# Name` then `field:value` lines, separated by a
 /// blank line.
-pub(super) fn info(ctx: &mut Ctx, argv: &[&[u8]]) {
+pub(super) fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut wanted = [false; SECTIONS.len()];
     if argv.len() == 1 {
         for (w, (_, default)) in wanted.iter_mut().zip(SECTIONS) {
@@ -58,6 +58,7 @@ pub(super) fn info(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     ctx.out.verbatim(text.as_bytes());
+    Ok(Done)
 }
 
 /// Appends `name:value\r\n`.
@@ -530,8 +531,11 @@ mod tests {
         s.run(&["SET", "a", "1"]);
         s.run(&["GET", "a"]);
         s.run(&["GET", "missing"]);
-        s.state.dbs[3].stats.hits = 5;
-        assert_eq!(s.info_field("stats", "keyspace_hits"), "6");
+        s.run(&["SELECT", "3"]);
+        s.run(&["SET", "b", "1"]);
+        s.run(&["GET", "b"]);
+        s.run(&["GET", "b"]);
+        assert_eq!(s.info_field("stats", "keyspace_hits"), "3");
         assert_eq!(s.info_field("stats", "keyspace_misses"), "1");
         assert_eq!(s.run(&["CONFIG", "RESETSTAT"]), "+OK\r\n");
         assert_eq!(s.info_field("stats", "keyspace_hits"), "0");

@@ -29,7 +29,7 @@ pub static HANDLERS: &[Entry] = &[
     handler("dbsize", dbsize),
     handler("flushall", flushall),
     handler("flushdb", flushdb),
-    legacy("info", info),
+    handler("info", info),
     handler("time", time),
     handler("lastsave", lastsave),
     handler("save", save),
