@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::connection::{is_printable_token, set_name};
-use crate::command::{legacy, Ctx, Entry};
+use crate::args::Args;
+use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::state::{Client, ClientPause, ReplyMode};
 use crate::util::parse_i64;
@@ -23,57 +24,58 @@ use crate::util::parse_i64;
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("client", client_container),
-    legacy("client|caching", client_caching),
-    legacy("client|getname", client_getname),
-    legacy("client|getredir", client_getredir),
-    legacy("client|help", client_help),
-    legacy("client|id", client_id),
-    legacy("client|info", client_info),
-    legacy("client|kill", client_kill),
-    legacy("client|list", client_list),
-    legacy("client|no-evict", client_no_evict),
-    legacy("client|pause", client_pause),
-    legacy("client|reply", client_reply),
-    legacy("client|setinfo", client_setinfo),
-    legacy("client|setname", client_setname),
-    legacy("client|trackinginfo", client_trackinginfo),
-    legacy("client|unpause", client_unpause),
-    legacy("client|unblock", client_unblock),
+    handler("client", client_container),
+    handler("client|caching", client_caching),
+    handler("client|getname", client_getname),
+    handler("client|getredir", client_getredir),
+    handler("client|help", client_help),
+    handler("client|id", client_id),
+    handler("client|info", client_info),
+    handler("client|kill", client_kill),
+    handler("client|list", client_list),
+    handler("client|no-evict", client_no_evict),
+    handler("client|pause", client_pause),
+    handler("client|reply", client_reply),
+    handler("client|setinfo", client_setinfo),
+    handler("client|setname", client_setname),
+    handler("client|trackinginfo", client_trackinginfo),
+    handler("client|unpause", client_unpause),
+    handler("client|unblock", client_unblock),
 ];
 
 /// `CLIENT` alone: the arity check answers first, so this only runs for a table error.
-fn client_container(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_container(_ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let sub = argv.get(1).copied().unwrap_or_default();
-    ctx.out
-        .error_bytes(&errors::unknown_subcommand(argv[0], sub));
+    Err(errors::unknown_subcommand(argv[0], sub).into())
 }
 
 /// `CLIENT ID`.
-fn client_id(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn client_id(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.out.int(ctx.client.id as i64);
+    Ok(Done)
 }
 
 /// `CLIENT GETNAME`: the name, or null.
-fn client_getname(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn client_getname(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     match &ctx.client.name {
         Some(name) => ctx.out.bulk(name),
         None => ctx.out.null(),
     }
+    Ok(Done)
 }
 
 /// `CLIENT SETNAME name`.
-fn client_setname(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if set_name(ctx.client, argv[2]) {
-        ctx.out.ok();
-    } else {
-        ctx.out.error(errors::CLIENT_NAME_INVALID);
+fn client_setname(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    if !set_name(ctx.client, argv[2]) {
+        return Err(errors::CLIENT_NAME_INVALID.into());
     }
+    ctx.out.ok();
+    Ok(Done)
 }
 
 /// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2): what the client library calls
 /// itself. An empty value clears it.
-fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (attr, value) = (argv[2], argv[3]);
     let client = &mut *ctx.client;
     let slot = if attr.eq_ignore_ascii_case(b"lib-name") {
@@ -81,19 +83,20 @@ fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) {
     } else if attr.eq_ignore_ascii_case(b"lib-ver") {
         &mut client.lib_ver
     } else {
-        return ctx.out.error_bytes(&errors::unrecognized_option(attr));
+        return Err(errors::unrecognized_option(attr).into());
     };
     if !is_printable_token(value) {
-        return ctx.out.error_bytes(&errors::client_attr_invalid(attr));
+        return Err(errors::client_attr_invalid(attr).into());
     }
     *slot = (!value.is_empty()).then(|| Arc::from(value));
     ctx.out.ok();
+    Ok(Done)
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`. The connection loop drops the replies: OFF drops every
 /// reply until ON, SKIP the reply of the next command only. ON answers `+OK` (even right
 /// after SKIP), OFF and SKIP answer nothing.
-fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mode = argv[2];
     if mode.eq_ignore_ascii_case(b"on") {
         ctx.client.reply_mode = ReplyMode::On;
@@ -105,31 +108,34 @@ fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) {
             ctx.client.reply_mode = ReplyMode::SkipNext;
         }
     } else {
-        ctx.out.error(errors::SYNTAX);
+        return Err(errors::SYNTAX.into());
     }
+    Ok(Done)
 }
 
 /// `CLIENT NO-EVICT ON|OFF`: recorded and shown in CLIENT LIST; lockstep never evicts
 /// clients.
-fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mode = argv[2];
     if mode.eq_ignore_ascii_case(b"on") {
         ctx.client.no_evict = true;
     } else if mode.eq_ignore_ascii_case(b"off") {
         ctx.client.no_evict = false;
     } else {
-        return ctx.out.error(errors::SYNTAX);
+        return Err(errors::SYNTAX.into());
     }
     ctx.out.ok();
+    Ok(Done)
 }
 
 /// `CLIENT GETREDIR`: -1, tracking is never on.
-fn client_getredir(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn client_getredir(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.out.int(-1);
+    Ok(Done)
 }
 
 /// `CLIENT TRACKINGINFO`: tracking is off.
-fn client_trackinginfo(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn client_trackinginfo(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let out = &mut *ctx.out;
     out.map(3);
     out.bulk(b"flags");
@@ -139,29 +145,26 @@ fn client_trackinginfo(ctx: &mut Ctx, _argv: &[&[u8]]) {
     out.int(-1);
     out.bulk(b"prefixes");
     out.array(0);
+    Ok(Done)
 }
 
 /// `CLIENT CACHING YES|NO`: only valid in OPTIN/OPTOUT tracking mode, which lockstep does
 /// not offer.
-fn client_caching(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    ctx.out.error(errors::CLIENT_CACHING_WITHOUT_TRACKING);
+fn client_caching(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    Err(errors::CLIENT_CACHING_WITHOUT_TRACKING.into())
 }
 
 /// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: how many clients were unblocked.
-fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv.len() > 4 {
-        return ctx
-            .out
-            .error_bytes(&errors::subcommand_syntax(argv[0], argv[1]));
+        return Err(errors::subcommand_syntax(argv[0], argv[1]).into());
     }
     if let Some(reason) = argv.get(3) {
         if !reason.eq_ignore_ascii_case(b"timeout") && !reason.eq_ignore_ascii_case(b"error") {
-            return ctx.out.error(errors::UNBLOCK_REASON);
+            return Err(errors::UNBLOCK_REASON.into());
         }
     }
-    let Some(id) = parse_i64(argv[2]) else {
-        return ctx.out.error(errors::NOT_INTEGER);
-    };
+    let id = parse_i64(argv[2]).ok_or(errors::NOT_INTEGER)?;
     let with_error = argv
         .get(3)
         .is_some_and(|r| r.eq_ignore_ascii_case(b"error"));
@@ -177,35 +180,33 @@ fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) {
         })
     });
     ctx.out.int(unblocked as i64);
+    Ok(Done)
 }
 
 /// `CLIENT PAUSE timeout [WRITE|ALL]`: for `timeout` ms, the connection loop holds back
 /// every command (ALL, the default) or those that write (WRITE), this connection's own
 /// included. A pause already in force is only ever extended, and WRITE widened to ALL.
-fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv.len() > 4 {
-        return ctx
-            .out
-            .error_bytes(&errors::subcommand_syntax(argv[0], argv[1]));
+        return Err(errors::subcommand_syntax(argv[0], argv[1]).into());
     }
     let mut writes_only = false;
     if let Some(mode) = argv.get(3) {
         if mode.eq_ignore_ascii_case(b"write") {
             writes_only = true;
         } else if !mode.eq_ignore_ascii_case(b"all") {
-            return ctx.out.error(errors::PAUSE_MODE);
+            return Err(errors::PAUSE_MODE.into());
         }
     }
-    let Some(ms) = parse_i64(argv[2]) else {
-        return ctx.out.error(errors::TIMEOUT_NOT_INTEGER);
-    };
+    let ms = parse_i64(argv[2]).ok_or(errors::TIMEOUT_NOT_INTEGER)?;
     if ms < 0 {
-        return ctx.out.error(errors::TIMEOUT_NEGATIVE);
+        return Err(errors::TIMEOUT_NEGATIVE.into());
     }
     if ms > i64::MAX - ctx.now {
         // Redis 7.0 adds the time without checking: the end wraps into the past and the
         // pause is over before it starts.
-        return ctx.out.ok();
+        ctx.out.ok();
+        return Ok(Done);
     }
     // Past any real deadline: wait "forever" (until CLIENT UNPAUSE).
     let wait = Duration::from_millis(ms as u64).min(Duration::from_secs(100 * 365 * 86400));
@@ -219,16 +220,18 @@ fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) {
         },
     });
     ctx.out.ok();
+    Ok(Done)
 }
 
 /// `CLIENT UNPAUSE`: ends the pause and wakes the connections that wait on it.
-fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     if ctx.state.pause.take().is_some() {
         for entry in ctx.state.clients.values() {
             entry.wake.notify_one();
         }
     }
     ctx.out.ok();
+    Ok(Done)
 }
 
 const CLIENT_HELP: &[&str] = &[
@@ -283,11 +286,12 @@ const CLIENT_HELP: &[&str] = &[
 ];
 
 /// `CLIENT HELP`: Redis 7.0.15's text, line for line.
-fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.out.array(CLIENT_HELP.len());
     for line in CLIENT_HELP {
         ctx.out.simple(line);
     }
+    Ok(Done)
 }
 
 /// Client kinds, as CLIENT LIST TYPE and CLIENT KILL TYPE name them.
@@ -297,6 +301,11 @@ enum ClientType {
     Replica,
     PubSub,
     Master,
+}
+
+/// A client type by name, or Redis's error for an unknown one.
+fn parse_client_type(name: &[u8]) -> Result<ClientType, CommandError> {
+    client_type_by_name(name).ok_or_else(|| errors::unknown_client_type(name).into())
 }
 
 fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
@@ -389,34 +398,29 @@ fn write_client_line(out: &mut Vec<u8>, c: &Client, live: Option<&Live>, now: In
 }
 
 /// `CLIENT INFO`: this connection's CLIENT LIST line.
-fn client_info(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let live = Live::of(ctx, argv);
     let mut text = Vec::with_capacity(320);
     write_client_line(&mut text, ctx.client, Some(&live), Instant::now());
     text.push(b'\n');
     ctx.out.verbatim(&text);
+    Ok(Done)
 }
 
 /// `CLIENT LIST [TYPE type | ID id [id ...]]`: one line per connection, oldest first.
-fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut kind = None;
     let mut ids = None;
     if argv.len() == 4 && argv[2].eq_ignore_ascii_case(b"type") {
-        match client_type_by_name(argv[3]) {
-            Some(t) => kind = Some(t),
-            None => return ctx.out.error_bytes(&errors::unknown_client_type(argv[3])),
-        }
+        kind = Some(parse_client_type(argv[3])?);
     } else if argv.len() > 3 && argv[2].eq_ignore_ascii_case(b"id") {
-        let mut wanted = Vec::with_capacity(argv.len() - 3);
-        for arg in &argv[3..] {
-            match parse_i64(arg) {
-                Some(id) => wanted.push(id),
-                None => return ctx.out.error(errors::INVALID_CLIENT_ID),
-            }
-        }
+        let wanted = argv[3..]
+            .iter()
+            .map(|arg| parse_i64(arg).ok_or(errors::INVALID_CLIENT_ID))
+            .collect::<Result<Vec<i64>, _>>()?;
         ids = Some(wanted);
     } else if argv.len() != 2 {
-        return ctx.out.error(errors::SYNTAX);
+        return Err(errors::SYNTAX.into());
     }
 
     let live = Live::of(ctx, argv);
@@ -461,6 +465,7 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     ctx.out.verbatim(&text);
+    Ok(Done)
 }
 
 /// Which connections a CLIENT KILL names; every filter given must match.
@@ -473,7 +478,55 @@ struct KillFilter<'a> {
     skip_me: bool,
 }
 
-impl KillFilter<'_> {
+impl<'a> KillFilter<'a> {
+    /// The filter that CLIENT KILL's arguments describe: the old form's address, or the
+    /// option/value pairs, each checked as it is read (the first bad one answers).
+    fn parse(argv: &'a [&'a [u8]]) -> Result<KillFilter<'a>, CommandError> {
+        if argv.len() == 3 {
+            return Ok(KillFilter {
+                addr: Some(argv[2]),
+                ..KillFilter::default()
+            });
+        }
+        let mut filter = KillFilter {
+            skip_me: true,
+            ..KillFilter::default()
+        };
+        let mut args = Args::new(argv, 2);
+        while !args.is_empty() {
+            let opt = args.next()?;
+            let value = args.next()?;
+            if opt.eq_ignore_ascii_case(b"id") {
+                match parse_i64(value) {
+                    Some(id) if id >= 1 => filter.id = Some(id as u64),
+                    _ => return Err(errors::CLIENT_ID_NOT_POSITIVE.into()),
+                }
+            } else if opt.eq_ignore_ascii_case(b"type") {
+                filter.kind = Some(parse_client_type(value)?);
+            } else if opt.eq_ignore_ascii_case(b"addr") {
+                filter.addr = Some(value);
+            } else if opt.eq_ignore_ascii_case(b"laddr") {
+                filter.laddr = Some(value);
+            } else if opt.eq_ignore_ascii_case(b"user") {
+                // Without ACLs, `default` is the only user, and every connection's.
+                if value != b"default" {
+                    return Err(errors::no_such_user(value).into());
+                }
+            } else if opt.eq_ignore_ascii_case(b"skipme") {
+                if value.eq_ignore_ascii_case(b"yes") {
+                    filter.skip_me = true;
+                } else if value.eq_ignore_ascii_case(b"no") {
+                    filter.skip_me = false;
+                } else {
+                    return Err(errors::SYNTAX.into());
+                }
+            } else {
+                return Err(errors::SYNTAX.into());
+            }
+        }
+        Ok(filter)
+    }
+
     fn matches(&self, c: &Client, me: u64, scratch: &mut Vec<u8>) -> bool {
         let same_addr = |want: &[u8], addr: &std::net::SocketAddr, scratch: &mut Vec<u8>| {
             scratch.clear();
@@ -493,54 +546,9 @@ impl KillFilter<'_> {
 /// the caller) or `CLIENT KILL [ID id] [TYPE type] [ADDR ip:port] [LADDR ip:port]
 /// [USER name] [SKIPME yes|no]` (the number killed; the caller is spared unless
 /// `SKIPME no`). The caller, when killed, gets its reply before the connection closes.
-fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let old_form = argv.len() == 3;
-    let mut filter = KillFilter {
-        skip_me: !old_form,
-        ..KillFilter::default()
-    };
-    if old_form {
-        filter.addr = Some(argv[2]);
-    } else {
-        let mut i = 2;
-        while i < argv.len() {
-            let (opt, value) = (argv[i], argv.get(i + 1).copied());
-            let Some(value) = value else {
-                return ctx.out.error(errors::SYNTAX);
-            };
-            if opt.eq_ignore_ascii_case(b"id") {
-                match parse_i64(value) {
-                    Some(id) if id >= 1 => filter.id = Some(id as u64),
-                    _ => return ctx.out.error(errors::CLIENT_ID_NOT_POSITIVE),
-                }
-            } else if opt.eq_ignore_ascii_case(b"type") {
-                match client_type_by_name(value) {
-                    Some(t) => filter.kind = Some(t),
-                    None => return ctx.out.error_bytes(&errors::unknown_client_type(value)),
-                }
-            } else if opt.eq_ignore_ascii_case(b"addr") {
-                filter.addr = Some(value);
-            } else if opt.eq_ignore_ascii_case(b"laddr") {
-                filter.laddr = Some(value);
-            } else if opt.eq_ignore_ascii_case(b"user") {
-                // Without ACLs, `default` is the only user, and every connection's.
-                if value != b"default" {
-                    return ctx.out.error_bytes(&errors::no_such_user(value));
-                }
-            } else if opt.eq_ignore_ascii_case(b"skipme") {
-                if value.eq_ignore_ascii_case(b"yes") {
-                    filter.skip_me = true;
-                } else if value.eq_ignore_ascii_case(b"no") {
-                    filter.skip_me = false;
-                } else {
-                    return ctx.out.error(errors::SYNTAX);
-                }
-            } else {
-                return ctx.out.error(errors::SYNTAX);
-            }
-            i += 2;
-        }
-    }
+    let filter = KillFilter::parse(argv)?;
 
     let me = ctx.client.id;
     let mut scratch = Vec::with_capacity(48);
@@ -572,10 +580,11 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
     if !old_form {
         ctx.out.int(killed);
     } else if killed == 0 {
-        ctx.out.error(errors::NO_SUCH_CLIENT);
+        return Err(errors::NO_SUCH_CLIENT.into());
     } else {
         ctx.out.ok();
     }
+    Ok(Done)
 }
 
 #[cfg(test)]
