@@ -1,16 +1,16 @@
 //! CONFIG GET, SET, RESETSTAT, REWRITE and HELP.
 
 use super::help;
-use crate::command::Ctx;
+use crate::command::{CommandResult, Ctx, Done};
 use crate::config::{self, Kind};
-use crate::errors;
+use crate::errors::{self, CommandError};
 use crate::keyspace::DbStats;
 use crate::state::Stats;
 
 /// `CONFIG GET parameter [parameter ...]`: names without glob characters are looked up
 /// directly and answered under the name as given; patterns match every parameter
 /// (aliases included) without regard to case. A map in RESP3.
-pub(super) fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) {
+pub(super) fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut found: Vec<(Vec<u8>, &'static config::Param)> = Vec::new();
     for pattern in &argv[2..] {
         if !pattern.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
@@ -40,15 +40,15 @@ pub(super) fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) {
         let value = ctx.state.config.get(p);
         ctx.out.bulk(value.as_bytes());
     }
+    Ok(Done)
 }
 
 /// `CONFIG SET parameter value [parameter value ...]`: all or nothing. Names are checked
 /// first (unknown, immutable, duplicate: the first problem is reported), then the values
 /// are applied in order; one that fails restores every value set before it.
-pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
+pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if !argv.len().is_multiple_of(2) {
-        ctx.out.error(errors::SYNTAX);
-        return;
+        return Err(errors::SYNTAX.into());
     }
     let mut params: Vec<(&'static config::Param, &[u8])> = Vec::new();
     for pair in argv[2..].chunks(2) {
@@ -56,8 +56,7 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
             let mut msg = b"ERR Unknown option or number of arguments for CONFIG SET - '".to_vec();
             msg.extend_from_slice(errors::c_string(pair[0]));
             msg.push(b'\'');
-            ctx.out.error_bytes(&msg);
-            return;
+            return Err(msg.into());
         };
         let problem = match p.kind {
             Kind::Immutable => Some("can't set immutable config"),
@@ -66,8 +65,7 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
             _ => None,
         };
         if let Some(problem) = problem {
-            config_set_failed(ctx, pair[0], problem);
-            return;
+            return Err(set_failed(pair[0], problem));
         }
         params.push((p, pair[1]));
     }
@@ -75,8 +73,7 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
     for (p, value) in params {
         if let Err(problem) = ctx.state.config.set(p, value) {
             ctx.state.config = before;
-            config_set_failed(ctx, p.name.as_bytes(), &problem);
-            return;
+            return Err(set_failed(p.name.as_bytes(), &problem));
         }
     }
     if ctx.state.config.timeout != before.timeout {
@@ -87,18 +84,20 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     ctx.out.ok();
+    Ok(Done)
 }
 
-fn config_set_failed(ctx: &mut Ctx, name: &[u8], problem: &str) {
+/// CONFIG SET's error for the parameter `name`.
+fn set_failed(name: &[u8], problem: &str) -> CommandError {
     let mut msg = b"ERR CONFIG SET failed (possibly related to argument '".to_vec();
     msg.extend_from_slice(errors::c_string(name));
     msg.extend_from_slice(b"') - ");
     msg.extend_from_slice(problem.as_bytes());
-    ctx.out.error_bytes(&msg);
+    msg.into()
 }
 
 /// `CONFIG RESETSTAT`: zeroes the counters INFO stats reports.
-pub(super) fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
+pub(super) fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.state.stats = Stats::default();
     ctx.state.command_stats.fill(Default::default());
     ctx.state.error_stats.clear();
@@ -107,15 +106,15 @@ pub(super) fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
         db.stats = DbStats::default();
     }
     ctx.out.ok();
+    Ok(Done)
 }
 
 /// `CONFIG REWRITE`: there is never a config file to rewrite.
-pub(super) fn config_rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    ctx.out
-        .error("ERR The server is running without a config file");
+pub(super) fn config_rewrite(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    Err("ERR The server is running without a config file".into())
 }
 
-pub(super) fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+pub(super) fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     help(
         ctx,
         "CONFIG",
@@ -130,6 +129,7 @@ pub(super) fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
             "    Rewrite the configuration file.",
         ],
     );
+    Ok(Done)
 }
 
 #[cfg(test)]
