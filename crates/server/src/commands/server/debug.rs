@@ -1,19 +1,19 @@
 //! DEBUG: the few subcommands clients and test suites use (SLEEP, POPULATE, HELP).
 
 use super::help;
-use crate::command::Ctx;
-use crate::errors;
-use crate::keyspace::{Value, NO_EXPIRY};
+use crate::command::{CommandResult, Ctx, Done};
+use crate::errors::{self, CommandError};
+use crate::keyspace::Value;
+use crate::util::parse_i64;
 
 const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
 /// `DEBUG SLEEP seconds`, `DEBUG POPULATE count [prefix] [size]`, `DEBUG HELP`. Others get
 /// Redis's unknown-subcommand error. Allowed as `enable-debug-command local` allows it:
 /// from loopback connections only.
-pub(super) fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
+pub(super) fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if !ctx.client.addr.ip().is_loopback() {
-        ctx.out.error(DEBUG_NOT_ALLOWED);
-        return;
+        return Err(DEBUG_NOT_ALLOWED.into());
     }
     let sub = argv[1].to_ascii_lowercase();
     match (sub.as_slice(), argv.len()) {
@@ -39,38 +39,33 @@ pub(super) fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
             }
             ctx.out.ok();
         }
-        (b"populate", 3..=5) => debug_populate(ctx, argv),
+        (b"populate", 3..=5) => {
+            debug_populate(ctx, argv)?;
+            ctx.out.ok();
+        }
         _ => {
             let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
             msg.extend_from_slice(errors::c_string(argv[1]));
             msg.extend_from_slice(b"'. Try DEBUG HELP.");
-            ctx.out.error_bytes(&msg);
+            return Err(msg.into());
         }
     }
+    Ok(Done)
 }
 
 /// `DEBUG POPULATE count [prefix] [size]`: keys `prefix:N` (0 <= N < count) holding
 /// `value:N`, cut or padded with zero bytes to `size` when given. Existing keys are left
 /// alone. Like Redis, the key name is cut to 127 bytes and the prefix at a NUL byte.
-fn debug_populate(ctx: &mut Ctx, argv: &[&[u8]]) {
-    const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
-    let Some(count) = crate::util::parse_i64(argv[2]).filter(|&n| n >= 0) else {
-        ctx.out.error(NOT_POSITIVE);
-        return;
+fn debug_populate(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    let non_negative = |arg: &[u8]| {
+        parse_i64(arg)
+            .filter(|&n| n >= 0)
+            .ok_or(CommandError::from(errors::MUST_BE_POSITIVE))
     };
-    let size = match argv.get(4) {
-        None => 0,
-        Some(s) => match crate::util::parse_i64(s).filter(|&n| n >= 0) {
-            Some(n) => n as usize,
-            None => {
-                ctx.out.error(NOT_POSITIVE);
-                return;
-            }
-        },
-    };
+    let count = non_negative(argv[2])?;
+    let size = argv.get(4).map_or(Ok(0), |s| non_negative(s))? as usize;
     let prefix = argv.get(3).map_or(&b"key"[..], |p| errors::c_string(p));
-    let db = &mut ctx.state.dbs[ctx.client.db];
-    let now = ctx.now;
+    let mut db = ctx.db();
     let mut key = Vec::with_capacity(prefix.len() + 24);
     let mut value = Vec::with_capacity(size.max(24));
     let mut num = itoa::Buffer::new();
@@ -81,18 +76,26 @@ fn debug_populate(ctx: &mut Ctx, argv: &[&[u8]]) {
         key.push(b':');
         key.extend_from_slice(digits);
         key.truncate(127);
-        if db.contains(&key, now) {
-            continue;
+        // Redis signals every key it creates here but counts none of them as a change
+        // (debug.c's populate adds to no `dirty`; INFO rdb_changes_since_last_save stays
+        // put), so the key is created through the write guard and touched: `DbMut::set`
+        // would count one change per key.
+        let mut created = false;
+        let mut entry = db.write_or_create::<Value>(&key, || {
+            created = true;
+            value.clear();
+            value.extend_from_slice(b"value:");
+            value.extend_from_slice(digits);
+            if size > 0 {
+                value.resize(size, 0);
+            }
+            Value::string(&value)
+        })?;
+        if created {
+            entry.touched();
         }
-        value.clear();
-        value.extend_from_slice(b"value:");
-        value.extend_from_slice(digits);
-        if size > 0 {
-            value.resize(size, 0);
-        }
-        db.set(&key, Value::string(&value), NO_EXPIRY);
     }
-    ctx.out.ok();
+    Ok(())
 }
 
 /// C's `strtod` on the longest numeric prefix (0 when there is none), as DEBUG SLEEP
@@ -121,6 +124,9 @@ fn strtod_prefix(s: &[u8]) -> f64 {
 mod tests {
     use super::super::tests::Server;
     use super::*;
+    use crate::command::Registry;
+    use crate::reply::{Protocol, Reply};
+    use crate::state::unix_millis;
 
     #[test]
     fn debug_populate_creates_keys_and_keeps_existing_ones() {
@@ -130,6 +136,35 @@ mod tests {
         assert_eq!(s.run(&["DBSIZE"]), ":3\r\n");
         assert_eq!(s.run(&["GET", "key:0"]), "$7\r\nvalue:0\r\n");
         assert_eq!(s.run(&["GET", "key:1"]), "$4\r\nmine\r\n");
+    }
+
+    #[test]
+    fn debug_populate_signals_the_keys_it_creates_but_counts_no_change() {
+        let mut s = Server::new();
+        s.run(&["SET", "key:1", "mine"]);
+        let dirty = s.state.mods.dirty;
+        s.state.mods.listening = true;
+        let argv: [&[u8]; 3] = [b"DEBUG", b"POPULATE", b"3"];
+        let mut out = Reply::new(Protocol::Resp2);
+        let mut ctx = Ctx {
+            state: &mut s.state,
+            client: &mut s.client,
+            out: &mut out,
+            now: unix_millis(),
+            cmd: Registry::get().resolve(&argv).expect("DEBUG"),
+            can_block: false,
+        };
+        assert!(matches!(debug(&mut ctx, &argv), Ok(Done)));
+        assert_eq!(&out.buf[..], b"+OK\r\n");
+        assert_eq!(s.state.mods.dirty, dirty);
+        let signalled: Vec<Vec<u8>> = s
+            .state
+            .mods
+            .drain_keys()
+            .into_iter()
+            .map(|(_, key)| key.to_vec())
+            .collect();
+        assert_eq!(signalled, [b"key:0".to_vec(), b"key:2".to_vec()]);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub static HANDLERS: &[Entry] = &[
     handler("config|resetstat", config_resetstat),
     handler("config|rewrite", config_rewrite),
     handler("config|set", config_set),
-    legacy("debug", debug),
+    handler("debug", debug),
     handler("memory", container),
     legacy("memory|doctor", memory_doctor),
     legacy("memory|help", memory_help),
