@@ -2,35 +2,24 @@
 //! as INFO memory reports it too.
 
 use super::help;
-use crate::command::Ctx;
+use crate::args::Args;
+use crate::command::{CommandResult, Ctx, Done};
 use crate::errors;
 use crate::keyspace::Value;
 
 /// `MEMORY USAGE key [SAMPLES count]`: bytes used by the key, its value and its entry, as
 /// Redis counts them with jemalloc's size classes; null when the key does not exist.
-pub(super) fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let mut i = 3;
-    while i < argv.len() {
-        if argv[i].eq_ignore_ascii_case(b"samples") && i + 1 < argv.len() {
-            match crate::util::parse_i64(argv[i + 1]) {
-                None => {
-                    ctx.out.error(errors::NOT_INTEGER);
-                    return;
-                }
-                Some(n) if n < 0 => {
-                    ctx.out.error(errors::SYNTAX);
-                    return;
-                }
-                Some(_) => i += 2,
-            }
-        } else {
-            ctx.out.error(errors::SYNTAX);
-            return;
+pub(super) fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut args = Args::new(argv, 3);
+    while !args.is_empty() {
+        if args.remaining() < 2 || !args.keyword("samples") || args.i64()? < 0 {
+            return Err(errors::SYNTAX.into());
         }
     }
     // Like Redis, this looks at the dict directly: no expiry, no hit or miss.
     let usage = ctx
-        .raw_db()
+        .db()
+        .raw()
         .dict
         .get(argv[2])
         .map(|e| key_usage(&e.key) + value_usage(&e.value) + DICT_ENTRY);
@@ -38,6 +27,7 @@ pub(super) fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) {
         Some(n) => ctx.out.int(n as i64),
         None => ctx.out.null(),
     }
+    Ok(Done)
 }
 
 /// Redis's `dictEntry`.
@@ -94,7 +84,7 @@ fn value_usage(value: &Value) -> usize {
 }
 
 /// `MEMORY STATS`: Redis's fields, from what this process can measure.
-pub(super) fn memory_stats(ctx: &mut Ctx, _argv: &[&[u8]]) {
+pub(super) fn memory_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let mem = ProcessMemory::read();
     let keys: usize = ctx.state.dbs.iter().map(|d| d.len()).sum();
     let non_empty: Vec<(usize, usize, usize)> = ctx
@@ -164,10 +154,11 @@ pub(super) fn memory_stats(ctx: &mut Ctx, _argv: &[&[u8]]) {
             None => ctx.out.double(double),
         }
     }
+    Ok(Done)
 }
 
 /// `MEMORY DOCTOR`: Redis's report for an instance with nothing to report.
-pub(super) fn memory_doctor(ctx: &mut Ctx, _argv: &[&[u8]]) {
+pub(super) fn memory_doctor(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let keys: usize = ctx.state.dbs.iter().map(|d| d.len()).sum();
     let text = if keys == 0 {
         "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n"
@@ -175,19 +166,22 @@ pub(super) fn memory_doctor(ctx: &mut Ctx, _argv: &[&[u8]]) {
         "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n"
     };
     ctx.out.verbatim(text.as_bytes());
+    Ok(Done)
 }
 
 /// `MEMORY MALLOC-STATS`: Redis's answer when not built with jemalloc.
-pub(super) fn memory_malloc_stats(ctx: &mut Ctx, _argv: &[&[u8]]) {
+pub(super) fn memory_malloc_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.out
         .verbatim(b"Stats not supported for the current allocator");
+    Ok(Done)
 }
 
-pub(super) fn memory_purge(ctx: &mut Ctx, _argv: &[&[u8]]) {
+pub(super) fn memory_purge(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.out.ok();
+    Ok(Done)
 }
 
-pub(super) fn memory_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+pub(super) fn memory_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     help(
         ctx,
         "MEMORY",
@@ -205,6 +199,7 @@ pub(super) fn memory_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
             "    sampled up to <count> times (default: 5, 0 means sample all).",
         ],
     );
+    Ok(Done)
 }
 
 /// The process's memory as the kernel reports it (zeros where /proc is missing).
@@ -236,7 +231,34 @@ impl ProcessMemory {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::Server;
     use super::*;
+
+    #[test]
+    fn memory_usage_reads_samples_with_redis_errors() {
+        let mut s = Server::new();
+        let usage = |s: &mut Server, args: &[&str]| {
+            let argv: Vec<&str> = ["MEMORY", "USAGE", "nokey"]
+                .iter()
+                .chain(args)
+                .copied()
+                .collect();
+            s.run(&argv)
+        };
+        assert_eq!(usage(&mut s, &[]), "$-1\r\n");
+        assert_eq!(usage(&mut s, &["SAMPLES", "0"]), "$-1\r\n");
+        assert_eq!(
+            usage(&mut s, &["SAMPLES", "x"]),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+        for bad in [
+            &["SAMPLES", "-1"][..],
+            &["SAMPLES"],
+            &["SAMPLES", "0", "foo"],
+        ] {
+            assert_eq!(usage(&mut s, bad), "-ERR syntax error\r\n", "{bad:?}");
+        }
+    }
 
     #[test]
     fn jemalloc_size_classes() {

@@ -12,7 +12,7 @@ mod info;
 mod memory;
 
 use crate::args::Args;
-use crate::command::{handler, legacy, CommandResult, Ctx, Done, Entry};
+use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors::{self, CommandError};
 use crate::state::unix_micros;
 
@@ -43,12 +43,12 @@ pub static HANDLERS: &[Entry] = &[
     handler("config|set", config_set),
     handler("debug", debug),
     handler("memory", container),
-    legacy("memory|doctor", memory_doctor),
-    legacy("memory|help", memory_help),
-    legacy("memory|malloc-stats", memory_malloc_stats),
-    legacy("memory|purge", memory_purge),
-    legacy("memory|stats", memory_stats),
-    legacy("memory|usage", memory_usage),
+    handler("memory|doctor", memory_doctor),
+    handler("memory|help", memory_help),
+    handler("memory|malloc-stats", memory_malloc_stats),
+    handler("memory|purge", memory_purge),
+    handler("memory|stats", memory_stats),
+    handler("memory|usage", memory_usage),
 ];
 
 /// The handler of a container command (CONFIG, MEMORY) called with a subcommand that
