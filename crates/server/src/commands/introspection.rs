@@ -5,8 +5,8 @@
 //! COMMAND INFO and COMMAND DOCS of a command equal Redis's once its spec is complete.
 
 use crate::command::{
-    arg_flags, flags, key_flags, legacy, Arg, ArgType, BeginSearch, CommandSpec, Ctx, Entry,
-    FindKeys, KeySpec, Registry,
+    arg_flags, flags, handler, key_flags, Arg, ArgType, BeginSearch, CommandResult, CommandSpec,
+    Ctx, Done, Entry, FindKeys, KeySpec, Registry,
 };
 use crate::errors;
 use crate::reply::Reply;
@@ -14,14 +14,14 @@ use crate::reply::Reply;
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    legacy("command", command),
-    legacy("command|count", command_count),
-    legacy("command|docs", command_docs),
-    legacy("command|getkeys", command_getkeys),
-    legacy("command|getkeysandflags", command_getkeysandflags),
-    legacy("command|help", command_help),
-    legacy("command|info", command_info),
-    legacy("command|list", command_list),
+    handler("command", command),
+    handler("command|count", command_count),
+    handler("command|docs", command_docs),
+    handler("command|getkeys", command_getkeys),
+    handler("command|getkeysandflags", command_getkeysandflags),
+    handler("command|help", command_help),
+    handler("command|info", command_info),
+    handler("command|list", command_list),
 ];
 
 /// Finds a command by COMMAND INFO/DOCS name: `get`, or `config|get` for a subcommand.
@@ -278,17 +278,18 @@ fn reply_args(out: &mut Reply, args: &[Arg]) {
 }
 
 /// `COMMAND`: every command's info.
-fn command(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn command(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let all = Registry::get().all();
     ctx.out.array(all.len());
     for c in all {
         reply_info(ctx.out, c);
     }
+    Ok(Done)
 }
 
 /// `COMMAND INFO [name ...]`: each named command's info (null for unknown names), or
 /// every command's without names.
-fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv.len() == 2 {
         return command(ctx, argv);
     }
@@ -299,10 +300,11 @@ fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) {
             None => ctx.out.null(),
         }
     }
+    Ok(Done)
 }
 
 /// `COMMAND DOCS [name ...]`: a map from name to docs; unknown names are left out.
-fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let found: Vec<&CommandSpec> = if argv.len() == 2 {
         Registry::get().all().to_vec()
     } else {
@@ -316,16 +318,18 @@ fn command_docs(ctx: &mut Ctx, argv: &[&[u8]]) {
         ctx.out.bulk(cmd.full_name.as_bytes());
         reply_docs(ctx.out, cmd);
     }
+    Ok(Done)
 }
 
 /// `COMMAND COUNT`: top-level commands.
-fn command_count(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn command_count(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.out.int(Registry::get().all().len() as i64);
+    Ok(Done)
 }
 
 /// `COMMAND LIST [FILTERBY MODULE name|ACLCAT category|PATTERN pattern]`: full names of
 /// every command and subcommand that passes the filter.
-fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) {
+fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     enum Filter<'a> {
         All,
         Module,
@@ -341,16 +345,10 @@ fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) {
                 b"module" => Filter::Module,
                 b"aclcat" => Filter::AclCat(argv[4]),
                 b"pattern" => Filter::Pattern(argv[4]),
-                _ => {
-                    ctx.out.error(errors::SYNTAX);
-                    return;
-                }
+                _ => return Err(errors::SYNTAX.into()),
             }
         }
-        _ => {
-            ctx.out.error(errors::SYNTAX);
-            return;
-        }
+        _ => return Err(errors::SYNTAX.into()),
     };
     let keep = |c: &CommandSpec| match filter {
         Filter::All => true,
@@ -367,41 +365,31 @@ fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     ctx.out.bulks(names.iter());
+    Ok(Done)
 }
 
 /// `COMMAND GETKEYS command [arg ...]`: the key arguments, by the command's key specs.
-fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) {
-    getkeys(ctx, argv, false);
+fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    getkeys(ctx, argv, false)
 }
 
 /// `COMMAND GETKEYSANDFLAGS command [arg ...]`: each key with its key spec flags.
-fn command_getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) {
-    getkeys(ctx, argv, true);
+fn command_getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    getkeys(ctx, argv, true)
 }
 
-fn getkeys(ctx: &mut Ctx, argv: &[&[u8]], with_flags: bool) {
+fn getkeys(ctx: &mut Ctx, argv: &[&[u8]], with_flags: bool) -> CommandResult {
     let args = &argv[2..];
-    let Some(cmd) = lookup_argv(args) else {
-        ctx.out.error("ERR Invalid command specified");
-        return;
-    };
+    let cmd = lookup_argv(args).ok_or("ERR Invalid command specified")?;
     if !cmd.has_keys() {
-        ctx.out.error("ERR The command has no key arguments");
-        return;
+        return Err("ERR The command has no key arguments".into());
     }
     if !cmd.arity_ok(args.len()) {
-        ctx.out
-            .error("ERR Invalid number of arguments specified for command");
-        return;
+        return Err("ERR Invalid number of arguments specified for command".into());
     }
     let keys = cmd.get_keys(args).unwrap_or_default();
-    if keys.is_empty() {
-        if cmd.has(flags::NO_MANDATORY_KEYS) {
-            ctx.out.array(0);
-        } else {
-            ctx.out.error("ERR Invalid arguments specified for command");
-        }
-        return;
+    if keys.is_empty() && !cmd.has(flags::NO_MANDATORY_KEYS) {
+        return Err("ERR Invalid arguments specified for command".into());
     }
     ctx.out.array(keys.len());
     for (pos, flags) in keys {
@@ -413,9 +401,10 @@ fn getkeys(ctx: &mut Ctx, argv: &[&[u8]], with_flags: bool) {
             ctx.out.bulk(args[pos]);
         }
     }
+    Ok(Done)
 }
 
-fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     const LINES: &[&str] = &[
         "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "(no subcommand)",
@@ -443,19 +432,24 @@ fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
     for line in LINES {
         ctx.out.simple(line);
     }
+    Ok(Done)
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::command::{key_flags::*, CommandSpec, Ctx, GetKeysFn, InvalidKeyArgs, Run};
+    use crate::command::{
+        key_flags::*, CommandResult, CommandSpec, Ctx, Done, GetKeysFn, InvalidKeyArgs, Run,
+    };
 
-    fn noop(_: &mut Ctx, _: &[&[u8]]) {}
+    fn noop(_: &mut Ctx, _: &[&[u8]]) -> CommandResult {
+        Ok(Done)
+    }
 
     /// A command with Redis's metadata and the given getkeys function.
     fn command(name: &str, getkeys: Option<GetKeysFn>) -> CommandSpec {
         CommandSpec {
             meta: lockstep_commands::lookup_full(name).expect("a Redis 7.0 command"),
-            handler: Run::Legacy(noop),
+            handler: Run::Handler(noop),
             getkeys,
             subcommands: Vec::new(),
         }
