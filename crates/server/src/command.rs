@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::errors;
 pub use crate::errors::CommandError;
-use crate::keyspace::{Db, DbMut, Key, Millis, Typed, Value, Written};
+use crate::keyspace::{DbMut, Key, Millis, Typed, Value, Written};
 use crate::reply::Reply;
 use crate::state::{Client, State};
 
@@ -21,16 +21,6 @@ use crate::state::{Client, State};
 /// with a `CommandError` (which dispatch writes as the reply), or asks to `Block`. It never
 /// touches sockets.
 pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CommandResult;
-
-/// A handler of the first generation, which writes every reply itself (errors included).
-pub type LegacyHandler = fn(&mut Ctx, &[&[u8]]);
-
-/// How to run a command: while the families move to `Handler`, both kinds exist.
-#[derive(Clone, Copy, Debug)]
-pub enum Run {
-    Legacy(LegacyHandler),
-    Handler(Handler),
-}
 
 /// What a handler answers.
 pub type CommandResult = Result<Outcome, CommandError>;
@@ -70,26 +60,17 @@ pub use lockstep_commands::{
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
     pub name: &'static str,
-    pub handler: Run,
+    pub handler: Handler,
     /// Keys for commands whose key specs cannot say (Redis's `getkeys_proc`): positions
     /// and `key_flags`. Used only when the key specs fail or are marked incomplete.
     pub getkeys: Option<GetKeysFn>,
-}
-
-/// An `Entry` for a `LegacyHandler`.
-pub const fn legacy(name: &'static str, handler: LegacyHandler) -> Entry {
-    Entry {
-        name,
-        handler: Run::Legacy(handler),
-        getkeys: None,
-    }
 }
 
 /// An `Entry` for a `Handler`.
 pub const fn handler(name: &'static str, handler: Handler) -> Entry {
     Entry {
         name,
-        handler: Run::Handler(handler),
+        handler,
         getkeys: None,
     }
 }
@@ -100,7 +81,7 @@ pub const fn handler(name: &'static str, handler: Handler) -> Entry {
 #[derive(Debug)]
 pub struct CommandSpec {
     pub meta: &'static Command,
-    pub handler: Run,
+    pub handler: Handler,
     pub getkeys: Option<GetKeysFn>,
     /// The subcommands that have a handler, in metadata order.
     pub subcommands: Vec<&'static CommandSpec>,
@@ -327,17 +308,6 @@ impl Ctx<'_> {
         let now = self.now;
         let State { dbs, mods, .. } = &mut *self.state;
         DbMut::new(&mut dbs[index], mods, index, now).into_write_or_create(key, create)
-    }
-
-    /// The raw selected database, for code not yet moved to `db()`.
-    pub fn raw_db(&mut self) -> &mut Db {
-        &mut self.state.dbs[self.client.db]
-    }
-
-    /// Records a change to the keyspace without naming the key (code not yet moved to
-    /// `db()`, whose writes report their keys themselves).
-    pub fn dirty(&mut self, changes: u64) {
-        self.state.mods.dirty += changes;
     }
 
     /// Parks the client on `keys` until `deadline`, where blocking is allowed; where it is

@@ -12,7 +12,7 @@ use lockstep_resp::request::Batch;
 use smallvec::SmallVec;
 
 use crate::blocking::Parked;
-use crate::command::{flags, CommandSpec, Ctx, Outcome, Registry, Run};
+use crate::command::{flags, CommandSpec, Ctx, Outcome, Registry};
 use crate::errors;
 use crate::reply::Reply;
 use crate::state::{unix_millis, Client, ReplyMode, State};
@@ -129,18 +129,12 @@ pub fn call(
         cmd,
         can_block,
     };
-    let outcome = match cmd.handler {
-        Run::Legacy(handler) => {
-            handler(&mut ctx, argv);
+    let outcome = match (cmd.handler)(&mut ctx, argv) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            ctx.out.error_bytes(e.text());
             Outcome::Done
         }
-        Run::Handler(handler) => match handler(&mut ctx, argv) {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                ctx.out.error_bytes(e.text());
-                Outcome::Done
-            }
-        },
     };
     let failed = ctx.out.errors > errors_before;
     let state = ctx.state;

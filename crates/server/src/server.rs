@@ -229,8 +229,8 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             next_db = (i + 1) % databases;
             let mut state = shared.state.lock();
             let now = unix_millis();
-            if let Some(db) = state.dbs.get_mut(i) {
-                db.active_expire(now, deadline);
+            if i < state.dbs.len() {
+                state.db(i, now).active_expire(deadline);
             }
             drop(state);
             if Instant::now() >= deadline {

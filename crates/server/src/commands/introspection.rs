@@ -438,7 +438,7 @@ fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 #[cfg(test)]
 mod tests {
     use crate::command::{
-        key_flags::*, CommandResult, CommandSpec, Ctx, Done, GetKeysFn, InvalidKeyArgs, Run,
+        key_flags::*, CommandResult, CommandSpec, Ctx, Done, GetKeysFn, InvalidKeyArgs,
     };
 
     fn noop(_: &mut Ctx, _: &[&[u8]]) -> CommandResult {
@@ -449,7 +449,7 @@ mod tests {
     fn command(name: &str, getkeys: Option<GetKeysFn>) -> CommandSpec {
         CommandSpec {
             meta: lockstep_commands::lookup_full(name).expect("a Redis 7.0 command"),
-            handler: Run::Handler(noop),
+            handler: noop,
             getkeys,
             subcommands: Vec::new(),
         }

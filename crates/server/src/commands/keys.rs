@@ -267,7 +267,7 @@ fn keys_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (db, out) = ctx.db_out();
     let found: Vec<&[u8]> = db
         .raw()
-        .dict
+        .dict()
         .iter()
         .filter(|e| !e.is_expired(now) && (all || glob_match(pattern, &e.key, false)))
         .map(|e| e.key.as_slice())
@@ -336,7 +336,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let next = match usize::try_from(cursor) {
         Ok(cursor) => db
             .raw()
-            .dict
+            .dict()
             .scan_slots(cursor, count.saturating_mul(10), |e| {
                 batch.push(e.key.clone());
                 batch.len() < count
@@ -379,7 +379,7 @@ fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 /// database is (or becomes) empty.
 fn random_key(db: &mut DbMut, rng: &mut impl rand::Rng) -> Option<Key> {
     loop {
-        let key = db.raw().dict.random(rng)?.key.clone();
+        let key = db.raw().dict().random(rng)?.key.clone();
         if db.contains(&key) {
             return Some(key);
         }
@@ -629,18 +629,35 @@ fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::{Registry, Run};
+    use crate::command::Registry;
     use crate::reply::{Protocol, Reply};
     use crate::state::{unix_millis, Client, State};
+
+    #[test]
+    fn random_key_deletes_the_due_keys_it_draws() {
+        use crate::keyspace::{Db, Modifications, NO_EXPIRY};
+        use rand::SeedableRng;
+        let mut db = Db::default();
+        let mut mods = Modifications::default();
+        let mut view = DbMut::new(&mut db, &mut mods, 0, 50);
+        for i in 0..50 {
+            let expire_at = if i == 7 { NO_EXPIRY } else { 100 };
+            view.set(format!("k{i}").as_bytes(), Value::string(b"v"), expire_at);
+        }
+        let mut view = DbMut::new(&mut db, &mut mods, 0, 200);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        assert_eq!(random_key(&mut view, &mut rng).as_deref(), Some(&b"k7"[..]));
+        view.remove(b"k7");
+        assert_eq!(random_key(&mut view, &mut rng), None);
+        assert!(view.is_empty());
+    }
 
     /// Runs one command of this family straight through its handler, so that the keys
     /// it signals stay in `state.mods` (dispatch would hand them to blocked clients).
     fn run(state: &mut State, client: &mut Client, args: &[&str]) -> String {
         let argv: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         let cmd = Registry::get().resolve(&argv).expect("a known command");
-        let Run::Handler(handler) = cmd.handler else {
-            panic!("{} is not on the handler contract", cmd.full_name);
-        };
+        let handler = cmd.handler;
         let mut out = Reply::new(Protocol::Resp2);
         let mut ctx = Ctx {
             state,

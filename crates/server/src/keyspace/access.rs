@@ -277,6 +277,14 @@ impl<'a> DbMut<'a> {
         }
     }
 
+    /// Redis's active expiry cycle on this database (`Db::active_expire`), every key it
+    /// deletes signalled as lazy expiry signals it: without counting a change.
+    pub fn active_expire(&mut self, deadline: std::time::Instant) -> usize {
+        let (mods, index) = (&mut *self.mods, self.index);
+        self.db
+            .active_expire(self.now, deadline, &mut |key| mods.signal(index, key, 0))
+    }
+
     /// Empties the database (FLUSHDB), reporting how many keys went.
     pub fn clear(&mut self) -> usize {
         let n = self.db.len();
@@ -384,15 +392,6 @@ impl<T: Typed> Written<'_, T> {
     pub fn touched(&mut self) {
         self.reported = true;
         self.touched = true;
-    }
-
-    /// The key's whole entry, for its TTL.
-    pub fn entry(&mut self) -> &mut Entry {
-        self.borrowed_mut = true;
-        self.db
-            .dict
-            .at_mut(self.idx)
-            .expect("a Written guard's slot holds its key")
     }
 }
 

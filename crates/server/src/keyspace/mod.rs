@@ -34,7 +34,8 @@ pub struct DbStats {
 
 #[derive(Debug, Default)]
 pub struct Db {
-    pub dict: Dict,
+    /// Private: keys change only through `DbMut`, which reports every change.
+    dict: Dict,
     pub stats: DbStats,
     /// Where the active expiry cycle goes on: a slot index, as Redis 7 keeps a cursor into
     /// its `expires` dict, so that every key with a TTL is looked at in turn.
@@ -48,6 +49,11 @@ impl Db {
 
     pub fn is_empty(&self) -> bool {
         self.dict.is_empty()
+    }
+
+    /// The keys, to read (SCAN, KEYS, RANDOMKEY, INFO, MEMORY).
+    pub fn dict(&self) -> &Dict {
+        &self.dict
     }
 
     /// Deletes `key` if its TTL has passed: the key's slot when it is (still) there, and
@@ -64,80 +70,10 @@ impl Db {
         (Some(idx), false)
     }
 
-    fn live(&mut self, key: &[u8], now: Millis) -> Option<u32> {
-        self.expire_if_needed(key, now).0
-    }
-
-    /// Looks a key up for reading, counting a hit or a miss (INFO keyspace_hits/misses).
-    pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Entry> {
-        match self.live(key, now) {
-            Some(idx) => {
-                self.stats.hits += 1;
-                self.dict.at(idx)
-            }
-            None => {
-                self.stats.misses += 1;
-                None
-            }
-        }
-    }
-
-    /// Looks a key up for writing (no hit/miss counting), expiring it first if due.
-    pub fn get_mut(&mut self, key: &[u8], now: Millis) -> Option<&mut Entry> {
-        let idx = self.live(key, now)?;
-        self.dict.at_mut(idx)
-    }
-
-    /// True when the key exists and has not expired. Counts no hit or miss.
-    pub fn contains(&mut self, key: &[u8], now: Millis) -> bool {
-        self.live(key, now).is_some()
-    }
-
-    /// Stores `value` under `key`, replacing any previous value and TTL.
-    pub fn set(&mut self, key: &[u8], value: Value, expire_at: Millis) -> Option<Entry> {
-        self.dict.insert(key, value, expire_at)
-    }
-
-    /// Removes `key`; a key that had already expired counts as absent.
-    pub fn remove(&mut self, key: &[u8], now: Millis) -> Option<Entry> {
-        self.live(key, now)?;
-        self.dict.remove(key)
-    }
-
-    /// Sets (or with `NO_EXPIRY` clears) the TTL of an existing key. False if absent.
-    pub fn set_expire(&mut self, key: &[u8], expire_at: Millis, now: Millis) -> bool {
-        match self.live(key, now) {
-            Some(idx) => {
-                self.dict.set_expire(idx, expire_at);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The TTL of `key` in ms since the epoch (`NO_EXPIRY` for none), `None` if absent.
-    pub fn expire_at(&mut self, key: &[u8], now: Millis) -> Option<Millis> {
-        let idx = self.live(key, now)?;
-        self.dict.at(idx).map(|e| e.expire_at)
-    }
-
-    pub fn clear(&mut self) {
+    /// Empties the database (through `DbMut::clear`, which reports it).
+    fn clear(&mut self) {
         self.dict.clear();
         self.expire_cursor = 0;
-    }
-
-    /// A random key that has not expired (RANDOMKEY), deleting the expired ones it draws
-    /// on the way, as Redis does. `None` when the database is (or becomes) empty.
-    pub fn random_key(&mut self, now: Millis, rng: &mut impl rand::Rng) -> Option<Key> {
-        loop {
-            let entry = self.dict.random(rng)?;
-            if !entry.is_expired(now) {
-                return Some(entry.key.clone());
-            }
-            let key = entry.key.clone();
-            self.dict.remove(&key);
-            self.stats.expired += 1;
-        }
     }
 
     /// One active expiry pass over this database, as Redis 7's `activeExpireCycle` does
@@ -149,7 +85,14 @@ impl Db {
     /// Walking with a cursor instead of sampling at random means every key with a TTL is
     /// looked at within `expiring_len() / 20` rounds, so keys that nobody touches go away
     /// within a second in a database of a few hundred such keys.
-    pub fn active_expire(&mut self, now: Millis, deadline: std::time::Instant) -> usize {
+    ///
+    /// `expired` hears of every key deleted (`DbMut::active_expire` signals them).
+    fn active_expire(
+        &mut self,
+        now: Millis,
+        deadline: std::time::Instant,
+        expired: &mut impl FnMut(&[u8]),
+    ) -> usize {
         let deadline = deadline.min(std::time::Instant::now() + ACTIVE_EXPIRE_SLICE);
         let mut deleted = 0;
         loop {
@@ -157,9 +100,9 @@ impl Db {
                 self.expire_cursor = 0;
                 return deleted;
             }
-            let (sampled, expired) = self.active_expire_round(now);
-            deleted += expired;
-            if expired * 100 <= sampled * ACTIVE_EXPIRE_REPEAT_PERCENT
+            let (sampled, round) = self.active_expire_round(now, expired);
+            deleted += round;
+            if round * 100 <= sampled * ACTIVE_EXPIRE_REPEAT_PERCENT
                 || std::time::Instant::now() >= deadline
             {
                 return deleted;
@@ -170,7 +113,11 @@ impl Db {
     /// Examines up to `ACTIVE_EXPIRE_SAMPLE` keys with a TTL from the cursor on, wrapping
     /// once at the end of the slab but never past where it started. Returns how many keys
     /// it examined and how many of them it deleted.
-    fn active_expire_round(&mut self, now: Millis) -> (usize, usize) {
+    fn active_expire_round(
+        &mut self,
+        now: Millis,
+        signal: &mut impl FnMut(&[u8]),
+    ) -> (usize, usize) {
         let start = self.expire_cursor;
         let mut wrapped = false;
         let (mut sampled, mut expired) = (0, 0);
@@ -189,7 +136,9 @@ impl Db {
             self.expire_cursor = idx as usize + 1;
             sampled += 1;
             if self.dict.at(idx).is_some_and(|e| e.is_expired(now)) {
-                self.dict.remove_at(idx);
+                if let Some(entry) = self.dict.remove_at(idx) {
+                    signal(&entry.key);
+                }
                 self.stats.expired += 1;
                 expired += 1;
             }
@@ -201,12 +150,7 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
     use std::time::{Duration, Instant};
-
-    fn rng() -> rand::rngs::SmallRng {
-        rand::rngs::SmallRng::seed_from_u64(3)
-    }
 
     fn far_deadline() -> Instant {
         Instant::now() + Duration::from_secs(60)
@@ -215,7 +159,7 @@ mod tests {
     fn db_with(keys: usize, expire_at: impl Fn(usize) -> Millis) -> Db {
         let mut db = Db::default();
         for i in 0..keys {
-            db.set(
+            db.dict.insert(
                 format!("k{i}").as_bytes(),
                 Value::string(b"v"),
                 expire_at(i),
@@ -224,27 +168,58 @@ mod tests {
         db
     }
 
+    fn listening() -> Modifications {
+        let mut mods = Modifications::default();
+        mods.listening = true;
+        mods
+    }
+
+    fn expire(db: &mut Db, now: Millis, deadline: Instant) -> usize {
+        db.active_expire(now, deadline, &mut |_| {})
+    }
+
     #[test]
-    fn a_read_of_a_due_key_deletes_it_and_counts_a_miss() {
+    fn a_read_of_a_due_key_deletes_it_counts_a_miss_and_signals_it_without_a_change() {
         let mut db = db_with(1, |_| 100);
-        assert!(db.get(b"k0", 99).is_some());
+        let mut mods = listening();
+        assert!(DbMut::new(&mut db, &mut mods, 0, 99).get(b"k0").is_some());
         // Alive during its last millisecond, as in Redis (`now > when` expires).
-        assert!(db.get(b"k0", 100).is_some());
-        assert!(db.get(b"k0", 101).is_none());
+        assert!(DbMut::new(&mut db, &mut mods, 0, 100).get(b"k0").is_some());
+        assert!(DbMut::new(&mut db, &mut mods, 0, 101).get(b"k0").is_none());
         assert_eq!(db.len(), 0);
         assert_eq!(
             (db.stats.hits, db.stats.misses, db.stats.expired),
             (2, 1, 1)
         );
+        assert_eq!(mods.dirty, 0);
+        assert_eq!(mods.drain_keys(), vec![(0, Key::from_slice(b"k0"))]);
     }
 
     #[test]
     fn writes_see_a_due_key_as_absent() {
         let mut db = db_with(1, |_| 100);
-        assert!(!db.set_expire(b"k0", 500, 101));
-        assert_eq!(db.expire_at(b"k0", 101), None);
-        assert!(db.remove(b"k0", 101).is_none());
+        let mut mods = Modifications::default();
+        let mut view = DbMut::new(&mut db, &mut mods, 0, 101);
+        assert!(!view.set_expire(b"k0", 500));
+        assert_eq!(view.expire_at(b"k0"), None);
+        assert!(view.remove(b"k0").is_none());
         assert_eq!(db.stats.expired, 1);
+        assert_eq!(mods.dirty, 0);
+    }
+
+    #[test]
+    fn active_expire_signals_each_key_it_deletes_without_a_change() {
+        let mut db = db_with(3, |i| if i == 1 { NO_EXPIRY } else { 10 });
+        let mut mods = listening();
+        let deleted = DbMut::new(&mut db, &mut mods, 4, 500).active_expire(far_deadline());
+        assert_eq!(deleted, 2);
+        let mut keys = mods.drain_keys();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![(4, Key::from_slice(b"k0")), (4, Key::from_slice(b"k2"))]
+        );
+        assert_eq!(mods.dirty, 0);
     }
 
     #[test]
@@ -256,7 +231,7 @@ mod tests {
         });
         let mut deleted = 0;
         for _ in 0..10 {
-            deleted += db.active_expire(1000, far_deadline());
+            deleted += expire(&mut db, 1000, far_deadline());
         }
         assert_eq!(deleted, 34);
         assert_eq!(db.len(), 66);
@@ -270,7 +245,7 @@ mod tests {
         let mut db = db_with(1000, |i| if i % 50 == 0 { 10 } else { 1_000_000 });
         let mut deleted = 0;
         for _ in 0..(1000 / ACTIVE_EXPIRE_SAMPLE) {
-            deleted += db.active_expire(500, far_deadline());
+            deleted += expire(&mut db, 500, far_deadline());
         }
         assert_eq!(deleted, 20);
     }
@@ -278,12 +253,12 @@ mod tests {
     #[test]
     fn active_expire_works_in_slices_on_a_large_database() {
         let mut db = db_with(100_000, |_| 10);
-        let first = db.active_expire(500, far_deadline());
+        let first = expire(&mut db, 500, far_deadline());
         assert!(first > 0, "some keys go at once");
         assert!(first < 100_000, "but one call stops at its slice");
         let mut calls = 1;
         while !db.is_empty() {
-            db.active_expire(500, far_deadline());
+            expire(&mut db, 500, far_deadline());
             calls += 1;
             assert!(calls < 10_000, "the cycle makes progress");
         }
@@ -293,16 +268,7 @@ mod tests {
     #[test]
     fn active_expire_respects_a_past_deadline_after_one_round() {
         let mut db = db_with(1000, |_| 10);
-        let deleted = db.active_expire(500, Instant::now());
+        let deleted = expire(&mut db, 500, Instant::now());
         assert_eq!(deleted, ACTIVE_EXPIRE_SAMPLE);
-    }
-
-    #[test]
-    fn random_key_deletes_the_due_keys_it_draws() {
-        let mut db = db_with(50, |i| if i == 7 { NO_EXPIRY } else { 10 });
-        assert_eq!(db.random_key(100, &mut rng()).as_deref(), Some(&b"k7"[..]));
-        let mut empty = db_with(5, |_| 10);
-        assert_eq!(empty.random_key(100, &mut rng()), None);
-        assert!(empty.is_empty());
     }
 }

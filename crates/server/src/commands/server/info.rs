@@ -265,7 +265,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 if db.is_empty() {
                     continue;
                 }
-                let expires = db.dict.expiring_len();
+                let expires = db.dict().expiring_len();
                 let avg_ttl = avg_ttl_estimate(db, ctx.now);
                 field!(
                     out,
@@ -408,7 +408,7 @@ fn db_stats_sum(ctx: &Ctx) -> DbStats {
 fn avg_ttl_estimate(db: &crate::keyspace::Db, now: i64) -> i64 {
     use rand::SeedableRng;
     const SAMPLE: usize = 64;
-    let n = db.dict.expiring_len();
+    let n = db.dict().expiring_len();
     if n == 0 {
         return 0;
     }
@@ -416,9 +416,9 @@ fn avg_ttl_estimate(db: &crate::keyspace::Db, now: i64) -> i64 {
     let (mut sum, mut count) = (0i64, 0i64);
     for _ in 0..SAMPLE.min(n) {
         let Some(e) = db
-            .dict
+            .dict()
             .random_expiring(&mut rng)
-            .and_then(|i| db.dict.at(i))
+            .and_then(|i| db.dict().at(i))
         else {
             continue;
         };

@@ -20,7 +20,7 @@ pub(super) fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let usage = ctx
         .db()
         .raw()
-        .dict
+        .dict()
         .get(argv[2])
         .map(|e| key_usage(&e.key) + value_usage(&e.value) + DICT_ENTRY);
     match usage {
@@ -93,7 +93,7 @@ pub(super) fn memory_stats(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
         .iter()
         .enumerate()
         .filter(|(_, d)| !d.is_empty())
-        .map(|(i, d)| (i, d.dict.capacity(), d.dict.expiring_len()))
+        .map(|(i, d)| (i, d.dict().capacity(), d.dict().expiring_len()))
         .collect();
     ctx.out.map(27 + non_empty.len());
     let int_fields: [(&str, u64); 10] = [
