@@ -396,8 +396,7 @@ mod tests {
     use super::*;
 
     fn client() -> Client {
-        let addr = "127.0.0.1:50000".parse().expect("addr");
-        Client::new(1, addr, addr, true)
+        Client::for_tests(1)
     }
 
     fn state() -> State {

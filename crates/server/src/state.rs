@@ -85,6 +85,16 @@ impl Client {
     }
 }
 
+#[cfg(test)]
+impl Client {
+    /// An authenticated client from 127.0.0.1:50000 to port 6379, for unit tests.
+    pub fn for_tests(id: u64) -> Client {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 50000));
+        let laddr = SocketAddr::from(([127, 0, 0, 1], 6379));
+        Client::new(id, addr, laddr, true)
+    }
+}
+
 impl Clone for Client {
     fn clone(&self) -> Client {
         let mut copy = Client::new(self.id, self.addr, self.laddr, self.authenticated);

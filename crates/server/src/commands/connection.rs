@@ -245,9 +245,7 @@ mod tests {
     use super::*;
 
     fn client() -> Client {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 50000));
-        let laddr = std::net::SocketAddr::from(([127, 0, 0, 1], 6379));
-        Client::new(7, addr, laddr, true)
+        Client::for_tests(7)
     }
 
     #[test]

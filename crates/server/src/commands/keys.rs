@@ -677,8 +677,7 @@ mod tests {
     fn rename_and_move_signal_both_keys_but_count_one_change() {
         let (tx, _shutdown) = tokio::sync::watch::channel(false);
         let mut state = State::new(Default::default(), tx);
-        let addr = "127.0.0.1:50000".parse().expect("addr");
-        let mut client = Client::new(1, addr, addr, true);
+        let mut client = Client::for_tests(1);
         state.db(0, 0).set(b"a", Value::string(b"v"), NO_EXPIRY);
         state.mods.listening = true;
         let dirty = state.mods.dirty;

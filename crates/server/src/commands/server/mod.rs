@@ -198,11 +198,9 @@ mod tests {
     impl Server {
         pub(super) fn new() -> Server {
             let (tx, shutdown) = watch::channel(false);
-            let addr = "127.0.0.1:50000".parse().expect("addr");
-            let laddr = "127.0.0.1:6379".parse().expect("addr");
             Server {
                 state: State::new(Config::default(), tx),
-                client: Client::new(1, addr, laddr, true),
+                client: Client::for_tests(1),
                 shutdown,
             }
         }
