@@ -110,7 +110,7 @@ pub fn unsupported_option(opt: &[u8]) -> Vec<u8> {
     msg
 }
 
-// Connection commands (`commands/connection.rs`).
+// Connection and CLIENT commands (`commands/connection.rs`, `commands/client.rs`).
 
 pub const CLIENT_NAME_INVALID: &str =
     "ERR Client names cannot contain spaces, newlines or special characters.";
