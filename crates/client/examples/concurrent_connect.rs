@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use lockstep::{Client, Commands, Config};
+use lockstep::{Client, Commands};
+
+mod common;
 
 #[derive(Parser)]
 struct Args {
@@ -29,23 +31,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let (_server, url) = match args.url {
-        Some(u) => (None, u),
-        None => {
-            let s =
-                lockstep_server::EmbeddedServer::start(lockstep_server::ServerConfig::ephemeral())
-                    .expect("start a lockstep server");
-            let url = format!("redis://{}", s.addr());
-            (Some(s), url)
-        }
+    let target = match common::Target::from_url(args.url) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
-    let config = match Config::from_url(&url) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let url = &target.url;
     println!(
         "concurrent_connect: {} iterations of {} concurrent connect() calls against {url}",
         args.iterations, args.tasks
@@ -53,7 +43,7 @@ async fn main() -> ExitCode {
     let started = Instant::now();
     let mut errors = 0usize;
     for i in 0..args.iterations {
-        let client = Client::new(config.clone());
+        let client = Client::new(target.config.clone());
         let barrier = Arc::new(tokio::sync::Barrier::new(args.tasks));
         let handles: Vec<_> = (0..args.tasks)
             .map(|_| {
@@ -99,9 +89,5 @@ async fn main() -> ExitCode {
         args.iterations,
         args.tasks
     );
-    if errors > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    common::exit_code(errors)
 }

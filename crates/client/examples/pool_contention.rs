@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use lockstep::{Commands, Config, ConnState, Error, Pool, PoolOptions};
 
+mod common;
+
 #[derive(Parser)]
 struct Args {
     /// Server URL (default: a lockstep server started by this example).
@@ -138,31 +140,14 @@ async fn scenario(
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let (_server, url) = match args.url {
-        Some(u) => (None, u),
-        None => {
-            let s =
-                lockstep_server::EmbeddedServer::start(lockstep_server::ServerConfig::ephemeral())
-                    .expect("start a lockstep server");
-            let url = format!("redis://{}", s.addr());
-            (Some(s), url)
-        }
+    let target = match common::Target::from_url(args.url) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
-    let config = match Config::from_url(&url) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("pool_contention against {url}");
+    println!("pool_contention against {}", target.url);
     let timeout = Duration::from_millis(args.pool_timeout_ms);
-    let mut errors = scenario(&config, 5, 100, args.iterations, timeout).await;
-    errors += scenario(&config, 2, 200, args.iterations, timeout).await;
+    let mut errors = scenario(&target.config, 5, 100, args.iterations, timeout).await;
+    errors += scenario(&target.config, 2, 200, args.iterations, timeout).await;
     println!("\n{errors} errors");
-    if errors > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    common::exit_code(errors)
 }

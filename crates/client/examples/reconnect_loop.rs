@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use lockstep::{Client, Commands, Config, Error};
+use lockstep::{Client, Commands, Error};
+
+mod common;
 
 #[derive(Parser)]
 struct Args {
@@ -24,24 +26,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let (_server, url) = match args.url {
-        Some(u) => (None, u),
-        None => {
-            let s =
-                lockstep_server::EmbeddedServer::start(lockstep_server::ServerConfig::ephemeral())
-                    .expect("start a lockstep server");
-            let url = format!("redis://{}", s.addr());
-            (Some(s), url)
-        }
+    let target = match common::Target::from_url(args.url) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
-    let config = match Config::from_url(&url) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let client = Client::new(config);
+    let url = &target.url;
+    let client = Client::new(target.config.clone());
     println!(
         "reconnect_loop: {} iterations of connect → SET/GET → disconnect → connect against {url}",
         args.iterations
@@ -82,9 +72,5 @@ async fn main() -> ExitCode {
         eprintln!("error: more than one socket was open at once");
         errors += 1;
     }
-    if errors > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    common::exit_code(errors)
 }
