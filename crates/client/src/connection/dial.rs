@@ -61,28 +61,17 @@ pub(crate) async fn dial(
             let started = Instant::now();
             let deadline = started + cfg.connect_timeout;
             let fail = |phase, cause| ConnectError::single(target.clone(), None, phase, cause);
-            let sock = match tokio::time::timeout_at(
+            let sock = by_deadline(
                 deadline,
+                cfg.connect_timeout,
                 tokio::net::UnixStream::connect(path),
             )
             .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(fail(Phase::Tcp, e.into())),
-                Err(_) => return Err(fail(Phase::Tcp, Cause::Timeout(cfg.connect_timeout))),
-            };
-            let mut stream = Stream::new(Inner::Unix(sock), &metrics);
-            events.report(State::Handshaking);
-            let mut rbuf = BytesMut::with_capacity(4096);
-            let protocol = handshake(&mut stream, &mut rbuf, &cfg, deadline, started)
+            .map_err(|c| fail(Phase::Tcp, c))?;
+            let stream = Stream::new(Inner::Unix(sock), &metrics);
+            establish(stream, &cfg, &events, deadline, started, target.clone())
                 .await
-                .map_err(|(phase, cause)| fail(phase, cause))?;
-            Ok(Established {
-                stream,
-                rbuf,
-                protocol,
-                peer: target,
-            })
+                .map_err(|(phase, cause)| fail(phase, cause))
         }
         #[cfg(not(unix))]
         Addr::Unix(_) => Err(ConnectError::single(
@@ -207,29 +196,58 @@ async fn try_addr(
     };
     let started = Instant::now();
     let deadline = started + cfg.connect_timeout;
-    let tcp = match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(fail(Phase::Tcp, e.into())),
-        Err(_) => return Err(fail(Phase::Tcp, Cause::Timeout(cfg.connect_timeout))),
-    };
+    let tcp = by_deadline(
+        deadline,
+        cfg.connect_timeout,
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    .map_err(|c| fail(Phase::Tcp, c))?;
     let _ = tcp.set_nodelay(true);
-    let mut stream = if tls {
+    let stream = if tls {
         tls_connect(tcp, &cfg, &host, &metrics, deadline)
             .await
             .map_err(|c| fail(Phase::Tls, c))?
     } else {
         Stream::new(Inner::Tcp(tcp), &metrics)
     };
+    establish(stream, &cfg, &events, deadline, started, addr.to_string())
+        .await
+        .map_err(|(phase, cause)| fail(phase, cause))
+}
+
+/// Waits for `io` (a socket opening, or a TLS session) until the connect deadline; an
+/// overrun is a timeout of the whole `connect_timeout`, as the caller configured it.
+async fn by_deadline<T>(
+    deadline: Instant,
+    connect_timeout: std::time::Duration,
+    io: impl Future<Output = std::io::Result<T>>,
+) -> Result<T, Cause> {
+    match tokio::time::timeout_at(deadline, io).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(Cause::Timeout(connect_timeout)),
+    }
+}
+
+/// Runs the handshake on a freshly opened stream; the connection is established once it
+/// succeeds.
+async fn establish(
+    mut stream: Stream,
+    cfg: &Config,
+    events: &PhaseSink,
+    deadline: Instant,
+    started: Instant,
+    peer: String,
+) -> Result<Established, (Phase, Cause)> {
     events.report(State::Handshaking);
     let mut rbuf = BytesMut::with_capacity(4096);
-    let protocol = handshake(&mut stream, &mut rbuf, &cfg, deadline, started)
-        .await
-        .map_err(|(phase, cause)| fail(phase, cause))?;
+    let protocol = handshake(&mut stream, &mut rbuf, cfg, deadline, started).await?;
     Ok(Established {
         stream,
         rbuf,
         protocol,
-        peer: addr.to_string(),
+        peer,
     })
 }
 
@@ -256,9 +274,6 @@ async fn tls_connect(
 ) -> Result<Stream, Cause> {
     let connector = super::tls::connector(&cfg.tls)?;
     let name = super::tls::server_name(host)?;
-    match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
-        Ok(Ok(s)) => Ok(Stream::new(Inner::Tls(Box::new(s)), metrics)),
-        Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(Cause::Timeout(cfg.connect_timeout)),
-    }
+    let tls = by_deadline(deadline, cfg.connect_timeout, connector.connect(name, tcp)).await?;
+    Ok(Stream::new(Inner::Tls(Box::new(tls)), metrics))
 }
