@@ -440,6 +440,13 @@ impl Actor {
         } else {
             drop(old);
         }
+        self.fail_waiters(by);
+        self.set(from, Conn::Closed(reason));
+    }
+
+    /// Fails every request waiting for a connection, and every `connect()` caller, as closed
+    /// before anything was sent.
+    fn fail_waiters(&mut self, by: ClosedBy) {
         for req in self.waiting.drain(..) {
             if let Some(s) = &mut self.shutdown {
                 s.report.dropped_unsent += 1;
@@ -449,7 +456,6 @@ impl Actor {
         for w in self.connect_waiters.drain(..) {
             let _ = w.send(Err(Error::Closed { by, sent: Sent::No }));
         }
-        self.set(from, Conn::Closed(reason));
     }
 
     fn on_attempt(&mut self, r: Result<Established, ConnectError>) {
@@ -602,16 +608,7 @@ impl Actor {
         });
         // Nothing that waits for a connection will get one now.
         if !matches!(self.conn, Conn::Ready(_)) {
-            let by = ClosedBy::Shutdown;
-            for req in self.waiting.drain(..) {
-                if let Some(s) = &mut self.shutdown {
-                    s.report.dropped_unsent += 1;
-                }
-                let _ = req.tx.send(Err(Error::Closed { by, sent: Sent::No }));
-            }
-            for w in self.connect_waiters.drain(..) {
-                let _ = w.send(Err(Error::Closed { by, sent: Sent::No }));
-            }
+            self.fail_waiters(ClosedBy::Shutdown);
         }
     }
 
