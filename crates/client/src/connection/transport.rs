@@ -52,19 +52,27 @@ impl Drop for SocketGuard {
     }
 }
 
+/// Runs `$call` on whichever socket `$inner` holds, bound to `$s`. (A boxed TLS stream is
+/// `Unpin` and forwards every I/O call to the stream it holds, so all arms read the same.)
+macro_rules! on_socket {
+    ($inner:expr, $s:ident => $call:expr) => {
+        match $inner {
+            Inner::Tcp($s) => $call,
+            #[cfg(unix)]
+            Inner::Unix($s) => $call,
+            #[cfg(feature = "tls")]
+            Inner::Tls($s) => $call,
+        }
+    };
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(unix)]
-            Inner::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(feature = "tls")]
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
+        on_socket!(&mut self.get_mut().inner, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -74,13 +82,7 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(unix)]
-            Inner::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(feature = "tls")]
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        on_socket!(&mut self.get_mut().inner, s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -88,42 +90,18 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            #[cfg(unix)]
-            Inner::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            #[cfg(feature = "tls")]
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        on_socket!(&mut self.get_mut().inner, s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        match &self.inner {
-            Inner::Tcp(s) => s.is_write_vectored(),
-            #[cfg(unix)]
-            Inner::Unix(s) => s.is_write_vectored(),
-            #[cfg(feature = "tls")]
-            Inner::Tls(s) => s.is_write_vectored(),
-        }
+        on_socket!(&self.inner, s => s.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(unix)]
-            Inner::Unix(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(feature = "tls")]
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        on_socket!(&mut self.get_mut().inner, s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().inner {
-            Inner::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            #[cfg(unix)]
-            Inner::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            #[cfg(feature = "tls")]
-            Inner::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        on_socket!(&mut self.get_mut().inner, s => Pin::new(s).poll_shutdown(cx))
     }
 }
