@@ -621,10 +621,7 @@ impl PooledConn {
         let mut g = self.conn.lock().await;
         match g.as_mut() {
             Some(c) => c.send(cmd).await,
-            None => Err(Error::ConnectionLost {
-                sent: Sent::No,
-                cause: Cause::Protocol("pooled connection already released".into()),
-            }),
+            None => Err(released()),
         }
     }
 
@@ -633,10 +630,7 @@ impl PooledConn {
         let mut g = self.conn.lock().await;
         match g.as_mut() {
             Some(c) => c.send_all(cmds).await,
-            None => Err(Error::ConnectionLost {
-                sent: Sent::No,
-                cause: Cause::Protocol("pooled connection already released".into()),
-            }),
+            None => Err(released()),
         }
     }
 
@@ -646,6 +640,14 @@ impl PooledConn {
         if let Some(c) = self.conn.get_mut().as_mut() {
             c.broken = true;
         }
+    }
+}
+
+/// What a pooled connection answers once its connection went back to the pool.
+fn released() -> Error {
+    Error::ConnectionLost {
+        sent: Sent::No,
+        cause: Cause::Protocol("pooled connection already released".into()),
     }
 }
 
