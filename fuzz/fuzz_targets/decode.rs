@@ -4,10 +4,12 @@
 
 #![no_main]
 
-use bytes::BytesMut;
+#[path = "../../crates/resp/tests/oracle/mod.rs"]
+mod oracle;
+
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use lockstep_resp::{DecodeError, Decoder, Frame};
+use oracle::{cut, decode_chunks, same_all};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -20,77 +22,11 @@ struct Input {
 
 fuzz_target!(|input: Input| {
     let max = input.max_bulk_len.map_or(512 * 1024 * 1024, u64::from);
-    let whole = decode(max, &[&input.bytes]);
+    let whole = decode_chunks(max, &[&input.bytes]);
     let chunks = cut(&input.bytes, &input.pieces);
-    let split = decode(max, &chunks);
+    let split = decode_chunks(max, &chunks);
     assert!(
-        same_all(&whole.0, &split.0) && whole.1 == split.1,
+        same_all(&whole.frames, &split.frames) && whole.error == split.error,
         "whole {whole:?} split {split:?}"
     );
 });
-
-/// The frames decoded, and the error that stopped the decoder.
-type Outcome = (Vec<Frame>, Option<DecodeError>);
-
-fn decode(max_bulk_len: u64, chunks: &[&[u8]]) -> Outcome {
-    let mut decoder = Decoder::new(max_bulk_len);
-    let mut buf = BytesMut::new();
-    let mut frames = Vec::new();
-    for chunk in chunks {
-        buf.extend_from_slice(chunk);
-        loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(frame)) => frames.push(frame),
-                Ok(None) => break,
-                Err(e) => return (frames, Some(e)),
-            }
-        }
-    }
-    (frames, None)
-}
-
-fn cut<'a>(bytes: &'a [u8], pieces: &[u16]) -> Vec<&'a [u8]> {
-    let mut chunks = Vec::new();
-    let mut rest = bytes;
-    for &p in pieces {
-        let n = (p as usize).min(rest.len());
-        let (head, tail) = rest.split_at(n);
-        chunks.push(head);
-        rest = tail;
-    }
-    chunks.push(rest);
-    chunks
-}
-
-/// Frame equality with doubles compared by bits, so that NaN equals NaN.
-fn same(a: &Frame, b: &Frame) -> bool {
-    match (a, b) {
-        (Frame::Double(x), Frame::Double(y)) => x.to_bits() == y.to_bits(),
-        (Frame::Array(x), Frame::Array(y))
-        | (Frame::Set(x), Frame::Set(y))
-        | (Frame::Push(x), Frame::Push(y)) => same_all(x, y),
-        (Frame::Map(x), Frame::Map(y)) => same_pairs(x, y),
-        (
-            Frame::Attribute {
-                attrs: xa,
-                frame: xf,
-            },
-            Frame::Attribute {
-                attrs: ya,
-                frame: yf,
-            },
-        ) => same_pairs(xa, ya) && same(xf, yf),
-        _ => a == b,
-    }
-}
-
-fn same_all(a: &[Frame], b: &[Frame]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
-}
-
-fn same_pairs(a: &[(Frame, Frame)], b: &[(Frame, Frame)]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|((ak, av), (bk, bv))| same(ak, bk) && same(av, bv))
-}
