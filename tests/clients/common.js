@@ -1,6 +1,6 @@
 // What the node smoke scripts share: their command line, loading the client package under
-// test, the checks, INFO parsing and the IPv6 probe. Each script adds only its client's
-// own workload.
+// test, the checks, INFO parsing, the IPv6 probe, the list of checks and the loop that runs
+// them over every address and protocol. Each script adds only its client's own workload.
 "use strict";
 
 const net = require("node:net");
@@ -87,6 +87,7 @@ function parseInfo(text) {
   return fields;
 }
 
+/** Whether this host has an IPv6 loopback to test `::1` on. */
 function hasIpv6Loopback() {
   return new Promise((resolve) => {
     const probe = net.createServer();
@@ -95,13 +96,137 @@ function hasIpv6Loopback() {
   });
 }
 
+/**
+ * One pass of the checks against one address in one protocol: a key prefix unique to the
+ * pass and the clients it opened, closed together at its end. A script's subclass adds
+ * `create(options)` (an unconnected client of its library), `close()`, `clientList(c)`
+ * and every check that its library words differently.
+ */
+class SmokeRun {
+  constructor(client, moduleName, host, protocol) {
+    this.host = host;
+    this.protocol = protocol;
+    this.prefix = `smoke:${client}:${process.pid}:${moduleName}:${host}:${protocol}:`;
+    this.clients = [];
+  }
+
+  k(name) {
+    return this.prefix + name;
+  }
+
+  async client(options = {}) {
+    const c = this.create(options);
+    c.on("error", () => {}); // surfaced by the failing command instead
+    await c.connect();
+    this.clients.push(c);
+    return c;
+  }
+
+  /** 50 clients at once: no INCR lost, no reply read by the wrong connection. */
+  async concurrency() {
+    const counter = this.k("counter");
+    const workers = await Promise.all(Array.from({ length: 50 }, () => this.client()));
+    await Promise.all(
+      workers.map(async (c, n) => {
+        const own = this.k(`worker:${n}`);
+        for (let i = 0; i < 20; i++) {
+          await c.incr(counter);
+          await c.set(own, String(i));
+          const got = await c.get(own);
+          if (got !== String(i)) throw new CheckFailed(`worker ${n} read ${got}, wrote ${i}`);
+        }
+      }),
+    );
+    expect(await this.r.get(counter), "1000", "INCR count over 50 concurrent clients");
+    const list = await this.clientList(this.r);
+    expectTrue(list.split("\n").filter(Boolean).length >= 51, "CLIENT LIST shows every client");
+  }
+}
+
+/** The methods of a script's `Run` class, in the order they run; `handshake` must come first. */
+const CHECKS = [
+  "handshake",
+  "strings",
+  "errors",
+  "keys",
+  "scan",
+  "select",
+  "pipeline",
+  "concurrency",
+  "clientName",
+  "info",
+  "config",
+  "types",
+];
+
+function describe(e) {
+  return e instanceof CheckFailed ? e.message : util.inspect(e);
+}
+
+/**
+ * Runs every check of `new Run(host, protocol)` over 127.0.0.1, `localhost` and (when the
+ * host has it) ::1, in each of `protocols`, then `checkAuth(protocol)` against the
+ * `requirepass` server when there is one. `connectedTo(run)` says, for the `ok` line, which
+ * address the run ended up on. Resolves to the exit code: 0, or 1 at the first failure.
+ */
+async function runSuite({ setup, protocols, Run, checkAuth, connectedTo }) {
+  const { moduleName, version, port, authPort } = setup;
+  const started = Date.now();
+  const hosts = ["127.0.0.1", "localhost"];
+  if (await hasIpv6Loopback()) hosts.push("::1");
+  for (const host of hosts) {
+    for (const protocol of protocols) {
+      const where = `${moduleName} ${version} ${host}:${port} RESP${protocol}`;
+      const run = new Run(host, protocol);
+      for (const name of CHECKS) {
+        try {
+          await run[name]();
+        } catch (e) {
+          console.error(`FAIL ${where} check ${name}: ${describe(e)}`);
+          await run.close().catch(() => {});
+          return 1;
+        }
+      }
+      await run.close();
+      console.log(`ok   ${where} (${connectedTo(run)}): ${CHECKS.join(", ")}`);
+    }
+  }
+  if (authPort !== undefined) {
+    for (const protocol of protocols) {
+      const where = `${moduleName} ${version} 127.0.0.1:${authPort} RESP${protocol} requirepass`;
+      try {
+        await checkAuth(protocol);
+      } catch (e) {
+        console.error(`FAIL ${where} check auth: ${describe(e)}`);
+        return 1;
+      }
+      console.log(`ok   ${where}: auth`);
+    }
+  }
+  console.log(`${moduleName}: all checks passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  return 0;
+}
+
+/** Runs the suite and exits with its code; anything thrown outside a check fails the run. */
+function main(suite) {
+  runSuite(suite).then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(`FAIL ${suite.setup.moduleName}: ${util.inspect(e)}`);
+      process.exit(1);
+    },
+  );
+}
+
 module.exports = {
   PASSWORD,
+  SmokeRun,
+  CHECKS,
+  main,
   setup,
   CheckFailed,
   expect,
   expectTrue,
   errorCheck,
   parseInfo,
-  hasIpv6Loopback,
 };

@@ -15,31 +15,21 @@
 
 const util = require("node:util");
 const common = require("./common");
-const { PASSWORD, CheckFailed, expect, expectTrue, parseInfo, hasIpv6Loopback } = common;
+const { PASSWORD, expect, expectTrue, parseInfo } = common;
 
-const { port, authPort, moduleName, lib: Redis, version, major } = common.setup(
-  "smoke_ioredis.js",
-  "ioredis",
-  "ioredis|ioredis-v6",
-);
+const setup = common.setup("smoke_ioredis.js", "ioredis", "ioredis|ioredis-v6");
+const { port, authPort, moduleName, lib: Redis, major } = setup;
 const protocols = major >= 6 ? [2, 3] : [2];
 const ReplyError = Redis.ReplyError;
 const expectError = common.errorCheck(ReplyError, "a ReplyError");
 
-class Run {
+class Run extends common.SmokeRun {
   constructor(host, protocol) {
-    this.host = host;
-    this.protocol = protocol;
-    this.prefix = `smoke:ioredis:${process.pid}:${moduleName}:${host}:${protocol}:`;
-    this.clients = [];
+    super("ioredis", moduleName, host, protocol);
   }
 
-  k(name) {
-    return this.prefix + name;
-  }
-
-  async client(options = {}) {
-    const c = new Redis({
+  create(options) {
+    return new Redis({
       host: this.host,
       port,
       lazyConnect: true,
@@ -50,10 +40,10 @@ class Run {
       ...(major >= 6 ? { protocol: this.protocol } : {}),
       ...options,
     });
-    c.on("error", () => {}); // surfaced by the failing command instead
-    await c.connect();
-    this.clients.push(c);
-    return c;
+  }
+
+  clientList(c) {
+    return c.client("LIST");
   }
 
   async close() {
@@ -199,25 +189,6 @@ class Run {
     expect(await r.del(...Array.from({ length: 1000 }, (_, i) => this.k(`p:${i}`))), 1000, "DEL");
   }
 
-  async concurrency() {
-    const counter = this.k("counter");
-    const workers = await Promise.all(Array.from({ length: 50 }, () => this.client()));
-    await Promise.all(
-      workers.map(async (c, n) => {
-        const own = this.k(`worker:${n}`);
-        for (let i = 0; i < 20; i++) {
-          await c.incr(counter);
-          await c.set(own, i);
-          const got = await c.get(own);
-          if (got !== String(i)) throw new CheckFailed(`worker ${n} read ${got}, wrote ${i}`);
-        }
-      }),
-    );
-    expect(await this.r.get(counter), "1000", "INCR count over 50 concurrent clients");
-    const list = await this.r.client("LIST");
-    expectTrue(list.split("\n").filter(Boolean).length >= 51, "CLIENT LIST shows every client");
-  }
-
   async clientName() {
     const { r } = this;
     expect(await r.client("GETNAME"), null, "CLIENT GETNAME before SETNAME");
@@ -280,23 +251,6 @@ class Run {
   }
 }
 
-const CHECKS = [
-  "handshake",
-  "strings",
-  "errors",
-  "keys",
-  "scan",
-  "select",
-  "pipeline",
-  "concurrency",
-  "clientName",
-  "info",
-  "config",
-  "types",
-];
-
-/** Whether this host has an IPv6 loopback to test `::1` on. */
-
 /**
  * A server started with `requirepass smoke-secret`: ioredis authenticates with AUTH (or
  * HELLO 3 AUTH), and a wrong or missing password surfaces as a ReplyError event.
@@ -334,47 +288,4 @@ async function checkAuth(protocol) {
   }
 }
 
-async function main() {
-  const started = Date.now();
-  const hosts = ["127.0.0.1", "localhost"];
-  if (await hasIpv6Loopback()) hosts.push("::1");
-  for (const host of hosts) {
-    for (const protocol of protocols) {
-      const where = `${moduleName} ${version} ${host}:${port} RESP${protocol}`;
-      const run = new Run(host, protocol);
-      for (const name of CHECKS) {
-        try {
-          await run[name]();
-        } catch (e) {
-          console.error(`FAIL ${where} check ${name}: ${e instanceof CheckFailed ? e.message : util.inspect(e)}`);
-          await run.close().catch(() => {});
-          return 1;
-        }
-      }
-      await run.close();
-      console.log(`ok   ${where} (connected to ${run.remote}): ${CHECKS.join(", ")}`);
-    }
-  }
-  if (authPort !== undefined) {
-    for (const protocol of protocols) {
-      const where = `${moduleName} ${version} 127.0.0.1:${authPort} RESP${protocol} requirepass`;
-      try {
-        await checkAuth(protocol);
-      } catch (e) {
-        console.error(`FAIL ${where} check auth: ${e instanceof CheckFailed ? e.message : util.inspect(e)}`);
-        return 1;
-      }
-      console.log(`ok   ${where}: auth`);
-    }
-  }
-  console.log(`${moduleName}: all checks passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  return 0;
-}
-
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(`FAIL ${moduleName}: ${util.inspect(e)}`);
-    process.exit(1);
-  },
-);
+common.main({ setup, protocols, Run, checkAuth, connectedTo: (run) => `connected to ${run.remote}` });

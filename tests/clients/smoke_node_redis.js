@@ -16,13 +16,10 @@
 
 const util = require("node:util");
 const common = require("./common");
-const { PASSWORD, CheckFailed, expect, expectTrue, parseInfo, hasIpv6Loopback } = common;
+const { PASSWORD, expect, expectTrue, parseInfo } = common;
 
-const { port, authPort, moduleName, lib: redis, version, major } = common.setup(
-  "smoke_node_redis.js",
-  "redis",
-  "redis|redis-v6",
-);
+const setup = common.setup("smoke_node_redis.js", "redis", "redis|redis-v6");
+const { port, authPort, moduleName, lib: redis, major } = setup;
 const protocols = major >= 5 ? [2, 3] : [2];
 const { ErrorReply } = redis;
 const expectError = common.errorCheck(ErrorReply, "an ErrorReply");
@@ -47,29 +44,22 @@ async function collect(iterator) {
   return keys;
 }
 
-class Run {
+class Run extends common.SmokeRun {
   constructor(host, protocol) {
-    this.host = host;
-    this.protocol = protocol;
-    this.prefix = `smoke:node-redis:${process.pid}:${moduleName}:${host}:${protocol}:`;
-    this.clients = [];
+    super("node-redis", moduleName, host, protocol);
   }
 
-  k(name) {
-    return this.prefix + name;
-  }
-
-  async client(options = {}) {
-    const c = redis.createClient({
+  create(options) {
+    return redis.createClient({
       // Fail instead of reconnecting: a dropped connection is a bug here.
       socket: { host: this.host, port, connectTimeout: 5000, reconnectStrategy: false },
       ...(major >= 5 ? { RESP: this.protocol } : {}),
       ...options,
     });
-    c.on("error", () => {}); // surfaced by the failing command instead
-    await c.connect();
-    this.clients.push(c);
-    return c;
+  }
+
+  async clientList(c) {
+    return String(await c.sendCommand(["CLIENT", "LIST"]));
   }
 
   async close() {
@@ -217,25 +207,6 @@ class Run {
     expect(await r.del(keys), 1000, "DEL");
   }
 
-  async concurrency() {
-    const counter = this.k("counter");
-    const workers = await Promise.all(Array.from({ length: 50 }, () => this.client()));
-    await Promise.all(
-      workers.map(async (c, n) => {
-        const own = this.k(`worker:${n}`);
-        for (let i = 0; i < 20; i++) {
-          await c.incr(counter);
-          await c.set(own, String(i));
-          const got = await c.get(own);
-          if (got !== String(i)) throw new CheckFailed(`worker ${n} read ${got}, wrote ${i}`);
-        }
-      }),
-    );
-    expect(await this.r.get(counter), "1000", "INCR count over 50 concurrent clients");
-    const list = String(await this.r.sendCommand(["CLIENT", "LIST"]));
-    expectTrue(list.split("\n").filter(Boolean).length >= 51, "CLIENT LIST shows every client");
-  }
-
   async clientName() {
     const { r } = this;
     expect(await r.clientGetName(), null, "CLIENT GETNAME before SETNAME");
@@ -299,23 +270,6 @@ class Run {
   }
 }
 
-const CHECKS = [
-  "handshake",
-  "strings",
-  "errors",
-  "keys",
-  "scan",
-  "select",
-  "pipeline",
-  "concurrency",
-  "clientName",
-  "info",
-  "config",
-  "types",
-];
-
-/** Whether this host has an IPv6 loopback to test `::1` on. */
-
 /**
  * A server started with `requirepass smoke-secret`: node-redis authenticates with AUTH
  * (or HELLO 3 AUTH), and connect() rejects with an ErrorReply on a wrong or missing one.
@@ -347,47 +301,4 @@ async function checkAuth(protocol) {
   }
 }
 
-async function main() {
-  const started = Date.now();
-  const hosts = ["127.0.0.1", "localhost"];
-  if (await hasIpv6Loopback()) hosts.push("::1");
-  for (const host of hosts) {
-    for (const protocol of protocols) {
-      const where = `${moduleName} ${version} ${host}:${port} RESP${protocol}`;
-      const run = new Run(host, protocol);
-      for (const name of CHECKS) {
-        try {
-          await run[name]();
-        } catch (e) {
-          console.error(`FAIL ${where} check ${name}: ${e instanceof CheckFailed ? e.message : util.inspect(e)}`);
-          await run.close().catch(() => {});
-          return 1;
-        }
-      }
-      await run.close();
-      console.log(`ok   ${where} (server side ${run.laddr}): ${CHECKS.join(", ")}`);
-    }
-  }
-  if (authPort !== undefined) {
-    for (const protocol of protocols) {
-      const where = `${moduleName} ${version} 127.0.0.1:${authPort} RESP${protocol} requirepass`;
-      try {
-        await checkAuth(protocol);
-      } catch (e) {
-        console.error(`FAIL ${where} check auth: ${e instanceof CheckFailed ? e.message : util.inspect(e)}`);
-        return 1;
-      }
-      console.log(`ok   ${where}: auth`);
-    }
-  }
-  console.log(`${moduleName}: all checks passed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  return 0;
-}
-
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(`FAIL ${moduleName}: ${util.inspect(e)}`);
-    process.exit(1);
-  },
-);
+common.main({ setup, protocols, Run, checkAuth, connectedTo: (run) => `server side ${run.laddr}` });
