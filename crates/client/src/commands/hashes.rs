@@ -12,14 +12,10 @@ use crate::reply::FromReply;
 
 /// Hash commands, for anything that implements [`Commands`].
 pub trait HashCommands: Commands {
-    /// HSET of one field: true when the field is new.
-    fn hset(
-        &self,
-        key: impl ToArg,
-        field: impl ToArg,
-        value: impl ToArg,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
-        conv(self.send_frame(cmd("HSET").arg(key).arg(field).arg(value)))
+    commands! {
+        /// HSET of one field: true when the field is new.
+        fn hset(key: impl ToArg, field: impl ToArg, value: impl ToArg) -> bool
+            => ["HSET", key, field, value];
     }
     /// HSET of (field, value) pairs: how many fields are new.
     fn hset_multiple<F: ToArg, V: ToArg>(
@@ -33,102 +29,35 @@ pub trait HashCommands: Commands {
         }
         conv(self.send_frame(c))
     }
-    /// HSETNX: true when the field was set (it did not exist).
-    fn hset_nx(
-        &self,
-        key: impl ToArg,
-        field: impl ToArg,
-        value: impl ToArg,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
-        conv(self.send_frame(cmd("HSETNX").arg(key).arg(field).arg(value)))
-    }
-    /// HGET: `Option<V>` for a field that may be missing.
-    fn hget<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        field: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("HGET").arg(key).arg(field)))
-    }
-    /// HMGET: e.g. `Vec<Option<String>>`, in the order of `fields`.
-    fn hmget<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        fields: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("HMGET").arg(key).arg(fields)))
-    }
-    /// HGETALL, e.g. as `HashMap<String, String>` (empty for a missing key).
-    fn hgetall<V: FromReply>(
-        &self,
-        key: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("HGETALL").arg(key)))
-    }
-    /// HDEL of one field or a slice of fields: how many were removed.
-    fn hdel(
-        &self,
-        key: impl ToArg,
-        fields: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("HDEL").arg(key).arg(fields)))
-    }
-    fn hexists(
-        &self,
-        key: impl ToArg,
-        field: impl ToArg,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
-        conv(self.send_frame(cmd("HEXISTS").arg(key).arg(field)))
-    }
-    fn hlen(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("HLEN").arg(key)))
-    }
-    fn hkeys<V: FromReply>(
-        &self,
-        key: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("HKEYS").arg(key)))
-    }
-    fn hvals<V: FromReply>(
-        &self,
-        key: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("HVALS").arg(key)))
-    }
-    /// HSTRLEN: the length of a field's value (0 when missing).
-    fn hstrlen(
-        &self,
-        key: impl ToArg,
-        field: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("HSTRLEN").arg(key).arg(field)))
-    }
-    /// HINCRBY: the new value.
-    fn hincr_by(
-        &self,
-        key: impl ToArg,
-        field: impl ToArg,
-        by: i64,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("HINCRBY").arg(key).arg(field).arg(by)))
-    }
-    /// HINCRBYFLOAT: the new value.
-    fn hincr_by_float(
-        &self,
-        key: impl ToArg,
-        field: impl ToArg,
-        by: f64,
-    ) -> impl Future<Output = Result<f64, Error>> + Send {
-        conv(self.send_frame(cmd("HINCRBYFLOAT").arg(key).arg(field).arg(by)))
-    }
-    /// HRANDFIELD key count: up to `count` distinct fields (negative: `-count` fields,
-    /// repetitions allowed).
-    fn hrandfield<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        count: i64,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("HRANDFIELD").arg(key).arg(count)))
+    commands! {
+        /// HSETNX: true when the field was set (it did not exist).
+        fn hset_nx(key: impl ToArg, field: impl ToArg, value: impl ToArg) -> bool
+            => ["HSETNX", key, field, value];
+        /// HGET: `Option<V>` for a field that may be missing.
+        fn hget<V: FromReply>(key: impl ToArg, field: impl ToArg) -> V => ["HGET", key, field];
+        /// HMGET: e.g. `Vec<Option<String>>`, in the order of `fields`.
+        fn hmget<V: FromReply>(key: impl ToArg, fields: impl ToArg) -> V
+            => ["HMGET", key, fields];
+        /// HGETALL, e.g. as `HashMap<String, String>` (empty for a missing key).
+        fn hgetall<V: FromReply>(key: impl ToArg) -> V => ["HGETALL", key];
+        /// HDEL of one field or a slice of fields: how many were removed.
+        fn hdel(key: impl ToArg, fields: impl ToArg) -> i64 => ["HDEL", key, fields];
+        fn hexists(key: impl ToArg, field: impl ToArg) -> bool => ["HEXISTS", key, field];
+        fn hlen(key: impl ToArg) -> i64 => ["HLEN", key];
+        fn hkeys<V: FromReply>(key: impl ToArg) -> V => ["HKEYS", key];
+        fn hvals<V: FromReply>(key: impl ToArg) -> V => ["HVALS", key];
+        /// HSTRLEN: the length of a field's value (0 when missing).
+        fn hstrlen(key: impl ToArg, field: impl ToArg) -> i64 => ["HSTRLEN", key, field];
+        /// HINCRBY: the new value.
+        fn hincr_by(key: impl ToArg, field: impl ToArg, by: i64) -> i64
+            => ["HINCRBY", key, field, by];
+        /// HINCRBYFLOAT: the new value.
+        fn hincr_by_float(key: impl ToArg, field: impl ToArg, by: f64) -> f64
+            => ["HINCRBYFLOAT", key, field, by];
+        /// HRANDFIELD key count: up to `count` distinct fields (negative: `-count` fields,
+        /// repetitions allowed).
+        fn hrandfield<V: FromReply>(key: impl ToArg, count: i64) -> V
+            => ["HRANDFIELD", key, count];
     }
     /// One HSCAN step: (next cursor, page), the page e.g. as `HashMap<String, String>`.
     /// Cursor 0 starts and ends an iteration.

@@ -32,85 +32,27 @@ impl ListEnd {
 
 /// List commands, for anything that implements [`Commands`].
 pub trait ListCommands: Commands {
-    /// LPUSH of one value or a slice of values: the new length.
-    fn lpush(
-        &self,
-        key: impl ToArg,
-        values: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("LPUSH").arg(key).arg(values)))
-    }
-    fn rpush(
-        &self,
-        key: impl ToArg,
-        values: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("RPUSH").arg(key).arg(values)))
-    }
-    /// LPUSHX: pushes only onto an existing list; 0 when there is none.
-    fn lpushx(
-        &self,
-        key: impl ToArg,
-        values: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("LPUSHX").arg(key).arg(values)))
-    }
-    fn rpushx(
-        &self,
-        key: impl ToArg,
-        values: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("RPUSHX").arg(key).arg(values)))
-    }
-    /// LPOP of one element: `Option<V>`.
-    fn lpop<V: FromReply>(&self, key: impl ToArg) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("LPOP").arg(key)))
-    }
-    /// LPOP key count: up to `count` elements (`Option<Vec<V>>`: nil for a missing key).
-    fn lpop_count<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        count: usize,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("LPOP").arg(key).arg(count)))
-    }
-    fn rpop<V: FromReply>(&self, key: impl ToArg) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("RPOP").arg(key)))
-    }
-    fn rpop_count<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        count: usize,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("RPOP").arg(key).arg(count)))
-    }
-    /// LRANGE: `start` and `stop` inclusive, negative from the end (`0, -1`: all).
-    fn lrange<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        start: i64,
-        stop: i64,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("LRANGE").arg(key).arg(start).arg(stop)))
-    }
-    fn llen(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("LLEN").arg(key)))
-    }
-    /// LINDEX: `Option<V>`.
-    fn lindex<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        index: i64,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("LINDEX").arg(key).arg(index)))
-    }
-    fn lset(
-        &self,
-        key: impl ToArg,
-        index: i64,
-        value: impl ToArg,
-    ) -> impl Future<Output = Result<(), Error>> + Send {
-        conv(self.send_frame(cmd("LSET").arg(key).arg(index).arg(value)))
+    commands! {
+        /// LPUSH of one value or a slice of values: the new length.
+        fn lpush(key: impl ToArg, values: impl ToArg) -> i64 => ["LPUSH", key, values];
+        fn rpush(key: impl ToArg, values: impl ToArg) -> i64 => ["RPUSH", key, values];
+        /// LPUSHX: pushes only onto an existing list; 0 when there is none.
+        fn lpushx(key: impl ToArg, values: impl ToArg) -> i64 => ["LPUSHX", key, values];
+        fn rpushx(key: impl ToArg, values: impl ToArg) -> i64 => ["RPUSHX", key, values];
+        /// LPOP of one element: `Option<V>`.
+        fn lpop<V: FromReply>(key: impl ToArg) -> V => ["LPOP", key];
+        /// LPOP key count: up to `count` elements (`Option<Vec<V>>`: nil for a missing key).
+        fn lpop_count<V: FromReply>(key: impl ToArg, count: usize) -> V => ["LPOP", key, count];
+        fn rpop<V: FromReply>(key: impl ToArg) -> V => ["RPOP", key];
+        fn rpop_count<V: FromReply>(key: impl ToArg, count: usize) -> V => ["RPOP", key, count];
+        /// LRANGE: `start` and `stop` inclusive, negative from the end (`0, -1`: all).
+        fn lrange<V: FromReply>(key: impl ToArg, start: i64, stop: i64) -> V
+            => ["LRANGE", key, start, stop];
+        fn llen(key: impl ToArg) -> i64 => ["LLEN", key];
+        /// LINDEX: `Option<V>`.
+        fn lindex<V: FromReply>(key: impl ToArg, index: i64) -> V => ["LINDEX", key, index];
+        fn lset(key: impl ToArg, index: i64, value: impl ToArg) -> ()
+            => ["LSET", key, index, value];
     }
     /// LINSERT BEFORE/AFTER pivot: the new length, -1 when the pivot is not found, 0 when
     /// the key does not exist.
@@ -124,49 +66,17 @@ pub trait ListCommands: Commands {
         let side = if before { "BEFORE" } else { "AFTER" };
         conv(self.send_frame(cmd("LINSERT").arg(key).arg(side).arg(pivot).arg(value)))
     }
-    /// LREM: removes `count` occurrences (from the head if positive, the tail if negative,
-    /// all if 0); how many were removed.
-    fn lrem(
-        &self,
-        key: impl ToArg,
-        count: i64,
-        value: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("LREM").arg(key).arg(count).arg(value)))
-    }
-    fn ltrim(
-        &self,
-        key: impl ToArg,
-        start: i64,
-        stop: i64,
-    ) -> impl Future<Output = Result<(), Error>> + Send {
-        conv(self.send_frame(cmd("LTRIM").arg(key).arg(start).arg(stop)))
-    }
-    /// LPOS: the index of the first occurrence, `None` when absent.
-    fn lpos(
-        &self,
-        key: impl ToArg,
-        value: impl ToArg,
-    ) -> impl Future<Output = Result<Option<i64>, Error>> + Send {
-        conv(self.send_frame(cmd("LPOS").arg(key).arg(value)))
-    }
-    /// LMOVE: the element moved (`Option<V>`: nil when `src` is empty).
-    fn lmove<V: FromReply>(
-        &self,
-        src: impl ToArg,
-        dst: impl ToArg,
-        from: ListEnd,
-        to: ListEnd,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(
-            self.send_frame(
-                cmd("LMOVE")
-                    .arg(src)
-                    .arg(dst)
-                    .arg(from.word())
-                    .arg(to.word()),
-            ),
-        )
+    commands! {
+        /// LREM: removes `count` occurrences (from the head if positive, the tail if negative,
+        /// all if 0); how many were removed.
+        fn lrem(key: impl ToArg, count: i64, value: impl ToArg) -> i64
+            => ["LREM", key, count, value];
+        fn ltrim(key: impl ToArg, start: i64, stop: i64) -> () => ["LTRIM", key, start, stop];
+        /// LPOS: the index of the first occurrence, `None` when absent.
+        fn lpos(key: impl ToArg, value: impl ToArg) -> Option<i64> => ["LPOS", key, value];
+        /// LMOVE: the element moved (`Option<V>`: nil when `src` is empty).
+        fn lmove<V: FromReply>(src: impl ToArg, dst: impl ToArg, from: ListEnd, to: ListEnd) -> V
+            => ["LMOVE", src, dst, from.word(), to.word()];
     }
     /// BLPOP: `Option<(key, element)>`, `None` after `timeout` (zero: block forever).
     /// Blocks its connection: use a pooled connection.

@@ -24,6 +24,34 @@ use crate::cmd::{cmd, Cmd, ToArg};
 use crate::error::Error;
 use crate::reply::FromReply;
 
+/// Declares command methods that send one fixed command and convert its reply, from a
+/// table: each entry is the method's signature without `&self`, its reply type after `->`,
+/// and after `=>` the command as it goes on the wire (name, fixed words and parameters, in
+/// Redis's order). A method that needs more (options, optional arguments, its own
+/// conversion) is written out by hand instead.
+///
+/// ```text
+/// commands! {
+///     /// HGET: `Option<V>` for a field that may be missing.
+///     fn hget<V: FromReply>(key: impl ToArg, field: impl ToArg) -> V => ["HGET", key, field];
+/// }
+/// ```
+macro_rules! commands {
+    ($(
+        $(#[$meta:meta])*
+        fn $method:ident $(<$v:ident: $bound:path>)? ($($param:ident: $ty:ty),* $(,)?) -> $reply:ty
+            => [$name:literal $(, $arg:expr)* $(,)?];
+    )*) => {$(
+        $(#[$meta])*
+        fn $method $(<$v: $bound>)? (
+            &self,
+            $($param: $ty),*
+        ) -> impl ::std::future::Future<Output = Result<$reply, $crate::error::Error>> + Send {
+            $crate::commands::conv(self.send_frame($crate::cmd::cmd($name)$(.arg($arg))*))
+        }
+    )*};
+}
+
 mod hashes;
 mod lists;
 mod scripting;
@@ -103,20 +131,14 @@ pub trait Commands: Sync {
     }
 
     // ---- connection
-    fn ping(&self) -> impl Future<Output = Result<String, Error>> + Send {
-        conv(self.send_frame(cmd("PING")))
+    commands! {
+        fn ping() -> String => ["PING"];
     }
 
     // ---- strings
-    fn get<V: FromReply>(&self, key: impl ToArg) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("GET").arg(key)))
-    }
-    fn set(
-        &self,
-        key: impl ToArg,
-        value: impl ToArg,
-    ) -> impl Future<Output = Result<(), Error>> + Send {
-        conv(self.send_frame(cmd("SET").arg(key).arg(value)))
+    commands! {
+        fn get<V: FromReply>(key: impl ToArg) -> V => ["GET", key];
+        fn set(key: impl ToArg, value: impl ToArg) -> () => ["SET", key, value];
     }
     /// SET with a time to live.
     fn set_ex(
@@ -150,17 +172,9 @@ pub trait Commands: Sync {
         }
         conv(self.send_frame(c))
     }
-    fn get_del<V: FromReply>(
-        &self,
-        key: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("GETDEL").arg(key)))
-    }
-    fn mget<V: FromReply>(
-        &self,
-        keys: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("MGET").arg(keys)))
+    commands! {
+        fn get_del<V: FromReply>(key: impl ToArg) -> V => ["GETDEL", key];
+        fn mget<V: FromReply>(keys: impl ToArg) -> V => ["MGET", keys];
     }
     /// MSET of (key, value) pairs.
     fn mset<K: ToArg, V: ToArg>(
@@ -173,63 +187,27 @@ pub trait Commands: Sync {
         }
         conv(self.send_frame(c))
     }
-    fn incr(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("INCR").arg(key)))
-    }
-    fn incr_by(&self, key: impl ToArg, by: i64) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("INCRBY").arg(key).arg(by)))
-    }
-    fn incr_by_float(
-        &self,
-        key: impl ToArg,
-        by: f64,
-    ) -> impl Future<Output = Result<f64, Error>> + Send {
-        conv(self.send_frame(cmd("INCRBYFLOAT").arg(key).arg(by)))
-    }
-    fn decr(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("DECR").arg(key)))
-    }
-    fn decr_by(&self, key: impl ToArg, by: i64) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("DECRBY").arg(key).arg(by)))
-    }
-    fn append(
-        &self,
-        key: impl ToArg,
-        value: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("APPEND").arg(key).arg(value)))
-    }
-    fn strlen(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("STRLEN").arg(key)))
-    }
-    fn getrange<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        start: i64,
-        end: i64,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("GETRANGE").arg(key).arg(start).arg(end)))
-    }
-    fn setrange(
-        &self,
-        key: impl ToArg,
-        offset: u64,
-        value: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("SETRANGE").arg(key).arg(offset).arg(value)))
+    commands! {
+        fn incr(key: impl ToArg) -> i64 => ["INCR", key];
+        fn incr_by(key: impl ToArg, by: i64) -> i64 => ["INCRBY", key, by];
+        fn incr_by_float(key: impl ToArg, by: f64) -> f64 => ["INCRBYFLOAT", key, by];
+        fn decr(key: impl ToArg) -> i64 => ["DECR", key];
+        fn decr_by(key: impl ToArg, by: i64) -> i64 => ["DECRBY", key, by];
+        fn append(key: impl ToArg, value: impl ToArg) -> i64 => ["APPEND", key, value];
+        fn strlen(key: impl ToArg) -> i64 => ["STRLEN", key];
+        fn getrange<V: FromReply>(key: impl ToArg, start: i64, end: i64) -> V
+            => ["GETRANGE", key, start, end];
+        fn setrange(key: impl ToArg, offset: u64, value: impl ToArg) -> i64
+            => ["SETRANGE", key, offset, value];
     }
 
     // ---- keys
-    /// DEL of one key or a slice of keys: how many were removed.
-    fn del(&self, keys: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("DEL").arg(keys)))
-    }
-    fn unlink(&self, keys: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("UNLINK").arg(keys)))
-    }
-    /// EXISTS: how many of the keys exist.
-    fn exists(&self, keys: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("EXISTS").arg(keys)))
+    commands! {
+        /// DEL of one key or a slice of keys: how many were removed.
+        fn del(keys: impl ToArg) -> i64 => ["DEL", keys];
+        fn unlink(keys: impl ToArg) -> i64 => ["UNLINK", keys];
+        /// EXISTS: how many of the keys exist.
+        fn exists(keys: impl ToArg) -> i64 => ["EXISTS", keys];
     }
     fn expire(
         &self,
@@ -238,8 +216,8 @@ pub trait Commands: Sync {
     ) -> impl Future<Output = Result<bool, Error>> + Send {
         conv(self.send_frame(cmd("PEXPIRE").arg(key).arg(ttl.as_millis() as u64)))
     }
-    fn persist(&self, key: impl ToArg) -> impl Future<Output = Result<bool, Error>> + Send {
-        conv(self.send_frame(cmd("PERSIST").arg(key)))
+    commands! {
+        fn persist(key: impl ToArg) -> bool => ["PERSIST", key];
     }
     /// PTTL as a duration: `None` when the key has no TTL or does not exist.
     fn ttl(&self, key: impl ToArg) -> impl Future<Output = Result<Option<Duration>, Error>> + Send {
@@ -249,22 +227,11 @@ pub trait Commands: Sync {
             Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
         }
     }
-    /// TYPE: "string", "list", ..., "none".
-    fn key_type(&self, key: impl ToArg) -> impl Future<Output = Result<String, Error>> + Send {
-        conv(self.send_frame(cmd("TYPE").arg(key)))
-    }
-    fn rename(
-        &self,
-        from: impl ToArg,
-        to: impl ToArg,
-    ) -> impl Future<Output = Result<(), Error>> + Send {
-        conv(self.send_frame(cmd("RENAME").arg(from).arg(to)))
-    }
-    fn keys<V: FromReply>(
-        &self,
-        pattern: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("KEYS").arg(pattern)))
+    commands! {
+        /// TYPE: "string", "list", ..., "none".
+        fn key_type(key: impl ToArg) -> String => ["TYPE", key];
+        fn rename(from: impl ToArg, to: impl ToArg) -> () => ["RENAME", from, to];
+        fn keys<V: FromReply>(pattern: impl ToArg) -> V => ["KEYS", pattern];
     }
     /// One SCAN step: (next cursor, keys). Cursor 0 starts and ends an iteration.
     fn scan(
@@ -275,11 +242,9 @@ pub trait Commands: Sync {
     ) -> impl Future<Output = Result<(u64, Vec<String>), Error>> + Send {
         conv(self.send_frame(scan_options(cmd("SCAN").arg(cursor), pattern, count)))
     }
-    fn dbsize(&self) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("DBSIZE")))
-    }
-    fn flushdb(&self) -> impl Future<Output = Result<(), Error>> + Send {
-        conv(self.send_frame(cmd("FLUSHDB")))
+    commands! {
+        fn dbsize() -> i64 => ["DBSIZE"];
+        fn flushdb() -> () => ["FLUSHDB"];
     }
 }
 

@@ -93,20 +93,13 @@ pub trait ScriptingCommands: Commands {
         c.add_arg(args);
         conv(self.send_frame(c))
     }
-    /// SCRIPT LOAD: caches the script on the server; returns its SHA1.
-    fn script_load(&self, script: &Script) -> impl Future<Output = Result<String, Error>> + Send {
-        conv(self.send_frame(cmd("SCRIPT").arg("LOAD").arg(script.source())))
-    }
-    /// SCRIPT EXISTS: one bool per SHA1, in order.
-    fn script_exists(
-        &self,
-        sha1s: impl ToArg,
-    ) -> impl Future<Output = Result<Vec<bool>, Error>> + Send {
-        conv(self.send_frame(cmd("SCRIPT").arg("EXISTS").arg(sha1s)))
-    }
-    /// SCRIPT FLUSH: empties the server's script cache.
-    fn script_flush(&self) -> impl Future<Output = Result<(), Error>> + Send {
-        conv(self.send_frame(cmd("SCRIPT").arg("FLUSH")))
+    commands! {
+        /// SCRIPT LOAD: caches the script on the server; returns its SHA1.
+        fn script_load(script: &Script) -> String => ["SCRIPT", "LOAD", script.source()];
+        /// SCRIPT EXISTS: one bool per SHA1, in order.
+        fn script_exists(sha1s: impl ToArg) -> Vec<bool> => ["SCRIPT", "EXISTS", sha1s];
+        /// SCRIPT FLUSH: empties the server's script cache.
+        fn script_flush() -> () => ["SCRIPT", "FLUSH"];
     }
 }
 

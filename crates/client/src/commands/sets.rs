@@ -11,116 +11,36 @@ use crate::reply::FromReply;
 
 /// Set commands, for anything that implements [`Commands`].
 pub trait SetCommands: Commands {
-    /// SADD of one member or a slice of members: how many were new.
-    fn sadd(
-        &self,
-        key: impl ToArg,
-        members: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("SADD").arg(key).arg(members)))
-    }
-    /// SREM: how many were removed.
-    fn srem(
-        &self,
-        key: impl ToArg,
-        members: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("SREM").arg(key).arg(members)))
-    }
-    fn smembers<V: FromReply>(
-        &self,
-        key: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("SMEMBERS").arg(key)))
-    }
-    fn sismember(
-        &self,
-        key: impl ToArg,
-        member: impl ToArg,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
-        conv(self.send_frame(cmd("SISMEMBER").arg(key).arg(member)))
-    }
-    /// SMISMEMBER: one bool per member, in order.
-    fn smismember(
-        &self,
-        key: impl ToArg,
-        members: impl ToArg,
-    ) -> impl Future<Output = Result<Vec<bool>, Error>> + Send {
-        conv(self.send_frame(cmd("SMISMEMBER").arg(key).arg(members)))
-    }
-    fn scard(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("SCARD").arg(key)))
-    }
-    /// SPOP of one member: `Option<V>`.
-    fn spop<V: FromReply>(&self, key: impl ToArg) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("SPOP").arg(key)))
-    }
-    /// SPOP key count: up to `count` members.
-    fn spop_count<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        count: usize,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("SPOP").arg(key).arg(count)))
-    }
-    /// SRANDMEMBER key count: up to `count` distinct members (negative: `-count` members,
-    /// repetitions allowed).
-    fn srandmember<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        count: i64,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("SRANDMEMBER").arg(key).arg(count)))
-    }
-    /// SMOVE: true when the member was moved.
-    fn smove(
-        &self,
-        src: impl ToArg,
-        dst: impl ToArg,
-        member: impl ToArg,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
-        conv(self.send_frame(cmd("SMOVE").arg(src).arg(dst).arg(member)))
-    }
-    fn sinter<V: FromReply>(
-        &self,
-        keys: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("SINTER").arg(keys)))
-    }
-    fn sunion<V: FromReply>(
-        &self,
-        keys: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("SUNION").arg(keys)))
-    }
-    /// SDIFF: the members of the first key that are in none of the others.
-    fn sdiff<V: FromReply>(
-        &self,
-        keys: impl ToArg,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("SDIFF").arg(keys)))
-    }
-    /// SINTERSTORE: the size of the stored result.
-    fn sinterstore(
-        &self,
-        dst: impl ToArg,
-        keys: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("SINTERSTORE").arg(dst).arg(keys)))
-    }
-    fn sunionstore(
-        &self,
-        dst: impl ToArg,
-        keys: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("SUNIONSTORE").arg(dst).arg(keys)))
-    }
-    fn sdiffstore(
-        &self,
-        dst: impl ToArg,
-        keys: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("SDIFFSTORE").arg(dst).arg(keys)))
+    commands! {
+        /// SADD of one member or a slice of members: how many were new.
+        fn sadd(key: impl ToArg, members: impl ToArg) -> i64 => ["SADD", key, members];
+        /// SREM: how many were removed.
+        fn srem(key: impl ToArg, members: impl ToArg) -> i64 => ["SREM", key, members];
+        fn smembers<V: FromReply>(key: impl ToArg) -> V => ["SMEMBERS", key];
+        fn sismember(key: impl ToArg, member: impl ToArg) -> bool => ["SISMEMBER", key, member];
+        /// SMISMEMBER: one bool per member, in order.
+        fn smismember(key: impl ToArg, members: impl ToArg) -> Vec<bool>
+            => ["SMISMEMBER", key, members];
+        fn scard(key: impl ToArg) -> i64 => ["SCARD", key];
+        /// SPOP of one member: `Option<V>`.
+        fn spop<V: FromReply>(key: impl ToArg) -> V => ["SPOP", key];
+        /// SPOP key count: up to `count` members.
+        fn spop_count<V: FromReply>(key: impl ToArg, count: usize) -> V => ["SPOP", key, count];
+        /// SRANDMEMBER key count: up to `count` distinct members (negative: `-count` members,
+        /// repetitions allowed).
+        fn srandmember<V: FromReply>(key: impl ToArg, count: i64) -> V
+            => ["SRANDMEMBER", key, count];
+        /// SMOVE: true when the member was moved.
+        fn smove(src: impl ToArg, dst: impl ToArg, member: impl ToArg) -> bool
+            => ["SMOVE", src, dst, member];
+        fn sinter<V: FromReply>(keys: impl ToArg) -> V => ["SINTER", keys];
+        fn sunion<V: FromReply>(keys: impl ToArg) -> V => ["SUNION", keys];
+        /// SDIFF: the members of the first key that are in none of the others.
+        fn sdiff<V: FromReply>(keys: impl ToArg) -> V => ["SDIFF", keys];
+        /// SINTERSTORE: the size of the stored result.
+        fn sinterstore(dst: impl ToArg, keys: impl ToArg) -> i64 => ["SINTERSTORE", dst, keys];
+        fn sunionstore(dst: impl ToArg, keys: impl ToArg) -> i64 => ["SUNIONSTORE", dst, keys];
+        fn sdiffstore(dst: impl ToArg, keys: impl ToArg) -> i64 => ["SDIFFSTORE", dst, keys];
     }
     /// SINTERCARD: the size of the intersection, counting stops at `limit` when given.
     fn sintercard(

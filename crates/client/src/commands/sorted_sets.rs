@@ -117,60 +117,25 @@ pub trait SortedSetCommands: Commands {
     ) -> impl Future<Output = Result<i64, Error>> + Send {
         conv(self.send_frame(zadd_cmd(key, members, opts)))
     }
-    /// ZINCRBY: the new score.
-    fn zincr_by(
-        &self,
-        key: impl ToArg,
-        member: impl ToArg,
-        by: f64,
-    ) -> impl Future<Output = Result<f64, Error>> + Send {
-        conv(self.send_frame(cmd("ZINCRBY").arg(key).arg(by).arg(member)))
-    }
-    /// ZSCORE: `None` for a missing member.
-    fn zscore(
-        &self,
-        key: impl ToArg,
-        member: impl ToArg,
-    ) -> impl Future<Output = Result<Option<f64>, Error>> + Send {
-        conv(self.send_frame(cmd("ZSCORE").arg(key).arg(member)))
-    }
-    /// ZMSCORE: one score per member, in order.
-    fn zmscore(
-        &self,
-        key: impl ToArg,
-        members: impl ToArg,
-    ) -> impl Future<Output = Result<Vec<Option<f64>>, Error>> + Send {
-        conv(self.send_frame(cmd("ZMSCORE").arg(key).arg(members)))
-    }
-    /// ZREM: how many were removed.
-    fn zrem(
-        &self,
-        key: impl ToArg,
-        members: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("ZREM").arg(key).arg(members)))
-    }
-    fn zcard(&self, key: impl ToArg) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("ZCARD").arg(key)))
-    }
-    /// ZCOUNT between two score bounds (`1`, `"(1"`, `"-inf"`, ...).
-    fn zcount(
-        &self,
-        key: impl ToArg,
-        min: impl ToArg,
-        max: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("ZCOUNT").arg(key).arg(min).arg(max)))
-    }
-    /// ZRANGE by rank, lowest score first: `start` and `stop` inclusive, negative from
-    /// the end.
-    fn zrange<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        start: i64,
-        stop: i64,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("ZRANGE").arg(key).arg(start).arg(stop)))
+    commands! {
+        /// ZINCRBY: the new score.
+        fn zincr_by(key: impl ToArg, member: impl ToArg, by: f64) -> f64
+            => ["ZINCRBY", key, by, member];
+        /// ZSCORE: `None` for a missing member.
+        fn zscore(key: impl ToArg, member: impl ToArg) -> Option<f64> => ["ZSCORE", key, member];
+        /// ZMSCORE: one score per member, in order.
+        fn zmscore(key: impl ToArg, members: impl ToArg) -> Vec<Option<f64>>
+            => ["ZMSCORE", key, members];
+        /// ZREM: how many were removed.
+        fn zrem(key: impl ToArg, members: impl ToArg) -> i64 => ["ZREM", key, members];
+        fn zcard(key: impl ToArg) -> i64 => ["ZCARD", key];
+        /// ZCOUNT between two score bounds (`1`, `"(1"`, `"-inf"`, ...).
+        fn zcount(key: impl ToArg, min: impl ToArg, max: impl ToArg) -> i64
+            => ["ZCOUNT", key, min, max];
+        /// ZRANGE by rank, lowest score first: `start` and `stop` inclusive, negative from
+        /// the end.
+        fn zrange<V: FromReply>(key: impl ToArg, start: i64, stop: i64) -> V
+            => ["ZRANGE", key, start, stop];
     }
     /// ZRANGE ... WITHSCORES.
     fn zrange_with_scores<M: FromReply>(
@@ -189,14 +154,10 @@ pub trait SortedSetCommands: Commands {
             ),
         )
     }
-    /// ZRANGE ... REV: highest score first.
-    fn zrevrange<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        start: i64,
-        stop: i64,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        conv(self.send_frame(cmd("ZRANGE").arg(key).arg(start).arg(stop).arg("REV")))
+    commands! {
+        /// ZRANGE ... REV: highest score first.
+        fn zrevrange<V: FromReply>(key: impl ToArg, start: i64, stop: i64) -> V
+            => ["ZRANGE", key, start, stop, "REV"];
     }
     /// ZRANGE ... BYSCORE between two bounds, with an optional LIMIT (offset, count).
     fn zrange_by_score<V: FromReply>(
@@ -230,21 +191,12 @@ pub trait SortedSetCommands: Commands {
             ),
         )
     }
-    /// ZRANK: the 0-based rank by ascending score, `None` for a missing member.
-    fn zrank(
-        &self,
-        key: impl ToArg,
-        member: impl ToArg,
-    ) -> impl Future<Output = Result<Option<i64>, Error>> + Send {
-        conv(self.send_frame(cmd("ZRANK").arg(key).arg(member)))
-    }
-    /// ZREVRANK: the rank by descending score.
-    fn zrevrank(
-        &self,
-        key: impl ToArg,
-        member: impl ToArg,
-    ) -> impl Future<Output = Result<Option<i64>, Error>> + Send {
-        conv(self.send_frame(cmd("ZREVRANK").arg(key).arg(member)))
+    commands! {
+        /// ZRANK: the 0-based rank by ascending score, `None` for a missing member.
+        fn zrank(key: impl ToArg, member: impl ToArg) -> Option<i64> => ["ZRANK", key, member];
+        /// ZREVRANK: the rank by descending score.
+        fn zrevrank(key: impl ToArg, member: impl ToArg) -> Option<i64>
+            => ["ZREVRANK", key, member];
     }
     /// ZPOPMIN key count: the `count` lowest members with their scores.
     fn zpop_min<M: FromReply>(
@@ -263,23 +215,13 @@ pub trait SortedSetCommands: Commands {
     ) -> impl Future<Output = Result<Vec<(M, f64)>, Error>> + Send {
         conv_scored(self.send_frame(cmd("ZPOPMAX").arg(key).arg(count)))
     }
-    /// ZREMRANGEBYRANK: how many were removed.
-    fn zrem_range_by_rank(
-        &self,
-        key: impl ToArg,
-        start: i64,
-        stop: i64,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("ZREMRANGEBYRANK").arg(key).arg(start).arg(stop)))
-    }
-    /// ZREMRANGEBYSCORE: how many were removed.
-    fn zrem_range_by_score(
-        &self,
-        key: impl ToArg,
-        min: impl ToArg,
-        max: impl ToArg,
-    ) -> impl Future<Output = Result<i64, Error>> + Send {
-        conv(self.send_frame(cmd("ZREMRANGEBYSCORE").arg(key).arg(min).arg(max)))
+    commands! {
+        /// ZREMRANGEBYRANK: how many were removed.
+        fn zrem_range_by_rank(key: impl ToArg, start: i64, stop: i64) -> i64
+            => ["ZREMRANGEBYRANK", key, start, stop];
+        /// ZREMRANGEBYSCORE: how many were removed.
+        fn zrem_range_by_score(key: impl ToArg, min: impl ToArg, max: impl ToArg) -> i64
+            => ["ZREMRANGEBYSCORE", key, min, max];
     }
     /// ZUNIONSTORE (scores summed): the size of the stored result.
     fn zunionstore(
