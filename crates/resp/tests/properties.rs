@@ -283,6 +283,12 @@ fn parse_whole(bytes: &[u8]) -> Requests {
     parse_chunks(&[bytes], usize::MAX, true)
 }
 
+/// Asserts that `bytes`, parsed whole, are exactly one command with the arguments `args`.
+#[track_caller]
+fn assert_parses_to(bytes: &[u8], args: &[&str]) {
+    assert_eq!(parse_whole(bytes).commands, vec![argv(args)], "{bytes:?}");
+}
+
 fn parse_whole_unauthenticated(bytes: &[u8]) -> Requests {
     parse_chunks(&[bytes], usize::MAX, false)
 }
@@ -294,6 +300,15 @@ fn argv(args: &[&str]) -> Argv {
 /// The full error reply Redis sends for a protocol error.
 fn reply(e: ProtocolError) -> Vec<u8> {
     [&b"-ERR "[..], &e.text_bytes(), b"\r\n"].concat()
+}
+
+/// Asserts that each of `inputs`, parsed whole, stops at `error`.
+#[track_caller]
+fn assert_each_fails_with(inputs: &[&[u8]], error: ProtocolError) {
+    for bad in inputs {
+        let got = parse_whole(bad).error;
+        assert_eq!(got, Some(error), "{:?}", String::from_utf8_lossy(bad));
+    }
 }
 
 /// How one argument is written in an inline command.
@@ -582,22 +597,18 @@ fn multibulk_count_line_of_exactly_64k_waits() {
 
 #[test]
 fn malformed_multibulk_counts_are_invalid() {
-    for bad in [
-        &b"*abc\r\n"[..],
-        b"*\r\n",
-        b"*+1\r\n",
-        b"*01\r\n",
-        b"* 1\r\n",
-        b"*2147483648\r\n",
-        b"*99999999999999999999\r\n",
-    ] {
-        assert_eq!(
-            parse_whole(bad).error,
-            Some(ProtocolError::InvalidMultibulkLength),
-            "{:?}",
-            String::from_utf8_lossy(bad)
-        );
-    }
+    assert_each_fails_with(
+        &[
+            &b"*abc\r\n"[..],
+            b"*\r\n",
+            b"*+1\r\n",
+            b"*01\r\n",
+            b"* 1\r\n",
+            b"*2147483648\r\n",
+            b"*99999999999999999999\r\n",
+        ],
+        ProtocolError::InvalidMultibulkLength,
+    );
     assert_eq!(
         reply(ProtocolError::InvalidMultibulkLength),
         b"-ERR Protocol error: invalid multibulk length\r\n"
@@ -643,7 +654,7 @@ fn ten_arguments_before_auth_are_allowed() {
 fn eleven_arguments_after_auth_are_allowed() {
     let mut bytes = BytesMut::new();
     encode_command(&["a"; 11], &mut bytes);
-    assert_eq!(parse_whole(&bytes).commands, vec![argv(&["a"; 11])]);
+    assert_parses_to(&bytes, &["a"; 11]);
 }
 
 #[test]
@@ -700,21 +711,17 @@ fn expected_dollar_sends_a_non_ascii_byte_raw() {
 
 #[test]
 fn malformed_bulk_lengths_are_invalid() {
-    for bad in [
-        &b"*1\r\n$abc\r\n"[..],
-        b"*1\r\n$-1\r\n",
-        b"*1\r\n$\r\n",
-        b"*1\r\n$+4\r\n",
-        b"*1\r\n$3000000000\r\n",
-        b"*1\r\n$536870913\r\n",
-    ] {
-        assert_eq!(
-            parse_whole(bad).error,
-            Some(ProtocolError::InvalidBulkLength),
-            "{:?}",
-            String::from_utf8_lossy(bad)
-        );
-    }
+    assert_each_fails_with(
+        &[
+            &b"*1\r\n$abc\r\n"[..],
+            b"*1\r\n$-1\r\n",
+            b"*1\r\n$\r\n",
+            b"*1\r\n$+4\r\n",
+            b"*1\r\n$3000000000\r\n",
+            b"*1\r\n$536870913\r\n",
+        ],
+        ProtocolError::InvalidBulkLength,
+    );
     assert_eq!(
         reply(ProtocolError::InvalidBulkLength),
         b"-ERR Protocol error: invalid bulk length\r\n"
@@ -861,14 +868,8 @@ fn inline_hex_escapes_in_double_quotes_become_bytes() {
 
 #[test]
 fn inline_incomplete_hex_escape_keeps_the_x() {
-    assert_eq!(
-        parse_whole(b"ECHO \"\\x4g\"\r\n").commands,
-        vec![argv(&["ECHO", "x4g"])]
-    );
-    assert_eq!(
-        parse_whole(b"ECHO \"\\x4\"\r\n").commands,
-        vec![argv(&["ECHO", "x4"])]
-    );
+    assert_parses_to(b"ECHO \"\\x4g\"\r\n", &["ECHO", "x4g"]);
+    assert_parses_to(b"ECHO \"\\x4\"\r\n", &["ECHO", "x4"]);
 }
 
 #[test]
@@ -882,46 +883,25 @@ fn inline_backslash_escapes_in_double_quotes() {
 
 #[test]
 fn inline_single_quotes_only_unescape_a_quote() {
-    assert_eq!(
-        parse_whole(b"ECHO 'a\\'b'\r\n").commands,
-        vec![argv(&["ECHO", "a'b"])]
-    );
-    assert_eq!(
-        parse_whole(b"ECHO 'a\\nb'\r\n").commands,
-        vec![argv(&["ECHO", "a\\nb"])]
-    );
+    assert_parses_to(b"ECHO 'a\\'b'\r\n", &["ECHO", "a'b"]);
+    assert_parses_to(b"ECHO 'a\\nb'\r\n", &["ECHO", "a\\nb"]);
 }
 
 #[test]
 fn inline_empty_quotes_are_an_empty_argument() {
-    assert_eq!(
-        parse_whole(b"ECHO \"\"\r\n").commands,
-        vec![argv(&["ECHO", ""])]
-    );
-    assert_eq!(
-        parse_whole(b"ECHO ''\r\n").commands,
-        vec![argv(&["ECHO", ""])]
-    );
+    assert_parses_to(b"ECHO \"\"\r\n", &["ECHO", ""]);
+    assert_parses_to(b"ECHO ''\r\n", &["ECHO", ""]);
 }
 
 #[test]
 fn inline_quote_inside_a_bare_token_opens_a_quoted_part() {
-    assert_eq!(
-        parse_whole(b"ECHO a\"b c\" d\r\n").commands,
-        vec![argv(&["ECHO", "ab c", "d"])]
-    );
-    assert_eq!(
-        parse_whole(b"ECHO a'b c'\r\n").commands,
-        vec![argv(&["ECHO", "ab c"])]
-    );
+    assert_parses_to(b"ECHO a\"b c\" d\r\n", &["ECHO", "ab c", "d"]);
+    assert_parses_to(b"ECHO a'b c'\r\n", &["ECHO", "ab c"]);
 }
 
 #[test]
 fn inline_closing_quote_may_be_followed_by_a_tab() {
-    assert_eq!(
-        parse_whole(b"ECHO \"a\"\tb\r\n").commands,
-        vec![argv(&["ECHO", "a", "b"])]
-    );
+    assert_parses_to(b"ECHO \"a\"\tb\r\n", &["ECHO", "a", "b"]);
 }
 
 #[test]
@@ -939,36 +919,24 @@ fn inline_line_may_end_with_lf_or_crlf() {
 
 #[test]
 fn inline_only_one_cr_is_part_of_the_line_end() {
-    assert_eq!(parse_whole(b"PING\r\r\n").commands, vec![argv(&["PING"])]);
+    assert_parses_to(b"PING\r\r\n", &["PING"]);
 }
 
 #[test]
 fn inline_cr_inside_a_line_separates_tokens() {
-    assert_eq!(
-        parse_whole(b"ECHO a\rb\r\n").commands,
-        vec![argv(&["ECHO", "a", "b"])]
-    );
+    assert_parses_to(b"ECHO a\rb\r\n", &["ECHO", "a", "b"]);
 }
 
 #[test]
 fn inline_vertical_tab_and_form_feed_only_separate_before_a_token() {
-    assert_eq!(
-        parse_whole(b"\x0bECHO a\r\n").commands,
-        vec![argv(&["ECHO", "a"])]
-    );
-    assert_eq!(
-        parse_whole(b"ECHO\x0ba\r\n").commands,
-        vec![argv(&["ECHO\x0ba"])]
-    );
-    assert_eq!(
-        parse_whole(b"PING\x0c\r\n").commands,
-        vec![argv(&["PING\x0c"])]
-    );
+    assert_parses_to(b"\x0bECHO a\r\n", &["ECHO", "a"]);
+    assert_parses_to(b"ECHO\x0ba\r\n", &["ECHO\x0ba"]);
+    assert_parses_to(b"PING\x0c\r\n", &["PING\x0c"]);
 }
 
 #[test]
 fn inline_line_starting_with_a_space_and_star_is_inline() {
-    assert_eq!(parse_whole(b" *1\r\n").commands, vec![argv(&["*1"])]);
+    assert_parses_to(b" *1\r\n", &["*1"]);
 }
 
 #[test]
