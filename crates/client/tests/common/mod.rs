@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Our server on 127.0.0.1 only (a free port, or the given one).
@@ -49,6 +50,13 @@ pub fn config(addr: SocketAddr) -> lockstep::ConfigBuilder {
             max_attempts: None,
             jitter: true,
         })
+}
+
+/// A client with the test configuration, already connected.
+pub async fn connected(addr: SocketAddr) -> lockstep::Client {
+    let client = lockstep::Client::new(config(addr).build());
+    client.connect().await.unwrap();
+    client
 }
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
@@ -199,6 +207,24 @@ fn alive(s: &std::net::TcpStream) -> bool {
     }
 }
 
+/// Copies `from` into `to` until either side closes; in `Mode::Blackhole` it reads and
+/// drops what arrives.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mode: &AtomicU8) {
+    let mut b = vec![0u8; 16384];
+    loop {
+        let n = match from.read(&mut b).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if mode.load(Ordering::SeqCst) == Mode::Blackhole as u8 {
+            continue;
+        }
+        if to.write_all(&b[..n]).await.is_err() {
+            break;
+        }
+    }
+}
+
 impl Proxy {
     pub async fn start(listen: SocketAddr, target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind(listen).await.expect("proxy bind");
@@ -253,42 +279,11 @@ impl Proxy {
                         let _ = watch.shutdown(std::net::Shutdown::Both);
                         return;
                     };
-                    let (mut cr, mut cw) = client.into_split();
-                    let (mut sr, mut sw) = server.into_split();
-                    let md2 = md.clone();
-                    let up = async move {
-                        let mut b = vec![0u8; 16384];
-                        loop {
-                            let n = match cr.read(&mut b).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            };
-                            if md.load(Ordering::SeqCst) == Mode::Blackhole as u8 {
-                                continue;
-                            }
-                            if sw.write_all(&b[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    };
-                    let down = async move {
-                        let mut b = vec![0u8; 16384];
-                        loop {
-                            let n = match sr.read(&mut b).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            };
-                            if md2.load(Ordering::SeqCst) == Mode::Blackhole as u8 {
-                                continue;
-                            }
-                            if cw.write_all(&b[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    };
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
                     tokio::select! {
-                        _ = up => {}
-                        _ = down => {}
+                        _ = pump(cr, sw, &md) => {}
+                        _ = pump(sr, cw, &md) => {}
                     }
                     let _ = watch.shutdown(std::net::Shutdown::Both);
                 });
