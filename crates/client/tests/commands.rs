@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{config, our_server, RedisServer};
+use common::{config, connected, our_server, RedisServer};
 use lockstep::{cmd, Client, Commands, Error, SetCondition};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,8 +90,7 @@ async fn typed_api_on_redis_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_pipelining_matches_replies_in_order() {
     let server = our_server(0).await;
-    let c = Client::new(config(server.addr()).build());
-    c.connect().await.unwrap();
+    let c = connected(server.addr()).await;
     let mut tasks = Vec::new();
     for t in 0..200 {
         let c = c.clone();
@@ -121,8 +120,7 @@ async fn auto_pipelining_matches_replies_in_order() {
 /// of a client's CPU cost per command on loopback).
 async fn woken_callers_share_writes(min_per_write: f64) {
     let redis = RedisServer::start();
-    let c = Client::new(config(redis.addr()).build());
-    c.connect().await.unwrap();
+    let c = connected(redis.addr()).await;
     let tasks: Vec<_> = (0..100)
         .map(|t| {
             let c = c.clone();

@@ -6,127 +6,113 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bounded, config, our_server, Proxy, RedisServer};
+use common::{bounded, config, connected, our_server, Proxy, RedisServer};
 use lockstep::{cmd, Client, Commands, Error, State};
 
 async fn thousand_concurrent_connects(target: std::net::SocketAddr) {
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target).await;
-    let client = Client::new(config(proxy.addr).build());
-    let barrier = Arc::new(tokio::sync::Barrier::new(1000));
-    let mut tasks = Vec::new();
-    for _ in 0..1000 {
-        let (c, b) = (client.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            b.wait().await;
-            c.connect().await
-        }));
-    }
-    let mut errors = Vec::new();
-    for t in tasks {
-        if let Err(e) = t.await.unwrap() {
-            errors.push(e.to_string());
+    bounded(30, "1000 connects", async {
+        let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target).await;
+        let client = Client::new(config(proxy.addr).build());
+        let barrier = Arc::new(tokio::sync::Barrier::new(1000));
+        let mut tasks = Vec::new();
+        for _ in 0..1000 {
+            let (c, b) = (client.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                b.wait().await;
+                c.connect().await
+            }));
         }
-    }
-    assert!(
-        errors.is_empty(),
-        "{} connect() calls failed, first: {:?}",
-        errors.len(),
-        errors.first()
-    );
-    assert_eq!(client.state(), State::Ready);
-    let pong: String = client.ping().await.unwrap();
-    assert_eq!(pong, "PONG");
-    assert_eq!(
-        proxy.accepts(),
-        1,
-        "exactly one TCP connection must reach the server"
-    );
-    let m = client.metrics();
-    assert_eq!(m.connect_attempts, 1);
-    assert_eq!(m.sockets_opened, 1);
+        let mut errors = Vec::new();
+        for t in tasks {
+            if let Err(e) = t.await.unwrap() {
+                errors.push(e.to_string());
+            }
+        }
+        assert!(
+            errors.is_empty(),
+            "{} connect() calls failed, first: {:?}",
+            errors.len(),
+            errors.first()
+        );
+        assert_eq!(client.state(), State::Ready);
+        let pong: String = client.ping().await.unwrap();
+        assert_eq!(pong, "PONG");
+        assert_eq!(
+            proxy.accepts(),
+            1,
+            "exactly one TCP connection must reach the server"
+        );
+        let m = client.metrics();
+        assert_eq!(m.connect_attempts, 1);
+        assert_eq!(m.sockets_opened, 1);
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_connects_share_one_attempt_lockstep_server() {
     let server = our_server(0).await;
-    bounded(
-        30,
-        "1000 connects",
-        thousand_concurrent_connects(server.addr()),
-    )
-    .await;
+    thousand_concurrent_connects(server.addr()).await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_connects_share_one_attempt_redis_server() {
     let redis = RedisServer::start();
-    bounded(
-        30,
-        "1000 connects",
-        thousand_concurrent_connects(redis.addr()),
-    )
-    .await;
+    thousand_concurrent_connects(redis.addr()).await;
 }
 
 /// Seed 000: connect → command → disconnect → connect at once, many times. No error, never
 /// two sockets.
 async fn reconnect_cycles(target: std::net::SocketAddr, iterations: usize) {
-    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target).await;
-    let client = Client::new(config(proxy.addr).build());
-    let mut errors = 0;
-    let mut first_error = None;
-    for i in 0..iterations {
-        let r: Result<(), Error> = async {
-            client.connect().await?;
-            client.set("k", i).await?;
-            client.disconnect().await;
-            client.connect().await?;
-            Ok(())
+    bounded(60, "reconnect cycles", async {
+        let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target).await;
+        let client = Client::new(config(proxy.addr).build());
+        let mut errors = 0;
+        let mut first_error = None;
+        for i in 0..iterations {
+            let r: Result<(), Error> = async {
+                client.connect().await?;
+                client.set("k", i).await?;
+                client.disconnect().await;
+                client.connect().await?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = r {
+                errors += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+            assert!(client.metrics().sockets_open <= 1);
         }
-        .await;
-        if let Err(e) = r {
-            errors += 1;
-            first_error.get_or_insert(e.to_string());
-        }
-        assert!(client.metrics().sockets_open <= 1);
-    }
-    let v: i64 = client.get("k").await.unwrap();
-    assert_eq!(v as usize, iterations - 1);
-    assert_eq!(errors, 0, "first error: {first_error:?}");
-    let m = client.metrics();
-    assert_eq!(m.sockets_open_max, 1, "the client never held two sockets");
-    assert_eq!(
-        proxy.max_live(),
-        1,
-        "the server never saw two live connections from us"
-    );
-    // The first connect, then one per disconnect (the loop's leading connect() finds Ready).
-    assert_eq!(proxy.accepts(), iterations + 1);
-    client.disconnect().await;
+        let v: i64 = client.get("k").await.unwrap();
+        assert_eq!(v as usize, iterations - 1);
+        assert_eq!(errors, 0, "first error: {first_error:?}");
+        let m = client.metrics();
+        assert_eq!(m.sockets_open_max, 1, "the client never held two sockets");
+        assert_eq!(
+            proxy.max_live(),
+            1,
+            "the server never saw two live connections from us"
+        );
+        // The first connect, then one per disconnect (the loop's leading connect() finds Ready).
+        assert_eq!(proxy.accepts(), iterations + 1);
+        client.disconnect().await;
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_reconnect_cycles_lockstep_server() {
     let server = our_server(0).await;
-    bounded(
-        60,
-        "reconnect cycles",
-        reconnect_cycles(server.addr(), 10_000),
-    )
-    .await;
+    reconnect_cycles(server.addr(), 10_000).await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_reconnect_cycles_redis_server() {
     let redis = RedisServer::start();
-    bounded(
-        60,
-        "reconnect cycles",
-        reconnect_cycles(redis.addr(), 10_000),
-    )
-    .await;
+    reconnect_cycles(redis.addr(), 10_000).await;
 }
 
 /// Several tasks racing disconnect() and connect() against each other while others send
@@ -239,8 +225,7 @@ async fn watch_reports_every_transition_with_growing_epochs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_within_deadline_and_reports() {
     let server = our_server(0).await;
-    let client = Client::new(config(server.addr()).build());
-    client.connect().await.unwrap();
+    let client = connected(server.addr()).await;
     let mut tasks = Vec::new();
     for i in 0..200 {
         let c = client.clone();

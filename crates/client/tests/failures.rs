@@ -8,7 +8,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{bounded, config, our_server, Mode, Proxy, RedisServer};
+use common::{bounded, config, connected, our_server, Mode, Proxy, RedisServer};
 use lockstep::{cmd, Client, Commands, Error, Sent, State};
 
 enum Target {
@@ -46,9 +46,19 @@ impl Target {
     }
 }
 
+/// Waits (at most 10 s) for the client to be Ready again by itself.
+async fn ready_again(client: &Client) {
+    bounded(
+        10,
+        "Ready again",
+        client.wait_for(State::Ready, Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+}
+
 async fn killed_mid_pipeline(mut target: Target) {
-    let client = Client::new(config(target.addr()).build());
-    client.connect().await.unwrap();
+    let client = connected(target.addr()).await;
     client.set("stable", "v").await.unwrap();
     let mut tasks = Vec::new();
     for t in 0..40 {
@@ -103,13 +113,7 @@ async fn killed_mid_pipeline(mut target: Target) {
     assert_eq!(ok + may_have_run, 40 * 150);
     let m = client.metrics();
     assert!(m.connections_lost >= 1, "{m:?}");
-    bounded(
-        10,
-        "ready again",
-        client.wait_for(State::Ready, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    ready_again(&client).await;
     client.set("after", 1).await.unwrap();
     let v: i64 = client.get("after").await.unwrap();
     assert_eq!(v, 1);
@@ -236,13 +240,7 @@ async fn half_open_socket_detected_by_timeout() {
     assert!(client.metrics().timeouts >= 1);
 
     proxy.set_mode(Mode::Forward);
-    bounded(
-        10,
-        "Ready again",
-        client.wait_for(State::Ready, Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    ready_again(&client).await;
     let v: String = client.get("k").await.unwrap();
     assert_eq!(v, "v");
     server.stop().await;
@@ -253,8 +251,7 @@ async fn half_open_socket_detected_by_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_does_not_desynchronise_replies_redis_server() {
     let redis = RedisServer::start();
-    let client = Client::new(config(redis.addr()).build());
-    client.connect().await.unwrap();
+    let client = connected(redis.addr()).await;
     let slow = cmd("DEBUG")
         .arg("SLEEP")
         .arg("0.3")
