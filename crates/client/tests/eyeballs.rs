@@ -28,25 +28,28 @@ fn localhost_config(port: u16) -> Config {
         .build()
 }
 
+/// A proxy on [::1], at the port of `target` (which listens on 127.0.0.1 only), in `mode`.
+async fn v6_proxy(target: SocketAddr, mode: Mode) -> Proxy {
+    let v6 = Proxy::start(
+        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), target.port()),
+        target,
+    )
+    .await;
+    v6.set_mode(mode);
+    v6
+}
+
 /// Seed 001: the server listens on 127.0.0.1 only; something on [::1] accepts and closes.
 /// The ::1 address fails in its handshake, and the client connects through 127.0.0.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_then_closed_v6_falls_back_to_v4() {
     let server = our_server(0).await;
     let port = server.addr().port();
-    let v6 = Proxy::start(
-        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
-        server.addr(),
-    )
-    .await;
-    v6.set_mode(Mode::AcceptClose);
+    let v6 = v6_proxy(server.addr(), Mode::AcceptClose).await;
 
     let client = Client::new(localhost_config(port));
     bounded(10, "connect", client.connect()).await.unwrap();
-    assert_eq!(
-        client.peer().as_deref(),
-        Some(&*format!("127.0.0.1:{port}"))
-    );
+    assert_eq!(client.peer(), Some(format!("127.0.0.1:{port}")));
     assert!(v6.accepts() >= 1, "::1 was tried first");
     client.set("via", "v4").await.unwrap();
     let v: String = client.get("via").await.unwrap();
@@ -58,18 +61,10 @@ async fn accepted_then_closed_v6_falls_back_to_v4() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_then_closed_v6_falls_back_to_v4_redis_server() {
     let redis = RedisServer::start();
-    let v6 = Proxy::start(
-        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), redis.port),
-        redis.addr(),
-    )
-    .await;
-    v6.set_mode(Mode::AcceptClose);
+    let _v6 = v6_proxy(redis.addr(), Mode::AcceptClose).await;
     let client = Client::new(localhost_config(redis.port));
     bounded(10, "connect", client.connect()).await.unwrap();
-    assert_eq!(
-        client.peer().as_deref(),
-        Some(&*format!("127.0.0.1:{}", redis.port))
-    );
+    assert_eq!(client.peer(), Some(format!("127.0.0.1:{}", redis.port)));
     assert_eq!(client.protocol(), Some(lockstep::Protocol::Resp3));
     assert_eq!(client.ping().await.unwrap(), "PONG");
 }
@@ -132,22 +127,14 @@ async fn dns_failure_is_reported_as_dns() {
 async fn silent_first_address_loses_after_attempt_delay() {
     let server = our_server(0).await;
     let port = server.addr().port();
-    let v6 = Proxy::start(
-        SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
-        server.addr(),
-    )
-    .await;
-    v6.set_mode(Mode::Blackhole);
+    let _v6 = v6_proxy(server.addr(), Mode::Blackhole).await;
     let client = Client::new(localhost_config(port));
     let started = Instant::now();
     bounded(10, "connect", client.connect()).await.unwrap();
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(240), "{took:?}");
     assert!(took < Duration::from_millis(1500), "{took:?}");
-    assert_eq!(
-        client.peer().as_deref(),
-        Some(&*format!("127.0.0.1:{port}"))
-    );
+    assert_eq!(client.peer(), Some(format!("127.0.0.1:{port}")));
     // The losing attempt's socket is closed: only the winner stays open.
     assert_eq!(client.metrics().sockets_open, 1);
     server.stop().await;
