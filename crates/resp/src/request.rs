@@ -438,21 +438,32 @@ fn split_args_in_place(buf: &mut [u8], range: Range<usize>, out: &mut Vec<Range<
         }
         let token_start = p;
         let mut w = p;
-        let (mut in_dq, mut in_sq) = (false, false);
+        // The quote of the part being read, if it is a quoted one.
+        let mut quote = None;
         loop {
             let c = at(buf, p);
-            if in_dq {
-                if c == b'\\'
-                    && at(buf, p + 1) == b'x'
-                    && hex_value(at(buf, p + 2)).is_some()
-                    && hex_value(at(buf, p + 3)).is_some()
+            match quote {
+                None => match c {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b'"' | b'\'' => quote = Some(c),
+                    _ => {
+                        buf[w] = c;
+                        w += 1;
+                    }
+                },
+                Some(b'"')
+                    if c == b'\\'
+                        && at(buf, p + 1) == b'x'
+                        && hex_value(at(buf, p + 2)).is_some()
+                        && hex_value(at(buf, p + 3)).is_some() =>
                 {
                     let hi = hex_value(buf[p + 2]).unwrap_or(0);
                     let lo = hex_value(buf[p + 3]).unwrap_or(0);
                     buf[w] = hi * 16 + lo;
                     w += 1;
                     p += 3;
-                } else if c == b'\\' && at(buf, p + 1) != 0 {
+                }
+                Some(b'"') if c == b'\\' && at(buf, p + 1) != 0 => {
                     p += 1;
                     buf[w] = match buf[p] {
                         b'n' => b'\n',
@@ -463,46 +474,25 @@ fn split_args_in_place(buf: &mut [u8], range: Range<usize>, out: &mut Vec<Range<
                         other => other,
                     };
                     w += 1;
-                } else if c == b'"' {
-                    let next = at(buf, p + 1);
-                    if next != 0 && !is_c_space(next) {
-                        return false;
-                    }
-                    p += 1;
-                    break;
-                } else if c == 0 {
-                    return false;
-                } else {
-                    buf[w] = c;
-                    w += 1;
                 }
-            } else if in_sq {
-                if c == b'\\' && at(buf, p + 1) == b'\'' {
+                // Inside single quotes only an escaped single quote is unescaped.
+                Some(b'\'') if c == b'\\' && at(buf, p + 1) == b'\'' => {
                     p += 1;
                     buf[w] = b'\'';
                     w += 1;
-                } else if c == b'\'' {
+                }
+                Some(q) if c == q => {
                     let next = at(buf, p + 1);
                     if next != 0 && !is_c_space(next) {
                         return false;
                     }
                     p += 1;
                     break;
-                } else if c == 0 {
-                    return false;
-                } else {
+                }
+                Some(_) if c == 0 => return false,
+                Some(_) => {
                     buf[w] = c;
                     w += 1;
-                }
-            } else {
-                match c {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
-                    b'"' => in_dq = true,
-                    b'\'' => in_sq = true,
-                    _ => {
-                        buf[w] = c;
-                        w += 1;
-                    }
                 }
             }
             p += 1;
