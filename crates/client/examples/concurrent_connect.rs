@@ -18,9 +18,8 @@ mod common;
 
 #[derive(Parser)]
 struct Args {
-    /// Server URL (default: a lockstep server started by this example).
-    #[arg(long)]
-    url: Option<String>,
+    #[command(flatten)]
+    url: common::UrlArg,
     #[arg(long, default_value_t = 20)]
     iterations: usize,
     /// Concurrent connect() calls per iteration.
@@ -31,10 +30,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let target = match common::Target::from_url(args.url) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let target = common::Target::from_arg(args.url);
     let url = &target.url;
     println!(
         "concurrent_connect: {} iterations of {} concurrent connect() calls against {url}",

@@ -19,9 +19,8 @@ mod common;
 
 #[derive(Parser)]
 struct Args {
-    /// Server URL (default: a lockstep server started by this example).
-    #[arg(long)]
-    url: Option<String>,
+    #[command(flatten)]
+    url: common::UrlArg,
     /// Operations per task.
     #[arg(long, default_value_t = 50)]
     iterations: usize,
@@ -140,10 +139,7 @@ async fn scenario(
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let target = match common::Target::from_url(args.url) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let target = common::Target::from_arg(args.url);
     println!("pool_contention against {}", target.url);
     let timeout = Duration::from_millis(args.pool_timeout_ms);
     let mut errors = scenario(&target.config, 5, 100, args.iterations, timeout).await;

@@ -16,9 +16,8 @@ mod common;
 
 #[derive(Parser)]
 struct Args {
-    /// Server URL (default: a lockstep server started by this example).
-    #[arg(long)]
-    url: Option<String>,
+    #[command(flatten)]
+    url: common::UrlArg,
     #[arg(long, default_value_t = 1000)]
     iterations: usize,
 }
@@ -26,10 +25,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let target = match common::Target::from_url(args.url) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+    let target = common::Target::from_arg(args.url);
     let url = &target.url;
     let client = Client::new(target.config.clone());
     println!(

@@ -3,7 +3,17 @@
 
 use std::process::ExitCode;
 
+use clap::Args;
 use lockstep::Config;
+
+// The `--url` option every example takes. (A plain comment: clap would show a doc comment
+// here as each example's own description.)
+#[derive(Args)]
+pub struct UrlArg {
+    /// Server URL (default: a lockstep server started by this example).
+    #[arg(long)]
+    url: Option<String>,
+}
 
 /// The server an example runs against: the one `--url` names, or a lockstep server of its
 /// own (kept alive as long as this value).
@@ -14,10 +24,10 @@ pub struct Target {
 }
 
 impl Target {
-    /// Uses `url`, or starts a lockstep server when there is none; prints the error and
-    /// gives the exit code when `url` does not parse.
-    pub fn from_url(url: Option<String>) -> Result<Target, ExitCode> {
-        let (server, url) = match url {
+    /// Uses `--url`, or starts a lockstep server when there is none; prints the error and
+    /// exits with a failure status when the URL does not parse.
+    pub fn from_arg(arg: UrlArg) -> Target {
+        let (server, url) = match arg.url {
             Some(u) => (None, u),
             None => {
                 let s = lockstep_server::EmbeddedServer::start(
@@ -29,14 +39,14 @@ impl Target {
             }
         };
         match Config::from_url(&url) {
-            Ok(config) => Ok(Target {
+            Ok(config) => Target {
                 _server: server,
                 url,
                 config,
-            }),
+            },
             Err(e) => {
                 eprintln!("{e}");
-                Err(ExitCode::FAILURE)
+                std::process::exit(1)
             }
         }
     }
