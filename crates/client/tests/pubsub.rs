@@ -2,34 +2,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{bounded, config, RedisServer};
+use common::{bounded, config, publish_until_received, RedisServer};
 use lockstep::{cmd, Client, Commands, State};
-
-async fn publish_until_received(
-    publisher: &Client,
-    sub: &mut lockstep::Subscription,
-    channel: &str,
-    payload: &str,
-) {
-    bounded(10, "message delivery", async {
-        loop {
-            // A PUBLISH may fail while the server restarts; the loop tries again.
-            let _ = publisher
-                .query::<i64>(cmd("PUBLISH").arg(channel).arg(payload))
-                .await;
-            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await
-            {
-                if &m.payload[..] == payload.as_bytes() {
-                    assert_eq!(&m.channel[..], channel.as_bytes());
-                    return;
-                }
-            }
-        }
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_are_restored_after_a_restart() {

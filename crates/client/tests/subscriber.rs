@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bounded, config, RedisServer};
+use common::{bounded, config, publish_until_received, RedisServer};
 use lockstep::{cmd, Client, Protocol, Subscriber};
 
 fn resp2(redis: &RedisServer) -> lockstep::Config {
@@ -18,25 +18,6 @@ async fn numsub(c: &Client, channel: &str) -> i64 {
         .await
         .unwrap();
     n
-}
-
-/// Publishes until `sub` receives `payload` (a PUBLISH may fail while a server restarts).
-async fn publish_until_received(publisher: &Client, sub: &mut Subscriber, ch: &str, payload: &str) {
-    bounded(10, "message delivery", async {
-        loop {
-            let _ = publisher
-                .query::<i64>(cmd("PUBLISH").arg(ch).arg(payload))
-                .await;
-            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await
-            {
-                if &m.payload[..] == payload.as_bytes() {
-                    assert_eq!(&m.channel[..], ch.as_bytes());
-                    return;
-                }
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -332,6 +332,49 @@ impl Drop for Proxy {
     }
 }
 
+/// Where pub/sub messages arrive: a subscription on the shared connection, or a dedicated
+/// subscriber.
+pub trait Messages {
+    async fn next_message(&mut self) -> Option<lockstep::Message>;
+}
+
+impl Messages for lockstep::Subscription {
+    async fn next_message(&mut self) -> Option<lockstep::Message> {
+        self.next().await
+    }
+}
+
+impl Messages for lockstep::Subscriber {
+    async fn next_message(&mut self) -> Option<lockstep::Message> {
+        self.next().await
+    }
+}
+
+/// Publishes until `sub` receives `payload` on `channel` (a PUBLISH may fail while a server
+/// restarts; the loop tries again).
+pub async fn publish_until_received(
+    publisher: &lockstep::Client,
+    sub: &mut impl Messages,
+    channel: &str,
+    payload: &str,
+) {
+    bounded(10, "message delivery", async {
+        loop {
+            let _ = publisher
+                .query::<i64>(lockstep::cmd("PUBLISH").arg(channel).arg(payload))
+                .await;
+            let next = tokio::time::timeout(Duration::from_millis(100), sub.next_message());
+            if let Ok(Some(m)) = next.await {
+                if &m.payload[..] == payload.as_bytes() {
+                    assert_eq!(&m.channel[..], channel.as_bytes());
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
 /// Runs `f` with a bound, failing the test on a hang.
 pub async fn bounded<F: std::future::Future>(secs: u64, what: &str, f: F) -> F::Output {
     match tokio::time::timeout(Duration::from_secs(secs), f).await {
