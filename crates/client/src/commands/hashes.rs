@@ -59,20 +59,15 @@ pub trait HashCommands: Commands {
         fn hrandfield<V: FromReply>(key: impl ToArg, count: i64) -> V
             => ["HRANDFIELD", key, count];
     }
-    /// One HSCAN step: (next cursor, page), the page e.g. as `HashMap<String, String>`.
-    /// Cursor 0 starts and ends an iteration.
-    fn hscan<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        cursor: u64,
-        pattern: Option<&str>,
-        count: Option<u64>,
-    ) -> impl Future<Output = Result<(u64, V), Error>> + Send {
-        conv(self.send_frame(scan_options(
-            cmd("HSCAN").arg(key).arg(cursor),
-            pattern,
-            count,
-        )))
+    commands! {
+        /// One HSCAN step: (next cursor, page), the page e.g. as `HashMap<String, String>`.
+        /// Cursor 0 starts and ends an iteration.
+        fn hscan<V: FromReply>(
+            key: impl ToArg,
+            cursor: u64,
+            pattern: Option<&str>,
+            count: Option<u64>,
+        ) -> (u64, V) => ["HSCAN", key, cursor, scan_options(pattern, count)];
     }
 }
 

@@ -82,15 +82,9 @@ fn with_count(mut c: Cmd, items: impl ToArg) -> Cmd {
     c
 }
 
-/// Adds `MATCH pattern` and `COUNT n` to a SCAN-family command.
-fn scan_options(mut c: Cmd, pattern: Option<&str>, count: Option<u64>) -> Cmd {
-    if let Some(p) = pattern {
-        c = c.arg("MATCH").arg(p);
-    }
-    if let Some(n) = count {
-        c = c.arg("COUNT").arg(n);
-    }
-    c
+/// `MATCH pattern` and `COUNT n` of a SCAN-family command, each only when given.
+fn scan_options(pattern: Option<&str>, count: Option<u64>) -> impl ToArg + '_ {
+    (pattern.map(|p| ("MATCH", p)), count.map(|n| ("COUNT", n)))
 }
 
 /// A blocking command's own timeout, plus a margin for the reply to travel, as the command
@@ -232,17 +226,9 @@ pub trait Commands: Sync {
         fn key_type(key: impl ToArg) -> String => ["TYPE", key];
         fn rename(from: impl ToArg, to: impl ToArg) -> () => ["RENAME", from, to];
         fn keys<V: FromReply>(pattern: impl ToArg) -> V => ["KEYS", pattern];
-    }
-    /// One SCAN step: (next cursor, keys). Cursor 0 starts and ends an iteration.
-    fn scan(
-        &self,
-        cursor: u64,
-        pattern: Option<&str>,
-        count: Option<u64>,
-    ) -> impl Future<Output = Result<(u64, Vec<String>), Error>> + Send {
-        conv(self.send_frame(scan_options(cmd("SCAN").arg(cursor), pattern, count)))
-    }
-    commands! {
+        /// One SCAN step: (next cursor, keys). Cursor 0 starts and ends an iteration.
+        fn scan(cursor: u64, pattern: Option<&str>, count: Option<u64>) -> (u64, Vec<String>)
+            => ["SCAN", cursor, scan_options(pattern, count)];
         fn dbsize() -> i64 => ["DBSIZE"];
         fn flushdb() -> () => ["FLUSHDB"];
     }

@@ -54,19 +54,14 @@ pub trait SetCommands: Commands {
         }
         conv(self.send_frame(c))
     }
-    /// One SSCAN step: (next cursor, members). Cursor 0 starts and ends an iteration.
-    fn sscan<V: FromReply>(
-        &self,
-        key: impl ToArg,
-        cursor: u64,
-        pattern: Option<&str>,
-        count: Option<u64>,
-    ) -> impl Future<Output = Result<(u64, V), Error>> + Send {
-        conv(self.send_frame(scan_options(
-            cmd("SSCAN").arg(key).arg(cursor),
-            pattern,
-            count,
-        )))
+    commands! {
+        /// One SSCAN step: (next cursor, members). Cursor 0 starts and ends an iteration.
+        fn sscan<V: FromReply>(
+            key: impl ToArg,
+            cursor: u64,
+            pattern: Option<&str>,
+            count: Option<u64>,
+        ) -> (u64, V) => ["SSCAN", key, cursor, scan_options(pattern, count)];
     }
 }
 

@@ -247,11 +247,12 @@ pub trait SortedSetCommands: Commands {
         pattern: Option<&str>,
         count: Option<u64>,
     ) -> impl Future<Output = Result<(u64, Vec<(M, f64)>), Error>> + Send {
-        let f = self.send_frame(scan_options(
-            cmd("ZSCAN").arg(key).arg(cursor),
-            pattern,
-            count,
-        ));
+        let f = self.send_frame(
+            cmd("ZSCAN")
+                .arg(key)
+                .arg(cursor)
+                .arg(scan_options(pattern, count)),
+        );
         async move {
             let (cursor, page): (u64, Frame) = FromReply::from_reply(f.await?)?;
             Ok((cursor, scored(page)?))
