@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{start, Conn, TIMEOUT};
 use lockstep_resp::Frame;
+use lockstep_server::EmbeddedServer;
 
 fn bulk(s: &str) -> Frame {
     Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
@@ -36,6 +37,32 @@ fn wait_blocked(admin: &mut Conn, n: usize) {
         }
         assert!(Instant::now() < deadline, "never saw {want:?} in {info:?}");
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A server with two clients: `admin`, and `waiter` (whose CLIENT ID is `id`) parked in a
+/// blocking command.
+struct Blocked {
+    _server: EmbeddedServer,
+    admin: Conn,
+    waiter: Conn,
+    id: String,
+}
+
+/// Starts a server, sends `command` from a fresh waiter and returns once INFO shows the
+/// waiter blocked.
+fn blocked_in(command: &[&str]) -> Blocked {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    let mut waiter = Conn::open(server.addr());
+    let id = waiter.int(&["CLIENT", "ID"]).to_string();
+    waiter.send(command);
+    wait_blocked(&mut admin, 1);
+    Blocked {
+        _server: server,
+        admin,
+        waiter,
+        id,
     }
 }
 
@@ -75,27 +102,19 @@ fn clients_blocked_on_one_key_are_served_in_the_order_they_blocked() {
 fn a_push_serves_the_waiter_before_the_pushers_next_command() {
     // Redis serves blocked clients right after the command that made their key ready,
     // before the next command of the same pipeline.
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
-    waiter.send(&["BLPOP", "k", "0"]);
-    wait_blocked(&mut admin, 1);
-    admin.send(&["LPUSH", "k", "v"]);
-    admin.send(&["LLEN", "k"]);
-    assert_eq!(admin.read(), int(1));
-    assert_eq!(admin.read(), int(0));
-    assert_eq!(waiter.read(), pair("k", "v"));
+    let mut b = blocked_in(&["BLPOP", "k", "0"]);
+    b.admin.send(&["LPUSH", "k", "v"]);
+    b.admin.send(&["LLEN", "k"]);
+    assert_eq!(b.admin.read(), int(1));
+    assert_eq!(b.admin.read(), int(0));
+    assert_eq!(b.waiter.read(), pair("k", "v"));
 }
 
 #[test]
 fn a_waiter_on_several_keys_is_served_by_whichever_gets_a_push() {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
-    waiter.send(&["BRPOP", "k1", "k2", "0"]);
-    wait_blocked(&mut admin, 1);
-    admin.command(&["RPUSH", "k2", "a", "b"]);
-    assert_eq!(waiter.read(), pair("k2", "b"));
+    let mut b = blocked_in(&["BRPOP", "k1", "k2", "0"]);
+    b.admin.command(&["RPUSH", "k2", "a", "b"]);
+    assert_eq!(b.waiter.read(), pair("k2", "b"));
 }
 
 #[test]
@@ -153,55 +172,43 @@ fn a_client_that_leaves_while_blocked_takes_nothing() {
 
 #[test]
 fn client_unblock_timeout_answers_as_a_timeout_and_error_with_unblocked() {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
-    let id = waiter.int(&["CLIENT", "ID"]).to_string();
-    waiter.send(&["BLPOP", "k", "0"]);
-    wait_blocked(&mut admin, 1);
+    let mut b = blocked_in(&["BLPOP", "k", "0"]);
     assert_eq!(
-        admin.command(&["CLIENT", "UNBLOCK", &id, "TIMEOUT"]),
+        b.admin.command(&["CLIENT", "UNBLOCK", &b.id, "TIMEOUT"]),
         int(1)
     );
-    assert_eq!(waiter.read(), Frame::Null);
-    waiter.send(&["BRPOP", "k", "0"]);
-    wait_blocked(&mut admin, 1);
-    assert_eq!(admin.command(&["CLIENT", "UNBLOCK", &id, "ERROR"]), int(1));
+    assert_eq!(b.waiter.read(), Frame::Null);
+    b.waiter.send(&["BRPOP", "k", "0"]);
+    wait_blocked(&mut b.admin, 1);
     assert_eq!(
-        waiter.read(),
+        b.admin.command(&["CLIENT", "UNBLOCK", &b.id, "ERROR"]),
+        int(1)
+    );
+    assert_eq!(
+        b.waiter.read(),
         Frame::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
     );
     assert_eq!(
-        admin.command(&["CLIENT", "UNBLOCK", &id]),
+        b.admin.command(&["CLIENT", "UNBLOCK", &b.id]),
         int(0),
         "not blocked now"
     );
-    assert_eq!(waiter.command(&["PING"]), Frame::Simple("PONG".into()));
+    assert_eq!(b.waiter.command(&["PING"]), Frame::Simple("PONG".into()));
 }
 
 #[test]
 fn client_kill_ends_a_blocked_connection() {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
-    let id = waiter.int(&["CLIENT", "ID"]).to_string();
-    waiter.send(&["BLPOP", "k", "0"]);
-    wait_blocked(&mut admin, 1);
-    assert_eq!(admin.command(&["CLIENT", "KILL", "ID", &id]), int(1));
-    wait_blocked(&mut admin, 0);
+    let mut b = blocked_in(&["BLPOP", "k", "0"]);
+    assert_eq!(b.admin.command(&["CLIENT", "KILL", "ID", &b.id]), int(1));
+    wait_blocked(&mut b.admin, 0);
     let mut rest = [0u8; 16];
-    assert_eq!(waiter.stream.read(&mut rest).unwrap_or(0), 0, "closed");
+    assert_eq!(b.waiter.stream.read(&mut rest).unwrap_or(0), 0, "closed");
 }
 
 #[test]
 fn a_blocked_client_shows_flag_b_in_client_list() {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
-    let id = waiter.int(&["CLIENT", "ID"]).to_string();
-    waiter.send(&["BLPOP", "k", "0"]);
-    wait_blocked(&mut admin, 1);
-    let Frame::Bulk(line) = admin.command(&["CLIENT", "LIST", "ID", &id]) else {
+    let mut b = blocked_in(&["BLPOP", "k", "0"]);
+    let Frame::Bulk(line) = b.admin.command(&["CLIENT", "LIST", "ID", &b.id]) else {
         panic!("CLIENT LIST answers a bulk string");
     };
     let line = String::from_utf8_lossy(&line).into_owned();
@@ -211,16 +218,12 @@ fn a_blocked_client_shows_flag_b_in_client_list() {
 
 #[test]
 fn a_key_of_another_type_leaves_the_waiter_blocked() {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
-    waiter.send(&["BLPOP", "k", "0"]);
-    wait_blocked(&mut admin, 1);
-    admin.command(&["SET", "k", "string"]);
-    assert!(waiter.silent_for(Duration::from_millis(100)));
-    admin.command(&["DEL", "k"]);
-    admin.command(&["RPUSH", "k", "v"]);
-    assert_eq!(waiter.read(), pair("k", "v"));
+    let mut b = blocked_in(&["BLPOP", "k", "0"]);
+    b.admin.command(&["SET", "k", "string"]);
+    assert!(b.waiter.silent_for(Duration::from_millis(100)));
+    b.admin.command(&["DEL", "k"]);
+    b.admin.command(&["RPUSH", "k", "v"]);
+    assert_eq!(b.waiter.read(), pair("k", "v"));
 }
 
 #[test]
