@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{bounded, config, our_server, RedisServer};
-use lockstep::{cmd, Commands, ConnState, Error, Frame, Pool, PoolOptions};
+use lockstep::{cmd, Commands, ConnState, Error, Frame, Pool, PoolOptions, PooledConn};
 
 async fn contention(
     addr: std::net::SocketAddr,
@@ -130,6 +130,17 @@ async fn broken_connections_are_replaced_and_min_idle_kept() {
     assert_eq!(s.state_violations, 0);
 }
 
+/// MULTI, INCRBY balance 5, EXEC in one write; the replies of all three.
+async fn add_five_in_a_transaction(c: &PooledConn) -> Vec<Frame> {
+    c.send_all(&[
+        cmd("MULTI"),
+        cmd("INCRBY").arg("balance").arg(5),
+        cmd("EXEC"),
+    ])
+    .await
+    .unwrap()
+}
+
 /// WATCH + MULTI/EXEC on a dedicated connection; EXEC returns nil when the key changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_multi_exec_on_a_pooled_connection() {
@@ -146,25 +157,11 @@ async fn watch_multi_exec_on_a_pooled_connection() {
     c.send(&cmd("WATCH").arg("balance")).await.unwrap();
     // Another connection changes the key: the transaction must abort.
     pool.get().await.unwrap().set("balance", 99).await.unwrap();
-    let replies = c
-        .send_all(&[
-            cmd("MULTI"),
-            cmd("INCRBY").arg("balance").arg(5),
-            cmd("EXEC"),
-        ])
-        .await
-        .unwrap();
+    let replies = add_five_in_a_transaction(&c).await;
     assert_eq!(replies.last(), Some(&Frame::Null), "{replies:?}");
     // Without interference it commits.
     c.send(&cmd("WATCH").arg("balance")).await.unwrap();
-    let replies = c
-        .send_all(&[
-            cmd("MULTI"),
-            cmd("INCRBY").arg("balance").arg(5),
-            cmd("EXEC"),
-        ])
-        .await
-        .unwrap();
+    let replies = add_five_in_a_transaction(&c).await;
     assert_eq!(
         replies.last(),
         Some(&Frame::Array(vec![Frame::Integer(104)]))
