@@ -197,6 +197,14 @@ fn assert_refused(addr: SocketAddr, bytes: &[u8], expected_reply: &[u8]) {
     c.expect_reply_then_close(expected_reply);
 }
 
+/// `prefix`, then `fill` up to 100 KiB, then `end`: a line well past Redis's 64 KiB limit.
+fn line_of_100k(prefix: &[u8], fill: u8, end: &[u8]) -> Vec<u8> {
+    let mut line = prefix.to_vec();
+    line.resize(100 * 1024, fill);
+    line.extend_from_slice(end);
+    line
+}
+
 // ---------------------------------------------------------------------------------------
 // A well-behaved client that runs beside the abuse
 // ---------------------------------------------------------------------------------------
@@ -404,7 +412,7 @@ fn line_of_100k_without_newline_is_too_big_inline_request_and_closes() {
     let canary = Canary::start(server.addr(), "inline");
     assert_refused(
         server.addr(),
-        &vec![b'A'; 100 * 1024],
+        &line_of_100k(b"", b'A', b""),
         b"-ERR Protocol error: too big inline request\r\n",
     );
     canary.finish();
@@ -416,12 +424,9 @@ fn line_of_100k_without_newline_is_too_big_inline_request_and_closes() {
 #[test]
 fn line_of_100k_with_newline_sent_at_once_is_still_too_big() {
     let server = start();
-    let mut line = b"ECHO ".to_vec();
-    line.resize(100 * 1024, b'A');
-    line.extend_from_slice(b"\r\n");
     assert_refused(
         server.addr(),
-        &line,
+        &line_of_100k(b"ECHO ", b'A', b"\r\n"),
         b"-ERR Protocol error: too big inline request\r\n",
     );
 }
@@ -429,12 +434,9 @@ fn line_of_100k_with_newline_sent_at_once_is_still_too_big() {
 #[test]
 fn multibulk_count_line_of_100k_is_too_big_mbulk_count_string() {
     let server = start();
-    let mut line = b"*".to_vec();
-    line.resize(100 * 1024, b'1');
-    line.extend_from_slice(b"\r\n");
     assert_refused(
         server.addr(),
-        &line,
+        &line_of_100k(b"*", b'1', b"\r\n"),
         b"-ERR Protocol error: too big mbulk count string\r\n",
     );
 }
@@ -442,11 +444,9 @@ fn multibulk_count_line_of_100k_is_too_big_mbulk_count_string() {
 #[test]
 fn bulk_count_line_of_100k_without_cr_is_too_big_bulk_count_string() {
     let server = start();
-    let mut bytes = b"*1\r\n$".to_vec();
-    bytes.resize(100 * 1024, b'1');
     assert_refused(
         server.addr(),
-        &bytes,
+        &line_of_100k(b"*1\r\n$", b'1', b""),
         b"-ERR Protocol error: too big bulk count string\r\n",
     );
 }
