@@ -21,6 +21,26 @@ async fn clients(redis: &RedisServer) -> Vec<(Protocol, Client)> {
     out
 }
 
+/// Follows a SCAN-family cursor from 0 until the server answers 0, collecting every page
+/// (a SCAN may return an element twice; the collection decides what that counts as).
+async fn scan_all<C, P, F>(mut page_at: F) -> C
+where
+    C: Default + Extend<P::Item>,
+    P: IntoIterator,
+    F: AsyncFnMut(u64) -> Result<(u64, P), lockstep::Error>,
+{
+    let mut seen = C::default();
+    let mut cursor = 0;
+    loop {
+        let (next, page) = page_at(cursor).await.unwrap();
+        seen.extend(page);
+        if next == 0 {
+            return seen;
+        }
+        cursor = next;
+    }
+}
+
 // ---- hashes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,17 +113,9 @@ async fn hscan_visits_every_field_once() {
     for (p, c) in clients(&redis).await {
         let pairs: Vec<(String, i64)> = (0..300).map(|i| (format!("f{i}"), i)).collect();
         c.hset_multiple("h", &pairs).await.unwrap();
-        let mut seen = HashMap::new();
-        let mut cursor = 0;
-        loop {
-            let (next, page): (u64, HashMap<String, i64>) =
-                c.hscan("h", cursor, Some("f*"), Some(50)).await.unwrap();
-            seen.extend(page);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let seen: HashMap<String, i64> =
+            scan_all(|cursor| c.hscan::<HashMap<String, i64>>("h", cursor, Some("f*"), Some(50)))
+                .await;
         assert_eq!(seen.len(), 300, "{p:?}");
         assert_eq!(seen["f299"], 299);
         let some: Vec<String> = c.hrandfield("h", 5).await.unwrap();
@@ -306,17 +318,8 @@ async fn sscan_visits_every_member() {
     for (_, c) in clients(&redis).await {
         let members: Vec<String> = (0..500).map(|i| format!("m{i}")).collect();
         c.sadd("s", &members).await.unwrap();
-        let mut seen = HashSet::new();
-        let mut cursor = 0;
-        loop {
-            let (next, page): (u64, Vec<String>) =
-                c.sscan("s", cursor, None, Some(100)).await.unwrap();
-            seen.extend(page);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let seen: HashSet<String> =
+            scan_all(|cursor| c.sscan::<Vec<String>>("s", cursor, None, Some(100))).await;
         assert_eq!(seen.len(), 500);
         c.flushdb().await.unwrap();
     }
@@ -473,17 +476,8 @@ async fn zscan_returns_member_score_pairs() {
             .map(|i| (format!("m{i}"), i as f64 / 2.0))
             .collect();
         c.zadd("z", &members).await.unwrap();
-        let mut seen = HashMap::new();
-        let mut cursor = 0;
-        loop {
-            let (next, page): (u64, Vec<(String, f64)>) =
-                c.zscan("z", cursor, None, Some(50)).await.unwrap();
-            seen.extend(page);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+        let seen: HashMap<String, f64> =
+            scan_all(|cursor| c.zscan::<String>("z", cursor, None, Some(50))).await;
         assert_eq!(seen.len(), 200, "{p:?}");
         assert_eq!(seen["m199"], 99.5);
         c.flushdb().await.unwrap();
