@@ -8,6 +8,7 @@ mod common;
 use bytes::Bytes;
 use common::{start, Conn};
 use lockstep_resp::Frame;
+use lockstep_server::EmbeddedServer;
 
 fn array(frame: Frame) -> Vec<Frame> {
     match frame {
@@ -31,9 +32,17 @@ fn bulks(items: &[&str]) -> Frame {
     Frame::Array(items.iter().map(|s| bulk(s)).collect())
 }
 
-/// The entries of SLOWLOG GET -1, each as its six fields.
-fn slowlog(c: &mut Conn) -> Vec<Vec<Frame>> {
-    array(c.command(&["SLOWLOG", "GET", "-1"]))
+/// A server and one connection to it that has run `CONFIG SET param value`.
+fn configured(param: &str, value: &str) -> (EmbeddedServer, Conn) {
+    let server = start();
+    let mut c = Conn::open(server.addr());
+    c.ok(&["CONFIG", "SET", param, value]);
+    (server, c)
+}
+
+/// The entries of SLOWLOG GET `count`, each as its six fields.
+fn slowlog(c: &mut Conn, count: &str) -> Vec<Vec<Frame>> {
+    array(c.command(&["SLOWLOG", "GET", count]))
         .into_iter()
         .map(array)
         .collect()
@@ -45,7 +54,7 @@ fn debug_sleep_lands_in_the_slow_log_with_its_arguments_and_client() {
     let mut c = Conn::open(server.addr());
     c.ok(&["CLIENT", "SETNAME", "sleeper"]);
     c.ok(&["DEBUG", "SLEEP", "0.2"]);
-    let entries = slowlog(&mut c);
+    let entries = slowlog(&mut c, "-1");
     assert_eq!(entries.len(), 1, "{entries:?}");
     let entry = &entries[0];
     assert_eq!(entry.len(), 6);
@@ -67,9 +76,7 @@ fn debug_sleep_lands_in_the_slow_log_with_its_arguments_and_client() {
 
 #[test]
 fn slowlog_len_counts_entries_and_reset_empties_the_log_keeping_ids() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    let (_server, mut c) = configured("slowlog-log-slower-than", "0");
     c.ok(&["SET", "a", "1"]);
     // CONFIG SET, SET, and this SLOWLOG LEN's predecessors: every command is logged now.
     let len = c.int(&["SLOWLOG", "LEN"]);
@@ -77,7 +84,7 @@ fn slowlog_len_counts_entries_and_reset_empties_the_log_keeping_ids() {
     c.ok(&["SLOWLOG", "RESET"]);
     // SLOWLOG RESET itself is logged after it ran.
     assert_eq!(c.int(&["SLOWLOG", "LEN"]), 1);
-    let entries = slowlog(&mut c);
+    let entries = slowlog(&mut c, "-1");
     assert_eq!(entries[0][3], bulks(&["SLOWLOG", "LEN"]));
     assert_eq!(entries[1][3], bulks(&["SLOWLOG", "RESET"]));
     assert!(int(&entries[0][0]) > int(&entries[1][0]), "newest first");
@@ -86,18 +93,13 @@ fn slowlog_len_counts_entries_and_reset_empties_the_log_keeping_ids() {
 
 #[test]
 fn slowlog_get_count_limits_the_entries_newest_first() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    let (_server, mut c) = configured("slowlog-log-slower-than", "0");
     for i in 0..12 {
         c.ok(&["SET", "k", &i.to_string()]);
     }
     let default = array(c.command(&["SLOWLOG", "GET"]));
     assert_eq!(default.len(), 10);
-    let two: Vec<Vec<Frame>> = array(c.command(&["SLOWLOG", "GET", "2"]))
-        .into_iter()
-        .map(array)
-        .collect();
+    let two = slowlog(&mut c, "2");
     assert_eq!(two.len(), 2);
     // The previous SLOWLOG GET is the newest entry.
     assert_eq!(two[0][3], bulks(&["SLOWLOG", "GET"]));
@@ -107,14 +109,12 @@ fn slowlog_get_count_limits_the_entries_newest_first() {
 
 #[test]
 fn slowlog_max_len_keeps_only_the_newest_entries() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&["CONFIG", "SET", "slowlog-max-len", "3"]);
+    let (_server, mut c) = configured("slowlog-max-len", "3");
     c.ok(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
     for i in 0..10 {
         c.ok(&["SET", &format!("k{i}"), "v"]);
     }
-    let entries = slowlog(&mut c);
+    let entries = slowlog(&mut c, "-1");
     assert_eq!(entries.len(), 3);
     assert_eq!(entries[0][3], bulks(&["SET", "k9", "v"]));
     assert_eq!(entries[2][3], bulks(&["SET", "k7", "v"]));
@@ -124,15 +124,13 @@ fn slowlog_max_len_keeps_only_the_newest_entries() {
 
 #[test]
 fn slowlog_entries_cut_long_arguments_and_long_argument_lists() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    let (_server, mut c) = configured("slowlog-log-slower-than", "0");
     let long = "x".repeat(200);
     let mut args: Vec<String> = vec!["RPUSH".into(), "list".into(), long.clone()];
     args.extend((0..40).map(|i| i.to_string()));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_eq!(c.int(&argv), 41);
-    let entries = slowlog(&mut c);
+    let entries = slowlog(&mut c, "-1");
     let logged = array(entries[0][3].clone());
     assert_eq!(logged.len(), 32);
     assert_eq!(
@@ -145,23 +143,19 @@ fn slowlog_entries_cut_long_arguments_and_long_argument_lists() {
 
 #[test]
 fn slowlog_threshold_minus_one_logs_nothing() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
+    let (_server, mut c) = configured("slowlog-log-slower-than", "-1");
     c.ok(&["DEBUG", "SLEEP", "0.02"]);
     assert_eq!(c.int(&["SLOWLOG", "LEN"]), 0);
 }
 
 #[test]
 fn slowlog_redacts_passwords_as_redis_does() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    let (_server, mut c) = configured("slowlog-log-slower-than", "0");
     assert!(matches!(
         c.command(&["AUTH", "user", "secret"]),
         Frame::Error(_)
     ));
-    let entries = slowlog(&mut c);
+    let entries = slowlog(&mut c, "-1");
     assert_eq!(entries[0][3], bulks(&["AUTH", "(redacted)", "(redacted)"]));
 }
 
@@ -196,9 +190,7 @@ fn a_slow_command_is_a_latency_event_once_the_monitor_is_on() {
 
 #[test]
 fn latency_reset_drops_events_and_counts_them() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&["CONFIG", "SET", "latency-monitor-threshold", "10"]);
+    let (_server, mut c) = configured("latency-monitor-threshold", "10");
     c.ok(&["DEBUG", "SLEEP", "0.02"]);
     assert_eq!(c.int(&["LATENCY", "RESET", "nosuch"]), 0);
     assert_eq!(
@@ -252,9 +244,7 @@ fn latency_histogram_lists_a_command_after_it_ran() {
 
 #[test]
 fn latency_tracking_no_stops_the_histograms() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&["CONFIG", "SET", "latency-tracking", "no"]);
+    let (_server, mut c) = configured("latency-tracking", "no");
     c.ok(&["SET", "a", "1"]);
     assert_eq!(array(c.command(&["LATENCY", "HISTOGRAM", "set"])), vec![]);
     assert_eq!(c.text(&["INFO", "latencystats"]), "# Latencystats\r\n");
@@ -306,14 +296,7 @@ fn info_latencystats_prints_percentiles_with_three_decimals() {
 
 #[test]
 fn info_latencystats_follows_the_configured_percentiles() {
-    let server = start();
-    let mut c = Conn::open(server.addr());
-    c.ok(&[
-        "CONFIG",
-        "SET",
-        "latency-tracking-info-percentiles",
-        "0 100 50.5",
-    ]);
+    let (_server, mut c) = configured("latency-tracking-info-percentiles", "0 100 50.5");
     let line = percentiles_line(&mut c, "config|set");
     let names: Vec<&str> = line
         .split(',')
