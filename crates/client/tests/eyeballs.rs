@@ -39,6 +39,15 @@ async fn v6_proxy(target: SocketAddr, mode: Mode) -> Proxy {
     v6
 }
 
+/// Connects with `cfg`, which must fail: the phase it failed in, and the error.
+async fn failed_connect(cfg: Config) -> (Option<Phase>, Error) {
+    let err = Client::new(cfg).connect().await.unwrap_err();
+    let Error::Connect(ce) = &err else {
+        panic!("expected a connect error, got {err}")
+    };
+    (ce.phase(), err)
+}
+
 /// Seed 001: the server listens on 127.0.0.1 only; something on [::1] accepts and closes.
 /// The ::1 address fails in its handshake, and the client connects through 127.0.0.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,11 +122,8 @@ async fn dns_failure_is_reported_as_dns() {
         .unwrap()
         .resolver(Arc::new(StaticResolver::new()))
         .build();
-    let err = Client::new(cfg).connect().await.unwrap_err();
-    let Error::Connect(ce) = &err else {
-        panic!("{err}")
-    };
-    assert_eq!(ce.phase(), Some(Phase::Dns));
+    let (phase, err) = failed_connect(cfg).await;
+    assert_eq!(phase, Some(Phase::Dns));
     assert!(err.to_string().contains("DNS failed"), "{err}");
 }
 
@@ -155,15 +161,9 @@ async fn handshake_failures_name_their_phase() {
         .await
         .unwrap();
 
-    let bad = Config::builder()
-        .url(&format!("redis://:wrong@127.0.0.1:{}", redis.port))
-        .unwrap()
-        .build();
-    let err = Client::new(bad).connect().await.unwrap_err();
-    let Error::Connect(ce) = &err else {
-        panic!("{err}")
-    };
-    assert_eq!(ce.phase(), Some(Phase::Auth), "{err}");
+    let bad = Config::from_url(&format!("redis://:wrong@127.0.0.1:{}", redis.port)).unwrap();
+    let (phase, err) = failed_connect(bad).await;
+    assert_eq!(phase, Some(Phase::Auth), "{err}");
 
     let good = Config::builder()
         .url(&format!("redis://:right@127.0.0.1:{}/3", redis.port))
@@ -180,15 +180,9 @@ async fn handshake_failures_name_their_phase() {
     let info: String = c.query(lockstep::cmd("CLIENT").arg("INFO")).await.unwrap();
     assert!(info.contains(" db=3 "), "{info}");
 
-    let bad_db = Config::builder()
-        .url(&format!("redis://:right@127.0.0.1:{}/99", redis.port))
-        .unwrap()
-        .build();
-    let err = Client::new(bad_db).connect().await.unwrap_err();
-    let Error::Connect(ce) = &err else {
-        panic!("{err}")
-    };
-    assert_eq!(ce.phase(), Some(Phase::Select), "{err}");
+    let bad_db = Config::from_url(&format!("redis://:right@127.0.0.1:{}/99", redis.port)).unwrap();
+    let (phase, err) = failed_connect(bad_db).await;
+    assert_eq!(phase, Some(Phase::Select), "{err}");
 
     // RESP2 fallback path (AUTH + SELECT + SETNAME as separate commands).
     let resp2 = Config::builder()
