@@ -145,13 +145,7 @@ async fn add_five_in_a_transaction(c: &PooledConn) -> Vec<Frame> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_multi_exec_on_a_pooled_connection() {
     let redis = RedisServer::start();
-    let pool = Pool::new(
-        config(redis.addr()).build(),
-        PoolOptions {
-            size: 2,
-            ..PoolOptions::default()
-        },
-    );
+    let pool = common::pool(redis.addr(), 2);
     let c = pool.get().await.unwrap();
     c.set("balance", 10).await.unwrap();
     c.send(&cmd("WATCH").arg("balance")).await.unwrap();

@@ -4,24 +4,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bounded, config, RedisServer};
+use common::{bounded, pool, RedisServer};
 use lockstep::prelude::*;
 use lockstep::Frame;
-
-fn pool(redis: &RedisServer, size: usize) -> Pool {
-    Pool::new(
-        config(redis.addr()).build(),
-        PoolOptions {
-            size,
-            ..PoolOptions::default()
-        },
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_returns_every_reply_when_no_watched_key_changed() {
     let redis = RedisServer::start();
-    let p = pool(&redis, 2);
+    let p = pool(redis.addr(), 2);
     let c = p.get().await.unwrap();
     c.set("k", 1).await.unwrap();
     c.watch("k").await.unwrap();
@@ -38,7 +28,7 @@ async fn exec_returns_every_reply_when_no_watched_key_changed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_is_none_and_runs_nothing_when_a_watched_key_changed() {
     let redis = RedisServer::start();
-    let p = pool(&redis, 2);
+    let p = pool(redis.addr(), 2);
     let c = p.get().await.unwrap();
     c.set("k", 1).await.unwrap();
     c.watch("k").await.unwrap();
@@ -51,7 +41,7 @@ async fn exec_is_none_and_runs_nothing_when_a_watched_key_changed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_refused_at_queueing_aborts_with_its_own_error() {
     let redis = RedisServer::start();
-    let p = pool(&redis, 1);
+    let p = pool(redis.addr(), 1);
     let c = p.get().await.unwrap();
     let e = c
         .multi()
@@ -76,7 +66,7 @@ async fn a_command_refused_at_queueing_aborts_with_its_own_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runtime_error_is_one_element_and_the_rest_still_runs() {
     let redis = RedisServer::start();
-    let p = pool(&redis, 1);
+    let p = pool(redis.addr(), 1);
     let c = p.get().await.unwrap();
     c.set("s", "text").await.unwrap();
     let r: Option<(Result<i64, lockstep::Error>, ())> = c
@@ -96,7 +86,7 @@ async fn a_runtime_error_is_one_element_and_the_rest_still_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_transactions_retry_until_each_one_wins() {
     let redis = RedisServer::start();
-    let p = pool(&redis, 8);
+    let p = pool(redis.addr(), 8);
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let p = p.clone();
@@ -133,7 +123,7 @@ async fn racing_transactions_retry_until_each_one_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_body_error_unwatches_and_is_returned() {
     let redis = RedisServer::start();
-    let p = pool(&redis, 1);
+    let p = pool(redis.addr(), 1);
     let r: Result<Option<()>, _> = p
         .transaction("k", 3, |c| {
             Box::pin(async move {
@@ -152,7 +142,7 @@ async fn a_transaction_body_error_unwatches_and_is_returned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_returned_with_an_open_watch_or_a_select_is_not_reused() {
     let redis = RedisServer::start();
-    let p = pool(&redis, 1);
+    let p = pool(redis.addr(), 1);
     let c = p.get().await.unwrap();
     let first = id(&c).await;
     drop(c);

@@ -59,6 +59,17 @@ pub async fn connected(addr: SocketAddr) -> lockstep::Client {
     client
 }
 
+/// A pool of at most `size` connections with the test configuration.
+pub fn pool(addr: SocketAddr, size: usize) -> lockstep::Pool {
+    lockstep::Pool::new(
+        config(addr).build(),
+        lockstep::PoolOptions {
+            size,
+            ..lockstep::PoolOptions::default()
+        },
+    )
+}
+
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// A free port in 28000-28999 (the range this suite uses for real redis-server).
