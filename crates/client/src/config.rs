@@ -314,15 +314,34 @@ pub struct ConfigBuilder {
     config: Config,
 }
 
+/// Builder methods that each set one field of the `Config` to the value given (the
+/// optional strings take anything that turns into a `String`).
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {$(
+        #[doc = concat!("Sets [`Config::", stringify!($field), "`].")]
+        $(#[$doc])*
+        pub fn $field(mut self, value: $ty) -> Self {
+            self.config.$field = value;
+            self
+        }
+    )*};
+}
+
+macro_rules! string_setters {
+    ($($field:ident),*) => {$(
+        #[doc = concat!("Sets [`Config::", stringify!($field), "`].")]
+        pub fn $field(mut self, value: impl Into<String>) -> Self {
+            self.config.$field = Some(value.into());
+            self
+        }
+    )*};
+}
+
 impl ConfigBuilder {
     /// Applies a URL over the current settings.
     pub fn url(mut self, url: &str) -> Result<Self, Error> {
         self.config.apply_url(url)?;
         Ok(self)
-    }
-    pub fn addr(mut self, addr: Addr) -> Self {
-        self.config.addr = addr;
-        self
     }
     /// A TCP host and port (no TLS).
     pub fn host(mut self, host: impl Into<String>, port: u16) -> Self {
@@ -333,65 +352,29 @@ impl ConfigBuilder {
         };
         self
     }
-    pub fn username(mut self, u: impl Into<String>) -> Self {
-        self.config.username = Some(u.into());
-        self
-    }
-    pub fn password(mut self, p: impl Into<String>) -> Self {
-        self.config.password = Some(p.into());
-        self
-    }
-    pub fn db(mut self, db: u32) -> Self {
-        self.config.db = db;
-        self
-    }
-    pub fn client_name(mut self, n: impl Into<String>) -> Self {
-        self.config.client_name = Some(n.into());
-        self
-    }
-    pub fn protocol(mut self, p: Protocol) -> Self {
-        self.config.protocol = p;
-        self
-    }
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.config.connect_timeout = d;
-        self
-    }
-    pub fn command_timeout(mut self, d: Option<Duration>) -> Self {
-        self.config.command_timeout = d;
-        self
-    }
-    pub fn attempt_delay(mut self, d: Duration) -> Self {
-        self.config.attempt_delay = d;
-        self
-    }
-    pub fn retry(mut self, r: RetryPolicy) -> Self {
-        self.config.retry = r;
-        self
-    }
-    pub fn retry_writes(mut self, yes: bool) -> Self {
-        self.config.retry_writes = yes;
-        self
-    }
     /// See [`Config::max_pending`] (at least 1).
     pub fn max_pending(mut self, n: usize) -> Self {
         self.config.max_pending = n.max(1);
         self
     }
 
-    pub fn max_command_retries(mut self, n: u32) -> Self {
-        self.config.max_command_retries = n;
-        self
+    string_setters!(username, password, client_name);
+
+    setters! {
+        addr: Addr;
+        db: u32;
+        protocol: Protocol;
+        connect_timeout: Duration;
+        command_timeout: Option<Duration>;
+        attempt_delay: Duration;
+        retry: RetryPolicy;
+        retry_writes: bool;
+        max_command_retries: u32;
+        /// Injects the resolver (tests use `StaticResolver`).
+        resolver: Arc<dyn Resolver>;
+        tls: TlsOptions;
     }
-    /// Injects the resolver (tests use `StaticResolver`).
-    pub fn resolver(mut self, r: Arc<dyn Resolver>) -> Self {
-        self.config.resolver = r;
-        self
-    }
-    pub fn tls(mut self, t: TlsOptions) -> Self {
-        self.config.tls = t;
-        self
-    }
+
     pub fn build(self) -> Config {
         self.config
     }
