@@ -224,35 +224,20 @@ fn split_line(line: &str) -> Result<Vec<Vec<u8>>, String> {
         }
         let mut arg = Vec::new();
         match bytes[i] {
-            b'"' => {
+            quote @ (b'"' | b'\'') => {
                 i += 1;
                 loop {
                     match bytes.get(i) {
                         None => return Err(format!("unterminated quote in {line:?}")),
-                        Some(b'"') => {
+                        Some(&c) if c == quote => {
                             i += 1;
                             break;
                         }
-                        Some(b'\\') => {
+                        // Only double quotes have escapes.
+                        Some(b'\\') if quote == b'"' => {
                             let (byte, used) = unescape(&bytes[i..])?;
                             arg.push(byte);
                             i += used;
-                        }
-                        Some(&c) => {
-                            arg.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match bytes.get(i) {
-                        None => return Err(format!("unterminated quote in {line:?}")),
-                        Some(b'\'') => {
-                            i += 1;
-                            break;
                         }
                         Some(&c) => {
                             arg.push(c);
