@@ -234,18 +234,31 @@ impl RequestParser {
         Parsed::Full
     }
 
-    /// Reads `*<n>\r\n`. Ok(false): incomplete.
-    fn multibulk_header(&mut self, buf: &[u8], authenticated: bool) -> Result<bool, ProtocolError> {
+    /// The CR that ends the header line (`*<n>` or `$<len>`) at `self.pos`. Ok(None):
+    /// incomplete; `too_big` once more than 64 KiB have come without a CR.
+    fn header_end(
+        &self,
+        buf: &[u8],
+        too_big: ProtocolError,
+    ) -> Result<Option<usize>, ProtocolError> {
         let Some(cr) = find_cr(buf, self.pos) else {
             if buf.len() - self.pos > INLINE_MAX_SIZE {
-                return Err(ProtocolError::TooBigMbulkCount);
+                return Err(too_big);
             }
-            return Ok(false);
+            return Ok(None);
         };
         // Redis only asks for one more byte after the CR and skips it, whatever it is.
         if cr + 1 >= buf.len() {
-            return Ok(false);
+            return Ok(None);
         }
+        Ok(Some(cr))
+    }
+
+    /// Reads `*<n>\r\n`. Ok(false): incomplete.
+    fn multibulk_header(&mut self, buf: &[u8], authenticated: bool) -> Result<bool, ProtocolError> {
+        let Some(cr) = self.header_end(buf, ProtocolError::TooBigMbulkCount)? else {
+            return Ok(false);
+        };
         let n = match string_to_i64(&buf[self.pos + 1..cr]) {
             Some(n) if n <= i32::MAX as i64 => n,
             _ => return Err(ProtocolError::InvalidMultibulkLength),
@@ -270,15 +283,9 @@ impl RequestParser {
             let len = match self.bulk_len {
                 Some(len) => len,
                 None => {
-                    let Some(cr) = find_cr(buf, self.pos) else {
-                        if buf.len() - self.pos > INLINE_MAX_SIZE {
-                            return Err(ProtocolError::TooBigBulkCount);
-                        }
+                    let Some(cr) = self.header_end(buf, ProtocolError::TooBigBulkCount)? else {
                         return Ok(false);
                     };
-                    if cr + 1 >= buf.len() {
-                        return Ok(false);
-                    }
                     if buf[self.pos] != b'$' {
                         return Err(ProtocolError::ExpectedDollar(buf[self.pos]));
                     }
