@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::sync::mpsc;
@@ -58,18 +59,14 @@ pub(crate) async fn dial(
         #[cfg(unix)]
         Addr::Unix(path) => {
             events.report(State::Connecting);
-            let started = Instant::now();
-            let deadline = started + cfg.connect_timeout;
+            let clock = Clock::start(cfg.connect_timeout);
             let fail = |phase, cause| ConnectError::single(target.clone(), None, phase, cause);
-            let sock = by_deadline(
-                deadline,
-                cfg.connect_timeout,
-                tokio::net::UnixStream::connect(path),
-            )
-            .await
-            .map_err(|c| fail(Phase::Tcp, c))?;
+            let sock = clock
+                .bound(tokio::net::UnixStream::connect(path))
+                .await
+                .map_err(|c| fail(Phase::Tcp, c))?;
             let stream = Stream::new(Inner::Unix(sock), &metrics);
-            establish(stream, &cfg, &events, deadline, started, target.clone())
+            establish(stream, &cfg, &events, clock, target.clone())
                 .await
                 .map_err(|(phase, cause)| fail(phase, cause))
         }
@@ -194,39 +191,51 @@ async fn try_addr(
         phase,
         cause,
     };
-    let started = Instant::now();
-    let deadline = started + cfg.connect_timeout;
-    let tcp = by_deadline(
-        deadline,
-        cfg.connect_timeout,
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    .map_err(|c| fail(Phase::Tcp, c))?;
+    let clock = Clock::start(cfg.connect_timeout);
+    let tcp = clock
+        .bound(tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|c| fail(Phase::Tcp, c))?;
     let _ = tcp.set_nodelay(true);
     let stream = if tls {
-        tls_connect(tcp, &cfg, &host, &metrics, deadline)
+        tls_connect(tcp, &cfg, &host, &metrics, clock)
             .await
             .map_err(|c| fail(Phase::Tls, c))?
     } else {
         Stream::new(Inner::Tcp(tcp), &metrics)
     };
-    establish(stream, &cfg, &events, deadline, started, addr.to_string())
+    establish(stream, &cfg, &events, clock, addr.to_string())
         .await
         .map_err(|(phase, cause)| fail(phase, cause))
 }
 
-/// Waits for `io` (a socket opening, or a TLS session) until the connect deadline; an
-/// overrun is a timeout of the whole `connect_timeout`, as the caller configured it.
-async fn by_deadline<T>(
+/// The clock of one connection attempt to one address: everything it does (socket, TLS,
+/// handshake) shares one `connect_timeout`, counted from the start.
+#[derive(Clone, Copy)]
+struct Clock {
+    started: Instant,
     deadline: Instant,
-    connect_timeout: std::time::Duration,
-    io: impl Future<Output = std::io::Result<T>>,
-) -> Result<T, Cause> {
-    match tokio::time::timeout_at(deadline, io).await {
-        Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(e.into()),
-        Err(_) => Err(Cause::Timeout(connect_timeout)),
+    connect_timeout: Duration,
+}
+
+impl Clock {
+    fn start(connect_timeout: Duration) -> Clock {
+        let started = Instant::now();
+        Clock {
+            started,
+            deadline: started + connect_timeout,
+            connect_timeout,
+        }
+    }
+
+    /// Waits for `io` (a socket opening, or a TLS session) until the deadline; an overrun is
+    /// a timeout of the whole `connect_timeout`, as the caller configured it.
+    async fn bound<T>(&self, io: impl Future<Output = std::io::Result<T>>) -> Result<T, Cause> {
+        match tokio::time::timeout_at(self.deadline, io).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(Cause::Timeout(self.connect_timeout)),
+        }
     }
 }
 
@@ -236,13 +245,12 @@ async fn establish(
     mut stream: Stream,
     cfg: &Config,
     events: &PhaseSink,
-    deadline: Instant,
-    started: Instant,
+    clock: Clock,
     peer: String,
 ) -> Result<Established, (Phase, Cause)> {
     events.report(State::Handshaking);
     let mut rbuf = BytesMut::with_capacity(4096);
-    let protocol = handshake(&mut stream, &mut rbuf, cfg, deadline, started).await?;
+    let protocol = handshake(&mut stream, &mut rbuf, cfg, clock.deadline, clock.started).await?;
     Ok(Established {
         stream,
         rbuf,
@@ -257,7 +265,7 @@ async fn tls_connect(
     _cfg: &Config,
     _host: &str,
     _metrics: &Arc<Metrics>,
-    _deadline: Instant,
+    _clock: Clock,
 ) -> Result<Stream, Cause> {
     Err(Cause::Protocol(
         "rediss:// needs lockstep built with the `tls` feature".into(),
@@ -270,10 +278,10 @@ async fn tls_connect(
     cfg: &Config,
     host: &str,
     metrics: &Arc<Metrics>,
-    deadline: Instant,
+    clock: Clock,
 ) -> Result<Stream, Cause> {
     let connector = super::tls::connector(&cfg.tls)?;
     let name = super::tls::server_name(host)?;
-    let tls = by_deadline(deadline, cfg.connect_timeout, connector.connect(name, tcp)).await?;
+    let tls = clock.bound(connector.connect(name, tcp)).await?;
     Ok(Stream::new(Inner::Tls(Box::new(tls)), metrics))
 }
