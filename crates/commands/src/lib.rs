@@ -2,9 +2,10 @@
 //! COMMAND DOCS text, for every command and subcommand of Redis 7.0.
 //!
 //! The table (`COMMANDS`, in `generated.rs`) is written by `scripts/gen-commands`, which asks
-//! a real redis-server for COMMAND INFO and COMMAND DOCS; the types here mirror what that
-//! output can say. The server's dispatch, arity errors, COMMAND replies and ACLs and the
-//! client's routing and retry decisions all read this one table.
+//! a real redis-server for COMMAND INFO and COMMAND DOCS (the server's differential suite
+//! reruns it with `--check`); the types here mirror what that output can say. The server's
+//! dispatch, arity errors, COMMAND replies and ACLs and the client's routing and retry
+//! decisions all read this one table.
 //!
 //! This crate holds data and the arithmetic Redis defines on it (the legacy key range, key
 //! positions by key spec). It must never run a command, hold state or depend on anything.

@@ -806,21 +806,26 @@ fn command_and_error_stats_count_like_redis() {
     assert_eq!(stats(ours.port()), expected);
 }
 
-/// CONFIG's parameter table (`config/params.rs`) is what scripts/gen-config finds in the
-/// redis-server this suite runs against: names, defaults, kinds, bounds, aliases.
+/// The generated tables are what their generators find in the redis-server this suite
+/// runs against: the command table of `crates/commands` (scripts/gen-commands) and CONFIG's
+/// parameter table, `config/params.rs` (scripts/gen-config).
 #[test]
-fn config_table_is_what_redis_answers() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/gen-config");
+fn generated_tables_are_what_redis_answers() {
     let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let out = Command::new(&script)
-        .args(["--check", "--redis-server", &binary])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} --check failed:\n{}{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for generator in ["gen-commands", "gen-config"] {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scripts")
+            .join(generator);
+        let out = Command::new(&script)
+            .args(["--check", "--redis-server", &binary])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "{} --check failed:\n{}{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
