@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::connection::{is_printable_token, set_name};
+use super::container;
 use crate::args::Args;
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
@@ -24,7 +25,7 @@ use crate::util::parse_i64;
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
-    handler("client", client_container),
+    handler("client", container),
     handler("client|caching", client_caching),
     handler("client|getname", client_getname),
     handler("client|getredir", client_getredir),
@@ -42,12 +43,6 @@ pub static HANDLERS: &[Entry] = &[
     handler("client|unpause", client_unpause),
     handler("client|unblock", client_unblock),
 ];
-
-/// `CLIENT` alone: the arity check answers first, so this only runs for a table error.
-fn client_container(_ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let sub = argv.get(1).copied().unwrap_or_default();
-    Err(errors::unknown_subcommand(argv[0], sub).into())
-}
 
 /// `CLIENT ID`.
 fn client_id(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {

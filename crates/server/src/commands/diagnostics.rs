@@ -24,6 +24,8 @@ use crate::errors;
 use crate::reply::Reply;
 use crate::state::{unix_millis, State};
 
+use super::container;
+
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
@@ -41,12 +43,6 @@ pub static HANDLERS: &[Entry] = &[
     handler("latency|histogram", latency_histogram),
     handler("latency|help", latency_help),
 ];
-
-/// SLOWLOG or LATENCY without a known subcommand; the registry answers before this runs.
-fn container(_ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let sub = argv.get(1).copied().unwrap_or_default();
-    Err(errors::unknown_subcommand(argv[0], sub).into())
-}
 
 // ---------------------------------------------------------------------------------------
 // SLOWLOG
@@ -95,7 +91,7 @@ fn slowlog_reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 }
 
 fn slowlog_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    super::server::help(
+    super::help(
         ctx,
         "SLOWLOG",
         &[
@@ -445,7 +441,7 @@ fn write_histogram(out: &mut Reply, histogram: &Histogram) {
 }
 
 fn latency_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    super::server::help(
+    super::help(
         ctx,
         "LATENCY",
         &[

@@ -523,15 +523,7 @@ const OBJECT_HELP: &[&str] = &[
 /// `OBJECT HELP`: Redis's help lines as status replies, framed like every HELP.
 fn object_help(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let name = String::from_utf8_lossy(c_string(argv[0])).to_ascii_uppercase();
-    ctx.out.array(OBJECT_HELP.len() + 3);
-    ctx.out.simple(&format!(
-        "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ));
-    for line in OBJECT_HELP {
-        ctx.out.simple(line);
-    }
-    ctx.out.simple("HELP");
-    ctx.out.simple("    Prints this help.");
+    super::help(ctx, &name, OBJECT_HELP);
     Ok(Done)
 }
 

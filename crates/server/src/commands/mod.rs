@@ -1,7 +1,8 @@
 //! Command families, one file each: the handlers and the `CommandSpec`s that describe them.
 //! A family exports `COMMANDS`; the registry gathers them from `FAMILIES`.
 
-use crate::command::Entry;
+use crate::command::{CommandResult, Ctx, Entry};
+use crate::errors;
 
 pub mod client;
 pub mod connection;
@@ -30,13 +31,34 @@ pub static FAMILIES: &[&[Entry]] = &[
     diagnostics::HANDLERS,
 ];
 
+/// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called
+/// with a subcommand that does not exist; the registry normally answers before it gets here.
+pub(crate) fn container(_ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let sub = argv.get(1).copied().unwrap_or_default();
+    Err(errors::unknown_subcommand(argv[0], sub).into())
+}
+
+/// Writes Redis's HELP reply for a container command: the header line, then the lines,
+/// then HELP's own entry.
+pub(crate) fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for line in lines {
+        ctx.out.simple(line);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Prints this help.");
+}
+
 /// HDEL, SREM and ZREM: removes the members named after the key and answers how many were
 /// there; the key goes when its last member does. A missing key answers 0, another type
 /// WRONGTYPE.
 pub(crate) fn remove_members<T: crate::types::Members>(
-    ctx: &mut crate::command::Ctx,
+    ctx: &mut Ctx,
     argv: &[&[u8]],
-) -> crate::command::CommandResult {
+) -> CommandResult {
     let mut removed = 0;
     if let Some(mut members) = ctx.write::<T>(argv[1])? {
         for member in &argv[2..] {

@@ -1,7 +1,7 @@
 //! CONFIG GET, SET, RESETSTAT, REWRITE and HELP.
 
-use super::help;
 use crate::command::{CommandResult, Ctx, Done};
+use crate::commands::help;
 use crate::config::{self, Kind};
 use crate::errors::{self, CommandError};
 use crate::keyspace::DbStats;

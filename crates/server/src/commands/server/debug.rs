@@ -1,7 +1,7 @@
 //! DEBUG: the few subcommands clients and test suites use (SLEEP, POPULATE, HELP).
 
-use super::help;
 use crate::command::{CommandResult, Ctx, Done};
+use crate::commands::help;
 use crate::errors::{self, CommandError};
 use crate::keyspace::Value;
 use crate::util::parse_i64;

@@ -1,9 +1,9 @@
 //! MEMORY USAGE, STATS, DOCTOR, MALLOC-STATS, PURGE and HELP, and the process's memory
 //! as INFO memory reports it too.
 
-use super::help;
 use crate::args::Args;
 use crate::command::{CommandResult, Ctx, Done};
+use crate::commands::help;
 use crate::errors;
 use crate::keyspace::Value;
 

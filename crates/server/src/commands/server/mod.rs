@@ -16,6 +16,8 @@ use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors::{self, CommandError};
 use crate::state::unix_micros;
 
+use super::container;
+
 use config::{config_get, config_help, config_resetstat, config_rewrite, config_set};
 use debug::debug;
 use info::info;
@@ -50,26 +52,6 @@ pub static HANDLERS: &[Entry] = &[
     handler("memory|stats", memory_stats),
     handler("memory|usage", memory_usage),
 ];
-
-/// The handler of a container command (CONFIG, MEMORY) called with a subcommand that
-/// does not exist; `execute` normally answers before it gets here.
-fn container(_ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let sub = argv.get(1).copied().unwrap_or_default();
-    Err(errors::unknown_subcommand(argv[0], sub).into())
-}
-
-/// Writes Redis's HELP reply: the header line, then the lines, then HELP's own entry.
-pub(crate) fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
-    ctx.out.array(lines.len() + 3);
-    ctx.out.simple(&format!(
-        "{command} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    ));
-    for line in lines {
-        ctx.out.simple(line);
-    }
-    ctx.out.simple("HELP");
-    ctx.out.simple("    Prints this help.");
-}
 
 /// `DBSIZE`: keys in the selected database.
 fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
