@@ -230,7 +230,6 @@ fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 }
 
 const CLIENT_HELP: &[&str] = &[
-    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CACHING (YES|NO)",
     "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
     "GETREDIR",
@@ -276,16 +275,11 @@ const CLIENT_HELP: &[&str] = &[
     "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
-    "HELP",
-    "    Prints this help.",
 ];
 
 /// `CLIENT HELP`: Redis 7.0.15's text, line for line.
 fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    ctx.out.array(CLIENT_HELP.len());
-    for line in CLIENT_HELP {
-        ctx.out.simple(line);
-    }
+    super::help(ctx, "CLIENT", CLIENT_HELP);
     Ok(Done)
 }
 

@@ -108,13 +108,7 @@ fn reply_key_spec(out: &mut Reply, ks: &KeySpec) {
     out.map(2);
     out.bulk(b"type");
     match ks.begin_search {
-        BeginSearch::Index(index) => {
-            out.bulk(b"index");
-            out.bulk(b"spec");
-            out.map(1);
-            out.bulk(b"index");
-            out.int(index as i64);
-        }
+        BeginSearch::Index(index) => search_spec(out, "index", &[("index", index)]),
         BeginSearch::Keyword { keyword, startfrom } => {
             out.bulk(b"keyword");
             out.bulk(b"spec");
@@ -124,11 +118,7 @@ fn reply_key_spec(out: &mut Reply, ks: &KeySpec) {
             out.bulk(b"startfrom");
             out.int(startfrom as i64);
         }
-        BeginSearch::Unknown => {
-            out.bulk(b"unknown");
-            out.bulk(b"spec");
-            out.map(0);
-        }
+        BeginSearch::Unknown => search_spec(out, "unknown", &[]),
     }
     out.bulk(b"find_keys");
     out.map(2);
@@ -138,37 +128,37 @@ fn reply_key_spec(out: &mut Reply, ks: &KeySpec) {
             lastkey,
             keystep,
             limit,
-        } => {
-            out.bulk(b"range");
-            out.bulk(b"spec");
-            out.map(3);
-            for (name, v) in [("lastkey", lastkey), ("keystep", keystep), ("limit", limit)] {
-                out.bulk(name.as_bytes());
-                out.int(v as i64);
-            }
-        }
+        } => search_spec(
+            out,
+            "range",
+            &[("lastkey", lastkey), ("keystep", keystep), ("limit", limit)],
+        ),
         FindKeys::Keynum {
             keynumidx,
             firstkey,
             keystep,
-        } => {
-            out.bulk(b"keynum");
-            out.bulk(b"spec");
-            out.map(3);
-            for (name, v) in [
+        } => search_spec(
+            out,
+            "keynum",
+            &[
                 ("keynumidx", keynumidx),
                 ("firstkey", firstkey),
                 ("keystep", keystep),
-            ] {
-                out.bulk(name.as_bytes());
-                out.int(v as i64);
-            }
-        }
-        FindKeys::Unknown => {
-            out.bulk(b"unknown");
-            out.bulk(b"spec");
-            out.map(0);
-        }
+            ],
+        ),
+        FindKeys::Unknown => search_spec(out, "unknown", &[]),
+    }
+}
+
+/// The rest of a key spec's `begin_search` or `find_keys` map after `type`: the kind's
+/// name, then `spec`, a map of the kind's integer fields.
+fn search_spec(out: &mut Reply, kind: &str, fields: &[(&str, i32)]) {
+    out.bulk(kind.as_bytes());
+    out.bulk(b"spec");
+    out.map(fields.len());
+    for &(name, value) in fields {
+        out.bulk(name.as_bytes());
+        out.int(value as i64);
     }
 }
 
@@ -406,7 +396,6 @@ fn getkeys(ctx: &mut Ctx, argv: &[&[u8]], with_flags: bool) -> CommandResult {
 
 fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     const LINES: &[&str] = &[
-        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "(no subcommand)",
         "    Return details about all Redis commands.",
         "COUNT",
@@ -425,13 +414,8 @@ fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
         "    Return the keys from a full Redis command.",
         "GETKEYSANDFLAGS <full-command>",
         "    Return the keys and the access flags from a full Redis command.",
-        "HELP",
-        "    Prints this help.",
     ];
-    ctx.out.array(LINES.len());
-    for line in LINES {
-        ctx.out.simple(line);
-    }
+    super::help(ctx, "COMMAND", LINES);
     Ok(Done)
 }
 
