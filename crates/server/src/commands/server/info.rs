@@ -70,6 +70,15 @@ macro_rules! field {
     }};
 }
 
+/// Appends a section's fields in order, each `name => value` (anything `Display`; a
+/// `format_args!` for a formatted number) as a `name:value\r\n` line. Most are Redis's
+/// fields for features this server lacks, at the value Redis shows without them.
+macro_rules! fields {
+    ($out:expr, $($name:literal => $value:expr),* $(,)?) => {{
+        $(field!($out, $name, "{}", $value);)*
+    }};
+}
+
 fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
     let state = &*ctx.state;
     let title = match section {
@@ -80,33 +89,35 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
     let uptime = state.started.elapsed().as_secs();
     match section {
         "server" => {
-            field!(out, "redis_version", "7.0.15");
-            field!(out, "redis_git_sha1", "00000000");
-            field!(out, "redis_git_dirty", "0");
-            field!(out, "redis_build_id", "{}", &hex_id(ctx, 1)[..15]);
-            field!(out, "redis_mode", "standalone");
-            field!(out, "os", "{}", os_name());
-            field!(out, "arch_bits", "{}", usize::BITS);
-            field!(out, "monotonic_clock", "POSIX clock_gettime");
-            field!(out, "multiplexing_api", "epoll");
-            field!(out, "atomicvar_api", "c11-builtin");
-            field!(out, "gcc_version", "0.0.0");
-            field!(out, "process_id", "{}", std::process::id());
-            field!(out, "process_supervised", "no");
-            field!(out, "run_id", "{}", hex_id(ctx, 2));
-            field!(out, "tcp_port", "{}", state.config.port);
-            field!(out, "server_time_usec", "{}", unix_micros());
-            field!(out, "uptime_in_seconds", "{uptime}");
-            field!(out, "uptime_in_days", "{}", uptime / 86400);
-            field!(out, "hz", "{}", state.config.hz);
-            field!(out, "configured_hz", "{}", state.config.hz);
-            field!(out, "lru_clock", "{}", (ctx.now / 1000) & ((1 << 24) - 1));
             let exe = std::env::current_exe()
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            field!(out, "executable", "{exe}");
-            field!(out, "config_file", "");
-            field!(out, "io_threads_active", "0");
+            fields!(out,
+                "redis_version" => "7.0.15",
+                "redis_git_sha1" => "00000000",
+                "redis_git_dirty" => "0",
+                "redis_build_id" => &hex_id(ctx, 1)[..15],
+                "redis_mode" => "standalone",
+                "os" => os_name(),
+                "arch_bits" => usize::BITS,
+                "monotonic_clock" => "POSIX clock_gettime",
+                "multiplexing_api" => "epoll",
+                "atomicvar_api" => "c11-builtin",
+                "gcc_version" => "0.0.0",
+                "process_id" => std::process::id(),
+                "process_supervised" => "no",
+                "run_id" => hex_id(ctx, 2),
+                "tcp_port" => state.config.port,
+                "server_time_usec" => unix_micros(),
+                "uptime_in_seconds" => uptime,
+                "uptime_in_days" => uptime / 86400,
+                "hz" => state.config.hz,
+                "configured_hz" => state.config.hz,
+                "lru_clock" => (ctx.now / 1000) & ((1 << 24) - 1),
+                "executable" => exe,
+                "config_file" => "",
+                "io_threads_active" => "0",
+            );
         }
         "clients" => {
             let max_qbuf = state
@@ -115,149 +126,136 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 .map(|c| c.client.query_buf)
                 .max()
                 .unwrap_or(0);
-            field!(out, "connected_clients", "{}", state.clients.len());
-            field!(out, "cluster_connections", "0");
-            field!(out, "maxclients", "{}", state.config.maxclients);
-            field!(out, "client_recent_max_input_buffer", "{max_qbuf}");
-            field!(out, "client_recent_max_output_buffer", "0");
-            field!(out, "blocked_clients", "{}", state.blocked.len());
-            field!(out, "tracking_clients", "0");
-            field!(out, "clients_in_timeout_table", "0");
+            fields!(out,
+                "connected_clients" => state.clients.len(),
+                "cluster_connections" => "0",
+                "maxclients" => state.config.maxclients,
+                "client_recent_max_input_buffer" => max_qbuf,
+                "client_recent_max_output_buffer" => "0",
+                "blocked_clients" => state.blocked.len(),
+                "tracking_clients" => "0",
+                "clients_in_timeout_table" => "0",
+            );
         }
         "memory" => memory_section(&state.config, out),
         "persistence" => {
             let saves = state.config.saves;
             let changes = state.mods.dirty.saturating_sub(saves.dirty_at_last_save);
-            for (name, value) in [
-                ("loading", "0"),
-                ("async_loading", "0"),
-                ("current_cow_peak", "0"),
-                ("current_cow_size", "0"),
-                ("current_cow_size_age", "0"),
-                ("current_fork_perc", "0.00"),
-                ("current_save_keys_processed", "0"),
-                ("current_save_keys_total", "0"),
-            ] {
-                field!(out, name, "{value}");
-            }
-            field!(out, "rdb_changes_since_last_save", "{changes}");
-            field!(out, "rdb_bgsave_in_progress", "0");
-            field!(out, "rdb_last_save_time", "{}", state.last_save);
-            field!(out, "rdb_last_bgsave_status", "ok");
             let bgsave_secs = if saves.last_bgsave.is_some() { 0 } else { -1 };
-            field!(out, "rdb_last_bgsave_time_sec", "{bgsave_secs}");
-            field!(out, "rdb_current_bgsave_time_sec", "-1");
-            field!(out, "rdb_saves", "{}", saves.saves);
-            for (name, value) in [
-                ("rdb_last_cow_size", "0"),
-                ("rdb_last_load_keys_expired", "0"),
-                ("rdb_last_load_keys_loaded", "0"),
-                ("aof_enabled", "0"),
-                ("aof_rewrite_in_progress", "0"),
-                ("aof_rewrite_scheduled", "0"),
-                ("aof_last_rewrite_time_sec", "-1"),
-                ("aof_current_rewrite_time_sec", "-1"),
-                ("aof_last_bgrewrite_status", "ok"),
-                ("aof_rewrites", "0"),
-                ("aof_rewrites_consecutive_failures", "0"),
-                ("aof_last_write_status", "ok"),
-                ("aof_last_cow_size", "0"),
-                ("module_fork_in_progress", "0"),
-                ("module_fork_last_cow_size", "0"),
+            fields!(out,
+                "loading" => "0",
+                "async_loading" => "0",
+                "current_cow_peak" => "0",
+                "current_cow_size" => "0",
+                "current_cow_size_age" => "0",
+                "current_fork_perc" => "0.00",
+                "current_save_keys_processed" => "0",
+                "current_save_keys_total" => "0",
+                "rdb_changes_since_last_save" => changes,
+                "rdb_bgsave_in_progress" => "0",
+                "rdb_last_save_time" => state.last_save,
+                "rdb_last_bgsave_status" => "ok",
+                "rdb_last_bgsave_time_sec" => bgsave_secs,
+                "rdb_current_bgsave_time_sec" => "-1",
+                "rdb_saves" => saves.saves,
+                "rdb_last_cow_size" => "0",
+                "rdb_last_load_keys_expired" => "0",
+                "rdb_last_load_keys_loaded" => "0",
+                "aof_enabled" => "0",
+                "aof_rewrite_in_progress" => "0",
+                "aof_rewrite_scheduled" => "0",
+                "aof_last_rewrite_time_sec" => "-1",
+                "aof_current_rewrite_time_sec" => "-1",
+                "aof_last_bgrewrite_status" => "ok",
+                "aof_rewrites" => "0",
+                "aof_rewrites_consecutive_failures" => "0",
+                "aof_last_write_status" => "ok",
+                "aof_last_cow_size" => "0",
+                "module_fork_in_progress" => "0",
+                "module_fork_last_cow_size" => "0",
                 // Not a Redis field: SAVE, BGSAVE and SHUTDOWN SAVE write no file here.
-                ("lockstep_persistence", "none"),
-            ] {
-                field!(out, name, "{value}");
-            }
+                "lockstep_persistence" => "none",
+            );
         }
         "stats" => {
             let s: Stats = state.stats;
             let db = db_stats_sum(ctx);
-            field!(
-                out,
-                "total_connections_received",
-                "{}",
-                s.connections_received
+            fields!(out,
+                "total_connections_received" => s.connections_received,
+                "total_commands_processed" => s.commands_processed,
+                "instantaneous_ops_per_sec" => "0",
+                "total_net_input_bytes" => s.net_input_bytes,
+                "total_net_output_bytes" => s.net_output_bytes,
+                "total_net_repl_input_bytes" => "0",
+                "total_net_repl_output_bytes" => "0",
+                "instantaneous_input_kbps" => "0.00",
+                "instantaneous_output_kbps" => "0.00",
+                "instantaneous_input_repl_kbps" => "0.00",
+                "instantaneous_output_repl_kbps" => "0.00",
+                "rejected_connections" => s.rejected_connections,
+                "sync_full" => "0",
+                "sync_partial_ok" => "0",
+                "sync_partial_err" => "0",
+                "expired_keys" => db.expired,
+                "expired_stale_perc" => "0.00",
+                "expired_time_cap_reached_count" => "0",
+                "expire_cycle_cpu_milliseconds" => "0",
+                "evicted_keys" => "0",
+                "evicted_clients" => "0",
+                "total_eviction_exceeded_time" => "0",
+                "current_eviction_exceeded_time" => "0",
+                "keyspace_hits" => db.hits,
+                "keyspace_misses" => db.misses,
+                "pubsub_channels" => "0",
+                "pubsub_patterns" => "0",
+                "pubsubshard_channels" => "0",
+                "latest_fork_usec" => "0",
+                "total_forks" => "0",
+                "migrate_cached_sockets" => "0",
+                "slave_expires_tracked_keys" => "0",
+                "active_defrag_hits" => "0",
+                "active_defrag_misses" => "0",
+                "active_defrag_key_hits" => "0",
+                "active_defrag_key_misses" => "0",
+                "total_active_defrag_time" => "0",
+                "current_active_defrag_time" => "0",
+                "tracking_total_keys" => "0",
+                "tracking_total_items" => "0",
+                "tracking_total_prefixes" => "0",
+                "unexpected_error_replies" => "0",
+                "total_error_replies" => s.error_replies,
+                "dump_payload_sanitizations" => "0",
+                "total_reads_processed" => "0",
+                "total_writes_processed" => "0",
+                "io_threaded_reads_processed" => "0",
+                "io_threaded_writes_processed" => "0",
+                "reply_buffer_shrinks" => "0",
+                "reply_buffer_expands" => "0",
             );
-            field!(out, "total_commands_processed", "{}", s.commands_processed);
-            field!(out, "instantaneous_ops_per_sec", "0");
-            field!(out, "total_net_input_bytes", "{}", s.net_input_bytes);
-            field!(out, "total_net_output_bytes", "{}", s.net_output_bytes);
-            field!(out, "total_net_repl_input_bytes", "0");
-            field!(out, "total_net_repl_output_bytes", "0");
-            field!(out, "instantaneous_input_kbps", "0.00");
-            field!(out, "instantaneous_output_kbps", "0.00");
-            field!(out, "instantaneous_input_repl_kbps", "0.00");
-            field!(out, "instantaneous_output_repl_kbps", "0.00");
-            field!(out, "rejected_connections", "{}", s.rejected_connections);
-            field!(out, "sync_full", "0");
-            field!(out, "sync_partial_ok", "0");
-            field!(out, "sync_partial_err", "0");
-            field!(out, "expired_keys", "{}", db.expired);
-            field!(out, "expired_stale_perc", "0.00");
-            for name in [
-                "expired_time_cap_reached_count",
-                "expire_cycle_cpu_milliseconds",
-                "evicted_keys",
-                "evicted_clients",
-                "total_eviction_exceeded_time",
-                "current_eviction_exceeded_time",
-            ] {
-                field!(out, name, "0");
-            }
-            field!(out, "keyspace_hits", "{}", db.hits);
-            field!(out, "keyspace_misses", "{}", db.misses);
-            for name in [
-                "pubsub_channels",
-                "pubsub_patterns",
-                "pubsubshard_channels",
-                "latest_fork_usec",
-                "total_forks",
-                "migrate_cached_sockets",
-                "slave_expires_tracked_keys",
-                "active_defrag_hits",
-                "active_defrag_misses",
-                "active_defrag_key_hits",
-                "active_defrag_key_misses",
-                "total_active_defrag_time",
-                "current_active_defrag_time",
-                "tracking_total_keys",
-                "tracking_total_items",
-                "tracking_total_prefixes",
-                "unexpected_error_replies",
-            ] {
-                field!(out, name, "0");
-            }
-            field!(out, "total_error_replies", "{}", s.error_replies);
-            field!(out, "dump_payload_sanitizations", "0");
-            field!(out, "total_reads_processed", "0");
-            field!(out, "total_writes_processed", "0");
-            field!(out, "io_threaded_reads_processed", "0");
-            field!(out, "io_threaded_writes_processed", "0");
-            field!(out, "reply_buffer_shrinks", "0");
-            field!(out, "reply_buffer_expands", "0");
         }
-        "replication" => {
-            field!(out, "role", "master");
-            field!(out, "connected_slaves", "0");
-            field!(out, "master_failover_state", "no-failover");
-            field!(out, "master_replid", "{}", hex_id(ctx, 3));
-            field!(out, "master_replid2", "{}", "0".repeat(40));
-            field!(out, "master_repl_offset", "0");
-            field!(out, "second_repl_offset", "-1");
-            field!(out, "repl_backlog_active", "0");
-            field!(out, "repl_backlog_size", "1048576");
-            field!(out, "repl_backlog_first_byte_offset", "0");
-            field!(out, "repl_backlog_histlen", "0");
-        }
+        "replication" => fields!(out,
+            "role" => "master",
+            "connected_slaves" => "0",
+            "master_failover_state" => "no-failover",
+            "master_replid" => hex_id(ctx, 3),
+            "master_replid2" => "0".repeat(40),
+            "master_repl_offset" => "0",
+            "second_repl_offset" => "-1",
+            "repl_backlog_active" => "0",
+            "repl_backlog_size" => "1048576",
+            "repl_backlog_first_byte_offset" => "0",
+            "repl_backlog_histlen" => "0",
+        ),
         "cpu" => {
             let (user, sys) = cpu_seconds();
-            field!(out, "used_cpu_sys", "{sys:.6}");
-            field!(out, "used_cpu_user", "{user:.6}");
-            field!(out, "used_cpu_sys_children", "0.000000");
-            field!(out, "used_cpu_user_children", "0.000000");
-            field!(out, "used_cpu_sys_main_thread", "{sys:.6}");
-            field!(out, "used_cpu_user_main_thread", "{user:.6}");
+            fields!(out,
+                "used_cpu_sys" => format_args!("{sys:.6}"),
+                "used_cpu_user" => format_args!("{user:.6}"),
+                "used_cpu_sys_children" => "0.000000",
+                "used_cpu_user_children" => "0.000000",
+                "used_cpu_sys_main_thread" => format_args!("{sys:.6}"),
+                "used_cpu_user_main_thread" => format_args!("{user:.6}"),
+            );
         }
         "cluster" => field!(out, "cluster_enabled", "0"),
         "keyspace" => {
@@ -320,75 +318,64 @@ fn memory_section(config: &Config, out: &mut String) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let policy = config.value("maxmemory-policy").unwrap_or_default();
-    field!(out, "used_memory", "{used}");
-    field!(out, "used_memory_human", "{}", human(used));
-    field!(out, "used_memory_rss", "{}", mem.rss);
-    field!(out, "used_memory_rss_human", "{}", human(mem.rss));
-    field!(out, "used_memory_peak", "{}", mem.peak);
-    field!(out, "used_memory_peak_human", "{}", human(mem.peak));
     let peak_perc = if mem.peak > 0 {
         used as f64 * 100.0 / mem.peak as f64
     } else {
         100.0
     };
-    field!(out, "used_memory_peak_perc", "{peak_perc:.2}%");
-    field!(out, "used_memory_overhead", "0");
-    field!(out, "used_memory_startup", "0");
-    field!(out, "used_memory_dataset", "{used}");
-    field!(out, "used_memory_dataset_perc", "100.00%");
-    field!(out, "allocator_allocated", "{used}");
-    field!(out, "allocator_active", "{used}");
-    field!(out, "allocator_resident", "{}", mem.rss);
-    field!(out, "total_system_memory", "{}", mem.total_system);
-    field!(
-        out,
-        "total_system_memory_human",
-        "{}",
-        human(mem.total_system)
+    fields!(out,
+        "used_memory" => used,
+        "used_memory_human" => human(used),
+        "used_memory_rss" => mem.rss,
+        "used_memory_rss_human" => human(mem.rss),
+        "used_memory_peak" => mem.peak,
+        "used_memory_peak_human" => human(mem.peak),
+        "used_memory_peak_perc" => format_args!("{peak_perc:.2}%"),
+        "used_memory_overhead" => "0",
+        "used_memory_startup" => "0",
+        "used_memory_dataset" => used,
+        "used_memory_dataset_perc" => "100.00%",
+        "allocator_allocated" => used,
+        "allocator_active" => used,
+        "allocator_resident" => mem.rss,
+        "total_system_memory" => mem.total_system,
+        "total_system_memory_human" => human(mem.total_system),
+        "used_memory_lua" => "0",
+        "used_memory_vm_eval" => "0",
+        "used_memory_lua_human" => "0B",
+        "used_memory_scripts_eval" => "0",
+        "number_of_cached_scripts" => "0",
+        "number_of_functions" => "0",
+        "number_of_libraries" => "0",
+        "used_memory_vm_functions" => "0",
+        "used_memory_vm_total" => "0",
+        "used_memory_vm_total_human" => "0B",
+        "used_memory_functions" => "0",
+        "used_memory_scripts" => "0",
+        "used_memory_scripts_human" => "0B",
+        "maxmemory" => maxmemory,
+        "maxmemory_human" => human(maxmemory),
+        "maxmemory_policy" => policy,
+        "allocator_frag_ratio" => "1.00",
+        "allocator_frag_bytes" => "0",
+        "allocator_rss_ratio" => "1.00",
+        "allocator_rss_bytes" => "0",
+        "rss_overhead_ratio" => "1.00",
+        "rss_overhead_bytes" => "0",
+        "mem_fragmentation_ratio" => "1.00",
+        "mem_fragmentation_bytes" => "0",
+        "mem_not_counted_for_evict" => "0",
+        "mem_replication_backlog" => "0",
+        "mem_total_replication_buffers" => "0",
+        "mem_clients_slaves" => "0",
+        "mem_clients_normal" => "0",
+        "mem_cluster_links" => "0",
+        "mem_aof_buffer" => "0",
+        "mem_allocator" => "libc",
+        "active_defrag_running" => "0",
+        "lazyfree_pending_objects" => "0",
+        "lazyfreed_objects" => "0",
     );
-    for (name, value) in [
-        ("used_memory_lua", "0"),
-        ("used_memory_vm_eval", "0"),
-        ("used_memory_lua_human", "0B"),
-        ("used_memory_scripts_eval", "0"),
-        ("number_of_cached_scripts", "0"),
-        ("number_of_functions", "0"),
-        ("number_of_libraries", "0"),
-        ("used_memory_vm_functions", "0"),
-        ("used_memory_vm_total", "0"),
-        ("used_memory_vm_total_human", "0B"),
-        ("used_memory_functions", "0"),
-        ("used_memory_scripts", "0"),
-        ("used_memory_scripts_human", "0B"),
-    ] {
-        field!(out, name, "{value}");
-    }
-    field!(out, "maxmemory", "{maxmemory}");
-    field!(out, "maxmemory_human", "{}", human(maxmemory));
-    field!(out, "maxmemory_policy", "{policy}");
-    for (name, value) in [
-        ("allocator_frag_ratio", "1.00"),
-        ("allocator_frag_bytes", "0"),
-        ("allocator_rss_ratio", "1.00"),
-        ("allocator_rss_bytes", "0"),
-        ("rss_overhead_ratio", "1.00"),
-        ("rss_overhead_bytes", "0"),
-        ("mem_fragmentation_ratio", "1.00"),
-        ("mem_fragmentation_bytes", "0"),
-        ("mem_not_counted_for_evict", "0"),
-        ("mem_replication_backlog", "0"),
-        ("mem_total_replication_buffers", "0"),
-        ("mem_clients_slaves", "0"),
-        ("mem_clients_normal", "0"),
-        ("mem_cluster_links", "0"),
-        ("mem_aof_buffer", "0"),
-        ("mem_allocator", "libc"),
-        ("active_defrag_running", "0"),
-        ("lazyfree_pending_objects", "0"),
-        ("lazyfreed_objects", "0"),
-    ] {
-        field!(out, name, "{value}");
-    }
 }
 
 /// The per-database counters summed over every database.
