@@ -204,14 +204,7 @@ impl Dict {
     /// Removes `key`, returning its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let hash = self.hash(key);
-        let Dict {
-            table,
-            slots,
-            free_head,
-            ttl_bits,
-            expiring,
-            ..
-        } = self;
+        let Dict { table, slots, .. } = self;
         let found = table
             .find_entry(
                 hash,
@@ -219,39 +212,36 @@ impl Dict {
             )
             .ok()?;
         let (idx, _) = found.remove();
-        let next = free_head.unwrap_or(u32::MAX);
-        let Slot::Used(entry) = std::mem::replace(&mut slots[idx as usize], Slot::Free(next))
-        else {
-            unreachable!("hash table points at a free slot")
-        };
-        *free_head = Some(idx);
-        update_ttl_bit(ttl_bits, expiring, idx, entry.expire_at, NO_EXPIRY);
-        self.release_if_empty();
-        Some(entry)
+        Some(self.free_slot(idx))
     }
 
     /// Removes the entry in slot `idx`, if the slot is in use. Saves the caller a copy of
     /// the key (the active expiry cycle finds entries by slot).
     pub fn remove_at(&mut self, idx: u32) -> Option<Entry> {
         let hash = self.hash(&self.at(idx)?.key);
-        let Dict {
-            table,
-            slots,
-            free_head,
-            ttl_bits,
-            expiring,
-            ..
-        } = self;
-        table.find_entry(hash, |&i| i == idx).ok()?.remove();
-        let next = free_head.unwrap_or(u32::MAX);
-        let Slot::Used(entry) = std::mem::replace(&mut slots[idx as usize], Slot::Free(next))
+        self.table.find_entry(hash, |&i| i == idx).ok()?.remove();
+        Some(self.free_slot(idx))
+    }
+
+    /// Frees slot `idx`, which the table pointed at until now, and returns its entry: the
+    /// slot heads the free list, its TTL bit is cleared.
+    #[inline]
+    fn free_slot(&mut self, idx: u32) -> Entry {
+        let next = self.free_head.unwrap_or(u32::MAX);
+        let Slot::Used(entry) = std::mem::replace(&mut self.slots[idx as usize], Slot::Free(next))
         else {
-            unreachable!("checked above that the slot is in use")
+            unreachable!("the hash table pointed at a free slot")
         };
-        *free_head = Some(idx);
-        update_ttl_bit(ttl_bits, expiring, idx, entry.expire_at, NO_EXPIRY);
+        self.free_head = Some(idx);
+        update_ttl_bit(
+            &mut self.ttl_bits,
+            &mut self.expiring,
+            idx,
+            entry.expire_at,
+            NO_EXPIRY,
+        );
         self.release_if_empty();
-        Some(entry)
+        entry
     }
 
     /// After the last key of a large dict is gone, frees the slab and the table, which
