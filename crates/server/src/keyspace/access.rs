@@ -245,24 +245,26 @@ impl<'a> DbMut<'a> {
 
     /// Removes `key`; a key that had already expired counts as absent.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let idx = self.live(key)?;
-        let old = self.db.dict.remove_at(idx);
-        if old.is_some() {
-            self.mods.key(self.index, key, 1);
-        }
-        old
+        let old = self.remove_live(key)?;
+        self.mods.key(self.index, key, 1);
+        Some(old)
     }
 
     /// Removes `key` to put its entry elsewhere (RENAME, MOVE): the key is signalled, and
     /// the change is counted once, by the write that puts the entry (one `dirty++` in
     /// Redis for the pair).
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
+        let old = self.remove_live(key)?;
+        self.mods.signal(self.index, key, 0);
+        Some(old)
+    }
+
+    /// Removes `key` if it is live, without telling the hook: `remove` and `take` do, each
+    /// in its own way.
+    #[inline]
+    fn remove_live(&mut self, key: &[u8]) -> Option<Entry> {
         let idx = self.live(key)?;
-        let old = self.db.dict.remove_at(idx);
-        if old.is_some() {
-            self.mods.signal(self.index, key, 0);
-        }
-        old
+        self.db.dict.remove_at(idx)
     }
 
     /// Sets (or with `NO_EXPIRY` clears) the TTL of an existing key. False if absent.
