@@ -281,10 +281,7 @@ impl Ctx<'_> {
 
     /// The value of `key` as a `T` (counting a hit or a miss); WRONGTYPE for another type.
     pub fn read<T: Typed>(&mut self, key: &[u8]) -> Result<Option<&T>, CommandError> {
-        let index = self.client.db;
-        let now = self.now;
-        let State { dbs, mods, .. } = &mut *self.state;
-        DbMut::new(&mut dbs[index], mods, index, now).into_read(key)
+        self.db().into_read(key)
     }
 
     /// `key`'s value as a `T` to change in place; WRONGTYPE for another type.
@@ -292,10 +289,7 @@ impl Ctx<'_> {
         &'s mut self,
         key: &'s [u8],
     ) -> Result<Option<Written<'s, T>>, CommandError> {
-        let index = self.client.db;
-        let now = self.now;
-        let State { dbs, mods, .. } = &mut *self.state;
-        DbMut::new(&mut dbs[index], mods, index, now).into_write(key)
+        self.db().into_write(key)
     }
 
     /// `write`, creating the key with `create()` when it is missing.
@@ -304,10 +298,7 @@ impl Ctx<'_> {
         key: &'s [u8],
         create: impl FnOnce() -> Value,
     ) -> Result<Written<'s, T>, CommandError> {
-        let index = self.client.db;
-        let now = self.now;
-        let State { dbs, mods, .. } = &mut *self.state;
-        DbMut::new(&mut dbs[index], mods, index, now).into_write_or_create(key, create)
+        self.db().into_write_or_create(key, create)
     }
 
     /// Parks the client on `keys` until `deadline`, where blocking is allowed; where it is
