@@ -60,8 +60,14 @@ pub fn unknown_command(argv: &[&[u8]]) -> Vec<u8> {
 
 /// `ERR unknown subcommand '<sub>'. Try <COMMAND> HELP.`
 pub fn unknown_subcommand(command: &[u8], sub: &[u8]) -> Vec<u8> {
+    try_help(b"ERR unknown subcommand '", command, sub)
+}
+
+/// `<before><sub>'. Try <COMMAND> HELP.`, with `sub` cut at a NUL and at 128 bytes as
+/// Redis's `%.128s` prints it.
+fn try_help(before: &[u8], command: &[u8], sub: &[u8]) -> Vec<u8> {
     let sub = c_string(sub);
-    let mut msg = b"ERR unknown subcommand '".to_vec();
+    let mut msg = before.to_vec();
     msg.extend_from_slice(&sub[..sub.len().min(128)]);
     msg.extend_from_slice(b"'. Try ");
     msg.extend_from_slice(&c_string(command).to_ascii_uppercase());
@@ -75,6 +81,15 @@ pub fn c_string(s: &[u8]) -> &[u8] {
         Some(i) => &s[..i],
         None => s,
     }
+}
+
+/// `<before><arg><after>`, `arg` as C's `%s` prints it: the message Redis formats from
+/// `"<before>%s<after>"`.
+fn with_c_string(before: &[u8], arg: &[u8], after: &[u8]) -> Vec<u8> {
+    let mut msg = before.to_vec();
+    msg.extend_from_slice(c_string(arg));
+    msg.extend_from_slice(after);
+    msg
 }
 
 // String commands (SETRANGE, DECRBY, LCS).
@@ -105,9 +120,7 @@ pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle ti
 /// `ERR Unsupported option <opt>` (EXPIRE and friends), the option cut at a NUL as C's
 /// `%s` prints it.
 pub fn unsupported_option(opt: &[u8]) -> Vec<u8> {
-    let mut msg = b"ERR Unsupported option ".to_vec();
-    msg.extend_from_slice(c_string(opt));
-    msg
+    with_c_string(b"ERR Unsupported option ", opt, b"")
 }
 
 // Connection and CLIENT commands (`commands/connection.rs`, `commands/client.rs`).
@@ -128,54 +141,41 @@ pub const TIMEOUT_NOT_INTEGER: &str = "ERR timeout is not an integer or out of r
 
 /// `ERR Syntax error in HELLO option '<opt>'`.
 pub fn hello_syntax(opt: &[u8]) -> Vec<u8> {
-    let mut msg = b"ERR Syntax error in HELLO option '".to_vec();
-    msg.extend_from_slice(c_string(opt));
-    msg.push(b'\'');
-    msg
+    with_c_string(b"ERR Syntax error in HELLO option '", opt, b"'")
 }
 
 /// `ERR Unknown client type '<type>'` (CLIENT LIST TYPE, CLIENT KILL TYPE).
 pub fn unknown_client_type(kind: &[u8]) -> Vec<u8> {
-    let mut msg = b"ERR Unknown client type '".to_vec();
-    msg.extend_from_slice(c_string(kind));
-    msg.push(b'\'');
-    msg
+    with_c_string(b"ERR Unknown client type '", kind, b"'")
 }
 
 /// `ERR No such user '<name>'` (CLIENT KILL USER).
 pub fn no_such_user(name: &[u8]) -> Vec<u8> {
-    let mut msg = b"ERR No such user '".to_vec();
-    msg.extend_from_slice(c_string(name));
-    msg.push(b'\'');
-    msg
+    with_c_string(b"ERR No such user '", name, b"'")
 }
 
 /// `ERR unknown subcommand or wrong number of arguments for '<sub>'. Try <CMD> HELP.`,
 /// Redis's `addReplySubcommandSyntaxError`.
 pub fn subcommand_syntax(command: &[u8], sub: &[u8]) -> Vec<u8> {
-    let sub = c_string(sub);
-    let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
-    msg.extend_from_slice(&sub[..sub.len().min(128)]);
-    msg.extend_from_slice(b"'. Try ");
-    msg.extend_from_slice(&c_string(command).to_ascii_uppercase());
-    msg.extend_from_slice(b" HELP.");
-    msg
+    try_help(
+        b"ERR unknown subcommand or wrong number of arguments for '",
+        command,
+        sub,
+    )
 }
 
 /// `ERR <attr> cannot contain spaces, newlines or special characters.` (CLIENT SETINFO).
 pub fn client_attr_invalid(attr: &[u8]) -> Vec<u8> {
-    let mut msg = b"ERR ".to_vec();
-    msg.extend_from_slice(c_string(attr));
-    msg.extend_from_slice(b" cannot contain spaces, newlines or special characters.");
-    msg
+    with_c_string(
+        b"ERR ",
+        attr,
+        b" cannot contain spaces, newlines or special characters.",
+    )
 }
 
 /// `ERR Unrecognized option '<opt>'` (CLIENT SETINFO).
 pub fn unrecognized_option(opt: &[u8]) -> Vec<u8> {
-    let mut msg = b"ERR Unrecognized option '".to_vec();
-    msg.extend_from_slice(c_string(opt));
-    msg.push(b'\'');
-    msg
+    with_c_string(b"ERR Unrecognized option '", opt, b"'")
 }
 
 // Collection commands (`commands/lists.rs`, `hashes.rs`, `sets.rs`, `sorted_sets.rs`).
