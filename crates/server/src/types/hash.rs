@@ -136,10 +136,8 @@ impl HashValue {
             },
             HashValue::Table(t) => {
                 let removed = t.swap_remove(field).is_some();
-                // Redis resizes its dict after deletes; give back a table that is mostly
-                // empty so a hash that shrank does not keep its peak allocation.
-                if removed && t.capacity() > 64 && t.len() < t.capacity() / 8 {
-                    t.shrink_to(t.len() * 2);
+                if removed {
+                    shrink_after_delete(t.len(), t.capacity(), |n| t.shrink_to(n));
                 }
                 removed
             }
@@ -197,6 +195,16 @@ impl<'a> Iterator for HashIter<'a> {
             }
             HashIter::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
         }
+    }
+}
+
+/// Gives back most of a table that a delete left mostly empty (more than 64 slots, fewer
+/// than one in eight of them used): Redis resizes its dicts after deletes, and a hash, set
+/// or sorted set that shrank should not keep its peak allocation. `shrink_to` shrinks the
+/// table to the capacity given.
+pub(super) fn shrink_after_delete(len: usize, capacity: usize, shrink_to: impl FnOnce(usize)) {
+    if capacity > 64 && len < capacity / 8 {
+        shrink_to(len * 2);
     }
 }
 

@@ -10,6 +10,7 @@
 use indexmap::IndexSet;
 use rand::Rng;
 
+use super::hash::shrink_after_delete;
 use crate::keyspace::Sds;
 use crate::util::parse_i64;
 
@@ -124,8 +125,8 @@ impl SetValue {
             }
             SetValue::Table(t) => {
                 let removed = t.swap_remove(member);
-                if removed && t.capacity() > 64 && t.len() < t.capacity() / 8 {
-                    t.shrink_to(t.len() * 2);
+                if removed {
+                    shrink_after_delete(t.len(), t.capacity(), |n| t.shrink_to(n));
                 }
                 removed
             }

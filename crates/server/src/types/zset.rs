@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 
 use indexmap::IndexMap;
 
+use super::hash::shrink_after_delete;
 use super::pack::Pack;
 use crate::keyspace::Sds;
 
@@ -285,9 +286,9 @@ impl ZsetValue {
                         score,
                         member: Sds::from_slice(member),
                     });
-                    if s.scores.capacity() > 64 && s.scores.len() < s.scores.capacity() / 8 {
-                        s.scores.shrink_to(s.scores.len() * 2);
-                    }
+                    shrink_after_delete(s.scores.len(), s.scores.capacity(), |n| {
+                        s.scores.shrink_to(n)
+                    });
                     true
                 }
                 None => false,
