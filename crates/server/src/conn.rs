@@ -562,6 +562,11 @@ mod tests {
     /// Sends `request` and reads exactly the `reply` expected.
     fn exchange(stream: &mut TcpStream, request: &[u8], reply: &[u8]) {
         stream.write_all(request).expect("write");
+        expect_reply(stream, reply);
+    }
+
+    /// Reads exactly the `reply` expected, to a request sent before.
+    fn expect_reply(stream: &mut TcpStream, reply: &[u8]) {
         let mut got = vec![0; reply.len()];
         stream.read_exact(&mut got).expect("read the reply");
         assert_eq!(
@@ -575,6 +580,23 @@ mod tests {
         let mut all = Vec::new();
         stream.read_to_end(&mut all)?;
         Ok(all)
+    }
+
+    /// Sends `request` on a new connection and reads everything the server sends until it
+    /// closes the connection.
+    fn replies_until_close(server: &EmbeddedServer, request: &[u8]) -> Vec<u8> {
+        let mut client = connect(server);
+        client.write_all(request).expect("write");
+        read_to_close(&mut client).expect("closed")
+    }
+
+    /// CLIENT KILL ID `id` from `killer`, which must find the client.
+    fn kill(killer: &mut TcpStream, id: u64) {
+        exchange(
+            killer,
+            format!("CLIENT KILL ID {id}\r\n").as_bytes(),
+            b":1\r\n",
+        );
     }
 
     fn client_id(stream: &mut TcpStream) -> u64 {
@@ -606,11 +628,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
 
         let mut killer = connect(&server);
-        exchange(
-            &mut killer,
-            format!("CLIENT KILL ID {id}\r\n").as_bytes(),
-            b":1\r\n",
-        );
+        kill(&mut killer, id);
         let rest = read_to_close(&mut victim).expect("the victim is closed");
         assert!(rest.len() < 64 << 20, "the server stopped writing");
         exchange(&mut killer, b"PING\r\n", b"+PONG\r\n");
@@ -622,11 +640,7 @@ mod tests {
         let mut victim = connect(&server);
         let id = client_id(&mut victim);
         let mut killer = connect(&server);
-        exchange(
-            &mut killer,
-            format!("CLIENT KILL ID {id}\r\n").as_bytes(),
-            b":1\r\n",
-        );
+        kill(&mut killer, id);
         assert_eq!(read_to_close(&mut victim).expect("closed"), b"");
     }
 
@@ -650,32 +664,26 @@ mod tests {
         // Redis 7.0.15 leaves such a connection open and ignores what it sends next;
         // lockstep closes it, as QUIT asks.
         let server = server();
-        let mut client = connect(&server);
-        client
-            .write_all(b"CLIENT REPLY OFF\r\nPING\r\nQUIT\r\nPING\r\n")
-            .expect("write");
-        assert_eq!(read_to_close(&mut client).expect("closed"), b"");
+        assert_eq!(
+            replies_until_close(&server, b"CLIENT REPLY OFF\r\nPING\r\nQUIT\r\nPING\r\n"),
+            b""
+        );
     }
 
     #[test]
     fn protocol_error_under_reply_off_closes_without_a_reply() {
         let server = server();
-        let mut client = connect(&server);
-        client
-            .write_all(b"CLIENT REPLY OFF\r\n*1\r\n$x\r\n")
-            .expect("write");
-        assert_eq!(read_to_close(&mut client).expect("closed"), b"");
+        assert_eq!(
+            replies_until_close(&server, b"CLIENT REPLY OFF\r\n*1\r\n$x\r\n"),
+            b""
+        );
     }
 
     #[test]
     fn replies_before_quit_are_written_and_commands_after_it_are_not_run() {
         let server = server();
-        let mut client = connect(&server);
-        client
-            .write_all(b"SET k 1\r\nQUIT\r\nSET k 2\r\n")
-            .expect("write");
         assert_eq!(
-            read_to_close(&mut client).expect("closed"),
+            replies_until_close(&server, b"SET k 1\r\nQUIT\r\nSET k 2\r\n"),
             b"+OK\r\n+OK\r\n"
         );
         let mut other = connect(&server);
@@ -719,13 +727,9 @@ mod tests {
         other
             .write_all(b"GET k\r\nSET k v\r\nGET k\r\n")
             .expect("write");
-        let mut first = [0u8; 5];
-        other.read_exact(&mut first).expect("read");
-        assert_eq!(&first, b"$-1\r\n");
+        expect_reply(&mut other, b"$-1\r\n");
         assert!(start.elapsed() < Duration::from_millis(300));
-        let mut rest = [0u8; 12];
-        other.read_exact(&mut rest).expect("read");
-        assert_eq!(&rest, b"+OK\r\n$1\r\nv\r\n");
+        expect_reply(&mut other, b"+OK\r\n$1\r\nv\r\n");
         assert!(start.elapsed() >= Duration::from_millis(350));
     }
 
@@ -739,9 +743,7 @@ mod tests {
         other.write_all(b"SET k v\r\n").expect("write");
         std::thread::sleep(Duration::from_millis(100));
         exchange(&mut pauser, b"CLIENT UNPAUSE\r\n", b"+OK\r\n");
-        let mut reply = [0u8; 5];
-        other.read_exact(&mut reply).expect("read");
-        assert_eq!(&reply, b"+OK\r\n");
+        expect_reply(&mut other, b"+OK\r\n");
         assert!(start.elapsed() < Duration::from_secs(2));
     }
 
