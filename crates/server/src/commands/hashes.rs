@@ -97,16 +97,13 @@ fn hget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// `HMGET key field [field ...]`: one value or null per field; a missing key is an empty
 /// hash.
 fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let (mut db, out) = ctx.db_out();
-    let hash = db.read::<HashValue>(argv[1])?;
-    out.array(argv.len() - 2);
-    for field in &argv[2..] {
-        match hash.and_then(|h| h.get(field)) {
+    super::reply_per_member::<HashValue>(ctx, argv, |out, hash, field| {
+        let value = hash.and_then(|h| h.get(field));
+        match value {
             Some(value) => out.bulk(value),
             None => out.null(),
         }
-    }
-    Ok(Done)
+    })
 }
 
 /// `HDEL key field [field ...]`: how many fields were removed.
@@ -116,9 +113,7 @@ fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `HLEN key`
 fn hlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let len = ctx.read::<HashValue>(argv[1])?.map_or(0, |h| h.len());
-    ctx.out.int(len as i64);
-    Ok(Done)
+    super::reply_len(ctx, argv[1], HashValue::len)
 }
 
 /// `HEXISTS key field`: 1 or 0.

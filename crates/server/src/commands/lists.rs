@@ -170,9 +170,7 @@ fn brpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `LLEN key`: 0 for a missing key.
 fn llen(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let len = ctx.read::<ListValue>(argv[1])?.map_or(0, |l| l.len());
-    ctx.out.int(len as i64);
-    Ok(Done)
+    super::reply_len(ctx, argv[1], ListValue::len)
 }
 
 /// Reads an index argument as Redis's `getLongFromObjectOrReply` does.

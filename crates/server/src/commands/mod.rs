@@ -1,8 +1,10 @@
 //! Command families, one file each: the handlers and the `CommandSpec`s that describe them.
 //! A family exports `COMMANDS`; the registry gathers them from `FAMILIES`.
 
-use crate::command::{CommandResult, Ctx, Entry};
+use crate::command::{CommandResult, Ctx, Done, Entry};
 use crate::errors;
+use crate::keyspace::Typed;
+use crate::reply::Reply;
 
 pub mod client;
 pub mod connection;
@@ -52,6 +54,34 @@ pub(crate) fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
     ctx.out.simple("    Prints this help.");
 }
 
+/// HLEN, LLEN, SCARD and ZCARD: the collection's size, `len` of the value at `key`; a
+/// missing key is empty, another type answers WRONGTYPE.
+pub(crate) fn reply_len<T: Typed>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    len: fn(&T) -> usize,
+) -> CommandResult {
+    let len = ctx.read::<T>(key)?.map_or(0, len);
+    ctx.out.int(len as i64);
+    Ok(Done)
+}
+
+/// HMGET, SMISMEMBER and ZMSCORE: an array with `reply`'s answer for each member named
+/// after the key; a missing key is read as empty (`None`), another type answers WRONGTYPE.
+pub(crate) fn reply_per_member<T: Typed>(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    reply: impl Fn(&mut Reply, Option<&T>, &[u8]),
+) -> CommandResult {
+    let (mut db, out) = ctx.db_out();
+    let value = db.read::<T>(argv[1])?;
+    out.array(argv.len() - 2);
+    for member in &argv[2..] {
+        reply(out, value, member);
+    }
+    Ok(Done)
+}
+
 /// HDEL, SREM and ZREM: removes the members named after the key and answers how many were
 /// there; the key goes when its last member does. A missing key answers 0, another type
 /// WRONGTYPE.
@@ -72,5 +102,5 @@ pub(crate) fn remove_members<T: crate::types::Members>(
         members.changed(removed);
     }
     ctx.out.int(removed as i64);
-    Ok(crate::command::Done)
+    Ok(Done)
 }

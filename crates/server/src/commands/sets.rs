@@ -56,9 +56,7 @@ fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `SCARD key`
 fn scard(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let len = ctx.read::<SetValue>(argv[1])?.map_or(0, |s| s.len());
-    ctx.out.int(len as i64);
-    Ok(Done)
+    super::reply_len(ctx, argv[1], SetValue::len)
 }
 
 /// `SISMEMBER key member`: 1 or 0.
@@ -72,13 +70,9 @@ fn sismember(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `SMISMEMBER key member [member ...]`: 1 or 0 per member; a missing key is empty.
 fn smismember(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let (mut db, out) = ctx.db_out();
-    let set = db.read::<SetValue>(argv[1])?;
-    out.array(argv.len() - 2);
-    for member in &argv[2..] {
-        out.int(set.is_some_and(|s| s.contains(member)) as i64);
-    }
-    Ok(Done)
+    super::reply_per_member::<SetValue>(ctx, argv, |out, set, member| {
+        out.int(set.is_some_and(|s| s.contains(member)) as i64)
+    })
 }
 
 /// `SMEMBERS key`: every member, as a set (ascending for an intset).

@@ -150,9 +150,7 @@ fn zincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `ZCARD key`
 fn zcard(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let len = ctx.read::<ZsetValue>(argv[1])?.map_or(0, |z| z.len());
-    ctx.out.int(len as i64);
-    Ok(Done)
+    super::reply_len(ctx, argv[1], ZsetValue::len)
 }
 
 /// `ZSCORE key member`: the score, or null.
@@ -169,16 +167,13 @@ fn zscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `ZMSCORE key member [member ...]`: a score or null per member.
 fn zmscore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let (mut db, out) = ctx.db_out();
-    let z = db.read::<ZsetValue>(argv[1])?;
-    out.array(argv.len() - 2);
-    for member in &argv[2..] {
-        match z.and_then(|z| z.score(member)) {
+    super::reply_per_member::<ZsetValue>(ctx, argv, |out, zset, member| {
+        let score = zset.and_then(|z| z.score(member));
+        match score {
             Some(score) => out.double(score),
             None => out.null(),
         }
-    }
-    Ok(Done)
+    })
 }
 
 /// ZRANK and ZREVRANK: the 0-based rank, or null.
