@@ -146,6 +146,7 @@ fn parse_options<'a>(argv: &[&'a [u8]], first: usize, for_set: bool) -> Option<S
 }
 
 /// Why an expiry argument was refused.
+#[derive(Debug, PartialEq, Eq)]
 enum ExpireError {
     NotInteger,
     Invalid,
@@ -734,22 +735,15 @@ mod tests {
             Some(now + 10_000)
         );
         assert_eq!(expire_millis(ExpireKind::PxAt, b"5", now).ok(), Some(5));
-        assert!(matches!(
-            expire_millis(ExpireKind::Ex, b"0", now),
-            Err(ExpireError::Invalid)
-        ));
-        assert!(matches!(
-            expire_millis(ExpireKind::Px, b"9223372036854775807", now),
-            Err(ExpireError::Invalid)
-        ));
-        assert!(matches!(
-            expire_millis(ExpireKind::ExAt, b"9223372036854776", now),
-            Err(ExpireError::Invalid)
-        ));
-        assert!(matches!(
-            expire_millis(ExpireKind::Ex, b"1.5", now),
-            Err(ExpireError::NotInteger)
-        ));
+        for (kind, arg, refused) in [
+            (ExpireKind::Ex, "0", ExpireError::Invalid),
+            (ExpireKind::Px, "9223372036854775807", ExpireError::Invalid),
+            (ExpireKind::ExAt, "9223372036854776", ExpireError::Invalid),
+            (ExpireKind::Ex, "1.5", ExpireError::NotInteger),
+        ] {
+            let got = expire_millis(kind, arg.as_bytes(), now);
+            assert_eq!(got, Err(refused), "{kind:?} {arg}");
+        }
     }
 
     #[test]
