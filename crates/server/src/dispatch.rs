@@ -44,23 +44,36 @@ pub fn process_command(
         Ok(found) => found,
         Err(msg) => {
             client.last_cmd = "NULL";
-            out.error_bytes(&msg);
-            count_error_codes(state, out);
-            return Processed::Done;
+            return reject(state, client, out, None, &msg);
         }
     };
     // Redis records the command it looked up even when it refuses to run it.
     client.last_cmd = cmd.full_name;
     if !cmd.arity_ok(argv.len()) {
-        out.error(&errors::wrong_arity(cmd.full_name));
-        return rejected(state, out, id);
+        let msg = errors::wrong_arity(cmd.full_name);
+        return reject(state, client, out, Some((cmd, id)), msg.as_bytes());
     }
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
-        out.error(errors::NOAUTH);
-        return rejected(state, out, id);
+        return reject(
+            state,
+            client,
+            out,
+            Some((cmd, id)),
+            errors::NOAUTH.as_bytes(),
+        );
     }
-    if let Some(until) = held_by_pause(state, cmd) {
+    if client.in_multi && cmd.has(flags::NO_MULTI) {
+        let msg = b"ERR Command not allowed inside a transaction";
+        return reject(state, client, out, Some((cmd, id)), msg);
+    }
+    if let Some(until) = held_by_pause(state, client, cmd) {
         return Processed::Paused(until);
+    }
+    if client.in_multi && !runs_inside_multi(cmd) {
+        let tx = state.transactions.entry(client.id).or_default();
+        tx.queue(cmd, id, argv);
+        out.simple("QUEUED");
+        return Processed::Done;
     }
     let outcome = call(state, client, out, cmd, id, argv, true);
     let processed = match outcome {
@@ -79,7 +92,7 @@ pub fn process_command(
                 ready_when: block.ready_when,
                 out: Reply::new(out.protocol),
             });
-            listen_while_blocked(state);
+            state.listen();
             Processed::Blocked(deadline)
         }
     };
@@ -90,8 +103,46 @@ pub fn process_command(
     processed
 }
 
-fn rejected(state: &mut State, out: &mut Reply, id: usize) -> Processed {
-    state.command_stats[id].rejected += 1;
+/// The commands that run at once inside MULTI instead of being queued.
+fn runs_inside_multi(cmd: &CommandSpec) -> bool {
+    matches!(
+        cmd.full_name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Redis's `rejectCommand`: the command (`None`: unknown) is refused with `msg` before it
+/// ran. A transaction being queued is aborted; a refused EXEC discards it at once, its
+/// reply saying why.
+fn reject(
+    state: &mut State,
+    client: &mut Client,
+    out: &mut Reply,
+    cmd: Option<(&'static CommandSpec, usize)>,
+    msg: &[u8],
+) -> Processed {
+    if client.in_multi {
+        state.transactions.entry(client.id).or_default().aborted = true;
+    }
+    match cmd {
+        Some((cmd, id)) => {
+            state.command_stats[id].rejected += 1;
+            if cmd.full_name == "exec" {
+                crate::multi::discard(state, client);
+                let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+                // Redis gives the reason without a leading `-` or `ERR `.
+                let reason = msg.strip_prefix(b"-").unwrap_or(msg);
+                text.extend_from_slice(reason.strip_prefix(b"ERR ").unwrap_or(reason));
+                out.error_bytes(&text);
+                if !state.monitors.is_empty() {
+                    feed_monitors(state, client, &[b"exec"]);
+                }
+            } else {
+                out.error_bytes(msg);
+            }
+        }
+        None => out.error_bytes(msg),
+    }
     count_error_codes(state, out);
     Processed::Done
 }
@@ -119,9 +170,7 @@ pub fn call(
     argv: &[&[u8]],
     can_block: bool,
 ) -> Outcome {
-    let started = Instant::now();
-    let errors_before = out.errors;
-    let mut ctx = Ctx {
+    let ctx = Ctx {
         state,
         client,
         out,
@@ -129,6 +178,27 @@ pub fn call(
         cmd,
         can_block,
     };
+    call_with(ctx, id, argv)
+}
+
+/// `call` for a command another runs (EXEC's queue; later, scripts): on the caller's
+/// clock, which Redis keeps frozen for the whole unit, and never blocking.
+pub fn call_in(caller: &mut Ctx, cmd: &'static CommandSpec, id: usize, argv: &[&[u8]]) {
+    let ctx = Ctx {
+        state: caller.state,
+        client: caller.client,
+        out: caller.out,
+        now: caller.now,
+        cmd,
+        can_block: false,
+    };
+    call_with(ctx, id, argv);
+}
+
+fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
+    let cmd = ctx.cmd;
+    let started = Instant::now();
+    let errors_before = ctx.out.errors;
     let outcome = match (cmd.handler)(&mut ctx, argv) {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -136,7 +206,9 @@ pub fn call(
             Outcome::Done
         }
     };
-    let failed = ctx.out.errors > errors_before;
+    // Errors a nested call counted (EXEC's commands) are theirs, not the caller's.
+    let failed = ctx.out.errors > errors_before.max(ctx.out.errors_counted);
+    ctx.out.errors_counted = ctx.out.errors;
     let state = ctx.state;
     if matches!(outcome, Outcome::Done) {
         let usec = started.elapsed().as_micros() as u64;
@@ -246,7 +318,7 @@ pub fn serve_blocked(state: &mut State) {
             }
         }
     }
-    listen_while_blocked(state);
+    state.listen();
 }
 
 /// Hands a client whose wait ended to its connection, waking it unless it is the one
@@ -261,11 +333,6 @@ fn finish(state: &mut State, mut parked: Parked, wake: bool) {
     state.blocked.finish(parked);
 }
 
-/// The modification hook keeps the keys written only while somebody waits on keys.
-fn listen_while_blocked(state: &mut State) {
-    state.mods.listening = !state.blocked.is_empty();
-}
-
 /// Ends client `id`'s wait without serving it (CLIENT UNBLOCK): `answer` writes its
 /// reply, and its connection is woken to take it. False when it was not waiting.
 pub fn unblock(state: &mut State, id: u64, answer: impl FnOnce(&mut Reply)) -> bool {
@@ -278,7 +345,7 @@ fn end_wait(state: &mut State, id: u64, answer: impl FnOnce(&mut Reply), wake: b
     };
     answer(&mut parked.out);
     finish(state, parked, wake);
-    listen_while_blocked(state);
+    state.listen();
     true
 }
 
@@ -306,19 +373,26 @@ pub fn take_back(state: &mut State, client: &mut Client, out: &mut Reply) -> boo
 /// Forgets a connection that closed: its wait, its MONITOR feed.
 pub fn forget_client(state: &mut State, id: u64) {
     state.blocked.forget(id);
-    listen_while_blocked(state);
+    state.mods.watches.forget(id);
+    state.transactions.remove(&id);
+    state.listen();
     state.monitors.retain(|&m| m != id);
 }
 
 /// Until when a CLIENT PAUSE holds this command back, if it does.
-fn held_by_pause(state: &mut State, cmd: &CommandSpec) -> Option<Instant> {
+fn held_by_pause(state: &mut State, client: &Client, cmd: &CommandSpec) -> Option<Instant> {
     let pause = state.pause?;
     if pause.until <= Instant::now() {
         state.pause = None;
         return None;
     }
-    // WRITE pauses what could change the data set or reach replicas.
-    if pause.writes_only && !cmd.has(flags::WRITE) && !cmd.has(flags::MAY_REPLICATE) {
+    // WRITE pauses what could change the data set or reach replicas: EXEC counts with
+    // what it would run.
+    let mut cmd_flags = cmd.flags;
+    if cmd.full_name == "exec" {
+        cmd_flags |= state.transactions.get(&client.id).map_or(0, |tx| tx.flags);
+    }
+    if pause.writes_only && cmd_flags & (flags::WRITE | flags::MAY_REPLICATE) == 0 {
         return None;
     }
     Some(pause.until)

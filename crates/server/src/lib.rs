@@ -23,6 +23,7 @@ pub mod diagnostics;
 pub mod dispatch;
 pub mod errors;
 pub mod keyspace;
+pub mod multi;
 pub mod reply;
 mod server;
 mod shared;

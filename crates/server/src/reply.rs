@@ -24,6 +24,9 @@ pub struct Reply {
     pub protocol: Protocol,
     /// Error replies written so far (Redis's `total_error_replies`).
     pub errors: u64,
+    /// `errors` when the last `dispatch::call` ended: a command counts as failed only for
+    /// errors after it (EXEC is not failed by its commands' errors).
+    pub errors_counted: u64,
     /// Codes (first words) of the errors written since the last `take_error_codes`, for
     /// INFO errorstats. Errors are rare; this stays empty on the hot path.
     error_codes: Vec<Box<[u8]>>,
@@ -35,6 +38,7 @@ impl Reply {
             buf: BytesMut::with_capacity(16 * 1024),
             protocol,
             errors: 0,
+            errors_counted: 0,
             error_codes: Vec::new(),
         }
     }

@@ -56,6 +56,8 @@ pub struct Client {
     pub no_evict: bool,
     /// Parked by a blocking command (CLIENT LIST flag `b`).
     pub blocked: bool,
+    /// In MULTI (CLIENT LIST flag `x`); the queue is `State::transactions`'.
+    pub in_multi: bool,
 }
 
 impl Client {
@@ -81,6 +83,7 @@ impl Client {
             fd: -1,
             no_evict: false,
             blocked: false,
+            in_multi: false,
         }
     }
 }
@@ -127,6 +130,7 @@ impl Clone for Client {
             fd,
             no_evict,
             blocked,
+            in_multi,
         } = source;
         self.id = *id;
         self.addr = *addr;
@@ -147,6 +151,7 @@ impl Clone for Client {
         self.fd = *fd;
         self.no_evict = *no_evict;
         self.blocked = *blocked;
+        self.in_multi = *in_multi;
     }
 }
 
@@ -204,6 +209,8 @@ pub struct State {
     pub mods: Modifications,
     /// Clients parked by blocking commands.
     pub blocked: crate::blocking::Blocked,
+    /// What each client in MULTI has queued, by client id.
+    pub transactions: std::collections::HashMap<u64, crate::multi::Transaction>,
     /// Clients in MONITOR mode, by id, in the order they asked.
     pub monitors: Vec<u64>,
     pub started: Instant,
@@ -243,6 +250,7 @@ impl State {
             stats: Stats::default(),
             mods: Modifications::default(),
             blocked: crate::blocking::Blocked::default(),
+            transactions: Default::default(),
             monitors: Vec::new(),
             started: Instant::now(),
             last_save: unix_millis() / 1000,
@@ -259,12 +267,22 @@ impl State {
 impl State {
     /// SWAPDB: databases `a` and `b` trade contents, one change in all as Redis counts
     /// it, and a client waiting on a key of either may find it there now.
-    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+    pub fn swap_dbs(&mut self, a: usize, b: usize, now: Millis) {
+        let watches = &mut self.mods.watches;
+        if !watches.is_empty() {
+            watches.emptied(a, &self.dbs[a], Some(&self.dbs[b]), now);
+            watches.emptied(b, &self.dbs[b], Some(&self.dbs[a]), now);
+        }
         self.dbs.swap(a, b);
         self.mods.flushed(a, 1);
         self.mods.flushed(b, 0);
         self.blocked.database_changed(a);
         self.blocked.database_changed(b);
+    }
+
+    /// Keeps the modification hook copying changed keys while clients wait on keys.
+    pub fn listen(&mut self) {
+        self.mods.listening = !self.blocked.is_empty();
     }
 
     /// Database `index` through the modification hook, at the command time `now`.

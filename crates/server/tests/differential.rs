@@ -771,6 +771,20 @@ fn command_and_error_stats_count_like_redis() {
             &["CLIENT", "KILL", "1.1.1.1:1"],
             &["CLIENT", "NOSUCH"],
             &["HELLO", "4"],
+            // EXEC counts its commands (and their failures) and itself, not failed;
+            // a refused command inside MULTI is rejected, and so is the EXEC after it.
+            &["MULTI"],
+            &["SET", "t", "1"],
+            &["INCR", "s"],
+            &["LPUSH", "t", "x"],
+            &["EXEC"],
+            &["MULTI"],
+            &["GET"],
+            &["EXEC"],
+            &["MULTI"],
+            &["EXEC", "extra"],
+            &["WATCH", "a"],
+            &["UNWATCH"],
         ];
         for argv in script {
             let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.as_bytes().to_vec()).collect();

@@ -19,6 +19,7 @@ use super::container;
 use crate::args::Args;
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
+use crate::multi;
 use crate::state::{Client, ClientPause, ReplyMode};
 use crate::util::parse_i64;
 
@@ -345,18 +346,33 @@ const CLIENT_STRUCT_MEM: usize = 774;
 /// One CLIENT LIST line (without its newline), with Redis 7.0.15's fields in its order.
 /// Sizes Redis measures in its own allocator are given in the same terms from ours, so
 /// they are plausible rather than equal.
-fn write_client_line(out: &mut Vec<u8>, c: &Client, live: Option<&Live>, now: Instant) {
+fn write_client_line(
+    out: &mut Vec<u8>,
+    c: &Client,
+    live: Option<&Live>,
+    tx: multi::Summary,
+    now: Instant,
+) {
     let age = now.saturating_duration_since(c.created).as_secs();
     let idle = match live {
         Some(_) => 0,
         None => now.saturating_duration_since(c.last_active).as_secs(),
     };
-    let flags = match (c.blocked, c.no_evict) {
-        (true, true) => "be",
-        (true, false) => "b",
-        (false, true) => "e",
-        (false, false) => "N",
-    };
+    // Redis's letters, in its order.
+    let mut flags = String::new();
+    for (on, letter) in [
+        (c.in_multi, 'x'),
+        (c.blocked, 'b'),
+        (tx.dirty, 'd'),
+        (c.no_evict, 'e'),
+    ] {
+        if on {
+            flags.push(letter);
+        }
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     let (argv_mem, argc, obl, cmd) = match live {
         Some(l) => (l.argv_mem, l.argc, l.pending_output, l.cmd),
         None => (0, 0, 0, c.last_cmd),
@@ -365,6 +381,7 @@ fn write_client_line(out: &mut Vec<u8>, c: &Client, live: Option<&Live>, now: In
         + c.query_buf_free
         + argv_mem
         + argc * std::mem::size_of::<usize>()
+        + tx.mem
         + REPLY_BUFFER_SIZE
         + CLIENT_STRUCT_MEM;
     // Writing into a Vec cannot fail.
@@ -378,11 +395,11 @@ fn write_client_line(out: &mut Vec<u8>, c: &Client, live: Option<&Live>, now: In
     }
     let _ = write!(
         out,
-        " age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 \
-         qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem=0 rbs={REPLY_BUFFER_SIZE} \
+        " age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi={} \
+         qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem={} rbs={REPLY_BUFFER_SIZE} \
          rbp={obl} obl={obl} oll=0 omem=0 tot-mem={tot_mem} events=r cmd={cmd} \
          user=default redir=-1 resp={}",
-        c.db, c.query_buf, c.query_buf_free, c.resp
+        c.db, tx.queued, c.query_buf, c.query_buf_free, tx.mem, c.resp
     );
 }
 
@@ -390,7 +407,8 @@ fn write_client_line(out: &mut Vec<u8>, c: &Client, live: Option<&Live>, now: In
 fn client_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let live = Live::of(ctx, argv);
     let mut text = Vec::with_capacity(320);
-    write_client_line(&mut text, ctx.client, Some(&live), Instant::now());
+    let tx = multi::summary(ctx.state, ctx.client);
+    write_client_line(&mut text, ctx.client, Some(&live), tx, Instant::now());
     text.push(b'\n');
     ctx.out.verbatim(&text);
     Ok(Done)
@@ -415,10 +433,11 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let live = Live::of(ctx, argv);
     let now = Instant::now();
     let me = &*ctx.client;
+    let state = &*ctx.state;
     let mut text = Vec::new();
     let mut line = |c: &Client| {
         let live = (c.id == me.id).then_some(&live);
-        write_client_line(&mut text, c, live, now);
+        write_client_line(&mut text, c, live, multi::summary(state, c), now);
         text.push(b'\n');
     };
     // The registry's copy of this connection is as of its previous batch: use the live one.
@@ -587,7 +606,13 @@ mod tests {
     #[test]
     fn client_list_line_has_redis_7_0_fields_in_order() {
         let mut line = Vec::new();
-        write_client_line(&mut line, &client(), None, Instant::now());
+        write_client_line(
+            &mut line,
+            &client(),
+            None,
+            Default::default(),
+            Instant::now(),
+        );
         let line = String::from_utf8(line).expect("text");
         let keys: Vec<&str> = line
             .split(' ')
@@ -607,7 +632,7 @@ mod tests {
         let mut c = client();
         c.addr = "[::1]:50000".parse().expect("addr");
         let mut line = Vec::new();
-        write_client_line(&mut line, &c, None, Instant::now());
+        write_client_line(&mut line, &c, None, Default::default(), Instant::now());
         assert!(line.starts_with(b"id=7 addr=[::1]:50000 "));
     }
 

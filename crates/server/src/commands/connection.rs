@@ -184,8 +184,10 @@ fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 
 /// `RESET`: the connection as it was when it connected: database 0, RESP2, no name,
 /// authenticated only if no password is set, replies on (a pending `CLIENT REPLY SKIP`
-/// still swallows this reply, as in Redis). Redis 7.0 keeps NO-EVICT, and so does this.
+/// still swallows this reply, as in Redis), out of MULTI and watching nothing. Redis 7.0
+/// keeps NO-EVICT, and so does this.
 fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    crate::multi::discard(ctx.state, ctx.client);
     set_protocol(ctx, false);
     let authenticated = password(ctx.state).is_none();
     let client = &mut *ctx.client;

@@ -487,7 +487,7 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (Some(a), Some(b)) = (index(a), index(b)) else {
         return Err(errors::DB_INDEX_OUT_OF_RANGE.into());
     };
-    ctx.state.swap_dbs(a, b);
+    ctx.state.swap_dbs(a, b, ctx.now);
     ctx.out.ok();
     Ok(Done)
 }

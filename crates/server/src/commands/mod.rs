@@ -17,6 +17,7 @@ pub mod server;
 pub mod sets;
 pub mod sorted_sets;
 pub mod strings;
+pub mod transactions;
 
 /// Every family's table, in the order COMMAND lists them.
 pub static FAMILIES: &[&[Entry]] = &[
@@ -31,6 +32,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     sets::HANDLERS,
     sorted_sets::HANDLERS,
     diagnostics::HANDLERS,
+    transactions::HANDLERS,
 ];
 
 /// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called

@@ -12,6 +12,7 @@ use std::marker::PhantomData;
 
 use super::{Db, Entry, Key, Millis, Value};
 use crate::errors::{self, CommandError};
+use crate::multi::Watches;
 use crate::types::{HashValue, ListValue, SetValue, ZsetValue};
 
 /// What the keyspace reports after writes: Redis's `dirty` counter and, while somebody
@@ -25,23 +26,31 @@ pub struct Modifications {
     keys: Vec<(usize, Key)>,
     /// Whether anybody needs the keys (copying them costs on the hot path otherwise).
     pub listening: bool,
+    /// WATCHed keys: told of each change as it happens (Redis's `touchWatchedKey`).
+    pub watches: Watches,
 }
 
 impl Modifications {
-    /// Records `changes` changes to `key` in database `db`. Zero changes signal nothing.
-    pub fn key(&mut self, db: usize, key: &[u8], changes: u64) {
+    /// Records `changes` changes to `key` in database `db`, which holds it afterwards or
+    /// not (`exists`). Zero changes signal nothing.
+    #[inline]
+    pub fn key(&mut self, db: usize, key: &[u8], changes: u64, exists: bool) {
         if changes == 0 {
             return;
         }
-        self.signal(db, key, changes);
+        self.signal(db, key, changes, exists);
     }
 
     /// Signals `key` as changed, adding `changes` (maybe none) to the dirty counter: for
-    /// the commands Redis signals even when they change nothing (LTRIM).
-    pub fn signal(&mut self, db: usize, key: &[u8], changes: u64) {
+    /// the commands Redis signals even when they change nothing (LTRIM), and for expiry.
+    #[inline]
+    pub fn signal(&mut self, db: usize, key: &[u8], changes: u64, exists: bool) {
         self.dirty += changes;
         if self.listening {
             self.keys.push((db, Key::from_slice(key)));
+        }
+        if !self.watches.is_empty() {
+            self.watches.touched(db, key, exists);
         }
     }
 
@@ -156,7 +165,7 @@ impl<'a> DbMut<'a> {
         let (idx, expired) = self.db.expire_if_needed(key, self.now);
         if expired {
             // Redis signals a lazily expired key but does not count it as a change.
-            self.mods.signal(self.index, key, 0);
+            self.mods.signal(self.index, key, 0, false);
         }
         idx
     }
@@ -239,14 +248,14 @@ impl<'a> DbMut<'a> {
     /// Stores `value` under `key`, replacing any previous value and TTL.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Millis) -> Option<Entry> {
         let old = self.db.dict.insert(key, value, expire_at);
-        self.mods.key(self.index, key, 1);
+        self.mods.key(self.index, key, 1, true);
         old
     }
 
     /// Removes `key`; a key that had already expired counts as absent.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let old = self.remove_live(key)?;
-        self.mods.key(self.index, key, 1);
+        self.mods.key(self.index, key, 1, false);
         Some(old)
     }
 
@@ -255,7 +264,7 @@ impl<'a> DbMut<'a> {
     /// Redis for the pair).
     pub fn take(&mut self, key: &[u8]) -> Option<Entry> {
         let old = self.remove_live(key)?;
-        self.mods.signal(self.index, key, 0);
+        self.mods.signal(self.index, key, 0, false);
         Some(old)
     }
 
@@ -272,7 +281,7 @@ impl<'a> DbMut<'a> {
         match self.live(key) {
             Some(idx) => {
                 self.db.dict.set_expire(idx, expire_at);
-                self.mods.key(self.index, key, 1);
+                self.mods.key(self.index, key, 1, true);
                 true
             }
             None => false,
@@ -283,13 +292,19 @@ impl<'a> DbMut<'a> {
     /// deletes signalled as lazy expiry signals it: without counting a change.
     pub fn active_expire(&mut self, deadline: std::time::Instant) -> usize {
         let (mods, index) = (&mut *self.mods, self.index);
-        self.db
-            .active_expire(self.now, deadline, &mut |key| mods.signal(index, key, 0))
+        self.db.active_expire(self.now, deadline, &mut |key| {
+            mods.signal(index, key, 0, false)
+        })
     }
 
     /// Empties the database (FLUSHDB), reporting how many keys went.
     pub fn clear(&mut self) -> usize {
         let n = self.db.len();
+        if !self.mods.watches.is_empty() {
+            self.mods
+                .watches
+                .emptied(self.index, self.db, None, self.now);
+        }
         self.db.clear();
         self.mods.flushed(self.index, n as u64);
         n
@@ -435,7 +450,7 @@ impl<T: Typed> Drop for Written<'_, T> {
             self.db.dict.remove_at(self.idx);
         }
         if self.changes > 0 || self.touched || empty {
-            self.mods.signal(self.index, self.key, self.changes);
+            self.mods.signal(self.index, self.key, self.changes, !empty);
         }
     }
 }
