@@ -4,11 +4,11 @@
 Runs the same workload over 127.0.0.1, `localhost` (whichever address that resolves to
 first) and ::1 (when the host has IPv6), in RESP2 and in RESP3 (`protocol=3`), the way an
 application uses redis-py: its own handshake (HELLO 3, CLIENT SETINFO), its reply parsers
-(INFO, CONFIG GET, CLIENT INFO), pipelines, scan_iter, 50 redis.asyncio clients at once and
-a ConnectionPool shared by threads. With --auth-port, also the AUTH / HELLO 3 AUTH
-handshakes against a server started with `requirepass smoke-secret`. Exits 0 when every
-check passed; on the first failure prints which check, against which address and
-protocol, and exits 1.
+(INFO, CONFIG GET, CLIENT INFO), pipelines, transactions (MULTI/EXEC pipelines, WATCH, the
+transaction() helper), scan_iter, 50 redis.asyncio clients at once and a ConnectionPool
+shared by threads. With --auth-port, also the AUTH / HELLO 3 AUTH handshakes against a
+server started with `requirepass smoke-secret`. Exits 0 when every check passed; on the
+first failure prints which check, against which address and protocol, and exits 1.
 
 Keys live under a prefix unique to this run, so it can also be pointed at a server in use
 (it changes `hz` and restores it).
@@ -239,6 +239,83 @@ class Run:
         expect(replies[2], b"x", "the command after the error ran")
         r.delete(*[k(f"p:{i}") for i in range(1000)])
 
+    def check_transactions(self):
+        """pipeline() is MULTI ... EXEC by default; WATCH through pipe.watch() and the
+        transaction() helper, with a second connection changing the watched key."""
+        r, k = self.r, self.k
+        with r.pipeline() as p:
+            p.set(k("tx:n"), 1).incr(k("tx:n")).get(k("tx:n")).rpush(k("tx:l"), "a", "b")
+            replies = p.execute()
+        expect(replies, [True, 2, b"2", 2], "pipeline() (MULTI ... EXEC) replies")
+        expect(r.get(k("tx:n")), b"2", "GET after the transaction")
+
+        with r.pipeline(transaction=True) as p:
+            p.set(k("tx:s"), "text").incr(k("tx:s")).append(k("tx:s"), "!").get(k("tx:s"))
+            try:
+                got = p.execute()
+            except redis.exceptions.ResponseError as e:
+                got = e
+        expect_true(
+            isinstance(got, redis.exceptions.ResponseError)
+            and "Command # 2 (INCR" in str(got)
+            and "value is not an integer or out of range" in str(got),
+            f"a run-time error inside EXEC raises the first error, annotated, got {got!r}",
+        )
+        expect(r.get(k("tx:s")), b"text!", "the commands around the failed one ran")
+        with r.pipeline(transaction=True) as p:
+            p.set(k("tx:s"), "text").incr(k("tx:s")).get(k("tx:s"))
+            replies = p.execute(raise_on_error=False)
+        expect(replies[0], True, "SET before the error (raise_on_error=False)")
+        expect_true(
+            isinstance(replies[1], redis.exceptions.ResponseError)
+            and "value is not an integer or out of range" in str(replies[1]),
+            f"the INCR error comes back in its place, got {replies!r}",
+        )
+        expect(replies[2], b"text", "GET after the error (raise_on_error=False)")
+        # A command refused while queueing aborts the whole transaction (EXECABORT).
+        with r.pipeline(transaction=True) as p:
+            p.set(k("tx:abort"), "x").execute_command("NOSUCHCMD", "y")
+            expect_error(p.execute, "unknown command 'NOSUCHCMD'", "a refused command inside MULTI")
+        expect(r.exists(k("tx:abort")), 0, "EXECABORT ran nothing")
+
+        other = self.client()
+        try:
+            r.set(k("tx:w"), 10)
+            attempts = []
+            with r.pipeline() as p:
+                while True:
+                    try:
+                        p.watch(k("tx:w"))
+                        current = int(p.get(k("tx:w")))
+                        if not attempts:
+                            other.set(k("tx:w"), 100)
+                        p.multi()
+                        p.set(k("tx:w"), current + 1)
+                        attempts.append(p.execute())
+                        break
+                    except redis.WatchError:
+                        attempts.append("WatchError")
+            expect(attempts, ["WatchError", [True]], "watch/multi/execute: a WatchError, then the retry")
+            expect(r.get(k("tx:w")), b"101", "the retry read the other connection's write")
+
+            calls = []
+
+            def add_one(pipe):
+                current = int(pipe.get(k("tx:h")) or 0)
+                if not calls:
+                    other.incrby(k("tx:h"), 10)
+                calls.append(current)
+                pipe.multi()
+                pipe.set(k("tx:h"), current + 1)
+                pipe.get(k("tx:h"))
+
+            expect(r.transaction(add_one, k("tx:h")), [True, b"11"], "transaction() replies")
+            expect(calls, [0, 10], "transaction() ran its function again after the WatchError")
+            got = r.transaction(lambda pipe: pipe.get(k("tx:h")), k("tx:h"), value_from_callable=True)
+            expect(got, b"11", "transaction(value_from_callable=True) without multi()")
+        finally:
+            other.close()
+
     def check_concurrency(self):
         """50 clients at once with redis.asyncio, then a ConnectionPool shared by threads."""
         counter = self.k("counter")
@@ -376,6 +453,7 @@ CHECKS = [
     "scan",
     "select",
     "pipeline",
+    "transactions",
     "concurrency",
     "client_name",
     "info",
