@@ -152,6 +152,7 @@ const CHECKS = [
   "scan",
   "select",
   "pipeline",
+  "transactions",
   "concurrency",
   "clientName",
   "info",

@@ -6,8 +6,8 @@
 // speaks RESP3 by default and is also run with `protocol: 2`). Runs the same workload over
 // 127.0.0.1, `localhost` (whichever address Node resolves it to first) and ::1 (when the
 // host has IPv6), the way an application uses ioredis: its handshake (CLIENT SETNAME,
-// CLIENT SETINFO, the INFO ready check), pipelines, auto-pipelining, scanStream and 50
-// clients at once. With --auth-port, also its AUTH handshake against a server started with
+// CLIENT SETINFO, the INFO ready check), pipelines, auto-pipelining, transactions (multi,
+// watch, discard), scanStream and 50 clients at once. With --auth-port, also its AUTH handshake against a server started with
 // `requirepass smoke-secret`. Exits 0 when every check passed; on the first failure prints
 // which check, against which address and protocol, and exits 1. Keys live under a prefix
 // unique to this run.
@@ -187,6 +187,64 @@ class Run extends common.SmokeRun {
     const gets = await Promise.all(Array.from({ length: 1000 }, (_, i) => auto.get(this.k(`p:${i}`))));
     expect(gets, Array.from({ length: 1000 }, (_, i) => String(i)), "1000 auto-pipelined GETs");
     expect(await r.del(...Array.from({ length: 1000 }, (_, i) => this.k(`p:${i}`))), 1000, "DEL");
+  }
+
+  async transactions() {
+    const { r } = this;
+    const k = (n) => this.k(`tx:${n}`);
+    expect(
+      await r.multi().set(k("n"), "1").incr(k("n")).get(k("n")).exec(),
+      [[null, "OK"], [null, 2], [null, "2"]],
+      "multi().set().incr().get().exec()",
+    );
+    // A run-time error fails its own command only: EXEC runs the others.
+    const replies = await r.multi().set(k("s"), "text").incr(k("s")).append(k("s"), "!").get(k("s")).exec();
+    const [incrError] = replies[1];
+    expectTrue(
+      incrError instanceof ReplyError && incrError.message === "ERR value is not an integer or out of range",
+      `the INCR error comes in its place: ${util.inspect(replies)}`,
+    );
+    expect([replies[0], replies[2], replies[3]], [[null, "OK"], [null, 5], [null, "text!"]], "the others ran");
+    // A command refused while queueing aborts the transaction: exec() rejects with EXECABORT.
+    const aborted = await expectError(
+      r.multi().set(k("abort"), "x").call("NOSUCHCMD", "y").exec(),
+      "EXECABORT Transaction discarded because of previous errors.",
+      "a refused command inside MULTI",
+    );
+    expectTrue(
+      aborted.previousErrors?.length === 1 && aborted.previousErrors[0].message.startsWith("ERR unknown command 'NOSUCHCMD'"),
+      `EXECABORT carries the queueing error: ${util.inspect(aborted.previousErrors)}`,
+    );
+    expect(await r.exists(k("abort")), 0, "EXECABORT ran nothing");
+    // WATCH: another connection's write makes EXEC answer null; watching again succeeds.
+    const watcher = await this.client();
+    await r.set(k("w"), "10");
+    expect(await watcher.watch(k("w")), "OK", "WATCH");
+    expect(await r.set(k("w"), "100"), "OK", "another connection changes the watched key");
+    expect(await watcher.multi().set(k("w"), "11").exec(), null, "exec() after the watched key changed");
+    expect(await r.get(k("w")), "100", "the failed transaction wrote nothing");
+    expect(await watcher.watch(k("w")), "OK", "WATCH again");
+    const current = Number(await watcher.get(k("w")));
+    expect(await watcher.multi().set(k("w"), String(current + 1)).exec(), [[null, "OK"]], "the retry");
+    expect(await r.get(k("w")), "101", "the retry wrote");
+    expect(await watcher.watch(k("w")), "OK", "WATCH before UNWATCH");
+    expect(await watcher.unwatch(), "OK", "UNWATCH");
+    await r.set(k("w"), "200");
+    expect(await watcher.multi().get(k("w")).exec(), [[null, "200"]], "exec() after UNWATCH");
+    // MULTI without the pipeline: each command answers QUEUED, then DISCARD drops them.
+    expect(await watcher.multi({ pipeline: false }), "OK", "multi({ pipeline: false })");
+    expect(await watcher.set(k("d"), "x"), "QUEUED", "SET inside MULTI");
+    expect(await watcher.discard(), "OK", "DISCARD");
+    expect(await watcher.exists(k("d")), 0, "DISCARD dropped the queued SET");
+    expect(await watcher.multi({ pipeline: false }), "OK", "multi({ pipeline: false }) again");
+    expect(await watcher.incr(k("d")), "QUEUED", "INCR inside MULTI");
+    expect(await watcher.exec(), [[null, 1]], "exec() of the queued INCR");
+    // pipeline() stays non-transactional next to transactions.
+    expect(
+      await r.pipeline().set(k("p"), "1").incr(k("p")).get(k("p")).exec(),
+      [[null, "OK"], [null, 2], [null, "2"]],
+      "pipeline() after transactions",
+    );
   }
 
   async clientName() {

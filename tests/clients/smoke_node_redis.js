@@ -7,11 +7,11 @@
 // every connect, HELLO 3 with `RESP: 3`, also run in RESP2). Runs the same workload over
 // 127.0.0.1, `localhost` (whichever address Node resolves it to first) and ::1 (when the
 // host has IPv6), the way an application uses node-redis: its handshake, typed command
-// methods, auto-pipelining, execAsPipeline, scanIterator and 50 clients at once. With
-// --auth-port, also its AUTH handshake against a server started with `requirepass
-// smoke-secret`. Exits 0 when every check passed; on the first failure prints which check,
-// against which address and protocol, and exits 1. Keys live under a prefix unique to
-// this run.
+// methods, auto-pipelining, execAsPipeline, transactions (multi, watch, discard),
+// scanIterator and 50 clients at once. With --auth-port, also its AUTH handshake against a
+// server started with `requirepass smoke-secret`. Exits 0 when every check passed; on the
+// first failure prints which check, against which address and protocol, and exits 1. Keys
+// live under a prefix unique to this run.
 "use strict";
 
 const util = require("node:util");
@@ -205,6 +205,68 @@ class Run extends common.SmokeRun {
     );
     expect(settled[2], { status: "fulfilled", value: "x" }, "the command after the error ran");
     expect(await r.del(keys), 1000, "DEL");
+  }
+
+  async transactions() {
+    const { r } = this;
+    const k = (n) => this.k(`tx:${n}`);
+    expect(
+      await r.multi().set(k("n"), "1").incr(k("n")).get(k("n")).exec(),
+      ["OK", 2, "2"],
+      "multi().set().incr().get().exec()",
+    );
+    // A run-time error fails its own command only: EXEC runs the others, and node-redis
+    // rejects with a MultiErrorReply that holds every reply.
+    const failed = await expectError(
+      r.multi().set(k("s"), "text").incr(k("s")).append(k("s"), "!").get(k("s")).exec(),
+      "1 commands failed",
+      "a run-time error inside EXEC",
+    );
+    expectTrue(failed instanceof redis.MultiErrorReply, `a MultiErrorReply: ${util.inspect(failed)}`);
+    expect(failed.errorIndexes, [1], "MultiErrorReply errorIndexes");
+    expect(failed.replies[1].message, "ERR value is not an integer or out of range", "the INCR error");
+    expect([failed.replies[0], failed.replies[2], failed.replies[3]], ["OK", 5, "text!"], "the others ran");
+    // A command refused while queueing aborts the transaction: node-redis 4 rejects with
+    // EXEC's EXECABORT, 5 and later with the refusal itself.
+    const refused = r.multi().set(k("abort"), "x");
+    if (major >= 5) refused.sendCommand(["NOSUCHCMD", "y"]);
+    else refused.addCommand(["NOSUCHCMD", "y"]);
+    await expectError(
+      refused.exec(),
+      major >= 5 ? "ERR unknown command 'NOSUCHCMD'" : "EXECABORT Transaction discarded because of previous errors.",
+      "a refused command inside MULTI",
+    );
+    expect(await r.exists(k("abort")), 0, "the aborted transaction ran nothing");
+    // WATCH: another connection's write makes exec() reject with WatchError.
+    const watcher = await this.client();
+    await r.set(k("w"), "10");
+    expect(await watcher.watch(k("w")), "OK", "WATCH");
+    expect(await r.set(k("w"), "100"), "OK", "another connection changes the watched key");
+    const watchFailed = await watcher.multi().set(k("w"), "11").exec().then(
+      (reply) => ({ reply }),
+      (error) => error,
+    );
+    expectTrue(
+      watchFailed instanceof redis.WatchError &&
+        watchFailed.message === "One (or more) of the watched keys has been changed",
+      `exec() after the watched key changed rejects with WatchError: ${util.inspect(watchFailed)}`,
+    );
+    expect(await r.get(k("w")), "100", "the failed transaction wrote nothing");
+    expect(await watcher.watch(k("w")), "OK", "WATCH again");
+    const current = Number(await watcher.get(k("w")));
+    expect(await watcher.multi().set(k("w"), String(current + 1)).exec(), ["OK"], "the retry");
+    expect(await r.get(k("w")), "101", "the retry wrote");
+    expect(await watcher.watch(k("w")), "OK", "WATCH before UNWATCH");
+    expect(await watcher.unwatch(), "OK", "UNWATCH");
+    await r.set(k("w"), "200");
+    expect(await watcher.multi().get(k("w")).exec(), ["200"], "exec() after UNWATCH");
+    if (major < 5) {
+      // node-redis 4 has discard(); 5 and later leave MULTI to multi().
+      expect(await watcher.sendCommand(["MULTI"]), "OK", "MULTI");
+      expect(await watcher.sendCommand(["SET", k("d"), "x"]), "QUEUED", "SET inside MULTI");
+      expect(await watcher.discard(), "OK", "discard()");
+      expect(await watcher.exists(k("d")), 0, "DISCARD dropped the queued SET");
+    }
   }
 
   async clientName() {
