@@ -86,7 +86,12 @@ pub(crate) async fn serve(
         };
         rbuf.reserve(limit);
         let mut room = (&mut rbuf).limit(limit);
-        let idle_at = idle_deadline(last_io_ms, idle_timeout);
+        // Subscribers wait for messages, not idle: Redis never times them out.
+        let idle_at = if crate::commands::pubsub::subscribed(&client) {
+            None
+        } else {
+            idle_deadline(last_io_ms, idle_timeout)
+        };
         // Input first, so that a ready read does not poll (and arm) anything else. A
         // connection that is never short of input still notices a kill when it publishes
         // its batch, and a server stop right here.
@@ -113,7 +118,7 @@ pub(crate) async fn serve(
                         break 'conn;
                     }
                     idle_timeout = state.config.timeout;
-                    take_monitor_feed(&mut state, id, &mut out)
+                    take_pushed(&mut state, id, &mut out)
                 };
                 if fed
                     && !flush(&mut stream, &mut out, &mut traffic, &shared, id, &mut signals).await
@@ -149,6 +154,8 @@ pub(crate) async fn serve(
                     // As in Redis, the query buffer holds the batch until it is done.
                     client.query_buf = rbuf.len();
                     client.query_buf_free = rbuf.capacity() - rbuf.len();
+                    // What others sent this client before the batch goes first.
+                    take_pushed(&mut state, id, &mut out);
                     let end = run_batch(&mut state, &mut client, &mut out, &batch, next, &rbuf);
                     let held = match end {
                         BatchEnd::Done => {
@@ -166,7 +173,7 @@ pub(crate) async fn serve(
                         }
                     };
                     close = publish(&mut state, &client) || client.close_after_reply;
-                    take_monitor_feed(&mut state, id, &mut out);
+                    take_pushed(&mut state, id, &mut out);
                     held
                 };
                 if let Some(hold) = held {
@@ -249,12 +256,14 @@ pub(crate) async fn serve(
     state.clients.remove(&id);
 }
 
-/// Moves the MONITOR feed waiting for client `id` into its output. True if there was any.
-fn take_monitor_feed(state: &mut State, id: u64, out: &mut Reply) -> bool {
-    match state.clients.get_mut(&id).and_then(|e| e.monitor.as_mut()) {
-        Some(feed) if !feed.is_empty() => {
-            out.buf.extend_from_slice(feed);
-            feed.clear();
+/// Moves what other clients produced for client `id` (MONITOR lines, pub/sub messages)
+/// into its output. True if there was any.
+fn take_pushed(state: &mut State, id: u64, out: &mut Reply) -> bool {
+    match state.clients.get_mut(&id) {
+        Some(entry) if !entry.pushed.is_empty() => {
+            out.buf.extend_from_slice(&entry.pushed);
+            entry.pushed.clear();
+            entry.soft_limit_since = None;
             true
         }
         _ => false,
@@ -446,15 +455,9 @@ fn register(
     let authenticated = password(&state).is_none();
     let mut client = Client::new(id, addr, laddr, authenticated);
     client.fd = fd;
-    state.clients.insert(
-        id,
-        ClientEntry {
-            client: client.clone(),
-            killed: false,
-            wake: wake.clone(),
-            monitor: None,
-        },
-    );
+    state
+        .clients
+        .insert(id, ClientEntry::new(client.clone(), wake.clone()));
     Some((
         client,
         state.config.proto_max_bulk_len,

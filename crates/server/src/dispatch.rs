@@ -13,6 +13,7 @@ use smallvec::SmallVec;
 
 use crate::blocking::Parked;
 use crate::command::{flags, CommandSpec, Ctx, Outcome, Registry};
+use crate::commands::pubsub::subscribed;
 use crate::errors;
 use crate::reply::Reply;
 use crate::state::{unix_millis, Client, ReplyMode, State};
@@ -66,6 +67,13 @@ pub fn process_command(
         let msg = b"ERR Command not allowed inside a transaction";
         return reject(state, client, out, Some((cmd, id)), msg);
     }
+    if client.resp == 2 && subscribed(client) && !runs_when_subscribed(cmd) {
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.full_name
+        );
+        return reject(state, client, out, Some((cmd, id)), msg.as_bytes());
+    }
     if let Some(until) = held_by_pause(state, client, cmd) {
         return Processed::Paused(until);
     }
@@ -101,6 +109,22 @@ pub fn process_command(
     }
     count_error_codes(state, out);
     processed
+}
+
+/// What a RESP2 client in subscribed mode may still run.
+fn runs_when_subscribed(cmd: &CommandSpec) -> bool {
+    matches!(
+        cmd.full_name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
 }
 
 /// The commands that run at once inside MULTI instead of being queued.
@@ -267,12 +291,10 @@ fn feed_monitors(state: &mut State, client: &Client, argv: &[&[u8]]) {
     line.extend_from_slice(b"\r\n");
     for id in state.monitors.clone() {
         if let Some(entry) = state.clients.get_mut(&id) {
-            if let Some(feed) = entry.monitor.as_mut() {
-                let was_empty = feed.is_empty();
-                feed.extend_from_slice(&line);
-                if was_empty {
-                    entry.wake.notify_one();
-                }
+            let was_empty = entry.pushed.is_empty();
+            entry.pushed.extend_from_slice(&line);
+            if was_empty {
+                entry.wake.notify_one();
             }
         }
     }
@@ -375,6 +397,7 @@ pub fn forget_client(state: &mut State, id: u64) {
     state.blocked.forget(id);
     state.mods.watches.forget(id);
     state.transactions.remove(&id);
+    state.pubsub.forget(id);
     state.listen();
     state.monitors.retain(|&m| m != id);
 }

@@ -24,6 +24,7 @@ pub mod dispatch;
 pub mod errors;
 pub mod keyspace;
 pub mod multi;
+pub mod pubsub;
 pub mod reply;
 mod server;
 mod shared;

@@ -62,7 +62,7 @@ pub fn summary(state: &State, client: &Client) -> Summary {
     Summary {
         queued: match (client.in_multi, tx) {
             (false, _) => -1,
-            (true, tx) => tx.map_or(0, |tx| tx.queued.len() as i64),
+            (true, tx) => tx.map_or(0, |tx| (tx.queued.len() + tx.executing) as i64),
         },
         mem: queue_mem + watched * WATCHED_KEY_MEM,
         dirty: state.mods.watches.is_dirty(client.id),
@@ -78,6 +78,8 @@ pub struct Transaction {
     pub aborted: bool,
     /// The union of the queued commands' flags (a WRITE pause holds an EXEC that writes).
     pub flags: u32,
+    /// While EXEC runs the queue (taken out of `queued`): its length.
+    pub executing: usize,
 }
 
 /// One queued command, resolved when it was queued.

@@ -34,8 +34,20 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(protocol: Protocol) -> Reply {
+        Reply::with_capacity(protocol, 16 * 1024)
+    }
+
+    /// A small writer, for output meant for another connection.
+    pub fn with_capacity(protocol: Protocol, capacity: usize) -> Reply {
         Reply {
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::with_capacity(capacity),
+            ..Reply::new_empty(protocol)
+        }
+    }
+
+    fn new_empty(protocol: Protocol) -> Reply {
+        Reply {
+            buf: BytesMut::new(),
             protocol,
             errors: 0,
             errors_counted: 0,

@@ -58,6 +58,9 @@ pub struct Client {
     pub blocked: bool,
     /// In MULTI (CLIENT LIST flag `x`); the queue is `State::transactions`'.
     pub in_multi: bool,
+    /// Channels, patterns and shard channels subscribed to, by `pubsub::Kind` (CLIENT
+    /// LIST `sub`, `psub`, `ssub`); the names are in `State::pubsub`.
+    pub subscriptions: [usize; 3],
 }
 
 impl Client {
@@ -84,6 +87,7 @@ impl Client {
             no_evict: false,
             blocked: false,
             in_multi: false,
+            subscriptions: [0; 3],
         }
     }
 }
@@ -131,6 +135,7 @@ impl Clone for Client {
             no_evict,
             blocked,
             in_multi,
+            subscriptions,
         } = source;
         self.id = *id;
         self.addr = *addr;
@@ -152,6 +157,7 @@ impl Clone for Client {
         self.no_evict = *no_evict;
         self.blocked = *blocked;
         self.in_multi = *in_multi;
+        self.subscriptions = *subscriptions;
     }
 }
 
@@ -176,8 +182,32 @@ pub struct ClientEntry {
     pub killed: bool,
     /// Wakes the connection task so that it notices `killed` while idle.
     pub wake: Arc<Notify>,
-    /// For a client in MONITOR mode, the feed lines not yet written to it.
-    pub monitor: Option<Vec<u8>>,
+    /// Output other clients produced for this one and its task has not written yet:
+    /// MONITOR lines, pub/sub messages (`pubsub::deliver`).
+    pub pushed: Vec<u8>,
+    /// Since when `pushed` has been over the pub/sub soft limit.
+    pub soft_limit_since: Option<Instant>,
+}
+
+impl ClientEntry {
+    pub fn new(client: Client, wake: Arc<Notify>) -> ClientEntry {
+        ClientEntry {
+            client,
+            killed: false,
+            wake,
+            pushed: Vec::new(),
+            soft_limit_since: None,
+        }
+    }
+
+    /// The protocol the connection spoke at its last batch.
+    pub fn protocol(&self) -> crate::reply::Protocol {
+        if self.client.resp == 3 {
+            crate::reply::Protocol::Resp3
+        } else {
+            crate::reply::Protocol::Resp2
+        }
+    }
 }
 
 /// A CLIENT PAUSE in force: until `until`, commands wait (every command, or with
@@ -209,6 +239,8 @@ pub struct State {
     pub mods: Modifications,
     /// Clients parked by blocking commands.
     pub blocked: crate::blocking::Blocked,
+    /// Pub/sub subscriptions.
+    pub pubsub: crate::pubsub::PubSub,
     /// What each client in MULTI has queued, by client id.
     pub transactions: std::collections::HashMap<u64, crate::multi::Transaction>,
     /// Clients in MONITOR mode, by id, in the order they asked.
@@ -251,6 +283,7 @@ impl State {
             mods: Modifications::default(),
             blocked: crate::blocking::Blocked::default(),
             transactions: Default::default(),
+            pubsub: Default::default(),
             monitors: Vec::new(),
             started: Instant::now(),
             last_save: unix_millis() / 1000,

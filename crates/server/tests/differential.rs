@@ -12,6 +12,8 @@
 //! - `!type`: the next reply need only have the same shape (TIME, INFO, ...).
 //! - `!sleep MS`: wait, for expiry cases.
 //! - `!pipeline` ... `!end`: write all the commands in between at once, then read every reply.
+//! - `!read [@name]`: read one more frame from a connection without sending anything (a
+//!   pub/sub message, the further replies of an UNSUBSCRIBE of several channels).
 //! - `!raw BYTES`: send these bytes as they are (`\r`, `\n`, `\xHH` escapes) and compare the
 //!   one reply (or the close) that follows; `!raw-closed BYTES` also expects the server to
 //!   close the connection after its reply.
@@ -196,6 +198,12 @@ enum Step {
         bytes: Vec<u8>,
         expect_close: bool,
     },
+    /// `!read [NAME]`: one more frame from a connection, sending nothing (a pub/sub
+    /// message, the rest of a multi-frame reply).
+    Read {
+        line: usize,
+        conn: String,
+    },
     Sleep(u64),
 }
 
@@ -357,6 +365,10 @@ fn parse_cases(path: &Path) -> Vec<Block> {
                         .unwrap_or_else(|_| panic!("{here}: !sleep MS")),
                 )),
                 "pipeline" => pipeline = Some((line_no, Vec::new())),
+                "read" => block.steps.push(Step::Read {
+                    line: line_no,
+                    conn: rest.trim().trim_start_matches('@').to_string(),
+                }),
                 "end" => {
                     let (line, commands) = pipeline
                         .take()
@@ -625,6 +637,18 @@ fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<
                 let actual = l.command(argv);
                 check(*line, show(argv), *relax, expected, actual);
             }
+            Step::Read { line, conn } => {
+                let conn = if conn.is_empty() { "main" } else { conn };
+                let (r, l) = pair.conn(conn);
+                let (expected, actual) = (r.read(), l.read());
+                check(
+                    *line,
+                    format!("(read @{conn})"),
+                    Relax::Exact,
+                    expected,
+                    actual,
+                );
+            }
             Step::Pipeline { line, commands } => {
                 let (r, l) = pair.conn("main");
                 let mut out = BytesMut::new();
@@ -727,7 +751,7 @@ fn lockstep_replies_like_redis() {
                 .steps
                 .iter()
                 .map(|s| match s {
-                    Step::Command { .. } | Step::Raw { .. } => 1,
+                    Step::Command { .. } | Step::Raw { .. } | Step::Read { .. } => 1,
                     Step::Pipeline { commands, .. } => commands.len(),
                     Step::Sleep(_) => 0,
                 })

@@ -121,3 +121,33 @@ fn exec_runs_its_queue_with_nothing_in_between() {
         (CLIENTS / 2 * ROUNDS) as i64
     );
 }
+
+/// While EXEC runs its queue the client is still in the transaction, as Redis shows it:
+/// CLIENT INFO inside it says `flags=x`, the queued count and `cmd=exec`.
+#[test]
+fn client_info_inside_exec_shows_the_transaction() {
+    let server = start();
+    let mut c = Conn::open(server.addr());
+    c.ok(&["MULTI"]);
+    c.command(&["SET", "a", "1"]);
+    c.command(&["CLIENT", "INFO"]);
+    let Frame::Array(replies) = c.command(&["EXEC"]) else {
+        panic!("EXEC answers an array");
+    };
+    let Frame::Bulk(info) = &replies[1] else {
+        panic!("CLIENT INFO answers a bulk string: {replies:?}");
+    };
+    let info = String::from_utf8_lossy(info);
+    for field in [" flags=x ", " multi=2 ", " cmd=exec "] {
+        assert!(info.contains(field), "{field:?} not in {info}");
+    }
+    let after = c.command(&["CLIENT", "INFO"]);
+    let Frame::Bulk(after) = after else {
+        panic!("{after:?}");
+    };
+    let after = String::from_utf8_lossy(&after);
+    assert!(
+        after.contains(" flags=N ") && after.contains(" multi=-1 "),
+        "{after}"
+    );
+}

@@ -333,7 +333,8 @@ impl Live {
             argv_mem: argv.iter().map(|a| a.len()).sum(),
             argc: argv.len(),
             pending_output: ctx.out.len(),
-            cmd: ctx.cmd.full_name,
+            // Inside EXEC, the EXEC (Redis shows the command the client sent).
+            cmd: ctx.client.last_cmd,
         }
     }
 }
@@ -361,6 +362,7 @@ fn write_client_line(
     // Redis's letters, in its order.
     let mut flags = String::new();
     for (on, letter) in [
+        (super::pubsub::subscribed(c), 'P'),
         (c.in_multi, 'x'),
         (c.blocked, 'b'),
         (tx.dirty, 'd'),
@@ -395,11 +397,19 @@ fn write_client_line(
     }
     let _ = write!(
         out,
-        " age={age} idle={idle} flags={flags} db={} sub=0 psub=0 ssub=0 multi={} \
+        " age={age} idle={idle} flags={flags} db={} sub={} psub={} ssub={} multi={} \
          qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem={} rbs={REPLY_BUFFER_SIZE} \
          rbp={obl} obl={obl} oll=0 omem=0 tot-mem={tot_mem} events=r cmd={cmd} \
          user=default redir=-1 resp={}",
-        c.db, tx.queued, c.query_buf, c.query_buf_free, tx.mem, c.resp
+        c.db,
+        c.subscriptions[0],
+        c.subscriptions[1],
+        c.subscriptions[2],
+        tx.queued,
+        c.query_buf,
+        c.query_buf_free,
+        tx.mem,
+        c.resp
     );
 }
 

@@ -31,6 +31,13 @@ pub static HANDLERS: &[Entry] = &[
 
 /// `PING [message]`: `+PONG`, or the message as a bulk string.
 fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    // A RESP2 subscriber gets its answer in the shape of a message.
+    if ctx.client.resp == 2 && super::pubsub::subscribed(ctx.client) && argv.len() <= 2 {
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(argv.get(1).copied().unwrap_or_default());
+        return Ok(Done);
+    }
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(argv[1]),
@@ -188,6 +195,7 @@ fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 /// keeps NO-EVICT, and so does this.
 fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     crate::multi::discard(ctx.state, ctx.client);
+    super::pubsub::leave_all(ctx);
     set_protocol(ctx, false);
     let authenticated = password(ctx.state).is_none();
     let client = &mut *ctx.client;
@@ -232,11 +240,8 @@ pub(super) fn is_printable_token(s: &[u8]) -> bool {
 /// runs (`dispatch::feed_monitors`), written whenever it waits.
 fn monitor(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let id = ctx.client.id;
-    if let Some(entry) = ctx.state.clients.get_mut(&id) {
-        if entry.monitor.is_none() {
-            entry.monitor = Some(Vec::new());
-            ctx.state.monitors.push(id);
-        }
+    if !ctx.state.monitors.contains(&id) {
+        ctx.state.monitors.push(id);
     }
     ctx.out.ok();
     Ok(Done)

@@ -13,6 +13,7 @@ pub mod hashes;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sorted_sets;
@@ -33,6 +34,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     sorted_sets::HANDLERS,
     diagnostics::HANDLERS,
     transactions::HANDLERS,
+    pubsub::HANDLERS,
 ];
 
 /// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called

@@ -51,24 +51,30 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
         .watches
         .expired_since_watched(id, &state.dbs, ctx.now);
     let dirty = state.mods.watches.is_dirty(id) || expired;
-    let Some(tx) = multi::discard(ctx.state, ctx.client) else {
-        return Ok(Done);
-    };
-    if tx.aborted {
-        return Err(EXECABORT.into());
-    }
-    if dirty {
+    let tx = state.transactions.entry(id).or_default();
+    let aborted = tx.aborted;
+    if aborted || dirty {
+        multi::discard(ctx.state, ctx.client);
+        if aborted {
+            return Err(EXECABORT.into());
+        }
         ctx.out.null_array();
         return Ok(Done);
     }
-    ctx.out.array(tx.queued.len());
+    // The client stays in MULTI while its queue runs (CLIENT LIST shows `x` and the
+    // count), watching nothing any more: its own writes are no news.
+    let queued = std::mem::take(&mut tx.queued);
+    tx.executing = queued.len();
+    state.mods.watches.unwatch(id);
+    ctx.out.array(queued.len());
     let mut argv: Vec<&[u8]> = Vec::new();
-    for queued in &tx.queued {
+    for q in &queued {
         argv.clear();
-        argv.extend(queued.argv.iter().map(Vec::as_slice));
+        argv.extend(q.argv.iter().map(Vec::as_slice));
         // Cannot block: `can_block` is false, so a blocking command answers at once.
-        dispatch::call_in(ctx, queued.cmd, queued.id, &argv);
+        dispatch::call_in(ctx, q.cmd, q.id, &argv);
     }
+    multi::discard(ctx.state, ctx.client);
     Ok(Done)
 }
 

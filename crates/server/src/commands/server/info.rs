@@ -179,6 +179,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         }
         "stats" => {
             let s: Stats = state.stats;
+            let (channels, patterns, shard_channels) = state.pubsub.sizes();
             let db = db_stats_sum(ctx);
             fields!(out,
                 "total_connections_received" => s.connections_received,
@@ -206,9 +207,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "current_eviction_exceeded_time" => "0",
                 "keyspace_hits" => db.hits,
                 "keyspace_misses" => db.misses,
-                "pubsub_channels" => "0",
-                "pubsub_patterns" => "0",
-                "pubsubshard_channels" => "0",
+                "pubsub_channels" => channels,
+                "pubsub_patterns" => patterns,
+                "pubsubshard_channels" => shard_channels,
                 "latest_fork_usec" => "0",
                 "total_forks" => "0",
                 "migrate_cached_sockets" => "0",

@@ -1,0 +1,277 @@
+//! Publish/subscribe: who listens to which channels, patterns and shard channels, and how a
+//! message reaches a client whose connection task is elsewhere.
+//!
+//! The registry is keyed both ways, as Redis keeps it: channel → subscribers in the order
+//! they came (PUBLISH delivers in that order), and client → what it listens to (for
+//! UNSUBSCRIBE without arguments, CLIENT LIST and disconnects). A message for another
+//! connection is written in that client's protocol into its `ClientEntry::pushed` buffer,
+//! which its connection task writes out, in order with its own replies; a message for the
+//! client that publishes goes straight into its reply, before PUBLISH's own answer, as in
+//! Redis.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use indexmap::IndexSet;
+
+use crate::reply::{Protocol, Reply};
+use crate::state::ClientEntry;
+use crate::util::glob_match;
+
+/// The three kinds of subscription, each with its own commands and message name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// SUBSCRIBE / PUBLISH: `message`.
+    Channel,
+    /// PSUBSCRIBE: `pmessage`, for every channel a glob pattern matches.
+    Pattern,
+    /// SSUBSCRIBE / SPUBLISH: `smessage`.
+    Shard,
+}
+
+impl Kind {
+    /// The reply names of subscribing, unsubscribing and a message.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Channel => ("subscribe", "unsubscribe"),
+            Kind::Pattern => ("psubscribe", "punsubscribe"),
+            Kind::Shard => ("ssubscribe", "sunsubscribe"),
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What one client listens to, by kind, in the order it subscribed (UNSUBSCRIBE without
+/// arguments leaves them in that order).
+#[derive(Debug, Default)]
+struct Listening {
+    by_kind: [IndexSet<Vec<u8>>; 3],
+}
+
+/// Every subscription of the server.
+#[derive(Debug, Default)]
+pub struct PubSub {
+    /// Channels (and shard channels) → subscribers, in subscription order.
+    channels: HashMap<Vec<u8>, Vec<u64>>,
+    shard_channels: HashMap<Vec<u8>, Vec<u64>>,
+    /// Patterns → subscribers; PUBLISH tries them in this (sorted) order.
+    patterns: BTreeMap<Vec<u8>, Vec<u64>>,
+    clients: HashMap<u64, Listening>,
+}
+
+/// Redis's defaults for `client-output-buffer-limit pubsub 32mb 8mb 60`: a subscriber
+/// whose unwritten messages pass the hard limit, or stay past the soft one for the soft
+/// time, is disconnected rather than left to grow without bound.
+pub const PUBSUB_HARD_LIMIT: usize = 32 * 1024 * 1024;
+pub const PUBSUB_SOFT_LIMIT: usize = 8 * 1024 * 1024;
+pub const PUBSUB_SOFT_SECONDS: u64 = 60;
+
+impl PubSub {
+    fn table(&mut self, kind: Kind) -> &mut dyn Subscribers {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
+        }
+    }
+
+    /// Subscribes `client` to `name`; false if it already was.
+    pub fn subscribe(&mut self, client: u64, kind: Kind, name: &[u8]) -> bool {
+        let mine = &mut self.clients.entry(client).or_default().by_kind[kind.index()];
+        if !mine.insert(name.to_vec()) {
+            return false;
+        }
+        self.table(kind).add(name, client);
+        true
+    }
+
+    /// Unsubscribes `client` from `name`; false if it was not subscribed.
+    pub fn unsubscribe(&mut self, client: u64, kind: Kind, name: &[u8]) -> bool {
+        let Some(listening) = self.clients.get_mut(&client) else {
+            return false;
+        };
+        if !listening.by_kind[kind.index()].shift_remove(name) {
+            return false;
+        }
+        if listening.by_kind.iter().all(IndexSet::is_empty) {
+            self.clients.remove(&client);
+        }
+        self.table(kind).remove(name, client);
+        true
+    }
+
+    /// What `client` listens to of `kind`.
+    pub fn of_client(&self, client: u64, kind: Kind) -> Vec<Vec<u8>> {
+        self.clients
+            .get(&client)
+            .map(|l| l.by_kind[kind.index()].iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many subscriptions of `kind` `client` has.
+    pub fn count(&self, client: u64, kind: Kind) -> usize {
+        self.clients
+            .get(&client)
+            .map_or(0, |l| l.by_kind[kind.index()].len())
+    }
+
+    /// Drops every subscription of a client that went away (or was RESET).
+    pub fn forget(&mut self, client: u64) {
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for name in self.of_client(client, kind) {
+                self.unsubscribe(client, kind, &name);
+            }
+        }
+    }
+
+    /// Who gets a message published to `channel`: its subscribers in order, then for each
+    /// matching pattern its subscribers (with the pattern). Shard channels have no
+    /// patterns.
+    pub fn receivers(&self, kind: Kind, channel: &[u8]) -> Vec<(u64, Option<&[u8]>)> {
+        let direct = match kind {
+            Kind::Shard => &self.shard_channels,
+            _ => &self.channels,
+        };
+        let mut out: Vec<(u64, Option<&[u8]>)> = direct
+            .get(channel)
+            .map(|ids| ids.iter().map(|&id| (id, None)).collect())
+            .unwrap_or_default();
+        if kind == Kind::Channel {
+            for (pattern, ids) in &self.patterns {
+                if glob_match(pattern, channel, false) {
+                    out.extend(ids.iter().map(|&id| (id, Some(pattern.as_slice()))));
+                }
+            }
+        }
+        out
+    }
+
+    /// PUBSUB CHANNELS / SHARDCHANNELS: the active channels matching `pattern` (all
+    /// without one), sorted (Redis gives them in its hash table's order).
+    pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<&[u8]> {
+        let table = match kind {
+            Kind::Shard => &self.shard_channels,
+            _ => &self.channels,
+        };
+        let mut names: Vec<&[u8]> = table
+            .keys()
+            .map(Vec::as_slice)
+            .filter(|name| pattern.is_none_or(|p| glob_match(p, name, false)))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// PUBSUB NUMSUB / SHARDNUMSUB: the subscribers of one channel.
+    pub fn subscribers(&self, kind: Kind, channel: &[u8]) -> usize {
+        let table = match kind {
+            Kind::Shard => &self.shard_channels,
+            _ => &self.channels,
+        };
+        table.get(channel).map_or(0, Vec::len)
+    }
+
+    /// INFO `pubsub_channels`, `pubsub_patterns`, `pubsubshard_channels`.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (
+            self.channels.len(),
+            self.patterns.len(),
+            self.shard_channels.len(),
+        )
+    }
+}
+
+/// A channel or pattern table: name → subscribers in order.
+trait Subscribers {
+    fn add(&mut self, name: &[u8], client: u64);
+    fn remove(&mut self, name: &[u8], client: u64);
+}
+
+macro_rules! subscribers_for {
+    ($map:ty) => {
+        impl Subscribers for $map {
+            fn add(&mut self, name: &[u8], client: u64) {
+                self.entry(name.to_vec()).or_default().push(client);
+            }
+
+            fn remove(&mut self, name: &[u8], client: u64) {
+                if let Some(ids) = self.get_mut(name) {
+                    ids.retain(|&id| id != client);
+                    if ids.is_empty() {
+                        self.remove(name);
+                    }
+                }
+            }
+        }
+    };
+}
+
+subscribers_for!(HashMap<Vec<u8>, Vec<u64>>);
+subscribers_for!(BTreeMap<Vec<u8>, Vec<u64>>);
+
+/// Writes one message as Redis does: `message channel payload`, `pmessage pattern channel
+/// payload` or `smessage channel payload`, a push frame in RESP3.
+pub fn write_message(
+    out: &mut Reply,
+    kind: Kind,
+    pattern: Option<&[u8]>,
+    channel: &[u8],
+    payload: &[u8],
+) {
+    match pattern {
+        Some(pattern) => {
+            out.push(4);
+            out.bulk(b"pmessage");
+            out.bulk(pattern);
+        }
+        None => {
+            out.push(3);
+            out.bulk(if kind == Kind::Shard {
+                b"smessage"
+            } else {
+                b"message"
+            });
+        }
+    }
+    out.bulk(channel);
+    out.bulk(payload);
+}
+
+/// Hands `bytes`, written for another connection, to that connection: into its pushed
+/// output, waking it if it was idle. A pub/sub client past its output limits is killed.
+pub fn deliver(entry: &mut ClientEntry, bytes: &[u8], now: Instant) {
+    let was_empty = entry.pushed.is_empty();
+    entry.pushed.extend_from_slice(bytes);
+    let pending = entry.pushed.len();
+    if pending > PUBSUB_SOFT_LIMIT {
+        let since = *entry.soft_limit_since.get_or_insert(now);
+        if pending > PUBSUB_HARD_LIMIT || now.duration_since(since).as_secs() >= PUBSUB_SOFT_SECONDS
+        {
+            entry.killed = true;
+            entry.pushed = Vec::new();
+            entry.wake.notify_one();
+            return;
+        }
+    } else {
+        entry.soft_limit_since = None;
+    }
+    if was_empty {
+        entry.wake.notify_one();
+    }
+}
+
+/// A message encoded for another client, in its protocol.
+pub fn encode_message(
+    protocol: Protocol,
+    kind: Kind,
+    pattern: Option<&[u8]>,
+    channel: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut out = Reply::with_capacity(protocol, 32 + channel.len() + payload.len());
+    write_message(&mut out, kind, pattern, channel, payload);
+    out.buf.to_vec()
+}
