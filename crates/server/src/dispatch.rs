@@ -222,6 +222,7 @@ pub fn call_in(caller: &mut Ctx, cmd: &'static CommandSpec, id: usize, argv: &[&
 fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
     let cmd = ctx.cmd;
     let started = Instant::now();
+    let reply_start = ctx.out.buf.len();
     let errors_before = ctx.out.errors;
     let outcome = match (cmd.handler)(&mut ctx, argv) {
         Ok(outcome) => outcome,
@@ -249,12 +250,28 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
     if !state.monitors.is_empty() && !cmd.has(flags::SKIP_MONITOR) && !cmd.has(flags::ADMIN) {
         feed_monitors(state, ctx.client, argv);
     }
+    if state.mods.has_events() {
+        publish_events(state, ctx.client, ctx.out, reply_start);
+    }
     if state.mods.has_keys() {
         for (db, key) in state.mods.drain_keys() {
             state.blocked.key_written(db, key);
         }
     }
     outcome
+}
+
+/// Publishes the keyspace events of the command that just ran. Redis publishes while the
+/// command runs, so a message for the client itself comes before the command's reply:
+/// it is put there.
+fn publish_events(state: &mut State, client: &Client, out: &mut Reply, reply_start: usize) {
+    let mut mine = Reply::with_capacity(out.protocol, 0);
+    crate::pubsub::publish_events(state, Some((client.id, &mut mine)));
+    if !mine.buf.is_empty() {
+        let reply = out.buf.split_off(reply_start);
+        out.buf.extend_from_slice(&mine.buf);
+        out.buf.unsplit(reply);
+    }
 }
 
 /// Redis's `replicationFeedMonitors`: one line per command for every client in MONITOR

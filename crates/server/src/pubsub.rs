@@ -15,7 +15,7 @@ use std::time::Instant;
 use indexmap::IndexSet;
 
 use crate::reply::{Protocol, Reply};
-use crate::state::ClientEntry;
+use crate::state::{ClientEntry, State};
 use crate::util::glob_match;
 
 /// The three kinds of subscription, each with its own commands and message name.
@@ -260,6 +260,65 @@ pub fn deliver(entry: &mut ClientEntry, bytes: &[u8], now: Instant) {
     }
     if was_empty {
         entry.wake.notify_one();
+    }
+}
+
+/// Delivers `payload` on `channel` to every receiver and answers how many there were. A
+/// message for `me` (the client running the command, if any) is written into `my_out`;
+/// the others get theirs in their own protocol, through their pushed output.
+pub fn publish(
+    state: &mut State,
+    kind: Kind,
+    channel: &[u8],
+    payload: &[u8],
+    me: Option<(u64, &mut Reply)>,
+) -> usize {
+    let receivers = state.pubsub.receivers(kind, channel);
+    if receivers.is_empty() {
+        return 0;
+    }
+    let count = receivers.len();
+    let now = Instant::now();
+    let (my_id, mut my_out) = match me {
+        Some((id, out)) => (Some(id), Some(out)),
+        None => (None, None),
+    };
+    for (id, pattern) in receivers {
+        if Some(id) == my_id {
+            if let Some(out) = my_out.as_deref_mut() {
+                write_message(out, kind, pattern, channel, payload);
+            }
+        } else if let Some(entry) = state.clients.get_mut(&id) {
+            let bytes = encode_message(entry.protocol(), kind, pattern, channel, payload);
+            deliver(entry, &bytes, now);
+        }
+    }
+    count
+}
+
+/// Publishes the keyspace events the last command (or expiry cycle) recorded, as Redis's
+/// `notifyKeyspaceEvent`: the event's name on `__keyspace@<db>__:<key>` and the key on
+/// `__keyevent@<db>__:<event>`, as `notify-keyspace-events` asks. The messages for `me`
+/// go into `my_out`.
+pub fn publish_events(state: &mut State, mut me: Option<(u64, &mut Reply)>) {
+    use crate::config::notify::{KEYEVENT, KEYSPACE};
+    let flags = state.mods.notify_flags;
+    for event in state.mods.drain_events() {
+        let channel = |space: &str, tail: &[u8]| {
+            let mut name = format!("__key{space}@{}__:", event.db).into_bytes();
+            name.extend_from_slice(tail);
+            name
+        };
+        if flags & KEYSPACE != 0 {
+            let mine = me.as_mut().map(|(id, out)| (*id, &mut **out));
+            let name = channel("space", &event.key);
+            publish(state, Kind::Channel, &name, event.name.as_bytes(), mine);
+        }
+        if flags & KEYEVENT != 0 {
+            let mine = me.as_mut().map(|(id, out)| (*id, &mut **out));
+            let name = channel("event", event.name.as_bytes());
+            publish(state, Kind::Channel, &name, &event.key, mine);
+        }
     }
 }
 

@@ -232,6 +232,10 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             if i < state.dbs.len() {
                 state.db(i, now).active_expire(deadline);
             }
+            // `expired` events of the keys the cycle deleted.
+            if state.mods.has_events() {
+                crate::pubsub::publish_events(&mut state, None);
+            }
             drop(state);
             if Instant::now() >= deadline {
                 break;

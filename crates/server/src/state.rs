@@ -275,12 +275,14 @@ pub struct CommandStat {
 
 impl State {
     pub fn new(config: Config, shutdown: watch::Sender<bool>) -> State {
+        let mut mods = Modifications::default();
+        mods.notify_flags = config.notify_keyspace_events;
         State {
             dbs: (0..config.databases).map(|_| Db::default()).collect(),
             clients: BTreeMap::new(),
             config,
             stats: Stats::default(),
-            mods: Modifications::default(),
+            mods,
             blocked: crate::blocking::Blocked::default(),
             transactions: Default::default(),
             pubsub: Default::default(),

@@ -49,7 +49,7 @@ fn set_pairs(ctx: &mut Ctx, argv: &[&[u8]], answer_count: bool) -> CommandResult
     for pair in argv[2..].chunks_exact(2) {
         created += hash.set(pair[0], pair[1], limits) as i64;
     }
-    hash.changed((argv.len() as u64 - 2) / 2);
+    hash.changed((argv.len() as u64 - 2) / 2, "hset");
     drop(hash);
     if answer_count {
         ctx.out.int(created);
@@ -77,7 +77,7 @@ fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if set {
         hash.prepare_for(&argv[2..4], limits);
         hash.set(argv[2], argv[3], limits);
-        hash.changed(1);
+        hash.changed(1, "hset");
     }
     drop(hash);
     ctx.out.int(set as i64);
@@ -108,7 +108,7 @@ fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `HDEL key field [field ...]`: how many fields were removed.
 fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    super::remove_members::<HashValue>(ctx, argv)
+    super::remove_members::<HashValue>(ctx, argv, "hdel")
 }
 
 /// `HLEN key`
@@ -193,7 +193,7 @@ fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let sum = current.checked_add(by).ok_or(errors::OVERFLOW)?;
     let mut text = itoa::Buffer::new();
     hash.set(argv[2], text.format(sum).as_bytes(), limits);
-    hash.changed(1);
+    hash.changed(1, "hincrby");
     drop(hash);
     ctx.out.int(sum);
     Ok(Done)
@@ -218,7 +218,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     }
     let text = sum.to_human_string();
     hash.set(argv[2], text.as_bytes(), limits);
-    hash.changed(1);
+    hash.changed(1, "hincrbyfloat");
     drop(hash);
     ctx.out.bulk(text.as_bytes());
     Ok(Done)

@@ -8,6 +8,7 @@
 //! hits or misses follows Redis 7.0 (read lookups count, write lookups do not).
 
 use crate::command::{handler, CommandResult, Ctx, Done, Entry};
+use crate::config::notify;
 use crate::errors::{self, c_string};
 use crate::keyspace::{DbMut, Key, Millis, Value, NO_EXPIRY};
 use crate::util::{glob_match, parse_i64};
@@ -78,7 +79,13 @@ fn parse_db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, &'static str> {
 /// DEL.
 fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut db = ctx.db();
-    let removed = argv[1..].iter().filter(|k| db.remove(k).is_some()).count();
+    let mut removed = 0;
+    for key in &argv[1..] {
+        if db.remove(key).is_some() {
+            db.notify(notify::GENERIC, "del", key);
+            removed += 1;
+        }
+    }
     ctx.out.int(removed as i64);
     Ok(Done)
 }

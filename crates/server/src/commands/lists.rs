@@ -57,7 +57,7 @@ fn push(ctx: &mut Ctx, argv: &[&[u8]], end: End, only_existing: bool) -> Command
     for element in &argv[2..] {
         list.push(end, element);
     }
-    list.changed(argv.len() as u64 - 2);
+    list.changed(argv.len() as u64 - 2, end.event("lpush", "rpush"));
     out.int(list.len() as i64);
     Ok(Done)
 }
@@ -111,14 +111,14 @@ fn pop(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> CommandResult {
                     out.bulk(&element);
                 }
             }
-            list.changed(n as u64);
+            list.changed(n as u64, end.event("lpop", "rpop"));
         }
         None => {
             match list.pop(end) {
                 Some(element) => out.bulk(&element),
                 None => out.null(),
             }
-            list.changed(1);
+            list.changed(1, end.event("lpop", "rpop"));
         }
     }
     Ok(Done)
@@ -147,7 +147,7 @@ fn blocking_pop(ctx: &mut Ctx, argv: &[&[u8]], end: End) -> CommandResult {
             continue;
         };
         if let Some(element) = list.pop(end) {
-            list.changed(1);
+            list.changed(1, end.event("lpop", "rpop"));
             out.array(2);
             out.bulk(key);
             out.bulk(&element);
@@ -230,7 +230,7 @@ fn lset(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         list.unchanged();
         return Err(errors::OUT_OF_RANGE.into());
     }
-    list.changed(1);
+    list.changed(1, "lset");
     drop(list);
     ctx.out.ok();
     Ok(Done)
@@ -244,7 +244,7 @@ fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         None => 0,
         Some(mut list) => {
             let removed = list.remove(count, argv[3]);
-            list.changed(removed as u64);
+            list.changed(removed as u64, "lrem");
             removed
         }
     };
@@ -266,7 +266,7 @@ fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         list.trim(head, tail);
         // Redis signals the key even when nothing was trimmed.
         list.touched();
-        list.changed((head + tail) as u64);
+        list.changed((head + tail) as u64, "ltrim");
     }
     ctx.out.ok();
     Ok(Done)

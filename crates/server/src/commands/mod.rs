@@ -92,6 +92,7 @@ pub(crate) fn reply_per_member<T: Typed>(
 pub(crate) fn remove_members<T: crate::types::Members>(
     ctx: &mut Ctx,
     argv: &[&[u8]],
+    event: &'static str,
 ) -> CommandResult {
     let mut removed = 0;
     if let Some(mut members) = ctx.write::<T>(argv[1])? {
@@ -103,7 +104,7 @@ pub(crate) fn remove_members<T: crate::types::Members>(
                 }
             }
         }
-        members.changed(removed);
+        members.changed(removed, event);
     }
     ctx.out.int(removed as i64);
     Ok(Done)

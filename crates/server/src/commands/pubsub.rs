@@ -132,22 +132,11 @@ fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
-/// Delivers `payload` on `channel` to every receiver; how many there were.
-pub fn publish_to(ctx: &mut Ctx, kind: Kind, channel: &[u8], payload: &[u8]) -> usize {
-    let state = &mut *ctx.state;
-    let receivers = state.pubsub.receivers(kind, channel);
-    let count = receivers.len();
-    let now = std::time::Instant::now();
-    for (id, pattern) in receivers {
-        if id == ctx.client.id {
-            pubsub::write_message(ctx.out, kind, pattern, channel, payload);
-        } else if let Some(entry) = state.clients.get_mut(&id) {
-            let protocol = entry.protocol();
-            let bytes = pubsub::encode_message(protocol, kind, pattern, channel, payload);
-            pubsub::deliver(entry, &bytes, now);
-        }
-    }
-    count
+/// Delivers `payload` on `channel` to every receiver (this client's own copy first, in
+/// its reply); how many there were.
+fn publish_to(ctx: &mut Ctx, kind: Kind, channel: &[u8], payload: &[u8]) -> usize {
+    let me = Some((ctx.client.id, &mut *ctx.out));
+    pubsub::publish(ctx.state, kind, channel, payload, me)
 }
 
 fn pubsub_channels(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {

@@ -43,7 +43,7 @@ fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         Value::Set(Box::new(SetValue::for_first_member(argv[2])))
     })?;
     let added = argv[2..].iter().filter(|m| set.add(m, max_intset)).count();
-    set.changed(added as u64);
+    set.changed(added as u64, "sadd");
     drop(set);
     ctx.out.int(added as i64);
     Ok(Done)
@@ -51,7 +51,7 @@ fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `SREM key member [member ...]`: how many members were removed.
 fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    super::remove_members::<SetValue>(ctx, argv)
+    super::remove_members::<SetValue>(ctx, argv, "srem")
 }
 
 /// `SCARD key`
@@ -112,7 +112,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
                 Some(member) => out.bulk(&member),
                 None => out.null(),
             }
-            set.changed(1);
+            set.changed(1, "spop");
         }
         Some(0) => out.set(0),
         Some(n) if n >= set.len() as u64 => {
@@ -123,7 +123,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             for member in all.iter() {
                 reply_member(out, member);
             }
-            set.changed(all.len() as u64);
+            set.changed(all.len() as u64, "spop");
         }
         Some(n) => {
             out.set(n as usize);
@@ -132,7 +132,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
                     out.bulk(&member);
                 }
             }
-            set.changed(n);
+            set.changed(n, "spop");
         }
     }
     Ok(Done)

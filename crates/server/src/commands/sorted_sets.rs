@@ -117,12 +117,12 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) -> CommandRes
                     }
                     Added::Nop => {}
                     Added::Nan => {
-                        zset.changed(added + updated);
+                        zset.changed(added + updated, if flags.incr { "zincr" } else { "zadd" });
                         return Err(errors::ZADD_NAN.into());
                     }
                 }
             }
-            zset.changed(added + updated);
+            zset.changed(added + updated, if flags.incr { "zincr" } else { "zadd" });
         }
     }
     if flags.incr {
@@ -200,7 +200,7 @@ fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `ZREM key member [member ...]`: how many members were removed.
 fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    super::remove_members::<ZsetValue>(ctx, argv)
+    super::remove_members::<ZsetValue>(ctx, argv, "zrem")
 }
 
 /// ZPOPMIN and ZPOPMAX: a flat array of member, score... except in RESP3 with a count,
@@ -231,7 +231,7 @@ fn zpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CommandResult {
             out.double(score);
         }
     }
-    zset.changed(n as u64);
+    zset.changed(n as u64, if max { "zpopmax" } else { "zpopmin" });
     Ok(Done)
 }
 

@@ -15,6 +15,7 @@ pub(crate) mod long_double;
 
 use crate::args::Args;
 use crate::command::{handler, key_flags, CommandError, CommandResult, Ctx, Done, Entry};
+use crate::config::notify;
 use crate::errors::{self, c_string};
 use crate::keyspace::value::EMBSTR_MAX;
 use crate::keyspace::{DbMut, Millis, Sds, Value, NO_EXPIRY};
@@ -291,6 +292,10 @@ fn set_generic(
         // An absolute time in the past is stored as it is: the key is gone at its next
         // access, as in Redis 7.0, which also only expires it lazily.
         db.set(key, Value::string(value), expire_at);
+        db.notify(notify::STRING, "set", key);
+        if opts.expire.is_some() {
+            db.notify(notify::GENERIC, "expire", key);
+        }
     }
     if !opts.get {
         match (answer, store) {
@@ -441,7 +446,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CommandResult {
         .checked_add(by)
         .ok_or(errors::OVERFLOW)?;
     *value = Value::Int(result);
-    value.changed(1);
+    value.changed(1, "incrby");
     out.int(result);
     Ok(Done)
 }
@@ -497,7 +502,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         data: Sds::from_slice(text.as_bytes()),
         raw: text.len() > EMBSTR_MAX,
     };
-    value.changed(1);
+    value.changed(1, "incrbyfloat");
     out.bulk(text.as_bytes());
     Ok(Done)
 }
@@ -520,7 +525,7 @@ fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if let Some(data) = raw_string(&mut value) {
         data.extend_from_slice(tail);
     }
-    value.changed(1);
+    value.changed(1, "append");
     out.int((old_len + tail.len()) as i64);
     Ok(Done)
 }
@@ -602,7 +607,7 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         }
         data[offset..end].copy_from_slice(value);
     }
-    string.changed(1);
+    string.changed(1, "setrange");
     out.int(old_len.max(end) as i64);
     Ok(Done)
 }

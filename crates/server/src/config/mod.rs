@@ -125,6 +125,8 @@ pub struct Config {
     pub latency_tracking: bool,
     /// The percentiles INFO latencystats prints, in the order given.
     pub latency_tracking_info_percentiles: Vec<f64>,
+    /// `notify-keyspace-events` as `notify` bits (the hook reads it on every write).
+    pub notify_keyspace_events: u32,
     /// Kept parameters that were set, by storage name (an alias shares its target's).
     pub kept: HashMap<&'static str, String>,
     /// What SAVE/BGSAVE were asked to do (they write no file), for INFO persistence.
@@ -153,6 +155,7 @@ impl Default for Config {
             latency_monitor_threshold: 0,
             latency_tracking: true,
             latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
+            notify_keyspace_events: 0,
             kept: HashMap::new(),
             saves: SaveRecord::default(),
         }
@@ -287,6 +290,7 @@ impl Config {
                     .collect();
                 words.join(" ")
             }
+            "notify-keyspace-events" => keyspace_events_string(self.notify_keyspace_events),
             "dir" => std::env::current_dir()
                 .map(|d| d.to_string_lossy().into_owned())
                 .unwrap_or_default(),
@@ -344,6 +348,9 @@ impl Config {
             "slowlog-max-len" => self.slowlog_max_len = fits(number),
             "latency-monitor-threshold" => self.latency_monitor_threshold = fits(number),
             "latency-tracking" => self.latency_tracking = text == "yes",
+            "notify-keyspace-events" => {
+                self.notify_keyspace_events = keyspace_events_flags(value).unwrap_or_default()
+            }
             "latency-tracking-info-percentiles" => {
                 self.latency_tracking_info_percentiles = parse_percentiles(&text)?
             }

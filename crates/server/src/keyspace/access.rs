@@ -11,6 +11,7 @@
 use std::marker::PhantomData;
 
 use super::{Db, Entry, Key, Millis, Value};
+use crate::config::notify;
 use crate::errors::{self, CommandError};
 use crate::multi::Watches;
 use crate::types::{HashValue, ListValue, SetValue, ZsetValue};
@@ -28,6 +29,19 @@ pub struct Modifications {
     pub listening: bool,
     /// WATCHed keys: told of each change as it happens (Redis's `touchWatchedKey`).
     pub watches: Watches,
+    /// `notify-keyspace-events`, as `config::notify` bits.
+    pub notify_flags: u32,
+    /// Keyspace events not published yet, in order (`dispatch::call` publishes them).
+    events: Vec<Event>,
+}
+
+/// A keyspace event (Redis's `notifyKeyspaceEvent`): its class, its name, and the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub class: u32,
+    pub name: &'static str,
+    pub db: usize,
+    pub key: Key,
 }
 
 impl Modifications {
@@ -54,6 +68,34 @@ impl Modifications {
         }
     }
 
+    /// Records keyspace event `name` of `class` for `key` of database `db`, if
+    /// `notify-keyspace-events` asks for that class (and for keyspace or keyevent
+    /// channels at all).
+    #[inline]
+    pub fn event(&mut self, class: u32, name: &'static str, db: usize, key: &[u8]) {
+        use crate::config::notify::{KEYEVENT, KEYSPACE};
+        let flags = self.notify_flags;
+        if flags & class != 0 && flags & (KEYSPACE | KEYEVENT) != 0 {
+            self.events.push(Event {
+                class,
+                name,
+                db,
+                key: Key::from_slice(key),
+            });
+        }
+    }
+
+    /// Whether events wait to be published.
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// The events recorded since the last call, in order.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
     /// Records that database `db` was emptied (FLUSHDB, FLUSHALL, SWAPDB): `changes` keys.
     pub fn flushed(&mut self, _db: usize, changes: u64) {
         self.dirty += changes;
@@ -72,6 +114,8 @@ impl Modifications {
 
 /// A value type a key can hold, for typed access.
 pub trait Typed {
+    /// The keyspace event class of its changes (`config::notify`).
+    const CLASS: u32;
     fn of(value: &Value) -> Option<&Self>;
     fn of_mut(value: &mut Value) -> Option<&mut Self>;
     /// True for a collection with no members: such a key is deleted.
@@ -82,6 +126,7 @@ pub trait Typed {
 
 /// Any value: untyped in-place access (strings, TTL-only changes).
 impl Typed for Value {
+    const CLASS: u32 = notify::STRING;
     fn of(value: &Value) -> Option<&Self> {
         Some(value)
     }
@@ -91,8 +136,9 @@ impl Typed for Value {
 }
 
 macro_rules! typed_collection {
-    ($type:ty, $variant:ident) => {
+    ($type:ty, $variant:ident, $class:ident) => {
         impl Typed for $type {
+            const CLASS: u32 = notify::$class;
             fn of(value: &Value) -> Option<&Self> {
                 match value {
                     Value::$variant(v) => Some(v),
@@ -112,10 +158,10 @@ macro_rules! typed_collection {
     };
 }
 
-typed_collection!(ListValue, List);
-typed_collection!(HashValue, Hash);
-typed_collection!(SetValue, Set);
-typed_collection!(ZsetValue, ZSet);
+typed_collection!(ListValue, List, LIST);
+typed_collection!(HashValue, Hash, HASH);
+typed_collection!(SetValue, Set, SET);
+typed_collection!(ZsetValue, ZSet, ZSET);
 
 /// One database as a command sees it, at the command's frozen clock `now`.
 pub struct DbMut<'a> {
@@ -166,8 +212,23 @@ impl<'a> DbMut<'a> {
         if expired {
             // Redis signals a lazily expired key but does not count it as a change.
             self.mods.signal(self.index, key, 0, false);
+            self.mods.event(notify::EXPIRED, "expired", self.index, key);
         }
         idx
+    }
+
+    /// A read that found nothing: INFO keyspace_misses and the `keymiss` event.
+    #[inline]
+    fn miss(&mut self, key: &[u8]) {
+        self.db.stats.misses += 1;
+        self.mods
+            .event(notify::KEY_MISS, "keymiss", self.index, key);
+    }
+
+    /// Records keyspace event `name` of `class` for `key` of this database.
+    #[inline]
+    pub fn notify(&mut self, class: u32, name: &'static str, key: &[u8]) {
+        self.mods.event(class, name, self.index, key);
     }
 
     /// Looks a key up for reading, counting a hit or a miss (INFO keyspace_hits/misses).
@@ -179,7 +240,7 @@ impl<'a> DbMut<'a> {
                 self.db.dict.at(idx)
             }
             None => {
-                self.db.stats.misses += 1;
+                self.miss(key);
                 None
             }
         }
@@ -224,7 +285,7 @@ impl<'a> DbMut<'a> {
     #[inline]
     pub fn into_read<T: Typed>(mut self, key: &[u8]) -> Result<Option<&'a T>, CommandError> {
         let Some(idx) = self.live(key) else {
-            self.db.stats.misses += 1;
+            self.miss(key);
             return Ok(None);
         };
         self.db.stats.hits += 1;
@@ -247,7 +308,13 @@ impl<'a> DbMut<'a> {
 
     /// Stores `value` under `key`, replacing any previous value and TTL.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Millis) -> Option<Entry> {
+        // With keyspace events on, a stale key expires first and a missing one is `new`,
+        // as Redis's lookup-then-add does; otherwise one hash lookup is all it costs.
+        let is_new = self.mods.notify_flags != 0 && self.live(key).is_none();
         let old = self.db.dict.insert(key, value, expire_at);
+        if is_new {
+            self.notify(notify::NEW, "new", key);
+        }
         self.mods.key(self.index, key, 1, true);
         old
     }
@@ -293,7 +360,8 @@ impl<'a> DbMut<'a> {
     pub fn active_expire(&mut self, deadline: std::time::Instant) -> usize {
         let (mods, index) = (&mut *self.mods, self.index);
         self.db.active_expire(self.now, deadline, &mut |key| {
-            mods.signal(index, key, 0, false)
+            mods.signal(index, key, 0, false);
+            mods.event(notify::EXPIRED, "expired", index, key);
         })
     }
 
@@ -347,7 +415,10 @@ impl<'a> DbMut<'a> {
     ) -> Result<Written<'a, T>, CommandError> {
         let idx = match self.live(key) {
             Some(idx) => idx,
-            None => self.db.dict.insert_slot(key, create(), super::NO_EXPIRY).0,
+            None => {
+                self.notify(notify::NEW, "new", key);
+                self.db.dict.insert_slot(key, create(), super::NO_EXPIRY).0
+            }
         };
         self.into_guard(key, idx)
     }
@@ -393,10 +464,21 @@ pub struct Written<'w, T: Typed> {
 }
 
 impl<T: Typed> Written<'_, T> {
-    /// Records `n` changes (Redis's `dirty += n`); any change signals the key once.
-    pub fn changed(&mut self, n: u64) {
+    /// Records `n` changes (Redis's `dirty += n`); any change signals the key once and,
+    /// if there was one, records keyspace event `event` (of the type's class), as the
+    /// command that changed the value names it in Redis.
+    pub fn changed(&mut self, n: u64, event: &'static str) {
         self.changes += n;
         self.reported = true;
+        if n > 0 {
+            self.notify(event);
+        }
+    }
+
+    /// Records keyspace event `event` of the type's class for this key, changed or not
+    /// (LTRIM names itself even when it trims nothing).
+    pub fn notify(&mut self, event: &'static str) {
+        self.mods.event(T::CLASS, event, self.index, self.key);
     }
 
     /// Says that nothing changed (an error after a look, a no-op).
@@ -448,6 +530,9 @@ impl<T: Typed> Drop for Written<'_, T> {
             .is_some_and(T::is_empty_value);
         if empty {
             self.db.dict.remove_at(self.idx);
+            // After the command's own event, as Redis's `del` for an emptied collection.
+            self.mods
+                .event(notify::GENERIC, "del", self.index, self.key);
         }
         if self.changes > 0 || self.touched || empty {
             self.mods.signal(self.index, self.key, self.changes, !empty);

@@ -21,6 +21,16 @@ pub enum End {
     Tail,
 }
 
+impl End {
+    /// The name of a command's keyspace event at this end (`lpush` or `rpush`, ...).
+    pub fn event(self, head: &'static str, tail: &'static str) -> &'static str {
+        match self {
+            End::Head => head,
+            End::Tail => tail,
+        }
+    }
+}
+
 impl ListValue {
     pub fn new() -> ListValue {
         ListValue::default()

@@ -76,6 +76,7 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             return Err(set_failed(p.name.as_bytes(), &problem));
         }
     }
+    ctx.state.mods.notify_flags = ctx.state.config.notify_keyspace_events;
     if ctx.state.config.timeout != before.timeout {
         // Connections waiting for input learn the new idle limit when woken, as Redis's
         // clientsCron applies it to every client, idle ones included.
