@@ -5,10 +5,11 @@ Runs the same workload over 127.0.0.1, `localhost` (whichever address that resol
 first) and ::1 (when the host has IPv6), in RESP2 and in RESP3 (`protocol=3`), the way an
 application uses redis-py: its own handshake (HELLO 3, CLIENT SETINFO), its reply parsers
 (INFO, CONFIG GET, CLIENT INFO), pipelines, transactions (MULTI/EXEC pipelines, WATCH, the
-transaction() helper), scan_iter, 50 redis.asyncio clients at once and a ConnectionPool
-shared by threads. With --auth-port, also the AUTH / HELLO 3 AUTH handshakes against a
-server started with `requirepass smoke-secret`. Exits 0 when every check passed; on the
-first failure prints which check, against which address and protocol, and exits 1.
+transaction() helper), pub/sub (PubSub.get_message, PUBSUB introspection, a keyspace
+notification), scan_iter, 50 redis.asyncio clients at once and a ConnectionPool shared by
+threads. With --auth-port, also the AUTH / HELLO 3 AUTH handshakes against a server started
+with `requirepass smoke-secret`. Exits 0 when every check passed; on the first failure
+prints which check, against which address and protocol, and exits 1.
 
 Keys live under a prefix unique to this run, so it can also be pointed at a server in use
 (it changes `hz` and restores it).
@@ -69,6 +70,25 @@ def text(value):
 
 def has_command(r, name):
     return name.lower() in {text(c) for c in r.command_list()}
+
+
+def next_message(p, what, timeout=5.0):
+    """The next message of a PubSub, waited for at most `timeout` seconds: a missing one
+    fails the check instead of hanging it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CheckFailed(f"{what}: no message within {timeout}s")
+        message = p.get_message(timeout=left)
+        if message is not None:
+            return message
+
+
+def pubsub_message(kind, channel, data, pattern=None):
+    """A message as redis-py's PubSub.get_message() returns it."""
+    encode = lambda v: v.encode() if isinstance(v, str) else v  # noqa: E731
+    return {"type": kind, "pattern": encode(pattern), "channel": encode(channel), "data": encode(data)}
 
 
 class Run:
@@ -316,6 +336,92 @@ class Run:
         finally:
             other.close()
 
+    def check_pubsub(self):
+        """r.pubsub(): SUBSCRIBE and PSUBSCRIBE confirmations, messages published from
+        another connection with the exact receiver count, PING and UNSUBSCRIBE in subscribed
+        mode, PUBSUB NUMSUB / CHANNELS / NUMPAT, and a keyspace notification of a SET."""
+        r, k = self.r, self.k
+        news, pattern = k("ps:news"), k("ps:n*")
+        numpat = r.pubsub_numpat()
+        p = r.pubsub()
+        try:
+            p.subscribe(news)
+            expect(next_message(p, "SUBSCRIBE"), pubsub_message("subscribe", news, 1), "SUBSCRIBE reply")
+            p.psubscribe(pattern)
+            expect(
+                next_message(p, "PSUBSCRIBE"), pubsub_message("psubscribe", pattern, 2), "PSUBSCRIBE reply"
+            )
+            expect(
+                r.pubsub_numsub(news, k("ps:quiet")),
+                [(news.encode(), 1), (k("ps:quiet").encode(), 0)],
+                "PUBSUB NUMSUB",
+            )
+            expect(r.pubsub_channels(k("ps:*")), [news.encode()], "PUBSUB CHANNELS with the run's prefix")
+            expect(r.pubsub_numpat(), numpat + 1, "PUBSUB NUMPAT counts the pattern")
+
+            expect(r.publish(news, "hello"), 2, "PUBLISH to a channel subscribed and matched by a pattern")
+            # Redis delivers to the channel's subscribers first, then to the matching patterns.
+            expect(next_message(p, "message"), pubsub_message("message", news, "hello"), "the message")
+            expect(
+                next_message(p, "pmessage"),
+                pubsub_message("pmessage", news, "hello", pattern),
+                "the pmessage",
+            )
+            expect(r.publish(k("ps:nightly"), b"\x00bin\r\n"), 1, "PUBLISH matched by the pattern only")
+            expect(
+                next_message(p, "pmessage"),
+                pubsub_message("pmessage", k("ps:nightly"), b"\x00bin\r\n", pattern),
+                "a binary pmessage",
+            )
+            expect(r.publish(k("ps:quiet"), "x"), 0, "PUBLISH to a channel nobody listens to")
+            p.ping()
+            expect(next_message(p, "PING"), pubsub_message("pong", None, ""), "PING in subscribed mode")
+
+            p.unsubscribe(news)
+            expect(next_message(p, "UNSUBSCRIBE"), pubsub_message("unsubscribe", news, 1), "UNSUBSCRIBE")
+            expect(r.publish(news, "again"), 1, "PUBLISH after UNSUBSCRIBE reaches the pattern only")
+            expect(
+                next_message(p, "pmessage"),
+                pubsub_message("pmessage", news, "again", pattern),
+                "the pmessage after UNSUBSCRIBE",
+            )
+            p.punsubscribe(pattern)
+            punsubscribed = next_message(p, "PUNSUBSCRIBE")
+            expect(punsubscribed, pubsub_message("punsubscribe", pattern, 0), "PUNSUBSCRIBE reply")
+            expect(r.publish(news, "gone"), 0, "PUBLISH after every unsubscribe")
+            expect(r.pubsub_numsub(news), [(news.encode(), 0)], "PUBSUB NUMSUB after UNSUBSCRIBE")
+            expect(r.pubsub_channels(k("ps:*")), [], "PUBSUB CHANNELS after UNSUBSCRIBE")
+            expect(p.get_message(timeout=0.2), None, "nothing else arrived")
+        finally:
+            p.close()
+
+        old = r.config_get("notify-keyspace-events")["notify-keyspace-events"]
+        events = r.pubsub()
+        space = f"__keyspace@0__:{self.prefix}*"
+        key = k("ps:key")
+        try:
+            expect(r.config_set("notify-keyspace-events", "KEA"), True, "CONFIG SET notify-keyspace-events")
+            events.psubscribe(space)
+            expect(next_message(events, "PSUBSCRIBE"), pubsub_message("psubscribe", space, 1), "PSUBSCRIBE")
+            r.set(key, "v")
+            expect(
+                next_message(events, "keyspace event"),
+                pubsub_message("pmessage", f"__keyspace@0__:{key}", "set", space),
+                "the keyspace notification of SET",
+            )
+            expect(r.delete(key), 1, "DEL")
+            expect(
+                next_message(events, "keyspace event"),
+                pubsub_message("pmessage", f"__keyspace@0__:{key}", "del", space),
+                "the keyspace notification of DEL",
+            )
+            expect(events.get_message(timeout=0.2), None, "no other keyspace event")
+        finally:
+            events.close()
+            r.config_set("notify-keyspace-events", old)
+        restored = r.config_get("notify-keyspace-events")
+        expect(restored, {"notify-keyspace-events": old}, "notify-keyspace-events restored")
+
     def check_concurrency(self):
         """50 clients at once with redis.asyncio, then a ConnectionPool shared by threads."""
         counter = self.k("counter")
@@ -454,6 +560,7 @@ CHECKS = [
     "select",
     "pipeline",
     "transactions",
+    "pubsub",
     "concurrency",
     "client_name",
     "info",
