@@ -16,6 +16,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,10 +53,11 @@ pub(crate) async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let wake = Arc::new(Notify::new());
+    let has_pushed = Arc::new(AtomicBool::new(false));
     let id = shared.next_client_id();
     let fd = stream.as_raw_fd();
     let Some((mut client, max_bulk, mut idle_timeout)) =
-        register(&shared, id, addr, laddr, fd, &wake)
+        register(&shared, id, addr, laddr, fd, &wake, &has_pushed)
     else {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
@@ -155,7 +157,9 @@ pub(crate) async fn serve(
                     client.query_buf = rbuf.len();
                     client.query_buf_free = rbuf.capacity() - rbuf.len();
                     // What others sent this client before the batch goes first.
-                    take_pushed(&mut state, id, &mut out);
+                    if has_pushed.load(Ordering::Acquire) {
+                        take_pushed(&mut state, id, &mut out);
+                    }
                     let end = run_batch(&mut state, &mut client, &mut out, &batch, next, &rbuf);
                     let held = match end {
                         BatchEnd::Done => {
@@ -172,8 +176,7 @@ pub(crate) async fn serve(
                             Some(Hold::Blocked(deadline))
                         }
                     };
-                    close = publish(&mut state, &client) || client.close_after_reply;
-                    take_pushed(&mut state, id, &mut out);
+                    close = publish(&mut state, &client, &mut out) || client.close_after_reply;
                     held
                 };
                 if let Some(hold) = held {
@@ -259,15 +262,10 @@ pub(crate) async fn serve(
 /// Moves what other clients produced for client `id` (MONITOR lines, pub/sub messages)
 /// into its output. True if there was any.
 fn take_pushed(state: &mut State, id: u64, out: &mut Reply) -> bool {
-    match state.clients.get_mut(&id) {
-        Some(entry) if !entry.pushed.is_empty() => {
-            out.buf.extend_from_slice(&entry.pushed);
-            entry.pushed.clear();
-            entry.soft_limit_since = None;
-            true
-        }
-        _ => false,
-    }
+    state
+        .clients
+        .get_mut(&id)
+        .is_some_and(|entry| entry.take_pushed(out))
 }
 
 /// What holds the rest of a batch back.
@@ -445,6 +443,7 @@ fn register(
     laddr: SocketAddr,
     fd: i32,
     wake: &Arc<Notify>,
+    has_pushed: &Arc<AtomicBool>,
 ) -> Option<(Client, u64, u64)> {
     let mut state = shared.state.lock();
     state.stats.connections_received += 1;
@@ -455,9 +454,10 @@ fn register(
     let authenticated = password(&state).is_none();
     let mut client = Client::new(id, addr, laddr, authenticated);
     client.fd = fd;
-    state
-        .clients
-        .insert(id, ClientEntry::new(client.clone(), wake.clone()));
+    state.clients.insert(
+        id,
+        ClientEntry::new(client.clone(), wake.clone(), has_pushed.clone()),
+    );
     Some((
         client,
         state.config.proto_max_bulk_len,
@@ -523,10 +523,12 @@ impl Signals {
 
 /// Copies the connection's state into the registry, for CLIENT LIST and friends. True when
 /// another connection killed this one meanwhile.
-fn publish(state: &mut State, client: &Client) -> bool {
+fn publish(state: &mut State, client: &Client, out: &mut Reply) -> bool {
     match state.clients.get_mut(&client.id) {
         Some(entry) => {
             entry.client.clone_from(client);
+            // And take what others sent it meanwhile (its own commands' MONITOR lines).
+            entry.take_pushed(out);
             entry.killed
         }
         None => true,

@@ -308,11 +308,7 @@ fn feed_monitors(state: &mut State, client: &Client, argv: &[&[u8]]) {
     line.extend_from_slice(b"\r\n");
     for id in state.monitors.clone() {
         if let Some(entry) = state.clients.get_mut(&id) {
-            let was_empty = entry.pushed.is_empty();
-            entry.pushed.extend_from_slice(&line);
-            if was_empty {
-                entry.wake.notify_one();
-            }
+            entry.push(&line);
         }
     }
 }

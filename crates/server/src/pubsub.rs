@@ -243,8 +243,7 @@ pub fn write_message(
 /// Hands `bytes`, written for another connection, to that connection: into its pushed
 /// output, waking it if it was idle. A pub/sub client past its output limits is killed.
 pub fn deliver(entry: &mut ClientEntry, bytes: &[u8], now: Instant) {
-    let was_empty = entry.pushed.is_empty();
-    entry.pushed.extend_from_slice(bytes);
+    entry.push(bytes);
     let pending = entry.pushed.len();
     if pending > PUBSUB_SOFT_LIMIT {
         let since = *entry.soft_limit_since.get_or_insert(now);
@@ -253,13 +252,9 @@ pub fn deliver(entry: &mut ClientEntry, bytes: &[u8], now: Instant) {
             entry.killed = true;
             entry.pushed = Vec::new();
             entry.wake.notify_one();
-            return;
         }
     } else {
         entry.soft_limit_since = None;
-    }
-    if was_empty {
-        entry.wake.notify_one();
     }
 }
 

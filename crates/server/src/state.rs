@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -187,17 +188,44 @@ pub struct ClientEntry {
     pub pushed: Vec<u8>,
     /// Since when `pushed` has been over the pub/sub soft limit.
     pub soft_limit_since: Option<Instant>,
+    /// Set while `pushed` holds something: the connection task reads it without the
+    /// registry lookup before each batch.
+    pub has_pushed: Arc<AtomicBool>,
 }
 
 impl ClientEntry {
-    pub fn new(client: Client, wake: Arc<Notify>) -> ClientEntry {
+    pub fn new(client: Client, wake: Arc<Notify>, has_pushed: Arc<AtomicBool>) -> ClientEntry {
         ClientEntry {
             client,
             killed: false,
             wake,
             pushed: Vec::new(),
             soft_limit_since: None,
+            has_pushed,
         }
+    }
+
+    /// Adds output for this connection from another (a MONITOR line, a message), waking
+    /// its task if it had nothing pending.
+    pub fn push(&mut self, bytes: &[u8]) {
+        let was_empty = self.pushed.is_empty();
+        self.pushed.extend_from_slice(bytes);
+        self.has_pushed.store(true, Ordering::Release);
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Moves the pending output into `out`; true if there was any.
+    pub fn take_pushed(&mut self, out: &mut crate::reply::Reply) -> bool {
+        if self.pushed.is_empty() {
+            return false;
+        }
+        out.buf.extend_from_slice(&self.pushed);
+        self.pushed.clear();
+        self.soft_limit_since = None;
+        self.has_pushed.store(false, Ordering::Release);
+        true
     }
 
     /// The protocol the connection spoke at its last batch.

@@ -76,13 +76,21 @@ impl Modifications {
         use crate::config::notify::{KEYEVENT, KEYSPACE};
         let flags = self.notify_flags;
         if flags & class != 0 && flags & (KEYSPACE | KEYEVENT) != 0 {
-            self.events.push(Event {
-                class,
-                name,
-                db,
-                key: Key::from_slice(key),
-            });
+            self.record_event(class, name, db, key);
         }
+    }
+
+    /// Out of line: with notifications off (the common case) nothing here runs, and the
+    /// lookups that may record an event stay small enough to inline.
+    #[cold]
+    #[inline(never)]
+    fn record_event(&mut self, class: u32, name: &'static str, db: usize, key: &[u8]) {
+        self.events.push(Event {
+            class,
+            name,
+            db,
+            key: Key::from_slice(key),
+        });
     }
 
     /// Whether events wait to be published.
@@ -210,11 +218,18 @@ impl<'a> DbMut<'a> {
     fn live(&mut self, key: &[u8]) -> Option<u32> {
         let (idx, expired) = self.db.expire_if_needed(key, self.now);
         if expired {
-            // Redis signals a lazily expired key but does not count it as a change.
-            self.mods.signal(self.index, key, 0, false);
-            self.mods.event(notify::EXPIRED, "expired", self.index, key);
+            self.expired(key);
         }
         idx
+    }
+
+    /// A key lazy expiry just deleted: Redis signals it, without counting a change, and
+    /// names it `expired`.
+    #[cold]
+    #[inline(never)]
+    fn expired(&mut self, key: &[u8]) {
+        self.mods.signal(self.index, key, 0, false);
+        self.mods.event(notify::EXPIRED, "expired", self.index, key);
     }
 
     /// A read that found nothing: INFO keyspace_misses and the `keymiss` event.
