@@ -219,6 +219,26 @@ pub fn call_in(caller: &mut Ctx, cmd: &'static CommandSpec, id: usize, argv: &[&
     call_with(ctx, id, argv);
 }
 
+/// `call_in` with the reply going to `out` instead of the caller's (a script's
+/// `redis.call`, whose reply becomes a Lua value).
+pub fn call_into(
+    caller: &mut Ctx,
+    out: &mut Reply,
+    cmd: &'static CommandSpec,
+    id: usize,
+    argv: &[&[u8]],
+) {
+    let ctx = Ctx {
+        state: caller.state,
+        client: caller.client,
+        out,
+        now: caller.now,
+        cmd,
+        can_block: false,
+    };
+    call_with(ctx, id, argv);
+}
+
 fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
     let cmd = ctx.cmd;
     let started = Instant::now();

@@ -15,6 +15,7 @@
 
 pub mod args;
 pub mod blocking;
+pub mod busy;
 pub mod command;
 pub mod commands;
 pub mod config;

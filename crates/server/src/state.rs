@@ -269,6 +269,9 @@ pub struct State {
     pub blocked: crate::blocking::Blocked,
     /// Pub/sub subscriptions.
     pub pubsub: crate::pubsub::PubSub,
+    /// The running script, as connections see it without this lock (`Shared` holds it
+    /// too).
+    pub script_run: Arc<crate::busy::ScriptRun>,
     /// What each client in MULTI has queued, by client id.
     pub transactions: std::collections::HashMap<u64, crate::multi::Transaction>,
     /// Clients in MONITOR mode, by id, in the order they asked.
@@ -314,6 +317,7 @@ impl State {
             blocked: crate::blocking::Blocked::default(),
             transactions: Default::default(),
             pubsub: Default::default(),
+            script_run: Default::default(),
             monitors: Vec::new(),
             started: Instant::now(),
             last_save: unix_millis() / 1000,
