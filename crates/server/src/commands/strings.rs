@@ -343,14 +343,19 @@ fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// `GETSET key value`: the old value (null if none); the new value has no TTL.
 fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     reply_get(ctx, argv[1])?;
-    ctx.db().set(argv[1], Value::string(argv[2]), NO_EXPIRY);
+    let mut db = ctx.db();
+    db.set(argv[1], Value::string(argv[2]), NO_EXPIRY);
+    db.notify(notify::STRING, "set", argv[1]);
     Ok(Done)
 }
 
 /// `GETDEL key`: the value, and the key is deleted.
 fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if reply_get(ctx, argv[1])? {
-        ctx.db().remove(argv[1]);
+        let mut db = ctx.db();
+        if db.remove(argv[1]).is_some() {
+            db.notify(notify::GENERIC, "del", argv[1]);
+        }
     }
     Ok(Done)
 }
@@ -379,12 +384,15 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     match expire {
         Some((kind, at)) if !kind.is_relative() && at <= now => {
             db.remove(key);
+            db.notify(notify::GENERIC, "del", key);
         }
         Some((_, at)) => {
             db.set_expire(key, at);
+            db.notify(notify::GENERIC, "expire", key);
         }
         None if opts.persist && db.expire_at(key).is_some_and(|at| at != NO_EXPIRY) => {
             db.set_expire(key, NO_EXPIRY);
+            db.notify(notify::GENERIC, "persist", key);
         }
         None => {}
     }
@@ -427,6 +435,7 @@ fn mset_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CommandResult {
     }
     for pair in argv[1..].chunks_exact(2) {
         db.set(pair[0], Value::string(pair[1]), NO_EXPIRY);
+        db.notify(notify::STRING, "set", pair[0]);
     }
     if nx {
         out.int(1);
@@ -515,6 +524,8 @@ fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (mut db, out) = ctx.db_out();
     let Some(mut value) = db.write::<Value>(key)? else {
         db.set(key, Value::string(tail), NO_EXPIRY);
+        // Redis names a key that APPEND creates `append` too (after `new`).
+        db.notify(notify::STRING, "append", key);
         out.int(tail.len() as i64);
         return Ok(Done);
     };
