@@ -117,7 +117,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         Some(0) => out.set(0),
         Some(n) if n >= set.len() as u64 => {
             // The whole set, in its own order, as Redis answers this case with SUNION;
-            // left empty, the key goes.
+            // left empty, the key goes: `spop` is still named, then `del`, as in Redis.
             let all = std::mem::replace(&mut *set, SetValue::Intset(Vec::new()));
             out.set(all.len());
             for member in all.iter() {

@@ -87,6 +87,8 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) -> CommandRes
     let key = argv[1];
     let (mut added, mut updated, mut processed) = (0u64, 0u64, 0u64);
     let mut last_score = 0.0;
+    // Redis names the change `zincr` for ZINCRBY and ZADD INCR, once per command.
+    let event = if flags.incr { "zincr" } else { "zadd" };
     // The guard goes before the reply is written.
     {
         let mut db = ctx.db();
@@ -117,12 +119,12 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) -> CommandRes
                     }
                     Added::Nop => {}
                     Added::Nan => {
-                        zset.changed(added + updated, if flags.incr { "zincr" } else { "zadd" });
+                        zset.changed(added + updated, event);
                         return Err(errors::ZADD_NAN.into());
                     }
                 }
             }
-            zset.changed(added + updated, if flags.incr { "zincr" } else { "zadd" });
+            zset.changed(added + updated, event);
         }
     }
     if flags.incr {
