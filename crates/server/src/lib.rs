@@ -27,6 +27,7 @@ pub mod keyspace;
 pub mod multi;
 pub mod pubsub;
 pub mod reply;
+pub mod scripting;
 mod server;
 mod shared;
 pub mod state;

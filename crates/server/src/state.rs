@@ -272,6 +272,8 @@ pub struct State {
     /// The running script, as connections see it without this lock (`Shared` holds it
     /// too).
     pub script_run: Arc<crate::busy::ScriptRun>,
+    /// The Lua engine and the script cache.
+    pub scripts: crate::scripting::Engine,
     /// What each client in MULTI has queued, by client id.
     pub transactions: std::collections::HashMap<u64, crate::multi::Transaction>,
     /// Clients in MONITOR mode, by id, in the order they asked.
@@ -318,6 +320,7 @@ impl State {
             transactions: Default::default(),
             pubsub: Default::default(),
             script_run: Default::default(),
+            scripts: Default::default(),
             monitors: Vec::new(),
             started: Instant::now(),
             last_save: unix_millis() / 1000,

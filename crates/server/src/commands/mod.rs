@@ -14,6 +14,7 @@ pub mod introspection;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sorted_sets;
@@ -35,6 +36,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     diagnostics::HANDLERS,
     transactions::HANDLERS,
     pubsub::HANDLERS,
+    scripting::HANDLERS,
 ];
 
 /// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called

@@ -1,0 +1,132 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT LOAD/EXISTS/FLUSH/KILL/HELP: the
+//! commands around the Lua engine (`crate::scripting`), with Redis 7.0's checks in its
+//! order.
+//!
+//! ```text
+//! EVAL script numkeys [key ...] [arg ...]      -> the script's reply
+//! EVALSHA sha1 numkeys [key ...] [arg ...]     -> the cached script's reply, or NOSCRIPT
+//! SCRIPT LOAD script                           -> the script's SHA1
+//! SCRIPT EXISTS sha1 [sha1 ...]                -> 1 or 0 per SHA1
+//! SCRIPT FLUSH [ASYNC|SYNC]                    -> OK
+//! SCRIPT KILL                                  -> NOTBUSY when no script runs
+//! ```
+
+use crate::args::Args;
+use crate::busy::KillRefused;
+use crate::command::{handler, CommandResult, Ctx, Done, Entry};
+use crate::commands::help;
+use crate::scripting::{self, Source, NOSCRIPT};
+
+pub static HANDLERS: &[Entry] = &[
+    handler("eval", eval),
+    handler("evalsha", evalsha),
+    handler("eval_ro", eval_ro),
+    handler("evalsha_ro", evalsha_ro),
+    handler("script", crate::commands::container),
+    handler("script|load", script_load),
+    handler("script|exists", script_exists),
+    handler("script|flush", script_flush),
+    handler("script|kill", script_kill),
+    handler("script|help", script_help),
+];
+
+fn eval(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    run(ctx, argv, Source::Body(argv[1]), false)
+}
+
+fn eval_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    run(ctx, argv, Source::Body(argv[1]), true)
+}
+
+fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    // A SHA1 of another length cannot match: Redis answers before reading numkeys.
+    if argv[1].len() != 40 {
+        return Err(NOSCRIPT.into());
+    }
+    run(ctx, argv, Source::Sha(argv[1]), false)
+}
+
+fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    if argv[1].len() != 40 {
+        return Err(NOSCRIPT.into());
+    }
+    run(ctx, argv, Source::Sha(argv[1]), true)
+}
+
+/// numkeys, then the script.
+fn run(ctx: &mut Ctx, argv: &[&[u8]], source: Source, read_only: bool) -> CommandResult {
+    let numkeys = Args::new(argv, 2).i64()?;
+    if numkeys > argv.len() as i64 - 3 {
+        return Err("ERR Number of keys can't be greater than number of args".into());
+    }
+    if numkeys < 0 {
+        return Err("ERR Number of keys can't be negative".into());
+    }
+    let (keys, args) = argv[3..].split_at(numkeys as usize);
+    scripting::eval(ctx, source, keys, args, read_only)?;
+    Ok(Done)
+}
+
+fn script_load(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let sha = ctx.state.scripts.load(argv[2])?;
+    ctx.out.bulk(sha.as_bytes());
+    Ok(Done)
+}
+
+fn script_exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    ctx.out.array(argv.len() - 2);
+    for sha in &argv[2..] {
+        let found = ctx.state.scripts.exists(sha);
+        ctx.out.int(found as i64);
+    }
+    Ok(Done)
+}
+
+fn script_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mode_ok = match argv.len() {
+        2 => true,
+        3 => argv[2].eq_ignore_ascii_case(b"sync") || argv[2].eq_ignore_ascii_case(b"async"),
+        _ => false,
+    };
+    if !mode_ok {
+        return Err("ERR SCRIPT FLUSH only support SYNC|ASYNC option".into());
+    }
+    ctx.state.scripts.flush();
+    ctx.out.ok();
+    Ok(Done)
+}
+
+fn script_kill(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    match ctx.state.script_run.kill() {
+        Ok(()) => {
+            ctx.out.ok();
+            Ok(Done)
+        }
+        Err(KillRefused::NotBusy) => Err("NOTBUSY No scripts in execution right now.".into()),
+        Err(KillRefused::Unkillable) => Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.".into()),
+    }
+}
+
+fn script_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    help(
+        ctx,
+        "SCRIPT",
+        &[
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed.",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ],
+    );
+    Ok(Done)
+}

@@ -1,0 +1,562 @@
+//! Lua scripting as Redis 7.0 has it: one Lua 5.1 state for the server, the script cache
+//! (SHA1 → body and compiled function), the `redis` library and the sandbox.
+//!
+//! A script runs inside the command that runs it (EVAL, EVALSHA and their `_RO` forms),
+//! under the state's one lock, so no other client's command runs between two of its
+//! `redis.call`s. `redis.call` goes through `dispatch::call_into`, as any nested command.
+//! Nothing here may block or do I/O; a long script is stopped only by SCRIPT KILL
+//! (`busy::ScriptRun`), polled from an instruction hook.
+
+mod bit;
+mod convert;
+mod raw;
+mod sandbox;
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value};
+
+use crate::busy::ScriptRun;
+use crate::command::{flags, CommandError, Ctx, Registry};
+use crate::reply::{Protocol, Reply};
+
+/// What SCRIPT KILL makes a running script fail with.
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// The flags a script declares in its `#!lua flags=...` line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScriptFlags {
+    /// No shebang: the script runs as before Redis 7 (writes allowed, no flag checks).
+    pub compat: bool,
+    pub no_writes: bool,
+    pub allow_oom: bool,
+    pub allow_stale: bool,
+    pub no_cluster: bool,
+    pub allow_cross_slot_keys: bool,
+}
+
+/// A cached script.
+struct Script {
+    flags: ScriptFlags,
+    func: Function,
+}
+
+/// The scripting engine in `State`. The Lua state is made on first use and thrown away
+/// by SCRIPT FLUSH, as Redis resets its Lua state.
+#[derive(Default)]
+pub struct Engine {
+    inner: Option<Box<Inner>>,
+    /// `math.random`'s state, kept across SCRIPT FLUSH as Redis's process-wide one is.
+    rand48: Option<u64>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field(
+                "scripts",
+                &self.inner.as_ref().map_or(0, |i| i.scripts.len()),
+            )
+            .finish()
+    }
+}
+
+struct Inner {
+    lua: Lua,
+    /// By lower-case hex SHA1.
+    scripts: HashMap<String, Script>,
+    /// The real globals, behind the read-only `_G` the scripts see.
+    globals: Table,
+    xpcall: Function,
+    handler: Function,
+}
+
+/// Why a script could not be loaded.
+pub type LoadError = String;
+
+/// A script run in progress: what `redis.call` and the hook need, reachable from Lua
+/// callbacks (which must be `'static`) through the `RUN` thread-local for the length of
+/// the run, on the thread that holds the state's lock.
+struct Run {
+    /// The running command's context, lifetimes erased; valid while `RUN` points here.
+    ctx: *mut Ctx<'static>,
+    /// The protocol `redis.call` replies are read in (`redis.setresp`).
+    resp: Protocol,
+    read_only: bool,
+    busy: Arc<ScriptRun>,
+}
+
+thread_local! {
+    static RUN: Cell<*mut Run> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Whether the running script has been asked to stop.
+fn kill_requested() -> bool {
+    let run = RUN.with(Cell::get);
+    // SAFETY: `RUN` is non-null only while `Engine::run` holds the `Run` it points to.
+    !run.is_null() && unsafe { (*run).busy.kill_requested() }
+}
+
+/// The running script's `Run`, if a script runs on this thread.
+fn with_run<R>(f: impl FnOnce(&mut Run) -> R) -> Option<R> {
+    let run = RUN.with(Cell::get);
+    if run.is_null() {
+        return None;
+    }
+    // SAFETY: as in `kill_requested`; Lua callbacks run one at a time on this thread.
+    Some(f(unsafe { &mut *run }))
+}
+
+/// The SHA1 of a script body, in lower-case hex.
+pub fn sha1hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+/// Redis's `evalExtractShebangFlags`: the flags of a `#!lua` first line and the length
+/// of that line (without its newline, which stays to keep line numbers).
+pub fn shebang(body: &[u8]) -> Result<(ScriptFlags, usize), String> {
+    if !body.starts_with(b"#!") {
+        return Ok((
+            ScriptFlags {
+                compat: true,
+                ..ScriptFlags::default()
+            },
+            0,
+        ));
+    }
+    let Some(end) = memchr::memchr(b'\n', body) else {
+        return Err("Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let parts: Vec<&str> = line.split_ascii_whitespace().collect();
+    let Some(engine) = parts.first() else {
+        return Err("Invalid engine in script shebang".into());
+    };
+    if *engine != "#!lua" {
+        return Err(format!("Unexpected engine in script shebang: {engine}"));
+    }
+    let mut flags = ScriptFlags::default();
+    for part in &parts[1..] {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(format!("Unknown lua shebang option: {part}"));
+        };
+        for flag in list.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => flags.no_writes = true,
+                "allow-oom" => flags.allow_oom = true,
+                "allow-stale" => flags.allow_stale = true,
+                "no-cluster" => flags.no_cluster = true,
+                "allow-cross-slot-keys" => flags.allow_cross_slot_keys = true,
+                _ => return Err(format!("Unexpected flag in script shebang: {flag}")),
+            }
+        }
+    }
+    Ok((flags, end))
+}
+
+impl Engine {
+    fn inner(&mut self) -> &mut Inner {
+        let rand48 = self.rand48.unwrap_or(raw::RAND48_INITIAL);
+        self.inner.get_or_insert_with(|| {
+            Box::new(Inner::new(rand48).expect("a new Lua state with the redis library"))
+        })
+    }
+
+    /// Whether a script with this SHA1 (any letter case) is cached.
+    pub fn exists(&self, sha: &[u8]) -> bool {
+        let Some(inner) = &self.inner else {
+            return false;
+        };
+        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        inner.scripts.contains_key(&sha)
+    }
+
+    /// SCRIPT FLUSH: forgets every script and starts a new Lua state.
+    pub fn flush(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            self.rand48 = Some(inner.rand48());
+        }
+    }
+
+    /// Caches `body` (compiling it once) and answers its SHA1, or Redis's error text.
+    pub fn load(&mut self, body: &[u8]) -> Result<String, LoadError> {
+        let sha = sha1hex(body);
+        self.inner().load(sha, body)
+    }
+}
+
+impl Inner {
+    fn new(rand48: u64) -> mlua::Result<Inner> {
+        let (lua, globals) = sandbox::new_state(rand48)?;
+        let xpcall: Function = globals.raw_get("xpcall")?;
+        let handler = lua.create_function(error_handler)?;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            |lua, _| {
+                if kill_requested() {
+                    tracing::warn!("Lua script killed by user with SCRIPT KILL.");
+                    // From now on every line fails, so that pcall cannot swallow the kill.
+                    lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
+                        Err(mlua::Error::runtime(KILLED))
+                    });
+                    return Err(mlua::Error::runtime(KILLED));
+                }
+                Ok(mlua::VmState::Continue)
+            },
+        );
+        Ok(Inner {
+            lua,
+            scripts: HashMap::new(),
+            globals,
+            xpcall,
+            handler,
+        })
+    }
+
+    fn rand48(&self) -> u64 {
+        self.lua
+            .named_registry_value::<f64>(raw::RAND48_KEY)
+            .map_or(raw::RAND48_INITIAL, |x| x as u64)
+    }
+
+    fn load(&mut self, sha: String, body: &[u8]) -> Result<String, LoadError> {
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags, shebang_len) = shebang(body).map_err(|e| format!("ERR {e}"))?;
+        let func = self
+            .lua
+            .load(&body[shebang_len..])
+            .set_name("@user_script")
+            .set_mode(mlua::ChunkMode::Text)
+            .into_function()
+            .map_err(|e| {
+                let msg = match e {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => other.to_string(),
+                };
+                format!("ERR Error compiling script (new function): {msg}")
+            })?;
+        self.scripts.insert(sha.clone(), Script { flags, func });
+        Ok(sha)
+    }
+}
+
+/// How a script is asked to run.
+pub enum Source<'a> {
+    /// EVAL: the body.
+    Body(&'a [u8]),
+    /// EVALSHA: the SHA1 of a cached body.
+    Sha(&'a [u8]),
+}
+
+/// Runs a script for EVAL/EVALSHA (`read_only`: their `_RO` forms) with its keys and
+/// arguments, writing its reply (or error) into `ctx.out`.
+pub fn eval(
+    ctx: &mut Ctx,
+    source: Source,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    read_only: bool,
+) -> Result<(), CommandError> {
+    let mut engine = std::mem::take(&mut ctx.state.scripts);
+    let result = eval_with(&mut engine, ctx, source, keys, args, read_only);
+    // A nested call cannot reach the engine (EVAL and SCRIPT are refused in scripts), so
+    // nothing replaced it meanwhile.
+    ctx.state.scripts = engine;
+    result
+}
+
+fn eval_with(
+    engine: &mut Engine,
+    ctx: &mut Ctx,
+    source: Source,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    read_only: bool,
+) -> Result<(), CommandError> {
+    let inner = engine.inner();
+    let sha = match source {
+        Source::Body(body) => {
+            let sha = sha1hex(body);
+            inner.load(sha, body).map_err(CommandError::from)?
+        }
+        Source::Sha(sha) => {
+            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+            if !inner.scripts.contains_key(&sha) {
+                return Err(NOSCRIPT.into());
+            }
+            sha
+        }
+    };
+    let script = &inner.scripts[&sha];
+    if !script.flags.compat && !script.flags.no_writes && read_only {
+        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+    }
+    let read_only = read_only || (!script.flags.compat && script.flags.no_writes);
+    let func = script.func.clone();
+    inner.run(ctx, &sha, func, keys, args, read_only);
+    Ok(())
+}
+
+/// EVALSHA's answer for a SHA1 that is not cached.
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+impl Inner {
+    fn run(
+        &mut self,
+        ctx: &mut Ctx,
+        sha: &str,
+        func: Function,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+        read_only: bool,
+    ) {
+        let busy = ctx.state.script_run.clone();
+        let db = ctx.client.db;
+        let set_arrays = || -> mlua::Result<()> {
+            let keys_table = self.lua.create_sequence_from(
+                keys.iter()
+                    .map(|k| self.lua.create_string(k))
+                    .collect::<mlua::Result<Vec<_>>>()?,
+            )?;
+            let args_table = self.lua.create_sequence_from(
+                args.iter()
+                    .map(|a| self.lua.create_string(a))
+                    .collect::<mlua::Result<Vec<_>>>()?,
+            )?;
+            self.globals.raw_set("KEYS", keys_table)?;
+            self.globals.raw_set("ARGV", args_table)?;
+            Ok(())
+        };
+        if let Err(e) = set_arrays() {
+            ctx.out.error(&format!("ERR {e}"));
+            return;
+        }
+        let mut run = Run {
+            // SAFETY: only the lifetimes are erased; the pointer is dropped from `RUN`
+            // below, before `ctx` can go away.
+            ctx: (ctx as *mut Ctx).cast::<Ctx<'static>>(),
+            resp: Protocol::Resp2,
+            read_only,
+            busy: busy.clone(),
+        };
+        busy.begin();
+        RUN.with(|r| r.set(&mut run));
+        let outcome = self.xpcall.call::<MultiValue>((func, self.handler.clone()));
+        RUN.with(|r| r.set(std::ptr::null_mut()));
+        busy.end();
+        // The hook may have been switched to every line by a kill.
+        self.reset_hook();
+        ctx.client.db = db;
+        let script_resp = run.resp;
+        let mut values = match outcome {
+            Ok(values) => values.into_iter(),
+            Err(e) => {
+                ctx.out.error(&format!(
+                    "ERR Error running script {sha}, {}",
+                    truncate(&e.to_string(), 100)
+                ));
+                return;
+            }
+        };
+        let ok = matches!(values.next(), Some(Value::Boolean(true)));
+        let value = values.next().unwrap_or(Value::Nil);
+        if ok {
+            convert::write_reply(ctx.out, script_resp, &value, 0);
+        } else {
+            write_script_error(ctx.out, sha, &value);
+        }
+    }
+
+    fn reset_hook(&self) {
+        // Only a kill changes the hook; put the counting one back.
+        self.lua.remove_hook();
+        self.lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            |lua, _| {
+                if kill_requested() {
+                    tracing::warn!("Lua script killed by user with SCRIPT KILL.");
+                    lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
+                        Err(mlua::Error::runtime(KILLED))
+                    });
+                    return Err(mlua::Error::runtime(KILLED));
+                }
+                Ok(mlua::VmState::Continue)
+            },
+        );
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// The reply for a script that failed: its error table's `err`, and where it failed as
+/// ` script: <sha>, on <source>:<line>.` when the error handler could tell.
+fn write_script_error(out: &mut Reply, sha: &str, value: &Value) {
+    let Value::Table(t) = value else {
+        out.error(&format!(
+            "ERR Error running script {sha}, execution failure"
+        ));
+        return;
+    };
+    let field = |name: &str| -> Option<Vec<u8>> {
+        match t.raw_get::<Value>(name).ok()? {
+            Value::String(s) => Some(s.as_bytes().to_vec()),
+            Value::Integer(n) => Some(n.to_string().into_bytes()),
+            Value::Number(n) => Some(convert::lua_number_text(n).into_bytes()),
+            _ => None,
+        }
+    };
+    let mut text = field("err").unwrap_or_default();
+    if let (Some(source), Some(line)) = (field("source"), field("line")) {
+        text.extend_from_slice(b" script: ");
+        text.extend_from_slice(sha.as_bytes());
+        text.extend_from_slice(b", on ");
+        text.extend_from_slice(&source);
+        text.push(b':');
+        text.extend_from_slice(&line);
+        text.push(b'.');
+    }
+    let counted = !matches!(
+        t.raw_get::<Value>("ignore_error_stats_update"),
+        Ok(Value::Boolean(true))
+    );
+    convert::write_error(out, &text, counted);
+}
+
+/// The error handler every script runs under: whatever was raised becomes a table
+/// `{err=...}` (a message gets Redis's `ERR ` code), with the source and line of the
+/// script code that raised it.
+fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
+    let table = match err {
+        Value::Table(t) => t,
+        other => {
+            let text: Vec<u8> = match &other {
+                Value::String(s) => s.as_bytes().to_vec(),
+                Value::Error(e) => root_message(e).into_bytes(),
+                Value::Nil => b"nil".to_vec(),
+                Value::Boolean(b) => b.to_string().into_bytes(),
+                Value::Integer(n) => n.to_string().into_bytes(),
+                Value::Number(n) => convert::lua_number_text(*n).into_bytes(),
+                v => format!("{}: {:p}", v.type_name(), v.to_pointer()).into_bytes(),
+            };
+            let t = lua.create_table()?;
+            let mut msg = Vec::with_capacity(text.len() + 4);
+            if !text.starts_with(KILLED.as_bytes()) {
+                msg.extend_from_slice(b"ERR ");
+            }
+            msg.extend_from_slice(&text);
+            t.raw_set("err", lua.create_string(&msg)?)?;
+            t
+        }
+    };
+    // Level 0 is this handler; 1 raised the error, unless it is a C function (error,
+    // redis.call), whose caller is meant.
+    let mut frame = lua.inspect_stack(1);
+    if frame.as_ref().is_some_and(|f| f.source().what == "C") {
+        frame = lua.inspect_stack(2);
+    }
+    if let Some(frame) = frame {
+        let source = frame.source();
+        if let Some(src) = source.source {
+            table.raw_set("source", lua.create_string(src.as_bytes())?)?;
+        }
+        table.raw_set("line", frame.curr_line())?;
+    }
+    Ok(table)
+}
+
+/// The message of a Rust error raised inside Lua, without mlua's wrapping.
+fn root_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => root_message(cause),
+        mlua::Error::RuntimeError(msg) => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `redis.call` and `redis.pcall`: runs a command for the script, as Redis's
+/// `luaRedisGenericCommand` and `scriptCall`, checking in Redis's order.
+fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<(Value, i64)> {
+    let reply = with_run(|run| command_for_script(lua, run, args));
+    let (value, failed) = match reply {
+        Some(r) => r?,
+        None => (
+            convert::error_table(
+                lua,
+                b"redis.call/pcall can only be called inside a script invocation",
+                false,
+            )?,
+            true,
+        ),
+    };
+    let mode = if failed && raise {
+        raw::mode::RAISE
+    } else {
+        raw::mode::RETURN
+    };
+    Ok((value, mode))
+}
+
+/// The reply as a Lua value and whether it is an error.
+fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Result<(Value, bool)> {
+    if args.is_empty() {
+        let msg = b"Please specify at least one argument for this redis lib call";
+        return Ok((convert::error_table(lua, msg, false)?, true));
+    }
+    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    for arg in args.iter() {
+        match arg {
+            Value::String(s) => argv.push(s.as_bytes().to_vec()),
+            Value::Integer(n) => argv.push(crate::util::format_double_g17(*n as f64).into_bytes()),
+            Value::Number(n) => argv.push(crate::util::format_double_g17(*n).into_bytes()),
+            _ => {
+                let msg = b"Lua redis lib command arguments must be strings or integers";
+                return Ok((convert::error_table(lua, msg, false)?, true));
+            }
+        }
+    }
+    let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+    // SAFETY: `run.ctx` is the running command's context (see `Run`).
+    let ctx = unsafe { &mut *run.ctx };
+    let refuse = |ctx: &mut Ctx, msg: &str| -> mlua::Result<(Value, bool)> {
+        ctx.state.stats.error_replies += 1;
+        *ctx.state.error_stats.entry(b"ERR"[..].into()).or_default() += 1;
+        Ok((convert::error_table(lua, msg.as_bytes(), true)?, true))
+    };
+    let Ok((cmd, id)) = Registry::get().resolve_with_id(&argv) else {
+        return refuse(ctx, "Unknown Redis command called from script");
+    };
+    if !cmd.arity_ok(argv.len()) {
+        return refuse(
+            ctx,
+            "Wrong number of args calling Redis command from script",
+        );
+    }
+    if cmd.has(flags::NOSCRIPT) {
+        return refuse(ctx, "This Redis command is not allowed from script");
+    }
+    if run.read_only && cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+        return refuse(
+            ctx,
+            "Write commands are not allowed from read-only scripts.",
+        );
+    }
+    if cmd.has(flags::WRITE) {
+        run.busy.wrote();
+    }
+    let mut out = Reply::with_capacity(run.resp, 64);
+    crate::dispatch::call_into(ctx, &mut out, cmd, id, &argv);
+    ctx.state.stats.error_replies += out.errors;
+    for code in out.take_error_codes() {
+        *ctx.state.error_stats.entry(code).or_default() += 1;
+    }
+    convert::reply_to_lua(lua, ctx.out, out, run.resp)
+}
