@@ -505,6 +505,13 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<(Value, 
     Ok((value, mode))
 }
 
+/// Commands Redis 7.0 marks `may-replicate` that scripts can call. COMMAND INFO does not
+/// show that flag, so the generated metadata (`crates/commands`) cannot carry it; a
+/// read-only script refuses these as it refuses writes.
+fn may_replicate(cmd: &crate::command::CommandSpec) -> bool {
+    matches!(cmd.full_name, "publish" | "spublish" | "pfcount")
+}
+
 /// The reply as a Lua value and whether it is an error.
 fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Result<(Value, bool)> {
     if args.is_empty() {
@@ -543,7 +550,9 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
     if cmd.has(flags::NOSCRIPT) {
         return refuse(ctx, "This Redis command is not allowed from script");
     }
-    if run.read_only && cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+    if run.read_only
+        && (cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 || may_replicate(cmd))
+    {
         return refuse(
             ctx,
             "Write commands are not allowed from read-only scripts.",
