@@ -569,3 +569,79 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
     }
     convert::reply_to_lua(lua, ctx.out, out, run.resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Client, State};
+
+    /// Runs `body` as EVAL would, with another thread asking SCRIPT KILL until it
+    /// succeeds; answers the reply.
+    fn run_and_kill(body: &[u8]) -> Vec<u8> {
+        let (tx, _rx) = tokio::sync::watch::channel(false);
+        let mut state = State::new(Default::default(), tx);
+        let mut client = Client::for_tests(1);
+        let mut out = Reply::new(Protocol::Resp2);
+        let busy = state.script_run.clone();
+        let killer = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            while busy.kill().is_err() {
+                assert!(started.elapsed().as_secs() < 10, "the script never ran");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        let mut ctx = Ctx {
+            state: &mut state,
+            client: &mut client,
+            out: &mut out,
+            now: crate::state::unix_millis(),
+            cmd: Registry::get().lookup(b"eval").expect("eval"),
+            can_block: false,
+        };
+        eval(&mut ctx, Source::Body(body), &[], &[], false).expect("ran");
+        killer.join().expect("killer");
+        assert!(state.script_run.running_for().is_none());
+        out.buf.to_vec()
+    }
+
+    #[test]
+    fn script_kill_stops_a_running_script_with_redis_error() {
+        let reply = run_and_kill(b"local i = 0\nwhile true do i = i + 1 end");
+        let sha = sha1hex(b"local i = 0\nwhile true do i = i + 1 end");
+        assert_eq!(
+            String::from_utf8_lossy(&reply),
+            format!("-ERR Script killed by user with SCRIPT KILL... script: {sha}, on @user_script:2.\r\n")
+        );
+    }
+
+    #[test]
+    fn pcall_cannot_swallow_script_kill() {
+        let reply = run_and_kill(b"while true do pcall(function() while true do end end) end");
+        assert!(
+            reply.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."),
+            "{}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+
+    #[test]
+    fn shebang_flags_and_errors_are_redis_s() {
+        assert_eq!(shebang(b"return 1").map(|(f, _)| f.compat), Ok(true));
+        let (flags, len) = shebang(b"#!lua flags=no-writes,allow-oom\nreturn 1").expect("ok");
+        assert!(flags.no_writes && flags.allow_oom && !flags.compat);
+        assert_eq!(len, "#!lua flags=no-writes,allow-oom".len());
+        assert_eq!(shebang(b"#!lua").unwrap_err(), "Invalid script shebang");
+        assert_eq!(
+            shebang(b"#!py\n").unwrap_err(),
+            "Unexpected engine in script shebang: #!py"
+        );
+        assert_eq!(
+            shebang(b"#!lua flags=x\n").unwrap_err(),
+            "Unexpected flag in script shebang: x"
+        );
+        assert_eq!(
+            shebang(b"#!lua x=1\n").unwrap_err(),
+            "Unknown lua shebang option: x=1"
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! Scripts under concurrency, over TCP: a script runs with no other client's command
+//! between two of its `redis.call`s, so a read-modify-write in Lua never loses an update,
+//! however many clients race on the key.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{start, Conn};
+use lockstep_resp::Frame;
+
+/// Reads the counter, spins long enough for other clients' commands to arrive, writes it
+/// back plus one. Any command between the GET and the SET would be lost.
+const SLOW_INCREMENT: &str = "local v = tonumber(redis.call('get', KEYS[1]) or '0')\n\
+     local spin = 0\n\
+     for i = 1, tonumber(ARGV[1]) do spin = spin + i end\n\
+     redis.call('set', KEYS[1], v + 1)\n\
+     return v + 1";
+
+fn int_of(frame: &Frame) -> i64 {
+    match frame {
+        Frame::Bulk(b) => std::str::from_utf8(b).unwrap().parse().unwrap(),
+        Frame::Integer(n) => *n,
+        Frame::Null => 0,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+/// The seed scenario: one client runs the slow increment again and again while others
+/// INCR the same key. The final value is the number of acknowledged increments.
+#[test]
+fn a_script_read_modify_write_loses_no_concurrent_incr() {
+    let server = start();
+    let addr = server.addr();
+    let scripts = thread::spawn(move || {
+        let mut c = Conn::open(addr);
+        for _ in 0..40 {
+            let n = c.int(&["EVAL", SLOW_INCREMENT, "1", "counter", "200000"]);
+            assert!(n > 0);
+        }
+        40
+    });
+    let incrs: Vec<_> = (0..4)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = Conn::open(addr);
+                for _ in 0..300 {
+                    assert!(c.int(&["INCR", "counter"]) > 0);
+                }
+                300
+            })
+        })
+        .collect();
+    let mut acknowledged = scripts.join().unwrap();
+    for t in incrs {
+        acknowledged += t.join().unwrap();
+    }
+    let mut c = Conn::open(addr);
+    assert_eq!(int_of(&c.command(&["GET", "counter"])), acknowledged);
+}
+
+/// A SET from another client lands before or after the script, never between its GET
+/// and its SET: the key ends as the script's result or as the SET's value.
+#[test]
+fn a_write_from_another_client_never_lands_inside_a_script() {
+    let server = start();
+    let addr = server.addr();
+    for _ in 0..20 {
+        let mut c = Conn::open(addr);
+        c.ok(&["SET", "k", "0"]);
+        let script = thread::spawn(move || {
+            let mut c = Conn::open(addr);
+            c.int(&["EVAL", SLOW_INCREMENT, "1", "k", "300000"])
+        });
+        thread::sleep(Duration::from_millis(1));
+        let mut other = Conn::open(addr);
+        other.ok(&["SET", "k", "999"]);
+        let from_script = script.join().unwrap();
+        let last = int_of(&c.command(&["GET", "k"]));
+        match from_script {
+            // The script ran first: the SET came after.
+            1 => assert_eq!(last, 999),
+            // The SET ran first: the script read it.
+            1000 => assert_eq!(last, 1000),
+            n => panic!("the script saw {}: a write landed inside it", n - 1),
+        }
+    }
+}
+
+/// 16 clients run the increment script through EVALSHA and 16 run INCR for about two
+/// seconds; every acknowledged increment is in the total.
+#[test]
+fn scripts_and_incr_from_many_clients_lose_nothing() {
+    let server = start();
+    let addr = server.addr();
+    let sha = {
+        let mut c = Conn::open(addr);
+        c.text(&["SCRIPT", "LOAD", SLOW_INCREMENT])
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let workers: Vec<_> = (0..32)
+        .map(|i| {
+            let sha = sha.clone();
+            thread::spawn(move || {
+                let mut c = Conn::open(addr);
+                let mut done = 0i64;
+                while Instant::now() < deadline {
+                    if i % 2 == 0 {
+                        let n = c.int(&["EVALSHA", &sha, "1", "counter", "2000"]);
+                        assert!(n > 0);
+                    } else {
+                        assert!(c.int(&["INCR", "counter"]) > 0);
+                    }
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let acknowledged: i64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let mut c = Conn::open(addr);
+    assert_eq!(int_of(&c.command(&["GET", "counter"])), acknowledged);
+    assert!(acknowledged > 32, "the clients hardly ran: {acknowledged}");
+}
+
+/// SCRIPT KILL with no script running answers NOTBUSY; a script's error does not leave
+/// the engine thinking one runs.
+#[test]
+fn script_kill_without_a_running_script_is_notbusy() {
+    let server = start();
+    let mut c = Conn::open(server.addr());
+    assert_eq!(
+        c.command(&["SCRIPT", "KILL"]),
+        Frame::Error("NOTBUSY No scripts in execution right now.".into())
+    );
+    assert!(matches!(
+        c.command(&["EVAL", "error('x')", "0"]),
+        Frame::Error(_)
+    ));
+    assert_eq!(
+        c.command(&["SCRIPT", "KILL"]),
+        Frame::Error("NOTBUSY No scripts in execution right now.".into())
+    );
+}
