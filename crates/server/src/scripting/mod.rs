@@ -533,22 +533,32 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
     let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
     // SAFETY: `run.ctx` is the running command's context (see `Run`).
     let ctx = unsafe { &mut *run.ctx };
-    let refuse = |ctx: &mut Ctx, msg: &str| -> mlua::Result<(Value, bool)> {
-        ctx.state.stats.error_replies += 1;
+    // Errors count where the caller's count them, so that EVAL counts as failed as in
+    // Redis when a command inside it failed.
+    let refuse = |ctx: &mut Ctx, msg: &str, id: Option<usize>| -> mlua::Result<(Value, bool)> {
+        ctx.out.errors += 1;
         *ctx.state.error_stats.entry(b"ERR"[..].into()).or_default() += 1;
+        if let Some(id) = id {
+            ctx.state.command_stats[id].rejected += 1;
+        }
         Ok((convert::error_table(lua, msg.as_bytes(), true)?, true))
     };
     let Ok((cmd, id)) = Registry::get().resolve_with_id(&argv) else {
-        return refuse(ctx, "Unknown Redis command called from script");
+        return refuse(ctx, "Unknown Redis command called from script", None);
     };
     if !cmd.arity_ok(argv.len()) {
         return refuse(
             ctx,
             "Wrong number of args calling Redis command from script",
+            Some(id),
         );
     }
     if cmd.has(flags::NOSCRIPT) {
-        return refuse(ctx, "This Redis command is not allowed from script");
+        return refuse(
+            ctx,
+            "This Redis command is not allowed from script",
+            Some(id),
+        );
     }
     if run.read_only
         && (cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 || may_replicate(cmd))
@@ -556,6 +566,7 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
         return refuse(
             ctx,
             "Write commands are not allowed from read-only scripts.",
+            Some(id),
         );
     }
     if cmd.has(flags::WRITE) {
@@ -563,7 +574,7 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
     }
     let mut out = Reply::with_capacity(run.resp, 64);
     crate::dispatch::call_into(ctx, &mut out, cmd, id, &argv);
-    ctx.state.stats.error_replies += out.errors;
+    ctx.out.errors += out.errors;
     for code in out.take_error_codes() {
         *ctx.state.error_stats.entry(code).or_default() += 1;
     }
