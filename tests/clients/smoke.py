@@ -11,8 +11,8 @@ threads. With --auth-port, also the AUTH / HELLO 3 AUTH handshakes against a ser
 with `requirepass smoke-secret`. Exits 0 when every check passed; on the first failure
 prints which check, against which address and protocol, and exits 1.
 
-Keys live under a prefix unique to this run, so it can also be pointed at a server in use
-(it changes `hz` and restores it).
+Keys and channels live under a prefix unique to this run, so it can also be pointed at a
+server in use (it changes `hz` and `notify-keyspace-events` and restores them).
 """
 
 import asyncio
@@ -385,6 +385,12 @@ class Run:
                 pubsub_message("pmessage", news, "again", pattern),
                 "the pmessage after UNSUBSCRIBE",
             )
+            with r.pipeline(transaction=False) as pipe:
+                for i in range(200):
+                    pipe.publish(k("ps:nightly"), i)
+                expect(pipe.execute(), [1] * 200, "200 pipelined PUBLISHes")
+            burst = [next_message(p, f"pmessage {i} of 200")["data"] for i in range(200)]
+            expect(burst, [str(i).encode() for i in range(200)], "200 messages, in order")
             p.punsubscribe(pattern)
             punsubscribed = next_message(p, "PUNSUBSCRIBE")
             expect(punsubscribed, pubsub_message("punsubscribe", pattern, 0), "PUNSUBSCRIBE reply")
