@@ -75,6 +75,49 @@ function errorCheck(ErrorClass, name) {
   };
 }
 
+/**
+ * What a subscriber's listeners received, in arrival order, one array per message.
+ * `take(count, what)` waits for the next `count` of them with a deadline, so a message that
+ * never comes fails the check instead of hanging the run; `expectQuiet(what)` waits a moment
+ * and fails if anything more arrived.
+ */
+class Inbox {
+  constructor() {
+    this.received = [];
+    this.wake = () => {};
+  }
+
+  push(...message) {
+    this.received.push(message);
+    this.wake();
+  }
+
+  async take(count, what, ms = 5000) {
+    const deadline = Date.now() + ms;
+    while (this.received.length < count) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const got = util.inspect(this.received);
+        throw new CheckFailed(`${what}: ${count} message(s) expected within ${ms}ms, got ${got}`);
+      }
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = () => {};
+    }
+    return this.received.splice(0, count);
+  }
+
+  async expectQuiet(what, ms = 100) {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    expect(this.received, [], what);
+  }
+}
+
 /** Every line of INFO is a `# Section` header, empty, or `key:value`. */
 function parseInfo(text) {
   const fields = {};
@@ -153,6 +196,7 @@ const CHECKS = [
   "select",
   "pipeline",
   "transactions",
+  "pubsub",
   "concurrency",
   "clientName",
   "info",
@@ -229,5 +273,6 @@ module.exports = {
   expect,
   expectTrue,
   errorCheck,
+  Inbox,
   parseInfo,
 };

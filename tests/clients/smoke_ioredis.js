@@ -7,10 +7,11 @@
 // 127.0.0.1, `localhost` (whichever address Node resolves it to first) and ::1 (when the
 // host has IPv6), the way an application uses ioredis: its handshake (CLIENT SETNAME,
 // CLIENT SETINFO, the INFO ready check), pipelines, auto-pipelining, transactions (multi,
-// watch, discard), scanStream and 50 clients at once. With --auth-port, also its AUTH handshake against a server started with
-// `requirepass smoke-secret`. Exits 0 when every check passed; on the first failure prints
-// which check, against which address and protocol, and exits 1. Keys live under a prefix
-// unique to this run.
+// watch, discard), pub/sub (a subscriber connection's events; in RESP3 commands on it while
+// subscribed), scanStream and 50 clients at once. With --auth-port, also its AUTH handshake
+// against a server started with `requirepass smoke-secret`. Exits 0 when every check
+// passed; on the first failure prints which check, against which address and protocol, and
+// exits 1. Keys and channels live under a prefix unique to this run.
 "use strict";
 
 const util = require("node:util");
@@ -245,6 +246,88 @@ class Run extends common.SmokeRun {
       [[null, "OK"], [null, 2], [null, "2"]],
       "pipeline() after transactions",
     );
+  }
+
+  async pubsub() {
+    const { r } = this;
+    const k = (n) => this.k(`ps:${n}`);
+    const [news, other, pattern] = [k("news"), k("other"), k("n*")];
+    const numpat = await r.pubsub("NUMPAT");
+    // A dedicated subscriber connection, as ioredis wants it.
+    const sub = await this.client();
+    const subId = await sub.client("ID");
+    const inbox = new common.Inbox();
+    sub.on("message", (channel, message) => inbox.push("message", channel, message));
+    sub.on("pmessage", (pat, channel, message) => inbox.push("pmessage", pat, channel, message));
+    sub.on("smessage", (channel, message) => inbox.push("smessage", channel, message));
+    expect(await sub.subscribe(news, other), 2, "subscribe() resolves to the subscription count");
+    expect(await sub.psubscribe(pattern), 3, "psubscribe() counts channels and patterns");
+    const listed = await r.client("LIST", "ID", subId);
+    expectTrue(
+      listed.includes(" flags=P ") && listed.includes(" sub=2 psub=1 ssub=0 "),
+      `CLIENT LIST of the subscriber: ${listed}`,
+    );
+    expect(await r.pubsub("NUMSUB", news, k("quiet")), [news, 1, k("quiet"), 0], "PUBSUB NUMSUB");
+    expect((await r.pubsub("CHANNELS", k("*"))).sort(), [news, other].sort(), "PUBSUB CHANNELS of the run");
+    expect(await r.pubsub("NUMPAT"), numpat + 1, "PUBSUB NUMPAT counts the pattern");
+
+    expect(await r.publish(news, "hello"), 2, "PUBLISH to a channel subscribed and matched by a pattern");
+    // Redis delivers to the channel's subscribers first, then to the matching patterns.
+    expect(
+      await inbox.take(2, "the message and the pmessage"),
+      [["message", news, "hello"], ["pmessage", pattern, news, "hello"]],
+      "on('message') then on('pmessage')",
+    );
+    expect(await r.publish(other, "hé\0llo"), 1, "PUBLISH to the other channel");
+    expect(await inbox.take(1, "the message"), [["message", other, "hé\0llo"]], "a non-ASCII message");
+    expect(await r.publish(k("nightly"), "n"), 1, "PUBLISH matched by the pattern only");
+    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, k("nightly"), "n"]], "on('pmessage')");
+    expect(await r.publish(k("quiet"), "x"), 0, "PUBLISH to a channel nobody listens to");
+
+    if (this.protocol === 2) {
+      // RESP2 subscriber mode: PING is answered as a message (ioredis refuses the rest itself).
+      expect(await sub.ping(), ["pong", ""], "PING in subscriber mode");
+      expect(await sub.ping("still here"), ["pong", "still here"], "PING with a message in subscriber mode");
+    } else {
+      // RESP3: messages are push frames, so the connection keeps taking every command.
+      expect(await sub.ping(), "PONG", "PING while subscribed (RESP3)");
+      expect(await sub.set(k("key"), "v"), "OK", "SET while subscribed (RESP3)");
+      expect(await sub.get(k("key")), "v", "GET while subscribed (RESP3)");
+      expect(await r.publish(news, "between"), 2, "PUBLISH between the subscriber's commands");
+      expect(await sub.get(k("key")), "v", "GET after a push (RESP3)");
+      expect(
+        await inbox.take(2, "the pushed messages"),
+        [["message", news, "between"], ["pmessage", pattern, news, "between"]],
+        "pushes among replies",
+      );
+    }
+
+    expect(await sub.unsubscribe(news), 2, "unsubscribe() resolves to the count left");
+    expect(await r.publish(news, "again"), 1, "PUBLISH after unsubscribe reaches the pattern only");
+    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, news, "again"]], "the pattern still matches");
+    const burst = r.pipeline();
+    for (let i = 0; i < 200; i++) burst.publish(k("nightly"), String(i));
+    expect(await burst.exec(), Array.from({ length: 200 }, () => [null, 1]), "200 pipelined PUBLISHes");
+    expect(
+      await inbox.take(200, "200 pmessages"),
+      Array.from({ length: 200 }, (_, i) => ["pmessage", pattern, k("nightly"), String(i)]),
+      "200 messages, in order",
+    );
+    expect(await sub.unsubscribe(other), 1, "unsubscribe() of the other channel");
+    expect(await sub.punsubscribe(pattern), 0, "punsubscribe()");
+    expect(await r.publish(news, "gone"), 0, "PUBLISH after every unsubscribe");
+    expect(await r.pubsub("NUMSUB", news), [news, 0], "PUBSUB NUMSUB after unsubscribe");
+
+    expect(await sub.ssubscribe(k("shard")), 1, "ssubscribe()");
+    expect(await r.spublish(k("shard"), "s"), 1, "SPUBLISH");
+    expect(await inbox.take(1, "the smessage"), [["smessage", k("shard"), "s"]], "on('smessage')");
+    expect(await r.pubsub("SHARDNUMSUB", k("shard")), [k("shard"), 1], "PUBSUB SHARDNUMSUB");
+    expect(await r.pubsub("SHARDCHANNELS", k("*")), [k("shard")], "PUBSUB SHARDCHANNELS of the run");
+    expect(await sub.sunsubscribe(k("shard")), 0, "sunsubscribe()");
+    await inbox.expectQuiet("nothing else arrived");
+    expect(await sub.get(k("missing")), null, "out of subscriber mode, any command");
+    const after = await r.client("LIST", "ID", subId);
+    expectTrue(after.includes(" sub=0 psub=0 ssub=0 "), `CLIENT LIST after unsubscribing: ${after}`);
   }
 
   async clientName() {

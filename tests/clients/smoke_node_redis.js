@@ -8,10 +8,11 @@
 // 127.0.0.1, `localhost` (whichever address Node resolves it to first) and ::1 (when the
 // host has IPv6), the way an application uses node-redis: its handshake, typed command
 // methods, auto-pipelining, execAsPipeline, transactions (multi, watch, discard),
+// pub/sub (a duplicate() subscriber's listeners; in RESP3 commands on it while subscribed),
 // scanIterator and 50 clients at once. With --auth-port, also its AUTH handshake against a
 // server started with `requirepass smoke-secret`. Exits 0 when every check passed; on the
 // first failure prints which check, against which address and protocol, and exits 1. Keys
-// live under a prefix unique to this run.
+// and channels live under a prefix unique to this run.
 "use strict";
 
 const util = require("node:util");
@@ -267,6 +268,98 @@ class Run extends common.SmokeRun {
       expect(await watcher.discard(), "OK", "discard()");
       expect(await watcher.exists(k("d")), 0, "DISCARD dropped the queued SET");
     }
+  }
+
+  async pubsub() {
+    const { r } = this;
+    const k = (n) => this.k(`ps:${n}`);
+    const [news, other, pattern] = [k("news"), k("other"), k("n*")];
+    const numpat = await r.pubSubNumPat();
+    // node-redis subscribes on a connection of its own: duplicate() keeps the options (RESP).
+    const sub = r.duplicate();
+    sub.on("error", () => {}); // surfaced by the failing command instead
+    await sub.connect();
+    this.clients.push(sub);
+    const subId = await sub.clientId();
+    const inbox = new common.Inbox();
+    // A listener is called with (message, channel), for a pattern too.
+    await sub.subscribe([news, other], (message, channel) => inbox.push("message", channel, message));
+    await sub.pSubscribe(pattern, (message, channel) => inbox.push("pmessage", pattern, channel, message));
+    expect(sub.isPubSubActive, true, "isPubSubActive after subscribe()");
+    const listed = clientFields(String(await r.sendCommand(["CLIENT", "LIST", "ID", String(subId)])));
+    expect(
+      [listed.flags, listed.sub, listed.psub, listed.ssub],
+      ["P", "2", "1", "0"],
+      "CLIENT LIST flags, sub, psub, ssub of the subscriber",
+    );
+    expect({ ...(await r.pubSubNumSub([news, k("quiet")])) }, { [news]: 1, [k("quiet")]: 0 }, "PUBSUB NUMSUB");
+    expect((await r.pubSubChannels(k("*"))).sort(), [news, other].sort(), "PUBSUB CHANNELS of the run");
+    expect(await r.pubSubNumPat(), numpat + 1, "PUBSUB NUMPAT counts the pattern");
+
+    expect(await r.publish(news, "hello"), 2, "PUBLISH to a channel subscribed and matched by a pattern");
+    // Redis delivers to the channel's subscribers first, then to the matching patterns.
+    expect(
+      await inbox.take(2, "the message and the pmessage"),
+      [["message", news, "hello"], ["pmessage", pattern, news, "hello"]],
+      "the subscribe() listener, then the pSubscribe() one",
+    );
+    expect(await r.publish(other, "hé\0llo"), 1, "PUBLISH to the other channel");
+    expect(await inbox.take(1, "the message"), [["message", other, "hé\0llo"]], "a non-ASCII message");
+    expect(await r.publish(k("nightly"), "n"), 1, "PUBLISH matched by the pattern only");
+    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, k("nightly"), "n"]], "the pattern's listener");
+    expect(await r.publish(k("quiet"), "x"), 0, "PUBLISH to a channel nobody listens to");
+
+    if (this.protocol === 2) {
+      // RESP2 subscribed mode: PING is answered as a message, other commands are refused.
+      expect(await sub.ping(), "pong", "PING in subscribed mode");
+      await expectError(
+        sub.get(k("key")),
+        "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed " +
+          "in this context",
+        "GET in subscribed mode",
+      );
+    } else {
+      // RESP3: messages are push frames, so the connection keeps taking every command.
+      expect(await sub.ping(), "PONG", "PING while subscribed (RESP3)");
+      expect(await sub.set(k("key"), "v"), "OK", "SET while subscribed (RESP3)");
+      expect(await sub.get(k("key")), "v", "GET while subscribed (RESP3)");
+      expect(await r.publish(news, "between"), 2, "PUBLISH between the subscriber's commands");
+      expect(await sub.get(k("key")), "v", "GET after a push (RESP3)");
+      expect(
+        await inbox.take(2, "the pushed messages"),
+        [["message", news, "between"], ["pmessage", pattern, news, "between"]],
+        "pushes among replies",
+      );
+      const info = clientFields(String(await sub.sendCommand(["CLIENT", "INFO"])));
+      expect([info.resp, info.sub, info.psub], ["3", "2", "1"], "CLIENT INFO of the subscriber, from itself");
+    }
+
+    await sub.unsubscribe(news);
+    expect(await r.publish(news, "again"), 1, "PUBLISH after unsubscribe() reaches the pattern only");
+    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, news, "again"]], "the pattern still matches");
+    const published = await Promise.all(Array.from({ length: 200 }, (_, i) => r.publish(k("nightly"), String(i))));
+    expect(published, Array.from({ length: 200 }, () => 1), "200 auto-pipelined PUBLISHes");
+    expect(
+      await inbox.take(200, "200 pmessages"),
+      Array.from({ length: 200 }, (_, i) => ["pmessage", pattern, k("nightly"), String(i)]),
+      "200 messages, in order",
+    );
+    await sub.unsubscribe(other);
+    await sub.pUnsubscribe(pattern);
+    expect(await r.publish(news, "gone"), 0, "PUBLISH after every unsubscribe");
+    expect({ ...(await r.pubSubNumSub([news])) }, { [news]: 0 }, "PUBSUB NUMSUB after unsubscribe()");
+
+    await sub.sSubscribe(k("shard"), (message, channel) => inbox.push("smessage", channel, message));
+    expect(await r.sPublish(k("shard"), "s"), 1, "SPUBLISH");
+    expect(await inbox.take(1, "the smessage"), [["smessage", k("shard"), "s"]], "the sSubscribe() listener");
+    expect({ ...(await r.pubSubShardNumSub([k("shard")])) }, { [k("shard")]: 1 }, "PUBSUB SHARDNUMSUB");
+    expect(await r.pubSubShardChannels(k("*")), [k("shard")], "PUBSUB SHARDCHANNELS of the run");
+    await sub.sUnsubscribe(k("shard"));
+    await inbox.expectQuiet("nothing else arrived");
+    expect(sub.isPubSubActive, false, "isPubSubActive after unsubscribing everything");
+    expect(await sub.get(k("missing")), null, "out of subscribed mode, any command");
+    const after = clientFields(String(await r.sendCommand(["CLIENT", "LIST", "ID", String(subId)])));
+    expect([after.flags, after.sub, after.psub, after.ssub], ["N", "0", "0", "0"], "CLIENT LIST after unsubscribing");
   }
 
   async clientName() {
