@@ -53,6 +53,22 @@ pub unsafe extern "C-unwind" fn trampoline(l: *mut lua_State) -> c_int {
     }
 }
 
+/// `trampoline` for `redis.call` and `redis.pcall`: number arguments become their
+/// `%.17g` text first, as Redis converts them (Lua's own `tostring` would round to 14
+/// digits, and mlua would read `-0.0` as the integer 0).
+pub unsafe extern "C-unwind" fn call_trampoline(l: *mut lua_State) -> c_int {
+    let n = ffi::lua_gettop(l);
+    for i in 1..=n {
+        if ffi::lua_type(l, i) == ffi::LUA_TNUMBER {
+            let text = crate::util::format_double_g17(ffi::lua_tonumber(l, i));
+            ffi::lua_pushlstring(l, text.as_ptr().cast(), text.len());
+            drop(text);
+            ffi::lua_replace(l, i);
+        }
+    }
+    trampoline(l)
+}
+
 /// Raises `msg` with the position of the calling Lua code in front.
 unsafe fn raise_at(l: *mut lua_State, msg: &[u8]) -> ! {
     ffi::luaL_where(l, 1);

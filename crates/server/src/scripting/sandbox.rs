@@ -93,11 +93,18 @@ pub(super) fn via_trampoline<F>(lua: &Lua, f: F) -> mlua::Result<Function>
 where
     F: Fn(&Lua, MultiValue) -> mlua::Result<(Value, i64)> + Send + 'static,
 {
+    closure(lua, f, raw::trampoline)
+}
+
+fn closure<F>(lua: &Lua, f: F, c: ffi::lua_CFunction) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, MultiValue) -> mlua::Result<(Value, i64)> + Send + 'static,
+{
     let inner = lua.create_function(move |lua, args: MultiValue| f(lua, args))?;
     // SAFETY: pushes a C closure over the one argument exec_raw pushed.
     unsafe {
         lua.exec_raw::<Function>(inner, |l| {
-            ffi::lua_pushcclosure(l, raw::trampoline, 1);
+            ffi::lua_pushcclosure(l, c, 1);
         })
     }
 }
@@ -149,11 +156,19 @@ fn redis_library(lua: &Lua) -> mlua::Result<Table> {
     let redis = lua.create_table()?;
     redis.raw_set(
         "call",
-        via_trampoline(lua, |lua, args| redis_call(lua, args, true))?,
+        closure(
+            lua,
+            |lua, args| redis_call(lua, args, true),
+            raw::call_trampoline,
+        )?,
     )?;
     redis.raw_set(
         "pcall",
-        via_trampoline(lua, |lua, args| redis_call(lua, args, false))?,
+        closure(
+            lua,
+            |lua, args| redis_call(lua, args, false),
+            raw::call_trampoline,
+        )?,
     )?;
     redis.raw_set(
         "log",
