@@ -143,3 +143,31 @@ fn script_kill_without_a_running_script_is_notbusy() {
         Frame::Error("NOTBUSY No scripts in execution right now.".into())
     );
 }
+
+/// A client blocked on a list is served by a script's push once the script has ended,
+/// with the first element pushed, as Redis serves it after the script.
+#[test]
+fn a_script_push_serves_a_blocked_client_after_the_script() {
+    let server = start();
+    let addr = server.addr();
+    let mut blocker = Conn::open(addr);
+    blocker.send(&["BLPOP", "q", "0"]);
+    let mut c = Conn::open(addr);
+    // Wait until the BLPOP is parked.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c.text(&["CLIENT", "LIST"]).contains("cmd=blpop") {
+        assert!(Instant::now() < deadline, "BLPOP never blocked");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let script = "redis.call('lpush', 'q', 'a'); redis.call('lpush', 'q', 'b'); \
+                  return redis.call('llen', 'q')";
+    assert_eq!(c.int(&["EVAL", script, "0"]), 2);
+    assert_eq!(
+        blocker.read(),
+        Frame::Array(vec![Frame::bulk("q"), Frame::bulk("b")])
+    );
+    assert_eq!(
+        c.command(&["LRANGE", "q", "0", "-1"]),
+        Frame::Array(vec![Frame::bulk("a")])
+    );
+}
