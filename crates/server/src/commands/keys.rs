@@ -197,8 +197,10 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], basetime: Millis, unit: i64) ->
     if set {
         if when <= now {
             db.remove(key);
+            db.notify(notify::GENERIC, "del", key);
         } else {
             db.set_expire(key, when);
+            db.notify(notify::GENERIC, "expire", key);
         }
     }
     ctx.out.int(set as i64);
@@ -211,6 +213,7 @@ fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let had_ttl = db.expire_at(argv[1]).is_some_and(|t| t != NO_EXPIRY);
     if had_ttl {
         db.set_expire(argv[1], NO_EXPIRY);
+        db.notify(notify::GENERIC, "persist", argv[1]);
     }
     ctx.out.int(had_ttl as i64);
     Ok(Done)
@@ -413,10 +416,17 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CommandResult {
         return Err(errors::NO_SUCH_KEY.into());
     }
     // Looked up even without NX: an expired destination is expired (and counted) first.
-    let renamed = src != dst && !(db.contains(dst) && nx);
+    let replaces = src != dst && db.contains(dst);
+    let renamed = src != dst && !(replaces && nx);
     if renamed {
         if let Some(entry) = db.take(src) {
+            // Redis deletes a destination it replaces, then adds the key: it is `new`.
+            if replaces {
+                db.notify(notify::NEW, "new", dst);
+            }
             db.set(dst, entry.value, entry.expire_at);
+            db.notify(notify::GENERIC, "rename_from", src);
+            db.notify(notify::GENERIC, "rename_to", dst);
         }
     }
     if nx {
@@ -456,9 +466,15 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     };
     let mut target = ctx.state.db(dst_db, now);
     // Looked up even with REPLACE: an expired destination is expired (and counted) first.
-    let copied = !target.contains(dst) || replace;
+    let replaces = target.contains(dst);
+    let copied = !replaces || replace;
     if copied {
+        // Redis deletes a destination it replaces, then adds the copy: it is `new`.
+        if replaces {
+            target.notify(notify::NEW, "new", dst);
+        }
         target.set(dst, value, expire_at);
+        target.notify(notify::GENERIC, "copy_to", dst);
     }
     ctx.out.int(copied as i64);
     Ok(Done)
@@ -478,6 +494,10 @@ fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             ctx.state
                 .db(dst_db, now)
                 .set(key, entry.value, entry.expire_at);
+            ctx.db().notify(notify::GENERIC, "move_from", key);
+            ctx.state
+                .db(dst_db, now)
+                .notify(notify::GENERIC, "move_to", key);
         }
     }
     ctx.out.int(moved as i64);
