@@ -264,9 +264,12 @@ fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             Some((start, stop)) => (start, len - stop - 1),
         };
         list.trim(head, tail);
-        // Redis signals the key even when nothing was trimmed.
+        // Redis signals the key, and names it `ltrim`, even when nothing was trimmed.
         list.touched();
-        list.changed((head + tail) as u64, "ltrim");
+        match head + tail {
+            0 => list.notify("ltrim"),
+            trimmed => list.changed(trimmed as u64, "ltrim"),
+        }
     }
     ctx.out.ok();
     Ok(Done)
