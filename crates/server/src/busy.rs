@@ -20,6 +20,8 @@ pub struct ScriptRun {
     wrote: AtomicBool,
     /// SCRIPT KILL asked the running script to stop.
     kill: AtomicBool,
+    /// `busy-reply-threshold` in ms (config, mirrored here to be read without the lock).
+    threshold_ms: AtomicU64,
 }
 
 /// Why SCRIPT KILL could not stop a script.
@@ -72,6 +74,15 @@ impl ScriptRun {
         }
         self.kill.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// From how long a running script on, other clients are answered `-BUSY`.
+    pub fn busy_threshold(&self) -> Duration {
+        Duration::from_millis(self.threshold_ms.load(Ordering::Relaxed))
+    }
+
+    pub fn set_busy_threshold(&self, ms: u64) {
+        self.threshold_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Whether the engine should stop the running script now.

@@ -27,7 +27,9 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 use crate::commands::connection::password;
-use crate::dispatch::{forget_client, run_batch, take_back, time_out, BatchEnd};
+use crate::dispatch::{
+    forget_client, run_batch, run_busy_batch, take_back, time_out, BatchEnd, BusyEnd,
+};
 use crate::keyspace::Millis;
 use crate::reply::{Protocol, Reply};
 use crate::shared::Shared;
@@ -57,7 +59,7 @@ pub(crate) async fn serve(
     let id = shared.next_client_id();
     let fd = stream.as_raw_fd();
     let Some((mut client, max_bulk, mut idle_timeout)) =
-        register(&shared, id, addr, laddr, fd, &wake, &has_pushed)
+        register(&shared, id, addr, laddr, fd, &wake, &has_pushed).await
     else {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
@@ -115,7 +117,7 @@ pub(crate) async fn serve(
                 // Also how a CONFIG SET of `timeout` reaches a connection that waits, and
                 // how the MONITOR feed reaches a monitor.
                 let fed = {
-                    let mut state = shared.state.lock();
+                    let mut state = shared.lock().await;
                     if is_killed(&state, id) {
                         break 'conn;
                     }
@@ -130,7 +132,7 @@ pub(crate) async fn serve(
                 continue 'conn;
             }
             _ = sleep_until_unix(idle_at.unwrap_or(0)), if idle_at.is_some() => {
-                idle_timeout = shared.state.lock().config.timeout;
+                idle_timeout = shared.lock().await.config.timeout;
                 if idle_deadline(last_io_ms, idle_timeout).is_some_and(|d| d <= unix_millis()) {
                     tracing::debug!(%addr, "closing idle client");
                     break 'conn;
@@ -146,9 +148,44 @@ pub(crate) async fn serve(
             let max = if client.authenticated { usize::MAX } else { 1 };
             let parsed = parser.parse(&mut rbuf, &mut batch, max, client.authenticated);
             let mut next = 0;
+            // A command Redis lets through while a script runs, but which needs the state,
+            // waits for the script to end.
+            let mut wait_for_script = false;
             while next < batch.len() && !close {
+                let locked = if wait_for_script {
+                    Ok(shared.lock().await)
+                } else {
+                    shared.lock_or_busy().await
+                };
+                let Ok(guard) = locked else {
+                    // A script has held the state past busy-reply-threshold.
+                    client.last_active = Instant::now();
+                    let script = &shared.script_run;
+                    match run_busy_batch(script, &mut client, &mut out, &batch, next, &rbuf) {
+                        BusyEnd::Done => next = batch.len(),
+                        BusyEnd::NeedsState { at } => {
+                            next = at;
+                            wait_for_script = true;
+                        }
+                    }
+                    close = client.close_after_reply;
+                    if !flush(
+                        &mut stream,
+                        &mut out,
+                        &mut traffic,
+                        &shared,
+                        id,
+                        &mut signals,
+                    )
+                    .await
+                    {
+                        break 'conn;
+                    }
+                    continue;
+                };
+                wait_for_script = false;
                 let held = {
-                    let mut state = shared.state.lock();
+                    let mut state = guard;
                     traffic.add_to(&mut state);
                     parser.set_max_bulk_len(state.config.proto_max_bulk_len);
                     idle_timeout = state.config.timeout;
@@ -253,7 +290,7 @@ pub(crate) async fn serve(
         }
     }
     let _ = stream.shutdown().await;
-    let mut state = shared.state.lock();
+    let mut state = shared.lock().await;
     traffic.add_to(&mut state);
     forget_client(&mut state, id);
     state.clients.remove(&id);
@@ -305,7 +342,7 @@ impl Blocked<'_> {
                     if signal == Signal::Shutdown {
                         return false;
                     }
-                    let mut state = shared.state.lock();
+                    let mut state = shared.lock().await;
                     if is_killed(&state, id) {
                         return false;
                     }
@@ -314,7 +351,7 @@ impl Blocked<'_> {
                     }
                 }
                 _ = sleep_until_instant(deadline), if deadline.is_some() => {
-                    let mut state = shared.state.lock();
+                    let mut state = shared.lock().await;
                     // Served at the last moment, or timed out now: either way, done.
                     time_out(&mut state, id);
                     return take_back(&mut state, client, out);
@@ -362,7 +399,7 @@ async fn flush(
                 biased;
                 r = &mut write => break r.is_ok(),
                 signal = signals.recv() => {
-                    if signal == Signal::Shutdown || is_killed(&shared.state.lock(), id) {
+                    if signal == Signal::Shutdown || is_killed(&*shared.lock().await, id) {
                         break false;
                     }
                 }
@@ -388,7 +425,7 @@ async fn wait_for_pause(until: Instant, shared: &Shared, id: u64, signals: &mut 
     tokio::select! {
         _ = tokio::time::sleep_until(deadline.into()) => true,
         signal = signals.recv() => {
-            signal == Signal::Wake && !is_killed(&shared.state.lock(), id)
+            signal == Signal::Wake && !is_killed(&*shared.lock().await, id)
         }
     }
 }
@@ -436,7 +473,7 @@ impl Traffic {
 }
 
 /// Adds the connection to the registry, or refuses it past `maxclients`.
-fn register(
+async fn register(
     shared: &Shared,
     id: u64,
     addr: SocketAddr,
@@ -445,7 +482,7 @@ fn register(
     wake: &Arc<Notify>,
     has_pushed: &Arc<AtomicBool>,
 ) -> Option<(Client, u64, u64)> {
-    let mut state = shared.state.lock();
+    let mut state = shared.lock().await;
     state.stats.connections_received += 1;
     if state.clients.len() as u64 >= state.config.maxclients {
         state.stats.rejected_connections += 1;

@@ -472,6 +472,64 @@ pub enum BatchEnd {
 /// Runs the batch's commands from `start`, honouring CLIENT REPLY OFF/SKIP, stopping at a
 /// command after which the connection must close, that a CLIENT PAUSE holds back, or that
 /// blocks.
+/// How far `run_busy_batch` got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BusyEnd {
+    /// Every command was answered.
+    Done,
+    /// Command `at` needs the state (a command Redis allows while a script runs, such as
+    /// MULTI or AUTH): the rest waits for the script to end.
+    NeedsState { at: usize },
+}
+
+/// `run_batch` while a script has run past `busy-reply-threshold` and holds the state:
+/// what Redis answers then, without the state. Unknown commands, wrong arities and
+/// missing authentication get their usual errors; SCRIPT KILL and FUNCTION KILL ask the
+/// script to stop; QUIT closes; everything else is refused with `-BUSY`.
+pub fn run_busy_batch(
+    script: &crate::busy::ScriptRun,
+    client: &mut Client,
+    out: &mut Reply,
+    batch: &Batch,
+    start: usize,
+    buf: &[u8],
+) -> BusyEnd {
+    use crate::busy::KillRefused;
+    let mut argv: Vec<&[u8]> = Vec::with_capacity(16);
+    for i in start..batch.len() {
+        argv.clear();
+        argv.extend(batch.command(i).iter().map(|r| &buf[r.clone()]));
+        let mark = out.len();
+        match Registry::get().resolve_with_id(&argv) {
+            Err(msg) => out.error_bytes(&msg),
+            Ok((cmd, _)) if !cmd.arity_ok(argv.len()) => {
+                out.error(&errors::wrong_arity(cmd.full_name))
+            }
+            Ok((cmd, _)) if !client.authenticated && !cmd.has(flags::NO_AUTH) => {
+                out.error(errors::NOAUTH)
+            }
+            Ok((cmd, _)) => match cmd.full_name {
+                "script|kill" | "function|kill" => match script.kill() {
+                    Ok(()) => out.ok(),
+                    Err(KillRefused::NotBusy) => out.error(errors::NOTBUSY),
+                    Err(KillRefused::Unkillable) => out.error(errors::UNKILLABLE),
+                },
+                "quit" => {
+                    out.ok();
+                    client.close_after_reply = true;
+                }
+                _ if cmd.has(flags::ALLOW_BUSY) => return BusyEnd::NeedsState { at: i },
+                _ => out.error(errors::BUSY_SCRIPT),
+            },
+        }
+        apply_reply_mode(client, out, mark);
+        if client.close_after_reply {
+            break;
+        }
+    }
+    BusyEnd::Done
+}
+
 pub fn run_batch(
     state: &mut State,
     client: &mut Client,

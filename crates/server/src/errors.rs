@@ -16,6 +16,11 @@ pub const DB_INDEX_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 pub const INVALID_DB_INDEX: &str = "ERR invalid DB index";
 pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
+/// What other clients get while a script runs past `busy-reply-threshold`.
+pub const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+pub const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";

@@ -200,7 +200,7 @@ async fn accept_loop(
     }
     // Connections wait on their own wake-up alone (see `conn::Signals`): this is how they
     // hear of the stop. One registered after this sees the stop when it starts.
-    for entry in shared.state.lock().clients.values() {
+    for entry in shared.lock().await.clients.values() {
         entry.wake.notify_one();
     }
     drop(listener);
@@ -214,20 +214,20 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
     // (Redis keeps the same `current_db` between cycles).
     let mut next_db = 0;
     loop {
-        let hz = shared.state.lock().config.hz.clamp(1, 500);
+        let hz = shared.lock().await.config.hz.clamp(1, 500);
         let period = Duration::from_millis(1000 / hz as u64);
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
             _ = shutdown.changed() => return,
         }
         let deadline = Instant::now() + period / 4;
-        let databases = shared.state.lock().dbs.len();
+        let databases = shared.lock().await.dbs.len();
         // One acquisition per database, so that clients wait at most one database's slice
         // (a millisecond or so), not the whole cycle's.
         for step in 0..databases {
             let i = (next_db + step) % databases;
             next_db = (i + 1) % databases;
-            let mut state = shared.state.lock();
+            let mut state = shared.lock().await;
             let now = unix_millis();
             if i < state.dbs.len() {
                 state.db(i, now).active_expire(deadline);

@@ -310,6 +310,8 @@ impl State {
     pub fn new(config: Config, shutdown: watch::Sender<bool>) -> State {
         let mut mods = Modifications::default();
         mods.notify_flags = config.notify_keyspace_events;
+        let script_run = Arc::new(crate::busy::ScriptRun::default());
+        script_run.set_busy_threshold(config.busy_reply_threshold_ms());
         State {
             dbs: (0..config.databases).map(|_| Db::default()).collect(),
             clients: BTreeMap::new(),
@@ -319,7 +321,7 @@ impl State {
             blocked: crate::blocking::Blocked::default(),
             transactions: Default::default(),
             pubsub: Default::default(),
-            script_run: Default::default(),
+            script_run,
             scripts: Default::default(),
             monitors: Vec::new(),
             started: Instant::now(),

@@ -301,6 +301,14 @@ impl Config {
         }
     }
 
+    /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds: from when on a
+    /// running script makes other clients' commands answer `-BUSY`.
+    pub fn busy_reply_threshold_ms(&self) -> u64 {
+        self.value("busy-reply-threshold")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5000)
+    }
+
     /// The value of a parameter by name, `None` for names Redis does not have.
     pub fn value(&self, name: &str) -> Option<String> {
         lookup(name.as_bytes()).map(|p| self.get(p))
