@@ -192,6 +192,7 @@ impl Inner {
         let (lua, globals) = sandbox::new_state(rand48)?;
         let xpcall: Function = globals.raw_get("xpcall")?;
         let handler = lua.create_function(error_handler)?;
+        globals.raw_set("__redis__err__handler", handler.clone())?;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(100_000),
             |lua, _| {

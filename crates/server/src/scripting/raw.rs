@@ -120,6 +120,76 @@ pub unsafe extern "C-unwind" fn checked_rawset(l: *mut lua_State) -> c_int {
     1
 }
 
+/// `setmetatable` that refuses read-only tables, as Redis's patched `lua_setmetatable`
+/// does (without a position). Otherwise Lua 5.1's own.
+pub unsafe extern "C-unwind" fn checked_setmetatable(l: *mut lua_State) -> c_int {
+    let t = ffi::lua_type(l, 2);
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    if t != ffi::LUA_TNIL && t != ffi::LUA_TTABLE {
+        ffi::luaL_argerror(l, 2, c"nil or table expected".as_ptr());
+    }
+    if ffi::luaL_getmetafield(l, 1, c"__metatable".as_ptr()) != 0 {
+        raise_at(l, b"cannot change a protected metatable");
+    }
+    if is_readonly(l, 1) {
+        let msg = b"Attempt to modify a readonly table";
+        ffi::lua_pushlstring(l, msg.as_ptr().cast(), msg.len());
+        ffi::lua_error(l);
+    }
+    ffi::lua_settop(l, 2);
+    ffi::lua_setmetatable(l, 1);
+    1
+}
+
+/// Replaces a read-only proxy at `idx` with the table it stands for, so that the raw
+/// functions see what Redis's read-only tables hold.
+unsafe fn unwrap_proxy(l: *mut lua_State, idx: c_int) {
+    if !is_readonly(l, idx) {
+        return;
+    }
+    ffi::lua_getmetatable(l, idx);
+    ffi::lua_pushstring(l, c"__index".as_ptr());
+    ffi::lua_rawget(l, -2);
+    if ffi::lua_istable(l, -1) != 0 {
+        ffi::lua_replace(l, idx);
+        ffi::lua_pop(l, 1);
+    } else {
+        ffi::lua_pop(l, 2);
+    }
+}
+
+/// `rawget`, reading through read-only proxies.
+pub unsafe extern "C-unwind" fn proxy_rawget(l: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::luaL_checkany(l, 2);
+    unwrap_proxy(l, 1);
+    ffi::lua_settop(l, 2);
+    ffi::lua_rawget(l, 1);
+    1
+}
+
+/// `next`, walking through read-only proxies.
+pub unsafe extern "C-unwind" fn proxy_next(l: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    unwrap_proxy(l, 1);
+    ffi::lua_settop(l, 2);
+    if ffi::lua_next(l, 1) != 0 {
+        2
+    } else {
+        ffi::lua_pushnil(l);
+        1
+    }
+}
+
+/// `pairs`, with `proxy_next` as its iterator.
+pub unsafe extern "C-unwind" fn proxy_pairs(l: *mut lua_State) -> c_int {
+    ffi::luaL_checktype(l, 1, ffi::LUA_TTABLE);
+    ffi::lua_pushcfunction(l, proxy_next);
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushnil(l);
+    3
+}
+
 unsafe fn is_readonly(l: *mut lua_State, idx: c_int) -> bool {
     if ffi::lua_getmetatable(l, idx) == 0 {
         return false;

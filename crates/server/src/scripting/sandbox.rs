@@ -30,6 +30,13 @@ pub fn new_state(rand48: u64) -> mlua::Result<(Lua, Table)> {
     unsafe {
         g.raw_set("pcall", lua.create_c_function(raw::pcall)?)?;
         g.raw_set("rawset", lua.create_c_function(raw::checked_rawset)?)?;
+        g.raw_set("rawget", lua.create_c_function(raw::proxy_rawget)?)?;
+        g.raw_set("next", lua.create_c_function(raw::proxy_next)?)?;
+        g.raw_set("pairs", lua.create_c_function(raw::proxy_pairs)?)?;
+        g.raw_set(
+            "setmetatable",
+            lua.create_c_function(raw::checked_setmetatable)?,
+        )?;
         let math: Table = g.raw_get("math")?;
         math.raw_set("random", lua.create_c_function(raw::math_random)?)?;
         math.raw_set("randomseed", lua.create_c_function(raw::math_randomseed)?)?;
@@ -55,6 +62,19 @@ pub fn new_state(rand48: u64) -> mlua::Result<(Lua, Table)> {
         hidden.raw_set(name, value)?;
     }
     hidden.raw_set("_G", g.clone())?;
+    // Strings index the `string` scripts see (`getmetatable('').__index == string`).
+    let string: Table = hidden.raw_get("string")?;
+    // SAFETY: only stack operations on the string metatable, which exists.
+    unsafe {
+        lua.exec_raw::<()>(string, |l| {
+            ffi::lua_pushstring(l, c"".as_ptr());
+            if ffi::lua_getmetatable(l, -1) != 0 {
+                ffi::lua_pushvalue(l, 1);
+                ffi::lua_setfield(l, -2, c"__index".as_ptr());
+            }
+            ffi::lua_settop(l, 0);
+        })?;
+    }
     let missing = lua.create_table()?;
     // SAFETY: as above.
     missing.raw_set("__index", unsafe {
