@@ -84,6 +84,13 @@ pub fn process_command(
         return Processed::Done;
     }
     let outcome = call(state, client, out, cmd, id, argv, true);
+    // CLIENT CACHING YES/NO lasts for one command (a transaction counts as one; CLIENT
+    // subcommands leave it), as Redis clears it after each command.
+    if client.tracking && !client.in_multi && !cmd.full_name.starts_with("client|") {
+        if let Some(tracker) = state.tracking.get_mut(client.id) {
+            tracker.caching = None;
+        }
+    }
     let processed = match outcome {
         Outcome::Done => Processed::Done,
         Outcome::Block(block) => {
@@ -273,12 +280,53 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
     if state.mods.has_events() {
         publish_events(state, ctx.client, ctx.out, reply_start);
     }
-    if state.mods.has_keys() {
-        for (db, key) in state.mods.drain_keys() {
-            state.blocked.key_written(db, key);
-        }
+    if state.mods.has_keys() || state.mods.has_flush() {
+        writes_done(state, Some((&*ctx.client, &mut *ctx.out)));
+    }
+    if ctx.client.tracking && cmd.has(flags::READONLY) {
+        remember_keys(state, ctx.client, cmd, argv);
     }
     outcome
+}
+
+/// What the keys a command (or the expiry cycle) changed mean to the others: blocked
+/// clients waiting on them may be served, tracking clients are told (messages for
+/// `by`, the client whose command it was, go after its reply).
+pub fn writes_done(state: &mut State, mut by: Option<(&Client, &mut Reply)>) {
+    let tracking = !state.tracking.is_empty();
+    for (db, key) in state.mods.drain_keys() {
+        if tracking {
+            let mine = by.as_mut().map(|(c, out)| (*c, &mut **out));
+            crate::tracking::invalidate(state, &key, mine);
+        }
+        state.blocked.key_written(db, key);
+    }
+    if state.mods.take_flush() && tracking {
+        crate::tracking::flushed(state, by);
+    }
+}
+
+/// Redis's `trackingRememberKeys`: a tracking client (default mode) read these keys,
+/// unless OPTIN without CLIENT CACHING YES or OPTOUT with CLIENT CACHING NO says no.
+fn remember_keys(state: &mut State, client: &Client, cmd: &CommandSpec, argv: &[&[u8]]) {
+    let Some(tracker) = state.tracking.get(client.id) else {
+        return;
+    };
+    let cached = match (tracker.optin, tracker.optout) {
+        (true, _) => tracker.caching == Some(true),
+        (_, true) => tracker.caching != Some(false),
+        _ => true,
+    };
+    if tracker.bcast || !cached {
+        return;
+    }
+    let keys = cmd
+        .key_positions(argv)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| argv[i].to_vec());
+    state.tracking.remember(client.id, keys);
+    state.listen();
 }
 
 /// Publishes the keyspace events of the command that just ran. Redis publishes while the
@@ -431,6 +479,7 @@ pub fn forget_client(state: &mut State, id: u64) {
     state.mods.watches.forget(id);
     state.transactions.remove(&id);
     state.pubsub.forget(id);
+    state.tracking.disable(id);
     state.listen();
     state.monitors.retain(|&m| m != id);
 }

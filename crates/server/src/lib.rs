@@ -31,6 +31,7 @@ pub mod scripting;
 mod server;
 mod shared;
 pub mod state;
+pub mod tracking;
 pub mod types;
 pub mod util;
 

@@ -236,6 +236,9 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             if state.mods.has_events() {
                 crate::pubsub::publish_events(&mut state, None);
             }
+            if state.mods.has_keys() || state.mods.has_flush() {
+                crate::dispatch::writes_done(&mut state, None);
+            }
             drop(state);
             if Instant::now() >= deadline {
                 break;

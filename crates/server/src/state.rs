@@ -59,6 +59,8 @@ pub struct Client {
     pub blocked: bool,
     /// In MULTI (CLIENT LIST flag `x`); the queue is `State::transactions`'.
     pub in_multi: bool,
+    /// CLIENT TRACKING ON (CLIENT LIST flag `t`); the settings are in `State::tracking`.
+    pub tracking: bool,
     /// Channels, patterns and shard channels subscribed to, by `pubsub::Kind` (CLIENT
     /// LIST `sub`, `psub`, `ssub`); the names are in `State::pubsub`.
     pub subscriptions: [usize; 3],
@@ -89,6 +91,7 @@ impl Client {
             blocked: false,
             in_multi: false,
             subscriptions: [0; 3],
+            tracking: false,
         }
     }
 }
@@ -137,6 +140,7 @@ impl Clone for Client {
             blocked,
             in_multi,
             subscriptions,
+            tracking,
         } = source;
         self.id = *id;
         self.addr = *addr;
@@ -159,6 +163,7 @@ impl Clone for Client {
         self.blocked = *blocked;
         self.in_multi = *in_multi;
         self.subscriptions = *subscriptions;
+        self.tracking = *tracking;
     }
 }
 
@@ -269,6 +274,8 @@ pub struct State {
     pub blocked: crate::blocking::Blocked,
     /// Pub/sub subscriptions.
     pub pubsub: crate::pubsub::PubSub,
+    /// Client-side caching: tracking clients and the keys they read.
+    pub tracking: crate::tracking::Tracking,
     /// The running script, as connections see it without this lock (`Shared` holds it
     /// too).
     pub script_run: Arc<crate::busy::ScriptRun>,
@@ -322,6 +329,7 @@ impl State {
             transactions: Default::default(),
             pubsub: Default::default(),
             script_run,
+            tracking: Default::default(),
             scripts: Default::default(),
             monitors: Vec::new(),
             started: Instant::now(),
@@ -354,7 +362,7 @@ impl State {
 
     /// Keeps the modification hook copying changed keys while clients wait on keys.
     pub fn listen(&mut self) {
-        self.mods.listening = !self.blocked.is_empty();
+        self.mods.listening = !self.blocked.is_empty() || !self.tracking.is_empty();
     }
 
     /// Database `index` through the modification hook, at the command time `now`.

@@ -1,6 +1,7 @@
 //! The CLIENT container: the connection's name and library, its ID and CLIENT INFO line,
 //! CLIENT LIST and KILL over every connection, PAUSE/UNPAUSE, REPLY, UNBLOCK, NO-EVICT and
-//! the client-side-caching subcommands, answered as a server without tracking does.
+//! the client-side-caching subcommands (TRACKING, CACHING, GETREDIR, TRACKINGINFO; the
+//! tracking itself is `tracking.rs`).
 //!
 //! They never touch a socket: a CLIENT KILL that hits the caller sets `close_after_reply`,
 //! a CLIENT KILL of another connection marks its registry entry `killed` and wakes it, and
@@ -21,6 +22,7 @@ use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::multi;
 use crate::state::{Client, ClientPause, ReplyMode};
+use crate::tracking::{Tracker, Tracking};
 use crate::util::parse_i64;
 
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
@@ -40,6 +42,7 @@ pub static HANDLERS: &[Entry] = &[
     handler("client|reply", client_reply),
     handler("client|setinfo", client_setinfo),
     handler("client|setname", client_setname),
+    handler("client|tracking", client_tracking),
     handler("client|trackinginfo", client_trackinginfo),
     handler("client|unpause", client_unpause),
     handler("client|unblock", client_unblock),
@@ -124,30 +127,193 @@ fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
-/// `CLIENT GETREDIR`: -1, tracking is never on.
+/// `CLIENT GETREDIR`: the client tracking invalidations go to (0: this one), -1 when
+/// tracking is off.
 fn client_getredir(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    ctx.out.int(-1);
+    let redirect = match ctx.state.tracking.get(ctx.client.id) {
+        Some(t) => t.redirect as i64,
+        None => -1,
+    };
+    ctx.out.int(redirect);
     Ok(Done)
 }
 
-/// `CLIENT TRACKINGINFO`: tracking is off.
+/// `CLIENT TRACKINGINFO`: flags, redirect and prefixes, as Redis reports them.
 fn client_trackinginfo(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    let tracker = ctx.state.tracking.get(ctx.client.id);
+    let mut flags: Vec<&[u8]> = Vec::new();
+    let (redirect, mut prefixes) = match tracker {
+        None => {
+            flags.push(b"off");
+            (-1, Vec::new())
+        }
+        Some(t) => {
+            flags.push(b"on");
+            for (on, name) in [
+                (t.bcast, &b"bcast"[..]),
+                (t.optin, b"optin"),
+                (t.optin && t.caching == Some(true), b"caching-yes"),
+                (t.optout, b"optout"),
+                (t.optout && t.caching == Some(false), b"caching-no"),
+                (t.noloop, b"noloop"),
+                (t.broken_redirect, b"broken_redirect"),
+            ] {
+                if on {
+                    flags.push(name);
+                }
+            }
+            (t.redirect as i64, t.prefixes.clone())
+        }
+    };
+    prefixes.sort();
     let out = &mut *ctx.out;
     out.map(3);
     out.bulk(b"flags");
-    out.set(1);
-    out.bulk(b"off");
+    out.set(flags.len());
+    for flag in flags {
+        out.bulk(flag);
+    }
     out.bulk(b"redirect");
-    out.int(-1);
+    out.int(redirect);
     out.bulk(b"prefixes");
-    out.array(0);
+    out.array(prefixes.len());
+    for prefix in &prefixes {
+        out.bulk(prefix);
+    }
     Ok(Done)
 }
 
-/// `CLIENT CACHING YES|NO`: only valid in OPTIN/OPTOUT tracking mode, which lockstep does
-/// not offer.
-fn client_caching(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    Err(errors::CLIENT_CACHING_WITHOUT_TRACKING.into())
+/// `CLIENT CACHING YES|NO`: whether the next command's keys are tracked, in OPTIN (YES)
+/// or OPTOUT (NO) mode.
+fn client_caching(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let Some(tracker) = ctx.state.tracking.get_mut(ctx.client.id) else {
+        return Err(errors::CLIENT_CACHING_WITHOUT_TRACKING.into());
+    };
+    if argv[2].eq_ignore_ascii_case(b"yes") {
+        if !tracker.optin {
+            return Err(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+                    .into(),
+            );
+        }
+        tracker.caching = Some(true);
+    } else if argv[2].eq_ignore_ascii_case(b"no") {
+        if !tracker.optout {
+            return Err(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+                    .into(),
+            );
+        }
+        tracker.caching = Some(false);
+    } else {
+        return Err(errors::SYNTAX.into());
+    }
+    ctx.out.ok();
+    Ok(Done)
+}
+
+/// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT]
+/// [NOLOOP]`, with Redis's checks in its order.
+fn client_tracking(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut new = Tracker::default();
+    let mut i = 3;
+    while i < argv.len() {
+        let more = i + 1 < argv.len();
+        let word = argv[i];
+        if word.eq_ignore_ascii_case(b"redirect") && more {
+            i += 1;
+            if new.redirect != 0 {
+                return Err("ERR A client can only redirect to a single other client".into());
+            }
+            let id = parse_i64(argv[i]).ok_or(errors::NOT_INTEGER)?;
+            let exists = id == ctx.client.id as i64
+                || u64::try_from(id).is_ok_and(|id| ctx.state.clients.contains_key(&id));
+            if !exists {
+                return Err("ERR The client ID you want redirect to does not exist".into());
+            }
+            new.redirect = id as u64;
+        } else if word.eq_ignore_ascii_case(b"bcast") {
+            new.bcast = true;
+        } else if word.eq_ignore_ascii_case(b"optin") {
+            new.optin = true;
+        } else if word.eq_ignore_ascii_case(b"optout") {
+            new.optout = true;
+        } else if word.eq_ignore_ascii_case(b"noloop") {
+            new.noloop = true;
+        } else if word.eq_ignore_ascii_case(b"prefix") && more {
+            i += 1;
+            new.prefixes.push(argv[i].to_vec());
+        } else {
+            return Err(errors::SYNTAX.into());
+        }
+        i += 1;
+    }
+    let id = ctx.client.id;
+    if argv[2].eq_ignore_ascii_case(b"off") {
+        ctx.state.tracking.disable(id);
+        ctx.client.tracking = false;
+        ctx.out.ok();
+        return Ok(Done);
+    }
+    if !argv[2].eq_ignore_ascii_case(b"on") {
+        return Err(errors::SYNTAX.into());
+    }
+    if !new.bcast && !new.prefixes.is_empty() {
+        return Err("ERR PREFIX option requires BCAST mode to be enabled".into());
+    }
+    let old = ctx.state.tracking.get(id).cloned();
+    if let Some(old) = &old {
+        if old.bcast != new.bcast {
+            return Err("ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.".into());
+        }
+    }
+    if new.bcast && (new.optin || new.optout) {
+        return Err("ERR OPTIN and OPTOUT are not compatible with BCAST".into());
+    }
+    if new.optin && new.optout {
+        return Err("ERR You can't specify both OPTIN mode and OPTOUT mode".into());
+    }
+    if let Some(old) = &old {
+        if (new.optin && old.optout) || (new.optout && old.optin) {
+            return Err("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.".into());
+        }
+    }
+    if new.bcast {
+        let existing = old.as_ref().map(|o| o.prefixes.as_slice()).unwrap_or(&[]);
+        for (n, prefix) in new.prefixes.iter().enumerate() {
+            if let Some(other) = Tracking::colliding_prefix(existing, prefix) {
+                return Err(prefix_overlap(prefix, "an existing", other));
+            }
+            if let Some(other) = Tracking::colliding_prefix(&new.prefixes[n + 1..], prefix) {
+                return Err(prefix_overlap(prefix, "another provided", other));
+            }
+        }
+        // Prefixes add up over repeated CLIENT TRACKING ON; none means every key.
+        let mut prefixes = old.map(|o| o.prefixes).unwrap_or_default();
+        if new.prefixes.is_empty() {
+            new.prefixes.push(Vec::new());
+        }
+        for prefix in std::mem::take(&mut new.prefixes) {
+            if !prefixes.contains(&prefix) {
+                prefixes.push(prefix);
+            }
+        }
+        new.prefixes = prefixes;
+    }
+    ctx.state.tracking.enable(id, new);
+    ctx.client.tracking = true;
+    ctx.state.listen();
+    ctx.out.ok();
+    Ok(Done)
+}
+
+fn prefix_overlap(prefix: &[u8], which: &str, other: &[u8]) -> CommandError {
+    format!(
+        "ERR Prefix '{}' overlaps with {which} prefix '{}'. Prefixes for a single client must not overlap.",
+        String::from_utf8_lossy(prefix),
+        String::from_utf8_lossy(other)
+    )
+    .into()
 }
 
 /// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: how many clients were unblocked.
@@ -352,6 +518,7 @@ fn write_client_line(
     c: &Client,
     live: Option<&Live>,
     tx: multi::Summary,
+    tracking: Option<&Tracker>,
     now: Instant,
 ) {
     let age = now.saturating_duration_since(c.created).as_secs();
@@ -365,6 +532,9 @@ fn write_client_line(
         (super::pubsub::subscribed(c), 'P'),
         (c.in_multi, 'x'),
         (c.blocked, 'b'),
+        (tracking.is_some(), 't'),
+        (tracking.is_some_and(|t| t.broken_redirect), 'R'),
+        (tracking.is_some_and(|t| t.bcast), 'B'),
         (tx.dirty, 'd'),
         (c.no_evict, 'e'),
     ] {
@@ -400,7 +570,7 @@ fn write_client_line(
         " age={age} idle={idle} flags={flags} db={} sub={} psub={} ssub={} multi={} \
          qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem={} rbs={REPLY_BUFFER_SIZE} \
          rbp={obl} obl={obl} oll=0 omem=0 tot-mem={tot_mem} events=r cmd={cmd} \
-         user=default redir=-1 resp={}",
+         user=default redir={} resp={}",
         c.db,
         c.subscriptions[0],
         c.subscriptions[1],
@@ -409,6 +579,7 @@ fn write_client_line(
         c.query_buf,
         c.query_buf_free,
         tx.mem,
+        tracking.map_or(-1, |t| t.redirect as i64),
         c.resp
     );
 }
@@ -418,7 +589,15 @@ fn client_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let live = Live::of(ctx, argv);
     let mut text = Vec::with_capacity(320);
     let tx = multi::summary(ctx.state, ctx.client);
-    write_client_line(&mut text, ctx.client, Some(&live), tx, Instant::now());
+    let tracking = ctx.state.tracking.get(ctx.client.id);
+    write_client_line(
+        &mut text,
+        ctx.client,
+        Some(&live),
+        tx,
+        tracking,
+        Instant::now(),
+    );
     text.push(b'\n');
     ctx.out.verbatim(&text);
     Ok(Done)
@@ -447,7 +626,8 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut text = Vec::new();
     let mut line = |c: &Client| {
         let live = (c.id == me.id).then_some(&live);
-        write_client_line(&mut text, c, live, multi::summary(state, c), now);
+        let tracking = state.tracking.get(c.id);
+        write_client_line(&mut text, c, live, multi::summary(state, c), tracking, now);
         text.push(b'\n');
     };
     // The registry's copy of this connection is as of its previous batch: use the live one.
@@ -621,6 +801,7 @@ mod tests {
             &client(),
             None,
             Default::default(),
+            None,
             Instant::now(),
         );
         let line = String::from_utf8(line).expect("text");
@@ -642,7 +823,14 @@ mod tests {
         let mut c = client();
         c.addr = "[::1]:50000".parse().expect("addr");
         let mut line = Vec::new();
-        write_client_line(&mut line, &c, None, Default::default(), Instant::now());
+        write_client_line(
+            &mut line,
+            &c,
+            None,
+            Default::default(),
+            None,
+            Instant::now(),
+        );
         assert!(line.starts_with(b"id=7 addr=[::1]:50000 "));
     }
 

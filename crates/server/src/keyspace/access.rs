@@ -27,6 +27,8 @@ pub struct Modifications {
     keys: Vec<(usize, Key)>,
     /// Whether anybody needs the keys (copying them costs on the hot path otherwise).
     pub listening: bool,
+    /// A database was emptied while `listening`.
+    flush_logged: bool,
     /// WATCHed keys: told of each change as it happens (Redis's `touchWatchedKey`).
     pub watches: Watches,
     /// `notify-keyspace-events`, as `config::notify` bits.
@@ -107,6 +109,20 @@ impl Modifications {
     /// Records that database `db` was emptied (FLUSHDB, FLUSHALL, SWAPDB): `changes` keys.
     pub fn flushed(&mut self, _db: usize, changes: u64) {
         self.dirty += changes;
+        if self.listening {
+            self.flush_logged = true;
+        }
+    }
+
+    /// Whether a flush was logged since the last `take_flush` (client tracking tells
+    /// every tracking client).
+    #[inline]
+    pub fn has_flush(&self) -> bool {
+        self.flush_logged
+    }
+
+    pub fn take_flush(&mut self) -> bool {
+        std::mem::take(&mut self.flush_logged)
     }
 
     /// Whether keys wait to be drained.
