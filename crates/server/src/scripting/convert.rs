@@ -89,27 +89,32 @@ fn raw_string(t: &Table, key: &str) -> Option<mlua::String> {
 }
 
 /// Redis's `luaReplyToRedisReply`: writes what the script returned. `script_resp` is the
-/// protocol the script last asked for, which decides how booleans are written.
+/// protocol the script last asked for, which decides how booleans are written. Nested
+/// tables are walked with an explicit stack: a table may contain itself.
 pub fn write_reply(out: &mut Reply, script_resp: Protocol, value: &Value, depth: usize) {
-    if depth > MAX_DEPTH {
-        out.error("ERR reached lua stack limit");
-        return;
-    }
-    match value {
-        Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Boolean(b) => match script_resp {
-            Protocol::Resp2 if *b => out.int(1),
-            Protocol::Resp2 => out.null(),
-            Protocol::Resp3 => out.bool(*b),
-        },
-        Value::Integer(n) => out.int(*n),
-        Value::Number(n) => out.int(to_long_long(*n)),
-        Value::Table(t) => write_table(out, script_resp, t, depth),
-        _ => out.null(),
+    let mut work: Vec<(Value, usize)> = vec![(value.clone(), depth)];
+    while let Some((value, depth)) = work.pop() {
+        if depth > MAX_DEPTH {
+            out.error("ERR reached lua stack limit");
+            continue;
+        }
+        match value {
+            Value::String(s) => out.bulk(&s.as_bytes()),
+            Value::Boolean(b) => match script_resp {
+                Protocol::Resp2 if b => out.int(1),
+                Protocol::Resp2 => out.null(),
+                Protocol::Resp3 => out.bool(b),
+            },
+            Value::Integer(n) => out.int(n),
+            Value::Number(n) => out.int(to_long_long(n)),
+            Value::Table(t) => write_table(out, &t, depth, &mut work),
+            _ => out.null(),
+        }
     }
 }
 
-fn write_table(out: &mut Reply, script_resp: Protocol, t: &Table, depth: usize) {
+/// Writes a table's own part of the reply; its elements go on `work`, last first.
+fn write_table(out: &mut Reply, t: &Table, depth: usize, work: &mut Vec<(Value, usize)>) {
     if let Some(err) = raw_string(t, "err") {
         let text = c_str(&err.as_bytes()).to_vec();
         // Redis writes `-%s`: a message without a code stays without one.
@@ -172,9 +177,9 @@ fn write_table(out: &mut Reply, script_resp: Protocol, t: &Table, depth: usize) 
         let pairs: Vec<(Value, Value)> =
             map.pairs::<Value, Value>().filter_map(Result::ok).collect();
         out.map(pairs.len());
-        for (k, v) in &pairs {
-            write_reply(out, script_resp, k, depth + 1);
-            write_reply(out, script_resp, v, depth + 1);
+        for (k, v) in pairs.into_iter().rev() {
+            work.push((v, depth + 1));
+            work.push((k, depth + 1));
         }
         return;
     }
@@ -184,8 +189,8 @@ fn write_table(out: &mut Reply, script_resp: Protocol, t: &Table, depth: usize) 
             .filter_map(|p| p.ok().map(|(k, _)| k))
             .collect();
         out.set(keys.len());
-        for k in &keys {
-            write_reply(out, script_resp, k, depth + 1);
+        for k in keys.into_iter().rev() {
+            work.push((k, depth + 1));
         }
         return;
     }
@@ -197,8 +202,8 @@ fn write_table(out: &mut Reply, script_resp: Protocol, t: &Table, depth: usize) 
         }
     }
     out.array(items.len());
-    for v in &items {
-        write_reply(out, script_resp, v, depth + 1);
+    for v in items.into_iter().rev() {
+        work.push((v, depth + 1));
     }
 }
 

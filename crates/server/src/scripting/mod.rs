@@ -8,6 +8,7 @@
 //! (`busy::ScriptRun`), polled from an instruction hook.
 
 mod bit;
+mod cjson;
 mod convert;
 mod raw;
 mod sandbox;
