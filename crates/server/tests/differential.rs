@@ -32,72 +32,21 @@
 //! declared fails the suite. The real redis-server is required: the test fails, loudly, when
 //! it cannot be started (set `REDIS_SERVER` to its path if it is not on PATH).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use common::RedisServer;
 use lockstep_resp::{encode_command, Decoder, Frame};
 use lockstep_server::{EmbeddedServer, ServerConfig};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A real redis-server child process, killed on drop.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        RedisServer::start_with(&[])
-    }
-
-    fn start_with(extra_args: &[&str]) -> RedisServer {
-        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let port = free_port();
-        let child = Command::new(&binary)
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(extra_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the differential suite needs the real redis-server ({binary}): {e}. \
-                     Install it (apt-get install -y redis-server) or set REDIS_SERVER."
-                )
-            });
-        let server = RedisServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// One RESP connection that reads whole frames.
 struct Conn {

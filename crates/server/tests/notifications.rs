@@ -21,12 +21,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
 use bytes::Bytes;
-use common::{start, Conn};
+use common::{start, Conn, RedisServer};
 use lockstep_commands::{flags, COMMANDS};
 use lockstep_resp::Frame;
 
@@ -299,52 +297,6 @@ fn implemented(conn: &mut Conn) -> BTreeSet<String> {
         .collect()
 }
 
-/// A real redis-server child process, killed on drop.
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let child = Command::new(&binary)
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the notification tests need the real redis-server ({binary}): {e}. \
-                     Install it (apt-get install -y redis-server) or set REDIS_SERVER."
-                )
-            });
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let server = RedisServer { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One published event: the channel and the payload.
 type Event = (String, String);
 
@@ -461,7 +413,7 @@ fn samples_cover_every_write_command_the_server_implements() {
 #[test]
 fn samples_emit_events_in_redis_exactly_unless_silent() {
     let redis = RedisServer::start();
-    let mut redis = Observer::open(redis.addr);
+    let mut redis = Observer::open(redis.addr());
     let mut wrong = Vec::new();
     for sample in SAMPLES {
         let name = command_name(sample.run);
@@ -488,7 +440,7 @@ fn samples_emit_events_in_redis_exactly_unless_silent() {
 fn every_write_command_emits_the_events_redis_emits() {
     let redis = RedisServer::start();
     let server = start();
-    let mut redis = Observer::open(redis.addr);
+    let mut redis = Observer::open(redis.addr());
     let mut lockstep = Observer::open(server.addr());
     let implemented = implemented(&mut lockstep.conn);
     let mut failures = Vec::new();

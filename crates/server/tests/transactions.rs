@@ -6,20 +6,11 @@ mod common;
 
 use std::thread;
 
-use common::{start, Conn};
+use common::{int_of, start, Conn};
 use lockstep_resp::Frame;
 
 const CLIENTS: usize = 16;
 const ROUNDS: usize = 150;
-
-fn int_of(frame: &Frame) -> i64 {
-    match frame {
-        Frame::Bulk(b) => std::str::from_utf8(b).unwrap().parse().unwrap(),
-        Frame::Integer(n) => *n,
-        Frame::Null => 0,
-        other => panic!("not a number: {other:?}"),
-    }
-}
 
 /// Half the clients increment through WATCH/GET/MULTI/SET/EXEC, retrying when EXEC
 /// answers nil; the other half with INCR. Every acknowledged increment is in the total.

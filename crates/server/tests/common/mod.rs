@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use lockstep_resp::{encode_command, Decoder, Frame};
@@ -122,5 +123,75 @@ impl Conn {
             }
             other => panic!("{args:?}: expected text, got {other:?}"),
         }
+    }
+}
+
+/// A real redis-server child process on a free loopback port, killed on drop: the oracle
+/// of the differential tests (`REDIS_SERVER` names another binary).
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    pub fn start_with(extra_args: &[&str]) -> RedisServer {
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let port = free_port();
+        let child = Command::new(&binary)
+            .args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "these tests need the real redis-server ({binary}): {e}. \
+                     Install it (apt-get install -y redis-server) or set REDIS_SERVER."
+                )
+            });
+        let server = RedisServer { child, port };
+        let deadline = Instant::now() + TIMEOUT;
+        while TcpStream::connect(server.addr()).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A reply read as a number: an integer, a bulk string of digits, or nil as 0.
+pub fn int_of(frame: &Frame) -> i64 {
+    match frame {
+        Frame::Bulk(b) => std::str::from_utf8(b).unwrap().parse().unwrap(),
+        Frame::Integer(n) => *n,
+        Frame::Null => 0,
+        other => panic!("not a number: {other:?}"),
     }
 }
