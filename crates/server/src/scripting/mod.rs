@@ -194,20 +194,7 @@ impl Inner {
         let xpcall: Function = globals.raw_get("xpcall")?;
         let handler = lua.create_function(error_handler)?;
         globals.raw_set("__redis__err__handler", handler.clone())?;
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(100_000),
-            |lua, _| {
-                if kill_requested() {
-                    tracing::warn!("Lua script killed by user with SCRIPT KILL.");
-                    // From now on every line fails, so that pcall cannot swallow the kill.
-                    lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
-                        Err(mlua::Error::runtime(KILLED))
-                    });
-                    return Err(mlua::Error::runtime(KILLED));
-                }
-                Ok(mlua::VmState::Continue)
-            },
-        );
+        install_hook(&lua);
         Ok(Inner {
             lua,
             scripts: HashMap::new(),
@@ -349,9 +336,13 @@ impl Inner {
         RUN.with(|r| r.set(&mut run));
         let outcome = self.xpcall.call::<MultiValue>((func, self.handler.clone()));
         RUN.with(|r| r.set(std::ptr::null_mut()));
+        let killed = busy.kill_requested();
         busy.end();
-        // The hook may have been switched to every line by a kill.
-        self.reset_hook();
+        if killed {
+            // The kill switched the hook to every line: put the counting one back.
+            self.lua.remove_hook();
+            install_hook(&self.lua);
+        }
         ctx.client.db = db;
         let script_resp = run.resp;
         let mut values = match outcome {
@@ -372,24 +363,24 @@ impl Inner {
             write_script_error(ctx.out, sha, &value);
         }
     }
+}
 
-    fn reset_hook(&self) {
-        // Only a kill changes the hook; put the counting one back.
-        self.lua.remove_hook();
-        self.lua.set_hook(
-            HookTriggers::new().every_nth_instruction(100_000),
-            |lua, _| {
-                if kill_requested() {
-                    tracing::warn!("Lua script killed by user with SCRIPT KILL.");
-                    lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
-                        Err(mlua::Error::runtime(KILLED))
-                    });
-                    return Err(mlua::Error::runtime(KILLED));
-                }
-                Ok(mlua::VmState::Continue)
-            },
-        );
-    }
+/// The hook Redis sets for every script: every 100 000 instructions it checks for SCRIPT
+/// KILL. Once a kill is asked, every line fails, so that pcall cannot swallow it.
+fn install_hook(lua: &Lua) {
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(100_000),
+        |lua, _| {
+            if kill_requested() {
+                tracing::warn!("Lua script killed by user with SCRIPT KILL.");
+                lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
+                    Err(mlua::Error::runtime(KILLED))
+                });
+                return Err(mlua::Error::runtime(KILLED));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    );
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -593,6 +584,10 @@ mod tests {
     fn run_and_kill(body: &[u8]) -> Vec<u8> {
         let (tx, _rx) = tokio::sync::watch::channel(false);
         let mut state = State::new(Default::default(), tx);
+        run_and_kill_in(&mut state, body)
+    }
+
+    fn run_and_kill_in(state: &mut State, body: &[u8]) -> Vec<u8> {
         let mut client = Client::for_tests(1);
         let mut out = Reply::new(Protocol::Resp2);
         let busy = state.script_run.clone();
@@ -604,7 +599,7 @@ mod tests {
             }
         });
         let mut ctx = Ctx {
-            state: &mut state,
+            state: &mut *state,
             client: &mut client,
             out: &mut out,
             now: crate::state::unix_millis(),
@@ -625,6 +620,27 @@ mod tests {
             String::from_utf8_lossy(&reply),
             format!("-ERR Script killed by user with SCRIPT KILL... script: {sha}, on @user_script:2.\r\n")
         );
+    }
+
+    #[test]
+    fn a_script_after_a_killed_one_runs_to_its_end() {
+        let (tx, _rx) = tokio::sync::watch::channel(false);
+        let mut state = State::new(Default::default(), tx);
+        let reply = run_and_kill_in(&mut state, b"while true do end");
+        assert!(reply.starts_with(b"-ERR Script killed"));
+        let mut client = Client::for_tests(1);
+        let mut out = Reply::new(Protocol::Resp2);
+        let mut ctx = Ctx {
+            state: &mut state,
+            client: &mut client,
+            out: &mut out,
+            now: crate::state::unix_millis(),
+            cmd: Registry::get().lookup(b"eval").expect("eval"),
+            can_block: false,
+        };
+        let body = b"local n = 0; for i = 1, 300000 do n = n + 1 end; return n";
+        eval(&mut ctx, Source::Body(body), &[], &[], false).expect("ran");
+        assert_eq!(&out.buf[..], b":300000\r\n");
     }
 
     #[test]
