@@ -22,11 +22,7 @@ fn client_id(c: &mut Conn) -> String {
 #[test]
 fn a_resp2_subscriber_receives_redirected_invalidations() {
     let server = start();
-    let (mut sub, mut tracker, mut writer) = (
-        Conn::open(server.addr()),
-        Conn::open(server.addr()),
-        Conn::open(server.addr()),
-    );
+    let [mut sub, mut tracker, mut writer] = std::array::from_fn(|_| Conn::open(server.addr()));
     let sid = client_id(&mut sub);
     sub.command(&["SUBSCRIBE", "__redis__:invalidate"]);
     tracker.ok(&["CLIENT", "TRACKING", "ON", "REDIRECT", &sid]);
@@ -49,11 +45,7 @@ fn a_resp2_subscriber_receives_redirected_invalidations() {
 #[test]
 fn a_resp3_target_gets_pushes_and_its_loss_is_reported() {
     let server = start();
-    let (mut target, mut tracker, mut writer) = (
-        Conn::open(server.addr()),
-        Conn::open(server.addr()),
-        Conn::open(server.addr()),
-    );
+    let [mut target, mut tracker, mut writer] = std::array::from_fn(|_| Conn::open(server.addr()));
     target.command(&["HELLO", "3"]);
     tracker.command(&["HELLO", "3"]);
     let tid = client_id(&mut target);
@@ -96,7 +88,7 @@ fn a_resp3_target_gets_pushes_and_its_loss_is_reported() {
 #[test]
 fn a_resp2_tracker_without_redirect_hears_nothing() {
     let server = start();
-    let (mut tracker, mut writer) = (Conn::open(server.addr()), Conn::open(server.addr()));
+    let [mut tracker, mut writer] = std::array::from_fn(|_| Conn::open(server.addr()));
     tracker.ok(&["CLIENT", "TRACKING", "ON"]);
     tracker.command(&["GET", "z"]);
     writer.ok(&["SET", "z", "1"]);

@@ -13,12 +13,20 @@ use crate::pubsub::{self, Kind};
 use crate::state::Client;
 
 pub static HANDLERS: &[Entry] = &[
-    handler("subscribe", subscribe),
-    handler("unsubscribe", unsubscribe),
-    handler("psubscribe", psubscribe),
-    handler("punsubscribe", punsubscribe),
-    handler("ssubscribe", ssubscribe),
-    handler("sunsubscribe", sunsubscribe),
+    handler("subscribe", |ctx, argv| add(ctx, Kind::Channel, &argv[1..])),
+    handler("unsubscribe", |ctx, argv| {
+        remove(ctx, Kind::Channel, &argv[1..])
+    }),
+    handler("psubscribe", |ctx, argv| {
+        add(ctx, Kind::Pattern, &argv[1..])
+    }),
+    handler("punsubscribe", |ctx, argv| {
+        remove(ctx, Kind::Pattern, &argv[1..])
+    }),
+    handler("ssubscribe", |ctx, argv| add(ctx, Kind::Shard, &argv[1..])),
+    handler("sunsubscribe", |ctx, argv| {
+        remove(ctx, Kind::Shard, &argv[1..])
+    }),
     handler("publish", publish),
     handler("spublish", spublish),
     handler("pubsub", crate::commands::container),
@@ -33,30 +41,6 @@ pub static HANDLERS: &[Entry] = &[
 /// Whether a client has any subscription (Redis's `CLIENT_PUBSUB`).
 pub fn subscribed(client: &Client) -> bool {
     client.subscriptions.iter().any(|&n| n > 0)
-}
-
-fn subscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    add(ctx, Kind::Channel, &argv[1..])
-}
-
-fn psubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    add(ctx, Kind::Pattern, &argv[1..])
-}
-
-fn ssubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    add(ctx, Kind::Shard, &argv[1..])
-}
-
-fn unsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    remove(ctx, Kind::Channel, &argv[1..])
-}
-
-fn punsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    remove(ctx, Kind::Pattern, &argv[1..])
-}
-
-fn sunsubscribe(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    remove(ctx, Kind::Shard, &argv[1..])
 }
 
 /// The count a (un)subscribe reply carries: channels and patterns together, shard channels
