@@ -12,6 +12,7 @@ mod cjson;
 mod convert;
 mod raw;
 mod sandbox;
+mod structlib;
 
 use std::cell::Cell;
 use std::sync::Arc;

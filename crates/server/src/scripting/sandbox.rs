@@ -1,7 +1,7 @@
 //! The Lua state scripts run in, as Redis 7.0.15 makes it: the base, table, string and
 //! math libraries (no `os`, `io`, `package`, `debug`; no `print`, `dofile`, `loadfile`,
 //! `getfenv`, `setfenv`, `newproxy`), Redis's `pcall` and `math.random`, the `redis`,
-//! `bit` and `cjson` libraries (not `cmsgpack` nor `struct`), and read-only globals.
+//! `bit`, `cjson` and `struct` libraries (not `cmsgpack`), and read-only globals.
 //!
 //! Redis marks its tables read-only inside its patched Lua; stock Lua cannot, so the
 //! globals live in a hidden table behind an empty `_G` whose metatable reads through and
@@ -44,6 +44,7 @@ pub fn new_state(rand48: u64) -> mlua::Result<(Lua, Table)> {
     g.raw_set("redis", redis_library(&lua)?)?;
     g.raw_set("bit", super::bit::library(&lua)?)?;
     g.raw_set("cjson", super::cjson::library(&lua)?)?;
+    g.raw_set("struct", super::structlib::library(&lua)?)?;
 
     let hidden = lua.create_table()?;
     let names: Vec<(Value, Value)> = g.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
@@ -53,7 +54,14 @@ pub fn new_state(rand48: u64) -> mlua::Result<(Lua, Table)> {
             (Value::String(s), Value::Table(t))
                 if matches!(
                     s.as_bytes().as_ref(),
-                    b"string" | b"table" | b"math" | b"coroutine" | b"redis" | b"bit" | b"cjson"
+                    b"string"
+                        | b"table"
+                        | b"math"
+                        | b"coroutine"
+                        | b"redis"
+                        | b"bit"
+                        | b"cjson"
+                        | b"struct"
                 ) =>
             {
                 Value::Table(read_only(&lua, t)?)
