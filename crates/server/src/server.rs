@@ -48,6 +48,27 @@ fn describe_io_error(e: &std::io::Error) -> String {
     }
 }
 
+/// The address accessors of `Server` and `EmbeddedServer`: both keep the addresses they
+/// listen on in `addrs`, in the order of the `bind` setting.
+macro_rules! listening_addrs {
+    () => {
+        /// The first address listened on (127.0.0.1 by default).
+        pub fn addr(&self) -> SocketAddr {
+            self.addrs[0]
+        }
+
+        /// Every address listened on.
+        pub fn addrs(&self) -> &[SocketAddr] {
+            &self.addrs
+        }
+
+        /// The first address's port.
+        pub fn port(&self) -> u16 {
+            self.addr().port()
+        }
+    };
+}
+
 /// A running server inside a tokio runtime.
 pub struct Server {
     shared: Arc<Shared>,
@@ -88,19 +109,7 @@ impl Server {
         })
     }
 
-    /// The first address listened on (127.0.0.1 by default).
-    pub fn addr(&self) -> SocketAddr {
-        self.addrs[0]
-    }
-
-    /// Every address listened on.
-    pub fn addrs(&self) -> &[SocketAddr] {
-        &self.addrs
-    }
-
-    pub fn port(&self) -> u16 {
-        self.addr().port()
-    }
+    listening_addrs!();
 
     /// Waits until the server is asked to stop (SHUTDOWN, or `stop`).
     pub async fn stopped(&self) {
@@ -302,17 +311,7 @@ impl EmbeddedServer {
         })
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addrs[0]
-    }
-
-    pub fn addrs(&self) -> &[SocketAddr] {
-        &self.addrs
-    }
-
-    pub fn port(&self) -> u16 {
-        self.addr().port()
-    }
+    listening_addrs!();
 
     /// Stops the server and waits for its thread.
     pub fn stop(mut self) {
