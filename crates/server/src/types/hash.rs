@@ -6,7 +6,9 @@
 //! `hash-max-listpack-value`. Past either limit it becomes a `hashtable` for good, as in
 //! Redis (a hash never converts back).
 
-use indexmap::IndexMap;
+use std::hash::{BuildHasher, Hash};
+
+use indexmap::{IndexMap, IndexSet};
 
 use super::pack::Pack;
 use crate::keyspace::Sds;
@@ -134,13 +136,7 @@ impl HashValue {
                 }
                 None => false,
             },
-            HashValue::Table(t) => {
-                let removed = t.swap_remove(field).is_some();
-                if removed {
-                    shrink_after_delete(t.len(), t.capacity(), |n| t.shrink_to(n));
-                }
-                removed
-            }
+            HashValue::Table(t) => remove_and_shrink(&mut **t, |t| t.swap_remove(field).is_some()),
         }
     }
 
@@ -202,10 +198,41 @@ impl<'a> Iterator for HashIter<'a> {
 /// than one in eight of them used): Redis resizes its dicts after deletes, and a hash, set
 /// or sorted set that shrank should not keep its peak allocation. `shrink_to` shrinks the
 /// table to the capacity given.
-pub(super) fn shrink_after_delete(len: usize, capacity: usize, shrink_to: impl FnOnce(usize)) {
+fn shrink_after_delete(len: usize, capacity: usize, shrink_to: impl FnOnce(usize)) {
     if capacity > 64 && len < capacity / 8 {
         shrink_to(len * 2);
     }
+}
+
+/// A table of a hash, set or sorted set, which a delete may leave mostly empty.
+pub(super) trait SparseTable {
+    /// `shrink_after_delete` for this table.
+    fn shrink_if_sparse(&mut self);
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> SparseTable for IndexMap<K, V, S> {
+    fn shrink_if_sparse(&mut self) {
+        shrink_after_delete(self.len(), self.capacity(), |n| self.shrink_to(n));
+    }
+}
+
+impl<K: Hash + Eq, S: BuildHasher> SparseTable for IndexSet<K, S> {
+    fn shrink_if_sparse(&mut self) {
+        shrink_after_delete(self.len(), self.capacity(), |n| self.shrink_to(n));
+    }
+}
+
+/// Runs `remove` on `table` and, when it removed something, shrinks the table if that
+/// left it mostly empty. What `remove` answered.
+pub(super) fn remove_and_shrink<T: SparseTable>(
+    table: &mut T,
+    remove: impl FnOnce(&mut T) -> bool,
+) -> bool {
+    let removed = remove(table);
+    if removed {
+        table.shrink_if_sparse();
+    }
+    removed
 }
 
 #[cfg(test)]

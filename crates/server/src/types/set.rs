@@ -10,7 +10,7 @@
 use indexmap::IndexSet;
 use rand::Rng;
 
-use super::hash::shrink_after_delete;
+use super::hash::remove_and_shrink;
 use crate::keyspace::Sds;
 use crate::util::parse_i64;
 
@@ -123,13 +123,7 @@ impl SetValue {
                     Err(_) => false,
                 }
             }
-            SetValue::Table(t) => {
-                let removed = t.swap_remove(member);
-                if removed {
-                    shrink_after_delete(t.len(), t.capacity(), |n| t.shrink_to(n));
-                }
-                removed
-            }
+            SetValue::Table(t) => remove_and_shrink(&mut **t, |t| t.swap_remove(member)),
         }
     }
 

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use indexmap::IndexMap;
 
-use super::hash::shrink_after_delete;
+use super::hash::SparseTable;
 use super::pack::Pack;
 use crate::keyspace::Sds;
 
@@ -286,9 +286,7 @@ impl ZsetValue {
                         score,
                         member: Sds::from_slice(member),
                     });
-                    shrink_after_delete(s.scores.len(), s.scores.capacity(), |n| {
-                        s.scores.shrink_to(n)
-                    });
+                    s.scores.shrink_if_sparse();
                     true
                 }
                 None => false,
