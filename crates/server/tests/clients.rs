@@ -113,29 +113,38 @@ fn redis_py_works_against_lockstep() {
     run_script("python3", "smoke.py", &[]);
 }
 
-#[test]
-fn ioredis_5_works_against_lockstep() {
-    require_node_package("ioredis");
-    run_script("node", "smoke_ioredis.js", &["ioredis"]);
+/// A test that runs the node `script` with the npm `package`, whose name the script takes
+/// as its argument to pick the library (and version) to load.
+macro_rules! node_client_test {
+    ($name:ident, $package:literal, $script:literal) => {
+        #[test]
+        fn $name() {
+            require_node_package($package);
+            run_script("node", $script, &[$package]);
+        }
+    };
 }
 
-#[test]
-fn ioredis_6_works_against_lockstep_in_resp2_and_resp3() {
-    require_node_package("ioredis-v6");
-    run_script("node", "smoke_ioredis.js", &["ioredis-v6"]);
-}
-
-#[test]
-fn node_redis_4_works_against_lockstep() {
-    require_node_package("redis");
-    run_script("node", "smoke_node_redis.js", &["redis"]);
-}
-
-#[test]
-fn node_redis_6_works_against_lockstep_in_resp2_and_resp3() {
-    require_node_package("redis-v6");
-    run_script("node", "smoke_node_redis.js", &["redis-v6"]);
-}
+node_client_test!(
+    ioredis_5_works_against_lockstep,
+    "ioredis",
+    "smoke_ioredis.js"
+);
+node_client_test!(
+    ioredis_6_works_against_lockstep_in_resp2_and_resp3,
+    "ioredis-v6",
+    "smoke_ioredis.js"
+);
+node_client_test!(
+    node_redis_4_works_against_lockstep,
+    "redis",
+    "smoke_node_redis.js"
+);
+node_client_test!(
+    node_redis_6_works_against_lockstep_in_resp2_and_resp3,
+    "redis-v6",
+    "smoke_node_redis.js"
+);
 
 /// redis-benchmark's tests of what lockstep implements (it exits non-zero on the first
 /// error reply), pipelined from 20 clients over random keys. LRANGE_300 to _600 are left
