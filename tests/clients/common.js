@@ -1,6 +1,7 @@
 // What the node smoke scripts share: their command line, loading the client package under
-// test, the checks, INFO parsing, the IPv6 probe, the list of checks and the loop that runs
-// them over every address and protocol. Each script adds only its client's own workload.
+// test, the checks, INFO parsing, the IPv6 probe, the steps of the WATCH, pub/sub and INFO
+// checks that both libraries word alike, the list of checks and the loop that runs them over
+// every address and protocol. Each script adds only its client's own workload.
 "use strict";
 
 const net = require("node:net");
@@ -143,7 +144,9 @@ function hasIpv6Loopback() {
  * One pass of the checks against one address in one protocol: a key prefix unique to the
  * pass and the clients it opened, closed together at its end. A script's subclass adds
  * `create(options)` (an unconnected client of its library), `close()`, `clientList(c)`
- * and every check that its library words differently.
+ * and every check, which calls the steps below for what both libraries word alike (their
+ * `set`, `get`, `watch`, `multi().exec()`, `publish` take the same arguments); the
+ * library's own calls, and the replies only one library gives, stay in its script.
  */
 class SmokeRun {
   constructor(client, moduleName, host, protocol) {
@@ -183,6 +186,121 @@ class SmokeRun {
     expect(await this.r.get(counter), "1000", "INCR count over 50 concurrent clients");
     const list = await this.clientList(this.r);
     expectTrue(list.split("\n").filter(Boolean).length >= 51, "CLIENT LIST shows every client");
+  }
+
+  /**
+   * WATCH the way an application retries with it, on a second connection that it returns:
+   * a write by `this.r` aborts the watched transaction, which writes nothing; watching again
+   * lets the retry through; UNWATCH forgets the key. `execReplies(replies)` is EXEC's reply
+   * in the library's shape, `expectAborted(exec)` checks how the library reports the abort.
+   */
+  async watchAndRetry(key, { execReplies, expectAborted }) {
+    const { r } = this;
+    const watcher = await this.client();
+    await r.set(key, "10");
+    expect(await watcher.watch(key), "OK", "WATCH");
+    expect(await r.set(key, "100"), "OK", "another connection changes the watched key");
+    await expectAborted(watcher.multi().set(key, "11").exec());
+    expect(await r.get(key), "100", "the failed transaction wrote nothing");
+    expect(await watcher.watch(key), "OK", "WATCH again");
+    const current = Number(await watcher.get(key));
+    expect(await watcher.multi().set(key, String(current + 1)).exec(), execReplies(["OK"]), "the retry");
+    expect(await r.get(key), "101", "the retry wrote");
+    expect(await watcher.watch(key), "OK", "WATCH before UNWATCH");
+    expect(await watcher.unwatch(), "OK", "UNWATCH");
+    await r.set(key, "200");
+    expect(await watcher.multi().get(key).exec(), execReplies(["200"]), "exec() after UNWATCH");
+    return watcher;
+  }
+
+  /** A name under the pub/sub check's own prefix. */
+  ps(name) {
+    return this.k(`ps:${name}`);
+  }
+
+  /** The pub/sub check's channels: `pattern` matches `news` and `nightly`, not `other` or `quiet`. */
+  get channels() {
+    return {
+      news: this.ps("news"),
+      other: this.ps("other"),
+      pattern: this.ps("n*"),
+      nightly: this.ps("nightly"),
+      quiet: this.ps("quiet"),
+    };
+  }
+
+  /**
+   * With `news` and `other` subscribed and `pattern` pattern-subscribed, PUBLISH counts the
+   * receivers and the subscriber's `inbox` gets each message, non-ASCII ones intact.
+   */
+  async expectDeliveries(inbox) {
+    const { r } = this;
+    const { news, other, pattern, nightly, quiet } = this.channels;
+    expect(await r.publish(news, "hello"), 2, "PUBLISH to a channel subscribed and matched by a pattern");
+    // Redis delivers to the channel's subscribers first, then to the matching patterns.
+    expect(
+      await inbox.take(2, "the message and the pmessage"),
+      [["message", news, "hello"], ["pmessage", pattern, news, "hello"]],
+      "the channel's listener, then the pattern's",
+    );
+    expect(await r.publish(other, "hé\0llo"), 1, "PUBLISH to the other channel");
+    expect(await inbox.take(1, "the message"), [["message", other, "hé\0llo"]], "a non-ASCII message");
+    expect(await r.publish(nightly, "n"), 1, "PUBLISH matched by the pattern only");
+    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, nightly, "n"]], "the pattern's listener");
+    expect(await r.publish(quiet, "x"), 0, "PUBLISH to a channel nobody listens to");
+  }
+
+  /** RESP3: messages are push frames, so the subscriber `sub` keeps taking every command. */
+  async expectCommandsWhileSubscribed(sub, inbox) {
+    const { news, pattern } = this.channels;
+    const key = this.ps("key");
+    expect(await sub.ping(), "PONG", "PING while subscribed (RESP3)");
+    expect(await sub.set(key, "v"), "OK", "SET while subscribed (RESP3)");
+    expect(await sub.get(key), "v", "GET while subscribed (RESP3)");
+    expect(await this.r.publish(news, "between"), 2, "PUBLISH between the subscriber's commands");
+    expect(await sub.get(key), "v", "GET after a push (RESP3)");
+    expect(
+      await inbox.take(2, "the pushed messages"),
+      [["message", news, "between"], ["pmessage", pattern, news, "between"]],
+      "pushes among replies",
+    );
+  }
+
+  /**
+   * Once `news` is unsubscribed, the pattern alone receives it, and 200 messages published
+   * back to back arrive in order. `publishBurst(channel, messages)` publishes them the
+   * library's way of batching and checks its replies.
+   */
+  async expectPatternAlone(inbox, publishBurst) {
+    const { news, pattern, nightly } = this.channels;
+    expect(await this.r.publish(news, "again"), 1, "PUBLISH after unsubscribing reaches the pattern only");
+    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, news, "again"]], "the pattern still matches");
+    const burst = Array.from({ length: 200 }, (_, i) => String(i));
+    await publishBurst(nightly, burst);
+    expect(
+      await inbox.take(200, "200 pmessages"),
+      burst.map((message) => ["pmessage", pattern, nightly, message]),
+      "200 messages, in order",
+    );
+  }
+
+  /**
+   * INFO, with no section and in each section a client asks for, is `# Section` headers and
+   * `key:value` lines, and says what a client reads in it. `infoText(section)` is the
+   * library's INFO reply as text (no section when `undefined`); the server listens on `port`
+   * and its db0 holds a key with a TTL.
+   */
+  async expectInfo(port, infoText) {
+    for (const section of [undefined, "all", "everything", "server", "keyspace", "commandstats"]) {
+      const text = await infoText(section);
+      expectTrue(typeof text === "string" && text.startsWith("# "), `INFO ${section ?? ""} is text`);
+      parseInfo(text);
+    }
+    const server = parseInfo(await infoText("server"));
+    expect(server.redis_version, "7.0.15", "INFO redis_version");
+    expect(server.tcp_port, String(port), "INFO tcp_port");
+    const keyspace = parseInfo(await infoText("keyspace"));
+    expectTrue(/^keys=\d+,expires=\d+,avg_ttl=\d+$/.test(keyspace.db0), `INFO db0: ${keyspace.db0}`);
   }
 }
 
@@ -274,5 +392,4 @@ module.exports = {
   expectTrue,
   errorCheck,
   Inbox,
-  parseInfo,
 };

@@ -16,13 +16,15 @@
 
 const util = require("node:util");
 const common = require("./common");
-const { PASSWORD, expect, expectTrue, parseInfo } = common;
+const { PASSWORD, expect, expectTrue } = common;
 
 const setup = common.setup("smoke_ioredis.js", "ioredis", "ioredis|ioredis-v6");
 const { port, authPort, moduleName, lib: Redis, major } = setup;
 const protocols = major >= 6 ? [2, 3] : [2];
 const ReplyError = Redis.ReplyError;
 const expectError = common.errorCheck(ReplyError, "a ReplyError");
+/** A transaction's or pipeline's replies as ioredis gives them: `[error, reply]` each. */
+const execReplies = (replies) => replies.map((reply) => [null, reply]);
 
 class Run extends common.SmokeRun {
   constructor(host, protocol) {
@@ -217,21 +219,11 @@ class Run extends common.SmokeRun {
       `EXECABORT carries the queueing error: ${util.inspect(aborted.previousErrors)}`,
     );
     expect(await r.exists(k("abort")), 0, "EXECABORT ran nothing");
-    // WATCH: another connection's write makes EXEC answer null; watching again succeeds.
-    const watcher = await this.client();
-    await r.set(k("w"), "10");
-    expect(await watcher.watch(k("w")), "OK", "WATCH");
-    expect(await r.set(k("w"), "100"), "OK", "another connection changes the watched key");
-    expect(await watcher.multi().set(k("w"), "11").exec(), null, "exec() after the watched key changed");
-    expect(await r.get(k("w")), "100", "the failed transaction wrote nothing");
-    expect(await watcher.watch(k("w")), "OK", "WATCH again");
-    const current = Number(await watcher.get(k("w")));
-    expect(await watcher.multi().set(k("w"), String(current + 1)).exec(), [[null, "OK"]], "the retry");
-    expect(await r.get(k("w")), "101", "the retry wrote");
-    expect(await watcher.watch(k("w")), "OK", "WATCH before UNWATCH");
-    expect(await watcher.unwatch(), "OK", "UNWATCH");
-    await r.set(k("w"), "200");
-    expect(await watcher.multi().get(k("w")).exec(), [[null, "200"]], "exec() after UNWATCH");
+    // WATCH: another connection's write makes EXEC answer null.
+    const watcher = await this.watchAndRetry(k("w"), {
+      execReplies,
+      expectAborted: async (exec) => expect(await exec, null, "exec() after the watched key changed"),
+    });
     // MULTI without the pipeline: each command answers QUEUED, then DISCARD drops them.
     expect(await watcher.multi({ pipeline: false }), "OK", "multi({ pipeline: false })");
     expect(await watcher.set(k("d"), "x"), "QUEUED", "SET inside MULTI");
@@ -250,8 +242,8 @@ class Run extends common.SmokeRun {
 
   async pubsub() {
     const { r } = this;
-    const k = (n) => this.k(`ps:${n}`);
-    const [news, other, pattern] = [k("news"), k("other"), k("n*")];
+    const k = (n) => this.ps(n);
+    const { news, other, pattern, quiet } = this.channels;
     const numpat = await r.pubsub("NUMPAT");
     // A dedicated subscriber connection, as ioredis wants it.
     const sub = await this.client();
@@ -267,52 +259,26 @@ class Run extends common.SmokeRun {
       listed.includes(" flags=P ") && listed.includes(" sub=2 psub=1 ssub=0 "),
       `CLIENT LIST of the subscriber: ${listed}`,
     );
-    expect(await r.pubsub("NUMSUB", news, k("quiet")), [news, 1, k("quiet"), 0], "PUBSUB NUMSUB");
+    expect(await r.pubsub("NUMSUB", news, quiet), [news, 1, quiet, 0], "PUBSUB NUMSUB");
     expect((await r.pubsub("CHANNELS", k("*"))).sort(), [news, other].sort(), "PUBSUB CHANNELS of the run");
     expect(await r.pubsub("NUMPAT"), numpat + 1, "PUBSUB NUMPAT counts the pattern");
 
-    expect(await r.publish(news, "hello"), 2, "PUBLISH to a channel subscribed and matched by a pattern");
-    // Redis delivers to the channel's subscribers first, then to the matching patterns.
-    expect(
-      await inbox.take(2, "the message and the pmessage"),
-      [["message", news, "hello"], ["pmessage", pattern, news, "hello"]],
-      "on('message') then on('pmessage')",
-    );
-    expect(await r.publish(other, "hé\0llo"), 1, "PUBLISH to the other channel");
-    expect(await inbox.take(1, "the message"), [["message", other, "hé\0llo"]], "a non-ASCII message");
-    expect(await r.publish(k("nightly"), "n"), 1, "PUBLISH matched by the pattern only");
-    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, k("nightly"), "n"]], "on('pmessage')");
-    expect(await r.publish(k("quiet"), "x"), 0, "PUBLISH to a channel nobody listens to");
+    await this.expectDeliveries(inbox);
 
     if (this.protocol === 2) {
       // RESP2 subscriber mode: PING is answered as a message (ioredis refuses the rest itself).
       expect(await sub.ping(), ["pong", ""], "PING in subscriber mode");
       expect(await sub.ping("still here"), ["pong", "still here"], "PING with a message in subscriber mode");
     } else {
-      // RESP3: messages are push frames, so the connection keeps taking every command.
-      expect(await sub.ping(), "PONG", "PING while subscribed (RESP3)");
-      expect(await sub.set(k("key"), "v"), "OK", "SET while subscribed (RESP3)");
-      expect(await sub.get(k("key")), "v", "GET while subscribed (RESP3)");
-      expect(await r.publish(news, "between"), 2, "PUBLISH between the subscriber's commands");
-      expect(await sub.get(k("key")), "v", "GET after a push (RESP3)");
-      expect(
-        await inbox.take(2, "the pushed messages"),
-        [["message", news, "between"], ["pmessage", pattern, news, "between"]],
-        "pushes among replies",
-      );
+      await this.expectCommandsWhileSubscribed(sub, inbox);
     }
 
     expect(await sub.unsubscribe(news), 2, "unsubscribe() resolves to the count left");
-    expect(await r.publish(news, "again"), 1, "PUBLISH after unsubscribe reaches the pattern only");
-    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, news, "again"]], "the pattern still matches");
-    const burst = r.pipeline();
-    for (let i = 0; i < 200; i++) burst.publish(k("nightly"), String(i));
-    expect(await burst.exec(), Array.from({ length: 200 }, () => [null, 1]), "200 pipelined PUBLISHes");
-    expect(
-      await inbox.take(200, "200 pmessages"),
-      Array.from({ length: 200 }, (_, i) => ["pmessage", pattern, k("nightly"), String(i)]),
-      "200 messages, in order",
-    );
+    await this.expectPatternAlone(inbox, async (channel, messages) => {
+      const burst = r.pipeline();
+      for (const message of messages) burst.publish(channel, message);
+      expect(await burst.exec(), messages.map(() => [null, 1]), "200 pipelined PUBLISHes");
+    });
     expect(await sub.unsubscribe(other), 1, "unsubscribe() of the other channel");
     expect(await sub.punsubscribe(pattern), 0, "punsubscribe()");
     expect(await r.publish(news, "gone"), 0, "PUBLISH after every unsubscribe");
@@ -344,16 +310,7 @@ class Run extends common.SmokeRun {
   async info() {
     const { r } = this;
     await r.set(this.k("info"), "x", "EX", 1000);
-    for (const section of [[], ["all"], ["everything"], ["server"], ["keyspace"], ["commandstats"]]) {
-      const text = await r.info(...section);
-      expectTrue(typeof text === "string" && text.startsWith("# "), `INFO ${section} is text`);
-      parseInfo(text);
-    }
-    const server = parseInfo(await r.info("server"));
-    expect(server.redis_version, "7.0.15", "INFO redis_version");
-    expect(server.tcp_port, String(port), "INFO tcp_port");
-    const keyspace = parseInfo(await r.info("keyspace"));
-    expectTrue(/^keys=\d+,expires=\d+,avg_ttl=\d+$/.test(keyspace.db0), `INFO db0: ${keyspace.db0}`);
+    await this.expectInfo(port, (section) => (section === undefined ? r.info() : r.info(section)));
   }
 
   async config() {

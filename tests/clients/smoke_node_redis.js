@@ -17,7 +17,7 @@
 
 const util = require("node:util");
 const common = require("./common");
-const { PASSWORD, expect, expectTrue, parseInfo } = common;
+const { PASSWORD, expect, expectTrue } = common;
 
 const setup = common.setup("smoke_node_redis.js", "redis", "redis|redis-v6");
 const { port, authPort, moduleName, lib: redis, major } = setup;
@@ -239,28 +239,17 @@ class Run extends common.SmokeRun {
     );
     expect(await r.exists(k("abort")), 0, "the aborted transaction ran nothing");
     // WATCH: another connection's write makes exec() reject with WatchError.
-    const watcher = await this.client();
-    await r.set(k("w"), "10");
-    expect(await watcher.watch(k("w")), "OK", "WATCH");
-    expect(await r.set(k("w"), "100"), "OK", "another connection changes the watched key");
-    const watchFailed = await watcher.multi().set(k("w"), "11").exec().then(
-      (reply) => ({ reply }),
-      (error) => error,
-    );
-    expectTrue(
-      watchFailed instanceof redis.WatchError &&
-        watchFailed.message === "One (or more) of the watched keys has been changed",
-      `exec() after the watched key changed rejects with WatchError: ${util.inspect(watchFailed)}`,
-    );
-    expect(await r.get(k("w")), "100", "the failed transaction wrote nothing");
-    expect(await watcher.watch(k("w")), "OK", "WATCH again");
-    const current = Number(await watcher.get(k("w")));
-    expect(await watcher.multi().set(k("w"), String(current + 1)).exec(), ["OK"], "the retry");
-    expect(await r.get(k("w")), "101", "the retry wrote");
-    expect(await watcher.watch(k("w")), "OK", "WATCH before UNWATCH");
-    expect(await watcher.unwatch(), "OK", "UNWATCH");
-    await r.set(k("w"), "200");
-    expect(await watcher.multi().get(k("w")).exec(), ["200"], "exec() after UNWATCH");
+    const watcher = await this.watchAndRetry(k("w"), {
+      execReplies: (replies) => replies,
+      expectAborted: async (exec) => {
+        const watchFailed = await exec.then((reply) => ({ reply }), (error) => error);
+        expectTrue(
+          watchFailed instanceof redis.WatchError &&
+            watchFailed.message === "One (or more) of the watched keys has been changed",
+          `exec() after the watched key changed rejects with WatchError: ${util.inspect(watchFailed)}`,
+        );
+      },
+    });
     if (major < 5) {
       // node-redis 4 has discard(); 5 and later leave MULTI to multi().
       expect(await watcher.sendCommand(["MULTI"]), "OK", "MULTI");
@@ -272,8 +261,8 @@ class Run extends common.SmokeRun {
 
   async pubsub() {
     const { r } = this;
-    const k = (n) => this.k(`ps:${n}`);
-    const [news, other, pattern] = [k("news"), k("other"), k("n*")];
+    const k = (n) => this.ps(n);
+    const { news, other, pattern, quiet } = this.channels;
     const numpat = await r.pubSubNumPat();
     // node-redis subscribes on a connection of its own: duplicate() keeps the options (RESP).
     const sub = r.duplicate();
@@ -292,22 +281,11 @@ class Run extends common.SmokeRun {
       ["P", "2", "1", "0"],
       "CLIENT LIST flags, sub, psub, ssub of the subscriber",
     );
-    expect({ ...(await r.pubSubNumSub([news, k("quiet")])) }, { [news]: 1, [k("quiet")]: 0 }, "PUBSUB NUMSUB");
+    expect({ ...(await r.pubSubNumSub([news, quiet])) }, { [news]: 1, [quiet]: 0 }, "PUBSUB NUMSUB");
     expect((await r.pubSubChannels(k("*"))).sort(), [news, other].sort(), "PUBSUB CHANNELS of the run");
     expect(await r.pubSubNumPat(), numpat + 1, "PUBSUB NUMPAT counts the pattern");
 
-    expect(await r.publish(news, "hello"), 2, "PUBLISH to a channel subscribed and matched by a pattern");
-    // Redis delivers to the channel's subscribers first, then to the matching patterns.
-    expect(
-      await inbox.take(2, "the message and the pmessage"),
-      [["message", news, "hello"], ["pmessage", pattern, news, "hello"]],
-      "the subscribe() listener, then the pSubscribe() one",
-    );
-    expect(await r.publish(other, "hé\0llo"), 1, "PUBLISH to the other channel");
-    expect(await inbox.take(1, "the message"), [["message", other, "hé\0llo"]], "a non-ASCII message");
-    expect(await r.publish(k("nightly"), "n"), 1, "PUBLISH matched by the pattern only");
-    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, k("nightly"), "n"]], "the pattern's listener");
-    expect(await r.publish(k("quiet"), "x"), 0, "PUBLISH to a channel nobody listens to");
+    await this.expectDeliveries(inbox);
 
     if (this.protocol === 2) {
       // RESP2 subscribed mode: PING is answered as a message, other commands are refused.
@@ -319,31 +297,16 @@ class Run extends common.SmokeRun {
         "GET in subscribed mode",
       );
     } else {
-      // RESP3: messages are push frames, so the connection keeps taking every command.
-      expect(await sub.ping(), "PONG", "PING while subscribed (RESP3)");
-      expect(await sub.set(k("key"), "v"), "OK", "SET while subscribed (RESP3)");
-      expect(await sub.get(k("key")), "v", "GET while subscribed (RESP3)");
-      expect(await r.publish(news, "between"), 2, "PUBLISH between the subscriber's commands");
-      expect(await sub.get(k("key")), "v", "GET after a push (RESP3)");
-      expect(
-        await inbox.take(2, "the pushed messages"),
-        [["message", news, "between"], ["pmessage", pattern, news, "between"]],
-        "pushes among replies",
-      );
+      await this.expectCommandsWhileSubscribed(sub, inbox);
       const info = clientFields(String(await sub.sendCommand(["CLIENT", "INFO"])));
       expect([info.resp, info.sub, info.psub], ["3", "2", "1"], "CLIENT INFO of the subscriber, from itself");
     }
 
     await sub.unsubscribe(news);
-    expect(await r.publish(news, "again"), 1, "PUBLISH after unsubscribe() reaches the pattern only");
-    expect(await inbox.take(1, "the pmessage"), [["pmessage", pattern, news, "again"]], "the pattern still matches");
-    const published = await Promise.all(Array.from({ length: 200 }, (_, i) => r.publish(k("nightly"), String(i))));
-    expect(published, Array.from({ length: 200 }, () => 1), "200 auto-pipelined PUBLISHes");
-    expect(
-      await inbox.take(200, "200 pmessages"),
-      Array.from({ length: 200 }, (_, i) => ["pmessage", pattern, k("nightly"), String(i)]),
-      "200 messages, in order",
-    );
+    await this.expectPatternAlone(inbox, async (channel, messages) => {
+      const published = await Promise.all(messages.map((message) => r.publish(channel, message)));
+      expect(published, messages.map(() => 1), "200 auto-pipelined PUBLISHes");
+    });
     await sub.unsubscribe(other);
     await sub.pUnsubscribe(pattern);
     expect(await r.publish(news, "gone"), 0, "PUBLISH after every unsubscribe");
@@ -376,16 +339,9 @@ class Run extends common.SmokeRun {
   async info() {
     const { r } = this;
     await r.set(this.k("info"), "x", { EX: 1000 });
-    for (const section of [undefined, "all", "everything", "server", "keyspace", "commandstats"]) {
-      const text = String(section === undefined ? await r.info() : await r.info(section));
-      expectTrue(text.startsWith("# "), `INFO ${section} is text`);
-      parseInfo(text);
-    }
-    const server = parseInfo(String(await r.info("server")));
-    expect(server.redis_version, "7.0.15", "INFO redis_version");
-    expect(server.tcp_port, String(port), "INFO tcp_port");
-    const keyspace = parseInfo(String(await r.info("keyspace")));
-    expectTrue(/^keys=\d+,expires=\d+,avg_ttl=\d+$/.test(keyspace.db0), `INFO db0: ${keyspace.db0}`);
+    await this.expectInfo(port, async (section) =>
+      String(section === undefined ? await r.info() : await r.info(section)),
+    );
   }
 
   async config() {
