@@ -70,8 +70,11 @@ pub(crate) async fn serve(
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new(max_bulk);
     let mut batch = Batch::default();
-    let mut out = Reply::new(Protocol::Resp2);
-    let mut traffic = Traffic::default();
+    let mut wire = Wire {
+        stream,
+        out: Reply::new(Protocol::Resp2),
+        traffic: Traffic::default(),
+    };
     // Unix time of the last read or write, for the idle `timeout`.
     let mut last_io_ms = unix_millis();
     let mut signals = Signals::new(wake, shutdown);
@@ -101,10 +104,10 @@ pub(crate) async fn serve(
         // its batch, and a server stop right here.
         tokio::select! {
             biased;
-            r = stream.read_buf(&mut room) => match r {
+            r = wire.stream.read_buf(&mut room) => match r {
                 Ok(0) | Err(_) => break 'conn,
                 Ok(n) => {
-                    traffic.input += n as u64;
+                    wire.traffic.input += n as u64;
                     if signals.stopping() {
                         break 'conn;
                     }
@@ -122,10 +125,10 @@ pub(crate) async fn serve(
                         break 'conn;
                     }
                     idle_timeout = state.config.timeout;
-                    take_pushed(&mut state, id, &mut out)
+                    take_pushed(&mut state, id, &mut wire.out)
                 };
                 if fed
-                    && !flush(&mut stream, &mut out, &mut traffic, &shared, id, &mut signals).await
+                    && !wire.flush(&shared, id, &mut signals).await
                 {
                     break 'conn;
                 }
@@ -161,7 +164,7 @@ pub(crate) async fn serve(
                     // A script has held the state past busy-reply-threshold.
                     client.last_active = Instant::now();
                     let script = &shared.script_run;
-                    match run_busy_batch(script, &mut client, &mut out, &batch, next, &rbuf) {
+                    match run_busy_batch(script, &mut client, &mut wire.out, &batch, next, &rbuf) {
                         BusyEnd::Done => next = batch.len(),
                         BusyEnd::NeedsState { at } => {
                             next = at;
@@ -169,16 +172,7 @@ pub(crate) async fn serve(
                         }
                     }
                     close = client.close_after_reply;
-                    if !flush(
-                        &mut stream,
-                        &mut out,
-                        &mut traffic,
-                        &shared,
-                        id,
-                        &mut signals,
-                    )
-                    .await
-                    {
+                    if !wire.flush(&shared, id, &mut signals).await {
                         break 'conn;
                     }
                     continue;
@@ -186,7 +180,7 @@ pub(crate) async fn serve(
                 wait_for_script = false;
                 let held = {
                     let mut state = guard;
-                    traffic.add_to(&mut state);
+                    wire.traffic.add_to(&mut state);
                     parser.set_max_bulk_len(state.config.proto_max_bulk_len);
                     idle_timeout = state.config.timeout;
                     client.last_active = Instant::now();
@@ -195,9 +189,10 @@ pub(crate) async fn serve(
                     client.query_buf_free = rbuf.capacity() - rbuf.len();
                     // What others sent this client before the batch goes first.
                     if has_pushed.load(Ordering::Acquire) {
-                        take_pushed(&mut state, id, &mut out);
+                        take_pushed(&mut state, id, &mut wire.out);
                     }
-                    let end = run_batch(&mut state, &mut client, &mut out, &batch, next, &rbuf);
+                    let end =
+                        run_batch(&mut state, &mut client, &mut wire.out, &batch, next, &rbuf);
                     let held = match end {
                         BatchEnd::Done => {
                             next = batch.len();
@@ -213,20 +208,12 @@ pub(crate) async fn serve(
                             Some(Hold::Blocked(deadline))
                         }
                     };
-                    close = publish(&mut state, &client, &mut out) || client.close_after_reply;
+                    close = publish(&mut state, &client, &mut wire.out) || client.close_after_reply;
                     held
                 };
                 if let Some(hold) = held {
                     // Redis writes what the batch answered so far, then holds the rest.
-                    let flushed = flush(
-                        &mut stream,
-                        &mut out,
-                        &mut traffic,
-                        &shared,
-                        id,
-                        &mut signals,
-                    )
-                    .await;
+                    let flushed = wire.flush(&shared, id, &mut signals).await;
                     if !flushed {
                         break 'conn;
                     }
@@ -236,12 +223,12 @@ pub(crate) async fn serve(
                         }
                         Hold::Blocked(deadline) => {
                             let mut waiting = Blocked {
-                                stream: &mut stream,
+                                stream: &mut wire.stream,
                                 rbuf: &mut rbuf,
-                                traffic: &mut traffic,
+                                traffic: &mut wire.traffic,
                             };
                             waiting
-                                .wait(deadline, &shared, &mut client, &mut out, &mut signals)
+                                .wait(deadline, &shared, &mut client, &mut wire.out, &mut signals)
                                 .await
                         }
                     };
@@ -260,8 +247,8 @@ pub(crate) async fn serve(
                     if !close && !replies_suppressed(&client) {
                         let mut msg = b"ERR ".to_vec();
                         msg.extend_from_slice(&e.text_bytes());
-                        out.error_bytes(&msg);
-                        traffic.errors += 1;
+                        wire.out.error_bytes(&msg);
+                        wire.traffic.errors += 1;
                     }
                     close = true;
                     break;
@@ -271,16 +258,7 @@ pub(crate) async fn serve(
         rbuf.advance(parser.consumed());
         parser.discard_consumed();
 
-        if !flush(
-            &mut stream,
-            &mut out,
-            &mut traffic,
-            &shared,
-            id,
-            &mut signals,
-        )
-        .await
-        {
+        if !wire.flush(&shared, id, &mut signals).await {
             break;
         }
         // A read, and the write of its replies: Redis's `lastinteraction`.
@@ -289,9 +267,9 @@ pub(crate) async fn serve(
             break;
         }
     }
-    let _ = stream.shutdown().await;
+    let _ = wire.stream.shutdown().await;
     let mut state = shared.lock().await;
-    traffic.add_to(&mut state);
+    wire.traffic.add_to(&mut state);
     forget_client(&mut state, id);
     state.clients.remove(&id);
 }
@@ -378,42 +356,45 @@ async fn sleep_until_instant(deadline: Option<Instant>) {
     }
 }
 
-/// Writes the pending replies. False when the connection is to close instead: the peer
-/// is gone, another connection killed this one, or the server stops. A peer that does not
-/// read must not keep a killed connection alive.
-async fn flush(
-    stream: &mut TcpStream,
-    out: &mut Reply,
-    traffic: &mut Traffic,
-    shared: &Shared,
-    id: u64,
-    signals: &mut Signals,
-) -> bool {
-    if out.is_empty() {
-        return true;
-    }
-    let flushed = {
-        let mut write = pin!(stream.write_all(&out.buf));
-        loop {
-            tokio::select! {
-                biased;
-                r = &mut write => break r.is_ok(),
-                signal = signals.recv() => {
-                    if signal == Signal::Shutdown || is_killed(&*shared.lock().await, id) {
-                        break false;
+/// A connection's way out: its socket, the replies not yet written to it, and the
+/// traffic not yet added to the INFO counters.
+struct Wire {
+    stream: TcpStream,
+    out: Reply,
+    traffic: Traffic,
+}
+
+impl Wire {
+    /// Writes the pending replies. False when the connection is to close instead: the
+    /// peer is gone, another connection killed this one, or the server stops. A peer that
+    /// does not read must not keep a killed connection alive.
+    async fn flush(&mut self, shared: &Shared, id: u64, signals: &mut Signals) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        let flushed = {
+            let mut write = pin!(self.stream.write_all(&self.out.buf));
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut write => break r.is_ok(),
+                    signal = signals.recv() => {
+                        if signal == Signal::Shutdown || is_killed(&*shared.lock().await, id) {
+                            break false;
+                        }
                     }
                 }
             }
+        };
+        if flushed {
+            self.traffic.output += self.out.buf.len() as u64;
+            self.out.buf.clear();
+            if self.out.buf.capacity() > OUTPUT_KEEP {
+                self.out.buf = BytesMut::with_capacity(OUTPUT_CHUNK);
+            }
         }
-    };
-    if flushed {
-        traffic.output += out.buf.len() as u64;
-        out.buf.clear();
-        if out.buf.capacity() > OUTPUT_KEEP {
-            out.buf = BytesMut::with_capacity(OUTPUT_CHUNK);
-        }
+        flushed
     }
-    flushed
 }
 
 /// Waits while a CLIENT PAUSE holds the next command, until `until` or until something
@@ -624,12 +605,19 @@ mod tests {
         Ok(all)
     }
 
-    /// Sends `request` on a new connection and reads everything the server sends until it
-    /// closes the connection.
-    fn replies_until_close(server: &EmbeddedServer, request: &[u8]) -> Vec<u8> {
+    /// Sends `request` on a new connection and checks that the server sends exactly
+    /// `replies`, then closes the connection.
+    fn closes_after(server: &EmbeddedServer, request: &[u8], replies: &[u8]) {
         let mut client = connect(server);
         client.write_all(request).expect("write");
-        read_to_close(&mut client).expect("closed")
+        assert_eq!(read_to_close(&mut client).expect("closed"), replies);
+    }
+
+    /// A victim connection with its client id, and a second connection to kill it from.
+    fn victim_and_killer(server: &EmbeddedServer) -> (TcpStream, u64, TcpStream) {
+        let mut victim = connect(server);
+        let id = client_id(&mut victim);
+        (victim, id, connect(server))
     }
 
     /// CLIENT KILL ID `id` from `killer`, which must find the client.
@@ -639,6 +627,16 @@ mod tests {
             format!("CLIENT KILL ID {id}\r\n").as_bytes(),
             b":1\r\n",
         );
+    }
+
+    /// A server that `pauser` has paused with `CLIENT PAUSE {args}`, and another client.
+    fn paused(args: &str) -> (EmbeddedServer, TcpStream, TcpStream) {
+        let server = server();
+        let mut pauser = connect(&server);
+        let other = connect(&server);
+        let pause = format!("CLIENT PAUSE {args}\r\n");
+        exchange(&mut pauser, pause.as_bytes(), b"+OK\r\n");
+        (server, pauser, other)
     }
 
     fn client_id(stream: &mut TcpStream) -> u64 {
@@ -679,9 +677,7 @@ mod tests {
     #[test]
     fn killed_idle_connection_closes_at_once() {
         let server = server();
-        let mut victim = connect(&server);
-        let id = client_id(&mut victim);
-        let mut killer = connect(&server);
+        let (mut victim, id, mut killer) = victim_and_killer(&server);
         kill(&mut killer, id);
         assert_eq!(read_to_close(&mut victim).expect("closed"), b"");
     }
@@ -689,9 +685,7 @@ mod tests {
     #[test]
     fn killed_connection_leaves_client_list_at_once() {
         let server = server();
-        let mut victim = connect(&server);
-        let id = client_id(&mut victim);
-        let mut killer = connect(&server);
+        let (_victim, id, mut killer) = victim_and_killer(&server);
         // Both in one batch: the second finds nobody to kill.
         exchange(
             &mut killer,
@@ -706,27 +700,26 @@ mod tests {
         // Redis 7.0.15 leaves such a connection open and ignores what it sends next;
         // lockstep closes it, as QUIT asks.
         let server = server();
-        assert_eq!(
-            replies_until_close(&server, b"CLIENT REPLY OFF\r\nPING\r\nQUIT\r\nPING\r\n"),
-            b""
+        closes_after(
+            &server,
+            b"CLIENT REPLY OFF\r\nPING\r\nQUIT\r\nPING\r\n",
+            b"",
         );
     }
 
     #[test]
     fn protocol_error_under_reply_off_closes_without_a_reply() {
         let server = server();
-        assert_eq!(
-            replies_until_close(&server, b"CLIENT REPLY OFF\r\n*1\r\n$x\r\n"),
-            b""
-        );
+        closes_after(&server, b"CLIENT REPLY OFF\r\n*1\r\n$x\r\n", b"");
     }
 
     #[test]
     fn replies_before_quit_are_written_and_commands_after_it_are_not_run() {
         let server = server();
-        assert_eq!(
-            replies_until_close(&server, b"SET k 1\r\nQUIT\r\nSET k 2\r\n"),
-            b"+OK\r\n+OK\r\n"
+        closes_after(
+            &server,
+            b"SET k 1\r\nQUIT\r\nSET k 2\r\n",
+            b"+OK\r\n+OK\r\n",
         );
         let mut other = connect(&server);
         exchange(&mut other, b"GET k\r\n", b"$1\r\n1\r\n");
@@ -747,10 +740,7 @@ mod tests {
 
     #[test]
     fn client_pause_holds_every_command_until_it_ends() {
-        let server = server();
-        let mut pauser = connect(&server);
-        let mut other = connect(&server);
-        exchange(&mut pauser, b"CLIENT PAUSE 300\r\n", b"+OK\r\n");
+        let (_server, _pauser, mut other) = paused("300");
         let start = std::time::Instant::now();
         exchange(&mut other, b"PING\r\n", b"+PONG\r\n");
         assert!(start.elapsed() >= Duration::from_millis(250));
@@ -758,10 +748,7 @@ mod tests {
 
     #[test]
     fn client_pause_write_lets_reads_through_and_holds_writes() {
-        let server = server();
-        let mut pauser = connect(&server);
-        let mut other = connect(&server);
-        exchange(&mut pauser, b"CLIENT PAUSE 400 WRITE\r\n", b"+OK\r\n");
+        let (_server, _pauser, mut other) = paused("400 WRITE");
         let start = std::time::Instant::now();
         exchange(&mut other, b"GET k\r\n", b"$-1\r\n");
         assert!(start.elapsed() < Duration::from_millis(300));
@@ -777,10 +764,7 @@ mod tests {
 
     #[test]
     fn client_unpause_releases_held_commands_at_once() {
-        let server = server();
-        let mut pauser = connect(&server);
-        let mut other = connect(&server);
-        exchange(&mut pauser, b"CLIENT PAUSE 60000 WRITE\r\n", b"+OK\r\n");
+        let (_server, mut pauser, mut other) = paused("60000 WRITE");
         let start = std::time::Instant::now();
         other.write_all(b"SET k v\r\n").expect("write");
         std::thread::sleep(Duration::from_millis(100));
