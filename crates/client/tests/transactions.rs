@@ -11,10 +11,7 @@ use lockstep::Frame;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_returns_every_reply_when_no_watched_key_changed() {
     let redis = RedisServer::start();
-    let p = pool(redis.addr(), 2);
-    let c = p.get().await.unwrap();
-    c.set("k", 1).await.unwrap();
-    c.watch("k").await.unwrap();
+    let (_pool, c) = watching_k(&redis).await;
     let r: Option<(i64, String)> = c
         .multi()
         .cmd(cmd("INCR").arg("k"))
@@ -28,10 +25,7 @@ async fn exec_returns_every_reply_when_no_watched_key_changed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_is_none_and_runs_nothing_when_a_watched_key_changed() {
     let redis = RedisServer::start();
-    let p = pool(redis.addr(), 2);
-    let c = p.get().await.unwrap();
-    c.set("k", 1).await.unwrap();
-    c.watch("k").await.unwrap();
+    let (p, c) = watching_k(&redis).await;
     p.get().await.unwrap().set("k", 100).await.unwrap();
     let r: Option<(i64,)> = c.multi().cmd(cmd("INCR").arg("k")).exec().await.unwrap();
     assert_eq!(r, None);
@@ -169,6 +163,15 @@ async fn a_connection_returned_with_an_open_watch_or_a_select_is_not_reused() {
     assert_eq!(id(&c).await, third, "UNWATCH made it clean again");
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(p.stats().state_violations, 0);
+}
+
+/// A connection from a pool of two that has set `k` to 1 and WATCHes it.
+async fn watching_k(redis: &RedisServer) -> (lockstep::Pool, lockstep::PooledConn) {
+    let p = pool(redis.addr(), 2);
+    let c = p.get().await.unwrap();
+    c.set("k", 1).await.unwrap();
+    c.watch("k").await.unwrap();
+    (p, c)
 }
 
 async fn id(c: &lockstep::PooledConn) -> i64 {

@@ -9,6 +9,7 @@
 
 mod bit;
 mod cjson;
+mod cmsgpack;
 mod convert;
 mod raw;
 mod sandbox;

@@ -28,6 +28,8 @@ pub mod mode {
     pub const RAISE_AT: i64 = 2;
     /// Return nothing.
     pub const NOTHING: i64 = 3;
+    /// Return the elements `1..=n` of it, a table with its count in `n`.
+    pub const SPREAD: i64 = 4;
 }
 
 /// Calls its upvalue (a Rust function answering `(value, mode)`) with its own arguments
@@ -49,6 +51,17 @@ pub unsafe extern "C-unwind" fn trampoline(l: *mut lua_State) -> c_int {
             ffi::lua_error(l)
         }
         mode::NOTHING => 0,
+        mode::SPREAD => {
+            let t = ffi::lua_gettop(l);
+            ffi::lua_getfield(l, t, c"n".as_ptr());
+            let n = ffi::lua_tointeger(l, -1) as c_int;
+            ffi::lua_pop(l, 1);
+            ffi::luaL_checkstack(l, n, c"too many results".as_ptr());
+            for i in 1..=n {
+                ffi::lua_rawgeti(l, t, i as _);
+            }
+            n
+        }
         _ => 1,
     }
 }

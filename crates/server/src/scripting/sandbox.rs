@@ -1,7 +1,7 @@
 //! The Lua state scripts run in, as Redis 7.0.15 makes it: the base, table, string and
 //! math libraries (no `os`, `io`, `package`, `debug`; no `print`, `dofile`, `loadfile`,
 //! `getfenv`, `setfenv`, `newproxy`), Redis's `pcall` and `math.random`, the `redis`,
-//! `bit`, `cjson` and `struct` libraries (not `cmsgpack`), and read-only globals.
+//! `bit`, `cjson`, `struct` and `cmsgpack` libraries, and read-only globals.
 //!
 //! Redis marks its tables read-only inside its patched Lua; stock Lua cannot, so the
 //! globals live in a hidden table behind an empty `_G` whose metatable reads through and
@@ -45,6 +45,7 @@ pub fn new_state(rand48: u64) -> mlua::Result<(Lua, Table)> {
     g.raw_set("bit", super::bit::library(&lua)?)?;
     g.raw_set("cjson", super::cjson::library(&lua)?)?;
     g.raw_set("struct", super::structlib::library(&lua)?)?;
+    g.raw_set("cmsgpack", super::cmsgpack::library(&lua)?)?;
 
     let hidden = lua.create_table()?;
     let names: Vec<(Value, Value)> = g.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
@@ -62,6 +63,7 @@ pub fn new_state(rand48: u64) -> mlua::Result<(Lua, Table)> {
                         | b"bit"
                         | b"cjson"
                         | b"struct"
+                        | b"cmsgpack"
                 ) =>
             {
                 Value::Table(read_only(&lua, t)?)
