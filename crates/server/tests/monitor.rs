@@ -1,26 +1,18 @@
 //! MONITOR over TCP: a monitor sees every other client's commands, one line each, in
 //! Redis's format, and `redis-cli monitor` reads it as it reads redis-server's.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use lockstep_server::{EmbeddedServer, ServerConfig};
+use common::{start, Conn};
+use lockstep_server::EmbeddedServer;
 
-fn start() -> EmbeddedServer {
-    EmbeddedServer::start(ServerConfig {
-        bind: vec![std::net::Ipv4Addr::LOCALHOST.into()],
-        ..ServerConfig::ephemeral()
-    })
-    .expect("server starts")
-}
-
+/// A raw connection: the monitor feed is read line by line, not as frames.
 fn connect(server: &EmbeddedServer) -> TcpStream {
-    let s = TcpStream::connect(server.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    s
+    Conn::open(server.addr()).stream
 }
 
 fn exchange(s: &mut TcpStream, request: &[u8], expected: &[u8]) {
