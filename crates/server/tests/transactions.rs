@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::thread;
 
 use common::{int_of, start, Conn};
@@ -67,42 +68,28 @@ fn watch_makes_get_then_set_a_compare_and_set() {
 fn exec_runs_its_queue_with_nothing_in_between() {
     let server = start();
     let addr = server.addr();
-    let writers: Vec<_> = (0..CLIENTS / 2)
-        .map(|_| {
-            thread::spawn(move || {
-                let mut c = Conn::open(addr);
-                for _ in 0..ROUNDS {
-                    c.send(&["MULTI"]);
-                    c.send(&["DECR", "a"]);
-                    c.send(&["INCR", "b"]);
-                    c.send(&["EXEC"]);
-                    for _ in 0..3 {
-                        c.read();
-                    }
-                    let Frame::Array(replies) = c.read() else {
-                        panic!("EXEC answers an array");
-                    };
-                    assert_eq!(replies.len(), 2);
-                }
-            })
-        })
-        .collect();
-    let readers: Vec<_> = (0..CLIENTS / 2)
-        .map(|_| {
-            thread::spawn(move || {
-                let mut c = Conn::open(addr);
-                for _ in 0..ROUNDS {
-                    c.ok(&["MULTI"]);
-                    c.command(&["GET", "a"]);
-                    c.command(&["GET", "b"]);
-                    let Frame::Array(replies) = c.command(&["EXEC"]) else {
-                        panic!("EXEC answers an array");
-                    };
-                    assert_eq!(int_of(&replies[0]) + int_of(&replies[1]), 0, "{replies:?}");
-                }
-            })
-        })
-        .collect();
+    let writers = spawn_clients(addr, |c| {
+        c.send(&["MULTI"]);
+        c.send(&["DECR", "a"]);
+        c.send(&["INCR", "b"]);
+        c.send(&["EXEC"]);
+        for _ in 0..3 {
+            c.read();
+        }
+        let Frame::Array(replies) = c.read() else {
+            panic!("EXEC answers an array");
+        };
+        assert_eq!(replies.len(), 2);
+    });
+    let readers = spawn_clients(addr, |c| {
+        c.ok(&["MULTI"]);
+        c.command(&["GET", "a"]);
+        c.command(&["GET", "b"]);
+        let Frame::Array(replies) = c.command(&["EXEC"]) else {
+            panic!("EXEC answers an array");
+        };
+        assert_eq!(int_of(&replies[0]) + int_of(&replies[1]), 0, "{replies:?}");
+    });
     for t in writers.into_iter().chain(readers) {
         t.join().unwrap();
     }
@@ -111,6 +98,20 @@ fn exec_runs_its_queue_with_nothing_in_between() {
         int_of(&c.command(&["GET", "b"])),
         (CLIENTS / 2 * ROUNDS) as i64
     );
+}
+
+/// Half of CLIENTS threads, each on its own connection, running `round` ROUNDS times.
+fn spawn_clients(addr: SocketAddr, round: fn(&mut Conn)) -> Vec<thread::JoinHandle<()>> {
+    (0..CLIENTS / 2)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut c = Conn::open(addr);
+                for _ in 0..ROUNDS {
+                    round(&mut c);
+                }
+            })
+        })
+        .collect()
 }
 
 /// While EXEC runs its queue the client is still in the transaction, as Redis shows it:
