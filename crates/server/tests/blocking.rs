@@ -40,6 +40,14 @@ fn wait_blocked(admin: &mut Conn, n: usize) {
     }
 }
 
+/// A server with two clients, `admin` and `waiter`.
+fn admin_and_waiter() -> (EmbeddedServer, Conn, Conn) {
+    let server = start();
+    let admin = Conn::open(server.addr());
+    let waiter = Conn::open(server.addr());
+    (server, admin, waiter)
+}
+
 /// A server with two clients: `admin`, and `waiter` (whose CLIENT ID is `id`) parked in a
 /// blocking command.
 struct Blocked {
@@ -52,9 +60,7 @@ struct Blocked {
 /// Starts a server, sends `command` from a fresh waiter and returns once INFO shows the
 /// waiter blocked.
 fn blocked_in(command: &[&str]) -> Blocked {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
+    let (server, mut admin, mut waiter) = admin_and_waiter();
     let id = waiter.int(&["CLIENT", "ID"]).to_string();
     waiter.send(command);
     wait_blocked(&mut admin, 1);
@@ -134,9 +140,7 @@ fn a_fractional_timeout_answers_a_null_array_after_that_long() {
 
 #[test]
 fn timeout_zero_waits_for_as_long_as_it_takes() {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
+    let (_server, mut admin, mut waiter) = admin_and_waiter();
     waiter.send(&["BLPOP", "k", "0"]);
     assert!(waiter.silent_for(Duration::from_millis(400)));
     admin.command(&["RPUSH", "k", "late"]);
@@ -145,9 +149,7 @@ fn timeout_zero_waits_for_as_long_as_it_takes() {
 
 #[test]
 fn commands_pipelined_after_a_blocked_one_wait_for_it() {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
+    let (_server, mut admin, mut waiter) = admin_and_waiter();
     waiter.send(&["BLPOP", "k", "0"]);
     waiter.send(&["ECHO", "after"]);
     assert!(waiter.silent_for(Duration::from_millis(200)));
@@ -228,9 +230,7 @@ fn a_key_of_another_type_leaves_the_waiter_blocked() {
 
 #[test]
 fn swapdb_serves_a_waiter_whose_key_arrives_with_the_other_database() {
-    let server = start();
-    let mut admin = Conn::open(server.addr());
-    let mut waiter = Conn::open(server.addr());
+    let (_server, mut admin, mut waiter) = admin_and_waiter();
     waiter.command(&["SELECT", "1"]);
     waiter.send(&["BLPOP", "k", "0"]);
     wait_blocked(&mut admin, 1);
