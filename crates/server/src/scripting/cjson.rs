@@ -1,14 +1,47 @@
 //! The `cjson` library scripts have in Redis (lua-cjson 2.1.0 with Redis's defaults):
-//! `cjson.encode`, `cjson.decode` and `cjson.null`, with lua-cjson's output and its error
-//! messages. The configuration functions (`encode_max_depth`, ...) are not there.
+//! `cjson.encode`, `cjson.decode`, `cjson.null`, the configuration functions and
+//! `cjson.new`, with lua-cjson's output and its error messages. As in Redis, the
+//! configuration is the library's and outlives the script that changes it.
+
+use std::sync::Arc;
 
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
+use parking_lot::Mutex;
 
 use super::raw::mode;
 
-const MAX_DEPTH: usize = 1000;
-const SPARSE_RATIO: usize = 2;
-const SPARSE_SAFE: usize = 10;
+/// lua-cjson's `json_config_t`, with Redis's defaults.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    sparse_convert: i64,
+    sparse_ratio: i64,
+    sparse_safe: i64,
+    encode_max_depth: i64,
+    decode_max_depth: i64,
+    precision: i64,
+    keep_buffer: i64,
+    /// 0 off, 1 on, 2 null.
+    encode_invalid_numbers: i64,
+    decode_invalid_numbers: i64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            sparse_convert: 0,
+            sparse_ratio: 2,
+            sparse_safe: 10,
+            encode_max_depth: 1000,
+            decode_max_depth: 1000,
+            precision: 14,
+            keep_buffer: 1,
+            encode_invalid_numbers: 0,
+            decode_invalid_numbers: 1,
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Config>>;
 
 /// `cjson.null`: a light userdata holding NULL.
 fn null() -> Value {
@@ -17,15 +50,21 @@ fn null() -> Value {
 
 /// The `cjson` table.
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
+    library_with(lua, Shared::default())
+}
+
+fn library_with(lua: &Lua, config: Shared) -> mlua::Result<Table> {
     let cjson = lua.create_table()?;
+    let cfg = config.clone();
     cjson.raw_set(
         "encode",
-        super::sandbox::via_trampoline(lua, |lua, args| {
+        super::sandbox::via_trampoline(lua, move |lua, args| {
             if args.len() != 1 {
                 return raise(lua, "bad argument #1 to 'encode' (expected 1 argument)");
             }
             let mut out = Vec::new();
-            match encode(&args[0], &mut out) {
+            let config = *cfg.lock();
+            match encode(&args[0], &config, &mut out) {
                 Ok(()) => Ok((Value::String(lua.create_string(&out)?), mode::RETURN)),
                 Err(msg) => raise(lua, &msg),
             }
@@ -33,33 +72,47 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
     )?;
     cjson.raw_set(
         "decode",
-        super::sandbox::via_trampoline(lua, |lua, args: MultiValue| {
-            if args.len() != 1 {
-                return raise(lua, "bad argument #1 to 'decode' (expected 1 argument)");
-            }
-            let text = match &args[0] {
-                Value::String(s) => s.as_bytes().to_vec(),
-                Value::Integer(n) => n.to_string().into_bytes(),
-                Value::Number(n) => super::convert::lua_number_text(*n).into_bytes(),
-                other => {
-                    let msg = format!(
-                        "bad argument #1 to 'decode' (string expected, got {})",
-                        other.type_name()
-                    );
-                    return raise(lua, &msg);
+        super::sandbox::via_trampoline(lua, {
+            let cfg = config.clone();
+            move |lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return raise(lua, "bad argument #1 to 'decode' (expected 1 argument)");
                 }
-            };
-            let mut parser = Parser {
-                lua,
-                data: &text,
-                pos: 0,
-                depth: 0,
-            };
-            match parser.document() {
-                Ok(v) => Ok((v, mode::RETURN)),
-                Err(Failure::Message(msg)) => raise(lua, &msg),
-                Err(Failure::Lua(e)) => Err(e),
+                let text = match &args[0] {
+                    Value::String(s) => s.as_bytes().to_vec(),
+                    Value::Integer(n) => n.to_string().into_bytes(),
+                    Value::Number(n) => super::convert::lua_number_text(*n).into_bytes(),
+                    other => {
+                        let msg = format!(
+                            "bad argument #1 to 'decode' (string expected, got {})",
+                            other.type_name()
+                        );
+                        return raise(lua, &msg);
+                    }
+                };
+                let mut parser = Parser {
+                    lua,
+                    data: &text,
+                    pos: 0,
+                    depth: 0,
+                    config: *cfg.lock(),
+                };
+                match parser.document() {
+                    Ok(v) => Ok((v, mode::RETURN)),
+                    Err(Failure::Message(msg)) => raise(lua, &msg),
+                    Err(Failure::Lua(e)) => Err(e),
+                }
             }
+        })?,
+    )?;
+    configuration(lua, &cjson, &config)?;
+    cjson.raw_set(
+        "new",
+        super::sandbox::via_trampoline(lua, |lua, _| {
+            Ok((
+                Value::Table(library_with(lua, Shared::default())?),
+                mode::RETURN,
+            ))
         })?,
     )?;
     cjson.raw_set("null", null())?;
@@ -73,11 +126,20 @@ fn raise(lua: &Lua, msg: &str) -> mlua::Result<(Value, i64)> {
     Ok((Value::String(lua.create_string(msg)?), mode::RAISE_AT))
 }
 
-fn number(n: f64, out: &mut Vec<u8>) -> Result<(), String> {
+fn number(n: f64, config: &Config, out: &mut Vec<u8>) -> Result<(), String> {
     if n.is_nan() || n.is_infinite() {
-        return Err("Cannot serialise number: must not be NaN or Inf".into());
+        match config.encode_invalid_numbers {
+            0 => return Err("Cannot serialise number: must not be NaN or Inf".into()),
+            // Printed as C's printf prints them: inf, -inf, nan.
+            1 => {}
+            _ => {
+                out.extend_from_slice(b"null");
+                return Ok(());
+            }
+        }
     }
-    out.extend_from_slice(crate::util::format_g(n, 14).as_bytes());
+    let precision = config.precision.clamp(1, 14) as usize;
+    out.extend_from_slice(crate::util::format_g(n, precision).as_bytes());
     Ok(())
 }
 
@@ -109,7 +171,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// lua-cjson's `lua_array_length`: the array's length, or `None` for an object.
-fn array_length(t: &Table) -> Result<Option<usize>, String> {
+fn array_length(t: &Table, config: &Config) -> Result<Option<usize>, String> {
     let mut max = 0usize;
     let mut items = 0usize;
     for pair in t.pairs::<Value, Value>() {
@@ -125,8 +187,15 @@ fn array_length(t: &Table) -> Result<Option<usize>, String> {
         max = max.max(k as usize);
         items += 1;
     }
-    if max > items * SPARSE_RATIO && max > SPARSE_SAFE {
-        return Err("Cannot serialise table: excessively sparse array".into());
+    let (max_i, items_i) = (max as i64, items as i64);
+    if config.sparse_ratio > 0
+        && max_i > items_i.saturating_mul(config.sparse_ratio)
+        && max_i > config.sparse_safe
+    {
+        if config.sparse_convert == 0 {
+            return Err("Cannot serialise table: excessively sparse array".into());
+        }
+        return Ok(None);
     }
     Ok(if max > 0 { Some(max) } else { None })
 }
@@ -139,7 +208,7 @@ enum Work {
     Bytes(&'static [u8]),
 }
 
-fn encode(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+fn encode(v: &Value, config: &Config, out: &mut Vec<u8>) -> Result<(), String> {
     let mut work = vec![Work::Value(v.clone(), 0)];
     while let Some(item) = work.pop() {
         match item {
@@ -148,12 +217,12 @@ fn encode(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
                 match &k {
                     Value::Integer(n) => {
                         out.push(b'"');
-                        number(*n as f64, out)?;
+                        number(*n as f64, config, out)?;
                         out.push(b'"');
                     }
                     Value::Number(n) => {
                         out.push(b'"');
-                        number(*n, out)?;
+                        number(*n, config, out)?;
                         out.push(b'"');
                     }
                     Value::String(s) => string(&s.as_bytes(), out),
@@ -168,17 +237,17 @@ fn encode(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
             }
             Work::Value(v, depth) => match v {
                 Value::String(s) => string(&s.as_bytes(), out),
-                Value::Integer(n) => number(n as f64, out)?,
-                Value::Number(n) => number(n, out)?,
+                Value::Integer(n) => number(n as f64, config, out)?,
+                Value::Number(n) => number(n, config, out)?,
                 Value::Boolean(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
                 Value::Nil => out.extend_from_slice(b"null"),
                 Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
                 Value::Table(t) => {
                     let depth = depth + 1;
-                    if depth > MAX_DEPTH {
+                    if depth as i64 > config.encode_max_depth {
                         return Err(format!("Cannot serialise, excessive nesting ({depth})"));
                     }
-                    match array_length(&t)? {
+                    match array_length(&t, config)? {
                         Some(len) => {
                             out.push(b'[');
                             work.push(Work::Bytes(b"]"));
@@ -272,6 +341,7 @@ struct Parser<'a> {
     data: &'a [u8],
     pos: usize,
     depth: usize,
+    config: Config,
 }
 
 impl Parser<'_> {
@@ -305,6 +375,9 @@ impl Parser<'_> {
             return self.string_token();
         }
         if c == b'-' || c.is_ascii_digit() {
+            if self.config.decode_invalid_numbers == 0 && invalid_number(rest) {
+                return (Token::Error("invalid number"), start);
+            }
             return self.number_token();
         }
         if rest.starts_with(b"true") {
@@ -319,9 +392,12 @@ impl Parser<'_> {
             self.pos += 4;
             return (Token::Null, start);
         }
-        // Redis decodes the numbers JSON does not have (Inf, NaN, hex).
-        let lower: Vec<u8> = rest.iter().take(3).map(u8::to_ascii_lowercase).collect();
-        if matches!(c, b'i' | b'I' | b'n' | b'N') && (lower == b"inf" || lower == b"nan") {
+        // With decode_invalid_numbers (Redis's default), the numbers JSON does not
+        // have (Inf, NaN, hex).
+        if self.config.decode_invalid_numbers != 0
+            && matches!(c, b'i' | b'I' | b'n' | b'N')
+            && invalid_number(rest)
+        {
             return self.number_token();
         }
         (Token::Error("invalid token"), start)
@@ -430,7 +506,7 @@ impl Parser<'_> {
 
     fn descend(&mut self) -> Result<(), Failure> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth as i64 > self.config.decode_max_depth {
             return Err(Failure::Message(format!(
                 "Found too many nested data structures ({}) at character {}",
                 self.depth, self.pos
@@ -544,6 +620,200 @@ impl Parser<'_> {
 enum Open {
     Array(Table, usize),
     Object(Table, Vec<u8>),
+}
+
+/// lua-cjson's `json_is_invalid_number`: a leading `+`, hex, leading zeros, Inf, NaN.
+fn invalid_number(s: &[u8]) -> bool {
+    let s = match s.first() {
+        Some(b'+') => return true,
+        Some(b'-') => &s[1..],
+        _ => s,
+    };
+    match s.first() {
+        Some(b'0') => matches!(s.get(1), Some(c) if (c | 0x20) == b'x' || c.is_ascii_digit()),
+        Some(c) if *c <= b'9' => false,
+        _ => {
+            let lower: Vec<u8> = s.iter().take(3).map(u8::to_ascii_lowercase).collect();
+            lower == b"inf" || lower == b"nan"
+        }
+    }
+}
+
+/// The configuration functions. Each reads and, given arguments, sets its options.
+fn configuration(lua: &Lua, cjson: &Table, config: &Shared) -> mlua::Result<()> {
+    type Field = fn(&mut Config) -> &mut i64;
+    let integers: [(&str, Field, i64, i64); 3] = [
+        (
+            "encode_max_depth",
+            |c| &mut c.encode_max_depth,
+            1,
+            i32::MAX as i64,
+        ),
+        (
+            "decode_max_depth",
+            |c| &mut c.decode_max_depth,
+            1,
+            i32::MAX as i64,
+        ),
+        ("encode_number_precision", |c| &mut c.precision, 1, 14),
+    ];
+    for (name, field, min, max) in integers {
+        let cfg = config.clone();
+        let f = super::sandbox::via_trampoline(lua, move |lua, args| {
+            let mut config = cfg.lock();
+            if args.len() > 1 {
+                return arg_error(lua, 2, name, "found too many arguments");
+            }
+            match integer_option(&args, 0, field(&mut config), min, max) {
+                Ok(v) => Ok((v, mode::RETURN)),
+                Err(msg) => arg_error(lua, msg.0, name, &msg.1),
+            }
+        })?;
+        cjson.raw_set(name, f)?;
+    }
+    let enums: [(&str, Field, &'static [&'static str]); 3] = [
+        ("encode_keep_buffer", |c| &mut c.keep_buffer, &["off", "on"]),
+        (
+            "encode_invalid_numbers",
+            |c| &mut c.encode_invalid_numbers,
+            &["off", "on", "null"],
+        ),
+        (
+            "decode_invalid_numbers",
+            |c| &mut c.decode_invalid_numbers,
+            &["off", "on"],
+        ),
+    ];
+    for (name, field, options) in enums {
+        let cfg = config.clone();
+        let f = super::sandbox::via_trampoline(lua, move |lua, args| {
+            let mut config = cfg.lock();
+            if args.len() > 1 {
+                return arg_error(lua, 2, name, "found too many arguments");
+            }
+            match enum_option(lua, &args, 0, field(&mut config), options) {
+                Ok(v) => Ok((v, mode::RETURN)),
+                Err(msg) => arg_error(lua, msg.0, name, &msg.1),
+            }
+        })?;
+        cjson.raw_set(name, f)?;
+    }
+    let cfg = config.clone();
+    let f = super::sandbox::via_trampoline(lua, move |lua, args| {
+        let name = "encode_sparse_array";
+        let mut config = cfg.lock();
+        if args.len() > 3 {
+            return arg_error(lua, 4, name, "found too many arguments");
+        }
+        let results = (|| -> Result<Vec<Value>, (usize, String)> {
+            let convert = enum_option(lua, &args, 0, &mut config.sparse_convert, &["off", "on"])?;
+            let ratio = integer_option(&args, 1, &mut config.sparse_ratio, 0, i32::MAX as i64)?;
+            let safe = integer_option(&args, 2, &mut config.sparse_safe, 0, i32::MAX as i64)?;
+            Ok(vec![convert, ratio, safe])
+        })();
+        match results {
+            Ok(values) => {
+                let t = lua.create_table()?;
+                t.raw_set("n", values.len())?;
+                for (i, v) in values.into_iter().enumerate() {
+                    t.raw_set(i + 1, v)?;
+                }
+                Ok((Value::Table(t), mode::SPREAD))
+            }
+            Err(msg) => arg_error(lua, msg.0, name, &msg.1),
+        }
+    })?;
+    cjson.raw_set("encode_sparse_array", f)?;
+    Ok(())
+}
+
+fn arg_error(lua: &Lua, n: usize, func: &str, msg: &str) -> mlua::Result<(Value, i64)> {
+    raise(lua, &format!("bad argument #{n} to '{func}' ({msg})"))
+}
+
+fn lua_type_name(v: Option<&Value>) -> &'static str {
+    match v {
+        None => "no value",
+        Some(v) => type_name(v),
+    }
+}
+
+/// lua-cjson's `json_integer_option` for argument `i` (0-based).
+fn integer_option(
+    args: &MultiValue,
+    i: usize,
+    setting: &mut i64,
+    min: i64,
+    max: i64,
+) -> Result<Value, (usize, String)> {
+    match args.get(i) {
+        None | Some(Value::Nil) => {}
+        Some(v) => {
+            let n = match v {
+                Value::Integer(n) => *n,
+                Value::Number(n) => *n as i64,
+                Value::String(s) => {
+                    match s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+                        Some(n) => n as i64,
+                        None => {
+                            return Err((i + 1, format!("number expected, got {}", type_name(v))))
+                        }
+                    }
+                }
+                other => return Err((i + 1, format!("number expected, got {}", type_name(other)))),
+            };
+            let n = n as i32 as i64;
+            if !(min..=max).contains(&n) {
+                // lua-cjson names argument 1 whichever argument it is.
+                return Err((1, format!("expected integer between {min} and {max}")));
+            }
+            *setting = n;
+        }
+    }
+    Ok(Value::Integer(*setting))
+}
+
+/// lua-cjson's `json_enum_option` for argument `i` (0-based): a boolean, or one of
+/// `options` by name.
+fn enum_option(
+    lua: &Lua,
+    args: &MultiValue,
+    i: usize,
+    setting: &mut i64,
+    options: &[&str],
+) -> Result<Value, (usize, String)> {
+    match args.get(i) {
+        None | Some(Value::Nil) => {}
+        Some(Value::Boolean(b)) => *setting = *b as i64,
+        Some(Value::String(s)) => {
+            let name = s.to_str().map(|s| s.to_string()).unwrap_or_default();
+            match options.iter().position(|o| *o == name) {
+                Some(p) => *setting = p as i64,
+                None => return Err((i + 1, format!("invalid option '{name}'"))),
+            }
+        }
+        Some(Value::Integer(n)) => {
+            let name = n.to_string();
+            match options.iter().position(|o| *o == name) {
+                Some(p) => *setting = p as i64,
+                None => return Err((i + 1, format!("invalid option '{name}'"))),
+            }
+        }
+        other => {
+            return Err((
+                i + 1,
+                format!("string expected, got {}", lua_type_name(other)),
+            ))
+        }
+    }
+    if *setting == 0 || *setting == 1 {
+        Ok(Value::Boolean(*setting == 1))
+    } else {
+        let name = options.get(*setting as usize).copied().unwrap_or("");
+        lua.create_string(name)
+            .map(Value::String)
+            .map_err(|e| (i + 1, e.to_string()))
+    }
 }
 
 /// C's `strtod` on the front of `s`: the number and how many bytes it used.
