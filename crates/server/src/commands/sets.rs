@@ -98,12 +98,7 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let count = Args::new(argv, 2).pop_count()?;
     let (mut db, out) = ctx.db_out();
     let Some(mut set) = db.write::<SetValue>(argv[1])? else {
-        if count.is_some() {
-            out.set(0);
-        } else {
-            out.null();
-        }
-        return Ok(Done);
+        return reply_missing(out, count.is_some(), Reply::set);
     };
     let mut rng = rand::thread_rng();
     match count {
@@ -138,6 +133,21 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
+/// SPOP's and SRANDMEMBER's answer for a missing key: with a count, an empty
+/// `collection` (SPOP's a set, SRANDMEMBER's an array); without, null.
+fn reply_missing(
+    out: &mut Reply,
+    counted: bool,
+    collection: fn(&mut Reply, usize),
+) -> CommandResult {
+    if counted {
+        collection(out, 0);
+    } else {
+        out.null();
+    }
+    Ok(Done)
+}
+
 /// `SRANDMEMBER key [count]`: one random member (or null); with a positive count up to
 /// that many distinct members, with a negative one exactly |count| members that may
 /// repeat. Either way an array.
@@ -155,12 +165,7 @@ fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     };
     let (mut db, out) = ctx.db_out();
     let Some(set) = db.read::<SetValue>(argv[1])? else {
-        if count.is_some() {
-            out.array(0);
-        } else {
-            out.null();
-        }
-        return Ok(Done);
+        return reply_missing(out, count.is_some(), Reply::array);
     };
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
