@@ -253,13 +253,9 @@ fn monitor(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 mod tests {
     use super::*;
 
-    fn client() -> Client {
-        Client::for_tests(7)
-    }
-
     #[test]
     fn client_names_are_printable_ascii_without_spaces() {
-        let mut c = client();
+        let mut c = Client::for_tests(7);
         assert!(set_name(&mut c, b"a-b_c:1!~"));
         assert_eq!(c.name.as_deref(), Some(&b"a-b_c:1!~"[..]));
         for bad in [&b"a b"[..], b"a\nb", b"\x7f", b"caf\xc3\xa9", b"a\x00"] {
