@@ -30,6 +30,21 @@ impl ListEnd {
     }
 }
 
+/// BLPOP and BRPOP, which differ only in the end they pop from.
+macro_rules! blocking_pop {
+    ($(#[$meta:meta])* fn $method:ident => $name:literal) => {
+        $(#[$meta])*
+        fn $method<V: FromReply>(
+            &self,
+            keys: impl ToArg,
+            timeout: Duration,
+        ) -> impl Future<Output = Result<V, Error>> + Send {
+            let c = cmd($name).arg(keys).arg(seconds(timeout));
+            conv(self.send_frame(blocking_timeout(c, timeout, self.command_timeout())))
+        }
+    };
+}
+
 /// List commands, for anything that implements [`Commands`].
 pub trait ListCommands: Commands {
     commands! {
@@ -78,24 +93,14 @@ pub trait ListCommands: Commands {
         fn lmove<V: FromReply>(src: impl ToArg, dst: impl ToArg, from: ListEnd, to: ListEnd) -> V
             => ["LMOVE", src, dst, from.word(), to.word()];
     }
-    /// BLPOP: `Option<(key, element)>`, `None` after `timeout` (zero: block forever).
-    /// Blocks its connection: use a pooled connection.
-    fn blpop<V: FromReply>(
-        &self,
-        keys: impl ToArg,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        let c = cmd("BLPOP").arg(keys).arg(seconds(timeout));
-        conv(self.send_frame(blocking_timeout(c, timeout, self.command_timeout())))
+    blocking_pop! {
+        /// BLPOP: `Option<(key, element)>`, `None` after `timeout` (zero: block forever).
+        /// Blocks its connection: use a pooled connection.
+        fn blpop => "BLPOP"
     }
-    /// BRPOP, as [`blpop`](Self::blpop) from the tail.
-    fn brpop<V: FromReply>(
-        &self,
-        keys: impl ToArg,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<V, Error>> + Send {
-        let c = cmd("BRPOP").arg(keys).arg(seconds(timeout));
-        conv(self.send_frame(blocking_timeout(c, timeout, self.command_timeout())))
+    blocking_pop! {
+        /// BRPOP, as [`blpop`](Self::blpop) from the tail.
+        fn brpop => "BRPOP"
     }
     /// BLMOVE: the element moved, `None` after `timeout`. Blocks its connection.
     fn blmove<V: FromReply>(
