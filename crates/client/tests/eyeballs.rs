@@ -39,6 +39,15 @@ async fn v6_proxy(target: SocketAddr, mode: Mode) -> Proxy {
     v6
 }
 
+/// lockstep on 127.0.0.1 only, a proxy in `mode` on [::1] at its port, and a client (not
+/// connected yet) for `localhost` at that port.
+async fn v4_server_and_v6_proxy(mode: Mode) -> (lockstep_server::Server, Proxy, Client) {
+    let server = our_server(0).await;
+    let v6 = v6_proxy(server.addr(), mode).await;
+    let client = Client::new(localhost_config(server.addr().port()));
+    (server, v6, client)
+}
+
 /// Connects with `cfg`, which must fail: the phase it failed in, and the error.
 async fn failed_connect(cfg: Config) -> (Option<Phase>, Error) {
     let err = Client::new(cfg).connect().await.unwrap_err();
@@ -52,11 +61,8 @@ async fn failed_connect(cfg: Config) -> (Option<Phase>, Error) {
 /// The ::1 address fails in its handshake, and the client connects through 127.0.0.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_then_closed_v6_falls_back_to_v4() {
-    let server = our_server(0).await;
+    let (server, v6, client) = v4_server_and_v6_proxy(Mode::AcceptClose).await;
     let port = server.addr().port();
-    let v6 = v6_proxy(server.addr(), Mode::AcceptClose).await;
-
-    let client = Client::new(localhost_config(port));
     bounded(10, "connect", client.connect()).await.unwrap();
     assert_eq!(client.peer(), Some(format!("127.0.0.1:{port}")));
     assert!(v6.accepts() >= 1, "::1 was tried first");
@@ -131,10 +137,8 @@ async fn dns_failure_is_reported_as_dns() {
 /// delay and wins; the connect takes about the delay, not the connect timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_first_address_loses_after_attempt_delay() {
-    let server = our_server(0).await;
+    let (server, _v6, client) = v4_server_and_v6_proxy(Mode::Blackhole).await;
     let port = server.addr().port();
-    let _v6 = v6_proxy(server.addr(), Mode::Blackhole).await;
-    let client = Client::new(localhost_config(port));
     let started = Instant::now();
     bounded(10, "connect", client.connect()).await.unwrap();
     let took = started.elapsed();
