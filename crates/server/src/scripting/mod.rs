@@ -176,6 +176,16 @@ impl Engine {
         inner.scripts.contains_key(&sha)
     }
 
+    /// How many scripts are cached (INFO `number_of_cached_scripts`).
+    pub fn cached_scripts(&self) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.scripts.len())
+    }
+
+    /// Bytes the Lua state uses (INFO `used_memory_lua`); 0 before the first script.
+    pub fn lua_memory(&self) -> usize {
+        self.inner.as_ref().map_or(0, |i| i.lua.used_memory())
+    }
+
     /// SCRIPT FLUSH: forgets every script and starts a new Lua state.
     pub fn flush(&mut self) {
         if let Some(inner) = self.inner.take() {
@@ -674,5 +684,28 @@ mod tests {
             shebang(b"#!lua x=1\n").unwrap_err(),
             "Unknown lua shebang option: x=1"
         );
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn load_caches_once_and_flush_forgets() {
+        let mut engine = Engine::default();
+        assert_eq!(engine.cached_scripts(), 0);
+        assert_eq!(engine.lua_memory(), 0);
+        let sha = engine.load(b"return 1").expect("compiles");
+        assert_eq!(sha, sha1hex(b"return 1"));
+        assert_eq!(engine.load(b"return 1").expect("cached"), sha);
+        assert_eq!(engine.cached_scripts(), 1);
+        assert!(engine.lua_memory() > 0);
+        assert!(engine.exists(sha.to_ascii_uppercase().as_bytes()));
+        assert!(engine.load(b"return (").is_err());
+        assert_eq!(engine.cached_scripts(), 1);
+        engine.flush();
+        assert_eq!(engine.cached_scripts(), 0);
+        assert!(!engine.exists(sha.as_bytes()));
     }
 }
