@@ -1,5 +1,5 @@
 //! Lua scripting as Redis 7.0 has it: one Lua 5.1 state for the server, the script cache
-//! (SHA1 → body and compiled function), the `redis` library and the sandbox.
+//! (SHA1 → compiled function and shebang flags), the `redis` library and the sandbox.
 //!
 //! A script runs inside the command that runs it (EVAL, EVALSHA and their `_RO` forms),
 //! under the state's one lock, so no other client's command runs between two of its
