@@ -55,13 +55,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     // Every command runs under one lock, so extra workers only add hand-offs between
-    // threads; with a single CPU to run on, one thread does the same work for less.
+    // threads; with a single CPU to run on, one worker does the same work for less. It is
+    // still a multi-threaded runtime: a long script hands its worker's other tasks to
+    // another thread (`block_in_place`), so that other clients are answered `-BUSY`.
     let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let mut builder = if one_cpu {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if one_cpu {
+        builder.worker_threads(1);
+    }
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

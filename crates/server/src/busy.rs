@@ -10,6 +10,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::state::unix_millis;
 
 #[derive(Debug, Default)]
@@ -22,6 +24,8 @@ pub struct ScriptRun {
     kill: AtomicBool,
     /// `busy-reply-threshold` in ms (config, mirrored here to be read without the lock).
     threshold_ms: AtomicU64,
+    /// Stops the server: SHUTDOWN NOSAVE is answered while a script holds the lock.
+    shutdown: Option<watch::Sender<bool>>,
 }
 
 /// Why SCRIPT KILL could not stop a script.
@@ -34,6 +38,22 @@ pub enum KillRefused {
 }
 
 impl ScriptRun {
+    /// The run of a server that `shutdown` stops.
+    pub fn new(shutdown: watch::Sender<bool>) -> ScriptRun {
+        ScriptRun {
+            shutdown: Some(shutdown),
+            ..ScriptRun::default()
+        }
+    }
+
+    /// SHUTDOWN NOSAVE while a script runs: the script is stopped, and the server.
+    pub fn shut_down(&self) {
+        self.stop();
+        if let Some(shutdown) = &self.shutdown {
+            let _ = shutdown.send(true);
+        }
+    }
+
     /// A script starts running.
     pub fn begin(&self) {
         self.wrote.store(false, Ordering::Release);
@@ -83,6 +103,13 @@ impl ScriptRun {
 
     pub fn set_busy_threshold(&self, ms: u64) {
         self.threshold_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Stops the running script whatever it did (the server is shutting down).
+    pub fn stop(&self) {
+        if self.started_ms.load(Ordering::Acquire) != 0 {
+            self.kill.store(true, Ordering::Release);
+        }
     }
 
     /// Whether the engine should stop the running script now.

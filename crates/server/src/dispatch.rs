@@ -534,7 +534,8 @@ pub enum BusyEnd {
 /// `run_batch` while a script has run past `busy-reply-threshold` and holds the state:
 /// what Redis answers then, without the state. Unknown commands, wrong arities and
 /// missing authentication get their usual errors; SCRIPT KILL and FUNCTION KILL ask the
-/// script to stop; QUIT closes; everything else is refused with `-BUSY`.
+/// script to stop; SHUTDOWN NOSAVE stops it and the server; QUIT closes; everything else
+/// is refused with `-BUSY`.
 pub fn run_busy_batch(
     script: &crate::busy::ScriptRun,
     client: &mut Client,
@@ -566,6 +567,15 @@ pub fn run_busy_batch(
                 "quit" => {
                     out.ok();
                     client.close_after_reply = true;
+                }
+                // Only without saving: the script is stopped, and the server with it.
+                "shutdown" => {
+                    if argv[1..].iter().any(|a| a.eq_ignore_ascii_case(b"nosave")) {
+                        script.shut_down();
+                        client.close_after_reply = true;
+                    } else {
+                        out.error(errors::BUSY_SCRIPT);
+                    }
                 }
                 _ if cmd.has(flags::ALLOW_BUSY) => return BusyEnd::NeedsState { at: i },
                 _ => out.error(errors::BUSY_SCRIPT),

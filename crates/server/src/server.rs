@@ -207,6 +207,8 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
         }
     }
+    // A script still running would hold the state (and this stop) forever.
+    shared.script_run.stop();
     // Connections wait on their own wake-up alone (see `conn::Signals`): this is how they
     // hear of the stop. One registered after this sees the stop when it starts.
     for entry in shared.lock().await.clients.values() {

@@ -317,7 +317,7 @@ impl State {
     pub fn new(config: Config, shutdown: watch::Sender<bool>) -> State {
         let mut mods = Modifications::default();
         mods.notify_flags = config.notify_keyspace_events;
-        let script_run = Arc::new(crate::busy::ScriptRun::default());
+        let script_run = Arc::new(crate::busy::ScriptRun::new(shutdown.clone()));
         script_run.set_busy_threshold(config.busy_reply_threshold_ms());
         State {
             dbs: (0..config.databases).map(|_| Db::default()).collect(),

@@ -345,6 +345,7 @@ impl Inner {
             busy: busy.clone(),
         };
         busy.begin();
+        HAND_OFFS.with(|n| n.set(0));
         RUN.with(|r| r.set(&mut run));
         let outcome = self.xpcall.call::<MultiValue>((func, self.handler.clone()));
         RUN.with(|r| r.set(std::ptr::null_mut()));
@@ -383,6 +384,7 @@ fn install_hook(lua: &Lua) {
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(100_000),
         |lua, _| {
+            hand_off_the_worker();
             if kill_requested() {
                 tracing::warn!("Lua script killed by user with SCRIPT KILL.");
                 lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
@@ -584,6 +586,34 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
         *ctx.state.error_stats.entry(code).or_default() += 1;
     }
     convert::reply_to_lua(lua, ctx.out, out, run.resp)
+}
+
+thread_local! {
+    /// How many times the running script has tried to hand off its worker.
+    static HAND_OFFS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Lets the rest of the server go on while a script runs long: called from the
+/// instruction hook (so only once a script has run 100 000 instructions, never for the
+/// short ones, which this would slow down), it hands the worker's other tasks and the
+/// polling of sockets to another thread (`block_in_place`, on a multi-threaded
+/// runtime), so that other connections are read and answered `-BUSY`. The short wait lets
+/// the new thread take the worker over before this one would take it back; once it has,
+/// this thread goes on with the script without a worker. A few tries per script (counted
+/// in `HAND_OFFS`, reset when a script starts) are plenty; after them this costs nothing.
+fn hand_off_the_worker() {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let tries = HAND_OFFS.with(|n| n.replace(n.get().saturating_add(1)));
+    if tries >= 5 {
+        return;
+    }
+    if let Ok(handle) = Handle::try_current() {
+        if handle.runtime_flavor() == RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| {
+                std::thread::sleep(std::time::Duration::from_micros(200))
+            });
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,84 @@
+//! A long script, as other connections see it: they wait while it is young, get `-BUSY`
+//! once it has run past `busy-reply-threshold`, and can stop it with SCRIPT KILL unless it
+//! has written. The script holds the state for its whole run (that is its atomicity), so
+//! all of this is answered without the state. (A connection opened while the script runs
+//! is accepted but served only when it ends: registering it needs the state.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{start, Conn};
+use lockstep_resp::Frame;
+
+const BUSY: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+
+fn error_text(frame: Frame) -> String {
+    match frame {
+        Frame::Error(e) => String::from_utf8_lossy(&e).into_owned(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// Lets the runner's connection start its script before another connection asks
+/// anything (there is no way to ask the server without waiting for the script).
+fn settle() {
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+#[test]
+fn an_endless_script_makes_others_busy_until_script_kill_ends_it() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    admin.ok(&["CONFIG", "SET", "busy-reply-threshold", "200"]);
+    let mut runner = Conn::open(server.addr());
+    let started = Instant::now();
+    runner.send(&["EVAL", "while true do end", "0"]);
+    settle();
+    // Young, the script makes others wait; past the threshold they are told BUSY.
+    assert_eq!(error_text(admin.command(&["PING"])), BUSY);
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // A connection opened before the script is answered without the state.
+    assert!(admin.command(&["NOSUCHCOMMAND"]).is_error());
+    assert_eq!(error_text(admin.command(&["GET", "k"])), BUSY);
+    // A new connection is accepted while the script runs; it is registered (and its
+    // commands run) once the script ends.
+    let mut late = Conn::open(server.addr());
+    late.send(&["PING"]);
+    assert_eq!(admin.command(&["SCRIPT", "KILL"]), Frame::simple("OK"));
+    let killed = error_text(runner.read());
+    assert!(
+        killed.starts_with("ERR Script killed by user with SCRIPT KILL"),
+        "{killed}"
+    );
+    // The server is itself again.
+    assert_eq!(late.read(), Frame::simple("PONG"));
+    assert_eq!(admin.command(&["PING"]), Frame::simple("PONG"));
+    assert_eq!(runner.command(&["PING"]), Frame::simple("PONG"));
+    assert_eq!(
+        error_text(admin.command(&["SCRIPT", "KILL"])),
+        "NOTBUSY No scripts in execution right now."
+    );
+}
+
+#[test]
+fn a_script_that_has_written_cannot_be_killed() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    admin.ok(&["CONFIG", "SET", "busy-reply-threshold", "100"]);
+    let mut runner = Conn::open(server.addr());
+    // Long enough to be seen busy, short enough for the test to wait it out.
+    runner.send(&[
+        "EVAL",
+        "redis.call('set', KEYS[1], 'written') local n = 0 for i = 1, 150000000 do n = n + 1 end return n",
+        "1",
+        "k",
+    ]);
+    settle();
+    assert_eq!(error_text(admin.command(&["PING"])), BUSY);
+    let refused = error_text(admin.command(&["SCRIPT", "KILL"]));
+    assert!(refused.starts_with("UNKILLABLE "), "{refused}");
+    assert_eq!(runner.read(), Frame::Integer(150_000_000));
+    assert_eq!(admin.text(&["GET", "k"]), "written");
+}
