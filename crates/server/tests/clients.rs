@@ -234,6 +234,37 @@ fn redis_cli_pipe_inserts_every_key_without_errors() {
     assert_eq!(cli(server.port(), &["dbsize"], b""), "1000\n");
 }
 
+/// `redis-cli --eval script.lua key1 key2 , arg1 arg2` sends the file as EVAL with the
+/// keys before the comma and the arguments after it.
+#[test]
+fn redis_cli_eval_runs_a_script_file() {
+    let server = start();
+    let dir = std::env::temp_dir().join(format!("lockstep-cli-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let script = dir.join("incr_both.lua");
+    std::fs::write(
+        &script,
+        "redis.call('incrby', KEYS[1], ARGV[1])\n\
+         redis.call('incrby', KEYS[2], ARGV[2])\n\
+         return {redis.call('get', KEYS[1]), redis.call('get', KEYS[2])}\n",
+    )
+    .expect("write the script");
+    let path = script.to_string_lossy().into_owned();
+    let out = cli(
+        server.port(),
+        &["--eval", &path, "a", "b", ",", "2", "5"],
+        b"",
+    );
+    assert_eq!(out, "2\n5\n");
+    let again = cli(
+        server.port(),
+        &["--eval", &path, "a", "b", ",", "1", "1"],
+        b"",
+    );
+    assert_eq!(again, "3\n6\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn redis_cli_x_takes_the_last_argument_from_stdin() {
     let server = start();
