@@ -454,7 +454,10 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> CommandResult {
     let result = value_as_i64(&value)?
         .checked_add(by)
         .ok_or(errors::OVERFLOW)?;
-    *value = Value::Int(result);
+    match &mut *value {
+        Value::Int(n) => *n = result,
+        other => *other = Value::Int(result),
+    }
     value.changed(1, "incrby");
     out.int(result);
     Ok(Done)

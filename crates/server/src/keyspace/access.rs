@@ -140,6 +140,9 @@ impl Modifications {
 pub trait Typed {
     /// The keyspace event class of its changes (`config::notify`).
     const CLASS: u32;
+    /// Whether a value of this type can be left empty (a collection), so that a `Written`
+    /// guard must look whether to delete it.
+    const CAN_BE_EMPTY: bool;
     fn of(value: &Value) -> Option<&Self>;
     fn of_mut(value: &mut Value) -> Option<&mut Self>;
     /// True for a collection with no members: such a key is deleted.
@@ -150,6 +153,7 @@ pub trait Typed {
 
 /// Any value: untyped in-place access (strings, TTL-only changes).
 impl Typed for Value {
+    const CAN_BE_EMPTY: bool = false;
     const CLASS: u32 = notify::STRING;
     fn of(value: &Value) -> Option<&Self> {
         Some(value)
@@ -175,6 +179,7 @@ macro_rules! typed_collection {
                     _ => None,
                 }
             }
+            const CAN_BE_EMPTY: bool = true;
             fn is_empty_value(&self) -> bool {
                 self.is_empty()
             }
@@ -553,12 +558,13 @@ impl<T: Typed> Drop for Written<'_, T> {
             self.reported || !self.borrowed_mut || std::thread::panicking(),
             "a value changed in place without saying whether it changed"
         );
-        let empty = self
-            .db
-            .dict
-            .at(self.idx)
-            .and_then(|e| T::of(&e.value))
-            .is_some_and(T::is_empty_value);
+        let empty = T::CAN_BE_EMPTY
+            && self
+                .db
+                .dict
+                .at(self.idx)
+                .and_then(|e| T::of(&e.value))
+                .is_some_and(T::is_empty_value);
         if empty {
             self.db.dict.remove_at(self.idx);
             // After the command's own event, as Redis's `del` for an emptied collection.
