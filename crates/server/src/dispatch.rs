@@ -248,7 +248,7 @@ pub fn call_into(
 
 fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
     let cmd = ctx.cmd;
-    let started = Instant::now();
+    let started = crate::util::monotonic_micros();
     let reply_start = ctx.out.buf.len();
     let errors_before = ctx.out.errors;
     let outcome = match (cmd.handler)(&mut ctx, argv) {
@@ -263,7 +263,7 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
     ctx.out.errors_counted = ctx.out.errors;
     let state = ctx.state;
     if matches!(outcome, Outcome::Done) {
-        let usec = started.elapsed().as_micros() as u64;
+        let usec = crate::util::monotonic_micros().saturating_sub(started);
         state.stats.commands_processed += 1;
         let stat = &mut state.command_stats[id];
         stat.calls += 1;
