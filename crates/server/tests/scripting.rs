@@ -171,3 +171,28 @@ fn a_script_push_serves_a_blocked_client_after_the_script() {
         Frame::Array(vec![Frame::bulk("a")])
     );
 }
+
+/// INFO memory reports the cached scripts and the Lua state's memory, as Redis does.
+#[test]
+fn info_memory_counts_cached_scripts_and_lua_memory() {
+    let server = start();
+    let mut c = Conn::open(server.addr());
+    let field = |info: &str, name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {info}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = c.text(&["INFO", "memory"]);
+    assert_eq!(field(&before, "number_of_cached_scripts"), 0);
+    c.command(&["SCRIPT", "LOAD", "return 1"]);
+    c.command(&["EVAL", "return 2", "0"]);
+    let after = c.text(&["INFO", "memory"]);
+    assert_eq!(field(&after, "number_of_cached_scripts"), 2);
+    assert!(field(&after, "used_memory_lua") > 0, "{after}");
+    c.ok(&["SCRIPT", "FLUSH"]);
+    let flushed = c.text(&["INFO", "memory"]);
+    assert_eq!(field(&flushed, "number_of_cached_scripts"), 0);
+}

@@ -137,7 +137,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "clients_in_timeout_table" => "0",
             );
         }
-        "memory" => memory_section(&state.config, out),
+        "memory" => memory_section(&state.config, &state.scripts, out),
         "persistence" => {
             let saves = state.config.saves;
             let changes = state.mods.dirty.saturating_sub(saves.dirty_at_last_save);
@@ -311,8 +311,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
     }
 }
 
-fn memory_section(config: &Config, out: &mut String) {
+fn memory_section(config: &Config, scripts: &crate::scripting::Engine, out: &mut String) {
     let mem = ProcessMemory::read();
+    let lua = scripts.lua_memory() as u64;
     let used = mem.rss;
     let maxmemory: u64 = config
         .value("maxmemory")
@@ -341,16 +342,16 @@ fn memory_section(config: &Config, out: &mut String) {
         "allocator_resident" => mem.rss,
         "total_system_memory" => mem.total_system,
         "total_system_memory_human" => human(mem.total_system),
-        "used_memory_lua" => "0",
-        "used_memory_vm_eval" => "0",
-        "used_memory_lua_human" => "0B",
+        "used_memory_lua" => lua,
+        "used_memory_vm_eval" => lua,
+        "used_memory_lua_human" => human(lua),
         "used_memory_scripts_eval" => "0",
-        "number_of_cached_scripts" => "0",
+        "number_of_cached_scripts" => scripts.cached_scripts(),
         "number_of_functions" => "0",
         "number_of_libraries" => "0",
         "used_memory_vm_functions" => "0",
-        "used_memory_vm_total" => "0",
-        "used_memory_vm_total_human" => "0B",
+        "used_memory_vm_total" => lua,
+        "used_memory_vm_total_human" => human(lua),
         "used_memory_functions" => "0",
         "used_memory_scripts" => "0",
         "used_memory_scripts_human" => "0B",
