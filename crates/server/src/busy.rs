@@ -26,6 +26,9 @@ pub struct ScriptRun {
     threshold_ms: AtomicU64,
     /// Stops the server: SHUTDOWN NOSAVE is answered while a script holds the lock.
     shutdown: Option<watch::Sender<bool>>,
+    /// A password is set (`requirepass`): a connection made while a script runs starts
+    /// unauthenticated.
+    auth_required: AtomicBool,
 }
 
 /// Why SCRIPT KILL could not stop a script.
@@ -103,6 +106,14 @@ impl ScriptRun {
 
     pub fn set_busy_threshold(&self, ms: u64) {
         self.threshold_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub fn auth_required(&self) -> bool {
+        self.auth_required.load(Ordering::Relaxed)
+    }
+
+    pub fn set_auth_required(&self, required: bool) {
+        self.auth_required.store(required, Ordering::Relaxed);
     }
 
     /// Stops the running script whatever it did (the server is shutting down).

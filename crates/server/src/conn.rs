@@ -28,11 +28,12 @@ use tokio::sync::{watch, Notify};
 
 use crate::commands::connection::password;
 use crate::dispatch::{
-    forget_client, run_batch, run_busy_batch, take_back, time_out, BatchEnd, BusyEnd,
+    busy_batch_needs_state, forget_client, run_batch, run_busy_batch, take_back, time_out,
+    BatchEnd, BusyEnd,
 };
 use crate::keyspace::Millis;
 use crate::reply::{Protocol, Reply};
-use crate::shared::Shared;
+use crate::shared::{Busy, Shared};
 use crate::state::{unix_millis, Client, ClientEntry, ReplyMode, State};
 
 /// Redis closes a client whose unparsed input passes `client-query-buffer-limit` (1 GiB).
@@ -58,16 +59,27 @@ pub(crate) async fn serve(
     let has_pushed = Arc::new(AtomicBool::new(false));
     let id = shared.next_client_id();
     let fd = stream.as_raw_fd();
-    let Some((mut client, max_bulk, mut idle_timeout)) =
-        register(&shared, id, addr, laddr, fd, &wake, &has_pushed).await
-    else {
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let registered = loop {
+        match shared.lock_or_busy().await {
+            Ok(mut state) => break register(&mut state, id, addr, laddr, fd, &wake, &has_pushed),
+            Err(Busy) => {
+                let visitor = Client::new(id, addr, laddr, !shared.script_run.auth_required());
+                if !answer_unregistered(&shared, visitor, &mut stream, &mut rbuf).await {
+                    return;
+                }
+            }
+        }
+    };
+    let Some((mut client, max_bulk, mut idle_timeout)) = registered else {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
         return;
     };
+    // Input read before the registration waits in `rbuf`: parse it before reading more.
+    let mut unparsed = !rbuf.is_empty();
 
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new(max_bulk);
     let mut batch = Batch::default();
     let mut wire = Wire {
@@ -102,45 +114,47 @@ pub(crate) async fn serve(
         // Input first, so that a ready read does not poll (and arm) anything else. A
         // connection that is never short of input still notices a kill when it publishes
         // its batch, and a server stop right here.
-        tokio::select! {
-            biased;
-            r = wire.stream.read_buf(&mut room) => match r {
-                Ok(0) | Err(_) => break 'conn,
-                Ok(n) => {
-                    wire.traffic.input += n as u64;
-                    if signals.stopping() {
+        if !std::mem::take(&mut unparsed) {
+            tokio::select! {
+                biased;
+                r = wire.stream.read_buf(&mut room) => match r {
+                    Ok(0) | Err(_) => break 'conn,
+                    Ok(n) => {
+                        wire.traffic.input += n as u64;
+                        if signals.stopping() {
+                            break 'conn;
+                        }
+                    }
+                },
+                signal = signals.recv() => {
+                    if signal == Signal::Shutdown {
                         break 'conn;
                     }
-                }
-            },
-            signal = signals.recv() => {
-                if signal == Signal::Shutdown {
-                    break 'conn;
-                }
-                // Also how a CONFIG SET of `timeout` reaches a connection that waits, and
-                // how the MONITOR feed reaches a monitor.
-                let fed = {
-                    let mut state = shared.lock().await;
-                    if is_killed(&state, id) {
+                    // Also how a CONFIG SET of `timeout` reaches a connection that waits, and
+                    // how the MONITOR feed reaches a monitor.
+                    let fed = {
+                        let mut state = shared.lock().await;
+                        if is_killed(&state, id) {
+                            break 'conn;
+                        }
+                        idle_timeout = state.config.timeout;
+                        take_pushed(&mut state, id, &mut wire.out)
+                    };
+                    if fed
+                        && !wire.flush(&shared, id, &mut signals).await
+                    {
                         break 'conn;
                     }
-                    idle_timeout = state.config.timeout;
-                    take_pushed(&mut state, id, &mut wire.out)
-                };
-                if fed
-                    && !wire.flush(&shared, id, &mut signals).await
-                {
-                    break 'conn;
+                    continue 'conn;
                 }
-                continue 'conn;
-            }
-            _ = sleep_until_unix(idle_at.unwrap_or(0)), if idle_at.is_some() => {
-                idle_timeout = shared.lock().await.config.timeout;
-                if idle_deadline(last_io_ms, idle_timeout).is_some_and(|d| d <= unix_millis()) {
-                    tracing::debug!(%addr, "closing idle client");
-                    break 'conn;
+                _ = sleep_until_unix(idle_at.unwrap_or(0)), if idle_at.is_some() => {
+                    idle_timeout = shared.lock().await.config.timeout;
+                    if idle_deadline(last_io_ms, idle_timeout).is_some_and(|d| d <= unix_millis()) {
+                        tracing::debug!(%addr, "closing idle client");
+                        break 'conn;
+                    }
+                    continue 'conn;
                 }
-                continue 'conn;
             }
         }
 
@@ -453,9 +467,55 @@ impl Traffic {
     }
 }
 
-/// Adds the connection to the registry, or refuses it past `maxclients`.
-async fn register(
+/// A script has held the state past `busy-reply-threshold` since before this connection
+/// could be registered: answer what it sends as Redis does then, without the state
+/// (`dispatch::run_busy_batch`), so that a new connection is told BUSY like the others.
+/// Input with a command that needs the state stays in `rbuf` for after the registration.
+/// False when the connection is gone or asked to close.
+async fn answer_unregistered(
     shared: &Shared,
+    mut visitor: Client,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+) -> bool {
+    let max = if visitor.authenticated { usize::MAX } else { 1 };
+    let parse = |rbuf: &mut BytesMut, batch: &mut Batch| {
+        let mut parser = RequestParser::new(lockstep_resp::request::DEFAULT_MAX_BULK_LEN);
+        let parsed = parser.parse(rbuf, batch, max, visitor.authenticated);
+        (parser, parsed)
+    };
+    let mut batch = Batch::default();
+    let (mut parser, mut parsed) = parse(rbuf, &mut batch);
+    if batch.is_empty() && !matches!(parsed, Parsed::Error(_)) {
+        // Nothing whole yet: input, or a look at the lock again soon.
+        tokio::select! {
+            r = stream.read_buf(rbuf) => match r {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(10)) => return true,
+        }
+        batch.clear();
+        (parser, parsed) = parse(rbuf, &mut batch);
+    }
+    // A protocol error, or a command that needs the state: after the registration (the
+    // caller looks at the lock again after a pause).
+    if matches!(parsed, Parsed::Error(_)) || busy_batch_needs_state(&visitor, &batch, rbuf) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        return true;
+    }
+    let mut out = Reply::new(Protocol::Resp2);
+    run_busy_batch(&shared.script_run, &mut visitor, &mut out, &batch, 0, rbuf);
+    rbuf.advance(parser.consumed());
+    if stream.write_all(&out.buf).await.is_err() {
+        return false;
+    }
+    !visitor.close_after_reply
+}
+
+/// Adds the connection to the registry, or refuses it past `maxclients`.
+fn register(
+    state: &mut State,
     id: u64,
     addr: SocketAddr,
     laddr: SocketAddr,
@@ -463,13 +523,12 @@ async fn register(
     wake: &Arc<Notify>,
     has_pushed: &Arc<AtomicBool>,
 ) -> Option<(Client, u64, u64)> {
-    let mut state = shared.lock().await;
     state.stats.connections_received += 1;
     if state.clients.len() as u64 >= state.config.maxclients {
         state.stats.rejected_connections += 1;
         return None;
     }
-    let authenticated = password(&state).is_none();
+    let authenticated = password(state).is_none();
     let mut client = Client::new(id, addr, laddr, authenticated);
     client.fd = fd;
     state.clients.insert(

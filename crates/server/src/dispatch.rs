@@ -536,6 +536,33 @@ pub enum BusyEnd {
 /// missing authentication get their usual errors; SCRIPT KILL and FUNCTION KILL ask the
 /// script to stop; SHUTDOWN NOSAVE stops it and the server; QUIT closes; everything else
 /// is refused with `-BUSY`.
+/// A command Redis runs while a script is busy (its `allow_busy` flag) that needs the state
+/// here (MULTI, AUTH, HELLO, ...), unlike SCRIPT KILL, FUNCTION KILL, QUIT and SHUTDOWN,
+/// which `run_busy_batch` answers without it. Asked once the command resolved, its arity
+/// and authentication checked.
+fn needs_state_while_busy(cmd: &CommandSpec) -> bool {
+    cmd.has(flags::ALLOW_BUSY)
+        && !matches!(
+            cmd.full_name,
+            "script|kill" | "function|kill" | "quit" | "shutdown"
+        )
+}
+
+/// Whether `run_busy_batch` would stop at one of `batch`'s commands for want of the state.
+pub fn busy_batch_needs_state(client: &Client, batch: &Batch, buf: &[u8]) -> bool {
+    let mut argv: Vec<&[u8]> = Vec::with_capacity(16);
+    (0..batch.len()).any(|i| {
+        argv.clear();
+        argv.extend(batch.command(i).iter().map(|r| &buf[r.clone()]));
+        matches!(
+            Registry::get().resolve_with_id(&argv),
+            Ok((cmd, _)) if cmd.arity_ok(argv.len())
+                && (client.authenticated || cmd.has(flags::NO_AUTH))
+                && needs_state_while_busy(cmd)
+        )
+    })
+}
+
 pub fn run_busy_batch(
     script: &crate::busy::ScriptRun,
     client: &mut Client,
@@ -558,6 +585,7 @@ pub fn run_busy_batch(
             Ok((cmd, _)) if !client.authenticated && !cmd.has(flags::NO_AUTH) => {
                 out.error(errors::NOAUTH)
             }
+            Ok((cmd, _)) if needs_state_while_busy(cmd) => return BusyEnd::NeedsState { at: i },
             Ok((cmd, _)) => match cmd.full_name {
                 "script|kill" | "function|kill" => match script.kill() {
                     Ok(()) => out.ok(),
@@ -577,7 +605,6 @@ pub fn run_busy_batch(
                         out.error(errors::BUSY_SCRIPT);
                     }
                 }
-                _ if cmd.has(flags::ALLOW_BUSY) => return BusyEnd::NeedsState { at: i },
                 _ => out.error(errors::BUSY_SCRIPT),
             },
         }

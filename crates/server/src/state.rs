@@ -319,6 +319,7 @@ impl State {
         mods.notify_flags = config.notify_keyspace_events;
         let script_run = Arc::new(crate::busy::ScriptRun::new(shutdown.clone()));
         script_run.set_busy_threshold(config.busy_reply_threshold_ms());
+        script_run.set_auth_required(config.requirepass.as_ref().is_some_and(|p| !p.is_empty()));
         State {
             dbs: (0..config.databases).map(|_| Db::default()).collect(),
             clients: BTreeMap::new(),

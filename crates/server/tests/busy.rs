@@ -1,8 +1,8 @@
 //! A long script, as other connections see it: they wait while it is young, get `-BUSY`
 //! once it has run past `busy-reply-threshold`, and can stop it with SCRIPT KILL unless it
 //! has written. The script holds the state for its whole run (that is its atomicity), so
-//! all of this is answered without the state. (A connection opened while the script runs
-//! is accepted but served only when it ends: registering it needs the state.)
+//! all of this is answered without the state, also to a connection opened while the
+//! script runs (which is registered only once the script ends).
 
 mod common;
 
@@ -42,10 +42,14 @@ fn an_endless_script_makes_others_busy_until_script_kill_ends_it() {
     // A connection opened before the script is answered without the state.
     assert!(admin.command(&["NOSUCHCOMMAND"]).is_error());
     assert_eq!(error_text(admin.command(&["GET", "k"])), BUSY);
-    // A new connection is accepted while the script runs; it is registered (and its
-    // commands run) once the script ends.
+    // A connection opened while the script runs is answered too; a command that needs
+    // the state (MULTI, which Redis allows while busy) waits for the script to end.
     let mut late = Conn::open(server.addr());
-    late.send(&["PING"]);
+    assert_eq!(error_text(late.command(&["GET", "k"])), BUSY);
+    assert!(late.command(&["NOSUCHCOMMAND"]).is_error());
+    late.send(&["MULTI"]);
+    let mut quitter = Conn::open(server.addr());
+    assert_eq!(quitter.command(&["QUIT"]), Frame::simple("OK"));
     assert_eq!(admin.command(&["SCRIPT", "KILL"]), Frame::simple("OK"));
     let killed = error_text(runner.read());
     assert!(
@@ -53,7 +57,8 @@ fn an_endless_script_makes_others_busy_until_script_kill_ends_it() {
         "{killed}"
     );
     // The server is itself again.
-    assert_eq!(late.read(), Frame::simple("PONG"));
+    assert_eq!(late.read(), Frame::simple("OK"));
+    assert_eq!(late.command(&["PING"]), Frame::simple("QUEUED"));
     assert_eq!(admin.command(&["PING"]), Frame::simple("PONG"));
     assert_eq!(runner.command(&["PING"]), Frame::simple("PONG"));
     assert_eq!(
@@ -81,4 +86,27 @@ fn a_script_that_has_written_cannot_be_killed() {
     assert!(refused.starts_with("UNKILLABLE "), "{refused}");
     assert_eq!(runner.read(), Frame::Integer(150_000_000));
     assert_eq!(admin.text(&["GET", "k"]), "written");
+}
+
+/// With a password set, a connection made while a script runs must still authenticate
+/// first: it is told NOAUTH, not BUSY.
+#[test]
+fn a_new_connection_during_a_script_still_needs_the_password() {
+    let server = start();
+    let mut admin = Conn::open(server.addr());
+    admin.ok(&["CONFIG", "SET", "busy-reply-threshold", "100"]);
+    admin.ok(&["CONFIG", "SET", "requirepass", "s3cret"]);
+    let mut runner = Conn::open(server.addr());
+    runner.ok(&["AUTH", "s3cret"]);
+    runner.send(&["EVAL", "while true do end", "0"]);
+    settle();
+    let mut late = Conn::open(server.addr());
+    assert_eq!(
+        error_text(late.command(&["GET", "k"])),
+        "NOAUTH Authentication required."
+    );
+    assert_eq!(error_text(admin.command(&["GET", "k"])), BUSY);
+    assert_eq!(admin.command(&["SCRIPT", "KILL"]), Frame::simple("OK"));
+    assert!(runner.read().is_error());
+    admin.ok(&["CONFIG", "SET", "requirepass", ""]);
 }

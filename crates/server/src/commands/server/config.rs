@@ -79,6 +79,13 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     ctx.state.mods.notify_flags = ctx.state.config.notify_keyspace_events;
     let threshold = ctx.state.config.busy_reply_threshold_ms();
     ctx.state.script_run.set_busy_threshold(threshold);
+    let auth_required = ctx
+        .state
+        .config
+        .requirepass
+        .as_ref()
+        .is_some_and(|p| !p.is_empty());
+    ctx.state.script_run.set_auth_required(auth_required);
     if ctx.state.config.timeout != before.timeout {
         // Connections waiting for input learn the new idle limit when woken, as Redis's
         // clientsCron applies it to every client, idle ones included.
