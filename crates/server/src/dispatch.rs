@@ -166,7 +166,7 @@ fn reject(
                 text.extend_from_slice(reason.strip_prefix(b"ERR ").unwrap_or(reason));
                 out.error_bytes(&text);
                 if !state.monitors.is_empty() {
-                    feed_monitors(state, client, &[b"exec"]);
+                    feed_monitors(state, client, &[b"exec"], false);
                 }
             } else {
                 out.error_bytes(msg);
@@ -209,7 +209,7 @@ pub fn call(
         cmd,
         can_block,
     };
-    call_with(ctx, id, argv)
+    call_with(ctx, id, argv, false)
 }
 
 /// `call` for a command another runs (EXEC's queue; later, scripts): on the caller's
@@ -223,7 +223,7 @@ pub fn call_in(caller: &mut Ctx, cmd: &'static CommandSpec, id: usize, argv: &[&
         cmd,
         can_block: false,
     };
-    call_with(ctx, id, argv);
+    call_with(ctx, id, argv, false);
 }
 
 /// `call_in` with the reply going to `out` instead of the caller's (a script's
@@ -243,10 +243,10 @@ pub fn call_into(
         cmd,
         can_block: false,
     };
-    call_with(ctx, id, argv);
+    call_with(ctx, id, argv, true);
 }
 
-fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
+fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]], from_script: bool) -> Outcome {
     let cmd = ctx.cmd;
     let started = crate::util::monotonic_micros();
     let reply_start = ctx.out.buf.len();
@@ -275,7 +275,7 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]]) -> Outcome {
     }
     // Redis 7.0 feeds monitors after the command ran, leaving out what may be secret.
     if !state.monitors.is_empty() && !cmd.has(flags::SKIP_MONITOR) && !cmd.has(flags::ADMIN) {
-        feed_monitors(state, ctx.client, argv);
+        feed_monitors(state, ctx.client, argv, from_script);
     }
     if state.mods.has_events() {
         publish_events(state, ctx.client, ctx.out, reply_start);
@@ -345,14 +345,19 @@ fn publish_events(state: &mut State, client: &Client, out: &mut Reply, reply_sta
 /// Redis's `replicationFeedMonitors`: one line per command for every client in MONITOR
 /// mode, `+<unix time with µs> [<db> <addr>] "arg" ...`, arguments quoted as
 /// `sdscatrepr` does; AUTH's arguments and HELLO's password are redacted.
-fn feed_monitors(state: &mut State, client: &Client, argv: &[&[u8]]) {
+pub(crate) fn feed_monitors(state: &mut State, client: &Client, argv: &[&[u8]], from_script: bool) {
     let micros = crate::state::unix_micros();
     let mut line = format!(
         "+{}.{:06} [{} {}]",
         micros / 1_000_000,
         micros % 1_000_000,
         client.db,
-        client.addr
+        // A script's commands show `lua` where a client's address would be.
+        if from_script {
+            "lua".to_string()
+        } else {
+            client.addr.to_string()
+        }
     )
     .into_bytes();
     // AUTH's arguments; HELLO's username and password after AUTH.

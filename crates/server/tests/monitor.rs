@@ -83,3 +83,41 @@ fn redis_cli_monitor_shows_another_clients_command() {
     let _ = cli.wait();
     assert_feed_line(line.trim_end(), 0, &addr, r#""LPUSH" "list" "x""#);
 }
+
+/// As redis-server 7.0.15 shows a script: the EVAL first (fed before it runs), then each
+/// `redis.call` with `lua` for an address, in the database the script is in; an EVALSHA
+/// of an unknown script still shows.
+#[test]
+fn a_monitor_sees_a_script_and_then_its_commands_from_lua() {
+    let server = start();
+    let mut monitor = connect(&server);
+    exchange(&mut monitor, b"MONITOR\r\n", b"+OK\r\n");
+    let mut other = connect(&server);
+    let addr = other.local_addr().expect("addr").to_string();
+    exchange(
+        &mut other,
+        b"SELECT 2\r\nEVAL \"redis.call('set','a','1') return redis.call('get','a')\" 0\r\nEVALSHA 0000000000000000000000000000000000000000 0\r\n",
+        b"+OK\r\n$1\r\n1\r\n-NOSCRIPT No matching script. Please use EVAL.\r\n",
+    );
+    let mut lines = BufReader::new(monitor);
+    let mut next = || {
+        let mut line = String::new();
+        lines.read_line(&mut line).expect("a feed line");
+        line.trim_end().to_string()
+    };
+    assert_feed_line(&next(), 2, &addr, r#""SELECT" "2""#);
+    assert_feed_line(
+        &next(),
+        2,
+        &addr,
+        r#""EVAL" "redis.call('set','a','1') return redis.call('get','a')" "0""#,
+    );
+    assert_feed_line(&next(), 2, "lua", r#""set" "a" "1""#);
+    assert_feed_line(&next(), 2, "lua", r#""get" "a""#);
+    assert_feed_line(
+        &next(),
+        2,
+        &addr,
+        r#""EVALSHA" "0000000000000000000000000000000000000000" "0""#,
+    );
+}

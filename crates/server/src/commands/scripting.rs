@@ -31,14 +31,25 @@ pub static HANDLERS: &[Entry] = &[
 ];
 
 fn eval(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    feed_monitors(ctx, argv);
     run(ctx, argv, Source::Body(argv[1]), false)
 }
 
 fn eval_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    feed_monitors(ctx, argv);
     run(ctx, argv, Source::Body(argv[1]), true)
 }
 
+/// The EVAL family skips the monitor feed after the command (`skip_monitor`): Redis feeds
+/// it first, so that the script's commands (`[db lua] ...`) follow their EVAL.
+fn feed_monitors(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if !ctx.state.monitors.is_empty() {
+        crate::dispatch::feed_monitors(ctx.state, ctx.client, argv, false);
+    }
+}
+
 fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    feed_monitors(ctx, argv);
     // A SHA1 of another length cannot match: Redis answers before reading numkeys.
     if argv[1].len() != 40 {
         return Err(NOSCRIPT.into());
@@ -47,6 +58,7 @@ fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 }
 
 fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    feed_monitors(ctx, argv);
     if argv[1].len() != 40 {
         return Err(NOSCRIPT.into());
     }
