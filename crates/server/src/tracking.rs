@@ -143,40 +143,26 @@ pub fn flushed(state: &mut State, by: Option<(&Client, &mut Reply)>) {
 fn send_all(state: &mut State, targets: &[u64], keys: Keys, mut by: Option<(&Client, &mut Reply)>) {
     let by_id = by.as_ref().map(|(c, _)| c.id);
     for &id in targets {
-        let Some(tracker) = state.tracking.clients.get(&id).cloned() else {
+        let Some(&Tracker {
+            redirect, noloop, ..
+        }) = state.tracking.clients.get(&id)
+        else {
             continue;
         };
-        // A default-mode client that stopped caching still gets what it read before.
-        if tracker.noloop && Some(id) == by_id && matches!(keys, Keys::One(_)) {
+        // NOLOOP: no word about the client's own writes (a flush is told to everyone).
+        if noloop && Some(id) == by_id && matches!(keys, Keys::One(_)) {
             continue;
         }
-        let target = if tracker.redirect == 0 {
-            id
-        } else {
-            tracker.redirect
-        };
-        let protocol = match state.clients.get(&target) {
-            Some(entry) if Some(target) != by_id => entry.protocol(),
-            Some(_) => by.as_ref().map_or(Protocol::Resp2, |(_, out)| out.protocol),
-            None => {
-                redirect_broken(state, id, &mut by);
-                continue;
-            }
-        };
-        let subscribed = if Some(target) == by_id {
-            by.as_ref()
-                .is_some_and(|(c, _)| crate::commands::pubsub::subscribed(c))
-        } else {
-            state
-                .clients
-                .get(&target)
-                .is_some_and(|e| crate::commands::pubsub::subscribed(&e.client))
+        let target = if redirect == 0 { id } else { redirect };
+        let Some((protocol, subscribed)) = connection(state, target, &by) else {
+            redirect_broken(state, id, &mut by);
+            continue;
         };
         let mut msg = Reply::with_capacity(protocol, 64);
         if protocol == Protocol::Resp3 {
             msg.push(2);
             msg.bulk(b"invalidate");
-        } else if tracker.redirect != 0 && subscribed {
+        } else if redirect != 0 && subscribed {
             msg.push(3);
             msg.bulk(b"message");
             msg.bulk(CHANNEL);
@@ -195,6 +181,25 @@ fn send_all(state: &mut State, targets: &[u64], keys: Keys, mut by: Option<(&Cli
     }
 }
 
+/// The protocol of connection `id` and whether it is subscribed: from the running client
+/// itself when it is `by` (its registry copy is as of its last batch), else from the
+/// registry; `None` when it is gone.
+fn connection(
+    state: &State,
+    id: u64,
+    by: &Option<(&Client, &mut Reply)>,
+) -> Option<(Protocol, bool)> {
+    match by {
+        Some((c, out)) if c.id == id => {
+            Some((out.protocol, crate::commands::pubsub::subscribed(c)))
+        }
+        _ => state
+            .clients
+            .get(&id)
+            .map(|e| (e.protocol(), crate::commands::pubsub::subscribed(&e.client))),
+    }
+}
+
 /// Tells a RESP3 client whose redirect target is gone (`tracking-redir-broken <id>`).
 fn redirect_broken(state: &mut State, id: u64, by: &mut Option<(&Client, &mut Reply)>) {
     let Some(tracker) = state.tracking.clients.get_mut(&id) else {
@@ -202,15 +207,10 @@ fn redirect_broken(state: &mut State, id: u64, by: &mut Option<(&Client, &mut Re
     };
     tracker.broken_redirect = true;
     let redirect = tracker.redirect;
-    let protocol = match (by.as_ref(), state.clients.get(&id)) {
-        (Some((c, out)), _) if c.id == id => out.protocol,
-        (_, Some(entry)) => entry.protocol(),
-        _ => return,
-    };
-    if protocol != Protocol::Resp3 {
+    if connection(state, id, by).map(|(protocol, _)| protocol) != Some(Protocol::Resp3) {
         return;
     }
-    let mut msg = Reply::with_capacity(protocol, 48);
+    let mut msg = Reply::with_capacity(Protocol::Resp3, 48);
     msg.push(2);
     msg.bulk(b"tracking-redir-broken");
     msg.int(redirect as i64);
