@@ -34,24 +34,32 @@ fn assert_feed_line(line: &str, db: u32, addr: &str, args: &str) {
     assert_eq!(rest, format!("[{db} {addr}] {args}"), "{line}");
 }
 
-#[test]
-fn a_monitor_sees_other_clients_commands_in_redis_format() {
+/// Starts a server and a monitor on it, then sends `request` from another connection and
+/// checks its `replies`: that connection's address, and the monitor's next feed line,
+/// line by line (the server lives as long as the reader).
+fn monitor_while(request: &[u8], replies: &[u8]) -> (String, impl FnMut() -> String) {
     let server = start();
     let mut monitor = connect(&server);
     exchange(&mut monitor, b"MONITOR\r\n", b"+OK\r\n");
     let mut other = connect(&server);
     let addr = other.local_addr().expect("addr").to_string();
-    exchange(
-        &mut other,
-        b"SET k \"a b\"\r\nSELECT 2\r\nGET \"\\x01\\n\"\r\nAUTH secret\r\n",
-        b"+OK\r\n+OK\r\n$-1\r\n-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n",
-    );
+    exchange(&mut other, request, replies);
     let mut lines = BufReader::new(monitor);
-    let mut next = || {
+    let next = move || {
+        let _keep = (&server, &other);
         let mut line = String::new();
         lines.read_line(&mut line).expect("a feed line");
         line.trim_end().to_string()
     };
+    (addr, next)
+}
+
+#[test]
+fn a_monitor_sees_other_clients_commands_in_redis_format() {
+    let (addr, mut next) = monitor_while(
+        b"SET k \"a b\"\r\nSELECT 2\r\nGET \"\\x01\\n\"\r\nAUTH secret\r\n",
+        b"+OK\r\n+OK\r\n$-1\r\n-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n",
+    );
     assert_feed_line(&next(), 0, &addr, r#""SET" "k" "a b""#);
     // Redis 7.0 feeds a command after it ran: SELECT shows the database it selected.
     assert_feed_line(&next(), 2, &addr, r#""SELECT" "2""#);
@@ -89,22 +97,10 @@ fn redis_cli_monitor_shows_another_clients_command() {
 /// of an unknown script still shows.
 #[test]
 fn a_monitor_sees_a_script_and_then_its_commands_from_lua() {
-    let server = start();
-    let mut monitor = connect(&server);
-    exchange(&mut monitor, b"MONITOR\r\n", b"+OK\r\n");
-    let mut other = connect(&server);
-    let addr = other.local_addr().expect("addr").to_string();
-    exchange(
-        &mut other,
+    let (addr, mut next) = monitor_while(
         b"SELECT 2\r\nEVAL \"redis.call('set','a','1') return redis.call('get','a')\" 0\r\nEVALSHA 0000000000000000000000000000000000000000 0\r\n",
         b"+OK\r\n$1\r\n1\r\n-NOSCRIPT No matching script. Please use EVAL.\r\n",
     );
-    let mut lines = BufReader::new(monitor);
-    let mut next = || {
-        let mut line = String::new();
-        lines.read_line(&mut line).expect("a feed line");
-        line.trim_end().to_string()
-    };
     assert_feed_line(&next(), 2, &addr, r#""SELECT" "2""#);
     assert_feed_line(
         &next(),
