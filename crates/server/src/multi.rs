@@ -224,18 +224,21 @@ impl Watches {
             if !in_emptied && !in_replacement {
                 continue;
             }
+            let replacement_expired = replaced_with.is_some_and(|r| expired(r, key));
             for w in watchers.iter_mut() {
-                match replaced_with {
-                    _ if w.expired && !in_replacement => {
+                if w.expired {
+                    // An expired key that only goes is no change; one that stays expired
+                    // neither.
+                    if !in_replacement {
                         w.expired = false;
-                        continue;
+                    } else if !replacement_expired {
+                        dirty.push(w.client);
                     }
-                    Some(r) if w.expired && expired(r, key) => continue,
-                    Some(r) if !w.expired && !in_emptied && expired(r, key) => {
-                        w.expired = true;
-                        continue;
-                    }
-                    _ => dirty.push(w.client),
+                } else if !in_emptied && replacement_expired {
+                    // A missing key replaced by an expired one.
+                    w.expired = true;
+                } else {
+                    dirty.push(w.client);
                 }
             }
         }
