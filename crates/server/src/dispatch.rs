@@ -325,8 +325,8 @@ fn remember_keys(state: &mut State, client: &Client, cmd: &CommandSpec, argv: &[
         .unwrap_or_default()
         .into_iter()
         .map(|i| argv[i].to_vec());
+    // The hook already logs keys: the client is tracking (see `State::listen`).
     state.tracking.remember(client.id, keys);
-    state.listen();
 }
 
 /// Publishes the keyspace events of the command that just ran. Redis publishes while the

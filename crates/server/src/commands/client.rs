@@ -251,6 +251,7 @@ fn client_tracking(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let id = ctx.client.id;
     if argv[2].eq_ignore_ascii_case(b"off") {
         ctx.state.tracking.disable(id);
+        ctx.state.listen();
         ctx.client.tracking = false;
         ctx.out.ok();
         return Ok(Done);

@@ -197,6 +197,7 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     crate::multi::discard(ctx.state, ctx.client);
     super::pubsub::leave_all(ctx);
     ctx.state.tracking.disable(ctx.client.id);
+    ctx.state.listen();
     ctx.client.tracking = false;
     set_protocol(ctx, false);
     let authenticated = password(ctx.state).is_none();
