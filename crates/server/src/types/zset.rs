@@ -81,7 +81,7 @@ impl Ord for Scored {
 }
 
 /// Redis's order: by score (C comparisons, so -0 == 0), then by member bytes (`sdscmp`).
-fn cmp_entry(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
+pub fn cmp_entry(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
     a_score
         .partial_cmp(&b_score)
         .unwrap_or(Ordering::Equal)
@@ -339,6 +339,174 @@ impl ZsetValue {
         Some((member, score))
     }
 
+    /// The member at 0-based `rank` (`rev`: counted from the highest).
+    pub fn at_rank(&self, rank: usize, rev: bool) -> Option<(&[u8], f64)> {
+        self.iter_from(rank, rev).next()
+    }
+
+    /// Members with their scores in order from 0-based `rank` on (`rev`: counted from the
+    /// highest, going down).
+    pub fn iter_from(&self, rank: usize, rev: bool) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        Box::new(self.iter(rev).skip(rank))
+    }
+
+    /// How many members, from the lowest, satisfy `pred`, which must hold for a first run
+    /// of the members and for none after it (a bound of a score range, or of a lex range
+    /// over members of one score).
+    pub fn partition_point(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
+        self.iter(false).take_while(|(m, s)| pred(*s, m)).count()
+    }
+
+    /// The ranks `lo..hi` of the members whose score is in `range` (empty when none is).
+    pub fn score_ranks(&self, range: &ScoreRange) -> std::ops::Range<usize> {
+        let lo = self.partition_point(|s, _| !range.gte_min(s));
+        let hi = self.partition_point(|s, _| range.lte_max(s));
+        lo..hi.max(lo)
+    }
+
+    /// The ranks `lo..hi` of the members in the lex range, as Redis finds them: nothing when
+    /// the range is empty or lies wholly past either end, else from the first member that
+    /// reaches the minimum through those that stay under the maximum. Where members share a
+    /// score, that is every member in the range.
+    pub fn lex_ranks(&self, range: &LexRange) -> std::ops::Range<usize> {
+        let (Some(first), Some(last)) = (self.at_rank(0, false), self.at_rank(0, true)) else {
+            return 0..0;
+        };
+        if range.is_empty() || !range.gte_min(last.0) || !range.lte_max(first.0) {
+            return 0..0;
+        }
+        match self {
+            ZsetValue::Listpack(_) => {
+                let mut it = self.iter(false).enumerate();
+                let Some((lo, _)) = it.find(|(_, (m, _))| range.gte_min(m)) else {
+                    return 0..0;
+                };
+                let run = self
+                    .iter_from(lo, false)
+                    .take_while(|(m, _)| range.lte_max(m))
+                    .count();
+                lo..lo + run
+            }
+            ZsetValue::Skiplist(_) => {
+                let lo = self.partition_point(|_, m| !range.gte_min(m));
+                let hi = self.partition_point(|_, m| range.lte_max(m));
+                lo..hi.max(lo)
+            }
+        }
+    }
+
+    /// Removes the members of 0-based ranks `ranks` (from the lowest); how many went.
+    pub fn remove_ranks(&mut self, ranks: std::ops::Range<usize>) -> usize {
+        let ranks = ranks.start.min(self.len())..ranks.end.min(self.len());
+        if ranks.is_empty() {
+            return 0;
+        }
+        let n = ranks.len();
+        match self {
+            ZsetValue::Listpack(p) => {
+                let at = pack_pairs(p).nth(ranks.start).map(|e| e.2);
+                if let Some(at) = at {
+                    p.remove_at(at, 2 * n);
+                }
+            }
+            ZsetValue::Skiplist(_) => {
+                let doomed: Vec<Sds> = self
+                    .iter_from(ranks.start, false)
+                    .take(n)
+                    .map(|(m, _)| Sds::from_slice(m))
+                    .collect();
+                for member in doomed {
+                    self.remove(&member);
+                }
+            }
+        }
+        n
+    }
+
+    /// A sorted set holding `entries` (sorted, distinct members), encoded as Redis 7.0
+    /// encodes the result of ZUNIONSTORE and friends: a listpack when it fits the limits.
+    pub fn from_sorted(entries: Vec<(Sds, f64)>, limits: ZsetLimits) -> ZsetValue {
+        let fits = entries.len() <= limits.max_entries
+            && entries.iter().all(|(m, _)| m.len() <= limits.max_value);
+        if fits {
+            let mut p = Pack::new();
+            let mut buf = [0u8; 8];
+            for (member, score) in &entries {
+                p.push(member);
+                let len = encode_score(*score, &mut buf);
+                p.push(&buf[..len]);
+            }
+            ZsetValue::Listpack(p)
+        } else {
+            let mut s = Skiplist {
+                scores: ScoreTable::with_capacity_and_hasher(entries.len(), Default::default()),
+                order: BTreeSet::new(),
+            };
+            for (member, score) in entries {
+                s.scores.insert(member.clone(), score);
+                s.order.insert(Scored { score, member });
+            }
+            ZsetValue::Skiplist(Box::new(s))
+        }
+    }
+
+    /// An empty sorted set in the encoding Redis 7.0 starts ZRANGESTORE's result with: a
+    /// skiplist only when the result is known to be longer than a listpack may be.
+    pub fn for_length(len: Option<usize>, limits: ZsetLimits) -> ZsetValue {
+        match len {
+            Some(n) if n > limits.max_entries => ZsetValue::Skiplist(Box::default()),
+            _ => ZsetValue::Listpack(Pack::new()),
+        }
+    }
+
+    /// A member picked uniformly at random, with its score; `None` when empty.
+    pub fn random(&self, rng: &mut impl rand::Rng) -> Option<(&[u8], f64)> {
+        let len = self.len();
+        if len == 0 {
+            return None;
+        }
+        self.at_position(rng.gen_range(0..len))
+    }
+
+    /// The member at `position` of the value's own layout: by rank in a listpack, by slot
+    /// in a skiplist's table (O(1) there, for random picks).
+    pub fn at_position(&self, position: usize) -> Option<(&[u8], f64)> {
+        match self {
+            ZsetValue::Listpack(p) => pack_pairs(p).nth(position).map(|(m, s, _)| (m, s)),
+            ZsetValue::Skiplist(s) => s
+                .scores
+                .get_index(position)
+                .map(|(m, s)| (m.as_slice(), *s)),
+        }
+    }
+
+    /// One step of ZSCAN: the next cursor (0 when done) and the members it visits. A
+    /// listpack is visited whole in one step, as in Redis. A skiplist's table is walked
+    /// from its last slot down, `count` members a step, the cursor being how many slots are
+    /// left to visit: removing a member moves the last one into its slot, which is either
+    /// visited already or still to come, so every member present for the whole walk is
+    /// seen, as SCAN promises; members added go to the end and may be missed.
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
+        match self {
+            ZsetValue::Listpack(p) => (0, pack_pairs(p).map(|(m, s, _)| (m, s)).collect()),
+            ZsetValue::Skiplist(s) => {
+                let len = s.scores.len();
+                let left = match usize::try_from(cursor) {
+                    Ok(0) => len,
+                    Ok(c) => c.min(len),
+                    Err(_) => len,
+                };
+                let from = left.saturating_sub(count.max(1));
+                let found = (from..left)
+                    .rev()
+                    .filter_map(|i| s.scores.get_index(i))
+                    .map(|(m, s)| (m.as_slice(), *s))
+                    .collect();
+                (from as u64, found)
+            }
+        }
+    }
+
     fn convert(&mut self) {
         if let ZsetValue::Listpack(p) = self {
             let mut s = Skiplist {
@@ -352,6 +520,132 @@ impl ZsetValue {
             }
             *self = ZsetValue::Skiplist(Box::new(s));
         }
+    }
+}
+
+/// A score range (ZRANGEBYSCORE, ZCOUNT, ZREMRANGEBYSCORE): each end inclusive unless
+/// marked exclusive with `(`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreRange {
+    pub min: f64,
+    pub min_ex: bool,
+    pub max: f64,
+    pub max_ex: bool,
+}
+
+impl ScoreRange {
+    /// Redis's `zslParseRange`: both ends, `None` when either is not a float.
+    pub fn parse(min: &[u8], max: &[u8]) -> Option<ScoreRange> {
+        let (min, min_ex) = parse_score_bound(min)?;
+        let (max, max_ex) = parse_score_bound(max)?;
+        Some(ScoreRange {
+            min,
+            min_ex,
+            max,
+            max_ex,
+        })
+    }
+
+    pub fn gte_min(&self, score: f64) -> bool {
+        if self.min_ex {
+            score > self.min
+        } else {
+            score >= self.min
+        }
+    }
+
+    pub fn lte_max(&self, score: f64) -> bool {
+        if self.max_ex {
+            score < self.max
+        } else {
+            score <= self.max
+        }
+    }
+
+    pub fn contains(&self, score: f64) -> bool {
+        self.gte_min(score) && self.lte_max(score)
+    }
+}
+
+/// One end of a lexicographic range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lex<'a> {
+    /// `-`: below every string.
+    Min,
+    /// `+`: above every string.
+    Max,
+    Value(&'a [u8]),
+}
+
+/// Redis's `sdscmplex`: the sentinels sort outside every string and equal themselves.
+fn cmp_lex(a: Lex, b: Lex) -> Ordering {
+    match (a, b) {
+        (Lex::Min, Lex::Min) | (Lex::Max, Lex::Max) => Ordering::Equal,
+        (Lex::Min, _) | (_, Lex::Max) => Ordering::Less,
+        (Lex::Max, _) | (_, Lex::Min) => Ordering::Greater,
+        (Lex::Value(a), Lex::Value(b)) => a.cmp(b),
+    }
+}
+
+/// Redis's `zslParseLexRangeItem`: `-`, `+`, `(value` (exclusive) or `[value`. C reads
+/// `-` and `+` as strings, so anything after a NUL is not seen.
+fn parse_lex(s: &[u8]) -> Option<(Lex<'_>, bool)> {
+    let alone = s.get(1).is_none_or(|&b| b == 0);
+    match s.first()? {
+        b'+' if alone => Some((Lex::Max, true)),
+        b'-' if alone => Some((Lex::Min, true)),
+        b'(' => Some((Lex::Value(&s[1..]), true)),
+        b'[' => Some((Lex::Value(&s[1..]), false)),
+        _ => None,
+    }
+}
+
+/// A lexicographic range (ZRANGEBYLEX, ZLEXCOUNT, ZREMRANGEBYLEX). It means something only
+/// where members share one score; elsewhere the commands answer as Redis's walk over the
+/// members in score order does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LexRange<'a> {
+    pub min: Lex<'a>,
+    pub min_ex: bool,
+    pub max: Lex<'a>,
+    pub max_ex: bool,
+}
+
+impl<'a> LexRange<'a> {
+    /// Redis's `zslParseLexRange`: both ends, `None` when either is not a range item.
+    pub fn parse(min: &'a [u8], max: &'a [u8]) -> Option<LexRange<'a>> {
+        let (min, min_ex) = parse_lex(min)?;
+        let (max, max_ex) = parse_lex(max)?;
+        Some(LexRange {
+            min,
+            min_ex,
+            max,
+            max_ex,
+        })
+    }
+
+    pub fn gte_min(&self, member: &[u8]) -> bool {
+        let c = cmp_lex(Lex::Value(member), self.min);
+        if self.min_ex {
+            c.is_gt()
+        } else {
+            c.is_ge()
+        }
+    }
+
+    pub fn lte_max(&self, member: &[u8]) -> bool {
+        let c = cmp_lex(Lex::Value(member), self.max);
+        if self.max_ex {
+            c.is_lt()
+        } else {
+            c.is_le()
+        }
+    }
+
+    /// Ranges that can never hold anything (`zslIsInLexRange`'s first test).
+    pub fn is_empty(&self) -> bool {
+        let c = cmp_lex(self.min, self.max);
+        c.is_gt() || (c.is_eq() && (self.min_ex || self.max_ex))
     }
 }
 
