@@ -29,6 +29,29 @@ pub struct ScriptRun {
     /// A password is set (`requirepass`): a connection made while a script runs starts
     /// unauthenticated.
     auth_required: AtomicBool,
+    /// The function running (FCALL), for FUNCTION STATS; `None` while EVAL's script runs
+    /// or nothing does.
+    function: parking_lot::Mutex<Option<FunctionRun>>,
+}
+
+/// A running function as FUNCTION STATS shows it, with the library counts it shows beside
+/// (which cannot change while a function runs).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FunctionRun {
+    pub name: String,
+    pub command: Vec<Vec<u8>>,
+    pub libraries: usize,
+    pub functions: usize,
+}
+
+/// What is running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Running {
+    Nothing,
+    /// A script of EVAL or EVALSHA.
+    Eval,
+    /// A function, with how long it has run.
+    Function(FunctionRun, Duration),
 }
 
 /// Why SCRIPT KILL could not stop a script.
@@ -38,6 +61,22 @@ pub enum KillRefused {
     NotBusy,
     /// The script has written: stopping it would leave half its writes.
     Unkillable,
+    /// FUNCTION KILL while a script of EVAL runs.
+    EvalRuns,
+    /// SCRIPT KILL while a function runs.
+    FunctionRuns,
+}
+
+impl KillRefused {
+    /// Redis's error for the refusal.
+    pub fn error(self) -> &'static str {
+        match self {
+            KillRefused::NotBusy => crate::errors::NOTBUSY,
+            KillRefused::Unkillable => crate::errors::UNKILLABLE,
+            KillRefused::EvalRuns => crate::errors::BUSY_SCRIPT,
+            KillRefused::FunctionRuns => crate::errors::BUSY_FUNCTION,
+        }
+    }
 }
 
 impl ScriptRun {
@@ -57,8 +96,9 @@ impl ScriptRun {
         }
     }
 
-    /// A script starts running.
-    pub fn begin(&self) {
+    /// A script starts running: a function (FCALL) or, with `None`, a script of EVAL.
+    pub fn begin(&self, function: Option<FunctionRun>) {
+        *self.function.lock() = function;
         self.wrote.store(false, Ordering::Release);
         self.kill.store(false, Ordering::Release);
         self.started_ms
@@ -69,6 +109,27 @@ impl ScriptRun {
     pub fn end(&self) {
         self.started_ms.store(0, Ordering::Release);
         self.kill.store(false, Ordering::Release);
+        *self.function.lock() = None;
+    }
+
+    /// What runs now.
+    pub fn running(&self) -> Running {
+        let Some(duration) = self.running_for() else {
+            return Running::Nothing;
+        };
+        match &*self.function.lock() {
+            Some(function) => Running::Function(function.clone(), duration),
+            None => Running::Eval,
+        }
+    }
+
+    /// The `-BUSY` error for other clients: it names the command that can stop what runs.
+    pub fn busy_error(&self) -> &'static str {
+        if self.function.lock().is_some() {
+            crate::errors::BUSY_FUNCTION
+        } else {
+            crate::errors::BUSY_SCRIPT
+        }
     }
 
     /// How long the running script has run, if one runs.
@@ -87,13 +148,19 @@ impl ScriptRun {
         self.wrote.store(true, Ordering::Release);
     }
 
-    /// SCRIPT KILL: asks the running script to stop, unless none runs or it has written.
-    pub fn kill(&self) -> Result<(), KillRefused> {
+    /// SCRIPT KILL (`function` false) or FUNCTION KILL: asks the running script to stop,
+    /// unless none runs, it has written, or it is not of the kind the command stops.
+    pub fn kill(&self, function: bool) -> Result<(), KillRefused> {
         if self.started_ms.load(Ordering::Acquire) == 0 {
             return Err(KillRefused::NotBusy);
         }
         if self.wrote.load(Ordering::Acquire) {
             return Err(KillRefused::Unkillable);
+        }
+        match (self.function.lock().is_some(), function) {
+            (true, false) => return Err(KillRefused::FunctionRuns),
+            (false, true) => return Err(KillRefused::EvalRuns),
+            _ => {}
         }
         self.kill.store(true, Ordering::Release);
         Ok(())
@@ -136,19 +203,40 @@ mod tests {
     #[test]
     fn kill_is_refused_without_a_script_and_after_a_write() {
         let run = ScriptRun::default();
-        assert_eq!(run.kill(), Err(KillRefused::NotBusy));
+        assert_eq!(run.kill(false), Err(KillRefused::NotBusy));
         assert!(run.running_for().is_none());
-        run.begin();
+        run.begin(None);
         assert!(run.running_for().is_some());
         assert!(!run.kill_requested());
-        assert_eq!(run.kill(), Ok(()));
+        assert_eq!(run.kill(false), Ok(()));
         assert!(run.kill_requested());
         run.end();
-        run.begin();
+        run.begin(None);
         run.wrote();
-        assert_eq!(run.kill(), Err(KillRefused::Unkillable));
+        assert_eq!(run.kill(false), Err(KillRefused::Unkillable));
         assert!(!run.kill_requested());
         run.end();
-        assert_eq!(run.kill(), Err(KillRefused::NotBusy));
+        assert_eq!(run.kill(false), Err(KillRefused::NotBusy));
+    }
+
+    #[test]
+    fn each_kill_command_stops_only_its_kind() {
+        let run = ScriptRun::default();
+        run.begin(None);
+        assert_eq!(run.busy_error(), crate::errors::BUSY_SCRIPT);
+        assert_eq!(run.running(), Running::Eval);
+        assert_eq!(run.kill(true), Err(KillRefused::EvalRuns));
+        run.end();
+        let f = FunctionRun {
+            name: "f".into(),
+            ..FunctionRun::default()
+        };
+        run.begin(Some(f.clone()));
+        assert_eq!(run.busy_error(), crate::errors::BUSY_FUNCTION);
+        assert!(matches!(run.running(), Running::Function(g, _) if g == f));
+        assert_eq!(run.kill(false), Err(KillRefused::FunctionRuns));
+        assert_eq!(run.kill(true), Ok(()));
+        run.end();
+        assert_eq!(run.running(), Running::Nothing);
     }
 }

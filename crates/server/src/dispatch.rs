@@ -549,7 +549,7 @@ fn needs_state_while_busy(cmd: &CommandSpec) -> bool {
     cmd.has(flags::ALLOW_BUSY)
         && !matches!(
             cmd.full_name,
-            "script|kill" | "function|kill" | "quit" | "shutdown"
+            "script|kill" | "function|kill" | "function|stats" | "quit" | "shutdown"
         )
 }
 
@@ -576,7 +576,6 @@ pub fn run_busy_batch(
     start: usize,
     buf: &[u8],
 ) -> BusyEnd {
-    use crate::busy::KillRefused;
     let mut argv: Vec<&[u8]> = Vec::with_capacity(16);
     for i in start..batch.len() {
         argv.clear();
@@ -592,11 +591,13 @@ pub fn run_busy_batch(
             }
             Ok((cmd, _)) if needs_state_while_busy(cmd) => return BusyEnd::NeedsState { at: i },
             Ok((cmd, _)) => match cmd.full_name {
-                "script|kill" | "function|kill" => match script.kill() {
-                    Ok(()) => out.ok(),
-                    Err(KillRefused::NotBusy) => out.error(errors::NOTBUSY),
-                    Err(KillRefused::Unkillable) => out.error(errors::UNKILLABLE),
-                },
+                "script|kill" | "function|kill" => {
+                    match script.kill(cmd.full_name == "function|kill") {
+                        Ok(()) => out.ok(),
+                        Err(refused) => out.error(refused.error()),
+                    }
+                }
+                "function|stats" => crate::commands::functions::write_stats(out, script, None),
                 "quit" => {
                     out.ok();
                     client.close_after_reply = true;
@@ -607,10 +608,10 @@ pub fn run_busy_batch(
                         script.shut_down();
                         client.close_after_reply = true;
                     } else {
-                        out.error(errors::BUSY_SCRIPT);
+                        out.error(script.busy_error());
                     }
                 }
-                _ => out.error(errors::BUSY_SCRIPT),
+                _ => out.error(script.busy_error()),
             },
         }
         apply_reply_mode(client, out, mark);

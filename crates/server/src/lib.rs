@@ -26,6 +26,7 @@ pub mod errors;
 pub mod keyspace;
 pub mod multi;
 pub mod pubsub;
+pub mod rdb;
 pub mod reply;
 pub mod scripting;
 mod server;

@@ -281,6 +281,8 @@ pub struct State {
     pub script_run: Arc<crate::busy::ScriptRun>,
     /// The Lua engine and the script cache.
     pub scripts: crate::scripting::Engine,
+    /// The libraries of FUNCTION LOAD.
+    pub functions: crate::scripting::functions::Functions,
     /// What each client in MULTI has queued, by client id.
     pub transactions: std::collections::HashMap<u64, crate::multi::Transaction>,
     /// Clients in MONITOR mode, by id, in the order they asked.
@@ -332,6 +334,7 @@ impl State {
             script_run,
             tracking: Default::default(),
             scripts: Default::default(),
+            functions: Default::default(),
             monitors: Vec::new(),
             started: Instant::now(),
             last_save: unix_millis() / 1000,

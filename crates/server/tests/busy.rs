@@ -110,3 +110,60 @@ fn a_new_connection_during_a_script_still_needs_the_password() {
     assert!(runner.read().is_error());
     admin.ok(&["CONFIG", "SET", "requirepass", ""]);
 }
+
+/// FUNCTION STATS of a busy server, with the duration (which only has to be a number)
+/// set to 0.
+fn stats_without_duration(conn: &mut Conn) -> Frame {
+    let mut frame = conn.command(&["FUNCTION", "STATS"]);
+    if let Frame::Array(items) = &mut frame {
+        if let Some(Frame::Array(running)) = items.get_mut(1) {
+            if let Some(d @ Frame::Integer(_)) = running.get_mut(5) {
+                *d = Frame::Integer(0);
+            }
+        }
+    }
+    frame
+}
+
+/// A long function and a long EVAL script, as other connections see them, on lockstep and
+/// on a real redis-server: each kind is stopped only by its own KILL command and names it
+/// in its BUSY errors, and FUNCTION STATS shows a running function (and is refused while
+/// an EVAL script runs). The transcripts must be equal.
+#[test]
+fn functions_are_busy_and_killed_as_redis_s() {
+    let ours = start();
+    let redis = common::RedisServer::start();
+    let transcripts: Vec<Vec<Frame>> = [ours.addr(), redis.addr()]
+        .into_iter()
+        .map(|addr| {
+            let mut seen = Vec::new();
+            let mut admin = Conn::open(addr);
+            admin.ok(&["CONFIG", "SET", "busy-reply-threshold", "100"]);
+            admin.command(&[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=spin\nredis.register_function('spin', function() while true do end end)",
+            ]);
+            let mut runner = Conn::open(addr);
+            runner.send(&["FCALL", "spin", "0"]);
+            settle();
+            seen.push(admin.command(&["PING"]));
+            seen.push(admin.command(&["SCRIPT", "KILL"]));
+            seen.push(stats_without_duration(&mut admin));
+            seen.push(admin.command(&["FUNCTION", "KILL"]));
+            seen.push(runner.read());
+            seen.push(stats_without_duration(&mut admin));
+            runner.send(&["EVAL", "while true do end", "0"]);
+            settle();
+            seen.push(admin.command(&["PING"]));
+            seen.push(admin.command(&["FUNCTION", "STATS"]));
+            seen.push(admin.command(&["FUNCTION", "KILL"]));
+            seen.push(admin.command(&["SCRIPT", "KILL"]));
+            seen.push(runner.read());
+            seen.push(admin.command(&["FUNCTION", "KILL"]));
+            seen
+        })
+        .collect();
+    assert_eq!(transcripts[0], transcripts[1]);
+    assert!(transcripts[0][0].is_error());
+}

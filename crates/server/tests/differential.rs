@@ -546,11 +546,15 @@ fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<
                 "AUTH on {port}: {r:?}"
             );
         }
-        let r = c.command(&[b"FLUSHALL".to_vec()]);
-        assert!(
-            matches!(r, Outcome::Frame(Frame::Simple(_))),
-            "FLUSHALL on {port}: {r:?}"
-        );
+        for reset in [&b"FLUSHALL"[..], b"FUNCTION FLUSH"] {
+            let argv: Vec<Vec<u8>> = reset.split(|&b| b == b' ').map(<[u8]>::to_vec).collect();
+            let r = c.command(&argv);
+            assert!(
+                matches!(r, Outcome::Frame(Frame::Simple(_))),
+                "{} on {port}: {r:?}",
+                String::from_utf8_lossy(reset)
+            );
+        }
     }
     let mut pair = Pair {
         ports,

@@ -117,3 +117,20 @@ fn a_monitor_sees_a_script_and_then_its_commands_from_lua() {
         r#""EVALSHA" "0000000000000000000000000000000000000000" "0""#,
     );
 }
+
+/// A function shows as a script does: the FCALL first, then its commands from `lua`; an
+/// FCALL of a function that does not exist still shows.
+#[test]
+fn a_monitor_sees_a_function_and_then_its_commands_from_lua() {
+    let (addr, mut next) = monitor_while(
+        b"FUNCTION LOAD \"#!lua name=m\\nredis.register_function('m', function(k) redis.call('set', k[1], '1') return redis.call('get', k[1]) end)\"\r\nSELECT 2\r\nFCALL m 1 a\r\nFCALL nope 0\r\n",
+        b"$1\r\nm\r\n+OK\r\n$1\r\n1\r\n-ERR Function not found\r\n",
+    );
+    let load = next();
+    assert!(load.contains(r#""FUNCTION" "LOAD""#), "{load}");
+    assert_feed_line(&next(), 2, &addr, r#""SELECT" "2""#);
+    assert_feed_line(&next(), 2, &addr, r#""FCALL" "m" "1" "a""#);
+    assert_feed_line(&next(), 2, "lua", r#""set" "a" "1""#);
+    assert_feed_line(&next(), 2, "lua", r#""get" "a""#);
+    assert_feed_line(&next(), 2, &addr, r#""FCALL" "nope" "0""#);
+}

@@ -9,6 +9,7 @@ use crate::reply::Reply;
 pub mod client;
 pub mod connection;
 pub mod diagnostics;
+pub mod functions;
 pub mod hashes;
 pub mod introspection;
 pub mod keys;
@@ -37,6 +38,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     transactions::HANDLERS,
     pubsub::HANDLERS,
     scripting::HANDLERS,
+    functions::HANDLERS,
 ];
 
 /// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called

@@ -42,7 +42,7 @@ fn eval_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// The EVAL family skips the monitor feed after the command (`skip_monitor`): Redis feeds
 /// it first, so that the script's commands (`[db lua] ...`) follow their EVAL.
-fn feed_monitors(ctx: &mut Ctx, argv: &[&[u8]]) {
+pub(crate) fn feed_monitors(ctx: &mut Ctx, argv: &[&[u8]]) {
     if !ctx.state.monitors.is_empty() {
         crate::dispatch::feed_monitors(ctx.state, ctx.client, argv, false);
     }
@@ -109,14 +109,9 @@ fn script_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 }
 
 fn script_kill(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    match ctx.state.script_run.kill() {
-        Ok(()) => {
-            ctx.out.ok();
-            Ok(Done)
-        }
-        Err(KillRefused::NotBusy) => Err("NOTBUSY No scripts in execution right now.".into()),
-        Err(KillRefused::Unkillable) => Err("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.".into()),
-    }
+    ctx.state.script_run.kill(false).map_err(KillRefused::error)?;
+    ctx.out.ok();
+    Ok(Done)
 }
 
 fn script_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {

@@ -11,6 +11,7 @@ mod bit;
 mod cjson;
 mod cmsgpack;
 mod convert;
+pub mod functions;
 mod raw;
 mod sandbox;
 mod structlib;
@@ -67,13 +68,35 @@ impl std::fmt::Debug for Engine {
 }
 
 struct Inner {
-    lua: Lua,
+    vm: Vm,
     /// By lower-case hex SHA1.
     scripts: HashMap<String, Script>,
+}
+
+/// A Lua state set up to run scripts: the sandbox, the `redis` library and Redis's error
+/// handler. EVAL's scripts and the libraries of FUNCTION each have one, as in Redis.
+struct Vm {
+    lua: Lua,
     /// The real globals, behind the read-only `_G` the scripts see.
     globals: Table,
     xpcall: Function,
     handler: Function,
+}
+
+impl Vm {
+    fn new(rand48: u64) -> mlua::Result<Vm> {
+        let (lua, globals) = sandbox::new_state(rand48)?;
+        let xpcall: Function = globals.raw_get("xpcall")?;
+        let handler = lua.create_function(error_handler)?;
+        globals.raw_set("__redis__err__handler", handler.clone())?;
+        install_hook(&lua);
+        Ok(Vm {
+            lua,
+            globals,
+            xpcall,
+            handler,
+        })
+    }
 }
 
 /// Why a script could not be loaded.
@@ -183,7 +206,7 @@ impl Engine {
 
     /// Bytes the Lua state uses (INFO `used_memory_lua`); 0 before the first script.
     pub fn lua_memory(&self) -> usize {
-        self.inner.as_ref().map_or(0, |i| i.lua.used_memory())
+        self.inner.as_ref().map_or(0, |i| i.vm.lua.used_memory())
     }
 
     /// SCRIPT FLUSH: forgets every script and starts a new Lua state.
@@ -202,22 +225,15 @@ impl Engine {
 
 impl Inner {
     fn new(rand48: u64) -> mlua::Result<Inner> {
-        let (lua, globals) = sandbox::new_state(rand48)?;
-        let xpcall: Function = globals.raw_get("xpcall")?;
-        let handler = lua.create_function(error_handler)?;
-        globals.raw_set("__redis__err__handler", handler.clone())?;
-        install_hook(&lua);
         Ok(Inner {
-            lua,
+            vm: Vm::new(rand48)?,
             scripts: HashMap::new(),
-            globals,
-            xpcall,
-            handler,
         })
     }
 
     fn rand48(&self) -> u64 {
-        self.lua
+        self.vm
+            .lua
             .named_registry_value::<f64>(raw::RAND48_KEY)
             .map_or(raw::RAND48_INITIAL, |x| x as u64)
     }
@@ -228,6 +244,7 @@ impl Inner {
         }
         let (flags, shebang_len) = shebang(body).map_err(|e| format!("ERR {e}"))?;
         let func = self
+            .vm
             .lua
             .load(&body[shebang_len..])
             .set_name("@user_script")
@@ -293,13 +310,19 @@ fn eval_with(
         }
     };
     let script = &inner.scripts[&sha];
-    if !script.flags.compat && !script.flags.no_writes && read_only {
-        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
-    }
-    let read_only = read_only || (!script.flags.compat && script.flags.no_writes);
+    let read_only = check_flags(script.flags, read_only)?;
     let func = script.func.clone();
     inner.run(ctx, &sha, func, keys, args, read_only);
     Ok(())
+}
+
+/// The checks of a script's flags before it runs (Redis's `scriptPrepareForRun`), for
+/// `read_only` (an `_RO` command); answers whether the script runs read-only.
+fn check_flags(flags: ScriptFlags, read_only: bool) -> Result<bool, CommandError> {
+    if !flags.compat && !flags.no_writes && read_only {
+        return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+    }
+    Ok(read_only || (!flags.compat && flags.no_writes))
 }
 
 /// EVALSHA's answer for a SHA1 that is not cached.
@@ -315,75 +338,100 @@ impl Inner {
         args: &[&[u8]],
         read_only: bool,
     ) {
-        let busy = ctx.state.script_run.clone();
-        let db = ctx.client.db;
+        let vm = &self.vm;
         let set_arrays = || -> mlua::Result<()> {
-            let keys_table = self.lua.create_sequence_from(
-                keys.iter()
-                    .map(|k| self.lua.create_string(k))
-                    .collect::<mlua::Result<Vec<_>>>()?,
-            )?;
-            let args_table = self.lua.create_sequence_from(
-                args.iter()
-                    .map(|a| self.lua.create_string(a))
-                    .collect::<mlua::Result<Vec<_>>>()?,
-            )?;
-            self.globals.raw_set("KEYS", keys_table)?;
-            self.globals.raw_set("ARGV", args_table)?;
+            vm.globals.raw_set("KEYS", strings(&vm.lua, keys)?)?;
+            vm.globals.raw_set("ARGV", strings(&vm.lua, args)?)?;
             Ok(())
         };
         if let Err(e) = set_arrays() {
             ctx.out.error(&format!("ERR {e}"));
             return;
         }
-        let mut run = Run {
-            // SAFETY: only the lifetimes are erased; the pointer is dropped from `RUN`
-            // below, before `ctx` can go away.
-            ctx: (ctx as *mut Ctx).cast::<Ctx<'static>>(),
-            resp: Protocol::Resp2,
-            read_only,
-            busy: busy.clone(),
-        };
-        busy.begin();
-        HAND_OFFS.with(|n| n.set(0));
-        RUN.with(|r| r.set(&mut run));
-        let outcome = self.xpcall.call::<MultiValue>((func, self.handler.clone()));
-        RUN.with(|r| r.set(std::ptr::null_mut()));
-        let killed = busy.kill_requested();
-        busy.end();
-        if killed {
-            // The kill switched the hook to every line: put the counting one back.
-            self.lua.remove_hook();
-            install_hook(&self.lua);
+        run_script(ctx, &vm.lua, sha, read_only, None, || {
+            vm.xpcall.call::<MultiValue>((func, vm.handler.clone()))
+        });
+    }
+}
+
+/// A Lua array of strings.
+fn strings(lua: &Lua, items: &[&[u8]]) -> mlua::Result<Table> {
+    lua.create_sequence_from(
+        items
+            .iter()
+            .map(|s| lua.create_string(s))
+            .collect::<mlua::Result<Vec<_>>>()?,
+    )
+}
+
+/// Runs a script (`invoke` calls it under the error handler) for the command in `ctx`,
+/// writing its reply, or its error with `name` (a SHA1 or a function's name) for where
+/// it failed, into `ctx.out`. `function` says which function runs, for FUNCTION STATS
+/// and the BUSY errors; `None` for EVAL.
+fn run_script(
+    ctx: &mut Ctx,
+    lua: &Lua,
+    name: &str,
+    read_only: bool,
+    function: Option<crate::busy::FunctionRun>,
+    invoke: impl FnOnce() -> mlua::Result<MultiValue>,
+) {
+    let busy = ctx.state.script_run.clone();
+    let db = ctx.client.db;
+    let mut run = Run {
+        // SAFETY: only the lifetimes are erased; the pointer is dropped from `RUN`
+        // below, before `ctx` can go away.
+        ctx: (ctx as *mut Ctx).cast::<Ctx<'static>>(),
+        resp: Protocol::Resp2,
+        read_only,
+        busy: busy.clone(),
+    };
+    busy.begin(function);
+    HAND_OFFS.with(|n| n.set(0));
+    RUN.with(|r| r.set(&mut run));
+    let outcome = invoke();
+    RUN.with(|r| r.set(std::ptr::null_mut()));
+    let killed = busy.kill_requested();
+    busy.end();
+    if killed {
+        // The kill switched the hook to every line: put the counting one back.
+        lua.remove_hook();
+        install_hook(lua);
+    }
+    ctx.client.db = db;
+    let script_resp = run.resp;
+    let mut values = match outcome {
+        Ok(values) => values.into_iter(),
+        Err(e) => {
+            ctx.out.error(&format!(
+                "ERR Error running script {name}, {}",
+                truncate(&e.to_string(), 100)
+            ));
+            return;
         }
-        ctx.client.db = db;
-        let script_resp = run.resp;
-        let mut values = match outcome {
-            Ok(values) => values.into_iter(),
-            Err(e) => {
-                ctx.out.error(&format!(
-                    "ERR Error running script {sha}, {}",
-                    truncate(&e.to_string(), 100)
-                ));
-                return;
-            }
-        };
-        let ok = matches!(values.next(), Some(Value::Boolean(true)));
-        let value = values.next().unwrap_or(Value::Nil);
-        if ok {
-            convert::write_reply(ctx.out, script_resp, &value, 0);
-        } else {
-            write_script_error(ctx.out, sha, &value);
-        }
+    };
+    let ok = matches!(values.next(), Some(Value::Boolean(true)));
+    let value = values.next().unwrap_or(Value::Nil);
+    if ok {
+        convert::write_reply(ctx.out, script_resp, &value, 0);
+    } else {
+        write_script_error(ctx.out, name, &value);
     }
 }
 
 /// The hook Redis sets for every script: every 100 000 instructions it checks for SCRIPT
-/// KILL. Once a kill is asked, every line fails, so that pcall cannot swallow it.
+/// KILL (or, while FUNCTION LOAD runs a library, for its time limit). Once a kill is
+/// asked, every line fails, so that pcall cannot swallow it.
 fn install_hook(lua: &Lua) {
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(100_000),
         |lua, _| {
+            if functions::load_timed_out(lua) {
+                lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
+                    Err(mlua::Error::runtime(functions::LOAD_TIMEOUT))
+                });
+                return Err(mlua::Error::runtime(functions::LOAD_TIMEOUT));
+            }
             hand_off_the_worker();
             if kill_requested() {
                 tracing::warn!("Lua script killed by user with SCRIPT KILL.");
@@ -635,7 +683,7 @@ mod tests {
         let busy = state.script_run.clone();
         let killer = std::thread::spawn(move || {
             let started = std::time::Instant::now();
-            while busy.kill().is_err() {
+            while busy.kill(false).is_err() {
                 assert!(started.elapsed().as_secs() < 10, "the script never ran");
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }

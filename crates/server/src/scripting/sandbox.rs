@@ -86,12 +86,7 @@ pub fn new_state(rand48: u64) -> mlua::Result<(Lua, Table)> {
             ffi::lua_settop(l, 0);
         })?;
     }
-    let missing = lua.create_table()?;
-    // SAFETY: as above.
-    missing.raw_set("__index", unsafe {
-        lua.create_c_function(raw::missing_global)?
-    })?;
-    hidden.set_metatable(Some(missing));
+    hidden.set_metatable(Some(missing_meta(&lua)?));
     let meta = read_only_meta(&lua, Value::Table(hidden.clone()))?;
     g.set_metatable(Some(meta));
     Ok((lua, hidden))
@@ -183,24 +178,9 @@ fn to_bytes(v: &Value) -> Option<Vec<u8>> {
     }
 }
 
-fn redis_library(lua: &Lua) -> mlua::Result<Table> {
-    let redis = lua.create_table()?;
-    redis.raw_set(
-        "call",
-        closure(
-            lua,
-            |lua, args| redis_call(lua, args, true),
-            raw::call_trampoline,
-        )?,
-    )?;
-    redis.raw_set(
-        "pcall",
-        closure(
-            lua,
-            |lua, args| redis_call(lua, args, false),
-            raw::call_trampoline,
-        )?,
-    )?;
+/// `redis.log`, its levels and `redis.REDIS_VERSION(_NUM)`: what scripts and libraries
+/// being loaded both have.
+fn add_log_and_version(lua: &Lua, redis: &Table) -> mlua::Result<()> {
     redis.raw_set(
         "log",
         via_trampoline(lua, |lua, args| {
@@ -242,6 +222,60 @@ fn redis_library(lua: &Lua) -> mlua::Result<Table> {
     }
     redis.raw_set("REDIS_VERSION_NUM", 0x07_00_0f)?;
     redis.raw_set("REDIS_VERSION", "7.0.15")?;
+    Ok(())
+}
+
+/// What a library's code sees as its globals while FUNCTION LOAD runs it: only `redis`,
+/// with `register_function` (the given function), `log` and the version; reading any
+/// other name fails as reading a missing global does.
+pub(super) fn library_api(lua: &Lua, register_function: Function) -> mlua::Result<Table> {
+    let redis = lua.create_table()?;
+    redis.raw_set("register_function", register_function)?;
+    add_log_and_version(lua, &redis)?;
+    redis.set_metatable(Some(missing_meta(lua)?));
+    let api = lua.create_table()?;
+    api.raw_set("redis", read_only(lua, redis)?)?;
+    api.set_metatable(Some(missing_meta(lua)?));
+    Ok(api)
+}
+
+/// Points the globals scripts see at `index` (the real ones, or `library_api`'s).
+pub(super) fn set_globals_index(lua: &Lua, index: &Table) -> mlua::Result<()> {
+    match lua.globals().metatable() {
+        Some(meta) => meta.raw_set("__index", index.clone()),
+        None => Err(mlua::Error::runtime("the globals have no metatable")),
+    }
+}
+
+/// A metatable whose reads of missing names fail with Redis's message.
+fn missing_meta(lua: &Lua) -> mlua::Result<Table> {
+    let meta = lua.create_table()?;
+    // SAFETY: see `raw`.
+    meta.raw_set("__index", unsafe {
+        lua.create_c_function(raw::missing_global)?
+    })?;
+    Ok(meta)
+}
+
+fn redis_library(lua: &Lua) -> mlua::Result<Table> {
+    let redis = lua.create_table()?;
+    redis.raw_set(
+        "call",
+        closure(
+            lua,
+            |lua, args| redis_call(lua, args, true),
+            raw::call_trampoline,
+        )?,
+    )?;
+    redis.raw_set(
+        "pcall",
+        closure(
+            lua,
+            |lua, args| redis_call(lua, args, false),
+            raw::call_trampoline,
+        )?,
+    )?;
+    add_log_and_version(lua, &redis)?;
     redis.raw_set(
         "setresp",
         via_trampoline(lua, |lua, args| {

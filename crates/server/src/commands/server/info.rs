@@ -5,9 +5,8 @@ use std::hash::{Hash, Hasher};
 
 use super::memory::ProcessMemory;
 use crate::command::{CommandResult, Ctx, Done};
-use crate::config::Config;
 use crate::keyspace::{DbStats, NO_EXPIRY};
-use crate::state::{unix_micros, Stats};
+use crate::state::{unix_micros, State, Stats};
 
 /// Sections in the order INFO prints them, and whether the default set includes each.
 const SECTIONS: &[(&str, bool)] = &[
@@ -137,7 +136,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "clients_in_timeout_table" => "0",
             );
         }
-        "memory" => memory_section(&state.config, &state.scripts, out),
+        "memory" => memory_section(state, out),
         "persistence" => {
             let saves = state.config.saves;
             let changes = state.mods.dirty.saturating_sub(saves.dirty_at_last_save);
@@ -311,9 +310,11 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
     }
 }
 
-fn memory_section(config: &Config, scripts: &crate::scripting::Engine, out: &mut String) {
+fn memory_section(state: &State, out: &mut String) {
+    let (config, scripts, functions) = (&state.config, &state.scripts, &state.functions);
     let mem = ProcessMemory::read();
     let lua = scripts.lua_memory() as u64;
+    let vm_functions = functions.lua_memory() as u64;
     let used = mem.rss;
     let maxmemory: u64 = config
         .value("maxmemory")
@@ -347,14 +348,14 @@ fn memory_section(config: &Config, scripts: &crate::scripting::Engine, out: &mut
         "used_memory_lua_human" => human(lua),
         "used_memory_scripts_eval" => "0",
         "number_of_cached_scripts" => scripts.cached_scripts(),
-        "number_of_functions" => "0",
-        "number_of_libraries" => "0",
-        "used_memory_vm_functions" => "0",
-        "used_memory_vm_total" => lua,
-        "used_memory_vm_total_human" => human(lua),
-        "used_memory_functions" => "0",
-        "used_memory_scripts" => "0",
-        "used_memory_scripts_human" => "0B",
+        "number_of_functions" => functions.function_count(),
+        "number_of_libraries" => functions.library_count(),
+        "used_memory_vm_functions" => vm_functions,
+        "used_memory_vm_total" => lua + vm_functions,
+        "used_memory_vm_total_human" => human(lua + vm_functions),
+        "used_memory_functions" => functions.overhead(),
+        "used_memory_scripts" => functions.overhead(),
+        "used_memory_scripts_human" => human(functions.overhead() as u64),
         "maxmemory" => maxmemory,
         "maxmemory_human" => human(maxmemory),
         "maxmemory_policy" => policy,
