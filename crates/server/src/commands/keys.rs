@@ -7,7 +7,7 @@
 //! way included) is reported to the modification hook; which lookups count as keyspace
 //! hits or misses follows Redis 7.0 (read lookups count, write lookups do not).
 
-use crate::command::{handler, CommandResult, Ctx, Done, Entry};
+use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
 use crate::errors::{self, c_string};
 use crate::keyspace::{DbMut, Key, Millis, Value, NO_EXPIRY};
@@ -49,7 +49,7 @@ pub static HANDLERS: &[Entry] = &[
 
 /// True when `arg` is the option `name` as C's `strcasecmp` sees it: any letter case, and
 /// the argument ends at its first NUL.
-fn is_option(arg: &[u8], name: &str) -> bool {
+pub(crate) fn is_option(arg: &[u8], name: &str) -> bool {
     c_string(arg).eq_ignore_ascii_case(name.as_bytes())
 }
 
@@ -289,7 +289,7 @@ fn keys_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// Parses a SCAN cursor as Redis does, with `strtoul`: an optional sign, decimal digits,
 /// the argument ending at its first NUL; a leading space, any other byte or an overflow
 /// is an invalid cursor. (So `""` is 0, and `-1` wraps to `u64::MAX`.)
-fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
     let s = c_string(arg);
     let (negative, digits) = match s.first() {
         Some(b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') => return None,
@@ -311,36 +311,63 @@ fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
     Some(if negative { v.wrapping_neg() } else { v })
 }
 
+/// The options after a scan's cursor (SCAN, SSCAN, HSCAN, ZSCAN), as Redis's
+/// `scanGenericCommand` reads them: each any number of times, the last one winning.
+pub(crate) struct ScanOptions<'a> {
+    /// `COUNT`, at least 1 (10 when not given).
+    pub count: usize,
+    /// `MATCH`; `*` matches everything, the same as no pattern.
+    pub pattern: Option<&'a [u8]>,
+    /// `TYPE`, which only SCAN takes.
+    pub type_name: Option<&'a [u8]>,
+}
+
+impl<'a> ScanOptions<'a> {
+    /// Reads `args`; `TYPE` is a syntax error unless `with_type` (SCAN).
+    pub(crate) fn parse(args: &[&'a [u8]], with_type: bool) -> Result<Self, CommandError> {
+        let mut options = ScanOptions {
+            count: 10,
+            pattern: None,
+            type_name: None,
+        };
+        let mut i = 0;
+        while i < args.len() {
+            let has_value = args.len() - i >= 2;
+            if is_option(args[i], "count") && has_value {
+                options.count = match parse_i64(args[i + 1]) {
+                    Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
+                    Some(_) => return Err(errors::SYNTAX.into()),
+                    None => return Err(errors::NOT_INTEGER.into()),
+                };
+            } else if is_option(args[i], "match") && has_value {
+                options.pattern = Some(args[i + 1]).filter(|p| *p != b"*");
+            } else if with_type && is_option(args[i], "type") && has_value {
+                options.type_name = Some(c_string(args[i + 1]));
+            } else {
+                return Err(errors::SYNTAX.into());
+            }
+            i += 2;
+        }
+        Ok(options)
+    }
+
+    /// Whether `item` passes `MATCH`.
+    pub(crate) fn matches(&self, item: &[u8]) -> bool {
+        self.pattern.is_none_or(|p| glob_match(p, item, false))
+    }
+}
+
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: the next cursor and a batch of
 /// keys. The cursor is a slot index of the key dictionary, whose entries never move, so a
 /// key present for the whole iteration is returned (once, unless deleted and re-added).
 /// COUNT bounds the keys looked at, before MATCH and TYPE filter them, as in Redis.
 fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let cursor = parse_scan_cursor(argv[1]).ok_or(errors::INVALID_CURSOR)?;
-    let mut count: i64 = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut type_name: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < argv.len() {
-        let has_value = argv.len() - i >= 2;
-        if is_option(argv[i], "count") && has_value {
-            count = match parse_i64(argv[i + 1]) {
-                Some(n) if n >= 1 => n,
-                Some(_) => return Err(errors::SYNTAX.into()),
-                None => return Err(errors::NOT_INTEGER.into()),
-            };
-        } else if is_option(argv[i], "match") && has_value {
-            // "*" matches everything: the same as no pattern.
-            pattern = Some(argv[i + 1]).filter(|p| *p != b"*");
-        } else if is_option(argv[i], "type") && has_value {
-            type_name = Some(c_string(argv[i + 1]));
-        } else {
-            return Err(errors::SYNTAX.into());
-        }
-        i += 2;
-    }
-
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let ScanOptions {
+        count,
+        pattern,
+        type_name,
+    } = ScanOptions::parse(&argv[2..], true)?;
     let mut db = ctx.db();
     let mut batch: Vec<Key> = Vec::with_capacity(count.min(1024));
     let next = match usize::try_from(cursor) {
