@@ -1,14 +1,20 @@
 //! Hash commands: the `hash` group of Redis 7.0 (HSET and friends, the getters, HDEL,
-//! the counters), each reply and error as Redis's `t_hash.c` writes them.
+//! the counters, HRANDFIELD, HSCAN), each reply and error as Redis's `t_hash.c` writes
+//! them.
 //!
 //! Encoding conversions follow `hashTypeTryConversion` and `hashTypeSet` (see
 //! `types::hash`). HINCRBYFLOAT uses the same x87 long double arithmetic as INCRBYFLOAT,
 //! so both print the same digits. A hash that becomes empty is deleted.
 
+use rand::Rng;
+
+use super::keys::{is_option, parse_scan_cursor, ScanOptions};
 use super::strings::long_double::LongDouble;
 use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::keyspace::Value;
+use crate::reply::Reply;
+use crate::types::set::sample_positions;
 use crate::types::{hash_limits, HashValue};
 use crate::util::parse_i64;
 
@@ -29,7 +35,12 @@ pub static HANDLERS: &[Entry] = &[
     handler("hincrby", hincrby),
     handler("hincrbyfloat", hincrbyfloat),
     handler("hstrlen", hstrlen),
+    handler("hrandfield", hrandfield),
+    handler("hscan", hscan),
 ];
+
+/// HRANDFIELD's count with WITHVALUES, which must fit half the range of a long.
+const COUNT_WITH_VALUES_RANGE: &str = "ERR value is out of range";
 
 /// A missing hash, created empty by writes (Redis's `hashTypeLookupWriteOrCreate`).
 fn new_hash() -> Value {
@@ -221,5 +232,117 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     hash.changed(1, "hincrbyfloat");
     drop(hash);
     ctx.out.bulk(text.as_bytes());
+    Ok(Done)
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]`: one random field (or null); with a count an
+/// array: up to `count` distinct fields, or for a negative count exactly |count| fields
+/// that may repeat. WITHVALUES adds each value after its field, flat in RESP2 and as
+/// [field, value] pairs in RESP3. The count (which must fit `-LONG_MAX..=LONG_MAX`, and
+/// half of that with WITHVALUES) and the option are checked before the key.
+///
+/// The order is Redis's where its encoding fixes it: asked for the whole hash or more, the
+/// hash's own order; for a few distinct fields of a listpack, their listpack order; random
+/// otherwise.
+fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let mut rng = rand::thread_rng();
+    if argv.len() == 2 {
+        let (mut db, out) = ctx.db_out();
+        let pairs = db.read::<HashValue>(argv[1])?.map(HashValue::by_position);
+        match pairs.and_then(|p| p.get(rng.gen_range(0..p.len().max(1)))) {
+            Some((field, _)) => out.bulk(field),
+            None => out.null(),
+        }
+        return Ok(Done);
+    }
+    let count = match parse_i64(argv[2]) {
+        None => return Err(errors::NOT_INTEGER.into()),
+        Some(i64::MIN) => return Err(errors::SRANDMEMBER_COUNT_RANGE.into()),
+        Some(n) => n,
+    };
+    let with_values = match argv.get(3) {
+        None => false,
+        Some(arg) if argv.len() == 4 && is_option(arg, "withvalues") => true,
+        Some(_) => return Err(errors::SYNTAX.into()),
+    };
+    if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(COUNT_WITH_VALUES_RANGE.into());
+    }
+    let (mut db, out) = ctx.db_out();
+    let Some(hash) = db.read::<HashValue>(argv[1])? else {
+        out.array(0);
+        return Ok(Done);
+    };
+    let pairs = hash.by_position();
+    let size = pairs.len();
+    let wanted = count.unsigned_abs() as usize;
+    if wanted == 0 || size == 0 {
+        out.array(0);
+        return Ok(Done);
+    }
+    let resp3 = out.resp3();
+    let header =
+        |out: &mut Reply, n: usize| out.array(if with_values && !resp3 { n * 2 } else { n });
+    let reply_pair = |out: &mut Reply, (field, value): (&[u8], &[u8])| {
+        if with_values && resp3 {
+            out.array(2);
+        }
+        out.bulk(field);
+        if with_values {
+            out.bulk(value);
+        }
+    };
+    let positions: Vec<usize> = if count < 0 || wanted == 1 {
+        header(out, wanted);
+        for _ in 0..wanted {
+            if let Some(pair) = pairs.get(rng.gen_range(0..size)) {
+                reply_pair(out, pair);
+            }
+        }
+        return Ok(Done);
+    } else if wanted >= size {
+        (0..size).collect()
+    } else {
+        let mut picks = sample_positions(&mut rng, size, wanted);
+        if matches!(hash, HashValue::Listpack(_)) && wanted * 3 <= size {
+            picks.sort_unstable();
+        }
+        picks
+    };
+    header(out, positions.len());
+    for pair in positions.into_iter().filter_map(|i| pairs.get(i)) {
+        reply_pair(out, pair);
+    }
+    Ok(Done)
+}
+
+/// `HSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a batch of
+/// fields, each followed by its value; MATCH looks at fields only. The cursor is checked
+/// first, then the key (a missing one answers an empty scan before the options are read),
+/// then the options. A listpack answers whole, with cursor 0; a table by positions
+/// (`HashValue::scan`), COUNT counting pairs.
+fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let cursor = parse_scan_cursor(argv[2]).ok_or(errors::INVALID_CURSOR)?;
+    let (mut db, out) = ctx.db_out();
+    let Some(hash) = db.read::<HashValue>(argv[1])? else {
+        out.array(2);
+        out.bulk(b"0");
+        out.array(0);
+        return Ok(Done);
+    };
+    let options = ScanOptions::parse(&argv[3..], false)?;
+    let mut batch: Vec<(&[u8], &[u8])> = Vec::new();
+    let next = hash.scan(cursor, options.count, |field, value| {
+        if options.matches(field) {
+            batch.push((field, value));
+        }
+    });
+    out.array(2);
+    out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    out.array(batch.len() * 2);
+    for (field, value) in batch {
+        out.bulk(field);
+        out.bulk(value);
+    }
     Ok(Done)
 }

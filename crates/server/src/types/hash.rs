@@ -162,6 +162,41 @@ impl HashValue {
         }
     }
 
+    /// The pairs, reachable by position (HRANDFIELD's picks): a listpack's are gathered
+    /// once, a table's are read in place.
+    pub fn by_position(&self) -> ByPosition<'_> {
+        match self {
+            HashValue::Listpack(_) => ByPosition::Pack(self.iter().collect()),
+            HashValue::Table(t) => ByPosition::Table(t),
+        }
+    }
+
+    /// One HSCAN call from `cursor`: a listpack gives every pair and cursor 0 (as Redis
+    /// does for its small encodings); a table gives up to `count` pairs and the cursor to
+    /// go on from, 0 once it is done (`scan_positions`).
+    pub fn scan<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut visit: impl FnMut(&'a [u8], &'a [u8]),
+    ) -> u64 {
+        match self {
+            HashValue::Listpack(_) => {
+                self.iter().for_each(|(f, v)| visit(f, v));
+                0
+            }
+            HashValue::Table(t) => {
+                let (positions, next) = scan_positions(t.len(), cursor, count);
+                for i in positions {
+                    if let Some((f, v)) = t.get_index(i) {
+                        visit(f, v);
+                    }
+                }
+                next
+            }
+        }
+    }
+
     fn convert(&mut self) {
         if let HashValue::Listpack(p) = self {
             let mut table = FieldTable::with_capacity_and_hasher(p.len() / 2, Default::default());
@@ -192,6 +227,56 @@ impl<'a> Iterator for HashIter<'a> {
             HashIter::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
         }
     }
+}
+
+/// A hash's pairs by position, `HashValue::by_position`.
+pub enum ByPosition<'a> {
+    Pack(Vec<(&'a [u8], &'a [u8])>),
+    Table(&'a FieldTable),
+}
+
+impl<'a> ByPosition<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            ByPosition::Pack(pairs) => pairs.len(),
+            ByPosition::Table(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pair at position `i`, `None` past the end.
+    pub fn get(&self, i: usize) -> Option<(&'a [u8], &'a [u8])> {
+        match self {
+            ByPosition::Pack(pairs) => pairs.get(i).copied(),
+            ByPosition::Table(t) => t.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
+        }
+    }
+}
+
+/// The positions one SSCAN or HSCAN call visits in a table of `len` entries, and the
+/// cursor it answers. Positions go from the top down: cursor 0 starts at the last one, a
+/// cursor `c` goes on below `c`, and the answer is 0 once position 0 was visited. Tables
+/// remove by swapping their last entry into the hole, which here only ever moves an entry
+/// already visited (the last one) into a hole, so an entry present for a whole iteration
+/// is visited at least once (and an entry added meanwhile maybe not), as Redis's
+/// guarantees say. A stale cursor past the end starts at the top.
+pub(super) fn scan_positions(
+    len: usize,
+    cursor: u64,
+    count: usize,
+) -> (std::iter::Rev<std::ops::Range<usize>>, u64) {
+    let top = match usize::try_from(cursor) {
+        Ok(0) | Err(_) => len,
+        Ok(c) => c.min(len),
+    };
+    let bottom = top.saturating_sub(count.max(1));
+    (
+        (bottom..top).rev(),
+        if bottom == 0 { 0 } else { bottom as u64 },
+    )
 }
 
 /// Gives back most of a table that a delete left mostly empty (more than 64 slots, fewer
@@ -279,5 +364,64 @@ mod tests {
         assert!(!h.remove(b"a"));
         assert_eq!(h.len(), 1);
         assert_eq!(h.get(b"b"), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn scan_positions_go_down_from_the_top_and_end_at_zero() {
+        let visit = |len, cursor, count| {
+            let (positions, next) = scan_positions(len, cursor, count);
+            (positions.collect::<Vec<_>>(), next)
+        };
+        assert_eq!(visit(5, 0, 2), (vec![4, 3], 3));
+        assert_eq!(visit(5, 3, 2), (vec![2, 1], 1));
+        assert_eq!(visit(5, 1, 2), (vec![0], 0));
+        assert_eq!(visit(5, 0, 10), (vec![4, 3, 2, 1, 0], 0));
+        // A cursor past the end (the table shrank, or it came from elsewhere): the top.
+        assert_eq!(visit(3, 100, 2), (vec![2, 1], 1));
+        assert_eq!(visit(3, u64::MAX, 2), (vec![2, 1], 1));
+        assert_eq!(visit(0, 7, 2), (vec![], 0));
+    }
+
+    #[test]
+    fn a_listpack_scans_whole_and_a_table_by_pairs() {
+        let mut small = HashValue::new();
+        small.set(b"a", b"1", LIMITS);
+        small.set(b"b", b"2", LIMITS);
+        let mut pairs = Vec::new();
+        assert_eq!(small.scan(5, 1, |f, v| pairs.push((f, v))), 0);
+        assert_eq!(pairs, [(&b"a"[..], &b"1"[..]), (&b"b"[..], &b"2"[..])]);
+
+        let mut table = HashValue::new();
+        for f in [&b"a"[..], b"b", b"c"] {
+            table.set(f, b"v", LIMITS);
+        }
+        assert_eq!(table.encoding(), "hashtable");
+        let mut fields = Vec::new();
+        let next = table.scan(0, 2, |f, _| fields.push(f.to_vec()));
+        assert_eq!((fields.len(), next), (2, 1));
+        assert_eq!(table.scan(next, 2, |f, _| fields.push(f.to_vec())), 0);
+        fields.sort();
+        assert_eq!(fields, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn pairs_by_position_follow_the_hash_order() {
+        for limits in [
+            LIMITS,
+            HashLimits {
+                max_entries: 512,
+                max_value: 64,
+            },
+        ] {
+            let mut h = HashValue::new();
+            for (f, v) in [(&b"x"[..], &b"1"[..]), (b"y", b"2"), (b"z", b"3")] {
+                h.set(f, v, limits);
+            }
+            let by_position = h.by_position();
+            assert_eq!(by_position.len(), 3);
+            let pairs: Vec<_> = (0..3).filter_map(|i| by_position.get(i)).collect();
+            assert_eq!(pairs, h.iter().collect::<Vec<_>>());
+            assert_eq!(by_position.get(3), None);
+        }
     }
 }
