@@ -3369,7 +3369,8 @@ const EVAL: Command = Command {
         | flags::STALE
         | flags::SKIP_MONITOR
         | flags::NO_MANDATORY_KEYS
-        | flags::MOVABLE_KEYS,
+        | flags::MOVABLE_KEYS
+        | flags::MAY_REPLICATE,
     acl: &["slow", "scripting"],
     tips: &[],
     key_specs: &[KeySpec {
@@ -3460,7 +3461,8 @@ const EVALSHA: Command = Command {
         | flags::STALE
         | flags::SKIP_MONITOR
         | flags::NO_MANDATORY_KEYS
-        | flags::MOVABLE_KEYS,
+        | flags::MOVABLE_KEYS
+        | flags::MAY_REPLICATE,
     acl: &["slow", "scripting"],
     tips: &[],
     key_specs: &[KeySpec {
@@ -3797,7 +3799,8 @@ const FCALL: Command = Command {
         | flags::STALE
         | flags::SKIP_MONITOR
         | flags::NO_MANDATORY_KEYS
-        | flags::MOVABLE_KEYS,
+        | flags::MOVABLE_KEYS
+        | flags::MAY_REPLICATE,
     acl: &["slow", "scripting"],
     tips: &[],
     key_specs: &[KeySpec {
@@ -8160,7 +8163,7 @@ const PFCOUNT: Command = Command {
     name: "pfcount",
     full_name: "pfcount",
     arity: -2,
-    flags: flags::READONLY,
+    flags: flags::READONLY | flags::MAY_REPLICATE,
     acl: &["read", "hyperloglog", "slow"],
     tips: &[],
     key_specs: &[
@@ -8283,7 +8286,7 @@ const PFSELFTEST: Command = Command {
     name: "pfselftest",
     full_name: "pfselftest",
     arity: 1,
-    flags: flags::ADMIN,
+    flags: flags::ADMIN | flags::MAY_REPLICATE,
     acl: &["hyperloglog", "admin", "slow", "dangerous"],
     tips: &[],
     key_specs: &[],
@@ -8441,7 +8444,7 @@ const PUBLISH: Command = Command {
     name: "publish",
     full_name: "publish",
     arity: 3,
-    flags: flags::PUBSUB | flags::LOADING | flags::STALE | flags::FAST,
+    flags: flags::PUBSUB | flags::LOADING | flags::STALE | flags::FAST | flags::MAY_REPLICATE,
     acl: &["pubsub", "fast"],
     tips: &[],
     key_specs: &[],
@@ -10620,7 +10623,7 @@ const SPUBLISH: Command = Command {
     name: "spublish",
     full_name: "spublish",
     arity: 3,
-    flags: flags::PUBSUB | flags::LOADING | flags::STALE | flags::FAST,
+    flags: flags::PUBSUB | flags::LOADING | flags::STALE | flags::FAST | flags::MAY_REPLICATE,
     acl: &["pubsub", "fast"],
     tips: &[],
     key_specs: &[KeySpec {

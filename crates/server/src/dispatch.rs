@@ -74,12 +74,13 @@ pub fn process_command(
         );
         return reject(state, client, out, Some((cmd, id)), msg.as_bytes());
     }
-    if let Some(until) = held_by_pause(state, client, cmd) {
+    if let Some(until) = held_by_pause(state, client, cmd, argv) {
         return Processed::Paused(until);
     }
     if client.in_multi && !runs_inside_multi(cmd) {
+        let flags = crate::scripting::command_flags(state, cmd, argv);
         let tx = state.transactions.entry(client.id).or_default();
-        tx.queue(cmd, id, argv);
+        tx.queue(cmd, id, argv, flags);
         out.simple("QUEUED");
         return Processed::Done;
     }
@@ -490,15 +491,20 @@ pub fn forget_client(state: &mut State, id: u64) {
 }
 
 /// Until when a CLIENT PAUSE holds this command back, if it does.
-fn held_by_pause(state: &mut State, client: &Client, cmd: &CommandSpec) -> Option<Instant> {
+fn held_by_pause(
+    state: &mut State,
+    client: &Client,
+    cmd: &CommandSpec,
+    argv: &[&[u8]],
+) -> Option<Instant> {
     let pause = state.pause?;
     if pause.until <= Instant::now() {
         state.pause = None;
         return None;
     }
-    // WRITE pauses what could change the data set or reach replicas: EXEC counts with
-    // what it would run.
-    let mut cmd_flags = cmd.flags;
+    // WRITE pauses what could change the data set or reach replicas: a script counts
+    // with the flags it declares, EXEC with what it would run.
+    let mut cmd_flags = crate::scripting::command_flags(state, cmd, argv);
     if cmd.full_name == "exec" {
         cmd_flags |= state.transactions.get(&client.id).map_or(0, |tx| tx.flags);
     }

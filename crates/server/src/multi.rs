@@ -92,12 +92,14 @@ pub struct Queued {
 }
 
 impl Transaction {
-    /// Queues a command (nothing once the transaction is aborted: EXEC will not run it).
-    pub fn queue(&mut self, cmd: &'static CommandSpec, id: usize, argv: &[&[u8]]) {
+    /// Queues a command, which runs with `flags` (its command's, or a script's; see
+    /// `scripting::command_flags`). Nothing once the transaction is aborted: EXEC will not
+    /// run it.
+    pub fn queue(&mut self, cmd: &'static CommandSpec, id: usize, argv: &[&[u8]], flags: u32) {
         if self.aborted {
             return;
         }
-        self.flags |= cmd.flags;
+        self.flags |= flags;
         self.queued.push(Queued {
             cmd,
             id,

@@ -196,3 +196,63 @@ fn info_memory_counts_cached_scripts_and_lua_memory() {
     let flushed = c.text(&["INFO", "memory"]);
     assert_eq!(field(&flushed, "number_of_cached_scripts"), 0);
 }
+
+/// CLIENT PAUSE WRITE holds back what may write: a script or function by the flags it
+/// declares (none: as its command, which may replicate), PUBLISH (which may
+/// replicate), and a MULTI that queued any of them; read-only scripts, functions that
+/// declare `no-writes` and `_RO` commands go on. Asked of lockstep and of a real
+/// redis-server; the answers must be the same.
+#[test]
+fn client_pause_write_holds_scripts_by_their_flags_as_redis_does() {
+    let ours = start();
+    let redis = common::RedisServer::start();
+    let cases: &[&[&str]] = &[
+        &["EVAL", "return 1", "0"],
+        &["EVAL", "#!lua flags=no-writes\nreturn 1", "0"],
+        &["EVAL", "#!lua\nreturn 1", "0"],
+        &["EVAL_RO", "return 1", "0"],
+        &["EVALSHA", "e0e1f9fabfc9d4800c877a703b823ac0578ff8db", "0"],
+        &["EVALSHA", "ae33f9227913b24d053a555637f98260b23bd3a3", "0"],
+        &["FCALL", "w", "0"],
+        &["FCALL", "ro", "0"],
+        &["FCALL_RO", "ro", "0"],
+        &["FCALL", "missing", "0"],
+        &["PUBLISH", "c", "m"],
+        &["GET", "k"],
+        &["SET", "k", "v"],
+    ];
+    let held: Vec<Vec<bool>> = [ours.addr(), redis.addr()]
+        .into_iter()
+        .map(|addr| {
+            let mut admin = Conn::open(addr);
+            admin.command(&["SCRIPT", "LOAD", "return 1"]);
+            admin.command(&["SCRIPT", "LOAD", "#!lua flags=no-writes\nreturn 2"]);
+            admin.command(&[
+                "FUNCTION",
+                "LOAD",
+                "#!lua name=p\nredis.register_function('w', function() return 1 end)\n\
+                 redis.register_function{function_name='ro', callback=function() return 2 end, flags={'no-writes'}}",
+            ]);
+            let mut held = Vec::new();
+            for case in cases {
+                admin.ok(&["CLIENT", "PAUSE", "10000", "WRITE"]);
+                let mut c = Conn::open(addr);
+                c.send(case);
+                held.push(c.silent_for(Duration::from_millis(150)));
+                admin.ok(&["CLIENT", "UNPAUSE"]);
+                c.read();
+                // The same inside MULTI: EXEC waits when a queued command would.
+                c.ok(&["MULTI"]);
+                assert_eq!(c.command(case), Frame::simple("QUEUED"), "{case:?}");
+                admin.ok(&["CLIENT", "PAUSE", "10000", "WRITE"]);
+                c.send(&["EXEC"]);
+                held.push(c.silent_for(Duration::from_millis(150)));
+                admin.ok(&["CLIENT", "UNPAUSE"]);
+                c.read();
+            }
+            held
+        })
+        .collect();
+    assert_eq!(held[0], held[1]);
+    assert!(held[0].contains(&true) && held[0].contains(&false));
+}

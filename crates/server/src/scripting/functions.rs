@@ -516,6 +516,11 @@ impl Functions {
         }
     }
 
+    /// The flags of the function FCALL names.
+    pub fn flags_of(&self, name: &[u8]) -> Option<ScriptFlags> {
+        self.find(name).map(|f| f.flags)
+    }
+
     /// The function FCALL names (any letter case).
     fn find(&self, name: &[u8]) -> Option<&FunctionDef> {
         let lower = String::from_utf8_lossy(name).to_ascii_lowercase();

@@ -23,7 +23,7 @@ use hashbrown::HashMap;
 use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value};
 
 use crate::busy::ScriptRun;
-use crate::command::{flags, CommandError, Ctx, Registry};
+use crate::command::{flags, CommandError, CommandSpec, Ctx, Registry};
 use crate::reply::{Protocol, Reply};
 
 /// What SCRIPT KILL makes a running script fail with.
@@ -192,11 +192,13 @@ impl Engine {
 
     /// Whether a script with this SHA1 (any letter case) is cached.
     pub fn exists(&self, sha: &[u8]) -> bool {
-        let Some(inner) = &self.inner else {
-            return false;
-        };
+        self.flags_of(sha).is_some()
+    }
+
+    /// The flags of a cached script, by SHA1 (any letter case).
+    pub fn flags_of(&self, sha: &[u8]) -> Option<ScriptFlags> {
         let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-        inner.scripts.contains_key(&sha)
+        self.inner.as_ref()?.scripts.get(&sha).map(|s| s.flags)
     }
 
     /// How many scripts are cached (INFO `number_of_cached_scripts`).
@@ -323,6 +325,42 @@ fn check_flags(flags: ScriptFlags, read_only: bool) -> Result<bool, CommandError
         return Err("ERR Can not execute a script with write flag using *_ro command.".into());
     }
     Ok(read_only || (!flags.compat && flags.no_writes))
+}
+
+/// The flags a command runs with (Redis's `getCommandFlags`): a script or a function that
+/// declares flags (a shebang line, `register_function`'s) runs with the write, deny-oom,
+/// stale and may-replicate flags they imply instead of its command's; others with their
+/// command's. What CLIENT PAUSE WRITE and MULTI go by.
+pub fn command_flags(state: &crate::state::State, cmd: &CommandSpec, argv: &[&[u8]]) -> u32 {
+    let declared = match cmd.full_name {
+        "eval" | "eval_ro" => argv.get(1).and_then(|body| {
+            let cached = state.scripts.flags_of(sha1hex(body).as_bytes());
+            cached.or_else(|| shebang(body).ok().map(|(flags, _)| flags))
+        }),
+        "evalsha" | "evalsha_ro" => argv
+            .get(1)
+            .filter(|sha| sha.len() == 40)
+            .and_then(|sha| state.scripts.flags_of(sha)),
+        "fcall" | "fcall_ro" => argv.get(1).and_then(|name| state.functions.flags_of(name)),
+        _ => None,
+    };
+    match declared {
+        Some(f) if !f.compat => {
+            let mut out =
+                cmd.flags & !(flags::STALE | flags::DENYOOM | flags::WRITE | flags::MAY_REPLICATE);
+            if !f.allow_oom && !f.no_writes {
+                out |= flags::DENYOOM;
+            }
+            if !f.no_writes {
+                out |= flags::WRITE;
+            }
+            if f.allow_stale {
+                out |= flags::STALE;
+            }
+            out
+        }
+        _ => cmd.flags,
+    }
 }
 
 /// EVALSHA's answer for a SHA1 that is not cached.
@@ -560,13 +598,6 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<(Value, 
     Ok((value, mode))
 }
 
-/// Commands Redis 7.0 marks `may-replicate` that scripts can call. COMMAND INFO does not
-/// show that flag, so the generated metadata (`crates/commands`) cannot carry it; a
-/// read-only script refuses these as it refuses writes.
-fn may_replicate(cmd: &crate::command::CommandSpec) -> bool {
-    matches!(cmd.full_name, "publish" | "spublish" | "pfcount")
-}
-
 /// The reply as a Lua value and whether it is an error.
 fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Result<(Value, bool)> {
     if args.is_empty() {
@@ -615,9 +646,8 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
             Some(id),
         );
     }
-    if run.read_only
-        && (cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 || may_replicate(cmd))
-    {
+    // May-replicate commands (PUBLISH, PFCOUNT, ...) count as writes here.
+    if run.read_only && cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         return refuse(
             ctx,
             "Write commands are not allowed from read-only scripts.",
