@@ -285,7 +285,19 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]], from_script: bool) -> Outc
         writes_done(state, Some((&*ctx.client, &mut *ctx.out)));
     }
     if ctx.client.tracking && cmd.has(flags::READONLY) {
-        remember_keys(state, ctx.client, cmd, argv);
+        // A script's read remembers the keys its EVAL or FCALL declared, as Redis 7.0
+        // does (it asks the caller's command for keys), not the keys it read.
+        match from_script.then(crate::scripting::declared_keys).flatten() {
+            Some(keys) => remember(state, ctx.client, keys.into_iter()),
+            None => {
+                let keys = cmd.key_positions(argv).unwrap_or_default();
+                remember(
+                    state,
+                    ctx.client,
+                    keys.into_iter().map(|i| argv[i].to_vec()),
+                );
+            }
+        }
     }
     outcome
 }
@@ -309,7 +321,7 @@ pub fn writes_done(state: &mut State, mut by: Option<(&Client, &mut Reply)>) {
 
 /// Redis's `trackingRememberKeys`: a tracking client (default mode) read these keys,
 /// unless OPTIN without CLIENT CACHING YES or OPTOUT with CLIENT CACHING NO says no.
-fn remember_keys(state: &mut State, client: &Client, cmd: &CommandSpec, argv: &[&[u8]]) {
+fn remember(state: &mut State, client: &Client, keys: impl Iterator<Item = Vec<u8>>) {
     let Some(tracker) = state.tracking.get(client.id) else {
         return;
     };
@@ -321,11 +333,6 @@ fn remember_keys(state: &mut State, client: &Client, cmd: &CommandSpec, argv: &[
     if tracker.bcast || !cached {
         return;
     }
-    let keys = cmd
-        .key_positions(argv)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|i| argv[i].to_vec());
     // The hook already logs keys: the client is tracking (see `State::listen`).
     state.tracking.remember(client.id, keys);
 }
@@ -670,6 +677,9 @@ pub fn run_batch(
         }
     }
     state.stats.error_replies += out.errors - errors_before;
+    // BCAST invalidations go out once the batch is done, as Redis sends them before it
+    // sleeps.
+    crate::tracking::broadcast(state, Some((&*client, &mut *out)));
     end
 }
 

@@ -249,6 +249,7 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             }
             if state.mods.has_keys() || state.mods.has_flush() {
                 crate::dispatch::writes_done(&mut state, None);
+                crate::tracking::broadcast(&mut state, None);
             }
             drop(state);
             if Instant::now() >= deadline {

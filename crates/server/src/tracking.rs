@@ -5,7 +5,9 @@
 //! read (`remember`), and told once when that key changes (`invalidate`); in BCAST mode
 //! it is told of every change to a key under one of its prefixes, whatever it read. The
 //! modification hook's key log feeds `invalidate`, from `dispatch::call` after each command
-//! and from the expiry cycle. A message goes to the client itself as a RESP3 push
+//! and from the expiry cycle. Default-mode clients are told at once; BCAST clients once the
+//! batch of commands ends (`broadcast`), all keys of a prefix in one message, in key order,
+//! as Redis does before it sleeps. A message goes to the client itself as a RESP3 push
 //! (`invalidate [keys]`), or to the client it redirects to: a push again in RESP3, a
 //! `__redis__:invalidate` message for a RESP2 client subscribed to that channel.
 
@@ -41,6 +43,9 @@ pub struct Tracking {
     keys: HashMap<Vec<u8>, HashSet<u64>>,
     /// BCAST prefix → its clients.
     prefixes: BTreeMap<Vec<u8>, HashSet<u64>>,
+    /// BCAST prefix → the keys under it changed since the last `broadcast`, each with the
+    /// client that changed it (`None`: several did, or none did, as expiry).
+    pending: BTreeMap<Vec<u8>, BTreeMap<Vec<u8>, Option<u64>>>,
 }
 
 impl Tracking {
@@ -106,29 +111,63 @@ impl Tracking {
 
 /// What one invalidation is about: some keys, or every key (a flush).
 enum Keys<'a> {
-    One(&'a [u8]),
+    List(&'a [&'a [u8]]),
     All,
 }
 
 /// Redis's `trackingInvalidateKey`: `key` changed, by `by` (the client whose command
-/// changed it, if any). Clients that read it are told (and forgotten); BCAST clients with
-/// a matching prefix are told. Messages for `by` itself go into `by_out`, after its reply.
+/// changed it, if any). Clients that read it are told now (and forgotten); BCAST clients
+/// with a matching prefix at the next `broadcast`. Messages for `by` itself go into its
+/// reply buffer, after its reply.
 pub fn invalidate(state: &mut State, key: &[u8], by: Option<(&Client, &mut Reply)>) {
-    let mut targets: Vec<u64> = Vec::new();
-    if let Some(ids) = state.tracking.keys.remove(key) {
-        targets.extend(ids);
-    }
-    for (prefix, ids) in &state.tracking.prefixes {
+    let by_id = by.as_ref().map(|(c, _)| c.id);
+    let tracking = &mut state.tracking;
+    for prefix in tracking.prefixes.keys() {
         if key.starts_with(prefix) {
-            targets.extend(ids.iter().copied());
+            let keys = tracking.pending.entry(prefix.clone()).or_default();
+            keys.entry(key.to_vec())
+                .and_modify(|changer| {
+                    if *changer != by_id {
+                        *changer = None;
+                    }
+                })
+                .or_insert(by_id);
         }
     }
-    if targets.is_empty() {
+    let Some(ids) = tracking.keys.remove(key) else {
+        return;
+    };
+    let mut targets: Vec<u64> = ids.into_iter().collect();
+    targets.sort_unstable();
+    send_all(state, &targets, Keys::List(&[key]), by);
+}
+
+/// Redis's `trackingBroadcastInvalidationMessages`: tells each BCAST client the keys
+/// under its prefixes that changed since the last time, one message per prefix with its
+/// keys in order, leaving out for a NOLOOP client the keys only it changed.
+pub fn broadcast(state: &mut State, mut by: Option<(&Client, &mut Reply)>) {
+    if state.tracking.pending.is_empty() {
         return;
     }
-    targets.sort_unstable();
-    targets.dedup();
-    send_all(state, &targets, Keys::One(key), by);
+    let pending = std::mem::take(&mut state.tracking.pending);
+    for (prefix, keys) in pending {
+        let Some(ids) = state.tracking.prefixes.get(&prefix) else {
+            continue;
+        };
+        let mut ids: Vec<u64> = ids.iter().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let noloop = state.tracking.clients.get(&id).is_some_and(|t| t.noloop);
+            let list: Vec<&[u8]> = keys
+                .iter()
+                .filter(|(_, changer)| !(noloop && **changer == Some(id)))
+                .map(|(key, _)| key.as_slice())
+                .collect();
+            if !list.is_empty() {
+                send(state, id, &Keys::List(&list), &mut by);
+            }
+        }
+    }
 }
 
 /// Redis's `trackingInvalidateKeysOnFlush`: every tracking client is told that every key
@@ -143,42 +182,47 @@ pub fn flushed(state: &mut State, by: Option<(&Client, &mut Reply)>) {
 fn send_all(state: &mut State, targets: &[u64], keys: Keys, mut by: Option<(&Client, &mut Reply)>) {
     let by_id = by.as_ref().map(|(c, _)| c.id);
     for &id in targets {
-        let Some(&Tracker {
-            redirect, noloop, ..
-        }) = state.tracking.clients.get(&id)
-        else {
-            continue;
-        };
+        let noloop = state.tracking.clients.get(&id).is_some_and(|t| t.noloop);
         // NOLOOP: no word about the client's own writes (a flush is told to everyone).
-        if noloop && Some(id) == by_id && matches!(keys, Keys::One(_)) {
+        if noloop && Some(id) == by_id && matches!(keys, Keys::List(_)) {
             continue;
         }
-        let target = if redirect == 0 { id } else { redirect };
-        let Some((protocol, subscribed)) = connection(state, target, &by) else {
-            redirect_broken(state, id, &mut by);
-            continue;
-        };
-        let mut msg = Reply::with_capacity(protocol, 64);
-        if protocol == Protocol::Resp3 {
-            msg.push(2);
-            msg.bulk(b"invalidate");
-        } else if redirect != 0 && subscribed {
-            msg.push(3);
-            msg.bulk(b"message");
-            msg.bulk(CHANNEL);
-        } else {
-            // A RESP2 connection cannot take a push on its own connection.
-            continue;
-        }
-        match keys {
-            Keys::One(key) => {
-                msg.array(1);
+        send(state, id, &keys, &mut by);
+    }
+}
+
+/// One invalidation message for tracking client `id`, to it or to its redirect target.
+fn send(state: &mut State, id: u64, keys: &Keys, by: &mut Option<(&Client, &mut Reply)>) {
+    let Some(&Tracker { redirect, .. }) = state.tracking.clients.get(&id) else {
+        return;
+    };
+    let target = if redirect == 0 { id } else { redirect };
+    let Some((protocol, subscribed)) = connection(state, target, by) else {
+        redirect_broken(state, id, by);
+        return;
+    };
+    let mut msg = Reply::with_capacity(protocol, 64);
+    if protocol == Protocol::Resp3 {
+        msg.push(2);
+        msg.bulk(b"invalidate");
+    } else if redirect != 0 && subscribed {
+        msg.push(3);
+        msg.bulk(b"message");
+        msg.bulk(CHANNEL);
+    } else {
+        // A RESP2 connection cannot take a push on its own connection.
+        return;
+    }
+    match keys {
+        Keys::List(list) => {
+            msg.array(list.len());
+            for key in *list {
                 msg.bulk(key);
             }
-            Keys::All => msg.null(),
         }
-        deliver(state, target, &msg.buf, &mut by);
+        Keys::All => msg.null(),
     }
+    deliver(state, target, &msg.buf, by);
 }
 
 /// The protocol of connection `id` and whether it is subscribed: from the running client

@@ -600,12 +600,12 @@ pub fn fcall(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<(), Comma
         libraries: functions.library_count(),
         functions: functions.function_count(),
     };
-    let (keys, args) = match (strings(&lua, keys), strings(&lua, args)) {
+    let (keys_table, args_table) = match (strings(&lua, keys), strings(&lua, args)) {
         (Ok(keys), Ok(args)) => (keys, args),
         (Err(e), _) | (_, Err(e)) => return Err(format!("ERR {e}").into()),
     };
-    run_script(ctx, &lua, &name, read_only, Some(run), || {
-        runner.call::<MultiValue>((func, handler, keys, args))
+    run_script(ctx, &lua, &name, keys, read_only, Some(run), || {
+        runner.call::<MultiValue>((func, handler, keys_table, args_table))
     });
     Ok(())
 }

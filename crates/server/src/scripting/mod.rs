@@ -112,6 +112,8 @@ struct Run {
     resp: Protocol,
     read_only: bool,
     busy: Arc<ScriptRun>,
+    /// The keys the script's command declared (EVAL's KEYS, FCALL's keys).
+    keys: Vec<Vec<u8>>,
 }
 
 thread_local! {
@@ -133,6 +135,11 @@ fn with_run<R>(f: impl FnOnce(&mut Run) -> R) -> Option<R> {
     }
     // SAFETY: as in `kill_requested`; Lua callbacks run one at a time on this thread.
     Some(f(unsafe { &mut *run }))
+}
+
+/// The keys the running script's command declared, if a script runs on this thread.
+pub fn declared_keys() -> Option<Vec<Vec<u8>>> {
+    with_run(|run| run.keys.clone())
 }
 
 /// The SHA1 of a script body, in lower-case hex.
@@ -386,7 +393,7 @@ impl Inner {
             ctx.out.error(&format!("ERR {e}"));
             return;
         }
-        run_script(ctx, &vm.lua, sha, read_only, None, || {
+        run_script(ctx, &vm.lua, sha, keys, read_only, None, || {
             vm.xpcall.call::<MultiValue>((func, vm.handler.clone()))
         });
     }
@@ -410,6 +417,7 @@ fn run_script(
     ctx: &mut Ctx,
     lua: &Lua,
     name: &str,
+    keys: &[&[u8]],
     read_only: bool,
     function: Option<crate::busy::FunctionRun>,
     invoke: impl FnOnce() -> mlua::Result<MultiValue>,
@@ -423,6 +431,7 @@ fn run_script(
         resp: Protocol::Resp2,
         read_only,
         busy: busy.clone(),
+        keys: keys.iter().map(|k| k.to_vec()).collect(),
     };
     busy.begin(function);
     HAND_OFFS.with(|n| n.set(0));
