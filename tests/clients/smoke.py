@@ -6,8 +6,8 @@ first) and ::1 (when the host has IPv6), in RESP2 and in RESP3 (`protocol=3`), t
 application uses redis-py: its own handshake (HELLO 3, CLIENT SETINFO), its reply parsers
 (INFO, CONFIG GET, CLIENT INFO), pipelines, transactions (MULTI/EXEC pipelines, WATCH, the
 transaction() helper), pub/sub (PubSub.get_message, PUBSUB introspection, a keyspace
-notification), scan_iter, 50 redis.asyncio clients at once and a ConnectionPool shared by
-threads. With --auth-port, also the AUTH / HELLO 3 AUTH handshakes against a server started
+notification), scripts (register_script) and functions (FUNCTION LOAD/DUMP/RESTORE,
+FCALL), scan_iter, 50 redis.asyncio clients at once and a ConnectionPool shared by threads. With --auth-port, also the AUTH / HELLO 3 AUTH handshakes against a server started
 with `requirepass smoke-secret`. Exits 0 when every check passed; on the first failure
 prints which check, against which address and protocol, and exits 1.
 
@@ -556,6 +556,40 @@ class Run:
             expect(r.zscore(k("z"), "a"), 1.5, "ZSCORE")
             expect(r.zincrby(k("z"), 1, "a"), 2.5, "ZINCRBY")
 
+    def check_scripting(self):
+        """Scripts through redis-py's Script objects (EVALSHA, then EVAL on NOSCRIPT) and
+        functions: FUNCTION LOAD, FCALL, FCALL_RO, LIST, DUMP, RESTORE, DELETE."""
+        r, k = self.r, self.k
+        if not has_command(r, "EVAL"):
+            return
+        incr = r.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        r.script_flush()
+        expect(incr(keys=[k("scripted")], args=[5]), 5, "a registered script after SCRIPT FLUSH")
+        expect(incr(keys=[k("scripted")], args=[2]), 7, "a registered script, cached")
+        expect(r.eval("return {1, 'two', {3}}", 0), [1, b"two", [3]], "EVAL of nested tables")
+        expect_error(lambda: r.eval("return redis.call('nope')", 0), "Unknown Redis command", "an error inside EVAL")
+        if not has_command(r, "FCALL"):
+            return
+        library = f"smoke_{os.getpid()}_{self.protocol}_{self.port}"
+        code = (
+            f"#!lua name={library}\n"
+            f"redis.register_function('{library}_get', function(keys) return redis.call('GET', keys[1]) end)\n"
+            f"redis.register_function{{function_name='{library}_ro', callback=function() return 'ro' end, flags={{'no-writes'}}}}"
+        )
+        expect(text(r.function_load(code)), library, "FUNCTION LOAD")
+        expect_error(lambda: r.function_load(code), "already exists", "FUNCTION LOAD of a library that exists")
+        r.set(k("fk"), "fv")
+        expect(r.fcall(f"{library}_get", 1, k("fk")), b"fv", "FCALL")
+        expect(r.fcall_ro(f"{library}_ro", 0), b"ro", "FCALL_RO of a no-writes function")
+        listed = r.function_list(library=library)
+        expect(len(listed), 1, "FUNCTION LIST LIBRARYNAME")
+        dump = r.function_dump()
+        expect(r.function_delete(library), True, "FUNCTION DELETE")
+        expect_error(lambda: r.fcall(f"{library}_get", 1, k("fk")), "Function not found", "FCALL after DELETE")
+        expect(r.function_restore(dump), True, "FUNCTION RESTORE of a FUNCTION DUMP")
+        expect(r.fcall(f"{library}_get", 1, k("fk")), b"fv", "FCALL after RESTORE")
+        r.function_delete(library)
+
 
 CHECKS = [
     "handshake",
@@ -572,6 +606,7 @@ CHECKS = [
     "info",
     "config",
     "types",
+    "scripting",
 ]
 
 
