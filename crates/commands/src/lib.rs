@@ -8,11 +8,13 @@
 //! decisions all read this one table.
 //!
 //! This crate holds data and the arithmetic Redis defines on it (the legacy key range, key
-//! positions by key spec). It must never run a command, hold state or depend on anything.
+//! positions by key spec, a key's cluster hash slot). It must never run a command, hold state or depend on anything.
 
 mod generated;
+pub mod slot;
 
 pub use generated::{COMMANDS, REDIS_VERSION};
+pub use slot::key_slot;
 
 /// Command flags, as COMMAND INFO names them.
 pub mod flags {

@@ -234,3 +234,30 @@ fn every_name_is_lower_case_and_full_names_match_the_nesting() {
         }
     }
 }
+
+#[test]
+fn crc16_is_xmodem() {
+    assert_eq!(slot::crc16(b"123456789"), 0x31c3);
+    assert_eq!(slot::crc16(b""), 0);
+}
+
+#[test]
+fn key_slots_are_redis_cluster_s() {
+    // Slots redis-cli reports for these keys in Redis's cluster tutorial.
+    assert_eq!(key_slot(b"foo"), 12182);
+    assert_eq!(key_slot(b"hello"), 866);
+    assert_eq!(key_slot(b"bar"), 5061);
+}
+
+#[test]
+fn hash_tags_follow_redis_s_rules() {
+    assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+    assert_eq!(key_slot(b"{user1000}.followers"), key_slot(b"user1000"));
+    // An empty tag, or none closed, hashes the whole key.
+    assert_eq!(slot::hash_tag(b"foo{}{bar}"), b"foo{}{bar}");
+    assert_eq!(slot::hash_tag(b"foo{bar"), b"foo{bar");
+    // The first `{` and the first `}` after it.
+    assert_eq!(slot::hash_tag(b"foo{{bar}}zap"), b"{bar");
+    assert_eq!(slot::hash_tag(b"foo{bar}{zap}"), b"bar");
+    assert!(key_slot(b"anything at all") < slot::SLOTS);
+}
