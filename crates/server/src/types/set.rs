@@ -211,7 +211,11 @@ impl SetValue {
                 let n = v.remove(i);
                 Some(Member::Int(n).to_sds())
             }
-            SetValue::Table(t) => t.swap_remove_index(i),
+            SetValue::Table(t) => {
+                let member = t.swap_remove_index(i);
+                t.shrink_if_sparse();
+                member
+            }
         }
     }
 
