@@ -1,5 +1,6 @@
-//! Clients parked by blocking commands (BLPOP and, as their issues land, the other list,
-//! sorted-set and stream pops): who waits on which key, in the order they blocked.
+//! Clients parked by blocking commands (the list pops and moves and, as their issues
+//! land, the sorted-set and stream ones): who waits on which key, in the order they
+//! blocked, and which written key is being served.
 //!
 //! A parked client's `Client` and the replies written for it while it waits live here, so
 //! that a write by another connection serves it at once, under the same acquisition of
@@ -44,6 +45,10 @@ pub struct Blocked {
     /// in the order they were written, each once.
     ready: VecDeque<(usize, Key)>,
     ready_set: HashSet<(usize, Key)>,
+    /// The ready key whose waiters are being served (the last `next_ready`): a woken
+    /// command takes from this key, whatever the order of its own keys, as Redis serves
+    /// a client from the key that became ready.
+    serving: Option<(usize, Key)>,
     /// Clients whose wait has ended, for their connection to take back.
     finished: HashMap<u64, Parked>,
 }
@@ -100,7 +105,6 @@ impl Blocked {
         }
     }
 
-    /// The next written key that somebody waits on.
     /// Marks every key of database `db` that somebody waits on as ready to look at again:
     /// the database changed wholesale (Redis's `scanDatabaseForReadyKeys`, after SWAPDB).
     pub fn database_changed(&mut self, db: usize) {
@@ -121,10 +125,25 @@ impl Blocked {
         !self.ready.is_empty()
     }
 
+    /// The next written key that somebody waits on, which is then the key being served
+    /// (`serving`) until the next call; `None` once all are served.
     pub fn next_ready(&mut self) -> Option<(usize, Key)> {
-        let slot = self.ready.pop_front()?;
+        let Some(slot) = self.ready.pop_front() else {
+            self.serving = None;
+            return None;
+        };
         self.ready_set.remove(&slot);
+        self.serving = Some(slot.clone());
         Some(slot)
+    }
+
+    /// The key whose waiters are being served, if it is in database `db`. Only a woken
+    /// client's command runs while it is set.
+    pub fn serving(&self, db: usize) -> Option<&Key> {
+        self.serving
+            .as_ref()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, key)| key)
     }
 
     /// The clients waiting on `key` of `db`, first blocked first.

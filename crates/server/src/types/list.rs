@@ -61,6 +61,45 @@ impl ListValue {
         popped
     }
 
+    /// The element at `end`, if any.
+    pub fn peek(&self, end: End) -> Option<&[u8]> {
+        match end {
+            End::Head => self.items.front(),
+            End::Tail => self.items.back(),
+        }
+        .map(|e| e.as_slice())
+    }
+
+    /// LINSERT: puts `element` next to the first element equal to `pivot` (counting from
+    /// the head), after it or before it; false when no element equals `pivot`.
+    pub fn insert(&mut self, pivot: &[u8], element: &[u8], after: bool) -> bool {
+        let Some(at) = self.items.iter().position(|e| e.as_slice() == pivot) else {
+            return false;
+        };
+        self.items
+            .insert(at + usize::from(after), Sds::from_slice(element));
+        true
+    }
+
+    /// LPOS's scan: the positions (counted from the head) of the elements equal to
+    /// `element`, met walking from the `from` end and looking at no more than `limit`
+    /// elements.
+    pub fn positions_of<'a>(
+        &'a self,
+        element: &'a [u8],
+        from: End,
+        limit: usize,
+    ) -> impl Iterator<Item = usize> + 'a {
+        let len = self.items.len();
+        (0..len)
+            .take(limit)
+            .map(move |i| match from {
+                End::Head => i,
+                End::Tail => len - 1 - i,
+            })
+            .filter(move |&p| self.items[p].as_slice() == element)
+    }
+
     /// The position `index` names (negative: from the tail), if it is inside the list.
     fn position(&self, index: i64) -> Option<usize> {
         let len = self.items.len() as i64;
@@ -182,6 +221,36 @@ mod tests {
         assert_eq!(items(&l), ["x", "a", "b"]);
         assert_eq!(l.remove(0, b"x"), 1);
         assert_eq!(items(&l), ["a", "b"]);
+    }
+
+    #[test]
+    fn insert_goes_next_to_the_first_pivot_from_the_head() {
+        let mut l = list(&["a", "p", "b", "p"]);
+        assert!(l.insert(b"p", b"x", false));
+        assert_eq!(items(&l), ["a", "x", "p", "b", "p"]);
+        assert!(l.insert(b"p", b"y", true));
+        assert_eq!(items(&l), ["a", "x", "p", "y", "b", "p"]);
+        assert!(!l.insert(b"missing", b"z", true));
+        assert_eq!(l.len(), 6);
+    }
+
+    #[test]
+    fn positions_of_walk_from_either_end_within_the_limit() {
+        let l = list(&["a", "b", "a", "c", "a"]);
+        let found = |from, limit| l.positions_of(b"a", from, limit).collect::<Vec<_>>();
+        assert_eq!(found(End::Head, usize::MAX), [0, 2, 4]);
+        assert_eq!(found(End::Tail, usize::MAX), [4, 2, 0]);
+        assert_eq!(found(End::Head, 2), [0]);
+        assert_eq!(found(End::Tail, 1), [4]);
+        assert_eq!(found(End::Tail, 0), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn peek_sees_either_end_without_taking() {
+        let l = list(&["a", "b"]);
+        assert_eq!(l.peek(End::Head), Some(&b"a"[..]));
+        assert_eq!(l.peek(End::Tail), Some(&b"b"[..]));
+        assert_eq!(ListValue::new().peek(End::Head), None);
     }
 
     #[test]
