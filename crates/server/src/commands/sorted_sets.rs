@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
+use super::keys::{parse_scan_cursor, ScanOptions};
 use crate::args::Args;
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
@@ -25,7 +26,7 @@ use crate::keyspace::{Sds, Value, Written, NO_EXPIRY};
 use crate::reply::Reply;
 use crate::types::zset::{cmp_entry, parse_score, AddFlags, Added, LexRange, ScoreRange};
 use crate::types::{zset_limits, SetValue, ZsetValue};
-use crate::util::parse_i64;
+use crate::util::{format_double_g17, parse_i64};
 
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
@@ -64,6 +65,7 @@ pub static HANDLERS: &[Entry] = &[
     handler("zrevrank", zrevrank),
     handler("zcount", zcount),
     handler("zlexcount", zlexcount),
+    handler("zscan", zscan),
 ];
 
 // Errors only this family answers.
@@ -687,7 +689,8 @@ fn zrandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         let picks = (0..n).filter_map(|_| zset.random(&mut rng));
         reply_entries(out, n, picks, withscores);
     } else if n >= size {
-        reply_entries(out, size, zset.iter(false), withscores);
+        // The whole set, from the highest, as Redis's iterator over a sorted set walks.
+        reply_entries(out, size, zset.iter(true), withscores);
     } else {
         // Distinct picks: in order for a listpack, as Redis samples one; in no particular
         // order for a skiplist, as Redis's come out of a dict.
@@ -1213,4 +1216,48 @@ fn bzpopmin(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// `BZPOPMAX key [key ...] timeout`
 fn bzpopmax(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     bzpop(ctx, argv, true)
+}
+
+/// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: the next cursor and a flat batch of
+/// member, score. The cursor is checked first, then the key (a missing one answers an
+/// empty scan before the options are read), then the options. MATCH looks at members
+/// only. A listpack answers whole, with cursor 0; a skiplist by positions
+/// (`ZsetValue::scan`). Scores are text as Redis keeps them (`scan_score`).
+fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let cursor = parse_scan_cursor(argv[2]).ok_or(errors::INVALID_CURSOR)?;
+    let (mut db, out) = ctx.db_out();
+    let Some(zset) = db.read::<ZsetValue>(argv[1])? else {
+        out.array(2);
+        out.bulk(b"0");
+        out.array(0);
+        return Ok(Done);
+    };
+    let options = ScanOptions::parse(&argv[3..], false)?;
+    let packed = matches!(zset, ZsetValue::Listpack(_));
+    let mut batch: Vec<(&[u8], f64)> = Vec::new();
+    let next = zset.scan(cursor, options.count, |member, score| {
+        if options.matches(member) {
+            batch.push((member, score));
+        }
+    });
+    out.array(2);
+    out.bulk(itoa::Buffer::new().format(next).as_bytes());
+    out.array(batch.len() * 2);
+    for (member, score) in batch {
+        out.bulk(member);
+        out.bulk(scan_score(score, packed).as_bytes());
+    }
+    Ok(Done)
+}
+
+/// A score as ZSCAN answers it: the text a listpack holds when `packed` (Redis writes an
+/// integral score within ±2^62 as an integer there, anything else as `%.17g`), else the
+/// `%.17g` of the skiplist's double.
+fn scan_score(score: f64, packed: bool) -> String {
+    const LIMIT: f64 = (1u64 << 62) as f64;
+    if packed && score.fract() == 0.0 && (-LIMIT..=LIMIT).contains(&score) {
+        itoa::Buffer::new().format(score as i64).to_string()
+    } else {
+        format_double_g17(score)
+    }
 }

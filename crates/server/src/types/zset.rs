@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use indexmap::IndexMap;
 
-use super::hash::SparseTable;
+use super::hash::{scan_positions, SparseTable};
 use super::pack::Pack;
 use crate::keyspace::Sds;
 
@@ -480,29 +480,28 @@ impl ZsetValue {
         }
     }
 
-    /// One step of ZSCAN: the next cursor (0 when done) and the members it visits. A
-    /// listpack is visited whole in one step, as in Redis. A skiplist's table is walked
-    /// from its last slot down, `count` members a step, the cursor being how many slots are
-    /// left to visit: removing a member moves the last one into its slot, which is either
-    /// visited already or still to come, so every member present for the whole walk is
-    /// seen, as SCAN promises; members added go to the end and may be missed.
-    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
+    /// One ZSCAN call from `cursor`: a listpack gives every member and cursor 0 (as Redis
+    /// does for its small encodings); a skiplist gives up to `count` members of its table
+    /// by position and the cursor to go on from, 0 once it is done (`scan_positions`).
+    pub fn scan<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut visit: impl FnMut(&'a [u8], f64),
+    ) -> u64 {
         match self {
-            ZsetValue::Listpack(p) => (0, pack_pairs(p).map(|(m, s, _)| (m, s)).collect()),
+            ZsetValue::Listpack(p) => {
+                pack_pairs(p).for_each(|(m, s, _)| visit(m, s));
+                0
+            }
             ZsetValue::Skiplist(s) => {
-                let len = s.scores.len();
-                let left = match usize::try_from(cursor) {
-                    Ok(0) => len,
-                    Ok(c) => c.min(len),
-                    Err(_) => len,
-                };
-                let from = left.saturating_sub(count.max(1));
-                let found = (from..left)
-                    .rev()
-                    .filter_map(|i| s.scores.get_index(i))
-                    .map(|(m, s)| (m.as_slice(), *s))
-                    .collect();
-                (from as u64, found)
+                let (positions, next) = scan_positions(s.scores.len(), cursor, count);
+                for i in positions {
+                    if let Some((m, score)) = s.scores.get_index(i) {
+                        visit(m, *score);
+                    }
+                }
+                next
             }
         }
     }
