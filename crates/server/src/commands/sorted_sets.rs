@@ -93,17 +93,17 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], incr_command: bool) -> CommandRes
     let mut first = 2;
     while first < argv.len() {
         let opt = argv[first];
-        if opt.eq_ignore_ascii_case(b"nx") {
+        if is_word(opt, "nx") {
             flags.nx = true;
-        } else if opt.eq_ignore_ascii_case(b"xx") {
+        } else if is_word(opt, "xx") {
             flags.xx = true;
-        } else if opt.eq_ignore_ascii_case(b"ch") {
+        } else if is_word(opt, "ch") {
             ch = true;
-        } else if opt.eq_ignore_ascii_case(b"incr") {
+        } else if is_word(opt, "incr") {
             flags.incr = true;
-        } else if opt.eq_ignore_ascii_case(b"gt") {
+        } else if is_word(opt, "gt") {
             flags.gt = true;
-        } else if opt.eq_ignore_ascii_case(b"lt") {
+        } else if is_word(opt, "lt") {
             flags.lt = true;
         } else {
             break;
