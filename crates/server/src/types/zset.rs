@@ -6,14 +6,14 @@
 //! Scores are packed small: an integral score below 2^55 takes its two's complement bytes
 //! (none for 0), any other score the 8 bytes of its IEEE bits. -0 packs as 0, as it does
 //! in Redis's listpack.
-//! `skiplist`: a member → score table beside an ordered tree of (score, member), for good
-//! once converted, as in Redis.
+//! `skiplist`: a member → score table beside Redis's skip list of (score, member), whose
+//! links count the entries they jump over, so that rank, the member at a rank and the
+//! bounds of a score range take O(log n); for good once converted, as in Redis.
 //!
 //! Scores are never NaN: the commands refuse NaN before it gets here. -0 and 0 compare
 //! equal, as C's `<` and `==` do, and the member decides their order.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 
 use indexmap::IndexMap;
 
@@ -53,33 +53,6 @@ pub enum Added {
     Nan,
 }
 
-/// An entry of the ordered tree.
-#[derive(Clone, Debug)]
-struct Scored {
-    score: f64,
-    member: Sds,
-}
-
-impl PartialEq for Scored {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Scored {}
-
-impl PartialOrd for Scored {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scored {
-    fn cmp(&self, other: &Self) -> Ordering {
-        cmp_entry(self.score, &self.member, other.score, &other.member)
-    }
-}
-
 /// Redis's order: by score (C comparisons, so -0 == 0), then by member bytes (`sdscmp`).
 pub fn cmp_entry(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> Ordering {
     a_score
@@ -93,7 +66,7 @@ type ScoreTable = IndexMap<Sds, f64, hashbrown::DefaultHashBuilder>;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Skiplist {
     scores: ScoreTable,
-    order: BTreeSet<Scored>,
+    order: ranked::Ranked,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -193,7 +166,7 @@ impl ZsetValue {
                     let entry = std::mem::size_of::<Sds>() + 8;
                     let members = super::sampled_heap(s.scores.len(), s.scores.keys());
                     super::table_bytes(s.scores.capacity(), 8 + entry)
-                        + s.order.len() * entry * 12 / 10
+                        + s.order.memory_usage()
                         + 2 * members
                 }
             }
@@ -262,7 +235,7 @@ impl ZsetValue {
             ZsetValue::Skiplist(s) => {
                 let member = Sds::from_slice(member);
                 s.scores.insert(member.clone(), score);
-                s.order.insert(Scored { score, member });
+                s.order.insert(score, member);
             }
         }
     }
@@ -282,10 +255,7 @@ impl ZsetValue {
             }
             ZsetValue::Skiplist(s) => match s.scores.swap_remove(member) {
                 Some(score) => {
-                    s.order.remove(&Scored {
-                        score,
-                        member: Sds::from_slice(member),
-                    });
+                    s.order.remove(score, member);
                     s.scores.shrink_if_sparse();
                     true
                 }
@@ -302,12 +272,7 @@ impl ZsetValue {
                 let all: Vec<(&[u8], f64)> = pack_pairs(p).map(|(m, s, _)| (m, s)).collect();
                 Box::new(all.into_iter().rev())
             }
-            (ZsetValue::Skiplist(s), false) => {
-                Box::new(s.order.iter().map(|e| (e.member.as_slice(), e.score)))
-            }
-            (ZsetValue::Skiplist(s), true) => {
-                Box::new(s.order.iter().rev().map(|e| (e.member.as_slice(), e.score)))
-            }
+            (ZsetValue::Skiplist(s), rev) => Box::new(s.order.iter_from(0, rev)),
         }
     }
 
@@ -316,15 +281,7 @@ impl ZsetValue {
         let score = self.score(member)?;
         let below = match self {
             ZsetValue::Listpack(p) => pack_pairs(p).position(|(m, _, _)| m == member)?,
-            ZsetValue::Skiplist(s) => s
-                .order
-                .range(
-                    ..Scored {
-                        score,
-                        member: Sds::from_slice(member),
-                    },
-                )
-                .count(),
+            ZsetValue::Skiplist(s) => s.order.rank(score, member)?,
         };
         Some(if rev { self.len() - 1 - below } else { below })
     }
@@ -347,14 +304,20 @@ impl ZsetValue {
     /// Members with their scores in order from 0-based `rank` on (`rev`: counted from the
     /// highest, going down).
     pub fn iter_from(&self, rank: usize, rev: bool) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
-        Box::new(self.iter(rev).skip(rank))
+        match self {
+            ZsetValue::Listpack(_) => Box::new(self.iter(rev).skip(rank)),
+            ZsetValue::Skiplist(s) => Box::new(s.order.iter_from(rank, rev)),
+        }
     }
 
     /// How many members, from the lowest, satisfy `pred`, which must hold for a first run
     /// of the members and for none after it (a bound of a score range, or of a lex range
     /// over members of one score).
     pub fn partition_point(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
-        self.iter(false).take_while(|(m, s)| pred(*s, m)).count()
+        match self {
+            ZsetValue::Listpack(_) => self.iter(false).take_while(|(m, s)| pred(*s, m)).count(),
+            ZsetValue::Skiplist(s) => s.order.partition_point(pred),
+        }
     }
 
     /// The ranks `lo..hi` of the members whose score is in `range` (empty when none is).
@@ -440,11 +403,11 @@ impl ZsetValue {
         } else {
             let mut s = Skiplist {
                 scores: ScoreTable::with_capacity_and_hasher(entries.len(), Default::default()),
-                order: BTreeSet::new(),
+                order: ranked::Ranked::default(),
             };
             for (member, score) in entries {
                 s.scores.insert(member.clone(), score);
-                s.order.insert(Scored { score, member });
+                s.order.insert(score, member);
             }
             ZsetValue::Skiplist(Box::new(s))
         }
@@ -510,12 +473,12 @@ impl ZsetValue {
         if let ZsetValue::Listpack(p) = self {
             let mut s = Skiplist {
                 scores: ScoreTable::with_capacity_and_hasher(p.len() / 2 + 1, Default::default()),
-                order: BTreeSet::new(),
+                order: ranked::Ranked::default(),
             };
             for (m, score, _) in pack_pairs(p) {
                 let member = Sds::from_slice(m);
                 s.scores.insert(member.clone(), score);
-                s.order.insert(Scored { score, member });
+                s.order.insert(score, member);
             }
             *self = ZsetValue::Skiplist(Box::new(s));
         }
@@ -841,6 +804,450 @@ pub fn parse_score_bound(s: &[u8]) -> Option<(f64, bool)> {
     Some((v, exclusive))
 }
 
+/// The ordered half of a skiplist-encoded sorted set: Redis's skip list, whose links carry
+/// how many entries they jump over, so that rank, the entry at a rank and the bound of a
+/// range are found in O(log n) expected, and a walk from there costs O(1) per entry.
+///
+/// Nodes live in one vector and link by index (`NIL` for none); node 0 is the header,
+/// with every level. Freed slots are reused. Nothing here knows about the member table.
+mod ranked {
+    use std::cmp::Ordering;
+
+    use smallvec::SmallVec;
+
+    use super::cmp_entry;
+    use crate::keyspace::Sds;
+
+    /// Levels a node may have (Redis's `ZSKIPLIST_MAXLEVEL`).
+    const MAX_LEVEL: usize = 32;
+    const NIL: u32 = u32::MAX;
+    const HEAD: u32 = 0;
+
+    /// A link: the next node at this level and how many entries it moves forward.
+    #[derive(Clone, Copy, Debug)]
+    struct Link {
+        next: u32,
+        span: u32,
+    }
+
+    const UNLINKED: Link = Link { next: NIL, span: 0 };
+
+    #[derive(Clone, Debug)]
+    struct Node {
+        member: Sds,
+        score: f64,
+        /// The previous node at level 0 (`NIL` for the first).
+        prev: u32,
+        links: SmallVec<[Link; 2]>,
+    }
+
+    #[derive(Clone, Debug)]
+    pub struct Ranked {
+        nodes: Vec<Node>,
+        free: Vec<u32>,
+        /// Levels in use (at least 1).
+        level: usize,
+        len: usize,
+        tail: u32,
+    }
+
+    impl Default for Ranked {
+        fn default() -> Ranked {
+            let head = Node {
+                member: Sds::new(),
+                score: 0.0,
+                prev: NIL,
+                links: SmallVec::from_elem(UNLINKED, MAX_LEVEL),
+            };
+            Ranked {
+                nodes: vec![head],
+                free: Vec::new(),
+                level: 1,
+                len: 0,
+                tail: NIL,
+            }
+        }
+    }
+
+    impl PartialEq for Ranked {
+        fn eq(&self, other: &Ranked) -> bool {
+            self.len == other.len
+                && self
+                    .iter_from(0, false)
+                    .zip(other.iter_from(0, false))
+                    .all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits())
+        }
+    }
+
+    /// A level for a new node: 1, then one more with probability 1/4 each time (Redis's
+    /// `ZSKIPLIST_P`).
+    fn random_level() -> usize {
+        let bits: u64 = rand::random();
+        (1 + bits.trailing_zeros() as usize / 2).min(MAX_LEVEL)
+    }
+
+    impl Ranked {
+        /// Bytes the nodes take (MEMORY USAGE), estimated without a walk: one node in 16
+        /// has more than two levels, whose links then live on the heap (about 4 of them).
+        /// The members' own heap is the caller's to count.
+        pub fn memory_usage(&self) -> usize {
+            self.nodes.capacity() * std::mem::size_of::<Node>()
+                + self.len / 16 * 4 * std::mem::size_of::<Link>()
+        }
+
+        fn link(&self, node: u32, level: usize) -> Link {
+            self.nodes[node as usize].links[level]
+        }
+
+        fn link_mut(&mut self, node: u32, level: usize) -> &mut Link {
+            &mut self.nodes[node as usize].links[level]
+        }
+
+        /// Whether `node` comes before (`score`, `member`).
+        fn before(&self, node: u32, score: f64, member: &[u8]) -> bool {
+            let n = &self.nodes[node as usize];
+            cmp_entry(n.score, &n.member, score, member) == Ordering::Less
+        }
+
+        /// The last node before (`score`, `member`) at each level in use, and the rank
+        /// (1-based, the header being 0) of each.
+        fn path(&self, score: f64, member: &[u8]) -> ([u32; MAX_LEVEL], [u32; MAX_LEVEL]) {
+            let mut update = [HEAD; MAX_LEVEL];
+            let mut rank = [0u32; MAX_LEVEL];
+            let mut x = HEAD;
+            for i in (0..self.level).rev() {
+                rank[i] = if i + 1 == self.level { 0 } else { rank[i + 1] };
+                loop {
+                    let link = self.link(x, i);
+                    if link.next != NIL && self.before(link.next, score, member) {
+                        rank[i] += link.span;
+                        x = link.next;
+                    } else {
+                        break;
+                    }
+                }
+                update[i] = x;
+            }
+            (update, rank)
+        }
+
+        /// Inserts an entry known to be absent.
+        pub fn insert(&mut self, score: f64, member: Sds) {
+            let (mut update, mut rank) = self.path(score, &member);
+            let level = random_level();
+            if level > self.level {
+                for i in self.level..level {
+                    rank[i] = 0;
+                    update[i] = HEAD;
+                    self.link_mut(HEAD, i).span = self.len as u32;
+                }
+                self.level = level;
+            }
+            let node = Node {
+                member,
+                score,
+                prev: if update[0] == HEAD { NIL } else { update[0] },
+                links: SmallVec::from_elem(UNLINKED, level),
+            };
+            let x = match self.free.pop() {
+                Some(slot) => {
+                    self.nodes[slot as usize] = node;
+                    slot
+                }
+                None => {
+                    self.nodes.push(node);
+                    (self.nodes.len() - 1) as u32
+                }
+            };
+            for i in 0..level {
+                let before = self.link(update[i], i);
+                let passed = rank[0] - rank[i];
+                *self.link_mut(x, i) = Link {
+                    next: before.next,
+                    span: before.span - passed,
+                };
+                *self.link_mut(update[i], i) = Link {
+                    next: x,
+                    span: passed + 1,
+                };
+            }
+            for (i, &node) in update.iter().enumerate().take(self.level).skip(level) {
+                self.link_mut(node, i).span += 1;
+            }
+            match self.link(x, 0).next {
+                NIL => self.tail = x,
+                next => self.nodes[next as usize].prev = x,
+            }
+            self.len += 1;
+        }
+
+        /// Removes the entry (`score`, `member`); true when it was there.
+        pub fn remove(&mut self, score: f64, member: &[u8]) -> bool {
+            let (update, _) = self.path(score, member);
+            let x = self.link(update[0], 0).next;
+            if x == NIL {
+                return false;
+            }
+            let n = &self.nodes[x as usize];
+            // C's `==`: -0 and 0 are one score, as the order has them.
+            if n.score != score || n.member.as_slice() != member {
+                return false;
+            }
+            for (i, &node) in update.iter().enumerate().take(self.level) {
+                let link = self.link(node, i);
+                if link.next == x {
+                    let gone = self.link(x, i);
+                    *self.link_mut(node, i) = Link {
+                        next: gone.next,
+                        span: link.span + gone.span - 1,
+                    };
+                } else {
+                    self.link_mut(node, i).span -= 1;
+                }
+            }
+            let (prev, next) = (self.nodes[x as usize].prev, self.link(x, 0).next);
+            match next {
+                NIL => self.tail = prev,
+                next => self.nodes[next as usize].prev = prev,
+            }
+            while self.level > 1 && self.link(HEAD, self.level - 1).next == NIL {
+                self.level -= 1;
+            }
+            self.len -= 1;
+            let freed = &mut self.nodes[x as usize];
+            freed.member = Sds::new();
+            freed.links = SmallVec::new();
+            self.free.push(x);
+            if self.len == 0 {
+                // Nothing left to point into: give the slots back.
+                *self = Ranked::default();
+            }
+            true
+        }
+
+        /// The 0-based rank of (`score`, `member`), from the lowest.
+        pub fn rank(&self, score: f64, member: &[u8]) -> Option<usize> {
+            let mut x = HEAD;
+            let mut rank = 0usize;
+            for i in (0..self.level).rev() {
+                loop {
+                    let link = self.link(x, i);
+                    if link.next == NIL {
+                        break;
+                    }
+                    let n = &self.nodes[link.next as usize];
+                    if cmp_entry(n.score, &n.member, score, member) == Ordering::Greater {
+                        break;
+                    }
+                    rank += link.span as usize;
+                    x = link.next;
+                }
+                let n = &self.nodes[x as usize];
+                if x != HEAD && n.score == score && n.member.as_slice() == member {
+                    return Some(rank - 1);
+                }
+            }
+            None
+        }
+
+        /// How many entries, from the lowest, satisfy `pred`, which holds for a first run
+        /// of them and for none after it.
+        pub fn partition_point(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
+            let mut x = HEAD;
+            let mut count = 0usize;
+            for i in (0..self.level).rev() {
+                loop {
+                    let link = self.link(x, i);
+                    if link.next == NIL {
+                        break;
+                    }
+                    let n = &self.nodes[link.next as usize];
+                    if !pred(n.score, &n.member) {
+                        break;
+                    }
+                    count += link.span as usize;
+                    x = link.next;
+                }
+            }
+            count
+        }
+
+        /// The node of 0-based `rank` from the lowest.
+        fn select(&self, rank: usize) -> u32 {
+            if rank >= self.len {
+                return NIL;
+            }
+            let target = rank + 1;
+            let mut x = HEAD;
+            let mut traversed = 0usize;
+            for i in (0..self.level).rev() {
+                loop {
+                    let link = self.link(x, i);
+                    if link.next == NIL || traversed + link.span as usize > target {
+                        break;
+                    }
+                    traversed += link.span as usize;
+                    x = link.next;
+                }
+                if traversed == target {
+                    return x;
+                }
+            }
+            NIL
+        }
+
+        /// Entries in order from 0-based `rank` on (`rev`: counted from the highest, going
+        /// down).
+        pub fn iter_from(&self, rank: usize, rev: bool) -> Iter<'_> {
+            let at = match (rev, rank) {
+                (_, r) if r >= self.len => NIL,
+                (false, 0) => self.link(HEAD, 0).next,
+                (true, 0) => self.tail,
+                (false, r) => self.select(r),
+                (true, r) => self.select(self.len - 1 - r),
+            };
+            Iter {
+                list: self,
+                at,
+                rev,
+            }
+        }
+    }
+
+    pub struct Iter<'a> {
+        list: &'a Ranked,
+        at: u32,
+        rev: bool,
+    }
+
+    impl<'a> Iterator for Iter<'a> {
+        type Item = (&'a [u8], f64);
+
+        fn next(&mut self) -> Option<Self::Item> {
+            if self.at == NIL {
+                return None;
+            }
+            let n = &self.list.nodes[self.at as usize];
+            self.at = if self.rev { n.prev } else { n.links[0].next };
+            Some((n.member.as_slice(), n.score))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The model: a sorted vector of (score, member).
+        fn sorted(model: &[(f64, Vec<u8>)]) -> Vec<(f64, Vec<u8>)> {
+            let mut v = model.to_vec();
+            v.sort_by(|a, b| cmp_entry(a.0, &a.1, b.0, &b.1));
+            v
+        }
+
+        fn check(list: &Ranked, model: &[(f64, Vec<u8>)]) {
+            let want = sorted(model);
+            assert_eq!(list.len, want.len());
+            let got: Vec<(f64, Vec<u8>)> = list
+                .iter_from(0, false)
+                .map(|(m, s)| (s, m.to_vec()))
+                .collect();
+            assert_eq!(got, want);
+            let back: Vec<(f64, Vec<u8>)> = list
+                .iter_from(0, true)
+                .map(|(m, s)| (s, m.to_vec()))
+                .collect();
+            assert_eq!(back, want.iter().rev().cloned().collect::<Vec<_>>());
+            for (i, (score, member)) in want.iter().enumerate() {
+                assert_eq!(list.rank(*score, member), Some(i));
+                let at = list
+                    .iter_from(i, false)
+                    .next()
+                    .map(|(m, s)| (s, m.to_vec()));
+                assert_eq!(at.as_ref(), Some(&want[i]));
+                let from_top = list.iter_from(i, true).next().map(|(m, s)| (s, m.to_vec()));
+                assert_eq!(from_top.as_ref(), Some(&want[want.len() - 1 - i]));
+            }
+            assert!(list.iter_from(want.len(), false).next().is_none());
+            assert!(list.iter_from(want.len(), true).next().is_none());
+        }
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Insert(i8, u8),
+            Remove(usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => (-4i8..4, 0u8..40).prop_map(|(s, m)| Op::Insert(s, m)),
+                2 => (0usize..64).prop_map(Op::Remove),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn ranks_selects_and_walks_agree_with_a_sorted_vector(ops in prop::collection::vec(op(), 0..300)) {
+                let mut list = Ranked::default();
+                let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Insert(score, m) => {
+                            let member = vec![b'a' + m % 26, m];
+                            if model.iter().all(|(_, x)| *x != member) {
+                                // Halves and the sign of zero share scores with others.
+                                let score = if score == 0 && m % 2 == 1 { -0.0 } else { score as f64 / 2.0 };
+                                list.insert(score, Sds::from_slice(&member));
+                                model.push((score, member));
+                            }
+                        }
+                        Op::Remove(i) if !model.is_empty() => {
+                            let (score, member) = model.swap_remove(i % model.len());
+                            prop_assert!(list.remove(score, &member));
+                            prop_assert!(!list.remove(score, &member));
+                        }
+                        Op::Remove(_) => {}
+                    }
+                    check(&list, &model);
+                }
+                let want = sorted(&model);
+                for bound in -5..5 {
+                    let b = bound as f64 / 2.0;
+                    let below = want.iter().filter(|(s, _)| *s < b).count();
+                    prop_assert_eq!(list.partition_point(|s, _| s < b), below);
+                }
+            }
+        }
+
+        #[test]
+        fn a_member_that_is_not_there_has_no_rank_and_removes_nothing() {
+            let mut list = Ranked::default();
+            list.insert(1.0, Sds::from_slice(b"a"));
+            assert_eq!(list.rank(1.0, b"b"), None);
+            assert_eq!(list.rank(2.0, b"a"), None);
+            assert!(!list.remove(2.0, b"a"));
+            assert!(list.remove(1.0, b"a"));
+            assert_eq!(list.len, 0);
+            assert!(list.iter_from(0, false).next().is_none());
+        }
+
+        #[test]
+        fn ranks_stay_logarithmic_on_a_large_list() {
+            let mut list = Ranked::default();
+            for i in 0..100_000u32 {
+                list.insert(f64::from(i), Sds::from_slice(&i.to_be_bytes()));
+            }
+            assert_eq!(list.rank(99_999.0, &99_999u32.to_be_bytes()), Some(99_999));
+            assert_eq!(
+                list.iter_from(50_000, false).next().map(|e| e.1),
+                Some(50_000.0)
+            );
+            assert_eq!(list.iter_from(10, true).next().map(|e| e.1), Some(99_989.0));
+            assert!(list.level < MAX_LEVEL);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -931,6 +1338,114 @@ mod tests {
         };
         assert_eq!(z.add(1.0, b"a", gt, LIMITS), Added::Nop);
         assert_eq!(z.score(b"a"), Some(f64::INFINITY));
+    }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Add(i8, u8),
+            Remove(u8),
+            RemoveRanks(usize, usize),
+            Pop(bool),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (-3i8..3, 0u8..30).prop_map(|(s, m)| Op::Add(s, m)),
+                2 => (0u8..30).prop_map(Op::Remove),
+                1 => (0usize..12, 0usize..12).prop_map(|(a, b)| Op::RemoveRanks(a, b)),
+                1 => any::<bool>().prop_map(Op::Pop),
+            ]
+        }
+
+        fn member(m: u8) -> Vec<u8> {
+            vec![b'a' + m % 7, m]
+        }
+
+        proptest! {
+            /// Both encodings answer ranks, walks from a rank and score ranges as a sorted
+            /// vector does, through adds, removals of members and of rank ranges, and pops.
+            #[test]
+            fn both_encodings_agree_with_a_sorted_vector(
+                ops in prop::collection::vec(op(), 0..120),
+                max_entries in 0usize..8,
+            ) {
+                let limits = ZsetLimits { max_entries, max_value: 64 };
+                let mut z = ZsetValue::for_first_member(b"a", limits);
+                let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Add(score, m) => {
+                            let score = f64::from(score) / 2.0;
+                            let added = z.add(score, &member(m), AddFlags::default(), limits);
+                            match model.iter_mut().find(|(_, x)| *x == member(m)) {
+                                Some(entry) if entry.0 == score => {
+                                    prop_assert_eq!(added, Added::Same(score))
+                                }
+                                Some(entry) => {
+                                    entry.0 = score;
+                                    prop_assert_eq!(added, Added::Updated(score));
+                                }
+                                None => {
+                                    model.push((score, member(m)));
+                                    prop_assert_eq!(added, Added::Added(score));
+                                }
+                            }
+                        }
+                        Op::Remove(m) => {
+                            let before = model.len();
+                            model.retain(|(_, x)| *x != member(m));
+                            prop_assert_eq!(z.remove(&member(m)), model.len() < before);
+                        }
+                        Op::RemoveRanks(a, b) => {
+                            model.sort_by(|x, y| cmp_entry(x.0, &x.1, y.0, &y.1));
+                            let (lo, hi) = (a.min(model.len()), b.min(model.len()));
+                            let gone = hi.saturating_sub(lo);
+                            prop_assert_eq!(z.remove_ranks(a..b), gone);
+                            if gone > 0 {
+                                model.drain(lo..hi);
+                            }
+                        }
+                        Op::Pop(max) => {
+                            model.sort_by(|x, y| cmp_entry(x.0, &x.1, y.0, &y.1));
+                            let want = if max { model.pop() } else if model.is_empty() { None } else { Some(model.remove(0)) };
+                            let got = z.pop(max).map(|(m, s)| (s, m.to_vec()));
+                            prop_assert_eq!(got, want);
+                        }
+                    }
+                    model.sort_by(|x, y| cmp_entry(x.0, &x.1, y.0, &y.1));
+                    prop_assert_eq!(z.len(), model.len());
+                    for (i, (score, m)) in model.iter().enumerate() {
+                        prop_assert_eq!(z.rank(m, false), Some(i));
+                        prop_assert_eq!(z.rank(m, true), Some(model.len() - 1 - i));
+                        prop_assert_eq!(z.score(m), Some(*score));
+                        let at = z.at_rank(i, false).map(|(m, s)| (s, m.to_vec()));
+                        prop_assert_eq!(at.as_ref(), Some(&model[i]));
+                        let walked: Vec<(f64, Vec<u8>)> =
+                            z.iter_from(i, true).map(|(m, s)| (s, m.to_vec())).collect();
+                        let want: Vec<(f64, Vec<u8>)> =
+                            model[..model.len() - i].iter().rev().cloned().collect();
+                        prop_assert_eq!(walked, want);
+                    }
+                    for (min, max) in [(-1.0, 0.5), (0.0, 0.0), (1.0, -1.0), (-9.0, 9.0)] {
+                        for (min_ex, max_ex) in [(false, false), (true, false), (false, true)] {
+                            let range = ScoreRange { min, min_ex, max, max_ex };
+                            let inside: Vec<usize> = (0..model.len())
+                                .filter(|&i| range.contains(model[i].0))
+                                .collect();
+                            let ranks = z.score_ranks(&range);
+                            prop_assert_eq!(ranks.len(), inside.len());
+                            if let Some(&first) = inside.first() {
+                                prop_assert_eq!(ranks.start, first);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
