@@ -849,12 +849,8 @@ fn zset_op(
     let limits = zset_limits(&ctx.state.config);
     let (mut db, out) = ctx.db_out();
     for &key in keys {
-        // The STORE forms look their inputs up as writes do (no hit or miss counted).
-        let entry = if dst.is_some() {
-            db.peek(key)
-        } else {
-            db.get(key)
-        };
+        // Read lookups, STORE forms included: each counts a hit or a miss (and `keymiss`).
+        let entry = db.get(key);
         if entry.is_some_and(|e| !matches!(e.value, Value::ZSet(_) | Value::Set(_))) {
             return Err(errors::WRONGTYPE.into());
         }
