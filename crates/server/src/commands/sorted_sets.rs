@@ -515,22 +515,19 @@ fn lex_range<'a>(
             start
         }
     };
-    let mut left = limit;
-    for (member, score) in zset.iter_from(start, rev).skip(offset as usize) {
-        if left == 0 {
-            break;
-        }
-        let inside = if rev {
-            range.gte_min(member)
-        } else {
-            range.lte_max(member)
-        };
-        if !inside {
-            break;
-        }
-        out.push((member, score));
-        left -= 1;
-    }
+    // A negative limit is no limit.
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let in_range = zset
+        .iter_from(start, rev)
+        .skip(offset as usize)
+        .take_while(|(member, _)| {
+            if rev {
+                range.gte_min(member)
+            } else {
+                range.lte_max(member)
+            }
+        });
+    out.extend(in_range.take(limit));
     out
 }
 
@@ -1140,11 +1137,11 @@ fn zmpop_generic(ctx: &mut Ctx, argv: &[&[u8]], blocking: bool) -> CommandResult
     let numkeys = parse_i64(argv[numkeys_at])
         .filter(|n| *n >= 1)
         .ok_or(NUMKEYS_NOT_POSITIVE)?;
-    let where_at = numkeys_at as i64 + numkeys + 1;
-    if where_at >= argv.len() as i64 {
-        return Err(errors::SYNTAX.into());
-    }
-    let where_at = where_at as usize;
+    let where_at = usize::try_from(numkeys)
+        .ok()
+        .and_then(|n| n.checked_add(numkeys_at + 1))
+        .filter(|&at| at < argv.len())
+        .ok_or(errors::SYNTAX)?;
     let max = if is_word(argv[where_at], "min") {
         false
     } else if is_word(argv[where_at], "max") {
