@@ -342,3 +342,88 @@ fn a_waiter_is_served_from_the_key_written_first() {
         log
     });
 }
+
+#[test]
+fn waiters_on_two_keys_filled_in_one_transaction_share_them_in_order() {
+    same_as_redis(|addr| {
+        let mut admin = Conn::open(addr);
+        let mut waiters: Vec<Conn> = [
+            ["BZMPOP", "0", "2", "a", "b", "MIN", "COUNT", "1"],
+            ["BZMPOP", "0", "2", "a", "b", "MAX", "COUNT", "10"],
+            ["BZMPOP", "0", "2", "a", "b", "MIN", "COUNT", "10"],
+            ["BZMPOP", "0", "2", "a", "b", "MAX", "COUNT", "1"],
+        ]
+        .iter()
+        .enumerate()
+        .map(|(n, command)| park(addr, &mut admin, n + 1, command))
+        .collect();
+        let mut log = vec![admin.command(&["MULTI"])];
+        log.push(admin.command(&["ZADD", "a", "1", "p", "2", "q", "3", "r", "4", "s"]));
+        log.push(admin.command(&["ZADD", "b", "1", "p", "2", "q", "3", "r"]));
+        log.push(admin.command(&["EXEC"]));
+        for waiter in &mut waiters[..3] {
+            log.push(waiter.read());
+        }
+        log.push(still_waiting(&mut waiters[3]));
+        log.push(admin.command(&["ZADD", "b", "7", "x", "8", "y"]));
+        log.push(waiters[3].read());
+        log
+    });
+}
+
+#[test]
+fn writes_to_the_other_arguments_of_bzmpop_wake_nobody() {
+    same_as_redis(|addr| {
+        let mut admin = Conn::open(addr);
+        let mut waiter = park(
+            addr,
+            &mut admin,
+            1,
+            &["BZMPOP", "0", "1", "z", "MIN", "COUNT", "10"],
+        );
+        let mut log = Vec::new();
+        for key in ["0", "1", "MIN", "COUNT", "10"] {
+            log.push(admin.command(&["ZADD", key, "1", "m"]));
+        }
+        log.push(still_waiting(&mut waiter));
+        log.push(admin.command(&["ZADD", "z", "1", "m"]));
+        log.push(waiter.read());
+        log
+    });
+}
+
+#[test]
+fn a_member_added_and_deleted_inside_a_transaction_wakes_nobody() {
+    same_as_redis(|addr| {
+        let mut admin = Conn::open(addr);
+        let mut waiter = park(addr, &mut admin, 1, &["BZPOPMIN", "z", "0"]);
+        let mut log = vec![admin.command(&["MULTI"])];
+        log.push(admin.command(&["ZADD", "z", "0", "foo"]));
+        log.push(admin.command(&["DEL", "z"]));
+        log.push(admin.command(&["SET", "z", "v"]));
+        log.push(admin.command(&["EXEC"]));
+        log.push(still_waiting(&mut waiter));
+        log.push(admin.command(&["DEL", "z"]));
+        log.push(admin.command(&["ZADD", "z", "1", "bar"]));
+        log.push(waiter.read());
+        log
+    });
+}
+
+#[test]
+fn a_key_named_twice_is_waited_on_once() {
+    same_as_redis(|addr| {
+        let mut admin = Conn::open(addr);
+        let mut waiter = park(
+            addr,
+            &mut admin,
+            1,
+            &["BZPOPMIN", "z1", "z2", "z2", "z1", "0"],
+        );
+        let mut log = vec![admin.command(&["ZADD", "z2", "1", "b"])];
+        log.push(waiter.read());
+        log.push(admin.command(&["ZADD", "z1", "0", "a", "1", "c"]));
+        log.push(waiter.command(&["BZPOPMIN", "z1", "z2", "z2", "z1", "0"]));
+        log
+    });
+}
