@@ -207,6 +207,33 @@ pub const ZRANGE_WITHSCORES_WITH_LEX: &str =
 /// HINCRBYFLOAT's increment itself is infinite.
 pub const NAN_OR_INFINITY_VALUE: &str = "ERR value is NaN or Infinity";
 
+// Bitmap, HyperLogLog and SORT commands (`commands/bitmaps.rs`, `hyperloglog.rs`,
+// `sort.rs`).
+
+pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
+pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
+pub const BITPOS_BIT: &str = "ERR The bit argument must be 1 or 0.";
+pub const BITOP_NOT_ONE_KEY: &str = "ERR BITOP NOT must be called with a single source key.";
+pub const BITFIELD_TYPE: &str =
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+pub const BITFIELD_OVERFLOW: &str = "ERR Invalid OVERFLOW type specified";
+pub const BITFIELD_RO_GET_ONLY: &str = "ERR BITFIELD_RO only supports the GET subcommand";
+pub const HLL_WRONGTYPE: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
+pub const HLL_CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
+pub const HLL_NO_SUCH_KEY: &str = "ERR The specified key does not exist";
+pub const HLL_NOT_SPARSE: &str = "ERR HLL encoding is not sparse";
+pub const SORT_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
+
+/// `ERR Unknown PFDEBUG subcommand '<sub>'`.
+pub fn pfdebug_unknown(sub: &[u8]) -> Vec<u8> {
+    with_c_string(b"ERR Unknown PFDEBUG subcommand '", sub, b"'")
+}
+
+/// `ERR Wrong number of arguments for the '<sub>' subcommand` (PFDEBUG).
+pub fn pfdebug_arity(sub: &[u8]) -> Vec<u8> {
+    with_c_string(b"ERR Wrong number of arguments for the '", sub, b"' subcommand")
+}
+
 /// A command's error reply: its text without the leading `-` (`ERR syntax error`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandError(pub Cow<'static, [u8]>);

@@ -6,6 +6,7 @@ use crate::errors;
 use crate::keyspace::Typed;
 use crate::reply::Reply;
 
+pub mod bitmaps;
 pub mod client;
 pub mod connection;
 pub mod diagnostics;
@@ -27,6 +28,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     connection::HANDLERS,
     client::HANDLERS,
     strings::HANDLERS,
+    bitmaps::HANDLERS,
     keys::HANDLERS,
     server::HANDLERS,
     introspection::HANDLERS,
