@@ -65,19 +65,15 @@ impl<'a> Args<'a> {
     }
 
     /// The next argument as a blocking command's timeout in seconds, as Redis's
-    /// `getTimeoutFromObjectOrReply` reads it: a long double, truncated to whole
-    /// milliseconds; `0` is forever (`None`). A product past the range of a long long
-    /// becomes LLONG_MIN on the machines Redis runs on, hence "negative".
+    /// `getTimeoutFromObjectOrReply` reads it: a long double, rounded up to whole
+    /// milliseconds (`whole_millis`); `0` is forever (`None`). A product past the range of
+    /// a long long becomes LLONG_MIN on the machines Redis runs on, hence "negative".
     pub fn timeout(&mut self, now: Instant) -> Result<Option<Instant>, CommandError> {
         let arg = self.next()?;
         let seconds = crate::commands::strings::long_double::LongDouble::parse(arg)
-            .map(|ld| ld.to_f64())
             .ok_or(CommandError::from(errors::TIMEOUT_NOT_FLOAT))?;
-        let millis = seconds * 1000.0;
-        if !(0.0..9.223_372_036_854_775e18).contains(&millis) {
-            return Err(errors::TIMEOUT_NEGATIVE.into());
-        }
-        let millis = millis as u64;
+        let millis = u64::try_from(whole_millis(seconds))
+            .map_err(|_| CommandError::from(errors::TIMEOUT_NEGATIVE))?;
         if millis == 0 {
             return Ok(None);
         }
@@ -107,6 +103,52 @@ impl<'a> Args<'a> {
         } else {
             Err(errors::SYNTAX.into())
         }
+    }
+}
+
+/// Redis 7.0's timeout in milliseconds, `(long long) ceill(seconds * 1000.0)` on a C
+/// `long double`: the product rounded to the x87's 64-bit mantissa (to nearest, ties to
+/// even), then up to a whole number (so any positive fraction of a millisecond waits one,
+/// and a negative one above -1 ms is 0, forever); anything past the range of a long long
+/// (infinities included) is LLONG_MIN, as the FPU's conversion gives. Exact, so that a
+/// timeout just below the limit is accepted as Redis accepts it (an `f64` product would
+/// round it past).
+fn whole_millis(seconds: crate::commands::strings::long_double::LongDouble) -> i64 {
+    use crate::commands::strings::long_double::LongDouble;
+    let LongDouble::Finite { neg, mant, exp } = seconds else {
+        return i64::MIN;
+    };
+    let mut product = mant as u128 * 1000;
+    let mut exp = exp as i64;
+    let bits = 128 - product.leading_zeros() as i64;
+    if bits > 64 {
+        let shift = bits - 64;
+        let rest = product & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        product >>= shift;
+        exp += shift;
+        if rest > half || (rest == half && product & 1 == 1) {
+            product += 1;
+        }
+    }
+    let (whole, fraction) = if product == 0 {
+        (0, false)
+    } else if exp <= -128 {
+        (0, true)
+    } else if exp < 0 {
+        (product >> -exp, product & ((1u128 << -exp) - 1) != 0)
+    } else if 128 - product.leading_zeros() as i64 + exp > 64 {
+        return i64::MIN;
+    } else {
+        (product << exp, false)
+    };
+    // Up: a positive fraction adds one; a negative one is dropped.
+    let magnitude = whole + u128::from(fraction && !neg);
+    match (neg, i64::try_from(magnitude)) {
+        (false, Ok(n)) => n,
+        (true, Ok(n)) => -n,
+        // -2^63 itself, and everything past the range.
+        _ => i64::MIN,
     }
 }
 
@@ -146,14 +188,35 @@ mod tests {
         };
         assert_eq!(read(b"0"), Ok(None));
         assert_eq!(read(b"-0"), Ok(None));
-        assert_eq!(read(b"0.0001"), Ok(None));
+        assert_eq!(read(b"-0.0001"), Ok(None));
+        assert_eq!(read(b"0.0001"), Ok(Some(now + Duration::from_millis(1))));
         assert_eq!(read(b"0.01"), Ok(Some(now + Duration::from_millis(10))));
         assert_eq!(read(b"1.5"), Ok(Some(now + Duration::from_millis(1500))));
         for bad in [&b"abc"[..], b"nan", b" 1", b""] {
             assert_eq!(read(bad), Err(errors::TIMEOUT_NOT_FLOAT.into()), "{bad:?}");
         }
-        for negative in [&b"-1"[..], b"inf", b"1e20", b"1e400"] {
+        for negative in [&b"-1"[..], b"-0.9", b"inf", b"1e20", b"1e400"] {
             assert_eq!(read(negative), Err(errors::TIMEOUT_NEGATIVE.into()));
         }
+    }
+
+    #[test]
+    fn timeouts_near_the_limit_are_cut_where_a_long_long_of_milliseconds_ends() {
+        use crate::commands::strings::long_double::LongDouble;
+        let millis = |t: &str| whole_millis(LongDouble::parse(t.as_bytes()).unwrap());
+        assert_eq!(millis("9223372036854775"), 9_223_372_036_854_775_000);
+        assert_eq!(millis("9223372036854775.807"), i64::MAX);
+        assert_eq!(millis("9223372036854775.8076171875"), i64::MIN);
+        assert_eq!(millis("9223372036854775.808"), i64::MIN);
+        assert_eq!(millis("9223372036854776"), i64::MIN);
+        assert_eq!(millis("-9223372036854775.808"), -i64::MAX);
+        assert_eq!(millis("-9223372036854775.809"), i64::MIN);
+        assert_eq!(millis("-9223372036854776"), i64::MIN);
+        assert_eq!(millis("-0.0009"), 0);
+        assert_eq!(millis("0.0015"), 2);
+        assert_eq!(millis("0.0001"), 1);
+        assert_eq!(millis("1e-4000"), 1);
+        assert_eq!(millis("1.5"), 1500);
+        assert_eq!(millis("-2.5"), -2500);
     }
 }
