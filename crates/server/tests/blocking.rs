@@ -755,3 +755,24 @@ fn an_lmove_by_another_client_serves_a_waiter_on_its_destination() {
     );
     assert_eq!(b.admin.command(&["EXISTS", "d"]), int(0));
 }
+
+#[test]
+fn a_timeout_under_a_millisecond_waits_one_and_a_negative_one_above_minus_one_forever() {
+    let transcript = on_both(|addr| {
+        let mut admin = Conn::open(addr);
+        let mut c = Conn::open(addr);
+        let id = c.int(&["CLIENT", "ID"]).to_string();
+        let started = Instant::now();
+        let mut seen = vec![
+            c.command(&["BLMPOP", "0.0001", "1", "missing", "LEFT"]),
+            c.command(&["BLMOVE", "missing", "d", "LEFT", "LEFT", "1e-300"]),
+        ];
+        assert!(started.elapsed() < Duration::from_secs(2));
+        c.send(&["BRPOPLPUSH", "missing", "d", "-0.0009"]);
+        assert!(c.silent_for(Duration::from_millis(200)), "waits on");
+        seen.push(admin.command(&["CLIENT", "UNBLOCK", &id]));
+        seen.push(c.read());
+        seen
+    });
+    assert_eq!(transcript, [Frame::Null, Frame::Null, int(1), Frame::Null]);
+}
