@@ -59,30 +59,6 @@ impl LongDouble {
         }
     }
 
-    /// The nearest `f64` (infinite past its range).
-    pub fn to_f64(self) -> f64 {
-        match self {
-            LongDouble::Nan => f64::NAN,
-            LongDouble::Inf { neg } => {
-                if neg {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                }
-            }
-            LongDouble::Finite { neg, mant, exp } => {
-                // In two steps, so that neither power of two leaves f64's range early.
-                let half = exp / 2;
-                let magnitude = mant as f64 * 2f64.powi(half) * 2f64.powi(exp - half);
-                if neg {
-                    -magnitude
-                } else {
-                    magnitude
-                }
-            }
-        }
-    }
-
     pub fn is_finite(&self) -> bool {
         matches!(self, LongDouble::Finite { .. })
     }
