@@ -776,3 +776,53 @@ fn a_timeout_under_a_millisecond_waits_one_and_a_negative_one_above_minus_one_fo
     });
     assert_eq!(transcript, [Frame::Null, Frame::Null, int(1), Frame::Null]);
 }
+
+#[test]
+fn a_blmove_onto_its_own_key_leaves_the_element_for_the_next_waiter() {
+    let transcript = on_both(|addr| {
+        let mut admin = Conn::open(addr);
+        let mut rotator = Conn::open(addr);
+        let mut popper = Conn::open(addr);
+        rotator.send(&["BLMOVE", "k", "k", "LEFT", "RIGHT", "0"]);
+        wait_blocked(&mut admin, 1);
+        popper.send(&["BLPOP", "k", "0"]);
+        wait_blocked(&mut admin, 2);
+        vec![
+            admin.command(&["RPUSH", "k", "a"]),
+            rotator.read(),
+            popper.read(),
+            admin.command(&["EXISTS", "k"]),
+        ]
+    });
+    assert_eq!(transcript, [int(1), bulk("a"), pair("k", "a"), int(0)]);
+}
+
+#[test]
+fn a_list_that_arrives_by_rename_or_copy_serves_the_waiters() {
+    let transcript = on_both(|addr| {
+        let mut admin = Conn::open(addr);
+        let mut mover = Conn::open(addr);
+        let mut popper = Conn::open(addr);
+        mover.send(&["BRPOPLPUSH", "k1", "d", "0"]);
+        popper.send(&["BLMPOP", "0", "1", "k2", "LEFT", "COUNT", "5"]);
+        wait_blocked(&mut admin, 2);
+        admin.command(&["RPUSH", "tmp", "a", "b"]);
+        vec![
+            admin.command(&["COPY", "tmp", "k2"]),
+            popper.read(),
+            admin.command(&["RENAME", "tmp", "k1"]),
+            mover.read(),
+            admin.command(&["LRANGE", "k1", "0", "-1"]),
+        ]
+    });
+    assert_eq!(
+        transcript,
+        [
+            int(1),
+            key_and("k2", &["a", "b"]),
+            Frame::simple("OK"),
+            bulk("b"),
+            bulks(&["a"])
+        ]
+    );
+}
