@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::cmd::Cmd;
 use crate::config::Config;
-use crate::connection::{Actor, Msg, Request, ShutdownReport, Snapshot, State};
+use crate::connection::{Actor, Meta, Mode, Msg, Request, ShutdownReport, Snapshot, State};
 use crate::error::{ClosedBy, Error, Sent, ServerError};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::reply::FromReply;
@@ -51,8 +51,12 @@ impl Client {
     /// A client in the `Created` state. Must be called inside a tokio runtime (it spawns
     /// the connection actor). Nothing connects until `connect()` or the first command.
     pub fn new(cfg: Config) -> Client {
-        let cfg = Arc::new(cfg);
-        let metrics = Arc::new(Metrics::default());
+        Client::with_mode(Arc::new(cfg), Arc::new(Metrics::default()), Mode::SHARED)
+    }
+
+    /// A client whose actor serves its connection in `mode` (a subscriber's, a pooled
+    /// connection's): the one driver behind every connection of the crate.
+    pub(crate) fn with_mode(cfg: Arc<Config>, metrics: Arc<Metrics>, mode: Mode) -> Client {
         let shared = Arc::new(crate::connection::SharedState {
             last_error: std::sync::Mutex::new(None),
             protocol: Default::default(),
@@ -71,6 +75,7 @@ impl Client {
             rx,
             wtx,
             push.clone(),
+            mode,
         );
         tokio::spawn(actor.run());
         let room = Arc::new(Semaphore::new(cfg.max_pending.max(1)));
@@ -206,14 +211,14 @@ impl Client {
         &self.inner.subs
     }
 
-    pub(crate) fn set_on_connect(&self, bytes: Option<Bytes>) {
+    pub(crate) fn set_on_connect(&self, bytes: Option<(Bytes, usize)>) {
         let _ = self.inner.tx.send(Msg::OnConnect(bytes));
     }
 
     /// Sends a command; error replies become `Error::Server`.
     pub async fn send(&self, cmd: &Cmd) -> Result<Frame, Error> {
         let span = tracing::debug_span!("redis.command", cmd = %cmd.display_name());
-        let req = self.request(cmd.encode(), 1, cmd.is_readonly(), cmd.timeout_override());
+        let req = self.request(cmd.encode(), 1, cmd.meta(), cmd.timeout_override());
         // A disabled span still costs an enter and an exit per poll: skip it.
         let f = if span.is_disabled() {
             req.await?
@@ -237,7 +242,7 @@ impl Client {
             client: self.clone(),
             buf: BytesMut::new(),
             count: 0,
-            readonly: true,
+            meta: Meta::default(),
             atomic: false,
         }
     }
@@ -246,7 +251,7 @@ impl Client {
         &self,
         bytes: Bytes,
         replies: usize,
-        resend_safe: bool,
+        meta: Meta,
         timeout: Option<Option<Duration>>,
     ) -> Result<Frame, Error> {
         let timeout = timeout.unwrap_or(self.inner.cfg.command_timeout);
@@ -271,7 +276,8 @@ impl Client {
             let req = Request {
                 bytes,
                 replies,
-                resend_safe,
+                meta,
+                internal: false,
                 retries: 0,
                 timeout,
                 tx,
@@ -322,14 +328,14 @@ pub struct Pipeline {
     client: Client,
     buf: BytesMut,
     count: usize,
-    readonly: bool,
+    meta: Meta,
     atomic: bool,
 }
 
 impl Pipeline {
     pub fn cmd(&mut self, c: Cmd) -> &mut Pipeline {
         c.encode_into(&mut self.buf);
-        self.readonly &= c.is_readonly();
+        self.meta = self.meta.join(c.meta());
         self.count += 1;
         self
     }
@@ -363,6 +369,11 @@ impl Pipeline {
         } else {
             (self.buf.clone().freeze(), self.count)
         };
+        // A transaction is not re-sent: its EXEC may have run.
+        let meta = Meta {
+            resend_safe: self.meta.resend_safe && !self.atomic,
+            ..self.meta
+        };
         let span = tracing::debug_span!(
             "redis.pipeline",
             commands = self.count,
@@ -370,7 +381,7 @@ impl Pipeline {
         );
         let frame = self
             .client
-            .request(bytes, replies, self.readonly && !self.atomic, None)
+            .request(bytes, replies, meta, None)
             .instrument(span)
             .await?;
         let frame = if self.atomic {

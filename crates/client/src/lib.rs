@@ -42,7 +42,7 @@ pub use commands::{
 };
 pub use config::{Addr, Config, ConfigBuilder, Protocol, RetryPolicy, TlsOptions};
 pub use connection::resolver::{Resolver, StaticResolver, SystemResolver};
-pub use connection::{ShutdownReport, Snapshot, State};
+pub use connection::{Meta, ShutdownReport, Slot, Snapshot, State};
 pub use error::{
     AddrFailure, Cause, ClosedBy, ConnectError, Error, Phase, Sent, ServerError, TypeError,
 };

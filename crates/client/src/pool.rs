@@ -12,26 +12,25 @@
 //! Every transition goes through `PoolConn::transition`, which checks it against that graph
 //! and counts any violation (there should be none: the tests assert it). At most `size`
 //! connections are checked out at once (a semaphore); a caller waits at most `pool_timeout`
-//! for a turn. Idle connections are checked before reuse (max lifetime, and a non-blocking
-//! read that finds a closed or dirty socket), and a background task keeps `min_idle` ready.
+//! for a turn. Idle connections are checked before reuse (max lifetime, and their actor's
+//! state: it reads all the time, so a closed socket or unasked-for bytes end it), and a
+//! background task keeps `min_idle` ready.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::Context;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use lockstep_resp::{Decoder, Frame};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use lockstep_resp::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use crate::client::Client;
 use crate::cmd::Cmd;
 use crate::config::{Config, Protocol};
-use crate::connection::dial::{dial, PhaseSink};
-use crate::connection::transport::Stream;
-use crate::error::{Cause, Error, Sent, ServerError};
+use crate::connection::Mode;
+use crate::error::{Cause, Error, Sent};
 use crate::metrics::Metrics;
 
 /// The state of one pooled connection.
@@ -164,16 +163,15 @@ pub struct Pool {
     inner: Arc<PoolInner>,
 }
 
-/// A dedicated connection: one socket, one command at a time, no reconnection (a broken
-/// connection is Unusable and replaced by the pool).
+/// A dedicated connection: a `Client` whose actor does not reconnect (a lost connection
+/// is Unusable and replaced by the pool: what its user set up on it died with it). One
+/// user at a time; the same driver as every other connection of the crate.
 pub struct Connection {
-    stream: Stream,
-    rbuf: BytesMut,
-    wbuf: BytesMut,
-    decoder: Decoder,
+    client: Client,
     pub protocol: Protocol,
     pub peer: String,
-    command_timeout: Option<Duration>,
+    /// A command timed out: its reply (or a blocked command's) may still come, ahead of
+    /// the next user's.
     broken: bool,
     session: Session,
 }
@@ -221,138 +219,68 @@ impl Connection {
     }
 
     async fn open_with(cfg: Arc<Config>, metrics: Arc<Metrics>) -> Result<Connection, Error> {
-        let (tx, _) = tokio::sync::mpsc::unbounded_channel();
-        let sink = PhaseSink { tx, epoch: 0 };
-        let est = dial(cfg.clone(), metrics, sink).await?;
+        let client = Client::with_mode(cfg, metrics, Mode::DEDICATED);
+        client.connect().await?;
         Ok(Connection {
-            stream: est.stream,
-            rbuf: est.rbuf,
-            wbuf: BytesMut::new(),
-            decoder: Decoder::default(),
-            protocol: est.protocol,
-            peer: est.peer,
-            command_timeout: cfg.command_timeout,
+            protocol: client.protocol().unwrap_or(Protocol::Resp2),
+            peer: client.peer().unwrap_or_default(),
+            client,
             broken: false,
             session: Session::default(),
         })
     }
 
-    /// True once an I/O error, a protocol error or a timeout left the stream unusable.
+    /// True once the connection was lost (an I/O error, a protocol error, a server that
+    /// went silent) or a command on it timed out.
     pub fn is_broken(&self) -> bool {
-        self.broken
+        self.broken || self.client.state() != crate::State::Ready
     }
 
     /// True when nothing sent on it left state behind (an open WATCH or MULTI, a SELECT,
     /// a subscription...): only then can another user have it.
     pub fn is_reusable(&self) -> bool {
-        !self.broken && self.session.clean()
+        !self.is_broken() && self.session.clean()
     }
 
     /// Sends one command and reads its reply. Error replies become `Error::Server`.
     pub async fn send(&mut self, cmd: &Cmd) -> Result<Frame, Error> {
-        let timeout = cmd.timeout_override().unwrap_or(self.command_timeout);
-        self.wbuf.clear();
-        cmd.encode_into(&mut self.wbuf);
         self.session.track(cmd);
-        let f = self.round_trip(1, timeout).await?;
-        match f {
-            Frame::Error(e) => Err(Error::Server(ServerError::from_bytes(&e))),
-            f => Ok(f),
-        }
+        let r = self.client.send(cmd).await;
+        self.note_timeout(&r);
+        r
     }
 
     /// Sends several commands in one write; returns their replies.
     pub async fn send_all(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
-        self.wbuf.clear();
+        let mut bytes = BytesMut::new();
+        let mut meta = crate::connection::Meta::default();
         for c in cmds {
-            c.encode_into(&mut self.wbuf);
+            c.encode_into(&mut bytes);
+            meta = meta.join(c.meta());
             self.session.track(c);
         }
-        match self.round_trip(cmds.len(), self.command_timeout).await? {
+        let r = self
+            .client
+            .request(bytes.freeze(), cmds.len(), meta, None)
+            .await;
+        self.note_timeout(&r);
+        match r? {
             Frame::Array(v) if cmds.len() != 1 => Ok(v),
             f => Ok(vec![f]),
         }
     }
 
-    async fn round_trip(&mut self, n: usize, timeout: Option<Duration>) -> Result<Frame, Error> {
-        if self.broken {
-            return Err(Error::ConnectionLost {
-                sent: Sent::No,
-                cause: Cause::Protocol("connection is broken".into()),
-            });
-        }
-        let work = async {
-            self.stream
-                .write_all(&self.wbuf)
-                .await
-                .map_err(|e| (Sent::MayHaveRun, Cause::from(e)))?;
-            let mut out = Vec::with_capacity(n);
-            while out.len() < n {
-                match self.decoder.decode(&mut self.rbuf) {
-                    Ok(Some(Frame::Push(_))) => {}
-                    Ok(Some(f)) => out.push(f),
-                    Ok(None) => {
-                        self.rbuf.reserve(8192);
-                        match self.stream.read_buf(&mut self.rbuf).await {
-                            Ok(0) => return Err((Sent::MayHaveRun, Cause::Closed)),
-                            Ok(_) => {}
-                            Err(e) => return Err((Sent::MayHaveRun, e.into())),
-                        }
-                    }
-                    Err(e) => return Err((Sent::MayHaveRun, Cause::Protocol(e.to_string()))),
-                }
-            }
-            Ok(out)
-        };
-        let r = match timeout {
-            Some(t) => match tokio::time::timeout(t, work).await {
-                Ok(r) => r,
-                Err(_) => {
-                    self.broken = true;
-                    return Err(Error::Timeout {
-                        after: t,
-                        state: crate::State::Ready,
-                        last_error: None,
-                    });
-                }
-            },
-            None => work.await,
-        };
-        match r {
-            Ok(mut v) if n == 1 => Ok(v.pop().unwrap_or(Frame::Null)),
-            Ok(v) => Ok(Frame::Array(v)),
-            Err((sent, cause)) => {
-                self.broken = true;
-                Err(Error::ConnectionLost { sent, cause })
-            }
+    fn note_timeout<T>(&mut self, r: &Result<T, Error>) {
+        if matches!(r, Err(Error::Timeout { .. })) {
+            self.broken = true;
         }
     }
 
-    /// A non-blocking look at the socket: a healthy idle connection has nothing to read.
+    /// A healthy idle connection is Ready: its actor reads all the time, so a closed
+    /// socket or bytes nobody asked for have already ended it.
     fn looks_healthy(&mut self) -> bool {
-        if self.broken || !self.rbuf.is_empty() {
-            return false;
-        }
-        let waker = noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        let mut buf = [0u8; 1];
-        let mut rb = ReadBuf::new(&mut buf);
-        // Ready means EOF, unexpected data, or an error: not reusable.
-        std::pin::Pin::new(&mut self.stream)
-            .poll_read(&mut cx, &mut rb)
-            .is_pending()
+        !self.is_broken()
     }
-}
-
-fn noop_waker() -> std::task::Waker {
-    use std::task::{RawWaker, RawWakerVTable, Waker};
-    fn clone(_: *const ()) -> RawWaker {
-        RawWaker::new(std::ptr::null(), &VTABLE)
-    }
-    fn noop(_: *const ()) {}
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-    // SAFETY: every vtable function ignores the (null) data pointer.
-    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
 }
 
 /// A connection owned by the pool, with its state.

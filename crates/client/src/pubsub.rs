@@ -1,9 +1,11 @@
 //! Pub/sub over the shared RESP3 connection, restored after every reconnect.
 //!
-//! In RESP3, SUBSCRIBE's confirmations and the messages are push frames, out of the reply
-//! order, so subscribing does not disturb the commands sharing the connection. The client
-//! keeps the set of channels and patterns and hands the actor a SUBSCRIBE/PSUBSCRIBE to
-//! write first on every new connection, before any queued command.
+//! In RESP3, SUBSCRIBE's confirmations and the messages are push frames, so subscribing
+//! does not disturb the commands sharing the connection: the messages go to subscriptions,
+//! and the confirmations (which arrive in order) complete the SUBSCRIBE as its replies.
+//! The client keeps the set of channels and patterns and hands the actor a
+//! SUBSCRIBE/PSUBSCRIBE to write first on every new connection, before any queued command.
+//! A `Subscriber` keeps its set here too.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -23,15 +25,17 @@ pub(crate) struct Registry {
 }
 
 #[derive(Default)]
-struct Subs {
-    channels: BTreeSet<Bytes>,
-    patterns: BTreeSet<Bytes>,
+pub(crate) struct Subs {
+    pub channels: BTreeSet<Bytes>,
+    pub patterns: BTreeSet<Bytes>,
 }
 
 impl Registry {
-    fn update(&self, f: impl FnOnce(&mut Subs)) -> Option<Bytes> {
+    /// Changes the set, and answers what `f` answered with what restores the new set on a
+    /// new connection: the commands and the confirmations they get.
+    pub(crate) fn update<R>(&self, f: impl FnOnce(&mut Subs) -> R) -> (R, Option<(Bytes, usize)>) {
         let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut s);
+        let r = f(&mut s);
         let mut out = BytesMut::new();
         if !s.channels.is_empty() {
             let c = cmd("SUBSCRIBE").arg(s.channels.iter().cloned().collect::<Vec<_>>());
@@ -41,7 +45,38 @@ impl Registry {
             let c = cmd("PSUBSCRIBE").arg(s.patterns.iter().cloned().collect::<Vec<_>>());
             c.encode_into(&mut out);
         }
-        (!out.is_empty()).then(|| out.freeze())
+        let confirmations = s.channels.len() + s.patterns.len();
+        (r, (!out.is_empty()).then(|| (out.freeze(), confirmations)))
+    }
+}
+
+/// The metadata of a subscription change: its replies are confirmations, and it may be
+/// re-sent (subscribing twice changes nothing).
+pub(crate) fn subscription_meta() -> crate::connection::Meta {
+    crate::connection::Meta {
+        subscription: true,
+        ..Default::default()
+    }
+}
+
+/// A message of a push frame (`message` or `pmessage`), if it is one.
+pub(crate) fn message_of(frame: &Frame) -> Option<Message> {
+    let Frame::Push(items) = frame else {
+        return None;
+    };
+    let bytes = |f: &Frame| f.as_bytes().map(Bytes::copy_from_slice);
+    match items.first().and_then(|k| k.as_bytes()) {
+        Some(b"message") if items.len() == 3 => Some(Message {
+            channel: bytes(&items[1])?,
+            pattern: None,
+            payload: bytes(&items[2])?,
+        }),
+        Some(b"pmessage") if items.len() == 4 => Some(Message {
+            channel: bytes(&items[2])?,
+            pattern: Some(bytes(&items[1])?),
+            payload: bytes(&items[3])?,
+        }),
+        _ => None,
     }
 }
 
@@ -75,36 +110,15 @@ impl Subscription {
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            let Frame::Push(items) = f else { continue };
-            let bytes = |f: &Frame| f.as_bytes().map(Bytes::copy_from_slice);
-            match items.first().and_then(|k| k.as_bytes()) {
-                Some(b"message") if items.len() == 3 => {
-                    let (Some(ch), Some(payload)) = (bytes(&items[1]), bytes(&items[2])) else {
-                        continue;
-                    };
-                    if self.channels.contains(&ch) {
-                        return Some(Message {
-                            channel: ch,
-                            pattern: None,
-                            payload,
-                        });
-                    }
-                }
-                Some(b"pmessage") if items.len() == 4 => {
-                    let (Some(pat), Some(ch), Some(payload)) =
-                        (bytes(&items[1]), bytes(&items[2]), bytes(&items[3]))
-                    else {
-                        continue;
-                    };
-                    if self.patterns.contains(&pat) {
-                        return Some(Message {
-                            channel: ch,
-                            pattern: Some(pat),
-                            payload,
-                        });
-                    }
-                }
-                _ => {}
+            let Some(message) = message_of(&f) else {
+                continue;
+            };
+            let wanted = match &message.pattern {
+                None => self.channels.contains(&message.channel),
+                Some(pattern) => self.patterns.contains(pattern),
+            };
+            if wanted {
+                return Some(message);
             }
         }
     }
@@ -138,7 +152,7 @@ impl Client {
             ));
         }
         let rx = self.push_frames();
-        let on_connect = self.registry().update(|s| {
+        let ((), on_connect) = self.registry().update(|s| {
             s.channels.extend(channels.iter().cloned());
             s.patterns.extend(patterns.iter().cloned());
         });
@@ -150,8 +164,9 @@ impl Client {
         if !patterns.is_empty() {
             cmd("PSUBSCRIBE").arg(&patterns).encode_into(&mut out);
         }
-        // Confirmations are push frames: nothing comes back in the reply order.
-        self.request(out.freeze(), 0, false, None).await?;
+        let confirmations = channels.len() + patterns.len();
+        self.request(out.freeze(), confirmations, subscription_meta(), None)
+            .await?;
         Ok(Subscription {
             rx,
             channels: channels.into_iter().collect(),
@@ -161,16 +176,32 @@ impl Client {
     }
 
     /// Unsubscribes from channels for every subscription of this client.
+    /// Unsubscribes from channels for every subscription of this client; from every
+    /// channel when `channels` is empty.
     pub async fn unsubscribe<A: ToArg>(&self, channels: &[A]) -> Result<(), Error> {
         let channels = to_bytes(channels);
-        let on_connect = self.registry().update(|s| {
-            for c in &channels {
-                s.channels.remove(c);
-            }
-        });
+        let (confirmations, on_connect) = self
+            .registry()
+            .update(|s| unsubscribe_from(&mut s.channels, &channels));
         self.set_on_connect(on_connect);
-        self.request(cmd("UNSUBSCRIBE").arg(&channels).encode(), 0, false, None)
+        let c = cmd("UNSUBSCRIBE").arg(&channels);
+        self.request(c.encode(), confirmations, subscription_meta(), None)
             .await
             .map(|_| ())
     }
+}
+
+/// Takes `names` out of `set` (all of it when `names` is empty) and answers how many
+/// confirmations the server sends: one per name, or for no names one per subscription
+/// (one when there is none).
+pub(crate) fn unsubscribe_from(set: &mut BTreeSet<Bytes>, names: &[Bytes]) -> usize {
+    if names.is_empty() {
+        let n = set.len().max(1);
+        set.clear();
+        return n;
+    }
+    for name in names {
+        set.remove(name);
+    }
+    names.len()
 }

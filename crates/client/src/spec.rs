@@ -84,10 +84,10 @@ impl CommandSpec {
 /// it blocks (re-sent, it waits its full timeout again from the new send, and a pop that
 /// ran on the lost connection already took its element).
 ///
-/// `may_replicate` is not here although it marks commands with side effects: Redis hides it
-/// from COMMAND INFO, so the generated table never has it set. The one readonly command
-/// Redis gives it (PFCOUNT, which may rewrite its cached cardinality) is idempotent, so
-/// re-sending it stays safe.
+/// `may_replicate` is not here although it marks commands with side effects: the one
+/// readonly command Redis gives it (PFCOUNT, which may rewrite its cached cardinality) is
+/// idempotent, so re-sending it stays safe; the others (EVAL, FCALL, PUBLISH) are not
+/// readonly and so never resent.
 const NOT_RESENDABLE: u32 = flags::WRITE | flags::BLOCKING;
 
 /// A `fast` keyless command with none of these touches no data at all (PING, ECHO, TIME,
@@ -146,6 +146,125 @@ pub(crate) fn changes_session(c: &Command) -> bool {
 fn needs_argument(c: &Command) -> bool {
     let names = if c.full_name.contains('|') { 2 } else { 1 };
     c.arity.unsigned_abs() > names
+}
+
+/// Commands whose replies are subscription confirmations (one per channel or pattern, a
+/// push frame in RESP3), which the connection matches in order as their replies. Their
+/// metadata is that of PUBSUB CHANNELS or PUBLISH (`pubsub`, no keys or the channel as a
+/// key): the reply shape is behaviour, as EXEC's is.
+const SUBSCRIPTIONS: &[&str] = &[
+    "subscribe",
+    "psubscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "sunsubscribe",
+];
+
+/// Where a request's keys live in a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// The command has no keys (PING, INFO): any node can serve it.
+    Keyless,
+    /// Every key hashes to this slot.
+    One(u16),
+    /// Keys in several slots (a cluster refuses it with CROSSSLOT).
+    Cross,
+    /// The keys cannot be told (an unknown command, or arguments its key specs cannot read).
+    Unknown,
+}
+
+impl Slot {
+    /// The slot of keys in two slots: the same, or `Cross`; keyless joins anything.
+    fn join(self, other: Slot) -> Slot {
+        match (self, other) {
+            (Slot::Keyless, s) | (s, Slot::Keyless) => s,
+            (Slot::Unknown, _) | (_, Slot::Unknown) => Slot::Unknown,
+            (Slot::One(a), Slot::One(b)) if a == b => Slot::One(a),
+            _ => Slot::Cross,
+        }
+    }
+}
+
+/// What a request knows about itself from Redis's metadata, decided once when it is sent
+/// (not re-read from its bytes when a connection is lost): its flags, whether it may be
+/// re-sent, whether it changes the connection's session, where its keys live, and whether
+/// its replies are subscription confirmations. A pipeline's is the join of its commands'.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Redis's flags (`lockstep_commands::flags`): of the command, or every flag of any
+    /// command of a pipeline.
+    pub flags: u32,
+    pub resend_safe: bool,
+    pub changes_session: bool,
+    pub slot: Slot,
+    pub subscription: bool,
+}
+
+impl Default for Meta {
+    /// An empty pipeline: nothing to say against resending it, no keys.
+    fn default() -> Meta {
+        Meta {
+            flags: 0,
+            resend_safe: true,
+            changes_session: false,
+            slot: Slot::Keyless,
+            subscription: false,
+        }
+    }
+}
+
+impl Meta {
+    /// The metadata of a command, given its resolution and its arguments (name first);
+    /// `resend_safe` as `Cmd::is_readonly` decided it.
+    pub(crate) fn of<'a>(
+        spec: CommandSpec,
+        args: impl Iterator<Item = &'a [u8]>,
+        resend_safe: bool,
+    ) -> Meta {
+        let Some(c) = spec.command() else {
+            return Meta {
+                flags: 0,
+                resend_safe,
+                changes_session: spec.changes_session(),
+                slot: Slot::Unknown,
+                subscription: false,
+            };
+        };
+        let slot = if c.key_specs.is_empty() {
+            Slot::Keyless
+        } else {
+            let argv: Vec<&[u8]> = args.collect();
+            match c.key_positions(&argv) {
+                Some(positions) => positions.iter().fold(Slot::Keyless, |slot, &i| {
+                    slot.join(Slot::One(lockstep_commands::key_slot(argv[i])))
+                }),
+                None => Slot::Unknown,
+            }
+        };
+        Meta {
+            flags: c.flags,
+            resend_safe,
+            changes_session: changes_session(c),
+            slot,
+            subscription: SUBSCRIPTIONS.contains(&c.full_name),
+        }
+    }
+
+    /// The metadata of a pipeline that runs `self`'s commands, then `other`'s.
+    pub fn join(self, other: Meta) -> Meta {
+        Meta {
+            flags: self.flags | other.flags,
+            resend_safe: self.resend_safe && other.resend_safe,
+            changes_session: self.changes_session || other.changes_session,
+            slot: self.slot.join(other.slot),
+            subscription: self.subscription || other.subscription,
+        }
+    }
+
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
 }
 
 #[cfg(test)]

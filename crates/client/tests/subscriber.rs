@@ -94,3 +94,30 @@ async fn a_subscribe_issued_while_the_server_is_down_completes_after_it_returns(
     let admin = Client::new(config(redis.addr()).build());
     assert_eq!(numsub(&admin, "late").await, 1);
 }
+
+/// A subscriber is a connection like any other: its reconnect goes through the same state
+/// machine, so `watch()` shows it leave Ready and come back with a later epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_s_reconnect_shows_in_watch() {
+    let mut redis = RedisServer::start();
+    let mut sub = Subscriber::connect(resp2(&redis)).await.unwrap();
+    let publisher = Client::new(config(redis.addr()).build());
+    sub.subscribe(&["news"]).await.unwrap();
+    let mut watch = sub.watch();
+    let before = *watch.borrow_and_update();
+    assert_eq!(before.state, lockstep::State::Ready);
+    redis.restart();
+    // The restart may be over before the watch is read: the epoch tells that Ready was
+    // left (one transition at least) and entered again (one more).
+    let back = bounded(
+        10,
+        "Ready again at a later epoch",
+        watch.wait_for(|s| s.state == lockstep::State::Ready && s.epoch > before.epoch),
+    )
+    .await
+    .map(|s| *s)
+    .unwrap();
+    assert!(back.epoch >= before.epoch + 2, "{before:?} -> {back:?}");
+    publish_until_received(&publisher, &mut sub, "news", "after").await;
+    assert_eq!(sub.reconnects(), 1);
+}

@@ -13,7 +13,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::dial::{dial, Established, PhaseSink};
 use super::io::Io;
-use super::{Msg, Request, ShutdownReport, Snapshot, State};
+use super::{Mode, Msg, Request, ShutdownReport, Snapshot, State};
 use crate::config::Config;
 use crate::error::{Cause, ClosedBy, ConnectError, Error, Sent};
 use crate::metrics::Metrics;
@@ -47,6 +47,8 @@ enum CloseReason {
     Failed,
     /// shutdown(): final.
     Shutdown,
+    /// A connection that is not re-established (`Mode::reconnect` off) was lost: final.
+    Lost,
 }
 
 /// THE state. Each variant owns exactly the resources of that state, so leaving a state
@@ -115,8 +117,12 @@ pub(crate) struct Actor {
     /// connect() callers waiting for the current attempt (single flight).
     connect_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
     push: broadcast::Sender<Frame>,
-    on_connect: Option<Bytes>,
+    /// Sent first on every new connection (resubscription), with its reply count.
+    on_connect: Option<(Bytes, usize)>,
     shutdown: Option<ShutdownState>,
+    mode: Mode,
+    /// Why a connection that is not re-established was lost.
+    lost: Option<Cause>,
 }
 
 impl Actor {
@@ -127,6 +133,7 @@ impl Actor {
         rx: mpsc::UnboundedReceiver<Msg>,
         watch: watch::Sender<Snapshot>,
         push: broadcast::Sender<Frame>,
+        mode: Mode,
     ) -> Actor {
         let (phase_tx, phase_rx) = mpsc::unbounded_channel();
         Actor {
@@ -144,6 +151,8 @@ impl Actor {
             push,
             on_connect: None,
             shutdown: None,
+            mode,
+            lost: None,
         }
     }
 
@@ -368,6 +377,18 @@ impl Actor {
                     sent: Sent::No,
                 }));
             }
+            Conn::Closed(CloseReason::Lost) => {
+                let _ = req.tx.send(Err(self.lost_error()));
+            }
+        }
+    }
+
+    /// What a command or connect() gets once a connection that is not re-established
+    /// was lost.
+    fn lost_error(&self) -> Error {
+        Error::ConnectionLost {
+            sent: Sent::No,
+            cause: self.lost.clone().unwrap_or(Cause::Closed),
         }
     }
 
@@ -402,6 +423,9 @@ impl Actor {
                     by: ClosedBy::Shutdown,
                     sent: Sent::No,
                 }));
+            }
+            Conn::Closed(CloseReason::Lost) => {
+                let _ = tx.send(Err(self.lost_error()));
             }
         }
     }
@@ -472,9 +496,13 @@ impl Actor {
                     .map_or(Duration::from_secs(1), |t| {
                         (t / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
                     });
-                let mut io = Box::new(Io::new(est, check));
-                if let Some(b) = &self.on_connect {
-                    io.enqueue_raw(b);
+                let mut io = Box::new(Io::new(est, check, self.mode.subscriber));
+                if let Some((bytes, replies)) = &self.on_connect {
+                    let meta = crate::spec::Meta {
+                        subscription: true,
+                        ..crate::spec::Meta::default()
+                    };
+                    io.enqueue(Request::internal(bytes.clone(), *replies, meta));
                 }
                 let mut sent = 0;
                 for req in self.waiting.drain(..) {
@@ -551,9 +579,9 @@ impl Actor {
                 Sent::No
             };
             let may_resend = sent == Sent::No
-                || ((p.req.resend_safe || self.cfg.retry_writes)
+                || ((p.req.meta.resend_safe || self.cfg.retry_writes)
                     && p.req.retries < self.cfg.max_command_retries);
-            if may_resend && self.shutdown.is_none() {
+            if may_resend && self.shutdown.is_none() && self.mode.reconnect {
                 if sent == Sent::MayHaveRun {
                     p.req.retries += 1;
                     Metrics::inc(&self.metrics.retried);
@@ -575,10 +603,19 @@ impl Actor {
         }
         self.set_last_error(Some(Error::ConnectionLost {
             sent: Sent::No,
-            cause,
+            cause: cause.clone(),
         }));
         if self.shutdown.is_some() {
             self.set(from, Conn::Closed(CloseReason::Shutdown));
+            return;
+        }
+        if !self.mode.reconnect {
+            self.lost = Some(cause.clone());
+            let err = self.lost_error();
+            for req in self.waiting.drain(..) {
+                let _ = req.tx.send(Err(err.clone()));
+            }
+            self.set(from, Conn::Closed(CloseReason::Lost));
             return;
         }
         let delay = self.cfg.retry.delay(0);

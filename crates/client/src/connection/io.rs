@@ -63,10 +63,12 @@ pub(crate) struct Io {
     tick: tokio::time::Interval,
     /// Callers woken by reads that have not sent a command since.
     expected: usize,
+    /// RESP2 subscriber: messages are arrays, told apart from replies by their kind.
+    messages_are_arrays: bool,
 }
 
 impl Io {
-    pub fn new(est: Established, check_every: Duration) -> Io {
+    pub fn new(est: Established, check_every: Duration, subscriber: bool) -> Io {
         let (rd, wr) = tokio::io::split(est.stream);
         let mut tick = tokio::time::interval(check_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -84,20 +86,18 @@ impl Io {
             last_read: Instant::now(),
             tick,
             expected: 0,
+            messages_are_arrays: subscriber && est.protocol == Protocol::Resp2,
         }
     }
 
     /// Appends a command to the write buffer and the FIFO.
     pub fn enqueue(&mut self, req: Request) {
-        self.expected = self.expected.saturating_sub(1);
+        if !req.internal {
+            self.expected = self.expected.saturating_sub(1);
+        }
         let start = self.queued;
         self.wbuf.extend_from_slice(&req.bytes);
         self.queued += req.bytes.len() as u64;
-        if req.replies == 0 {
-            // Nothing comes back in order; done once handed to the socket buffer.
-            let _ = req.tx.send(Ok(Frame::Null));
-            return;
-        }
         let deadline = req.timeout.map(|t| Instant::now() + t);
         self.pending.push_back(Pending {
             req,
@@ -105,12 +105,6 @@ impl Io {
             got: Vec::new(),
             deadline,
         });
-    }
-
-    /// Appends raw bytes that expect no ordered reply (resubscription).
-    pub fn enqueue_raw(&mut self, bytes: &[u8]) {
-        self.wbuf.extend_from_slice(bytes);
-        self.queued += bytes.len() as u64;
     }
 
     /// True when commands wait to be written and callers woken by a read have not sent
@@ -192,11 +186,14 @@ impl Io {
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(Cause::Protocol(e.to_string())),
             };
-            if let Frame::Push(_) = frame {
-                Metrics::inc(&metrics.push_frames);
-                let _ = push.send(frame);
-                continue;
-            }
+            let frame = match self.out_of_order(frame) {
+                Ok(reply) => reply,
+                Err(pushed) => {
+                    Metrics::inc(&metrics.push_frames);
+                    let _ = push.send(pushed);
+                    continue;
+                }
+            };
             let Some(head) = self.pending.front_mut() else {
                 return Err(Cause::Protocol(format!(
                     "reply with no command waiting for it: {}",
@@ -214,12 +211,50 @@ impl Io {
             };
             let done = self.pending.pop_front().expect("head exists");
             Metrics::inc(&metrics.replies);
+            if done.req.internal {
+                continue;
+            }
             if done.req.tx.send(Ok(frame)).is_err() {
                 // The caller timed out or went away: its reply is dropped in its place.
                 Metrics::inc(&metrics.late_replies);
             } else {
                 self.expected += 1;
             }
+        }
+    }
+
+    /// Tells a frame that is a reply (`Ok`) from one that arrives out of the reply order
+    /// (`Err`, as a push frame): a RESP3 push, or a RESP2 subscriber's message. A
+    /// subscription confirmation is the reply of the (P|S)(UN)SUBSCRIBE at the head of the
+    /// queue; with none there (a server that unsubscribes a client by itself), a push.
+    fn out_of_order(&self, frame: Frame) -> Result<Frame, Frame> {
+        let items = match &frame {
+            Frame::Push(items) => items,
+            Frame::Array(items) if self.messages_are_arrays => items,
+            _ => return Ok(frame),
+        };
+        let kind = items.first().and_then(|k| k.as_bytes()).unwrap_or_default();
+        let is_message = matches!(kind, b"message" | b"pmessage" | b"smessage");
+        let is_confirmation = matches!(
+            kind,
+            b"subscribe"
+                | b"psubscribe"
+                | b"ssubscribe"
+                | b"unsubscribe"
+                | b"punsubscribe"
+                | b"sunsubscribe"
+        );
+        let head_confirms = self
+            .pending
+            .front()
+            .is_some_and(|p| p.req.meta.subscription);
+        match frame {
+            Frame::Push(items) if is_confirmation && head_confirms => Ok(Frame::Array(items)),
+            Frame::Push(_) => Err(frame),
+            Frame::Array(items) if is_message || (is_confirmation && !head_confirms) => {
+                Err(Frame::Push(items))
+            }
+            other => Ok(other),
         }
     }
 }

@@ -32,6 +32,7 @@ use lockstep_resp::Frame;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+pub use crate::spec::{Meta, Slot};
 pub(crate) use actor::{Actor, SharedState};
 
 use crate::error::Error;
@@ -82,17 +83,50 @@ pub struct ShutdownReport {
     pub deadline_hit: bool,
 }
 
+/// How an actor serves its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mode {
+    /// Re-establish a lost connection (the shared client, a subscriber). A pooled
+    /// connection is not: what its user set up on it (MULTI, WATCH, SELECT) died with it,
+    /// so it is closed, and its commands fail.
+    pub reconnect: bool,
+    /// A subscriber's connection: in RESP2 its messages are arrays, which are told apart
+    /// from replies by their kind (`message`, `pmessage`, `smessage`).
+    pub subscriber: bool,
+}
+
+impl Mode {
+    /// The shared, multiplexed connection of a `Client`.
+    pub const SHARED: Mode = Mode {
+        reconnect: true,
+        subscriber: false,
+    };
+    /// A `Subscriber`'s connection.
+    pub const SUBSCRIBER: Mode = Mode {
+        reconnect: true,
+        subscriber: true,
+    };
+    /// A pooled connection (`pool::Connection`).
+    pub const DEDICATED: Mode = Mode {
+        reconnect: false,
+        subscriber: false,
+    };
+}
+
 /// One command (or a pipeline of several) on its way to the connection.
 pub(crate) struct Request {
     /// The encoded command(s).
     pub bytes: Bytes,
     /// How many replies to collect; 1 delivers the frame itself, more deliver an array.
-    /// 0: no reply is expected in the stream (RESP3 SUBSCRIBE family: confirmations are
-    /// push frames); the request completes with `Null` once written.
+    /// Subscription confirmations count as replies (one per channel or pattern), push
+    /// frames in RESP3 though they are.
     pub replies: usize,
-    /// Safe to re-send after a lost connection: decided once, from the command's Redis
-    /// flags when it was built (`Cmd::is_readonly`), read at every loss.
-    pub resend_safe: bool,
+    /// What the command's metadata says (may it be re-sent after a lost connection, its
+    /// slot, ...): decided once, when it was sent.
+    pub meta: crate::spec::Meta,
+    /// Sent by the connection itself (the subscriptions restored after a reconnect):
+    /// nobody waits for its replies.
+    pub internal: bool,
     /// Times re-sent so far.
     pub retries: u32,
     /// How long the connection may stay silent with this command at the head of the
@@ -112,6 +146,24 @@ pub(crate) enum Msg {
         deadline: Instant,
         tx: oneshot::Sender<ShutdownReport>,
     },
-    /// Frames to send after every (re)connect before anything else (resubscription).
-    OnConnect(Option<Bytes>),
+    /// Commands to send after every (re)connect before anything else (resubscription),
+    /// and how many replies (confirmations) they get.
+    OnConnect(Option<(Bytes, usize)>),
+}
+
+impl Request {
+    /// A request of the connection's own, whose replies are read and dropped.
+    pub(crate) fn internal(bytes: Bytes, replies: usize, meta: crate::spec::Meta) -> Request {
+        let (tx, _) = oneshot::channel();
+        Request {
+            bytes,
+            replies,
+            meta,
+            internal: true,
+            retries: 0,
+            timeout: None,
+            tx,
+            _room: None,
+        }
+    }
 }
