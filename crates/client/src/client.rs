@@ -255,46 +255,51 @@ impl Client {
         timeout: Option<Option<Duration>>,
     ) -> Result<Frame, Error> {
         let timeout = timeout.unwrap_or(self.inner.cfg.command_timeout);
-        let work = async {
-            // A pipeline takes room for each of its commands (all of the room at most, so
-            // that a pipeline longer than the bound still goes, alone).
-            let n = replies.clamp(1, self.inner.cfg.max_pending.max(1)) as u32;
-            let room = match self.inner.room.clone().try_acquire_many_owned(n) {
-                Ok(p) => p,
-                Err(TryAcquireError::NoPermits) => {
-                    Metrics::inc(&self.inner.metrics.queue_full_waits);
-                    self.inner
-                        .room
-                        .clone()
-                        .acquire_many_owned(n)
-                        .await
-                        .map_err(|_| closed(Sent::No))?
-                }
-                Err(TryAcquireError::Closed) => return Err(closed(Sent::No)),
-            };
-            let (tx, rx) = oneshot::channel();
-            let req = Request {
-                bytes,
-                replies,
-                meta,
-                internal: false,
-                retries: 0,
-                timeout,
-                tx,
-                _room: Some(room),
-            };
-            self.inner
-                .tx
-                .send(Msg::Cmd(req))
-                .map_err(|_| closed(Sent::No))?;
-            rx.await.unwrap_or_else(|_| Err(closed(Sent::MayHaveRun)))
+        let deadline = timeout.map(|t| Instant::now() + t);
+        // A pipeline takes room for each of its commands (all of the room at most, so that
+        // a pipeline longer than the bound still goes, alone).
+        let n = replies.clamp(1, self.inner.cfg.max_pending.max(1)) as u32;
+        let room = match self.inner.room.clone().try_acquire_many_owned(n) {
+            Ok(p) => p,
+            Err(TryAcquireError::NoPermits) => {
+                Metrics::inc(&self.inner.metrics.queue_full_waits);
+                let wait = self.inner.room.clone().acquire_many_owned(n);
+                let acquired =
+                    match deadline {
+                        Some(d) => tokio::time::timeout_at(d, wait).await.map_err(|_| {
+                            Error::Backpressure {
+                                after: timeout.unwrap_or_default(),
+                                max_pending: self.inner.cfg.max_pending,
+                            }
+                        })?,
+                        None => wait.await,
+                    };
+                acquired.map_err(|_| closed(Sent::No))?
+            }
+            Err(TryAcquireError::Closed) => return Err(closed(Sent::No)),
         };
-        match timeout {
-            Some(t) => match tokio::time::timeout(t, work).await {
+        let (tx, rx) = oneshot::channel();
+        let req = Request {
+            bytes,
+            replies,
+            meta,
+            internal: false,
+            retries: 0,
+            timeout,
+            tx,
+            _room: Some(room),
+        };
+        self.inner
+            .tx
+            .send(Msg::Cmd(req))
+            .map_err(|_| closed(Sent::No))?;
+        let reply = async { rx.await.unwrap_or_else(|_| Err(closed(Sent::MayHaveRun))) };
+        match (deadline, timeout) {
+            (Some(d), Some(t)) => match tokio::time::timeout_at(d, reply).await {
                 Ok(r) => r,
                 Err(_) => Err(self.timeout_error(t)),
             },
-            None => work.await,
+            _ => reply.await,
         }
     }
 

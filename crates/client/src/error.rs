@@ -272,6 +272,10 @@ pub enum Error {
     Config(String),
     /// No pooled connection became available within the pool timeout.
     PoolTimeout { after: Duration },
+    /// The client's queue stayed full (`Config::max_pending` commands queued or in
+    /// flight) for the whole command timeout: the command was never handed to the
+    /// connection, so it did not run.
+    Backpressure { after: Duration, max_pending: usize },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -289,7 +293,9 @@ impl Error {
     pub fn not_sent(&self) -> bool {
         matches!(
             self,
-            Error::ConnectionLost { sent: Sent::No, .. } | Error::Closed { sent: Sent::No, .. }
+            Error::ConnectionLost { sent: Sent::No, .. }
+                | Error::Closed { sent: Sent::No, .. }
+                | Error::Backpressure { .. }
         )
     }
 
@@ -301,6 +307,7 @@ impl Error {
                 | Error::ConnectionLost { .. }
                 | Error::Timeout { .. }
                 | Error::Closed { .. }
+                | Error::Backpressure { .. }
         )
     }
 
@@ -347,6 +354,10 @@ impl fmt::Display for Error {
             Error::PoolTimeout { after } => {
                 write!(f, "no pooled connection became free within {after:?}")
             }
+            Error::Backpressure { after, max_pending } => write!(
+                f,
+                "the client's queue stayed full ({max_pending} commands queued or in flight) for {after:?}; the command was not sent"
+            ),
         }
     }
 }

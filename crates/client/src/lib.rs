@@ -52,7 +52,7 @@ pub use pool::{ConnState, Connection, Pool, PoolOptions, PoolStats, PooledConn};
 pub use pubsub::{Message, Subscription};
 pub use reply::FromReply;
 pub use subscriber::Subscriber;
-pub use transaction::{Transaction, TransactionBody};
+pub use transaction::Transaction;
 
 /// Everything a typical user needs in scope: the client, the pool, and every command trait.
 pub mod prelude {

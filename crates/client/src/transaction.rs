@@ -12,23 +12,18 @@
 //! use lockstep::prelude::*;
 //! // Adds 5 to "balance", however many other clients race to change it.
 //! let new_balance: Option<i64> = pool
-//!     .transaction("balance", 10, |c| {
-//!         Box::pin(async move {
-//!             let balance = c.get::<Option<i64>>("balance").await?.unwrap_or(0);
-//!             let set: Option<((),)> = c
-//!                 .multi()
-//!                 .cmd(cmd("SET").arg("balance").arg(balance + 5))
-//!                 .exec()
-//!                 .await?;
-//!             Ok(set.map(|_| balance + 5))
-//!         })
+//!     .transaction("balance", 10, async |c| {
+//!         let balance = c.get::<Option<i64>>("balance").await?.unwrap_or(0);
+//!         let set: Option<((),)> = c
+//!             .multi()
+//!             .cmd(cmd("SET").arg("balance").arg(balance + 5))
+//!             .exec()
+//!             .await?;
+//!         Ok(set.map(|_| balance + 5))
 //!     })
 //!     .await?;
 //! # Ok(()) }
 //! ```
-
-use std::future::Future;
-use std::pin::Pin;
 
 use lockstep_resp::Frame;
 
@@ -108,15 +103,11 @@ impl Transaction<'_> {
     }
 }
 
-/// The body of a transaction: reads through the connection, then returns what its
-/// `multi()…exec()` returned.
-pub type TransactionBody<'c, T> =
-    Pin<Box<dyn Future<Output = Result<Option<T>, Error>> + Send + 'c>>;
-
 impl Pool {
     /// Runs `body` on one pooled connection after WATCH `keys`, again (on the same
     /// connection, watching anew) each time EXEC reports that a watched key changed, at
-    /// most `attempts` times. `Ok(None)` when every attempt lost the race.
+    /// most `attempts` times. `Ok(None)` when every attempt lost the race. The body reads
+    /// through the connection, then returns what its `multi()…exec()` returned.
     pub async fn transaction<T, F>(
         &self,
         keys: impl ToArg,
@@ -124,7 +115,7 @@ impl Pool {
         mut body: F,
     ) -> Result<Option<T>, Error>
     where
-        F: for<'c> FnMut(&'c PooledConn) -> TransactionBody<'c, T>,
+        F: AsyncFnMut(&PooledConn) -> Result<Option<T>, Error>,
     {
         let c = self.get().await?;
         let watch = cmd("WATCH").arg(keys);

@@ -31,13 +31,22 @@ async fn a_stalled_server_holds_callers_at_max_pending_and_every_caller_finishes
     assert_eq!(m.pending, 10, "{m:?}");
     assert_eq!(m.commands, 10, "only 10 reached the connection: {m:?}");
     assert_eq!(m.queue_full_waits, 40, "{m:?}");
+    let mut held_back = 0;
     for t in tasks {
         match bounded(10, "a held-back caller", t).await.unwrap() {
             Ok(()) => panic!("nothing can succeed through a silent server"),
             Err(Error::Timeout { .. } | Error::ConnectionLost { .. }) => {}
+            // Never handed to the connection: it did not run, and says so.
+            Err(e @ Error::Backpressure { .. }) => {
+                assert!(e.not_sent(), "{e}");
+                held_back += 1;
+            }
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
+    // The 40 that found the queue full waited their whole timeout for room (the 10 in
+    // flight held it until their own timeout recycled the connection).
+    assert!(held_back > 0, "the held-back callers fail as Backpressure");
     proxy.set_mode(Mode::Forward);
     bounded(10, "recovery", async {
         while c.set("after", 1).await.is_err() {

@@ -87,18 +87,17 @@ async fn racing_transactions_retry_until_each_one_wins() {
             tokio::spawn(async move {
                 for _ in 0..25 {
                     let r = p
-                        .transaction("counter", 1000, |c| {
-                            Box::pin(async move {
-                                let n = c.get::<Option<i64>>("counter").await?.unwrap_or(0);
-                                // Give the others a chance to change it in between.
-                                tokio::task::yield_now().await;
-                                let set: Option<((),)> = c
-                                    .multi()
-                                    .cmd(cmd("SET").arg("counter").arg(n + 1))
-                                    .exec()
-                                    .await?;
-                                Ok(set.map(|_| n + 1))
-                            })
+                        // An async closure, no box: and the whole stays Send (spawned).
+                        .transaction("counter", 1000, async |c| {
+                            let n = c.get::<Option<i64>>("counter").await?.unwrap_or(0);
+                            // Give the others a chance to change it in between.
+                            tokio::task::yield_now().await;
+                            let set: Option<((),)> = c
+                                .multi()
+                                .cmd(cmd("SET").arg("counter").arg(n + 1))
+                                .exec()
+                                .await?;
+                            Ok(set.map(|_| n + 1))
                         })
                         .await
                         .unwrap();
@@ -119,11 +118,9 @@ async fn a_transaction_body_error_unwatches_and_is_returned() {
     let redis = RedisServer::start();
     let p = pool(redis.addr(), 1);
     let r: Result<Option<()>, _> = p
-        .transaction("k", 3, |c| {
-            Box::pin(async move {
-                c.query_wrongtype().await?;
-                Ok(Some(()))
-            })
+        .transaction("k", 3, async |c| {
+            c.query_wrongtype().await?;
+            Ok(Some(()))
         })
         .await;
     assert_eq!(r.unwrap_err().server_error().unwrap().code, "WRONGTYPE");
