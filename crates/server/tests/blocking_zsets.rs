@@ -324,12 +324,9 @@ fn a_served_pop_sends_its_events_after_the_writers() {
     });
 }
 
-/// Redis serves a waiter from the first of its keys that was written (here k2, written
-/// first inside the transaction). lockstep runs the waiter's command again, which takes
-/// the first of its keys that holds members (k1): a gap of the re-run design that BLPOP
-/// shares, left for dispatch to close by telling the command which key woke it.
+/// Redis serves a waiter from the key whose write woke it (here k2, written first
+/// inside the transaction), not from the first of its keys that holds members.
 #[test]
-#[ignore = "a woken command does not yet know which key woke it"]
 fn a_waiter_is_served_from_the_key_written_first() {
     same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
@@ -424,6 +421,23 @@ fn a_key_named_twice_is_waited_on_once() {
         log.push(waiter.read());
         log.push(admin.command(&["ZADD", "z1", "0", "a", "1", "c"]));
         log.push(waiter.command(&["BZPOPMIN", "z1", "z2", "z2", "z1", "0"]));
+        log
+    });
+}
+
+#[test]
+fn a_waiter_is_served_from_its_ready_key_past_an_earlier_key_of_another_type() {
+    same_as_redis(|addr| {
+        let mut admin = Conn::open(addr);
+        let mut waiter = park(
+            addr,
+            &mut admin,
+            1,
+            &["BZMPOP", "0", "2", "k1", "k2", "MAX"],
+        );
+        let mut log = vec![admin.command(&["SET", "k1", "v"])];
+        log.push(admin.command(&["ZADD", "k2", "1", "x", "2", "y"]));
+        log.push(waiter.read());
         log
     });
 }

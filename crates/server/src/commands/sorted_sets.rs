@@ -1128,6 +1128,23 @@ fn holds_zset(value: &Value) -> bool {
     matches!(value, Value::ZSet(_))
 }
 
+/// The keys a blocking pop looks at: all of them, or for a woken client the one whose
+/// write woke it. Redis serves a woken client from the key that became ready, not from an
+/// earlier key of its command that the same transaction filled, and without a WRONGTYPE
+/// for an earlier key that became another type meanwhile.
+fn woken_by<'k>(ctx: &Ctx, keys: &'k [&'k [u8]]) -> &'k [&'k [u8]] {
+    if !ctx.client.blocked {
+        return keys;
+    }
+    let Some(ready) = ctx.state.blocked.serving(ctx.client.db) else {
+        return keys;
+    };
+    match keys.iter().position(|k| *k == ready.as_slice()) {
+        Some(i) => &keys[i..=i],
+        None => keys,
+    }
+}
+
 /// Redis's `zmpopGenericCommand`, for ZMPOP and BZMPOP (`blocking`, whose timeout comes
 /// first but is read after every other argument, as Redis reads it): pops up to COUNT
 /// members from the first existing key, answered as [key, [[member, score], ...]]; with
@@ -1168,7 +1185,8 @@ fn zmpop_generic(ctx: &mut Ctx, argv: &[&[u8]], blocking: bool) -> CommandResult
         None
     };
     let keys = &argv[numkeys_at + 1..where_at];
-    if pop_first(ctx, keys, count.unwrap_or(1), max, PopReply::KeyPairs)? {
+    let from = if blocking { woken_by(ctx, keys) } else { keys };
+    if pop_first(ctx, from, count.unwrap_or(1), max, PopReply::KeyPairs)? {
         return Ok(Done);
     }
     if blocking {
@@ -1195,7 +1213,7 @@ fn bzmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 fn bzpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CommandResult {
     let keys = &argv[1..argv.len() - 1];
     let deadline = Args::new(argv, argv.len() - 1).timeout(Instant::now())?;
-    if pop_first(ctx, keys, 1, max, PopReply::KeyFlat)? {
+    if pop_first(ctx, woken_by(ctx, keys), 1, max, PopReply::KeyFlat)? {
         return Ok(Done);
     }
     ctx.block(keys, deadline, holds_zset)
