@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use lockstep_resp::Frame;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore, TryAcquireError};
 use tokio::time::Instant;
@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::connection::{Actor, Meta, Mode, Msg, Request, ShutdownReport, Snapshot, State};
 use crate::error::{ClosedBy, Error, Sent, ServerError};
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::pipeline::Pipeline;
 use crate::reply::FromReply;
 
 /// A client over one auto-pipelined, multiplexed connection.
@@ -238,13 +239,7 @@ impl Client {
 
     /// A pipeline: commands written together, replies returned together.
     pub fn pipeline(&self) -> Pipeline {
-        Pipeline {
-            client: self.clone(),
-            buf: BytesMut::new(),
-            count: 0,
-            meta: Meta::default(),
-            atomic: false,
-        }
+        Pipeline::new(self.clone())
     }
 
     pub(crate) async fn request(
@@ -322,87 +317,5 @@ fn closed(sent: Sent) -> Error {
     Error::Closed {
         by: ClosedBy::Shutdown,
         sent,
-    }
-}
-
-/// Commands sent in one write with their replies returned together. With `atomic()`, they
-/// are wrapped in MULTI/EXEC (safe on the shared connection: nothing else can be written
-/// between them, since the whole pipeline is one write-buffer append).
-#[derive(Clone)]
-pub struct Pipeline {
-    client: Client,
-    buf: BytesMut,
-    count: usize,
-    meta: Meta,
-    atomic: bool,
-}
-
-impl Pipeline {
-    pub fn cmd(&mut self, c: Cmd) -> &mut Pipeline {
-        c.encode_into(&mut self.buf);
-        self.meta = self.meta.join(c.meta());
-        self.count += 1;
-        self
-    }
-
-    /// Wraps the commands in MULTI/EXEC.
-    pub fn atomic(&mut self) -> &mut Pipeline {
-        self.atomic = true;
-        self
-    }
-
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Sends the pipeline; the reply is the array of replies (for `atomic()`, EXEC's).
-    /// An error reply inside converts to `Error::Server` when converting its element.
-    pub async fn query<T: FromReply>(&self) -> Result<T, Error> {
-        if self.count == 0 {
-            return T::from_reply(Frame::Array(Vec::new()));
-        }
-        let (bytes, replies) = if self.atomic {
-            let mut b = BytesMut::with_capacity(self.buf.len() + 32);
-            crate::cmd::cmd("MULTI").encode_into(&mut b);
-            b.extend_from_slice(&self.buf);
-            crate::cmd::cmd("EXEC").encode_into(&mut b);
-            (b.freeze(), self.count + 2)
-        } else {
-            (self.buf.clone().freeze(), self.count)
-        };
-        // A transaction is not re-sent: its EXEC may have run.
-        let meta = Meta {
-            resend_safe: self.meta.resend_safe && !self.atomic,
-            ..self.meta
-        };
-        let span = tracing::debug_span!(
-            "redis.pipeline",
-            commands = self.count,
-            atomic = self.atomic
-        );
-        let frame = self
-            .client
-            .request(bytes, replies, meta, None)
-            .instrument(span)
-            .await?;
-        let frame = if self.atomic {
-            match frame {
-                Frame::Array(mut v) => match v.pop() {
-                    Some(Frame::Error(e)) => {
-                        return Err(Error::Server(ServerError::from_bytes(&e)))
-                    }
-                    Some(f) => f,
-                    None => return Err(Error::Protocol("empty EXEC reply".into())),
-                },
-                f => f,
-            }
-        } else {
-            frame
-        };
-        T::from_reply(frame)
     }
 }

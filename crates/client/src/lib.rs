@@ -27,6 +27,7 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod metrics;
+mod pipeline;
 pub mod pool;
 pub mod pubsub;
 pub mod reply;
@@ -34,7 +35,7 @@ mod spec;
 pub mod subscriber;
 pub mod transaction;
 
-pub use client::{Client, Pipeline};
+pub use client::Client;
 pub use cmd::{cmd, Cmd, ToArg};
 pub use commands::{
     Commands, HashCommands, ListCommands, ListEnd, Script, ScriptingCommands, SetCommands,
@@ -48,6 +49,7 @@ pub use error::{
 };
 pub use lockstep_resp::Frame;
 pub use metrics::MetricsSnapshot;
+pub use pipeline::Pipeline;
 pub use pool::{ConnState, Connection, Pool, PoolOptions, PoolStats, PooledConn};
 pub use pubsub::{Message, Subscription};
 pub use reply::FromReply;

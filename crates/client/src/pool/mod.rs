@@ -16,136 +16,28 @@
 //! state: it reads all the time, so a closed socket or unasked-for bytes end it), and a
 //! background task keeps `min_idle` ready.
 
+mod connection;
+mod options;
+mod state;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use lockstep_resp::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::client::Client;
+pub use connection::Connection;
+pub use options::{PoolOptions, PoolStats};
+pub use state::ConnState;
+use state::{Counters, PoolConn};
+
 use crate::cmd::Cmd;
-use crate::config::{Config, Protocol};
-use crate::connection::Mode;
+use crate::config::Config;
 use crate::error::{Cause, Error, Sent};
 use crate::metrics::Metrics;
-
-/// The state of one pooled connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConnState {
-    Created,
-    Initializing,
-    Idle,
-    InUse,
-    Unusable,
-    Closed,
-}
-
-impl ConnState {
-    const ALL: [ConnState; 6] = [
-        ConnState::Created,
-        ConnState::Initializing,
-        ConnState::Idle,
-        ConnState::InUse,
-        ConnState::Unusable,
-        ConnState::Closed,
-    ];
-
-    fn index(self) -> usize {
-        self as usize
-    }
-
-    fn allowed(self, to: ConnState) -> bool {
-        use ConnState::*;
-        matches!(
-            (self, to),
-            (Created, Initializing)
-                | (Initializing, Idle)
-                | (Initializing, InUse)
-                | (Initializing, Unusable)
-                | (Idle, InUse)
-                | (Idle, Unusable)
-                | (InUse, Idle)
-                | (InUse, Unusable)
-                | (Unusable, Closed)
-        )
-    }
-}
-
-/// Pool settings (go-redis names).
-#[derive(Clone, Debug)]
-pub struct PoolOptions {
-    /// Most connections at once.
-    pub size: usize,
-    /// Idle connections kept ready by the background task.
-    pub min_idle: usize,
-    /// Longest wait for a connection.
-    pub pool_timeout: Duration,
-    /// Connections older than this are closed instead of reused.
-    pub max_lifetime: Option<Duration>,
-    /// Idle connections unused for this long are checked before reuse.
-    pub health_check_after: Duration,
-    /// How often the background task runs.
-    pub maintenance_interval: Duration,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        PoolOptions {
-            size: 10,
-            min_idle: 0,
-            pool_timeout: Duration::from_secs(4),
-            max_lifetime: None,
-            health_check_after: Duration::from_secs(1),
-            maintenance_interval: Duration::from_secs(1),
-        }
-    }
-}
-
-/// Counters as go-redis's PoolStats, plus connections per state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PoolStats {
-    /// An idle connection was reused.
-    pub hits: u64,
-    /// No idle connection: one was created.
-    pub misses: u64,
-    /// No connection within `pool_timeout`.
-    pub timeouts: u64,
-    /// Waits for a turn (the pool was full).
-    pub waits: u64,
-    pub wait_duration: Duration,
-    /// Connections closed because they were broken, expired or unhealthy.
-    pub stale: u64,
-    /// Connections now open (idle + in use + initializing).
-    pub total: u64,
-    pub idle: u64,
-    /// Connections per state, indexed as `ConnState` (Created..Closed). Closed counts
-    /// every connection ever closed.
-    pub per_state: [u64; 6],
-    /// Transitions not in the state graph. Always 0 unless there is a bug.
-    pub state_violations: u64,
-}
-
-impl PoolStats {
-    pub fn in_state(&self, s: ConnState) -> u64 {
-        self.per_state[s.index()]
-    }
-}
-
-#[derive(Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    timeouts: AtomicU64,
-    waits: AtomicU64,
-    wait_nanos: AtomicU64,
-    stale: AtomicU64,
-    per_state: [AtomicU64; 6],
-    violations: AtomicU64,
-}
 
 struct PoolInner {
     cfg: Arc<Config>,
@@ -161,178 +53,6 @@ struct PoolInner {
 #[derive(Clone)]
 pub struct Pool {
     inner: Arc<PoolInner>,
-}
-
-/// A dedicated connection: a `Client` whose actor does not reconnect (a lost connection
-/// is Unusable and replaced by the pool: what its user set up on it died with it). One
-/// user at a time; the same driver as every other connection of the crate.
-pub struct Connection {
-    client: Client,
-    pub protocol: Protocol,
-    pub peer: String,
-    /// A command timed out: its reply (or a blocked command's) may still come, ahead of
-    /// the next user's.
-    broken: bool,
-    session: Session,
-}
-
-/// What commands sent on a dedicated connection left behind on the server side, which the
-/// next user of the connection must not inherit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Session {
-    /// WATCH without a later EXEC, DISCARD or UNWATCH.
-    watching: bool,
-    /// MULTI without a later EXEC or DISCARD.
-    in_multi: bool,
-    /// A state that only a new connection clears (SELECT, SUBSCRIBE, CLIENT TRACKING...).
-    tainted: bool,
-}
-
-impl Session {
-    fn clean(&self) -> bool {
-        *self == Session::default()
-    }
-
-    /// Follows what `c` leaves behind. MULTI and WATCH open state that EXEC, DISCARD and
-    /// UNWATCH close (that is their behaviour, which no flag describes); everything else
-    /// that outlives its command is what Redis's metadata says (`spec::changes_session`).
-    fn track(&mut self, c: &Cmd) {
-        let spec = c.spec();
-        match spec.command().map(|c| c.full_name) {
-            Some("watch") => self.watching = true,
-            Some("unwatch") => self.watching = false,
-            Some("multi") => self.in_multi = true,
-            Some("exec" | "discard") => {
-                self.watching = false;
-                self.in_multi = false;
-            }
-            _ if spec.changes_session() => self.tainted = true,
-            _ => {}
-        }
-    }
-}
-
-impl Connection {
-    /// Opens one (happy eyeballs and handshake as the shared client does).
-    pub async fn open(cfg: Arc<Config>) -> Result<Connection, Error> {
-        Self::open_with(cfg, Arc::new(Metrics::default())).await
-    }
-
-    async fn open_with(cfg: Arc<Config>, metrics: Arc<Metrics>) -> Result<Connection, Error> {
-        let client = Client::with_mode(cfg, metrics, Mode::DEDICATED);
-        client.connect().await?;
-        Ok(Connection {
-            protocol: client.protocol().unwrap_or(Protocol::Resp2),
-            peer: client.peer().unwrap_or_default(),
-            client,
-            broken: false,
-            session: Session::default(),
-        })
-    }
-
-    /// True once the connection was lost (an I/O error, a protocol error, a server that
-    /// went silent) or a command on it timed out.
-    pub fn is_broken(&self) -> bool {
-        self.broken || self.client.state() != crate::State::Ready
-    }
-
-    /// True when nothing sent on it left state behind (an open WATCH or MULTI, a SELECT,
-    /// a subscription...): only then can another user have it.
-    pub fn is_reusable(&self) -> bool {
-        !self.is_broken() && self.session.clean()
-    }
-
-    /// Sends one command and reads its reply. Error replies become `Error::Server`.
-    pub async fn send(&mut self, cmd: &Cmd) -> Result<Frame, Error> {
-        self.session.track(cmd);
-        let r = self.client.send(cmd).await;
-        self.note_timeout(&r);
-        r
-    }
-
-    /// Sends several commands in one write; returns their replies.
-    pub async fn send_all(&mut self, cmds: &[Cmd]) -> Result<Vec<Frame>, Error> {
-        let mut bytes = BytesMut::new();
-        let mut meta = crate::connection::Meta::default();
-        for c in cmds {
-            c.encode_into(&mut bytes);
-            meta = meta.join(c.meta());
-            self.session.track(c);
-        }
-        let r = self
-            .client
-            .request(bytes.freeze(), cmds.len(), meta, None)
-            .await;
-        self.note_timeout(&r);
-        match r? {
-            Frame::Array(v) if cmds.len() != 1 => Ok(v),
-            f => Ok(vec![f]),
-        }
-    }
-
-    fn note_timeout<T>(&mut self, r: &Result<T, Error>) {
-        if matches!(r, Err(Error::Timeout { .. })) {
-            self.broken = true;
-        }
-    }
-
-    /// A healthy idle connection is Ready: its actor reads all the time, so a closed
-    /// socket or bytes nobody asked for have already ended it.
-    fn looks_healthy(&mut self) -> bool {
-        !self.is_broken()
-    }
-}
-
-/// A connection owned by the pool, with its state.
-struct PoolConn {
-    id: u64,
-    state: ConnState,
-    conn: Option<Connection>,
-    created: Instant,
-    last_used: Instant,
-    counters: Arc<Counters>,
-}
-
-impl PoolConn {
-    fn new(id: u64, counters: Arc<Counters>) -> PoolConn {
-        counters.per_state[ConnState::Created.index()].fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
-        PoolConn {
-            id,
-            state: ConnState::Created,
-            conn: None,
-            created: now,
-            last_used: now,
-            counters,
-        }
-    }
-
-    /// The one place a pooled connection changes state.
-    fn transition(&mut self, to: ConnState) {
-        let from = self.state;
-        if !from.allowed(to) {
-            self.counters.violations.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(target: "lockstep::pool", id = self.id, ?from, ?to, "invalid pool state transition");
-            debug_assert!(false, "invalid pool state transition {from:?} -> {to:?}");
-        }
-        let c = &self.counters.per_state;
-        c[from.index()].fetch_sub(1, Ordering::Relaxed);
-        c[to.index()].fetch_add(1, Ordering::Relaxed);
-        self.state = to;
-        tracing::trace!(target: "lockstep::pool", id = self.id, ?from, ?to, "pool connection transition");
-    }
-
-    /// Unusable → Closed, dropping the socket.
-    fn close(mut self, stale: bool) {
-        if self.state != ConnState::Unusable {
-            self.transition(ConnState::Unusable);
-        }
-        if stale {
-            self.counters.stale.fetch_add(1, Ordering::Relaxed);
-        }
-        self.conn = None;
-        self.transition(ConnState::Closed);
-    }
 }
 
 impl Pool {
