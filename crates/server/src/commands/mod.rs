@@ -12,6 +12,7 @@ pub mod connection;
 pub mod diagnostics;
 pub mod functions;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
@@ -29,6 +30,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     client::HANDLERS,
     strings::HANDLERS,
     bitmaps::HANDLERS,
+    hyperloglog::HANDLERS,
     keys::HANDLERS,
     server::HANDLERS,
     introspection::HANDLERS,
