@@ -236,14 +236,19 @@ pub(crate) async fn serve(
                             wait_for_pause(until, &shared, id, &mut signals).await
                         }
                         Hold::Blocked(deadline) => {
+                            let before = rbuf.len();
                             let mut waiting = Blocked {
                                 stream: &mut wire.stream,
                                 rbuf: &mut rbuf,
                                 traffic: &mut wire.traffic,
                             };
-                            waiting
+                            let resumed = waiting
                                 .wait(deadline, &shared, &mut client, &mut wire.out, &mut signals)
-                                .await
+                                .await;
+                            // What arrived during the wait is parsed before reading more:
+                            // no more input may ever come.
+                            unparsed |= rbuf.len() > before;
+                            resumed
                         }
                     };
                     if !resumed {

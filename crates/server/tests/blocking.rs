@@ -826,3 +826,21 @@ fn a_list_that_arrives_by_rename_or_copy_serves_the_waiters() {
         ]
     );
 }
+
+#[test]
+fn a_command_sent_while_the_client_waits_runs_once_the_wait_ends() {
+    let (_server, mut admin, mut waiter) = admin_and_waiter();
+    waiter.send(&["BLMOVE", "missing", "d", "LEFT", "LEFT", "0.1"]);
+    wait_blocked(&mut admin, 1);
+    // Arrives during the wait, and no more input follows it.
+    waiter.send(&["BRPOPLPUSH", "missing", "d", "0.1"]);
+    assert_eq!(waiter.read(), Frame::Null);
+    assert_eq!(waiter.read(), Frame::Null);
+    waiter.send(&["BLMPOP", "0", "1", "k", "LEFT"]);
+    wait_blocked(&mut admin, 1);
+    waiter.send(&["ECHO", "after"]);
+    assert!(waiter.silent_for(Duration::from_millis(50)));
+    admin.command(&["RPUSH", "k", "v"]);
+    assert_eq!(waiter.read(), key_and("k", &["v"]));
+    assert_eq!(waiter.read(), bulk("after"));
+}
