@@ -9,13 +9,14 @@
 //! empty is deleted, as in Redis.
 //!
 //! A blocking command that finds nothing parks its client (`Ctx::block`); a write to one
-//! of its keys runs it again, and it then takes from the key that was written (see
-//! `woken_by`). Where blocking is not allowed (MULTI, scripts) it answers at once as the
-//! non-blocking form would with nothing to take.
+//! of its keys runs it again, and it then takes from the key that was written
+//! (`blocking::woken_by`). Where blocking is not allowed (MULTI, scripts) it answers at
+//! once as the non-blocking form would with nothing to take.
 
 use std::time::Instant;
 
 use crate::args::Args;
+use crate::blocking::woken_by;
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::keyspace::{Sds, Value};
@@ -159,23 +160,6 @@ fn rpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// What wakes a client blocked on lists: a list under one of its keys.
 fn is_list(value: &Value) -> bool {
     matches!(value, Value::List(_))
-}
-
-/// The keys a blocking pop looks at, in order: all of them, or, when a write to one of
-/// them woke the client, that one alone. Redis serves a woken client from the key that
-/// became ready: not from an earlier key of its command that a transaction filled too,
-/// and without a WRONGTYPE for an earlier key that became another type meanwhile.
-fn woken_by<'k>(ctx: &Ctx, keys: &'k [&'k [u8]]) -> &'k [&'k [u8]] {
-    if !ctx.client.blocked {
-        return keys;
-    }
-    let Some(ready) = ctx.state.blocked.serving(ctx.client.db) else {
-        return keys;
-    };
-    match keys.iter().position(|k| *k == ready.as_slice()) {
-        Some(i) => &keys[i..=i],
-        None => keys,
-    }
 }
 
 /// Pops up to `count` elements from `end` of the first key in `keys` that holds a
