@@ -32,7 +32,6 @@ struct Inner {
     state: watch::Receiver<Snapshot>,
     metrics: Arc<Metrics>,
     cfg: Arc<Config>,
-    shared: Arc<crate::connection::SharedState>,
     push: broadcast::Sender<Frame>,
     pub(crate) subs: crate::pubsub::Registry,
     /// Room for `max_pending` commands queued or in flight (see `Config::max_pending`).
@@ -58,26 +57,10 @@ impl Client {
     /// A client whose actor serves its connection in `mode` (a subscriber's, a pooled
     /// connection's): the one driver behind every connection of the crate.
     pub(crate) fn with_mode(cfg: Arc<Config>, metrics: Arc<Metrics>, mode: Mode) -> Client {
-        let shared = Arc::new(crate::connection::SharedState {
-            last_error: std::sync::Mutex::new(None),
-            protocol: Default::default(),
-            peer: Default::default(),
-        });
         let (tx, rx) = mpsc::unbounded_channel();
-        let (wtx, wrx) = watch::channel(Snapshot {
-            epoch: 0,
-            state: State::Created,
-        });
+        let (wtx, wrx) = watch::channel(Snapshot::initial());
         let (push, _) = broadcast::channel(4096);
-        let actor = Actor::new(
-            cfg.clone(),
-            metrics.clone(),
-            shared.clone(),
-            rx,
-            wtx,
-            push.clone(),
-            mode,
-        );
+        let actor = Actor::new(cfg.clone(), metrics.clone(), rx, wtx, push.clone(), mode);
         tokio::spawn(actor.run());
         let room = Arc::new(Semaphore::new(cfg.max_pending.max(1)));
         Client {
@@ -87,7 +70,6 @@ impl Client {
                 state: wrx,
                 metrics,
                 cfg,
-                shared,
                 push,
                 subs: Default::default(),
             }),
@@ -141,12 +123,12 @@ impl Client {
         self.inner.state.borrow().state
     }
 
-    /// The current (epoch, state).
+    /// The current snapshot: epoch, state, and what the connection was then.
     pub fn snapshot(&self) -> Snapshot {
-        *self.inner.state.borrow()
+        self.inner.state.borrow().clone()
     }
 
-    /// A receiver of (epoch, state), updated on every transition.
+    /// A receiver of snapshots, updated on every transition.
     pub fn watch(&self) -> watch::Receiver<Snapshot> {
         self.inner.state.clone()
     }
@@ -157,8 +139,8 @@ impl Client {
         let r = tokio::time::timeout(timeout, rx.wait_for(|s| s.state == state))
             .await
             .ok()
-            .and_then(|r| r.ok().map(|s| *s));
-        r.ok_or_else(|| *rx.borrow())
+            .and_then(|r| r.ok().map(|s| s.clone()));
+        r.ok_or_else(|| rx.borrow().clone())
     }
 
     /// The counters.
@@ -171,36 +153,17 @@ impl Client {
 
     /// The last connection error (cleared when Ready).
     pub fn last_error(&self) -> Option<Error> {
-        self.inner
-            .shared
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.state.borrow().last_error.clone()
     }
 
     /// The protocol negotiated by the last connection (`None` before the first).
     pub fn protocol(&self) -> Option<crate::config::Protocol> {
-        match self
-            .inner
-            .shared
-            .protocol
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            2 => Some(crate::config::Protocol::Resp2),
-            3 => Some(crate::config::Protocol::Resp3),
-            _ => None,
-        }
+        self.inner.state.borrow().protocol
     }
 
-    /// The address of the current (or last) connection, e.g. `127.0.0.1:6379`.
+    /// The address of the current (or last) connection.
     pub fn peer(&self) -> Option<String> {
-        self.inner
-            .shared
-            .peer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.state.borrow().peer.as_deref().map(String::from)
     }
 
     /// RESP3 push frames (pub/sub messages, invalidations) as they arrive.

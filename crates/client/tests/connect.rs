@@ -188,12 +188,12 @@ async fn watch_reports_every_transition_with_growing_epochs() {
     let server = our_server(0).await;
     let client = Client::new(config(server.addr()).build());
     let mut rx = client.watch();
-    let seen = Arc::new(std::sync::Mutex::new(vec![*rx.borrow()]));
+    let seen = Arc::new(std::sync::Mutex::new(vec![rx.borrow().clone()]));
     let s2 = seen.clone();
     let watcher = tokio::spawn(async move {
         while rx.changed().await.is_ok() {
-            let snap = *rx.borrow_and_update();
-            s2.lock().unwrap().push(snap);
+            let snap = rx.borrow_and_update().clone();
+            s2.lock().unwrap().push(snap.clone());
             if snap.state == State::Closed {
                 break;
             }
@@ -213,6 +213,13 @@ async fn watch_reports_every_transition_with_growing_epochs() {
     );
     assert_eq!(seen.first().unwrap().state, State::Created);
     assert!(seen.iter().any(|s| s.state == State::Ready), "{seen:?}");
+    // A snapshot carries what the connection was when it was taken: Ready always comes
+    // with its protocol and address and no error.
+    for s in seen.iter().filter(|s| s.state == State::Ready) {
+        assert!(s.protocol.is_some() && s.peer.is_some(), "{s:?}");
+        assert!(s.last_error.is_none(), "{s:?}");
+    }
+    assert!(seen.first().unwrap().protocol.is_none());
     assert_eq!(seen.last().unwrap().state, State::Closed);
     let snap = client.snapshot();
     assert_eq!(snap.state, State::Closed);

@@ -104,7 +104,7 @@ async fn a_subscriber_s_reconnect_shows_in_watch() {
     let publisher = Client::new(config(redis.addr()).build());
     sub.subscribe(&["news"]).await.unwrap();
     let mut watch = sub.watch();
-    let before = *watch.borrow_and_update();
+    let before = watch.borrow_and_update().clone();
     assert_eq!(before.state, lockstep::State::Ready);
     redis.restart();
     // The restart may be over before the watch is read: the epoch tells that Ready was
@@ -115,7 +115,7 @@ async fn a_subscriber_s_reconnect_shows_in_watch() {
         watch.wait_for(|s| s.state == lockstep::State::Ready && s.epoch > before.epoch),
     )
     .await
-    .map(|s| *s)
+    .map(|s| s.clone())
     .unwrap();
     assert!(back.epoch >= before.epoch + 2, "{before:?} -> {back:?}");
     publish_until_received(&publisher, &mut sub, "news", "after").await;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -93,19 +93,9 @@ struct ShutdownState {
     in_flight_at_start: usize,
 }
 
-/// What the client handles share with the actor.
-pub(crate) struct SharedState {
-    pub last_error: Mutex<Option<Error>>,
-    /// The protocol of the current connection: 0 none yet, 2 or 3.
-    pub protocol: std::sync::atomic::AtomicU8,
-    /// The address of the current (or last) connection.
-    pub peer: Mutex<Option<String>>,
-}
-
 pub(crate) struct Actor {
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
-    shared: Arc<SharedState>,
     conn: Conn,
     epoch: u64,
     watch: watch::Sender<Snapshot>,
@@ -123,13 +113,16 @@ pub(crate) struct Actor {
     mode: Mode,
     /// Why a connection that is not re-established was lost.
     lost: Option<Cause>,
+    /// What the next snapshot says besides the state (see `Snapshot`).
+    protocol: Option<crate::config::Protocol>,
+    peer: Option<Arc<str>>,
+    last_error: Option<Error>,
 }
 
 impl Actor {
     pub(crate) fn new(
         cfg: Arc<Config>,
         metrics: Arc<Metrics>,
-        shared: Arc<SharedState>,
         rx: mpsc::UnboundedReceiver<Msg>,
         watch: watch::Sender<Snapshot>,
         push: broadcast::Sender<Frame>,
@@ -139,7 +132,6 @@ impl Actor {
         Actor {
             cfg,
             metrics,
-            shared,
             conn: Conn::Created,
             epoch: 0,
             watch,
@@ -153,6 +145,9 @@ impl Actor {
             shutdown: None,
             mode,
             lost: None,
+            protocol: None,
+            peer: None,
+            last_error: None,
         }
     }
 
@@ -268,6 +263,9 @@ impl Actor {
         self.watch.send_replace(Snapshot {
             epoch: self.epoch,
             state: to,
+            protocol: self.protocol,
+            peer: self.peer.clone(),
+            last_error: self.last_error.clone(),
         });
         Metrics::inc(&self.metrics.transitions);
         tracing::debug!(target: "lockstep::state", epoch = self.epoch, %from, %to, "transition");
@@ -278,12 +276,9 @@ impl Actor {
         self.set(from, conn);
     }
 
-    fn set_last_error(&self, e: Option<Error>) {
-        *self
-            .shared
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = e;
+    /// Takes effect with the next transition, which publishes it.
+    fn set_last_error(&mut self, e: Option<Error>) {
+        self.last_error = e;
     }
 
     fn start_attempt(&mut self, retry: Option<u32>) {
@@ -513,14 +508,8 @@ impl Actor {
                 }
                 Metrics::inc(&self.metrics.connects);
                 self.set_last_error(None);
-                let proto = match io.protocol {
-                    crate::config::Protocol::Resp2 => 2,
-                    crate::config::Protocol::Resp3 => 3,
-                };
-                self.shared
-                    .protocol
-                    .store(proto, std::sync::atomic::Ordering::Relaxed);
-                *self.shared.peer.lock().unwrap_or_else(|p| p.into_inner()) = Some(io.peer.clone());
+                self.protocol = Some(io.protocol);
+                self.peer = Some(Arc::from(io.peer.as_str()));
                 self.transition(Conn::Ready(io));
                 tracing::trace!(target: "lockstep::state", sent, "flushed waiting commands");
                 for w in self.connect_waiters.drain(..) {

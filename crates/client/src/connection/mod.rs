@@ -25,6 +25,7 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -33,7 +34,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 pub use crate::spec::{Meta, Slot};
-pub(crate) use actor::{Actor, SharedState};
+pub(crate) use actor::Actor;
 
 use crate::error::Error;
 
@@ -63,11 +64,34 @@ impl fmt::Display for State {
     }
 }
 
-/// A state and the epoch it was entered at. Epochs only grow; each transition adds one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the state machine publishes at each transition: the state and the epoch it was
+/// entered at (epochs only grow; each transition adds one), and what the connection was
+/// then. The one source of truth for `Client::state`, `protocol`, `peer` and
+/// `last_error`: they all read the latest snapshot, so they never disagree.
+#[derive(Clone, Debug)]
 pub struct Snapshot {
     pub epoch: u64,
     pub state: State,
+    /// The protocol of the current (or last) connection; `None` before the first.
+    pub protocol: Option<crate::config::Protocol>,
+    /// The address of the current (or last) connection.
+    pub peer: Option<Arc<str>>,
+    /// Why the last attempt failed or the last connection was lost; `None` once a
+    /// connection is Ready.
+    pub last_error: Option<Error>,
+}
+
+impl Snapshot {
+    /// Before anything happened.
+    pub(crate) fn initial() -> Snapshot {
+        Snapshot {
+            epoch: 0,
+            state: State::Created,
+            protocol: None,
+            peer: None,
+            last_error: None,
+        }
+    }
 }
 
 /// What `shutdown()` finished with.
