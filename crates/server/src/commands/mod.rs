@@ -20,6 +20,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod sorted_sets;
 pub mod strings;
 pub mod transactions;
@@ -31,6 +32,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     strings::HANDLERS,
     bitmaps::HANDLERS,
     hyperloglog::HANDLERS,
+    sort::HANDLERS,
     keys::HANDLERS,
     server::HANDLERS,
     introspection::HANDLERS,
