@@ -13,7 +13,7 @@ mod pqsort;
 
 use std::cmp::Ordering;
 
-use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
+use crate::command::{handler, key_flags, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
 use crate::errors::{self, c_string};
 use crate::keyspace::{DbMut, Sds, Value, NO_EXPIRY};
@@ -21,7 +21,44 @@ use crate::types::{End, ListValue, ZsetLimits, ZsetValue};
 use crate::util::parse_i64;
 
 /// The handlers of this family, joined with their metadata (`crates/commands`) by name.
-pub static HANDLERS: &[Entry] = &[handler("sort", sort), handler("sort_ro", sort_ro)];
+pub static HANDLERS: &[Entry] = &[
+    Entry {
+        getkeys: Some(sort_keys),
+        ..handler("sort", sort)
+    },
+    Entry {
+        getkeys: Some(sort_ro_keys),
+        ..handler("sort_ro", sort_ro)
+    },
+];
+
+/// Redis's `sortGetKeys`: the sorted key, and the last STORE destination. Options are
+/// skipped with the arguments Redis expects them to take (LIMIT two, GET and BY one),
+/// whatever they hold; a STORE's destination is looked at as an option in turn.
+fn sort_keys(argv: &[&[u8]]) -> Vec<(usize, u32)> {
+    let mut keys = vec![(1, key_flags::RO | key_flags::ACCESS)];
+    let mut store = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let opt = c_string(argv[i]);
+        let is = |name: &str| opt.eq_ignore_ascii_case(name.as_bytes());
+        if is("limit") {
+            i += 2;
+        } else if is("store") && i + 1 < argv.len() {
+            store = Some(i + 1);
+        } else if is("get") || is("by") {
+            i += 1;
+        }
+        i += 1;
+    }
+    keys.extend(store.map(|at| (at, key_flags::OW | key_flags::UPDATE)));
+    keys
+}
+
+/// Redis's `sortROGetKeys`: the sorted key alone.
+fn sort_ro_keys(_argv: &[&[u8]]) -> Vec<(usize, u32)> {
+    vec![(1, key_flags::RO | key_flags::ACCESS)]
+}
 
 /// SORT's options, as Redis reads them: in any order, later ones overriding earlier ones.
 struct Options<'a> {
