@@ -10,7 +10,7 @@
 mod bitfield;
 
 use crate::args::Args;
-use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
+use crate::command::{handler, key_flags, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
 use crate::errors::{self, c_string};
 use crate::keyspace::{DbMut, Sds, Value, Written, NO_EXPIRY};
@@ -25,9 +25,40 @@ pub static HANDLERS: &[Entry] = &[
     handler("bitcount", bitcount),
     handler("bitpos", bitpos),
     handler("bitop", bitop),
-    handler("bitfield", bitfield),
+    Entry {
+        getkeys: Some(bitfield_keys),
+        ..handler("bitfield", bitfield)
+    },
     handler("bitfield_ro", bitfield_ro),
 ];
+
+/// Redis's `bitfieldGetKeys`: the key, read-only while the operations (as far as they
+/// parse) only GET or set OVERFLOW.
+fn bitfield_keys(argv: &[&[u8]]) -> Vec<(usize, u32)> {
+    let mut read_only = true;
+    let mut i = 2;
+    while i < argv.len() {
+        let left = argv.len() - i - 1;
+        let op = c_string(argv[i]);
+        let is = |name: &str| op.eq_ignore_ascii_case(name.as_bytes());
+        if is("get") && left >= 2 {
+            i += 2;
+        } else if is("overflow") && left >= 1 {
+            i += 1;
+        } else {
+            // SET, INCRBY, or something that will not parse: not read-only.
+            read_only = false;
+            break;
+        }
+        i += 1;
+    }
+    let flags = if read_only {
+        key_flags::RO | key_flags::ACCESS
+    } else {
+        key_flags::RW | key_flags::ACCESS | key_flags::UPDATE
+    };
+    vec![(1, flags)]
+}
 
 /// Redis's `dbUnshareStringValue`: a string value becomes an editable `raw` string (an
 /// `int` turns into its text); its bytes. `None` for other types. HyperLogLog commands
