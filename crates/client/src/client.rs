@@ -36,6 +36,8 @@ struct Inner {
     pub(crate) subs: crate::pubsub::Registry,
     /// Room for `max_pending` commands queued or in flight (see `Config::max_pending`).
     room: Arc<Semaphore>,
+    /// Client-side caching (`Config::client_cache`), on the shared connection only.
+    cache: Option<Arc<crate::cache::Cache>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -60,7 +62,19 @@ impl Client {
         let (tx, rx) = mpsc::unbounded_channel();
         let (wtx, wrx) = watch::channel(Snapshot::initial());
         let (push, _) = broadcast::channel(4096);
-        let actor = Actor::new(cfg.clone(), metrics.clone(), rx, wtx, push.clone(), mode);
+        let cache = match (&cfg.client_cache, mode) {
+            (Some(opts), Mode::SHARED) => Some(Arc::new(crate::cache::Cache::new(opts.clone()))),
+            _ => None,
+        };
+        let actor = Actor::new(
+            cfg.clone(),
+            metrics.clone(),
+            rx,
+            wtx,
+            push.clone(),
+            mode,
+            cache.clone(),
+        );
         tokio::spawn(actor.run());
         let room = Arc::new(Semaphore::new(cfg.max_pending.max(1)));
         Client {
@@ -72,6 +86,7 @@ impl Client {
                 cfg,
                 push,
                 subs: Default::default(),
+                cache,
             }),
         }
     }
@@ -148,6 +163,9 @@ impl Client {
         let mut m = self.inner.metrics.snapshot();
         let room = self.inner.room.available_permits();
         m.pending = self.inner.cfg.max_pending.max(1).saturating_sub(room) as u64;
+        if let Some(cache) = &self.inner.cache {
+            m.cache = Some(cache.stats());
+        }
         m
     }
 
@@ -182,7 +200,18 @@ impl Client {
     /// Sends a command; error replies become `Error::Server`.
     pub async fn send(&self, cmd: &Cmd) -> Result<Frame, Error> {
         let span = tracing::debug_span!("redis.command", cmd = %cmd.display_name());
-        let req = self.request(cmd.encode(), 1, cmd.meta(), cmd.timeout_override());
+        let bytes = cmd.encode();
+        let cache_keys = match &self.inner.cache {
+            Some(cache) => match cache.cacheable(cmd) {
+                Some(keys) => match cache.get(&bytes) {
+                    Some(hit) => return Ok(hit),
+                    None => Some(keys),
+                },
+                None => None,
+            },
+            None => None,
+        };
+        let req = self.request_with(bytes, 1, cmd.meta(), cmd.timeout_override(), cache_keys);
         // A disabled span still costs an enter and an exit per poll: skip it.
         let f = if span.is_disabled() {
             req.await?
@@ -211,6 +240,17 @@ impl Client {
         replies: usize,
         meta: Meta,
         timeout: Option<Option<Duration>>,
+    ) -> Result<Frame, Error> {
+        self.request_with(bytes, replies, meta, timeout, None).await
+    }
+
+    async fn request_with(
+        &self,
+        bytes: Bytes,
+        replies: usize,
+        meta: Meta,
+        timeout: Option<Option<Duration>>,
+        cache_keys: Option<Vec<Bytes>>,
     ) -> Result<Frame, Error> {
         let timeout = timeout.unwrap_or(self.inner.cfg.command_timeout);
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -242,6 +282,7 @@ impl Client {
             replies,
             meta,
             internal: false,
+            cache_keys,
             retries: 0,
             timeout,
             tx,

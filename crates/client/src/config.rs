@@ -126,6 +126,8 @@ pub struct Config {
     pub max_pending: usize,
     pub resolver: Arc<dyn Resolver>,
     pub tls: TlsOptions,
+    /// Client-side caching of reads (RESP3 only; see `CacheOptions`). `None`: off.
+    pub client_cache: Option<crate::cache::CacheOptions>,
 }
 
 impl fmt::Debug for Config {
@@ -145,6 +147,7 @@ impl fmt::Debug for Config {
             .field("max_command_retries", &self.max_command_retries)
             .field("max_pending", &self.max_pending)
             .field("resolver", &self.resolver)
+            .field("client_cache", &self.client_cache)
             .finish()
     }
 }
@@ -171,6 +174,7 @@ impl Default for Config {
             max_pending: 65_536,
             resolver: Arc::new(SystemResolver),
             tls: TlsOptions::default(),
+            client_cache: None,
         }
     }
 }
@@ -353,6 +357,13 @@ impl ConfigBuilder {
         self
     }
     /// See [`Config::max_pending`] (at least 1).
+    /// Turns client-side caching on (RESP3): replies of reads are kept and served
+    /// locally until the server says their keys changed.
+    pub fn client_cache(mut self, options: crate::cache::CacheOptions) -> Self {
+        self.config.client_cache = Some(options);
+        self
+    }
+
     pub fn max_pending(mut self, n: usize) -> Self {
         self.config.max_pending = n.max(1);
         self

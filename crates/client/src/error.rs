@@ -28,6 +28,8 @@ pub enum Phase {
     SetName,
     /// The `PING` that proves a server without HELLO answers at all.
     Ping,
+    /// `CLIENT TRACKING ON`, for client-side caching.
+    Tracking,
 }
 
 impl fmt::Display for Phase {
@@ -41,6 +43,7 @@ impl fmt::Display for Phase {
             Phase::Select => "SELECT",
             Phase::SetName => "CLIENT SETNAME",
             Phase::Ping => "PING",
+            Phase::Tracking => "CLIENT TRACKING",
         })
     }
 }

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 mod client;
 pub mod cmd;
 pub mod commands;
@@ -35,6 +36,7 @@ mod spec;
 pub mod subscriber;
 pub mod transaction;
 
+pub use cache::CacheOptions;
 pub use client::Client;
 pub use cmd::{cmd, Cmd, ToArg};
 pub use commands::{
@@ -48,7 +50,7 @@ pub use error::{
     AddrFailure, Cause, ClosedBy, ConnectError, Error, Phase, Sent, ServerError, TypeError,
 };
 pub use lockstep_resp::Frame;
-pub use metrics::MetricsSnapshot;
+pub use metrics::{CacheStats, MetricsSnapshot};
 pub use pipeline::Pipeline;
 pub use pool::{ConnState, Connection, Pool, PoolOptions, PoolStats, PooledConn};
 pub use pubsub::{Message, Subscription};

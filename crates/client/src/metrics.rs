@@ -63,6 +63,35 @@ pub struct MetricsSnapshot {
     pub queue_full_waits: u64,
     /// Commands queued or in flight now (at most `Config::max_pending`).
     pub pending: u64,
+    /// Client-side caching, when it is on.
+    pub cache: Option<CacheStats>,
+}
+
+/// What client-side caching did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Cacheable reads answered from the cache.
+    pub hits: u64,
+    /// Cacheable reads sent to the server.
+    pub misses: u64,
+    /// Keys the server said changed.
+    pub invalidations: u64,
+    /// Times the whole cache was emptied (each new connection, a flush, a lost one).
+    pub flushes: u64,
+    /// Replies held now.
+    pub entries: u64,
+}
+
+impl CacheStats {
+    /// Hits over cacheable reads, 0 before any.
+    pub fn hit_rate(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
 }
 
 impl Metrics {
@@ -87,6 +116,7 @@ impl Metrics {
             sockets_open_max: g(&self.sockets_open_max),
             queue_full_waits: g(&self.queue_full_waits),
             pending: 0,
+            cache: None,
         }
     }
 

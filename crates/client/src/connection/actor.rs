@@ -117,6 +117,8 @@ pub(crate) struct Actor {
     protocol: Option<crate::config::Protocol>,
     peer: Option<Arc<str>>,
     last_error: Option<Error>,
+    /// Client-side caching, active while a RESP3 connection is Ready.
+    cache: Option<Arc<crate::cache::Cache>>,
 }
 
 impl Actor {
@@ -127,6 +129,7 @@ impl Actor {
         watch: watch::Sender<Snapshot>,
         push: broadcast::Sender<Frame>,
         mode: Mode,
+        cache: Option<Arc<crate::cache::Cache>>,
     ) -> Actor {
         let (phase_tx, phase_rx) = mpsc::unbounded_channel();
         Actor {
@@ -148,6 +151,7 @@ impl Actor {
             protocol: None,
             peer: None,
             last_error: None,
+            cache,
         }
     }
 
@@ -436,6 +440,7 @@ impl Actor {
 
     /// Leaves whatever state for Closed, failing everything that waits.
     fn close(&mut self, reason: CloseReason, by: ClosedBy) {
+        self.cache_off();
         let from = self.conn.state();
         let old = std::mem::replace(&mut self.conn, Conn::Created);
         if let Conn::Ready(io) = old {
@@ -491,7 +496,16 @@ impl Actor {
                     .map_or(Duration::from_secs(1), |t| {
                         (t / 4).clamp(Duration::from_millis(5), Duration::from_secs(1))
                     });
-                let mut io = Box::new(Io::new(est, check, self.mode.subscriber));
+                let mut io = Box::new(Io::new(
+                    est,
+                    check,
+                    self.mode.subscriber,
+                    self.cache.clone(),
+                ));
+                if let Some(cache) = &self.cache {
+                    // Emptied for every new connection: invalidations may have been missed.
+                    cache.set_active(io.protocol == crate::config::Protocol::Resp3);
+                }
                 if let Some((bytes, replies)) = &self.on_connect {
                     let meta = crate::spec::Meta {
                         subscription: true,
@@ -547,8 +561,16 @@ impl Actor {
         }
     }
 
+    /// No tracked connection: the cache serves nothing until the next one.
+    fn cache_off(&self) {
+        if let Some(cache) = &self.cache {
+            cache.set_active(false);
+        }
+    }
+
     /// The Ready connection is gone (EOF, I/O error, protocol error, or silence).
     fn on_lost(&mut self, cause: Cause) {
+        self.cache_off();
         let from = self.conn.state();
         let Conn::Ready(io) = std::mem::replace(&mut self.conn, Conn::Created) else {
             return;

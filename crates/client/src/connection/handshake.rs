@@ -164,5 +164,21 @@ pub(crate) async fn handshake(
             return Err((Phase::Select, Cause::Server(e)));
         }
     }
+    // Client-side caching needs invalidations on this connection: RESP3 pushes.
+    if let (Some(cache), Protocol::Resp3) = (&cfg.client_cache, protocol) {
+        let tracking = cache.tracking_command();
+        let r = round_trip(
+            stream,
+            rbuf,
+            &[tracking],
+            Phase::Tracking,
+            deadline,
+            started,
+        )
+        .await?;
+        if let Some(e) = server_error(&r[0]) {
+            return Err((Phase::Tracking, Cause::Server(e)));
+        }
+    }
     Ok(protocol)
 }

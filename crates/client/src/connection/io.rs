@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use super::dial::Established;
 use super::transport::Stream;
 use super::Request;
+use crate::cache::Cache;
 use crate::config::Protocol;
 use crate::error::Cause;
 use crate::metrics::Metrics;
@@ -65,10 +66,17 @@ pub(crate) struct Io {
     expected: usize,
     /// RESP2 subscriber: messages are arrays, told apart from replies by their kind.
     messages_are_arrays: bool,
+    /// Client-side caching: replies stored and invalidations applied as they are read.
+    cache: Option<Arc<Cache>>,
 }
 
 impl Io {
-    pub fn new(est: Established, check_every: Duration, subscriber: bool) -> Io {
+    pub fn new(
+        est: Established,
+        check_every: Duration,
+        subscriber: bool,
+        cache: Option<Arc<Cache>>,
+    ) -> Io {
         let (rd, wr) = tokio::io::split(est.stream);
         let mut tick = tokio::time::interval(check_every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,6 +95,7 @@ impl Io {
             tick,
             expected: 0,
             messages_are_arrays: subscriber && est.protocol == Protocol::Resp2,
+            cache,
         }
     }
 
@@ -189,6 +198,9 @@ impl Io {
             let frame = match self.out_of_order(frame) {
                 Ok(reply) => reply,
                 Err(pushed) => {
+                    if let Some(cache) = &self.cache {
+                        cache.on_push(&pushed);
+                    }
                     Metrics::inc(&metrics.push_frames);
                     let _ = push.send(pushed);
                     continue;
@@ -209,8 +221,11 @@ impl Io {
                 }
                 Frame::Array(std::mem::take(&mut head.got))
             };
-            let done = self.pending.pop_front().expect("head exists");
+            let mut done = self.pending.pop_front().expect("head exists");
             Metrics::inc(&metrics.replies);
+            if let (Some(cache), Some(keys)) = (&self.cache, done.req.cache_keys.take()) {
+                cache.store(done.req.bytes.clone(), keys, &frame);
+            }
             if done.req.internal {
                 continue;
             }

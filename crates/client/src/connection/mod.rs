@@ -151,6 +151,9 @@ pub(crate) struct Request {
     /// Sent by the connection itself (the subscriptions restored after a reconnect):
     /// nobody waits for its replies.
     pub internal: bool,
+    /// A cacheable read (client-side caching): the keys it reads. Its reply is stored
+    /// when it is read, in stream order with the invalidations.
+    pub cache_keys: Option<Vec<Bytes>>,
     /// Times re-sent so far.
     pub retries: u32,
     /// How long the connection may stay silent with this command at the head of the
@@ -184,6 +187,7 @@ impl Request {
             replies,
             meta,
             internal: true,
+            cache_keys: None,
             retries: 0,
             timeout: None,
             tx,
