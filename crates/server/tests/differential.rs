@@ -28,6 +28,10 @@
 //!
 //! `@name COMMAND` sends on connection `name` (created on first use) instead of the main one.
 //!
+//! Replies are compared byte for byte, as they came off the wire, unless a directive relaxes
+//! the comparison of one; a relaxed comparison still compares on the bytes what it does not
+//! loosen (a null bulk `$-1` is never a null array `*-1`, a double `,1` never `,1.0`).
+//!
 //! A relaxation is declared next to the case it applies to, so every difference that is not
 //! declared fails the suite. The real redis-server is required: the test fails, loudly, when
 //! it cannot be started (set `REDIS_SERVER` to its path if it is not on PATH).
@@ -41,26 +45,129 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use common::RedisServer;
 use lockstep_resp::{encode_command, Decoder, Frame};
 use lockstep_server::{EmbeddedServer, ServerConfig};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// One RESP connection that reads whole frames.
+/// One RESP connection that reads whole replies, each with the bytes it came in.
 struct Conn {
     stream: TcpStream,
+    /// What was read and not yet decoded; the decoder consumes it.
     buf: BytesMut,
+    /// The same bytes again, from which each decoded reply's own bytes are split.
+    raw: BytesMut,
     decoder: Decoder,
 }
 
+/// One reply: the exact bytes it was sent as, and the frame decoded from them.
+///
+/// Replies are compared on their bytes, because `Frame` forgets how a value was written
+/// (`$-1` and `*-1` are both `Frame::Null`, `,1` and `,1.0` the same double, and a NaN
+/// double is not even equal to itself). The frame serves the relaxations that read values.
+struct Reply {
+    raw: Bytes,
+    frame: Frame,
+}
+
+impl Reply {
+    /// The one whole reply that `raw` holds.
+    fn parse(raw: Bytes) -> Reply {
+        let mut buf = BytesMut::from(&raw[..]);
+        let frame = Decoder::default()
+            .decode(&mut buf)
+            .ok()
+            .flatten()
+            .expect("bytes of a decoded reply decode again");
+        Reply { raw, frame }
+    }
+
+    /// The type byte, with the two RESP2 nulls told apart from each other and from `_`.
+    fn kind(&self) -> &'static str {
+        match (self.raw.first(), self.raw.get(1)) {
+            (Some(b'$'), Some(b'-')) => "null-bulk",
+            (Some(b'*'), Some(b'-')) => "null-array",
+            (Some(b'_'), _) => "null",
+            (Some(b'+'), _) => "simple",
+            (Some(b'-'), _) => "error",
+            (Some(b'!'), _) => "blob-error",
+            (Some(b':'), _) => "integer",
+            (Some(b'$'), _) => "bulk",
+            (Some(b'*'), _) => "array",
+            (Some(b'%'), _) => "map",
+            (Some(b'~'), _) => "set",
+            (Some(b','), _) => "double",
+            (Some(b'#'), _) => "boolean",
+            (Some(b'('), _) => "bignumber",
+            (Some(b'='), _) => "verbatim",
+            (Some(b'>'), _) => "push",
+            (Some(b'|'), _) => "attribute",
+            _ => "unknown",
+        }
+    }
+
+    /// The elements of an aggregate, each with its own bytes (a map's keys and values
+    /// alternate); nothing for a scalar or a null.
+    fn items(&self) -> Vec<Reply> {
+        let aggregate = matches!(self.kind(), "array" | "map" | "set" | "push" | "attribute");
+        let Some(header) = memchr_crlf(&self.raw).filter(|_| aggregate) else {
+            return Vec::new();
+        };
+        let mut rest = self.raw.slice(header..);
+        let mut items = Vec::new();
+        while !rest.is_empty() {
+            let mut buf = BytesMut::from(&rest[..]);
+            Decoder::default()
+                .decode(&mut buf)
+                .ok()
+                .flatten()
+                .expect("an aggregate's elements decode");
+            let used = rest.len() - buf.len();
+            items.push(Reply::parse(rest.slice(..used)));
+            rest = rest.slice(used..);
+        }
+        items
+    }
+}
+
+/// The offset just past the first CRLF.
+fn memchr_crlf(b: &[u8]) -> Option<usize> {
+    b.windows(2).position(|w| w == b"\r\n").map(|i| i + 2)
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{}\"", self.raw.escape_ascii())
+    }
+}
+
 /// What reading a reply produced.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 enum Outcome {
-    Frame(Frame),
+    Reply(Reply),
     Closed,
     Timeout,
+}
+
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Outcome) -> bool {
+        match (self, other) {
+            (Outcome::Reply(x), Outcome::Reply(y)) => x.raw == y.raw,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Outcome {
+    /// The decoded frame, if a reply came.
+    fn frame(&self) -> Option<&Frame> {
+        match self {
+            Outcome::Reply(r) => Some(&r.frame),
+            _ => None,
+        }
+    }
 }
 
 impl Conn {
@@ -70,6 +177,7 @@ impl Conn {
         Conn {
             stream,
             buf: BytesMut::new(),
+            raw: BytesMut::new(),
             decoder: Decoder::default(),
         }
     }
@@ -82,8 +190,12 @@ impl Conn {
     fn read(&mut self) -> Outcome {
         let deadline = Instant::now() + REPLY_TIMEOUT;
         loop {
+            let before = self.buf.len();
             match self.decoder.decode(&mut self.buf) {
-                Ok(Some(frame)) => return Outcome::Frame(frame),
+                Ok(Some(frame)) => {
+                    let raw = self.raw.split_to(before - self.buf.len()).freeze();
+                    return Outcome::Reply(Reply { raw, frame });
+                }
                 Ok(None) => {}
                 Err(e) => panic!("undecodable reply: {e}"),
             }
@@ -95,7 +207,10 @@ impl Conn {
             let mut chunk = [0u8; 65536];
             match self.stream.read(&mut chunk) {
                 Ok(0) => return Outcome::Closed,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.raw.extend_from_slice(&chunk[..n]);
+                }
                 Err(e)
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         || e.kind() == std::io::ErrorKind::TimedOut =>
@@ -360,141 +475,142 @@ fn parse_cases(path: &Path) -> Vec<Block> {
     blocks
 }
 
-/// Frames compared under a relaxation.
+/// Replies compared: byte for byte, unless a relaxation applies to this one.
 fn same(expected: &Outcome, actual: &Outcome, relax: Relax) -> bool {
     match relax {
         Relax::Ignore => true,
         Relax::Exact => expected == actual,
         _ => match (expected, actual) {
-            (Outcome::Frame(e), Outcome::Frame(a)) => same_frame(e, a, relax),
+            (Outcome::Reply(e), Outcome::Reply(a)) => same_reply(e, a, relax),
             _ => expected == actual,
         },
     }
 }
 
-fn same_frame(e: &Frame, a: &Frame, relax: Relax) -> bool {
-    match (e, a, relax) {
+/// Replies compared under a relaxation. What the relaxation does not loosen is still
+/// compared on the bytes (a `$-1` is never a `*-1`, a `,1` never a `,1.0`).
+fn same_reply(e: &Reply, a: &Reply, relax: Relax) -> bool {
+    match (&e.frame, &a.frame, relax) {
         (Frame::Integer(x), Frame::Integer(y), Relax::Approx(n)) => (x - y).abs() <= n,
-        (Frame::Array(x), Frame::Array(y), Relax::Approx(_)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_frame(p, q, relax))
+        (Frame::Array(_), Frame::Array(_), Relax::Approx(_)) => {
+            let (x, y) = (e.items(), a.items());
+            x.len() == y.len() && x.iter().zip(&y).all(|(p, q)| same_reply(p, q, relax))
         }
         (_, _, Relax::Unordered) => unordered(e) == unordered(a),
         (_, _, Relax::Shape) => shape(e) == shape(a),
         (_, _, Relax::Fields(keys)) => same_fields(e, a, keys),
-        _ => e == a,
+        _ => e.raw == a.raw,
     }
 }
 
-/// `!fields`: same keys in the same order, same values except for `loose` keys.
-fn same_fields(e: &Frame, a: &Frame, loose: &[String]) -> bool {
+/// `!fields`: same keys in the same order, same values except for `loose` keys, whose
+/// values need only be of the same kind.
+fn same_fields(e: &Reply, a: &Reply, loose: &[String]) -> bool {
     let is_loose = |key: &[u8]| loose.iter().any(|k| k.as_bytes() == key);
-    let pairs = |f: &Frame| -> Option<Vec<(Frame, Frame)>> {
-        match f {
-            Frame::Map(p) => Some(p.clone()),
-            Frame::Array(items) if items.len() % 2 == 0 => Some(
-                items
-                    .chunks(2)
-                    .map(|kv| (kv[0].clone(), kv[1].clone()))
-                    .collect(),
-            ),
+    let text = |r: &Reply| -> Option<Bytes> {
+        match &r.frame {
+            Frame::Bulk(t) => Some(t.clone()),
+            Frame::Verbatim {
+                format: [b't', b'x', b't'],
+                text,
+            } => Some(text.clone()),
             _ => None,
         }
     };
-    match (e, a) {
-        (Frame::Bulk(x), Frame::Bulk(y))
-        | (Frame::Verbatim { text: x, .. }, Frame::Verbatim { text: y, .. }) => {
-            let lines = |t: &[u8]| -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
-                t.split(|&b| b == b'\n')
-                    .map(|line| {
-                        line.split(|&b| b == b' ')
-                            .map(|field| match field.iter().position(|&b| b == b'=') {
-                                Some(i) => (field[..i].to_vec(), field[i + 1..].to_vec()),
-                                None => (field.to_vec(), Vec::new()),
-                            })
-                            .collect()
-                    })
-                    .collect()
-            };
-            let (x, y) = (lines(x), lines(y));
-            x.len() == y.len()
-                && x.iter().zip(&y).all(|(lx, ly)| {
-                    lx.len() == ly.len()
-                        && lx
-                            .iter()
-                            .zip(ly)
-                            .all(|((kx, vx), (ky, vy))| kx == ky && (vx == vy || is_loose(kx)))
+    if e.kind() == a.kind() {
+        if let (Some(x), Some(y)) = (text(e), text(a)) {
+            return same_field_lines(&x, &y, is_loose);
+        }
+    }
+    let pairs = |r: &Reply| -> Option<Vec<(Reply, Reply)>> {
+        if !matches!(r.kind(), "map" | "array") {
+            return None;
+        }
+        let items = r.items();
+        if !items.len().is_multiple_of(2) {
+            return None;
+        }
+        let mut items = items.into_iter();
+        let mut pairs = Vec::new();
+        while let (Some(k), Some(v)) = (items.next(), items.next()) {
+            pairs.push((k, v));
+        }
+        Some(pairs)
+    };
+    match (pairs(e), pairs(a)) {
+        (Some(x), Some(y)) => {
+            e.kind() == a.kind()
+                && x.len() == y.len()
+                && x.iter().zip(&y).all(|((kx, vx), (ky, vy))| {
+                    kx.raw == ky.raw
+                        && (vx.raw == vy.raw
+                            || (kx.frame.as_bytes().is_some_and(is_loose)
+                                && vx.kind() == vy.kind()))
                 })
         }
-        _ => match (pairs(e), pairs(a)) {
-            (Some(x), Some(y)) => {
-                std::mem::discriminant(e) == std::mem::discriminant(a)
-                    && x.len() == y.len()
-                    && x.iter().zip(&y).all(|((kx, vx), (ky, vy))| {
-                        kx == ky
-                            && (vx == vy
-                                || (kx.as_bytes().is_some_and(is_loose)
-                                    && std::mem::discriminant(vx) == std::mem::discriminant(vy)))
+        _ => e.raw == a.raw,
+    }
+}
+
+/// `!fields` over text made of lines of space-separated `key=value` fields (CLIENT LIST).
+fn same_field_lines(x: &[u8], y: &[u8], is_loose: impl Fn(&[u8]) -> bool) -> bool {
+    let lines = |t: &[u8]| -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+        t.split(|&b| b == b'\n')
+            .map(|line| {
+                line.split(|&b| b == b' ')
+                    .map(|field| match field.iter().position(|&b| b == b'=') {
+                        Some(i) => (field[..i].to_vec(), field[i + 1..].to_vec()),
+                        None => (field.to_vec(), Vec::new()),
                     })
-            }
-            _ => e == a,
-        },
-    }
-}
-
-/// A frame's text with the elements of every aggregate, at any depth, in sorted order:
-/// equal for two frames that differ only in element order (SCAN's key list, KEYS, ...).
-fn unordered(f: &Frame) -> String {
-    let sorted = |items: Vec<String>| {
-        let mut items = items;
-        items.sort();
-        items.join(",")
-    };
-    match f {
-        Frame::Array(items) => format!("array[{}]", sorted(items.iter().map(unordered).collect())),
-        Frame::Set(items) => format!("set[{}]", sorted(items.iter().map(unordered).collect())),
-        Frame::Push(items) => format!("push[{}]", sorted(items.iter().map(unordered).collect())),
-        Frame::Map(pairs) => format!(
-            "map[{}]",
-            sorted(
-                pairs
-                    .iter()
-                    .map(|(k, v)| format!("{}=>{}", unordered(k), unordered(v)))
                     .collect()
-            )
-        ),
-        other => format!("{other:?}"),
-    }
+            })
+            .collect()
+    };
+    let (x, y) = (lines(x), lines(y));
+    x.len() == y.len()
+        && x.iter().zip(&y).all(|(lx, ly)| {
+            lx.len() == ly.len()
+                && lx
+                    .iter()
+                    .zip(ly)
+                    .all(|((kx, vx), (ky, vy))| kx == ky && (vx == vy || is_loose(kx)))
+        })
 }
 
-/// The type of a frame and, for aggregates, the types of its elements' first level.
-fn shape(f: &Frame) -> String {
-    let kind = |f: &Frame| -> &'static str {
-        match f {
-            Frame::Simple(_) => "simple",
-            Frame::Error(_) => "error",
-            Frame::Integer(_) => "integer",
-            Frame::Bulk(_) => "bulk",
-            Frame::Array(_) => "array",
-            Frame::Null => "null",
-            Frame::Map(_) => "map",
-            Frame::Set(_) => "set",
-            Frame::Double(_) => "double",
-            Frame::Boolean(_) => "boolean",
-            Frame::BigNumber(_) => "bignumber",
-            Frame::Verbatim { .. } => "verbatim",
-            Frame::Push(_) => "push",
-            Frame::Attribute { .. } => "attribute",
-        }
+/// A reply's bytes with the elements of every aggregate, at any depth, in sorted order
+/// (a map's pairs kept whole): equal for two replies that differ only in element order
+/// (SCAN's key list, KEYS, ...).
+fn unordered(r: &Reply) -> Vec<u8> {
+    let items = r.items();
+    let Some(header) = memchr_crlf(&r.raw).filter(|_| !items.is_empty()) else {
+        return r.raw.to_vec();
     };
-    match f {
-        Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
-            format!(
-                "{}[{}]",
-                kind(f),
-                items.iter().map(kind).collect::<Vec<_>>().join(",")
-            )
-        }
-        _ => kind(f).to_string(),
+    let mut parts: Vec<Vec<u8>> = if r.kind() == "map" {
+        items
+            .chunks(2)
+            .map(|kv| kv.iter().flat_map(unordered).collect())
+            .collect()
+    } else {
+        items.iter().map(unordered).collect()
+    };
+    parts.sort();
+    let mut out = r.raw[..header].to_vec();
+    out.extend(parts.concat());
+    out
+}
+
+/// The kind of a reply and, for arrays, sets and pushes, the kinds of its elements.
+fn shape(r: &Reply) -> String {
+    match r.kind() {
+        kind @ ("array" | "set" | "push") => format!(
+            "{kind}[{}]",
+            r.items()
+                .iter()
+                .map(Reply::kind)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        kind => kind.to_string(),
     }
 }
 
@@ -542,7 +658,7 @@ fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<
         if let Some(pw) = &block.requirepass {
             let r = c.command(&[b"AUTH".to_vec(), pw.as_bytes().to_vec()]);
             assert!(
-                matches!(r, Outcome::Frame(Frame::Simple(_))),
+                matches!(r.frame(), Some(Frame::Simple(_))),
                 "AUTH on {port}: {r:?}"
             );
         }
@@ -550,7 +666,7 @@ fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<
             let argv: Vec<Vec<u8>> = reset.split(|&b| b == b' ').map(<[u8]>::to_vec).collect();
             let r = c.command(&argv);
             assert!(
-                matches!(r, Outcome::Frame(Frame::Simple(_))),
+                matches!(r.frame(), Some(Frame::Simple(_))),
                 "{} on {port}: {r:?}",
                 String::from_utf8_lossy(reset)
             );
@@ -563,12 +679,20 @@ fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<
         conns: BTreeMap::new(),
     };
     let mut compared = 0;
+    // `DIFF_TRACE=1` prints every pair of replies compared (run with `--nocapture`).
+    let trace = std::env::var_os("DIFF_TRACE").is_some();
     let mut check = |line: usize,
                      what: String,
                      relax: Relax,
                      expected: Outcome,
                      actual: Outcome| {
         compared += 1;
+        if trace {
+            eprintln!(
+                "{}:{line} {what}\n    redis:    {expected:?}\n    lockstep: {actual:?}",
+                block.file
+            );
+        }
         if !same(&expected, &actual, relax) {
             failures.push(format!(
                 "{}:{line} [{}] RESP{protocol} {what}\n    redis:    {expected:?}\n    lockstep: {actual:?}",
@@ -736,6 +860,55 @@ fn lockstep_replies_like_redis() {
     );
 }
 
+/// The comparison itself: what `Frame` cannot tell apart, the bytes do, under every relaxation.
+#[test]
+fn replies_differing_only_in_their_bytes_are_told_apart() {
+    let reply = |raw: &'static [u8]| Outcome::Reply(Reply::parse(Bytes::from_static(raw)));
+    let relaxations = [
+        Relax::Exact,
+        Relax::Unordered,
+        Relax::Approx(1),
+        Relax::Shape,
+        Relax::Fields(&[]),
+    ];
+    let pairs: &[(&[u8], &[u8])] = &[
+        (b"$-1\r\n", b"*-1\r\n"),
+        (b"$-1\r\n", b"_\r\n"),
+        (b"*1\r\n$-1\r\n", b"*1\r\n*-1\r\n"),
+        (b"*2\r\n$1\r\nk\r\n$-1\r\n", b"*2\r\n$1\r\nk\r\n*-1\r\n"),
+        (b"+OK\r\n", b"$2\r\nOK\r\n"),
+        (b"%1\r\n+a\r\n:1\r\n", b"*2\r\n+a\r\n:1\r\n"),
+        (b"~1\r\n:1\r\n", b"*1\r\n:1\r\n"),
+        (b"-ERR x\r\n", b"!5\r\nERR x\r\n"),
+    ];
+    for (x, y) in pairs {
+        for relax in relaxations {
+            assert!(
+                !same(&reply(x), &reply(y), relax),
+                "{:?} and {:?} pass under {relax:?}",
+                x.escape_ascii().to_string(),
+                y.escape_ascii().to_string()
+            );
+        }
+    }
+    let exact_only: &[(&[u8], &[u8])] = &[
+        (b",1\r\n", b",1.0\r\n"),
+        (b"(10\r\n", b"(010\r\n"),
+        (b"=7\r\ntxt:abc\r\n", b"=7\r\nmkd:abc\r\n"),
+        (b",nan\r\n", b",-nan\r\n"),
+    ];
+    for (x, y) in exact_only {
+        assert!(!same(&reply(x), &reply(y), Relax::Exact));
+        assert!(!same(&reply(x), &reply(y), Relax::Unordered));
+    }
+    assert!(same(&reply(b",nan\r\n"), &reply(b",nan\r\n"), Relax::Exact));
+    assert!(same(
+        &reply(b"*2\r\n$-1\r\n:1\r\n"),
+        &reply(b"*2\r\n:1\r\n$-1\r\n"),
+        Relax::Unordered
+    ));
+}
+
 /// INFO commandstats and errorstats: the same lines as Redis after the same commands, with
 /// the timings masked and the lines sorted (Redis lists commands in hash order).
 #[test]
@@ -777,10 +950,10 @@ fn command_and_error_stats_count_like_redis() {
         let mut lines = Vec::new();
         for section in ["commandstats", "errorstats"] {
             let reply = c.command(&[b"INFO".to_vec(), section.as_bytes().to_vec()]);
-            let Outcome::Frame(Frame::Bulk(text)) = reply else {
+            let Some(Frame::Bulk(text)) = reply.frame() else {
                 panic!("INFO {section}: {reply:?}");
             };
-            for line in String::from_utf8_lossy(&text).lines() {
+            for line in String::from_utf8_lossy(text).lines() {
                 let masked: Vec<String> = line
                     .split(',')
                     .map(|field| match field.split_once('=') {
