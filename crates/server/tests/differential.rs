@@ -188,7 +188,11 @@ impl Conn {
     }
 
     fn read(&mut self) -> Outcome {
-        let deadline = Instant::now() + REPLY_TIMEOUT;
+        self.read_within(REPLY_TIMEOUT)
+    }
+
+    fn read_within(&mut self, timeout: Duration) -> Outcome {
+        let deadline = Instant::now() + timeout;
         loop {
             let before = self.buf.len();
             match self.decoder.decode(&mut self.buf) {
@@ -269,6 +273,19 @@ enum Step {
         conn: String,
     },
     Sleep(u64),
+}
+
+impl Step {
+    /// The case file line the step comes from.
+    fn line(&self) -> Option<usize> {
+        match self {
+            Step::Command { line, .. }
+            | Step::Pipeline { line, .. }
+            | Step::Raw { line, .. }
+            | Step::Read { line, .. } => Some(*line),
+            Step::Sleep(_) => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -784,7 +801,51 @@ fn run_block(block: &Block, protocol: u8, ports: (u16, u16), failures: &mut Vec<
             }
         }
     }
+    let end = block.steps.iter().filter_map(Step::line).max().unwrap_or(0);
+    for (name, (r, l)) in &mut pair.conns {
+        let unread = flush_unread(r, l);
+        let what = format!("(unread at the end of the block @{name})");
+        for (expected, actual) in unread {
+            check(end, what.clone(), Relax::Exact, expected, actual);
+        }
+    }
     compared
+}
+
+/// What a connection still had to say when its block ended (a reply or a push that no step
+/// read), from both servers, in pairs. A `PING` with a marker flushes it: everything redis
+/// sends before the answer to that `PING` is compared, so a reply that lockstep sends and
+/// redis does not (or the reverse) cannot hide at the end of a block.
+fn flush_unread(redis: &mut Conn, ours: &mut Conn) -> Vec<(Outcome, Outcome)> {
+    const MARKER: &[u8] = b"lockstep-differential-end-of-block";
+    // A blocked client answers nothing; its silence needs no long wait.
+    const SILENCE: Duration = Duration::from_millis(200);
+    let ping = {
+        let mut out = BytesMut::new();
+        encode_command(&[b"PING".to_vec(), MARKER.to_vec()], &mut out);
+        out
+    };
+    redis.send(&ping);
+    ours.send(&ping);
+    let mut pairs = Vec::new();
+    loop {
+        let expected = redis.read_within(SILENCE);
+        let actual = ours.read_within(SILENCE);
+        let answered = match &expected {
+            // The PING's own answer: its marker (as a bulk, or in RESP2's subscribed
+            // `pong` array), or what a connection in MULTI or without AUTH answers.
+            Outcome::Reply(r) => {
+                r.raw.windows(MARKER.len()).any(|w| w == MARKER)
+                    || r.raw[..] == b"+QUEUED\r\n"[..]
+                    || r.frame.is_error()
+            }
+            Outcome::Closed | Outcome::Timeout => true,
+        };
+        pairs.push((expected, actual));
+        if answered {
+            return pairs;
+        }
+    }
 }
 
 fn case_files() -> Vec<PathBuf> {
