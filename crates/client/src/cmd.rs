@@ -113,11 +113,16 @@ impl Cmd {
         self.spec
     }
 
-    /// What the connection (and a cluster router) needs to know about this command: its
-    /// Redis flags, whether it may be re-sent (`is_readonly`), whether it changes the
-    /// session, the hash slot of its keys. Read from its arguments, not its bytes.
+    /// What a cluster router needs to know about this command: its Redis flags, whether
+    /// it may be re-sent (`is_readonly`), whether it changes the session, and the hash
+    /// slot of its keys. Read from its arguments, not its bytes.
     pub fn meta(&self) -> Meta {
-        Meta::of(self.spec, self.args(), self.is_readonly())
+        Meta::of(self.spec, self.args(), self.is_readonly(), true)
+    }
+
+    /// `meta` without the slot, for a connection that routes nothing.
+    pub(crate) fn meta_unrouted(&self) -> Meta {
+        Meta::of(self.spec, std::iter::empty(), self.is_readonly(), false)
     }
 
     /// RESP encoding, appended to `out`.
@@ -346,12 +351,13 @@ mod meta_tests {
     #[test]
     fn a_command_knows_its_flags_and_the_slot_of_its_keys() {
         let get = cmd("GET").arg("foo").meta();
-        assert_eq!(get.slot, Slot::One(12182));
+        assert_eq!(get.slot, Some(Slot::One(12182)));
         assert!(get.has(flags::READONLY) && get.resend_safe && !get.subscription);
         let set = cmd("set").arg("foo").arg("v").meta();
         assert!(set.has(flags::WRITE) && !set.resend_safe);
-        assert_eq!(cmd("PING").meta().slot, Slot::Keyless);
-        assert_eq!(cmd("NOSUCH").arg("k").meta().slot, Slot::Unknown);
+        assert_eq!(cmd("PING").meta().slot, Some(Slot::Keyless));
+        assert_eq!(cmd("NOSUCH").arg("k").meta().slot, Some(Slot::Unknown));
+        assert_eq!(cmd("GET").arg("foo").meta_unrouted().slot, None);
         assert!(cmd("SUBSCRIBE").arg("c").meta().subscription);
         assert!(cmd("SELECT").arg(1).meta().changes_session);
         assert!(cmd("BLPOP").arg("l").arg(0).meta().has(flags::BLOCKING));
@@ -361,9 +367,9 @@ mod meta_tests {
     fn keys_in_several_slots_are_cross_slot_unless_a_hash_tag_joins_them() {
         assert_ne!(key_slot(b"a"), key_slot(b"b"));
         let mset = cmd("MSET").arg("a").arg(1).arg("b").arg(2).meta();
-        assert_eq!(mset.slot, Slot::Cross);
+        assert_eq!(mset.slot, Some(Slot::Cross));
         let tagged = cmd("MSET").arg("{t}a").arg(1).arg("{t}b").arg(2).meta();
-        assert_eq!(tagged.slot, Slot::One(key_slot(b"t")));
+        assert_eq!(tagged.slot, Some(Slot::One(key_slot(b"t"))));
         // EVAL's keys are the ones its numkeys declares.
         let eval = cmd("EVAL")
             .arg("return 1")
@@ -371,18 +377,18 @@ mod meta_tests {
             .arg("foo")
             .arg("notakey")
             .meta();
-        assert_eq!(eval.slot, Slot::One(12182));
+        assert_eq!(eval.slot, Some(Slot::One(12182)));
     }
 
     #[test]
     fn a_pipeline_joins_its_commands() {
         let get = cmd("GET").arg("foo").meta();
         let joined = get.join(cmd("PING").meta());
-        assert_eq!(joined.slot, Slot::One(12182));
+        assert_eq!(joined.slot, Some(Slot::One(12182)));
         assert!(joined.resend_safe);
         let with_write = joined.join(cmd("SET").arg("bar").arg(1).meta());
-        assert_eq!(with_write.slot, Slot::Cross);
+        assert_eq!(with_write.slot, Some(Slot::Cross));
         assert!(!with_write.resend_safe && with_write.has(flags::WRITE));
-        assert_eq!(get.join(cmd("NOSUCH").meta()).slot, Slot::Unknown);
+        assert_eq!(get.join(cmd("NOSUCH").meta()).slot, Some(Slot::Unknown));
     }
 }

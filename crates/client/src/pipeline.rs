@@ -36,7 +36,7 @@ impl Pipeline {
 
     pub fn cmd(&mut self, c: Cmd) -> &mut Pipeline {
         c.encode_into(&mut self.buf);
-        self.meta = self.meta.join(c.meta());
+        self.meta = self.meta.join(c.meta_unrouted());
         self.count += 1;
         self
     }

@@ -197,7 +197,9 @@ pub struct Meta {
     pub flags: u32,
     pub resend_safe: bool,
     pub changes_session: bool,
-    pub slot: Slot,
+    /// Where its keys live; `None` when nobody asked (a standalone connection routes
+    /// nothing, so `Cmd::meta` leaves it out: hashing every key would cost every command).
+    pub slot: Option<Slot>,
     pub subscription: bool,
 }
 
@@ -208,7 +210,7 @@ impl Default for Meta {
             flags: 0,
             resend_safe: true,
             changes_session: false,
-            slot: Slot::Keyless,
+            slot: Some(Slot::Keyless),
             subscription: false,
         }
     }
@@ -221,26 +223,23 @@ impl Meta {
         spec: CommandSpec,
         args: impl Iterator<Item = &'a [u8]>,
         resend_safe: bool,
+        with_slot: bool,
     ) -> Meta {
         let Some(c) = spec.command() else {
             return Meta {
                 flags: 0,
                 resend_safe,
                 changes_session: spec.changes_session(),
-                slot: Slot::Unknown,
+                slot: with_slot.then_some(Slot::Unknown),
                 subscription: false,
             };
         };
-        let slot = if c.key_specs.is_empty() {
-            Slot::Keyless
+        let slot = if !with_slot {
+            None
+        } else if c.key_specs.is_empty() {
+            Some(Slot::Keyless)
         } else {
-            let argv: Vec<&[u8]> = args.collect();
-            match c.key_positions(&argv) {
-                Some(positions) => positions.iter().fold(Slot::Keyless, |slot, &i| {
-                    slot.join(Slot::One(lockstep_commands::key_slot(argv[i])))
-                }),
-                None => Slot::Unknown,
-            }
+            Some(Self::slot_of(c, args))
         };
         Meta {
             flags: c.flags,
@@ -251,13 +250,26 @@ impl Meta {
         }
     }
 
+    fn slot_of<'a>(c: &Command, args: impl Iterator<Item = &'a [u8]>) -> Slot {
+        let argv: Vec<&[u8]> = args.collect();
+        match c.key_positions(&argv) {
+            Some(positions) => positions.iter().fold(Slot::Keyless, |slot, &i| {
+                slot.join(Slot::One(lockstep_commands::key_slot(argv[i])))
+            }),
+            None => Slot::Unknown,
+        }
+    }
+
     /// The metadata of a pipeline that runs `self`'s commands, then `other`'s.
     pub fn join(self, other: Meta) -> Meta {
         Meta {
             flags: self.flags | other.flags,
             resend_safe: self.resend_safe && other.resend_safe,
             changes_session: self.changes_session || other.changes_session,
-            slot: self.slot.join(other.slot),
+            slot: match (self.slot, other.slot) {
+                (Some(a), Some(b)) => Some(a.join(b)),
+                _ => None,
+            },
             subscription: self.subscription || other.subscription,
         }
     }

@@ -109,7 +109,7 @@ impl Connection {
         let mut meta = crate::connection::Meta::default();
         for c in cmds {
             c.encode_into(&mut bytes);
-            meta = meta.join(c.meta());
+            meta = meta.join(c.meta_unrouted());
             self.session.track(c);
         }
         let r = self
