@@ -17,9 +17,10 @@ use crate::reply::Reply;
 use crate::state::Client;
 
 /// The keys a blocking pop (of any type) looks at, in order: all of them, or, when a
-/// write to one of them woke the client, that one alone. Redis serves a woken client from the key that
-/// became ready: not from an earlier key of its command that a transaction filled too,
-/// and without a WRONGTYPE for an earlier key that became another type meanwhile.
+/// write to one of them woke the client, that one alone. Redis serves a woken client from
+/// the key that became ready: not from an earlier key of its command that a transaction
+/// filled too, and without a WRONGTYPE for an earlier key that became another type
+/// meanwhile.
 pub fn woken_by<'k>(ctx: &Ctx, keys: &'k [&'k [u8]]) -> &'k [&'k [u8]] {
     if !ctx.client.blocked {
         return keys;

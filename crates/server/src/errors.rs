@@ -206,6 +206,23 @@ pub const ZRANGE_WITHSCORES_WITH_LEX: &str =
     "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
 /// HINCRBYFLOAT's increment itself is infinite.
 pub const NAN_OR_INFINITY_VALUE: &str = "ERR value is NaN or Infinity";
+/// The numkeys of LMPOP, ZMPOP, SINTERCARD, ZUNION and friends.
+pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+/// A numkeys past the arguments (SINTERCARD, EVAL, FCALL).
+pub const NUMKEYS_PAST_ARGS: &str = "ERR Number of keys can't be greater than number of args";
+/// A negative numkeys (EVAL, FCALL).
+pub const NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
+/// The COUNT of LMPOP and ZMPOP.
+pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
+/// The LIMIT of SINTERCARD and ZINTERCARD.
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+pub const WEIGHT_NOT_FLOAT: &str = "ERR weight value is not a float";
+/// HRANDFIELD's and ZRANDMEMBER's count with WITHVALUES/WITHSCORES past half the range of
+/// a long.
+pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
+pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
 
 // Bitmap, HyperLogLog and SORT commands (`commands/bitmaps.rs`, `hyperloglog.rs`,
 // `sort.rs`).
@@ -231,8 +248,40 @@ pub fn pfdebug_unknown(sub: &[u8]) -> Vec<u8> {
 
 /// `ERR Wrong number of arguments for the '<sub>' subcommand` (PFDEBUG).
 pub fn pfdebug_arity(sub: &[u8]) -> Vec<u8> {
-    with_c_string(b"ERR Wrong number of arguments for the '", sub, b"' subcommand")
+    with_c_string(
+        b"ERR Wrong number of arguments for the '",
+        sub,
+        b"' subcommand",
+    )
 }
+
+// Transactions (`commands/transactions.rs`).
+
+pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+pub const WATCH_INSIDE_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+
+// Scripts and functions (`scripting/`, `commands/scripting.rs`, `commands/functions.rs`).
+
+/// EVALSHA's answer for a SHA1 that is not cached.
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+/// What SCRIPT KILL makes a running script fail with.
+pub const SCRIPT_KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+pub const FUNCTION_NOT_FOUND: &str = "ERR Function not found";
+/// FCALL's numkeys that is not a number.
+pub const BAD_NUMKEYS: &str = "ERR Bad number of keys provided";
+/// What a library whose code runs past its load time limit fails with (a Lua error that
+/// FUNCTION LOAD reports inside its own message).
+pub const FUNCTION_LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
+/// A library name that is not `[A-Za-z0-9_]+` (a Lua error, or part of FUNCTION LOAD's).
+pub const LIBRARY_NAME_INVALID: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+
+// Server commands (`commands/server/`, `commands/diagnostics.rs`).
+
+pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+pub const SLOWLOG_COUNT_TOO_LOW: &str = "ERR count should be greater than or equal to -1";
 
 /// A command's error reply: its text without the leading `-` (`ERR syntax error`).
 #[derive(Clone, Debug, PartialEq, Eq)]

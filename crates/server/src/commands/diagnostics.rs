@@ -47,8 +47,6 @@ pub static HANDLERS: &[Entry] = &[
 // ---------------------------------------------------------------------------------------
 // SLOWLOG
 
-const COUNT_TOO_LOW: &str = "ERR count should be greater than or equal to -1";
-
 /// `SLOWLOG GET [count]`: the newest `count` entries (10 by default, -1 for all). A count
 /// that is not an integer gets the same error as one below -1, as in Redis.
 fn slowlog_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
@@ -58,7 +56,7 @@ fn slowlog_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         3 => match crate::util::parse_i64(argv[2]) {
             Some(-1) => log.entries.len(),
             Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
-            _ => return Err(COUNT_TOO_LOW.into()),
+            _ => return Err(errors::SLOWLOG_COUNT_TOO_LOW.into()),
         },
         _ => return Err(errors::subcommand_syntax(argv[0], argv[1]).into()),
     };

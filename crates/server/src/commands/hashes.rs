@@ -39,9 +39,6 @@ pub static HANDLERS: &[Entry] = &[
     handler("hscan", hscan),
 ];
 
-/// HRANDFIELD's count with WITHVALUES, which must fit half the range of a long.
-const COUNT_WITH_VALUES_RANGE: &str = "ERR value is out of range";
-
 /// A missing hash, created empty by writes (Redis's `hashTypeLookupWriteOrCreate`).
 fn new_hash() -> Value {
     Value::Hash(Box::default())
@@ -266,7 +263,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         Some(_) => return Err(errors::SYNTAX.into()),
     };
     if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-        return Err(COUNT_WITH_VALUES_RANGE.into());
+        return Err(errors::VALUE_OUT_OF_RANGE.into());
     }
     let (mut db, out) = ctx.db_out();
     let Some(hash) = db.read::<HashValue>(argv[1])? else {

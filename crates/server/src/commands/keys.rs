@@ -552,11 +552,7 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// answers; this is Redis's own fallback reply, for completeness.
 fn object(_ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let sub = argv.get(1).copied().unwrap_or_default();
-    let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
-    let sub = c_string(sub);
-    msg.extend_from_slice(&sub[..sub.len().min(128)]);
-    msg.extend_from_slice(b"'. Try OBJECT HELP.");
-    Err(msg.into())
+    Err(errors::subcommand_syntax(b"object", sub).into())
 }
 
 const OBJECT_HELP: &[&str] = &[

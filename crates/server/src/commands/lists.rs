@@ -23,12 +23,6 @@ use crate::keyspace::{Sds, Value};
 use crate::types::{End, ListValue};
 use crate::util::parse_i64;
 
-const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
-const COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
-const MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
-const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
-const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
-
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
 /// full name.
 pub static HANDLERS: &[Entry] = &[
@@ -238,7 +232,7 @@ struct MultiPop<'a> {
 fn multi_pop_args<'a>(argv: &'a [&'a [u8]], at: usize) -> Result<MultiPop<'a>, CommandError> {
     let numkeys = parse_i64(argv[at])
         .filter(|n| *n > 0)
-        .ok_or(CommandError::from(NUMKEYS_NOT_POSITIVE))? as u64;
+        .ok_or(CommandError::from(errors::NUMKEYS_NOT_POSITIVE))? as u64;
     let keys_end = (at as u64 + 1)
         .checked_add(numkeys)
         .filter(|end| *end < argv.len() as u64)
@@ -249,7 +243,7 @@ fn multi_pop_args<'a>(argv: &'a [&'a [u8]], at: usize) -> Result<MultiPop<'a>, C
     while !args.is_empty() {
         if count.is_none() && args.remaining() > 1 && args.keyword("count") {
             let n = parse_i64(args.next()?).filter(|n| *n > 0);
-            count = Some(n.ok_or(CommandError::from(COUNT_NOT_POSITIVE))? as usize);
+            count = Some(n.ok_or(CommandError::from(errors::COUNT_NOT_POSITIVE))? as usize);
         } else {
             return Err(errors::SYNTAX.into());
         }
@@ -547,12 +541,12 @@ fn lpos_args(argv: &[&[u8]]) -> Result<Lpos, CommandError> {
         if has_value && args.keyword("rank") {
             lpos.rank = args.i64()?;
             if lpos.rank == 0 {
-                return Err(RANK_ZERO.into());
+                return Err(errors::LPOS_RANK_ZERO.into());
             }
         } else if has_value && args.keyword("count") {
-            lpos.count = Some(non_negative(args.next()?, COUNT_NEGATIVE)?);
+            lpos.count = Some(non_negative(args.next()?, errors::LPOS_COUNT_NEGATIVE)?);
         } else if has_value && args.keyword("maxlen") {
-            lpos.maxlen = non_negative(args.next()?, MAXLEN_NEGATIVE)?;
+            lpos.maxlen = non_negative(args.next()?, errors::LPOS_MAXLEN_NEGATIVE)?;
         } else {
             return Err(errors::SYNTAX.into());
         }

@@ -15,7 +15,8 @@ use crate::args::Args;
 use crate::busy::KillRefused;
 use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::commands::help;
-use crate::scripting::{self, Source, NOSCRIPT};
+use crate::errors;
+use crate::scripting::{self, Source};
 
 pub static HANDLERS: &[Entry] = &[
     handler("eval", eval),
@@ -52,7 +53,7 @@ fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     feed_monitors(ctx, argv);
     // A SHA1 of another length cannot match: Redis answers before reading numkeys.
     if argv[1].len() != 40 {
-        return Err(NOSCRIPT.into());
+        return Err(errors::NOSCRIPT.into());
     }
     run(ctx, argv, Source::Sha(argv[1]), false)
 }
@@ -60,7 +61,7 @@ fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     feed_monitors(ctx, argv);
     if argv[1].len() != 40 {
-        return Err(NOSCRIPT.into());
+        return Err(errors::NOSCRIPT.into());
     }
     run(ctx, argv, Source::Sha(argv[1]), true)
 }
@@ -68,13 +69,8 @@ fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// numkeys, then the script.
 fn run(ctx: &mut Ctx, argv: &[&[u8]], source: Source, read_only: bool) -> CommandResult {
     let numkeys = Args::new(argv, 2).i64()?;
-    if numkeys > argv.len() as i64 - 3 {
-        return Err("ERR Number of keys can't be greater than number of args".into());
-    }
-    if numkeys < 0 {
-        return Err("ERR Number of keys can't be negative".into());
-    }
-    let (keys, args) = argv[3..].split_at(numkeys as usize);
+    let numkeys = scripting::numkeys(numkeys, argv.len() - 3)?;
+    let (keys, args) = argv[3..].split_at(numkeys);
     scripting::eval(ctx, source, keys, args, read_only)?;
     Ok(Done)
 }
@@ -109,7 +105,10 @@ fn script_flush(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 }
 
 fn script_kill(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    ctx.state.script_run.kill(false).map_err(KillRefused::error)?;
+    ctx.state
+        .script_run
+        .kill(false)
+        .map_err(KillRefused::error)?;
     ctx.out.ok();
     Ok(Done)
 }

@@ -47,11 +47,6 @@ pub static HANDLERS: &[Entry] = &[
     handler("sscan", sscan),
 ];
 
-/// SINTERCARD's errors.
-const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
-const NUMKEYS_PAST_ARGS: &str = "ERR Number of keys can't be greater than number of args";
-const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
-
 fn reply_member(out: &mut Reply, member: Member<'_>) {
     let mut scratch = itoa::Buffer::new();
     out.bulk(member.bytes(&mut scratch));
@@ -419,10 +414,10 @@ fn sinter(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 fn sintercard(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let numkeys = match parse_i64(argv[1]) {
         Some(n) if n >= 1 => n as u64,
-        _ => return Err(NUMKEYS_NOT_POSITIVE.into()),
+        _ => return Err(errors::NUMKEYS_NOT_POSITIVE.into()),
     };
     if numkeys > (argv.len() - 2) as u64 {
-        return Err(NUMKEYS_PAST_ARGS.into());
+        return Err(errors::NUMKEYS_PAST_ARGS.into());
     }
     let keys_end = 2 + numkeys as usize;
     let mut limit = 0;
@@ -431,7 +426,7 @@ fn sintercard(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         if is_option(argv[i], "limit") && i + 1 < argv.len() {
             limit = match parse_i64(argv[i + 1]) {
                 Some(n) if n >= 0 => n as u64,
-                _ => return Err(LIMIT_NEGATIVE.into()),
+                _ => return Err(errors::LIMIT_NEGATIVE.into()),
             };
             i += 2;
         } else {

@@ -19,6 +19,7 @@ use indexmap::IndexMap;
 
 use super::keys::{parse_scan_cursor, ScanOptions};
 use crate::args::Args;
+use crate::blocking::woken_by;
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
 use crate::errors::{self, c_string};
@@ -67,14 +68,6 @@ pub static HANDLERS: &[Entry] = &[
     handler("zlexcount", zlexcount),
     handler("zscan", zscan),
 ];
-
-// Errors only this family answers.
-const WEIGHT_NOT_FLOAT: &str = "ERR weight value is not a float";
-const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
-const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
-const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
-/// ZRANDMEMBER's count with WITHSCORES past half the range of a long.
-const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
 
 /// True when `arg` is the option `word` as C's `strcasecmp` sees it: any letter case, the
 /// argument ending at its first NUL.
@@ -669,7 +662,7 @@ fn zrandmember(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let withscores = argv.len() == 4;
     // The count doubles with the scores, so it must stay in half the range.
     if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-        return Err(VALUE_OUT_OF_RANGE.into());
+        return Err(errors::VALUE_OUT_OF_RANGE.into());
     }
     let (mut db, out) = ctx.db_out();
     let Some(zset) = db.read::<ZsetValue>(argv[1])? else {
@@ -863,7 +856,7 @@ fn zset_op(
         let combines = op != SetOp::Diff && !cardinality;
         if combines && remaining > setnum && is_word(opt, "weights") {
             for (weight, arg) in weights.iter_mut().zip(&argv[j + 1..]) {
-                *weight = parse_score(arg).ok_or(WEIGHT_NOT_FLOAT)?;
+                *weight = parse_score(arg).ok_or(errors::WEIGHT_NOT_FLOAT)?;
             }
             j += 1 + setnum;
         } else if combines && remaining >= 2 && is_word(opt, "aggregate") {
@@ -884,7 +877,7 @@ fn zset_op(
         } else if cardinality && remaining >= 2 && is_word(opt, "limit") {
             limit = parse_i64(argv[j + 1])
                 .and_then(|n| usize::try_from(n).ok())
-                .ok_or(LIMIT_NEGATIVE)?;
+                .ok_or(errors::LIMIT_NEGATIVE)?;
             j += 2;
         } else {
             return Err(errors::SYNTAX.into());
@@ -1128,23 +1121,6 @@ fn holds_zset(value: &Value) -> bool {
     matches!(value, Value::ZSet(_))
 }
 
-/// The keys a blocking pop looks at: all of them, or for a woken client the one whose
-/// write woke it. Redis serves a woken client from the key that became ready, not from an
-/// earlier key of its command that the same transaction filled, and without a WRONGTYPE
-/// for an earlier key that became another type meanwhile.
-fn woken_by<'k>(ctx: &Ctx, keys: &'k [&'k [u8]]) -> &'k [&'k [u8]] {
-    if !ctx.client.blocked {
-        return keys;
-    }
-    let Some(ready) = ctx.state.blocked.serving(ctx.client.db) else {
-        return keys;
-    };
-    match keys.iter().position(|k| *k == ready.as_slice()) {
-        Some(i) => &keys[i..=i],
-        None => keys,
-    }
-}
-
 /// Redis's `zmpopGenericCommand`, for ZMPOP and BZMPOP (`blocking`, whose timeout comes
 /// first but is read after every other argument, as Redis reads it): pops up to COUNT
 /// members from the first existing key, answered as [key, [[member, score], ...]]; with
@@ -1153,7 +1129,7 @@ fn zmpop_generic(ctx: &mut Ctx, argv: &[&[u8]], blocking: bool) -> CommandResult
     let numkeys_at = if blocking { 2 } else { 1 };
     let numkeys = parse_i64(argv[numkeys_at])
         .filter(|n| *n >= 1)
-        .ok_or(NUMKEYS_NOT_POSITIVE)?;
+        .ok_or(errors::NUMKEYS_NOT_POSITIVE)?;
     let where_at = usize::try_from(numkeys)
         .ok()
         .and_then(|n| n.checked_add(numkeys_at + 1))
@@ -1172,7 +1148,7 @@ fn zmpop_generic(ctx: &mut Ctx, argv: &[&[u8]], blocking: bool) -> CommandResult
         if count.is_none() && is_word(argv[j], "count") && j + 1 < argv.len() {
             let n = parse_i64(argv[j + 1])
                 .filter(|n| *n >= 1)
-                .ok_or(COUNT_NOT_POSITIVE)?;
+                .ok_or(errors::COUNT_NOT_POSITIVE)?;
             count = Some(usize::try_from(n).unwrap_or(usize::MAX));
             j += 2;
         } else {

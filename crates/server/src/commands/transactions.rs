@@ -9,6 +9,7 @@
 
 use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::dispatch;
+use crate::errors;
 use crate::multi;
 
 pub static HANDLERS: &[Entry] = &[
@@ -19,11 +20,9 @@ pub static HANDLERS: &[Entry] = &[
     handler("unwatch", unwatch),
 ];
 
-pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
-
 fn multi(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     if ctx.client.in_multi {
-        return Err("ERR MULTI calls can not be nested".into());
+        return Err(errors::MULTI_NESTED.into());
     }
     ctx.client.in_multi = true;
     let id = ctx.client.id;
@@ -34,7 +33,7 @@ fn multi(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 
 fn discard(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     if multi::discard(ctx.state, ctx.client).is_none() {
-        return Err("ERR DISCARD without MULTI".into());
+        return Err(errors::DISCARD_WITHOUT_MULTI.into());
     }
     ctx.out.ok();
     Ok(Done)
@@ -42,7 +41,7 @@ fn discard(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 
 fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     if !ctx.client.in_multi {
-        return Err("ERR EXEC without MULTI".into());
+        return Err(errors::EXEC_WITHOUT_MULTI.into());
     }
     let id = ctx.client.id;
     let state = &mut *ctx.state;
@@ -56,7 +55,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     if aborted || dirty {
         multi::discard(ctx.state, ctx.client);
         if aborted {
-            return Err(EXECABORT.into());
+            return Err(errors::EXECABORT.into());
         }
         ctx.out.null_array();
         return Ok(Done);
@@ -80,7 +79,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 
 fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if ctx.client.in_multi {
-        return Err("ERR WATCH inside MULTI is not allowed".into());
+        return Err(errors::WATCH_INSIDE_MULTI.into());
     }
     let (id, db, now) = (ctx.client.id, ctx.client.db, ctx.now);
     let state = &mut *ctx.state;

@@ -16,12 +16,10 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 use super::{check_flags, raw, run_script, sandbox, strings, ScriptFlags, Vm};
 use crate::busy::FunctionRun;
 use crate::command::{CommandError, Ctx};
+use crate::errors;
 
 /// How long a library's code may run while it loads.
 const LOAD_LIMIT: Duration = Duration::from_millis(500);
-
-/// What a library that runs past `LOAD_LIMIT` fails with.
-pub const LOAD_TIMEOUT: &str = "FUNCTION LOAD timeout";
 
 /// The one engine, as FUNCTION LIST and STATS name it.
 pub const ENGINE: &str = "LUA";
@@ -199,7 +197,7 @@ fn register_function(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, i64)> 
         Err(msg) => return raise(msg),
     };
     if !valid_name(name.as_bytes()) {
-        return raise(INVALID_NAME);
+        return raise(errors::LIBRARY_NAME_INVALID);
     }
     let Some(mut loading) = lua.app_data_mut::<Loading>() else {
         return raise("redis.register_function can only be called on FUNCTION LOAD command");
@@ -313,8 +311,6 @@ fn read_flags(list: &Table) -> Option<ScriptFlags> {
     }
     Some(flags)
 }
-
-const INVALID_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
 /// Library and function names: letters, digits and `_`, at least one.
 fn valid_name(name: &[u8]) -> bool {
@@ -537,7 +533,7 @@ impl Functions {
 fn compile(vm: &FunctionsVm, code: &[u8], taken: impl Fn(&str) -> bool) -> Result<Library, String> {
     let (engine, name, body_start) = metadata(code)?;
     if !valid_name(&name) {
-        return Err(INVALID_NAME.into());
+        return Err(errors::LIBRARY_NAME_INVALID.into());
     }
     if !engine.eq_ignore_ascii_case(ENGINE.as_bytes()) {
         return Err(format!(
@@ -573,20 +569,15 @@ pub enum RestorePolicy {
 pub fn fcall(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<(), CommandError> {
     let functions = &ctx.state.functions;
     let Some(function) = functions.find(argv[1]) else {
-        return Err("ERR Function not found".into());
+        return Err(errors::FUNCTION_NOT_FOUND.into());
     };
-    let numkeys = crate::util::parse_i64(argv[2]).ok_or("ERR Bad number of keys provided")?;
-    if numkeys > argv.len() as i64 - 3 {
-        return Err("ERR Number of keys can't be greater than number of args".into());
-    }
-    if numkeys < 0 {
-        return Err("ERR Number of keys can't be negative".into());
-    }
+    let numkeys = crate::util::parse_i64(argv[2]).ok_or(errors::BAD_NUMKEYS)?;
+    let numkeys = super::numkeys(numkeys, argv.len() - 3)?;
     let read_only = check_flags(function.flags, read_only)?;
     let Some(fvm) = functions.vm.as_deref() else {
-        return Err("ERR Function not found".into());
+        return Err(errors::FUNCTION_NOT_FOUND.into());
     };
-    let (keys, args) = argv[3..].split_at(numkeys as usize);
+    let (keys, args) = argv[3..].split_at(numkeys);
     let lua = fvm.vm.lua.clone();
     let (runner, handler, func) = (
         fvm.runner.clone(),

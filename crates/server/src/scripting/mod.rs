@@ -24,10 +24,8 @@ use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value};
 
 use crate::busy::ScriptRun;
 use crate::command::{flags, CommandError, CommandSpec, Ctx, Registry};
+use crate::errors;
 use crate::reply::{Protocol, Reply};
-
-/// What SCRIPT KILL makes a running script fail with.
-const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
 /// The flags a script declares in its `#!lua flags=...` line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -279,6 +277,15 @@ pub enum Source<'a> {
     Sha(&'a [u8]),
 }
 
+/// The numkeys of EVAL and FCALL, given `args` arguments after it, refused as Redis
+/// refuses it (more than there are first, then negative).
+pub fn numkeys(numkeys: i64, args: usize) -> Result<usize, CommandError> {
+    if numkeys > args as i64 {
+        return Err(errors::NUMKEYS_PAST_ARGS.into());
+    }
+    usize::try_from(numkeys).map_err(|_| errors::NUMKEYS_NEGATIVE.into())
+}
+
 /// Runs a script for EVAL/EVALSHA (`read_only`: their `_RO` forms) with its keys and
 /// arguments, writing its reply (or error) into `ctx.out`.
 pub fn eval(
@@ -313,7 +320,7 @@ fn eval_with(
         Source::Sha(sha) => {
             let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
             if !inner.scripts.contains_key(&sha) {
-                return Err(NOSCRIPT.into());
+                return Err(errors::NOSCRIPT.into());
             }
             sha
         }
@@ -369,9 +376,6 @@ pub fn command_flags(state: &crate::state::State, cmd: &CommandSpec, argv: &[&[u
         _ => cmd.flags,
     }
 }
-
-/// EVALSHA's answer for a SHA1 that is not cached.
-pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
 impl Inner {
     fn run(
@@ -475,17 +479,17 @@ fn install_hook(lua: &Lua) {
         |lua, _| {
             if functions::load_timed_out(lua) {
                 lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
-                    Err(mlua::Error::runtime(functions::LOAD_TIMEOUT))
+                    Err(mlua::Error::runtime(errors::FUNCTION_LOAD_TIMEOUT))
                 });
-                return Err(mlua::Error::runtime(functions::LOAD_TIMEOUT));
+                return Err(mlua::Error::runtime(errors::FUNCTION_LOAD_TIMEOUT));
             }
             hand_off_the_worker();
             if kill_requested() {
                 tracing::warn!("Lua script killed by user with SCRIPT KILL.");
                 lua.set_hook(HookTriggers::EVERY_LINE, |_, _| {
-                    Err(mlua::Error::runtime(KILLED))
+                    Err(mlua::Error::runtime(errors::SCRIPT_KILLED))
                 });
-                return Err(mlua::Error::runtime(KILLED));
+                return Err(mlua::Error::runtime(errors::SCRIPT_KILLED));
             }
             Ok(mlua::VmState::Continue)
         },
@@ -551,7 +555,7 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
             };
             let t = lua.create_table()?;
             let mut msg = Vec::with_capacity(text.len() + 4);
-            if !text.starts_with(KILLED.as_bytes()) {
+            if !text.starts_with(errors::SCRIPT_KILLED.as_bytes()) {
                 msg.extend_from_slice(b"ERR ");
             }
             msg.extend_from_slice(&text);

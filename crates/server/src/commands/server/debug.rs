@@ -6,14 +6,12 @@ use crate::errors::{self, CommandError};
 use crate::keyspace::Value;
 use crate::util::parse_i64;
 
-const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
-
 /// `DEBUG SLEEP seconds`, `DEBUG POPULATE count [prefix] [size]`, `DEBUG HELP`. Others get
 /// Redis's unknown-subcommand error. Allowed as `enable-debug-command local` allows it:
 /// from loopback connections only.
 pub(super) fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if !ctx.client.addr.ip().is_loopback() {
-        return Err(DEBUG_NOT_ALLOWED.into());
+        return Err(errors::DEBUG_NOT_ALLOWED.into());
     }
     let sub = argv[1].to_ascii_lowercase();
     match (sub.as_slice(), argv.len()) {
@@ -44,10 +42,7 @@ pub(super) fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             ctx.out.ok();
         }
         _ => {
-            let mut msg = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
-            msg.extend_from_slice(errors::c_string(argv[1]));
-            msg.extend_from_slice(b"'. Try DEBUG HELP.");
-            return Err(msg.into());
+            return Err(errors::subcommand_syntax(b"debug", argv[1]).into());
         }
     }
     Ok(Done)
@@ -212,7 +207,7 @@ mod tests {
         s.client.addr = "10.1.2.3:4000".parse().expect("addr");
         assert_eq!(
             s.run(&["DEBUG", "SLEEP", "0"]),
-            format!("-{DEBUG_NOT_ALLOWED}\r\n")
+            format!("-{}\r\n", errors::DEBUG_NOT_ALLOWED)
         );
     }
 
