@@ -13,7 +13,7 @@ use crate::args::Args;
 use crate::command::{handler, key_flags, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
 use crate::errors::{self, c_string};
-use crate::keyspace::{DbMut, Sds, Value, Written, NO_EXPIRY};
+use crate::keyspace::{DbMut, Sds, Value, Written};
 use crate::util::parse_i64;
 
 use bitfield::{FieldType, Overflow};
@@ -390,16 +390,11 @@ fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             BitOp::Xor => inputs[1..].iter().fold(first, |acc, i| acc ^ byte_of(i, j)),
         };
     }
-    if max_len > 0 {
-        let value = Value::Str {
-            data: Sds::from_vec(result),
-            raw: true,
-        };
-        db.set(dest, value, NO_EXPIRY);
-        db.notify(notify::STRING, "set", dest);
-    } else if db.remove(dest).is_some() {
-        db.notify(notify::GENERIC, "del", dest);
-    }
+    let value = (max_len > 0).then(|| Value::Str {
+        data: Sds::from_vec(result),
+        raw: true,
+    });
+    super::store_or_delete(&mut db, dest, value, notify::STRING, "set");
     ctx.out.int(max_len as i64);
     Ok(Done)
 }

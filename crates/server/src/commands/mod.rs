@@ -2,8 +2,9 @@
 //! A family exports `COMMANDS`; the registry gathers them from `FAMILIES`.
 
 use crate::command::{CommandResult, Ctx, Done, Entry};
+use crate::config::notify;
 use crate::errors;
-use crate::keyspace::Typed;
+use crate::keyspace::{DbMut, Typed, Value, NO_EXPIRY};
 use crate::reply::Reply;
 
 pub mod bitmaps;
@@ -66,6 +67,29 @@ pub(crate) fn help(ctx: &mut Ctx, command: &str, lines: &[&str]) {
     }
     ctx.out.simple("HELP");
     ctx.out.simple("    Prints this help.");
+}
+
+/// Where a computed value goes (SINTERSTORE, ZUNIONSTORE, SORT ... STORE, BITOP): it
+/// replaces whatever `key` held, TTL included, and the change is named `event` of `class`;
+/// `None` (an empty result) deletes `key` instead, named `del` when there was one.
+pub(crate) fn store_or_delete(
+    db: &mut DbMut,
+    key: &[u8],
+    value: Option<Value>,
+    class: u32,
+    event: &'static str,
+) {
+    match value {
+        Some(value) => {
+            db.set(key, value, NO_EXPIRY);
+            db.notify(class, event, key);
+        }
+        None => {
+            if db.remove(key).is_some() {
+                db.notify(notify::GENERIC, "del", key);
+            }
+        }
+    }
 }
 
 /// HLEN, LLEN, SCARD and ZCARD: the collection's size, `len` of the value at `key`; a

@@ -19,7 +19,7 @@ use crate::args::Args;
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
 use crate::errors;
-use crate::keyspace::{DbMut, Typed, Value, NO_EXPIRY};
+use crate::keyspace::{DbMut, Typed, Value};
 use crate::reply::Reply;
 use crate::types::set::{sample_positions, Member};
 use crate::types::{set_max_intset_entries, SetValue};
@@ -337,12 +337,8 @@ fn store(
     event: &'static str,
 ) -> CommandResult {
     let len = result.len();
-    if len > 0 {
-        db.set(destination, Value::Set(Box::new(result)), NO_EXPIRY);
-        db.notify(notify::SET, event, destination);
-    } else if db.remove(destination).is_some() {
-        db.notify(notify::GENERIC, "del", destination);
-    }
+    let value = (len > 0).then(|| Value::Set(Box::new(result)));
+    super::store_or_delete(db, destination, value, notify::SET, event);
     out.int(len as i64);
     Ok(Done)
 }

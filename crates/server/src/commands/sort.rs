@@ -16,7 +16,7 @@ use std::cmp::Ordering;
 use crate::command::{handler, key_flags, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
 use crate::errors::{self, c_string};
-use crate::keyspace::{DbMut, Sds, Value, NO_EXPIRY};
+use crate::keyspace::{DbMut, Sds, Value};
 use crate::types::{End, ListValue, ZsetLimits, ZsetValue};
 use crate::util::parse_i64;
 
@@ -392,12 +392,8 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], can_store: bool) -> CommandResult
             list.push(End::Tail, &value);
         }
     }
-    if output_len > 0 {
-        db.set(dest, Value::List(Box::new(list)), NO_EXPIRY);
-        db.notify(notify::LIST, "sortstore", dest);
-    } else if db.remove(dest).is_some() {
-        db.notify(notify::GENERIC, "del", dest);
-    }
+    let value = (output_len > 0).then(|| Value::List(Box::new(list)));
+    super::store_or_delete(&mut db, dest, value, notify::LIST, "sortstore");
     out.int(output_len as i64);
     Ok(Done)
 }

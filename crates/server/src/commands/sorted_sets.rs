@@ -23,7 +23,7 @@ use crate::blocking::woken_by;
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::config::notify;
 use crate::errors::{self, c_string};
-use crate::keyspace::{Sds, Value, Written, NO_EXPIRY};
+use crate::keyspace::{Sds, Value, Written};
 use crate::reply::Reply;
 use crate::types::zset::{cmp_entry, parse_score, AddFlags, Added, LexRange, ScoreRange};
 use crate::types::{zset_limits, SetValue, ZsetValue};
@@ -565,13 +565,8 @@ fn zrevrangebylex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// empty result deletes `dst` instead (`del`, when there was one). Answers the new size.
 fn store_result(ctx: &mut Ctx, dst: &[u8], zset: ZsetValue, event: &'static str) -> CommandResult {
     let len = zset.len();
-    let mut db = ctx.db();
-    if len > 0 {
-        db.set(dst, Value::ZSet(Box::new(zset)), NO_EXPIRY);
-        db.notify(notify::ZSET, event, dst);
-    } else if db.remove(dst).is_some() {
-        db.notify(notify::GENERIC, "del", dst);
-    }
+    let value = (len > 0).then(|| Value::ZSet(Box::new(zset)));
+    super::store_or_delete(&mut ctx.db(), dst, value, notify::ZSET, event);
     ctx.out.int(len as i64);
     Ok(Done)
 }
