@@ -31,9 +31,10 @@ pub enum Processed {
 }
 
 /// Redis's `processCommand`: lookup (unknown command or subcommand), arity,
-/// authentication, then the hooks later features add in Redis's order (MULTI queueing,
-/// the RESP2 subscribed-mode filter, cluster redirects, OOM, script BUSY), then CLIENT
-/// PAUSE, then `call`, then the clients that the command's writes woke.
+/// authentication, then the hooks later features add in Redis's order (commands refused
+/// in MULTI, cluster redirects, the RESP2 subscribed-mode filter, OOM, script BUSY), then
+/// CLIENT PAUSE, then MULTI queueing, then `call`, then the clients that the command's
+/// writes woke.
 pub fn process_command(
     state: &mut State,
     client: &mut Client,
@@ -66,6 +67,11 @@ pub fn process_command(
     if client.in_multi && cmd.has(flags::NO_MULTI) {
         let msg = b"ERR Command not allowed inside a transaction";
         return reject(state, client, out, Some((cmd, id)), msg);
+    }
+    if state.cluster.is_some() && crate::cluster::redirect::may_redirect(cmd) {
+        if let Some(redirect) = crate::cluster::redirect::route(state, client, cmd, argv) {
+            return redirected(state, client, out, (cmd, id), &redirect);
+        }
     }
     if client.resp == 2 && subscribed(client) && !runs_when_subscribed(cmd) {
         let msg = format!(
@@ -175,6 +181,32 @@ fn reject(
         }
         None => out.error_bytes(msg),
     }
+    count_error_codes(state, out);
+    Processed::Done
+}
+
+/// Redis's `clusterRedirectClient`: the command is refused with a redirect (`-MOVED`,
+/// `-CROSSSLOT`, ...). A command being queued aborts its transaction; a redirected EXEC
+/// discards it and answers the redirect itself, not EXECABORT.
+fn redirected(
+    state: &mut State,
+    client: &mut Client,
+    out: &mut Reply,
+    (cmd, id): (&'static CommandSpec, usize),
+    redirect: &crate::cluster::Redirect,
+) -> Processed {
+    if cmd.full_name != "exec" {
+        return reject(
+            state,
+            client,
+            out,
+            Some((cmd, id)),
+            redirect.error().as_bytes(),
+        );
+    }
+    state.command_stats[id].rejected += 1;
+    crate::multi::discard(state, client);
+    out.error(&redirect.error());
     count_error_codes(state, out);
     Processed::Done
 }
@@ -672,6 +704,10 @@ pub fn run_batch(
             }
         }
         apply_reply_mode(client, out, mark);
+        // ASKING lasts for the next command, or the transaction it opens.
+        if client.asking && !client.in_multi && client.last_cmd != "asking" {
+            client.asking = false;
+        }
         if client.close_after_reply {
             break;
         }

@@ -310,3 +310,29 @@ impl From<Vec<u8>> for CommandError {
         CommandError(Cow::Owned(text))
     }
 }
+
+// Cluster mode (`cluster/`, `commands/cluster.rs`).
+
+/// Every cluster command on a server not started as a cluster node.
+pub const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
+/// CLUSTER COUNTKEYSINSLOT's slot outside 0..16384.
+pub const INVALID_SLOT: &str = "ERR Invalid slot";
+/// CLUSTER GETKEYSINSLOT's slot outside 0..16384 or negative count.
+pub const INVALID_SLOT_OR_COUNT: &str = "ERR Invalid slot or number of keys";
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+pub const TRYAGAIN: &str = "TRYAGAIN Multiple keys request during rehashing of slot";
+pub const CLUSTERDOWN: &str = "CLUSTERDOWN The cluster is down";
+pub const CLUSTERDOWN_READ_ONLY: &str =
+    "CLUSTERDOWN The cluster is down and only accepts read commands";
+pub const CLUSTERDOWN_UNBOUND: &str = "CLUSTERDOWN Hash slot not served";
+pub const SELECT_IN_CLUSTER: &str = "ERR SELECT is not allowed in cluster mode";
+pub const SWAPDB_IN_CLUSTER: &str = "ERR SWAPDB is not allowed in cluster mode";
+pub const MOVE_IN_CLUSTER: &str = "ERR MOVE is not allowed in cluster mode";
+pub const COPY_DB_IN_CLUSTER: &str =
+    "ERR Copying to another database is not allowed in cluster mode";
+pub const NO_CLUSTER_SCRIPT: &str = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
+
+/// `ERR Unknown node <id>`, for a node id argument the cluster does not know.
+pub fn unknown_node(id: &[u8]) -> Vec<u8> {
+    with_c_string(b"ERR Unknown node ", id, b"")
+}

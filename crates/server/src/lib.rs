@@ -16,6 +16,7 @@
 pub mod args;
 pub mod blocking;
 pub mod busy;
+pub mod cluster;
 pub mod command;
 pub mod commands;
 pub mod config;
@@ -36,5 +37,6 @@ pub mod tracking;
 pub mod types;
 pub mod util;
 
+pub use cluster::{Cluster, ClusterConfig, EmbeddedCluster};
 pub use config::ServerConfig;
 pub use server::{EmbeddedServer, Server, StartError};

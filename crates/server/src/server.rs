@@ -82,6 +82,16 @@ impl Server {
     /// optional (hosts without IPv6 still start); addresses given explicitly must all bind.
     pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
         let listeners = bind_all(&config)?;
+        Ok(Server::serve(config, listeners, None))
+    }
+
+    /// Starts serving on `listeners`, already bound (by `bind_all`), as a node of a
+    /// cluster when `cluster` is given. Must be called inside a tokio runtime.
+    pub(crate) fn serve(
+        config: ServerConfig,
+        listeners: Vec<TcpListener>,
+        cluster: Option<crate::cluster::ClusterState>,
+    ) -> Server {
         let addrs: Vec<SocketAddr> = listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
@@ -95,18 +105,21 @@ impl Server {
         };
         let mut state = State::new(runtime_config, shutdown.clone());
         state.listening = addrs.clone();
+        if let Some(cluster) = cluster {
+            crate::cluster::install(&mut state, cluster);
+        }
         let shared = Arc::new(Shared::new(state));
         let mut tasks = JoinSet::new();
         for listener in listeners {
             tasks.spawn(accept_loop(shared.clone(), listener, shutdown.subscribe()));
         }
         tasks.spawn(active_expire_loop(shared.clone(), shutdown.subscribe()));
-        Ok(Server {
+        Server {
             shared,
             addrs,
             shutdown,
             tasks,
-        })
+        }
     }
 
     listening_addrs!();
@@ -132,9 +145,14 @@ impl Server {
     pub fn client_count(&self) -> usize {
         self.shared.state.lock().clients.len()
     }
+
+    /// What the server's tasks share (its state under the lock).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
 }
 
-fn bind_all(config: &ServerConfig) -> Result<Vec<TcpListener>, StartError> {
+pub(crate) fn bind_all(config: &ServerConfig) -> Result<Vec<TcpListener>, StartError> {
     let optional_v6 = config.bind.is_empty();
     let mut port = config.port;
     let mut listeners = Vec::new();

@@ -64,6 +64,10 @@ pub struct Client {
     /// Channels, patterns and shard channels subscribed to, by `pubsub::Kind` (CLIENT
     /// LIST `sub`, `psub`, `ssub`); the names are in `State::pubsub`.
     pub subscriptions: [usize; 3],
+    /// Cluster mode: READONLY was sent (reads of a replica's primary's slots are served).
+    pub readonly: bool,
+    /// Cluster mode: ASKING was sent, for the next command (or transaction).
+    pub asking: bool,
 }
 
 impl Client {
@@ -92,6 +96,8 @@ impl Client {
             in_multi: false,
             subscriptions: [0; 3],
             tracking: false,
+            readonly: false,
+            asking: false,
         }
     }
 }
@@ -141,6 +147,8 @@ impl Clone for Client {
             in_multi,
             subscriptions,
             tracking,
+            readonly,
+            asking,
         } = source;
         self.id = *id;
         self.addr = *addr;
@@ -164,6 +172,8 @@ impl Clone for Client {
         self.in_multi = *in_multi;
         self.subscriptions = *subscriptions;
         self.tracking = *tracking;
+        self.readonly = *readonly;
+        self.asking = *asking;
     }
 }
 
@@ -302,6 +312,8 @@ pub struct State {
     pub error_stats: BTreeMap<Box<[u8]>, u64>,
     /// The slow log, latency events and per-command latency histograms.
     pub diagnostics: crate::diagnostics::Diagnostics,
+    /// Cluster mode: this node's view of the cluster (`None` for a standalone server).
+    pub cluster: Option<Box<crate::cluster::ClusterState>>,
 }
 
 /// One command's counters, as INFO commandstats reports them.
@@ -344,6 +356,7 @@ impl State {
             command_stats: vec![CommandStat::default(); crate::command::Registry::get().len()],
             error_stats: BTreeMap::new(),
             diagnostics: crate::diagnostics::Diagnostics::default(),
+            cluster: None,
         }
     }
 }

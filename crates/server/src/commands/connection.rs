@@ -102,7 +102,11 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     out.bulk(b"id");
     out.int(ctx.client.id as i64);
     out.bulk(b"mode");
-    out.bulk(b"standalone");
+    out.bulk(if ctx.state.cluster.is_some() {
+        b"cluster".as_slice()
+    } else {
+        b"standalone"
+    });
     out.bulk(b"role");
     out.bulk(b"master");
     out.bulk(b"modules");
@@ -172,6 +176,9 @@ fn select(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let id = parse_i64(argv[1]).ok_or(errors::NOT_INTEGER)?;
     if i32::try_from(id).is_err() {
         return Err(errors::NOT_INT32.into());
+    }
+    if ctx.state.cluster.is_some() && id != 0 {
+        return Err(errors::SELECT_IN_CLUSTER.into());
     }
     if id < 0 || id as usize >= ctx.state.dbs.len() {
         return Err(errors::DB_INDEX_OUT_OF_RANGE.into());

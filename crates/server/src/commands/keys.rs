@@ -482,6 +482,9 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         }
         j += 1;
     }
+    if ctx.state.cluster.is_some() && (src_db != 0 || dst_db != 0) {
+        return Err(errors::COPY_DB_IN_CLUSTER.into());
+    }
     let (now, src, dst) = (ctx.now, argv[1], argv[2]);
     if src_db == dst_db && src == dst {
         return Err(errors::SAME_OBJECT.into());
@@ -510,6 +513,9 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// `MOVE key db`: 1 when the key moved to database `db` (with its TTL), 0 when it is
 /// missing here or already exists there.
 fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    if ctx.state.cluster.is_some() {
+        return Err(errors::MOVE_IN_CLUSTER.into());
+    }
     let dst_db = parse_db_index(ctx, argv[2])?;
     let (now, key) = (ctx.now, argv[1]);
     if dst_db == ctx.client.db {
@@ -533,6 +539,9 @@ fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 /// `SWAPDB index1 index2`: exchanges two databases' contents; clients stay on their index.
 fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    if ctx.state.cluster.is_some() {
+        return Err(errors::SWAPDB_IN_CLUSTER.into());
+    }
     let first = parse_int32(argv[1]).map_err(|_| errors::INVALID_FIRST_DB_INDEX);
     let second = parse_int32(argv[2]).map_err(|_| errors::INVALID_SECOND_DB_INDEX);
     let (a, b) = (first?, second?);

@@ -9,6 +9,7 @@ use crate::reply::Reply;
 
 pub mod bitmaps;
 pub mod client;
+pub mod cluster;
 pub mod connection;
 pub mod diagnostics;
 pub mod functions;
@@ -46,6 +47,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     pubsub::HANDLERS,
     scripting::HANDLERS,
     functions::HANDLERS,
+    cluster::HANDLERS,
 ];
 
 /// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called

@@ -35,6 +35,9 @@ pub struct Modifications {
     pub notify_flags: u32,
     /// Keyspace events not published yet, in order (`dispatch::call` publishes them).
     events: Vec<Event>,
+    /// Cluster mode: the keys of database 0 by hash slot, kept here so that no write can
+    /// miss it. `None` on a standalone server, which then pays one test per write.
+    pub slot_keys: Option<Box<crate::cluster::SlotKeys>>,
 }
 
 /// A keyspace event (Redis's `notifyKeyspaceEvent`): its class, its name, and the key.
@@ -67,6 +70,11 @@ impl Modifications {
         }
         if !self.watches.is_empty() {
             self.watches.touched(db, key, exists);
+        }
+        if let Some(index) = &mut self.slot_keys {
+            if db == 0 {
+                index.note(key, exists);
+            }
         }
     }
 
@@ -107,8 +115,13 @@ impl Modifications {
     }
 
     /// Records that database `db` was emptied (FLUSHDB, FLUSHALL, SWAPDB): `changes` keys.
-    pub fn flushed(&mut self, _db: usize, changes: u64) {
+    pub fn flushed(&mut self, db: usize, changes: u64) {
         self.dirty += changes;
+        if let Some(index) = &mut self.slot_keys {
+            if db == 0 {
+                index.clear();
+            }
+        }
         if self.listening {
             self.flush_logged = true;
         }

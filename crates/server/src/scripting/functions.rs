@@ -573,7 +573,7 @@ pub fn fcall(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<(), Comma
     };
     let numkeys = crate::util::parse_i64(argv[2]).ok_or(errors::BAD_NUMKEYS)?;
     let numkeys = super::numkeys(numkeys, argv.len() - 3)?;
-    let read_only = check_flags(function.flags, read_only)?;
+    let read_only = check_flags(function.flags, read_only, ctx.state.cluster.is_some())?;
     let Some(fvm) = functions.vm.as_deref() else {
         return Err(errors::FUNCTION_NOT_FOUND.into());
     };

@@ -326,15 +326,19 @@ fn eval_with(
         }
     };
     let script = &inner.scripts[&sha];
-    let read_only = check_flags(script.flags, read_only)?;
+    let read_only = check_flags(script.flags, read_only, ctx.state.cluster.is_some())?;
     let func = script.func.clone();
     inner.run(ctx, &sha, func, keys, args, read_only);
     Ok(())
 }
 
 /// The checks of a script's flags before it runs (Redis's `scriptPrepareForRun`), for
-/// `read_only` (an `_RO` command); answers whether the script runs read-only.
-fn check_flags(flags: ScriptFlags, read_only: bool) -> Result<bool, CommandError> {
+/// `read_only` (an `_RO` command) on a server in `cluster` mode or not; answers whether
+/// the script runs read-only.
+fn check_flags(flags: ScriptFlags, read_only: bool, cluster: bool) -> Result<bool, CommandError> {
+    if !flags.compat && flags.no_cluster && cluster {
+        return Err(crate::errors::NO_CLUSTER_SCRIPT.into());
+    }
     if !flags.compat && !flags.no_writes && read_only {
         return Err("ERR Can not execute a script with write flag using *_ro command.".into());
     }
@@ -669,6 +673,17 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
     }
     if cmd.has(flags::WRITE) {
         run.busy.wrote();
+    }
+    // In a cluster, every key a script touches must be served here (Redis's
+    // `scriptVerifyClusterState`).
+    if let Some(cluster) = ctx.state.cluster.as_deref_mut() {
+        if crate::cluster::redirect::may_redirect(cmd) {
+            let redirect =
+                crate::cluster::redirect::route_script_call(cluster, ctx.client, cmd, &argv);
+            if let Some(redirect) = redirect {
+                return refuse(ctx, redirect.script_error(), Some(id));
+            }
+        }
     }
     let mut out = Reply::with_capacity(run.resp, 64);
     crate::dispatch::call_into(ctx, &mut out, cmd, id, &argv);

@@ -96,7 +96,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "redis_git_sha1" => "00000000",
                 "redis_git_dirty" => "0",
                 "redis_build_id" => &hex_id(ctx, 1)[..15],
-                "redis_mode" => "standalone",
+                "redis_mode" => if state.cluster.is_some() { "cluster" } else { "standalone" },
                 "os" => os_name(),
                 "arch_bits" => usize::BITS,
                 "monotonic_clock" => "POSIX clock_gettime",
@@ -127,7 +127,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 .unwrap_or(0);
             fields!(out,
                 "connected_clients" => state.clients.len(),
-                "cluster_connections" => "0",
+                "cluster_connections" => state.cluster.as_ref().map_or(0, |c| c.links()),
                 "maxclients" => state.config.maxclients,
                 "client_recent_max_input_buffer" => max_qbuf,
                 "client_recent_max_output_buffer" => "0",
@@ -257,7 +257,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "used_cpu_user_main_thread" => format_args!("{user:.6}"),
             );
         }
-        "cluster" => field!(out, "cluster_enabled", "0"),
+        "cluster" => field!(out, "cluster_enabled", "{}", state.cluster.is_some() as u8),
         "keyspace" => {
             for (i, db) in state.dbs.iter().enumerate() {
                 if db.is_empty() {

@@ -1,0 +1,211 @@
+//! Which node serves a command: Redis's `getNodeByQuery`, for dispatch (before a command
+//! runs or is queued), for EXEC (over everything queued) and for the commands a script
+//! calls. A command whose keys all hash to one slot that this node owns runs here; one
+//! whose slot is elsewhere is redirected with `-MOVED`; keys of several slots are refused
+//! with `-CROSSSLOT`. Keyless commands always run here.
+//!
+//! Keys are found as Redis 7.0 finds them for this check (`getKeysFromCommand`): by the
+//! command's own key finder when it has one or its keys move (`movablekeys`), else by its
+//! legacy (first, last, step) range, which also covers the channels of the sharded
+//! pub/sub commands.
+
+use std::net::SocketAddr;
+
+use crate::command::{flags, CommandSpec};
+use crate::multi::Queued;
+use crate::state::{Client, State};
+
+use super::slots::key_slot;
+use super::topology::Role;
+use super::ClusterState;
+
+/// Why a command does not run on this node, and where it should go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redirect {
+    /// The slot is served by the node at `addr`.
+    Moved { slot: u16, addr: SocketAddr },
+    /// The slot is being migrated to `addr`: ask there, once, after ASKING.
+    Ask { slot: u16, addr: SocketAddr },
+    /// The keys hash to more than one slot.
+    CrossSlot,
+    /// Several keys of a slot being migrated, not all of them here.
+    TryAgain,
+    /// No node serves the slot.
+    Unbound,
+    /// The cluster is down.
+    Down,
+    /// The cluster is down and this node serves reads only.
+    DownReadOnly,
+}
+
+impl Redirect {
+    /// The error reply, as Redis's `clusterRedirectClient` words it.
+    pub fn error(&self) -> String {
+        match self {
+            Redirect::Moved { slot, addr } => format!("MOVED {slot} {}", endpoint(addr)),
+            Redirect::Ask { slot, addr } => format!("ASK {slot} {}", endpoint(addr)),
+            Redirect::CrossSlot => crate::errors::CROSSSLOT.into(),
+            Redirect::TryAgain => crate::errors::TRYAGAIN.into(),
+            Redirect::Unbound => crate::errors::CLUSTERDOWN_UNBOUND.into(),
+            Redirect::Down => crate::errors::CLUSTERDOWN.into(),
+            Redirect::DownReadOnly => crate::errors::CLUSTERDOWN_READ_ONLY.into(),
+        }
+    }
+
+    /// What a script's `redis.call` answers instead (Redis's `scriptVerifyClusterState`).
+    pub fn script_error(&self) -> &'static str {
+        match self {
+            Redirect::DownReadOnly => {
+                "Script attempted to execute a write command while the cluster is down and readonly"
+            }
+            Redirect::Down => "Script attempted to execute a command while the cluster is down",
+            _ => "Script attempted to access a non local key in a cluster node",
+        }
+    }
+}
+
+/// `ip:port` as a redirect names it (an IPv6 address unbracketed, as Redis prints it).
+fn endpoint(addr: &SocketAddr) -> String {
+    format!("{}:{}", addr.ip(), addr.port())
+}
+
+/// Whether dispatch must ask `route` about `cmd`: Redis skips commands that declare no
+/// keys at all (no key specs, keys that cannot move) other than EXEC.
+#[inline]
+pub fn may_redirect(cmd: &CommandSpec) -> bool {
+    !cmd.key_specs.is_empty() || cmd.has(flags::MOVABLE_KEYS) || cmd.full_name == "exec"
+}
+
+/// Where `argv` (of `cmd`, from `client`) runs, as this node sees the cluster: `None` to
+/// run here, or the redirect to answer. For EXEC, the queued commands decide.
+pub fn route(
+    state: &mut State,
+    client: &Client,
+    cmd: &'static CommandSpec,
+    argv: &[&[u8]],
+) -> Option<Redirect> {
+    let State {
+        cluster,
+        transactions,
+        ..
+    } = state;
+    let cluster = cluster.as_deref_mut()?;
+    if cmd.full_name == "exec" {
+        // Outside MULTI, EXEC only answers its own error.
+        if !client.in_multi {
+            return None;
+        }
+        let queued = transactions
+            .get(&client.id)
+            .map_or(&[][..], |tx| &tx.queued);
+        let tx_flags = transactions.get(&client.id).map_or(0, |tx| tx.flags);
+        let commands = queued.iter().map(|q: &Queued| {
+            let argv: Vec<&[u8]> = q.argv.iter().map(|a| a.as_slice()).collect();
+            (q.cmd, argv)
+        });
+        return decide(cluster, client, commands, tx_flags & flags::WRITE != 0);
+    }
+    let write = cmd.has(flags::WRITE);
+    decide(
+        cluster,
+        client,
+        std::iter::once((cmd, argv.to_vec())),
+        write,
+    )
+}
+
+/// `route` for a command a script calls: its keys must all be served here.
+pub fn route_script_call(
+    cluster: &mut ClusterState,
+    client: &Client,
+    cmd: &'static CommandSpec,
+    argv: &[&[u8]],
+) -> Option<Redirect> {
+    decide(
+        cluster,
+        client,
+        std::iter::once((cmd, argv.to_vec())),
+        cmd.has(flags::WRITE),
+    )
+}
+
+/// The shared part of `route`: the slot of the commands' keys, and who serves it.
+fn decide<'a>(
+    cluster: &mut ClusterState,
+    client: &Client,
+    commands: impl Iterator<Item = (&'static CommandSpec, Vec<&'a [u8]>)>,
+    write: bool,
+) -> Option<Redirect> {
+    let (topology, me, ok) = cluster.view_and_me();
+    // The first key's slot and its owner.
+    let mut first: Option<(&'a [u8], u16, usize)> = None;
+    for (cmd, argv) in commands {
+        for at in key_positions(cmd, &argv) {
+            let Some(&key) = argv.get(at) else { continue };
+            match &first {
+                None => {
+                    let slot = key_slot(key);
+                    let Some(owner) = topology.slots.owner(slot) else {
+                        return Some(Redirect::Unbound);
+                    };
+                    first = Some((key, slot, owner));
+                }
+                Some((first_key, slot, _)) => {
+                    if *first_key != key && key_slot(key) != *slot {
+                        return Some(Redirect::CrossSlot);
+                    }
+                }
+            }
+        }
+    }
+    // No key at all: served here, whatever the cluster's state.
+    let (_, slot, owner) = first?;
+    if !ok {
+        return Some(Redirect::Down);
+    }
+    if owner == me {
+        return None;
+    }
+    let node = topology.nodes.get(owner)?;
+    // A replica serves reads of its primary's slots to READONLY clients.
+    if client.readonly && !write {
+        if let Some(myself) = topology.nodes.get(me) {
+            if myself.role == (Role::Replica { of: node.id }) {
+                return None;
+            }
+        }
+    }
+    Some(Redirect::Moved {
+        slot,
+        addr: node.addr(),
+    })
+}
+
+/// The argument positions of `cmd`'s keys, as Redis 7.0's `getKeysFromCommand` finds them.
+fn key_positions(cmd: &CommandSpec, argv: &[&[u8]]) -> Vec<usize> {
+    if cmd.getkeys.is_some() || cmd.has(flags::MOVABLE_KEYS) {
+        return cmd
+            .get_keys(argv)
+            .map(|keys| keys.into_iter().map(|(at, _)| at).collect())
+            .unwrap_or_default();
+    }
+    let (first, last, step) = cmd.legacy_range();
+    if first <= 0 || step <= 0 {
+        return Vec::new();
+    }
+    let argc = argv.len() as i64;
+    let first = i64::from(first);
+    let last = if last < 0 {
+        argc + i64::from(last)
+    } else {
+        i64::from(last)
+    };
+    if last >= argc {
+        // Arguments that do not fit the range: the command answers its own error.
+        return Vec::new();
+    }
+    (first..=last)
+        .step_by(step as usize)
+        .map(|at| at as usize)
+        .collect()
+}

@@ -1,0 +1,278 @@
+//! The cluster's configuration as one node sees it: the nodes (identity, address, role,
+//! config epoch), the slot table and the current epoch. Redis calls this a node's
+//! `clusterState`; every CLUSTER reply and every redirect is computed from one.
+//!
+//! Pure data: no I/O and no locks (`Bus` shares it between the nodes of a process).
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::slots::{split, SlotTable};
+use crate::keyspace::Millis;
+
+/// A node's 40-character hex name (Redis's `CLUSTER_NAMELEN`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId([u8; NodeId::LEN]);
+
+impl NodeId {
+    pub const LEN: usize = 40;
+
+    /// A fresh random id, as Redis draws one for a new node.
+    pub fn random() -> NodeId {
+        use rand::Rng;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut rng = rand::thread_rng();
+        let mut id = [0u8; NodeId::LEN];
+        for b in &mut id {
+            *b = HEX[rng.gen_range(0..16)];
+        }
+        NodeId(id)
+    }
+
+    /// An id given as text: exactly 40 lower-case hex digits (what Redis's
+    /// `verifyClusterNodeId` accepts, in the case it writes them).
+    pub fn parse(text: &[u8]) -> Option<NodeId> {
+        let id: [u8; NodeId::LEN] = text.try_into().ok()?;
+        id.iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            .then_some(NodeId(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a node is to the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    /// Replicates the primary with this id.
+    Replica {
+        of: NodeId,
+    },
+}
+
+/// Whether the node answers, as failure detection sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Online,
+    /// Some node suspects it (`fail?`).
+    PossiblyFailed,
+    /// The cluster agreed it failed (`fail`).
+    Failed,
+}
+
+/// One node of the cluster.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub id: NodeId,
+    /// Where clients reach it (what MOVED and CLUSTER SLOTS name).
+    pub ip: IpAddr,
+    pub port: u16,
+    /// The cluster bus port CLUSTER NODES prints after `@` (the client port + 10000, as
+    /// Redis defaults it; 0 when that does not fit). Nothing listens there: the nodes of
+    /// one process share their configuration through `Bus` instead of gossip.
+    pub bus_port: u16,
+    pub role: Role,
+    pub config_epoch: u64,
+    pub health: Health,
+    /// When the others first linked to it (CLUSTER LINKS `create-time`), ms since the epoch.
+    pub linked_at: Millis,
+}
+
+impl Node {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+
+    pub fn is_primary(&self) -> bool {
+        self.role == Role::Primary
+    }
+}
+
+/// The cluster's configuration: nodes, slot owners, current epoch.
+#[derive(Clone, Debug, Default)]
+pub struct Topology {
+    /// In the order the cluster was made (the order CLUSTER NODES lists them).
+    pub nodes: Vec<Node>,
+    pub slots: SlotTable,
+    /// The highest config epoch any node has seen (`cluster_current_epoch`).
+    pub current_epoch: u64,
+}
+
+/// The bus port Redis uses by default for a client port.
+pub fn default_bus_port(port: u16) -> u16 {
+    port.checked_add(10000).unwrap_or(0)
+}
+
+impl Topology {
+    /// Primaries at `addrs`, in order, with fresh ids, the slots split as `redis-cli
+    /// --cluster create` splits them, and config epochs 1..=N as it hands them out (the
+    /// current epoch is then N).
+    pub fn primaries(addrs: &[SocketAddr], now: Millis) -> Topology {
+        let mut topology = Topology::default();
+        for (i, addr) in addrs.iter().enumerate() {
+            topology.nodes.push(Node {
+                id: NodeId::random(),
+                ip: announced_ip(addr.ip()),
+                port: addr.port(),
+                bus_port: default_bus_port(addr.port()),
+                role: Role::Primary,
+                config_epoch: i as u64 + 1,
+                health: Health::Online,
+                linked_at: now,
+            });
+        }
+        for (i, (first, last)) in split(addrs.len()).into_iter().enumerate() {
+            topology.slots.assign(first, last, Some(i));
+        }
+        topology.current_epoch = addrs.len() as u64;
+        topology
+    }
+
+    /// The index of the node with id `id`.
+    pub fn index_of(&self, id: &NodeId) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == *id)
+    }
+
+    /// The node with id `id`.
+    pub fn node(&self, id: &NodeId) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == *id)
+    }
+
+    /// The node that owns `slot`.
+    pub fn owner(&self, slot: u16) -> Option<&Node> {
+        self.slots.owner(slot).and_then(|i| self.nodes.get(i))
+    }
+
+    /// The replicas of the primary with id `id`, in node order.
+    pub fn replicas_of<'a>(&'a self, id: &'a NodeId) -> impl Iterator<Item = &'a Node> + 'a {
+        self.nodes
+            .iter()
+            .filter(move |n| n.role == Role::Replica { of: *id })
+    }
+
+    /// The shard's config epoch of a node: its own for a primary, its primary's for a
+    /// replica (Redis's `nodeEpoch`).
+    pub fn epoch_of(&self, node: &Node) -> u64 {
+        match node.role {
+            Role::Primary => node.config_epoch,
+            Role::Replica { of } => self.node(&of).map_or(node.config_epoch, |p| p.config_epoch),
+        }
+    }
+
+    /// Primaries that own at least one slot (`cluster_size`).
+    pub fn size(&self) -> usize {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].is_primary() && self.slots.count_of(i) > 0)
+            .count()
+    }
+
+    /// Slots whose owner is in `health` (`cluster_slots_pfail`, `cluster_slots_fail`).
+    pub fn slots_with_owner(&self, health: Health) -> usize {
+        self.slots
+            .runs()
+            .filter(|r| {
+                r.owner
+                    .and_then(|o| self.nodes.get(o))
+                    .is_some_and(|n| n.health == health)
+            })
+            .map(|r| usize::from(r.last - r.first) + 1)
+            .sum()
+    }
+
+    /// Redis's `clusterUpdateState` with `cluster-require-full-coverage yes`: the cluster
+    /// is ok when every slot has an owner that has not failed.
+    pub fn is_ok(&self) -> bool {
+        self.slots.runs().all(|r| {
+            r.owner
+                .and_then(|o| self.nodes.get(o))
+                .is_some_and(|n| n.health != Health::Failed)
+        })
+    }
+}
+
+/// The address a node announces for a listening address: a wildcard is announced as the
+/// loopback address of its family (what clients on this host reach).
+fn announced_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(ports: &[u16]) -> Vec<SocketAddr> {
+        ports
+            .iter()
+            .map(|&p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .collect()
+    }
+
+    #[test]
+    fn node_ids_are_forty_lower_case_hex_digits_and_differ() {
+        let a = NodeId::random();
+        let b = NodeId::random();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 40);
+        assert_eq!(NodeId::parse(a.as_bytes()), Some(a));
+        assert_eq!(NodeId::parse(b"abc"), None);
+        assert_eq!(NodeId::parse(&[b'A'; 40]), None);
+    }
+
+    #[test]
+    fn primaries_get_redis_clis_split_and_epochs_one_to_n() {
+        let t = Topology::primaries(&addrs(&[7000, 7001, 7002]), 0);
+        assert_eq!(t.nodes.len(), 3);
+        assert_eq!(t.slots.ranges_of(1), vec![(5461, 10922)]);
+        assert_eq!(t.owner(0).map(|n| n.port), Some(7000));
+        assert_eq!(t.owner(16383).map(|n| n.port), Some(7002));
+        assert_eq!(
+            t.nodes.iter().map(|n| n.config_epoch).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(t.current_epoch, 3);
+        assert_eq!(t.size(), 3);
+        assert!(t.is_ok());
+        assert_eq!(t.nodes[0].bus_port, 17000);
+    }
+
+    #[test]
+    fn a_slot_without_owner_or_with_a_failed_owner_puts_the_cluster_down() {
+        let mut t = Topology::primaries(&addrs(&[7000, 7001, 7002]), 0);
+        t.slots.assign(5, 5, None);
+        assert!(!t.is_ok());
+        let mut t = Topology::primaries(&addrs(&[7000, 7001, 7002]), 0);
+        t.nodes[2].health = Health::Failed;
+        assert!(!t.is_ok());
+        assert_eq!(t.slots_with_owner(Health::Failed), 5461);
+    }
+
+    #[test]
+    fn a_wildcard_address_is_announced_as_loopback() {
+        let t = Topology::primaries(&[SocketAddr::from(([0, 0, 0, 0], 7000))], 0);
+        assert_eq!(t.nodes[0].ip.to_string(), "127.0.0.1");
+        assert_eq!(default_bus_port(60000), 0);
+    }
+}
