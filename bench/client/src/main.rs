@@ -5,6 +5,7 @@
 //! ```text
 //! lockstep-client-bench --client ours|redis-rs|fred --tasks 50 [--seconds 2] [--warmup 0.5]
 //!                       [--url redis://127.0.0.1:28100] [--threads 1] [--value-size 32]
+//!                       [--pipeline 100]
 //! ```
 //!
 //! CPU per op is the whole process's user+system time (getrusage) over the measured window
@@ -30,6 +31,8 @@ struct Args {
     url: String,
     threads: usize,
     value_size: usize,
+    /// Commands per call, as pipelines of SET/GET pairs; 0: one SET then one GET.
+    pipeline: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -41,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         url: "redis://127.0.0.1:6379".into(),
         threads: 1,
         value_size: 32,
+        pipeline: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
             "--warmup" => a.warmup = val()?.parse().map_err(|e| format!("--warmup: {e}"))?,
             "--url" => a.url = val()?,
             "--threads" => a.threads = val()?.parse().map_err(|e| format!("--threads: {e}"))?,
+            "--pipeline" => a.pipeline = val()?.parse().map_err(|e| format!("--pipeline: {e}"))?,
             "--value-size" => {
                 a.value_size = val()?.parse().map_err(|e| format!("--value-size: {e}"))?
             }
@@ -111,6 +116,58 @@ impl Conn {
         })
     }
 
+    /// One pipeline of `n` commands (SET and GET alternating on `key`), sent as one call;
+    /// answers the operations done.
+    async fn pipeline(&mut self, key: &str, value: &[u8], n: usize) -> Result<usize, BoxErr> {
+        let gets = n / 2;
+        let got: Vec<Option<Vec<u8>>> = match self {
+            Conn::Ours(c) => {
+                let mut p = c.pipeline();
+                for _ in 0..gets {
+                    p.cmd(lockstep::cmd("SET").arg(key).arg(value));
+                    p.cmd(lockstep::cmd("GET").arg(key));
+                }
+                let replies: Vec<lockstep::Frame> = p.query().await?;
+                replies
+                    .into_iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|f| f.as_bytes().map(<[u8]>::to_vec))
+                    .collect()
+            }
+            Conn::RedisRs(c) => {
+                let mut p = redis::pipe();
+                for _ in 0..gets {
+                    p.cmd("SET").arg(key).arg(value).ignore();
+                    p.cmd("GET").arg(key);
+                }
+                p.query_async(c).await?
+            }
+            Conn::Fred(c) => {
+                use fred::prelude::*;
+                let p = c.pipeline();
+                for _ in 0..gets {
+                    p.set::<(), _, _>(key, value, None, None, false).await?;
+                    p.get::<(), _>(key).await?;
+                }
+                let all: Vec<fred::types::Value> = p.all().await?;
+                all.into_iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|v| v.as_bytes().map(<[u8]>::to_vec))
+                    .collect()
+            }
+        };
+        if got.len() != gets
+            || got
+                .iter()
+                .any(|v| v.as_ref().map(Vec::len) != Some(value.len()))
+        {
+            return Err(format!("pipeline on {key}: unexpected replies").into());
+        }
+        Ok(gets * 2)
+    }
+
     async fn set_get(&mut self, key: &str, value: &[u8]) -> Result<usize, BoxErr> {
         let got: Option<Vec<u8>> = match self {
             Conn::Ours(c) => {
@@ -149,10 +206,15 @@ async fn run(a: Args) -> Result<(), BoxErr> {
     let mut handles = Vec::with_capacity(a.tasks);
     for t in 0..a.tasks {
         let (mut conn, ops, stop, value) = (conn.clone(), ops.clone(), stop.clone(), value.clone());
+        let pipeline = a.pipeline;
         handles.push(tokio::spawn(async move {
             let key = format!("bench:{t}");
             while !stop.load(Ordering::Relaxed) {
-                let n = conn.set_get(&key, &value).await?;
+                let n = if pipeline > 0 {
+                    conn.pipeline(&key, &value, pipeline).await?
+                } else {
+                    conn.set_get(&key, &value).await?
+                };
                 ops.fetch_add(n as u64, Ordering::Relaxed);
             }
             Ok::<_, BoxErr>(())
