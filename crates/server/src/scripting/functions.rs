@@ -130,18 +130,8 @@ impl FunctionsVm {
     /// answering the functions it registered, or Redis's error text.
     fn load(&self, body: &[u8]) -> Result<Vec<FunctionDef>, String> {
         let lua = &self.vm.lua;
-        let chunk = lua
-            .load(body)
-            .set_name("@user_function")
-            .set_mode(mlua::ChunkMode::Text)
-            .into_function()
-            .map_err(|e| {
-                let msg = match e {
-                    mlua::Error::SyntaxError { message, .. } => message,
-                    other => other.to_string(),
-                };
-                format!("Error compiling function: {msg}")
-            })?;
+        let chunk = super::compile(lua, body, "@user_function")
+            .map_err(|msg| format!("Error compiling function: {msg}"))?;
         let failure = |e: mlua::Error| format!("Error registering functions: ERR {e}");
         sandbox::set_globals_index(lua, &self.library_api).map_err(failure)?;
         lua.set_app_data(Loading {

@@ -250,23 +250,24 @@ impl Inner {
             return Ok(sha);
         }
         let (flags, shebang_len) = shebang(body).map_err(|e| format!("ERR {e}"))?;
-        let func = self
-            .vm
-            .lua
-            .load(&body[shebang_len..])
-            .set_name("@user_script")
-            .set_mode(mlua::ChunkMode::Text)
-            .into_function()
-            .map_err(|e| {
-                let msg = match e {
-                    mlua::Error::SyntaxError { message, .. } => message,
-                    other => other.to_string(),
-                };
-                format!("ERR Error compiling script (new function): {msg}")
-            })?;
+        let func = compile(&self.vm.lua, &body[shebang_len..], "@user_script")
+            .map_err(|msg| format!("ERR Error compiling script (new function): {msg}"))?;
         self.scripts.insert(sha.clone(), Script { flags, func });
         Ok(sha)
     }
+}
+
+/// Compiles Lua source (text only, as Redis loads it) under a chunk name such as
+/// `@user_script`; the error is Lua's message.
+fn compile(lua: &Lua, source: &[u8], name: &str) -> Result<Function, String> {
+    lua.load(source)
+        .set_name(name)
+        .set_mode(mlua::ChunkMode::Text)
+        .into_function()
+        .map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => message,
+            other => other.to_string(),
+        })
 }
 
 /// How a script is asked to run.
