@@ -1,0 +1,832 @@
+//! lockstep's cluster next to a real Redis Cluster of the same shape: three redis-server
+//! processes in cluster mode joined by `redis-cli --cluster create`, and a lockstep
+//! `EmbeddedCluster` of three primaries. The same commands go to the node that holds slot
+//! 0 in each, and the replies must be equal once node ids, ports and times are replaced by
+//! names (`<node1>`, `<port2>`, ...). The CLUSTER replies of every node are compared too.
+//!
+//! Starting the real cluster takes about two seconds (redis-cli waits for the nodes to
+//! join), so one test drives both clusters through every comparison, each a function
+//! named after the behaviour it checks.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{Conn, TIMEOUT};
+use lockstep_resp::Frame;
+use lockstep_server::{ClusterConfig, EmbeddedCluster};
+
+/// A redis-server in cluster mode, killed on drop.
+struct RealNode {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for RealNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Real redis-server nodes joined into one cluster by `redis-cli --cluster create`.
+struct RealCluster {
+    nodes: Vec<RealNode>,
+    dir: PathBuf,
+}
+
+impl Drop for RealCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A free loopback port whose cluster bus port (+10000) is free too, as redis-server
+/// needs in cluster mode.
+fn cluster_port() -> u16 {
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if port <= 55535 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair for a cluster node");
+}
+
+impl RealCluster {
+    fn start(primaries: usize) -> RealCluster {
+        let binary = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        let dir = std::env::temp_dir().join(format!(
+            "lockstep-real-cluster-{}-{}",
+            std::process::id(),
+            cluster_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut cluster = RealCluster {
+            nodes: Vec::new(),
+            dir,
+        };
+        for _ in 0..primaries {
+            let port = cluster_port();
+            let child = Command::new(&binary)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes"])
+                .arg("--cluster-config-file")
+                .arg(cluster.dir.join(format!("nodes-{port}.conf")))
+                .arg("--dir")
+                .arg(&cluster.dir)
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("these tests need redis-server ({binary}): {e}"));
+            cluster.nodes.push(RealNode { child, port });
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        for node in &cluster.nodes {
+            while TcpStream::connect(("127.0.0.1", node.port)).is_err() {
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let status = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(
+                cluster
+                    .nodes
+                    .iter()
+                    .map(|n| format!("127.0.0.1:{}", n.port)),
+            )
+            .arg("--cluster-yes")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("these tests need redis-cli");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        cluster.wait_settled(primaries);
+        cluster
+    }
+
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.nodes
+            .iter()
+            .map(|n| SocketAddr::from(([127, 0, 0, 1], n.port)))
+            .collect()
+    }
+
+    /// Waits until every node reports the whole cluster: state ok, every node known with
+    /// its epoch, every slot range.
+    fn wait_settled(&self, primaries: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let want_epoch = format!("cluster_current_epoch:{primaries}");
+        let want_known = format!("cluster_known_nodes:{primaries}");
+        loop {
+            let settled = self.addrs().iter().all(|&addr| {
+                let mut conn = Conn::open(addr);
+                let info = conn.text(&["CLUSTER", "INFO"]);
+                let nodes = conn.text(&["CLUSTER", "NODES"]);
+                info.contains("cluster_state:ok")
+                    && info.contains(&want_epoch)
+                    && info.contains(&want_known)
+                    && nodes.lines().count() == primaries
+                    && nodes
+                        .lines()
+                        .all(|l| l.contains(" connected ") && l.split(' ').count() > 8)
+            });
+            if settled {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the real cluster did not settle");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// How a cluster's ids and ports are named in compared replies: node `i` is the one
+/// holding the `i`-th slot range.
+struct Names {
+    ids: Vec<String>,
+    ports: Vec<u16>,
+}
+
+impl Names {
+    /// Reads the names from CLUSTER NODES of the node at `addr`.
+    fn of(addr: SocketAddr) -> Names {
+        let nodes = Conn::open(addr).text(&["CLUSTER", "NODES"]);
+        let mut rows: Vec<(u32, String, u16)> = nodes
+            .lines()
+            .map(|line| {
+                let cols: Vec<&str> = line.split(' ').collect();
+                let port = cols[1]
+                    .split('@')
+                    .next()
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| p.parse().ok())
+                    .expect("a port");
+                let first: u32 = cols
+                    .get(8)
+                    .and_then(|s| s.split('-').next())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(u32::MAX);
+                (first, cols[0].to_string(), port)
+            })
+            .collect();
+        rows.sort();
+        Names {
+            ids: rows.iter().map(|r| r.1.clone()).collect(),
+            ports: rows.iter().map(|r| r.2).collect(),
+        }
+    }
+
+    fn text(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for (i, id) in self.ids.iter().enumerate() {
+            text = text.replace(id.as_str(), &format!("<node{i}>"));
+        }
+        for (i, port) in self.ports.iter().enumerate() {
+            text = text.replace(&format!(":{port}"), &format!(":<port{i}>"));
+        }
+        // Bus ports: nothing listens on lockstep's, so only their place is compared.
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find('@') {
+            out.push_str(&rest[..=at]);
+            rest = &rest[at + 1..];
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits > 0 {
+                out.push_str("<bus>");
+                rest = &rest[digits..];
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// The frame with ids and ports named; integers equal to a port become its name.
+    fn frame(&self, frame: Frame) -> Frame {
+        let named = |b: &Bytes| Bytes::from(self.text(&String::from_utf8_lossy(b)));
+        match frame {
+            Frame::Simple(b) => Frame::Simple(named(&b)),
+            Frame::Error(b) => Frame::Error(named(&b)),
+            Frame::Bulk(b) => Frame::Bulk(named(&b)),
+            Frame::Verbatim { format, text } => Frame::Verbatim {
+                format,
+                text: named(&text),
+            },
+            Frame::Integer(n) => match self.ports.iter().position(|&p| i64::from(p) == n) {
+                Some(i) => Frame::Simple(Bytes::from(format!("<port{i}>"))),
+                None => Frame::Integer(n),
+            },
+            Frame::Array(items) => Frame::Array(items.into_iter().map(|f| self.frame(f)).collect()),
+            Frame::Set(items) => Frame::Set(items.into_iter().map(|f| self.frame(f)).collect()),
+            Frame::Push(items) => Frame::Push(items.into_iter().map(|f| self.frame(f)).collect()),
+            Frame::Map(pairs) => Frame::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (self.frame(k), self.frame(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+}
+
+/// One side of the comparison: a cluster's node addresses (slot order) and names.
+struct Side {
+    name: &'static str,
+    addrs: Vec<SocketAddr>,
+    names: Names,
+}
+
+impl Side {
+    fn new(name: &'static str, addrs: Vec<SocketAddr>) -> Side {
+        let names = Names::of(addrs[0]);
+        let addrs = names
+            .ports
+            .iter()
+            .map(|&p| SocketAddr::from(([127, 0, 0, 1], p)))
+            .collect();
+        Side { name, addrs, names }
+    }
+
+    /// A connection to node `i` speaking `protocol`.
+    fn conn(&self, i: usize, protocol: u8) -> Conn {
+        let mut conn = Conn::open(self.addrs[i]);
+        if protocol == 3 {
+            conn.command(&["HELLO", "3"]);
+        }
+        conn
+    }
+}
+
+struct Pair {
+    real: Side,
+    ours: Side,
+}
+
+impl Pair {
+    /// Sends each command to node 0 of both clusters on one connection per side and
+    /// compares the named replies; `!sleep MS` lines wait.
+    fn same_replies(&self, protocol: u8, script: &[&[&str]]) {
+        let mut real = self.real.conn(0, protocol);
+        let mut ours = self.ours.conn(0, protocol);
+        for &args in script {
+            if let ["!sleep", ms] = args {
+                std::thread::sleep(Duration::from_millis(ms.parse().expect("ms")));
+                continue;
+            }
+            let want = self.real.names.frame(real.command(args));
+            let got = self.ours.names.frame(ours.command(args));
+            assert_eq!(got, want, "RESP{protocol} {args:?}");
+        }
+    }
+
+    /// The same command to node `i` of both, named replies compared after `shape`.
+    fn same_on_every_node(&self, args: &[&str], shape: impl Fn(Frame) -> Frame) {
+        for protocol in [2, 3] {
+            for i in 0..self.real.addrs.len() {
+                let want = shape(
+                    self.real
+                        .names
+                        .frame(self.real.conn(i, protocol).command(args)),
+                );
+                let got = shape(
+                    self.ours
+                        .names
+                        .frame(self.ours.conn(i, protocol).command(args)),
+                );
+                assert_eq!(got, want, "RESP{protocol} node {i} {args:?}");
+            }
+        }
+    }
+}
+
+fn text_of(frame: &Frame) -> String {
+    match frame {
+        Frame::Bulk(b) | Frame::Verbatim { text: b, .. } | Frame::Simple(b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+fn with_text(frame: Frame, text: String) -> Frame {
+    match frame {
+        Frame::Verbatim { format, .. } => Frame::Verbatim {
+            format,
+            text: Bytes::from(text),
+        },
+        _ => Frame::Bulk(Bytes::from(text)),
+    }
+}
+
+/// CLUSTER INFO without the message counters, which count gossip lockstep does not
+/// send; their names are checked apart.
+fn info_without_message_counts(frame: Frame) -> Frame {
+    let text = text_of(&frame);
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("cluster_stats_messages_"))
+    {
+        let (name, value) = line.split_once(':').expect("field:value");
+        assert!(value.parse::<u64>().is_ok(), "{line}");
+        assert!(
+            name.ends_with("_sent") || name.ends_with("_received"),
+            "{line}"
+        );
+    }
+    assert!(text.contains("cluster_stats_messages_sent:"), "{text}");
+    assert!(text.contains("cluster_stats_messages_received:"), "{text}");
+    let kept: String = text
+        .split_inclusive("\r\n")
+        .filter(|l| !l.starts_with("cluster_stats_messages_"))
+        .collect();
+    with_text(frame, kept)
+}
+
+/// CLUSTER NODES with the ping and pong times blanked and the lines sorted (Redis lists
+/// nodes in hash table order).
+fn nodes_sorted_without_times(frame: Frame) -> Frame {
+    let text = text_of(&frame);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut cols: Vec<&str> = line.split(' ').collect();
+            if cols.len() > 5 {
+                cols[4] = "<ping>";
+                cols[5] = "<pong>";
+            }
+            cols.join(" ")
+        })
+        .collect();
+    lines.sort();
+    with_text(frame, lines.iter().map(|l| format!("{l}\n")).collect())
+}
+
+/// CLUSTER SHARDS in slot order (Redis lists shards in hash table order).
+fn shards_in_slot_order(frame: Frame) -> Frame {
+    let Frame::Array(mut shards) = frame else {
+        panic!("CLUSTER SHARDS is an array");
+    };
+    let first_slot = |shard: &Frame| -> i64 {
+        let slots = match shard {
+            Frame::Map(pairs) => pairs[0].1.clone(),
+            Frame::Array(items) => items[1].clone(),
+            other => panic!("a shard: {other:?}"),
+        };
+        match slots {
+            Frame::Array(s) => match s.first() {
+                Some(Frame::Integer(n)) => *n,
+                _ => i64::MAX,
+            },
+            other => panic!("shard slots: {other:?}"),
+        }
+    };
+    shards.sort_by_key(first_slot);
+    Frame::Array(shards)
+}
+
+/// CLUSTER LINKS with what depends on the moment blanked (creation times, whether a
+/// link waits to write, its buffer's size), links sorted.
+fn links_without_times(frame: Frame) -> Frame {
+    let blank = |link: Frame| -> Frame {
+        match link {
+            Frame::Map(pairs) => Frame::Map(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| match k.as_bytes() {
+                        Some(b"create-time" | b"events" | b"send-buffer-allocated") => {
+                            (k, Frame::Null)
+                        }
+                        _ => (k, v),
+                    })
+                    .collect(),
+            ),
+            Frame::Array(items) => {
+                let mut out = Vec::new();
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    let v = match k.as_bytes() {
+                        Some(b"create-time" | b"events" | b"send-buffer-allocated") => Frame::Null,
+                        _ => v,
+                    };
+                    out.push(k);
+                    out.push(v);
+                }
+                Frame::Array(out)
+            }
+            other => other,
+        }
+    };
+    let Frame::Array(links) = frame else {
+        panic!("CLUSTER LINKS is an array");
+    };
+    let mut links: Vec<Frame> = links.into_iter().map(blank).collect();
+    links.sort_by_key(|l| format!("{l:?}"));
+    Frame::Array(links)
+}
+
+fn cluster_info_matches_on_every_node(pair: &Pair) {
+    pair.same_on_every_node(&["CLUSTER", "INFO"], info_without_message_counts);
+}
+
+fn cluster_nodes_match_on_every_node(pair: &Pair) {
+    pair.same_on_every_node(&["CLUSTER", "NODES"], nodes_sorted_without_times);
+}
+
+fn cluster_slots_and_shards_match_on_every_node(pair: &Pair) {
+    pair.same_on_every_node(&["CLUSTER", "SLOTS"], |f| f);
+    pair.same_on_every_node(&["CLUSTER", "SHARDS"], shards_in_slot_order);
+}
+
+/// A real node's links come and go with its peers' connections (a `from` link appears
+/// when the peer first connects): every link the real node shows, lockstep's shows too,
+/// in the same shape, and lockstep's node shows both links to every other node.
+fn cluster_links_and_myid_match_on_every_node(pair: &Pair) {
+    for protocol in [2, 3] {
+        for i in 0..pair.real.addrs.len() {
+            let args = ["CLUSTER", "LINKS"];
+            let links = |side: &Side| match links_without_times(
+                side.names.frame(side.conn(i, protocol).command(&args)),
+            ) {
+                Frame::Array(links) => links,
+                other => panic!("CLUSTER LINKS: {other:?}"),
+            };
+            let (real, ours) = (links(&pair.real), links(&pair.ours));
+            for link in &real {
+                assert!(
+                    ours.contains(link),
+                    "RESP{protocol} node {i}: {link:?} in {ours:?}"
+                );
+            }
+            assert_eq!(ours.len(), 2 * (pair.ours.addrs.len() - 1), "{ours:?}");
+        }
+    }
+    pair.same_on_every_node(&["CLUSTER", "MYID"], |f| f);
+}
+
+fn info_cluster_and_help_match(pair: &Pair) {
+    for protocol in [2, 3] {
+        pair.same_replies(
+            protocol,
+            &[
+                &["INFO", "cluster"],
+                &["CLUSTER", "HELP"],
+                &["CLUSTER", "FOO"],
+                &["CLUSTER", "INFO", "extra"],
+                &["CLUSTER"],
+            ],
+        );
+    }
+}
+
+fn keyslot_follows_hash_tags(pair: &Pair) {
+    let keys = [
+        "foo",
+        "{user1000}.following",
+        "a{}b",
+        "{}x",
+        "",
+        "{a}{b}",
+        "x{y}z",
+        "{",
+    ];
+    let script: Vec<Vec<&str>> = keys.iter().map(|k| vec!["CLUSTER", "KEYSLOT", k]).collect();
+    let script: Vec<&[&str]> = script.iter().map(|c| c.as_slice()).collect();
+    pair.same_replies(2, &script);
+}
+
+/// Keys `{b}...` hash to slot 3300, in the first node's range.
+fn keys_in_slot_are_counted_and_listed_as_the_hook_sees_them(pair: &Pair) {
+    for protocol in [2, 3] {
+        pair.same_replies(
+            protocol,
+            &[
+                &["FLUSHALL"],
+                &["SET", "{b}1", "one"],
+                &["RPUSH", "{b}2", "x", "y"],
+                &["SADD", "{b}3", "m"],
+                &["HSET", "{b}4", "f", "v"],
+                &["CLUSTER", "COUNTKEYSINSLOT", "3300"],
+                &["CLUSTER", "GETKEYSINSLOT", "3300", "10"],
+                &["CLUSTER", "GETKEYSINSLOT", "3300", "2"],
+                &["CLUSTER", "GETKEYSINSLOT", "3300", "0"],
+                &["DEL", "{b}2"],
+                &["LPOP", "{b}2"],
+                &["SREM", "{b}3", "m"],
+                &["CLUSTER", "GETKEYSINSLOT", "3300", "10"],
+                &["RENAME", "{b}1", "{b}5"],
+                &["CLUSTER", "GETKEYSINSLOT", "3300", "10"],
+                &["SET", "{b}6", "v", "PX", "1"],
+                &["!sleep", "5"],
+                &["GET", "{b}6"],
+                &["CLUSTER", "COUNTKEYSINSLOT", "3300"],
+                &["CLUSTER", "COUNTKEYSINSLOT", "0"],
+                &["CLUSTER", "COUNTKEYSINSLOT", "16383"],
+                &["CLUSTER", "COUNTKEYSINSLOT", "16384"],
+                &["CLUSTER", "COUNTKEYSINSLOT", "-1"],
+                &["CLUSTER", "COUNTKEYSINSLOT", "x"],
+                &["CLUSTER", "GETKEYSINSLOT", "0", "-1"],
+                &["CLUSTER", "GETKEYSINSLOT", "16384", "1"],
+                &["CLUSTER", "GETKEYSINSLOT", "x", "1"],
+                &["CLUSTER", "GETKEYSINSLOT", "0", "x"],
+                &["FLUSHDB"],
+                &["CLUSTER", "COUNTKEYSINSLOT", "3300"],
+                &["CLUSTER", "GETKEYSINSLOT", "3300", "10"],
+            ],
+        );
+    }
+}
+
+/// `a` hashes to 15495 (the third node), `b` to 3300 and `f` to 3168 (the first).
+fn keys_elsewhere_are_moved_and_keys_across_slots_refused(pair: &Pair) {
+    for protocol in [2, 3] {
+        pair.same_replies(
+            protocol,
+            &[
+                &["FLUSHALL"],
+                &["SET", "a", "1"],
+                &["GET", "a"],
+                &["GET", "b"],
+                &["MGET", "a", "b"],
+                &["MGET", "{a}1", "{a}2"],
+                &["MGET", "{b}1", "b"],
+                &["MSET", "a", "1", "a", "2"],
+                &["MSET", "b", "1", "f", "2"],
+                &["DEL", "b", "f", "a"],
+                &["EXISTS", "a"],
+                &["RENAME", "b", "f"],
+                &["SORT", "b", "BY", "nosort", "STORE", "f"],
+                &["BLPOP", "b", "f", "1"],
+                &["SINTERCARD", "2", "b", "f"],
+                &["SINTERCARD", "0", "b"],
+                &["ZUNIONSTORE", "{b}d", "2", "b", "{b}x"],
+                &["ZUNIONSTORE", "{b}d", "2", "b", "a"],
+                &["OBJECT", "ENCODING", "a"],
+                &["COPY", "b", "a"],
+                &["SPUBLISH", "a", "x"],
+                &["SPUBLISH", "b", "x"],
+                &["PUBLISH", "a", "x"],
+                &["DBSIZE"],
+                &["KEYS", "*"],
+                &["SCAN", "0"],
+                &["PING"],
+                &["WATCH", "a", "b"],
+                &["WATCH", "a"],
+                &["WATCH", "b"],
+                &["UNWATCH"],
+            ],
+        );
+    }
+}
+
+fn transactions_respect_slots(pair: &Pair) {
+    for protocol in [2, 3] {
+        pair.same_replies(
+            protocol,
+            &[
+                &["MULTI"],
+                &["SET", "b", "1"],
+                &["SET", "a", "1"],
+                &["EXEC"],
+                &["MULTI"],
+                &["SET", "b", "1"],
+                &["SET", "f", "1"],
+                &["EXEC"],
+                &["MULTI"],
+                &["SET", "{b}1", "1"],
+                &["GET", "b"],
+                &["PING"],
+                &["EXEC"],
+                &["MULTI"],
+                &["PING"],
+                &["EXEC"],
+                &["EXEC"],
+                &["MULTI"],
+                &["MGET", "a", "b"],
+                &["EXEC"],
+            ],
+        );
+    }
+}
+
+fn scripts_respect_slots(pair: &Pair) {
+    for protocol in [2, 3] {
+        pair.same_replies(
+            protocol,
+            &[
+                &["EVAL", "return redis.call('get', KEYS[1])", "1", "a"],
+                &["EVAL", "return redis.call('get', KEYS[1])", "2", "a", "b"],
+                &["EVAL", "return redis.call('get', KEYS[1])", "2", "b", "f"],
+                &["EVAL", "return redis.call('get', KEYS[1])", "1", "b"],
+                &["EVAL", "return redis.call('get', 'a')", "0"],
+                &["EVAL", "return redis.pcall('get', 'a')", "0"],
+                &[
+                    "EVAL",
+                    "redis.call('set', 'b', 1) return redis.call('get', 'f')",
+                    "0",
+                ],
+                &["EVAL", "return redis.call('mget', 'b', 'f')", "0"],
+                &["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"],
+                &["EVAL", "#!lua\nreturn redis.call('get', 'a')", "0"],
+                &["EVAL", "return 1", "-1"],
+                &["EVAL", "return 1", "x"],
+                &["FCALL", "nosuch", "1", "a"],
+                &["FCALL", "nosuch", "1", "b"],
+            ],
+        );
+    }
+}
+
+fn databases_other_than_zero_are_refused(pair: &Pair) {
+    pair.same_replies(
+        2,
+        &[
+            &["SELECT", "1"],
+            &["SELECT", "0"],
+            &["SELECT", "x"],
+            &["SELECT", "99"],
+            &["SELECT", "-1"],
+            &["SWAPDB", "0", "1"],
+            &["SWAPDB", "0", "0"],
+            &["SET", "b", "v"],
+            &["MOVE", "b", "1"],
+            &["COPY", "b", "{b}x", "DB", "1"],
+            &["COPY", "b", "{b}x", "DB", "0"],
+            &["COPY", "b", "{b}y"],
+            &["COPY", "b", "{b}y", "DB", "x"],
+        ],
+    );
+}
+
+fn readonly_readwrite_and_asking_are_accepted(pair: &Pair) {
+    pair.same_replies(
+        2,
+        &[
+            &["READONLY"],
+            &["GET", "a"],
+            &["READWRITE"],
+            &["ASKING"],
+            &["GET", "a"],
+            &["READONLY", "x"],
+            &["ASKING", "x"],
+        ],
+    );
+}
+
+fn error_stats_count_redirects(pair: &Pair) {
+    let stats = |side: &Side| -> Frame {
+        let mut conn = side.conn(0, 2);
+        conn.command(&["CONFIG", "RESETSTAT"]);
+        for args in [
+            &["GET", "a"][..],
+            &["MGET", "a", "b"],
+            &["MULTI"],
+            &["GET", "a"],
+            &["EXEC"],
+        ] {
+            conn.command(args);
+        }
+        let errorstats = conn.command(&["INFO", "errorstats"]);
+        let mut commandstats = text_of(&conn.command(&["INFO", "commandstats"]));
+        // Times differ; calls, rejections and failures must not.
+        let mut lines: Vec<&str> = commandstats.lines().collect();
+        // Redis lists commands in hash table order.
+        lines.sort();
+        commandstats = lines
+            .into_iter()
+            .filter(|l| {
+                l.starts_with("cmdstat_get")
+                    || l.starts_with("cmdstat_mget")
+                    || l.starts_with("cmdstat_exec")
+            })
+            .map(|l| {
+                l.split(',')
+                    .filter(|f| {
+                        f.starts_with("cmdstat")
+                            || f.starts_with("rejected")
+                            || f.starts_with("failed")
+                    })
+                    .map(|f| f.split_once("usec").map_or(f, |_| "").to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Frame::Array(vec![errorstats, Frame::Bulk(Bytes::from(commandstats))])
+    };
+    assert_eq!(stats(&pair.ours), stats(&pair.real));
+}
+
+fn hello_reports_cluster_mode(pair: &Pair) {
+    let mode = |side: &Side| -> Frame {
+        let mut conn = Conn::open(side.addrs[0]);
+        match conn.command(&["HELLO", "3"]) {
+            Frame::Map(pairs) => pairs
+                .into_iter()
+                .find(|(k, _)| k.as_bytes() == Some(b"mode"))
+                .map(|(_, v)| v)
+                .expect("a mode"),
+            other => panic!("HELLO 3: {other:?}"),
+        }
+    };
+    assert_eq!(mode(&pair.ours), Frame::bulk("cluster"));
+    assert_eq!(mode(&pair.ours), mode(&pair.real));
+}
+
+#[test]
+fn cluster_replies_match_a_real_redis_cluster_of_three_primaries() {
+    let real = RealCluster::start(3);
+    let ours = EmbeddedCluster::start(ClusterConfig::ephemeral(3)).expect("lockstep cluster");
+    let pair = Pair {
+        real: Side::new("redis", real.addrs()),
+        ours: Side::new("lockstep", ours.addrs()),
+    };
+    assert_eq!((pair.real.name, pair.ours.name), ("redis", "lockstep"));
+    cluster_info_matches_on_every_node(&pair);
+    cluster_nodes_match_on_every_node(&pair);
+    cluster_slots_and_shards_match_on_every_node(&pair);
+    cluster_links_and_myid_match_on_every_node(&pair);
+    info_cluster_and_help_match(&pair);
+    keyslot_follows_hash_tags(&pair);
+    keys_in_slot_are_counted_and_listed_as_the_hook_sees_them(&pair);
+    keys_elsewhere_are_moved_and_keys_across_slots_refused(&pair);
+    transactions_respect_slots(&pair);
+    scripts_respect_slots(&pair);
+    databases_other_than_zero_are_refused(&pair);
+    readonly_readwrite_and_asking_are_accepted(&pair);
+    error_stats_count_redirects(&pair);
+    hello_reports_cluster_mode(&pair);
+}
+
+#[test]
+fn an_embedded_cluster_is_ok_on_every_node_as_soon_as_start_returns() {
+    let started = Instant::now();
+    let cluster = EmbeddedCluster::start(ClusterConfig::ephemeral(3)).expect("cluster");
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "ready in {elapsed:?}");
+    let ids: Vec<String> = cluster.nodes().iter().map(|n| n.id.to_string()).collect();
+    for (i, node) in cluster.nodes().iter().enumerate() {
+        let mut conn = Conn::open(node.addr);
+        assert!(conn
+            .text(&["CLUSTER", "INFO"])
+            .starts_with("cluster_state:ok\r\n"));
+        assert_eq!(conn.text(&["CLUSTER", "MYID"]), ids[i]);
+    }
+    // Stopping closes every node's connections (ports are not checked: other tests of
+    // this file take free ports too, and may be given one just freed).
+    let mut open: Vec<Conn> = cluster.addrs().into_iter().map(Conn::open).collect();
+    for conn in &mut open {
+        conn.command(&["PING"]);
+    }
+    cluster.stop();
+    for conn in &mut open {
+        let mut buf = [0u8; 16];
+        let read = std::io::Read::read(&mut conn.stream, &mut buf);
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+}
+
+#[test]
+fn keys_written_through_every_node_land_on_their_owner_only() {
+    let cluster = EmbeddedCluster::start(ClusterConfig::ephemeral(3)).expect("cluster");
+    let addrs = cluster.addrs();
+    let mut conns: Vec<Conn> = addrs.iter().map(|&a| Conn::open(a)).collect();
+    let mut owners: HashMap<usize, usize> = HashMap::new();
+    for k in 0..60 {
+        let key = format!("key:{k}");
+        // Follow the redirect, as a cluster client does.
+        let mut at = k % conns.len();
+        for _ in 0..2 {
+            match conns[at].command(&["SET", &key, "v"]) {
+                Frame::Simple(_) => break,
+                Frame::Error(e) => {
+                    let text = String::from_utf8_lossy(&e).into_owned();
+                    let target = text.rsplit(' ').next().expect("an address");
+                    at = addrs
+                        .iter()
+                        .position(|a| a.to_string() == target)
+                        .unwrap_or_else(|| panic!("{text} names no node"));
+                }
+                other => panic!("SET: {other:?}"),
+            }
+        }
+        owners.insert(k, at);
+    }
+    let mut total = 0;
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let size = conn.int(&["DBSIZE"]);
+        assert_eq!(size as usize, owners.values().filter(|&&o| o == i).count());
+        total += size;
+    }
+    assert_eq!(total, 60);
+}
