@@ -683,6 +683,30 @@ fn readonly_readwrite_and_asking_are_accepted(pair: &Pair) {
     );
 }
 
+/// CLIENT INFO shows READONLY as flag `r`, before `e` (NO-EVICT), as Redis does.
+fn readonly_clients_are_flagged_r(pair: &Pair) {
+    let flags = |side: &Side| -> Vec<String> {
+        let mut conn = side.conn(0, 2);
+        let mut seen = Vec::new();
+        for step in [
+            &["READONLY"][..],
+            &["CLIENT", "NO-EVICT", "on"],
+            &["READWRITE"],
+        ] {
+            conn.command(step);
+            let info = conn.text(&["CLIENT", "INFO"]);
+            let field = info
+                .split(' ')
+                .find_map(|f| f.strip_prefix("flags="))
+                .expect("a flags field");
+            seen.push(field.to_string());
+        }
+        seen
+    };
+    assert_eq!(flags(&pair.ours), ["r", "re", "e"]);
+    assert_eq!(flags(&pair.ours), flags(&pair.real));
+}
+
 fn error_stats_count_redirects(pair: &Pair) {
     let stats = |side: &Side| -> Frame {
         let mut conn = side.conn(0, 2);
@@ -764,6 +788,7 @@ fn cluster_replies_match_a_real_redis_cluster_of_three_primaries() {
     scripts_respect_slots(&pair);
     databases_other_than_zero_are_refused(&pair);
     readonly_readwrite_and_asking_are_accepted(&pair);
+    readonly_clients_are_flagged_r(&pair);
     error_stats_count_redirects(&pair);
     hello_reports_cluster_mode(&pair);
 }

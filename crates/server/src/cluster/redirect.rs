@@ -12,7 +12,6 @@
 use std::net::SocketAddr;
 
 use crate::command::{flags, CommandSpec};
-use crate::multi::Queued;
 use crate::state::{Client, State};
 
 use super::slots::key_slot;
@@ -95,23 +94,21 @@ pub fn route(
         if !client.in_multi {
             return None;
         }
-        let queued = transactions
-            .get(&client.id)
-            .map_or(&[][..], |tx| &tx.queued);
-        let tx_flags = transactions.get(&client.id).map_or(0, |tx| tx.flags);
-        let commands = queued.iter().map(|q: &Queued| {
-            let argv: Vec<&[u8]> = q.argv.iter().map(|a| a.as_slice()).collect();
-            (q.cmd, argv)
-        });
-        return decide(cluster, client, commands, tx_flags & flags::WRITE != 0);
+        let tx = transactions.get(&client.id)?;
+        let argvs: Vec<Vec<&[u8]>> = tx
+            .queued
+            .iter()
+            .map(|q| q.argv.iter().map(|a| a.as_slice()).collect())
+            .collect();
+        let commands: Vec<(&CommandSpec, &[&[u8]])> = tx
+            .queued
+            .iter()
+            .zip(&argvs)
+            .map(|(q, argv)| (q.cmd, argv.as_slice()))
+            .collect();
+        return decide(cluster, client, &commands, tx.flags & flags::WRITE != 0);
     }
-    let write = cmd.has(flags::WRITE);
-    decide(
-        cluster,
-        client,
-        std::iter::once((cmd, argv.to_vec())),
-        write,
-    )
+    decide(cluster, client, &[(cmd, argv)], cmd.has(flags::WRITE))
 }
 
 /// `route` for a command a script calls: its keys must all be served here.
@@ -121,28 +118,23 @@ pub fn route_script_call(
     cmd: &'static CommandSpec,
     argv: &[&[u8]],
 ) -> Option<Redirect> {
-    decide(
-        cluster,
-        client,
-        std::iter::once((cmd, argv.to_vec())),
-        cmd.has(flags::WRITE),
-    )
+    decide(cluster, client, &[(cmd, argv)], cmd.has(flags::WRITE))
 }
 
 /// The shared part of `route`: the slot of the commands' keys, and who serves it.
-fn decide<'a>(
+fn decide(
     cluster: &mut ClusterState,
     client: &Client,
-    commands: impl Iterator<Item = (&'static CommandSpec, Vec<&'a [u8]>)>,
+    commands: &[(&CommandSpec, &[&[u8]])],
     write: bool,
 ) -> Option<Redirect> {
     let (topology, me, ok) = cluster.view_and_me();
     // The first key's slot and its owner.
-    let mut first: Option<(&'a [u8], u16, usize)> = None;
-    for (cmd, argv) in commands {
-        for at in key_positions(cmd, &argv) {
+    let mut first: Option<(&[u8], u16, usize)> = None;
+    for &(cmd, argv) in commands {
+        for at in key_positions(cmd, argv) {
             let Some(&key) = argv.get(at) else { continue };
-            match &first {
+            match first {
                 None => {
                     let slot = key_slot(key);
                     let Some(owner) = topology.slots.owner(slot) else {
@@ -151,7 +143,7 @@ fn decide<'a>(
                     first = Some((key, slot, owner));
                 }
                 Some((first_key, slot, _)) => {
-                    if *first_key != key && key_slot(key) != *slot {
+                    if first_key != key && key_slot(key) != slot {
                         return Some(Redirect::CrossSlot);
                     }
                 }
@@ -182,30 +174,93 @@ fn decide<'a>(
 }
 
 /// The argument positions of `cmd`'s keys, as Redis 7.0's `getKeysFromCommand` finds them.
-fn key_positions(cmd: &CommandSpec, argv: &[&[u8]]) -> Vec<usize> {
+fn key_positions(cmd: &CommandSpec, argv: &[&[u8]]) -> KeyPositions {
     if cmd.getkeys.is_some() || cmd.has(flags::MOVABLE_KEYS) {
-        return cmd
-            .get_keys(argv)
-            .map(|keys| keys.into_iter().map(|(at, _)| at).collect())
-            .unwrap_or_default();
+        let found = cmd.get_keys(argv).unwrap_or_default();
+        return KeyPositions::Found(found.into_iter());
     }
     let (first, last, step) = cmd.legacy_range();
-    if first <= 0 || step <= 0 {
-        return Vec::new();
-    }
     let argc = argv.len() as i64;
-    let first = i64::from(first);
     let last = if last < 0 {
         argc + i64::from(last)
     } else {
         i64::from(last)
     };
-    if last >= argc {
-        // Arguments that do not fit the range: the command answers its own error.
-        return Vec::new();
+    if first <= 0 || step <= 0 || last >= argc {
+        // No keys, or arguments that do not fit the range: the command answers its own
+        // error.
+        return KeyPositions::Range(0..0, 1);
     }
-    (first..=last)
-        .step_by(step as usize)
-        .map(|at| at as usize)
-        .collect()
+    KeyPositions::Range(first as usize..last as usize + 1, step as usize)
+}
+
+/// Key positions without a list for the common case: a range with a step.
+enum KeyPositions {
+    Range(std::ops::Range<usize>, usize),
+    Found(std::vec::IntoIter<(usize, u32)>),
+}
+
+impl Iterator for KeyPositions {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            KeyPositions::Range(range, step) => {
+                let at = range.next()?;
+                range.start = range.start.saturating_add(*step - 1).min(range.end);
+                Some(at)
+            }
+            KeyPositions::Found(found) => found.next().map(|(at, _)| at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Registry;
+
+    fn positions(argv: &[&str]) -> Vec<usize> {
+        let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+        let cmd = Registry::get().resolve(&argv).expect("a command");
+        key_positions(cmd, &argv).collect()
+    }
+
+    #[test]
+    fn keys_are_found_as_redis_finds_them_for_redirects() {
+        assert_eq!(positions(&["GET", "a"]), [1]);
+        assert_eq!(positions(&["MSET", "a", "1", "b", "2"]), [1, 3]);
+        assert_eq!(positions(&["MGET", "a", "b", "c"]), [1, 2, 3]);
+        assert_eq!(positions(&["SET", "a", "1", "EX", "5"]), [1]);
+        assert_eq!(positions(&["EVAL", "s", "2", "a", "b", "x"]), [3, 4]);
+        assert_eq!(positions(&["EVAL", "s", "0"]), Vec::<usize>::new());
+        assert_eq!(positions(&["SORT", "a", "STORE", "b"]), [1, 3]);
+        assert_eq!(positions(&["ZUNIONSTORE", "d", "2", "a", "b"]), [1, 3, 4]);
+        // The channels of the sharded pub/sub commands count, by their legacy range.
+        assert_eq!(positions(&["SPUBLISH", "ch", "msg"]), [1]);
+        assert_eq!(positions(&["SSUBSCRIBE", "a", "b"]), [1, 2]);
+        assert_eq!(positions(&["PUBLISH", "ch", "msg"]), Vec::<usize>::new());
+        assert_eq!(positions(&["PING"]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn redirects_are_worded_as_redis_words_them() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 7002));
+        assert_eq!(
+            Redirect::Moved { slot: 15495, addr }.error(),
+            "MOVED 15495 127.0.0.1:7002"
+        );
+        assert_eq!(
+            Redirect::Ask { slot: 1, addr }.error(),
+            "ASK 1 127.0.0.1:7002"
+        );
+        assert_eq!(
+            Redirect::CrossSlot.error(),
+            "CROSSSLOT Keys in request don't hash to the same slot"
+        );
+        assert_eq!(
+            Redirect::Unbound.error(),
+            "CLUSTERDOWN Hash slot not served"
+        );
+    }
 }

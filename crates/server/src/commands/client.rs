@@ -537,6 +537,7 @@ fn write_client_line(
         (tracking.is_some_and(|t| t.broken_redirect), 'R'),
         (tracking.is_some_and(|t| t.bcast), 'B'),
         (tx.dirty, 'd'),
+        (c.readonly, 'r'),
         (c.no_evict, 'e'),
     ] {
         if on {
