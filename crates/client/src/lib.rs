@@ -22,6 +22,7 @@
 
 mod cache;
 mod client;
+pub mod cluster;
 pub mod cmd;
 pub mod commands;
 pub mod config;
@@ -38,6 +39,7 @@ pub mod transaction;
 
 pub use cache::CacheOptions;
 pub use client::Client;
+pub use cluster::{ClusterClient, ClusterMetrics};
 pub use cmd::{cmd, Cmd, ToArg};
 pub use commands::{
     Commands, HashCommands, ListCommands, ListEnd, Script, ScriptingCommands, SetCommands,
