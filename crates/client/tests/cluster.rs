@@ -93,7 +93,7 @@ struct RedisCluster {
 
 impl RedisCluster {
     fn start() -> RedisCluster {
-        let ports: Vec<u16> = (0..3).map(|_| common::free_redis_port()).collect();
+        let ports: Vec<u16> = (0..3).map(|_| free_cluster_port()).collect();
         let dir = std::env::temp_dir().join(format!("lockstep-cluster-{}", ports[0]));
         std::fs::create_dir_all(&dir).unwrap();
         let children = ports
@@ -222,6 +222,17 @@ async fn redis_cluster_routes_follows_moved_and_survives_the_reconnect_loop() {
     assert_eq!(redis.cli(to, &["GET", key]).trim(), "here");
 
     bounded(60, "reconnect loop", reconnect_loop(&c, 200)).await;
+}
+
+/// A free port whose cluster bus port (10000 above) is free too: the bus port of the
+/// suite's range falls among the system's ephemeral ports, which client sockets may hold.
+fn free_cluster_port() -> u16 {
+    loop {
+        let p = common::free_redis_port();
+        if std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// Whether a CLUSTER NODES line lists `slot` among its ranges.
