@@ -211,7 +211,13 @@ impl Client {
             },
             None => None,
         };
-        let req = self.request_with(bytes, 1, cmd.meta_unrouted(), cmd.timeout_override(), cache_keys);
+        let req = self.request_with(
+            bytes,
+            1,
+            cmd.meta_unrouted(),
+            cmd.timeout_override(),
+            cache_keys,
+        );
         // A disabled span still costs an enter and an exit per poll: skip it.
         let f = if span.is_disabled() {
             req.await?
