@@ -11,7 +11,9 @@
 //! # }
 //! ```
 //!
-//! Outside async code, `EmbeddedServer` runs one on its own thread.
+//! Outside async code, `EmbeddedServer` runs one on its own thread. `Cluster` and
+//! `EmbeddedCluster` do the same for a Redis Cluster of several nodes in this process
+//! (`cluster`).
 
 pub mod args;
 pub mod blocking;
