@@ -480,6 +480,7 @@ fn info_cluster_and_help_match(pair: &Pair) {
             protocol,
             &[
                 &["INFO", "cluster"],
+                &["CONFIG", "GET", "cluster-enabled"],
                 &["CLUSTER", "HELP"],
                 &["CLUSTER", "FOO"],
                 &["CLUSTER", "INFO", "extra"],

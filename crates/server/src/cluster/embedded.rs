@@ -55,12 +55,15 @@ impl ClusterConfig {
                 nodes: self.primaries,
             })?
         };
+        let mut settings = self.settings.clone();
+        // What CONFIG GET answers; the server's mode itself comes from its cluster state.
+        settings.kept.insert("cluster-enabled", "yes".into());
         Ok(ServerConfig {
             bind: self.bind.clone(),
             port,
             requirepass: self.requirepass.clone(),
             announce: false,
-            settings: self.settings.clone(),
+            settings,
         })
     }
 }
