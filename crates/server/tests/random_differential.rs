@@ -398,6 +398,7 @@ impl Thresholds {
                 ("zset-max-listpack-entries", "128"),
                 ("zset-max-listpack-value", "64"),
                 ("list-max-listpack-size", "-2"),
+                ("hll-sparse-max-bytes", "3000"),
             ],
             Thresholds::Tiny => &[
                 ("hash-max-listpack-entries", "4"),
@@ -406,6 +407,7 @@ impl Thresholds {
                 ("zset-max-listpack-entries", "4"),
                 ("zset-max-listpack-value", "8"),
                 ("list-max-listpack-size", "4"),
+                ("hll-sparse-max-bytes", "60"),
             ],
         }
     }
@@ -719,7 +721,9 @@ fn random_command_sequences_reply_like_redis() {
 
 /// The keys. Each family has two home keys it uses most of the time; the rest of the time
 /// it picks any key, which is how wrong-type operations arise.
-const KEYS: [&str; 10] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"];
+const KEYS: [&str; 11] = [
+    "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9", "k10",
+];
 
 #[derive(Clone, Copy)]
 enum Family {
@@ -728,6 +732,7 @@ enum Family {
     Lists,
     Sets,
     Zsets,
+    HyperLogLogs,
 }
 
 /// Every command the generator writes, with its weight. The first word is the command
@@ -977,6 +982,7 @@ impl Generator<'_> {
             Family::Lists => ["k4", "k5"],
             Family::Sets => ["k6", "k7"],
             Family::Zsets => ["k8", "k9"],
+            Family::HyperLogLogs => ["k10", "k1"],
         };
         if self.rng.chance(85) {
             self.rng.pick(&homes).to_string()
@@ -1080,7 +1086,7 @@ impl Generator<'_> {
             88..=89 => self.one(ODD_NUMBERS),
             90..=97 => self
                 .rng
-                .pick(&["100", "-100", "9223372036854775807"])
+                .pick(&["100", "-100", "9223372036854775807", "-9223372036854775808"])
                 .to_string(),
             _ => "x".into(),
         }
@@ -1253,6 +1259,8 @@ impl Generator<'_> {
                     _ => {}
                 }
             }
+            // GET also reads HyperLogLogs: their bytes must be Redis's, sparse or dense.
+            "GET" if self.rng.chance(25) => a.push(self.home(HyperLogLogs)),
             "GETDEL" | "GET" | "STRLEN" | "INCR" | "DECR" => a.push(self.home(Strings)),
             "INCRBY" | "DECRBY" => {
                 a.push(self.home(Strings));
@@ -1360,15 +1368,21 @@ impl Generator<'_> {
             }
             // ---------------------------------------------------------------- HyperLogLog
             "PFADD" => {
-                a.push(self.home(Strings));
-                for _ in 0..self.rng.below(4) {
-                    a.push(self.member());
+                a.push(self.home(HyperLogLogs));
+                if self.rng.chance(10) {
+                    // Enough registers to outgrow the sparse encoding (hll-sparse-max-bytes).
+                    let base = self.rng.below(1000);
+                    a.extend((base..base + 1500).map(|i| format!("e{i}")));
+                } else {
+                    for _ in 0..self.rng.below(4) {
+                        a.push(self.member());
+                    }
                 }
             }
-            "PFCOUNT" => a.extend(self.keys(Strings, 3)),
+            "PFCOUNT" => a.extend(self.keys(HyperLogLogs, 3)),
             "PFMERGE" => {
-                a.push(self.home(Strings));
-                a.extend(self.keys(Strings, 3));
+                a.push(self.home(HyperLogLogs));
+                a.extend(self.keys(HyperLogLogs, 3));
             }
             // ---------------------------------------------------------------- keys
             "DEL" | "UNLINK" | "EXISTS" | "TOUCH" => {
@@ -1415,9 +1429,19 @@ impl Generator<'_> {
             "EXPIRE" | "PEXPIRE" => {
                 a.push(self.any_key());
                 a.push(if name == "EXPIRE" {
-                    self.one(&["100", "1000", "10000", "0", "-1", "x"])
+                    self.one(&[
+                        "100",
+                        "1000",
+                        "10000",
+                        "0",
+                        "-1",
+                        "x",
+                        "9223372036854775807",
+                        "4611686018427387904",
+                        "-9223372036854775808",
+                    ])
                 } else {
-                    self.one(&["100000", "10000000", "0"])
+                    self.one(&["100000", "10000000", "0", "9223372036854775807"])
                 });
                 if self.rng.chance(30) {
                     a.push(self.one(&["NX", "XX", "nx"]));
@@ -1613,7 +1637,10 @@ impl Generator<'_> {
                 a.push(self.home(Lists));
                 a.push(self.member());
                 if self.rng.chance(40) {
-                    a.extend(["RANK".into(), self.one(&["1", "2", "-1", "-2", "0", "x"])]);
+                    a.extend([
+                        "RANK".into(),
+                        self.one(&["1", "2", "-1", "-2", "0", "x", "-9223372036854775808"]),
+                    ]);
                 }
                 if self.rng.chance(40) {
                     a.extend(["COUNT".into(), self.one(&["0", "1", "2", "5", "-1"])]);
