@@ -14,7 +14,7 @@ use crate::cluster::{ClusterState, Health, Node, NodeId, Role, Topology};
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::reply::Reply;
-use crate::state::unix_millis;
+use crate::state::{unix_millis, State};
 use crate::util::parse_i64;
 
 /// The handlers of this family, joined with their metadata (`crates/commands`) by
@@ -58,7 +58,12 @@ pub static HANDLERS: &[Entry] = &[
 
 /// This node's cluster state, or Redis's error for a server not in cluster mode.
 fn cluster<'a>(ctx: &'a mut Ctx) -> Result<&'a mut ClusterState, CommandError> {
-    ctx.state
+    cluster_in(ctx.state)
+}
+
+/// `cluster` from the state alone, for handlers that write the reply while they hold it.
+fn cluster_in(state: &mut State) -> Result<&mut ClusterState, CommandError> {
+    state
         .cluster
         .as_deref_mut()
         .ok_or_else(|| errors::CLUSTER_DISABLED.into())
@@ -331,12 +336,7 @@ fn slots_node(out: &mut Reply, node: &Node) {
 /// `CLUSTER SLOTS`: each run of slots with one primary, in slot order: first, last, the
 /// primary, then its replicas that are not failed.
 fn cluster_slots(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    let (topology, _, _) = ctx
-        .state
-        .cluster
-        .as_deref_mut()
-        .ok_or(errors::CLUSTER_DISABLED)?
-        .view_and_me();
+    let (topology, _, _) = cluster_in(ctx.state)?.view_and_me();
     let out = &mut *ctx.out;
     let runs: Vec<_> = topology
         .slots
@@ -393,12 +393,7 @@ fn shards_node(out: &mut Reply, node: &Node) {
 /// `CLUSTER SHARDS`: each primary's shard: its slot ranges (flattened first/last pairs),
 /// then its nodes, the primary first.
 fn cluster_shards(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    let (topology, _, _) = ctx
-        .state
-        .cluster
-        .as_deref_mut()
-        .ok_or(errors::CLUSTER_DISABLED)?
-        .view_and_me();
+    let (topology, _, _) = cluster_in(ctx.state)?.view_and_me();
     let out = &mut *ctx.out;
     let primaries: Vec<usize> = (0..topology.nodes.len())
         .filter(|&i| topology.nodes[i].is_primary())
@@ -429,12 +424,7 @@ fn cluster_shards(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 /// share their configuration without sockets; these are the links a real node would
 /// hold, each with nothing buffered.
 fn cluster_links(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    let (topology, me, _) = ctx
-        .state
-        .cluster
-        .as_deref_mut()
-        .ok_or(errors::CLUSTER_DISABLED)?
-        .view_and_me();
+    let (topology, me, _) = cluster_in(ctx.state)?.view_and_me();
     let out = &mut *ctx.out;
     let peers: Vec<&Node> = topology
         .nodes

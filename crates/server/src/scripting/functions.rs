@@ -13,6 +13,7 @@ use hashbrown::HashMap;
 use indexmap::IndexMap;
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
+use super::sandbox::to_bytes;
 use super::{check_flags, raw, run_script, sandbox, strings, ScriptFlags, Vm};
 use crate::busy::FunctionRun;
 use crate::command::{CommandError, Ctx};
@@ -207,19 +208,9 @@ fn register_function(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, i64)> 
 
 type Registration = (String, Option<Vec<u8>>, ScriptFlags, Function);
 
-/// Lua's `lua_isstring` and `lua_tostring`: strings, and numbers as text.
-fn string_of(v: &Value) -> Option<Vec<u8>> {
-    match v {
-        Value::String(s) => Some(s.as_bytes().to_vec()),
-        Value::Integer(n) => Some(n.to_string().into_bytes()),
-        Value::Number(n) => Some(super::convert::lua_number_text(*n).into_bytes()),
-        _ => None,
-    }
-}
-
 fn positional_args(name: &Value, callback: &Value) -> Result<Registration, &'static str> {
     let name =
-        string_of(name).ok_or("first argument to redis.register_function must be a string")?;
+        to_bytes(name).ok_or("first argument to redis.register_function must be a string")?;
     let Value::Function(func) = callback else {
         return Err("second argument to redis.register_function must be a function");
     };
@@ -240,17 +231,17 @@ fn named_args(table: &Value) -> Result<Registration, &'static str> {
         let Ok((key, value)) = pair else {
             return Err("named argument key given to redis.register_function is not a string");
         };
-        let Some(key) = string_of(&key) else {
+        let Some(key) = to_bytes(&key) else {
             return Err("named argument key given to redis.register_function is not a string");
         };
         match key.to_ascii_lowercase().as_slice() {
             b"function_name" => {
-                name = Some(string_of(&value).ok_or(
+                name = Some(to_bytes(&value).ok_or(
                     "function_name argument given to redis.register_function must be a string",
                 )?);
             }
             b"description" => {
-                description = Some(string_of(&value).ok_or(
+                description = Some(to_bytes(&value).ok_or(
                     "description argument given to redis.register_function must be a string",
                 )?);
             }
@@ -289,7 +280,7 @@ fn read_flags(list: &Table) -> Option<ScriptFlags> {
         if value.is_nil() {
             break;
         }
-        let name = string_of(&value)?.to_ascii_lowercase();
+        let name = to_bytes(&value)?.to_ascii_lowercase();
         match name.as_slice() {
             b"no-writes" => flags.no_writes = true,
             b"allow-oom" => flags.allow_oom = true,

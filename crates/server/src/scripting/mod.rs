@@ -517,14 +517,7 @@ fn write_script_error(out: &mut Reply, sha: &str, value: &Value) {
         ));
         return;
     };
-    let field = |name: &str| -> Option<Vec<u8>> {
-        match t.raw_get::<Value>(name).ok()? {
-            Value::String(s) => Some(s.as_bytes().to_vec()),
-            Value::Integer(n) => Some(n.to_string().into_bytes()),
-            Value::Number(n) => Some(convert::lua_number_text(n).into_bytes()),
-            _ => None,
-        }
-    };
+    let field = |name: &str| sandbox::to_bytes(&t.raw_get::<Value>(name).ok()?);
     let mut text = field("err").unwrap_or_default();
     if let (Some(source), Some(line)) = (field("source"), field("line")) {
         text.extend_from_slice(b" script: ");

@@ -169,7 +169,7 @@ fn to_number(v: &Value) -> Option<f64> {
 }
 
 /// Lua's `lua_tolstring` for strings and numbers.
-fn to_bytes(v: &Value) -> Option<Vec<u8>> {
+pub(super) fn to_bytes(v: &Value) -> Option<Vec<u8>> {
     match v {
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Integer(n) => Some(n.to_string().into_bytes()),
