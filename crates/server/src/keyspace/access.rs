@@ -14,7 +14,7 @@ use super::{Db, Entry, Key, Millis, Value};
 use crate::config::notify;
 use crate::errors::{self, CommandError};
 use crate::multi::Watches;
-use crate::types::{HashValue, ListValue, SetValue, ZsetValue};
+use crate::types::{HashValue, ListValue, SetValue, StreamValue, ZsetValue};
 
 /// What the keyspace reports after writes: Redis's `dirty` counter and, while somebody
 /// listens (blocked clients today; WATCH, notifications and tracking later), the keys
@@ -204,6 +204,24 @@ typed_collection!(ListValue, List, LIST);
 typed_collection!(HashValue, Hash, HASH);
 typed_collection!(SetValue, Set, SET);
 typed_collection!(ZsetValue, ZSet, ZSET);
+
+impl Typed for StreamValue {
+    const CLASS: u32 = notify::STREAM;
+    // A stream stays when its last entry goes (XDEL, XTRIM), as in Redis.
+    const CAN_BE_EMPTY: bool = false;
+    fn of(value: &Value) -> Option<&Self> {
+        match value {
+            Value::Stream(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn of_mut(value: &mut Value) -> Option<&mut Self> {
+        match value {
+            Value::Stream(v) => Some(v),
+            _ => None,
+        }
+    }
+}
 
 /// One database as a command sees it, at the command's frozen clock `now`.
 pub struct DbMut<'a> {

@@ -30,6 +30,7 @@ pub enum Value {
     Hash(Box<crate::types::HashValue>),
     Set(Box<crate::types::SetValue>),
     ZSet(Box<crate::types::ZsetValue>),
+    Stream(Box<crate::types::StreamValue>),
 }
 
 impl Value {
@@ -55,6 +56,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -70,6 +72,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -82,7 +85,9 @@ impl Value {
         match self {
             Value::Int(n) => Some(scratch.format(*n).as_bytes()),
             Value::Str { data, .. } => Some(data.as_slice()),
-            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => None,
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_) => {
+                None
+            }
         }
     }
 }

@@ -6,11 +6,13 @@ pub mod hash;
 pub mod list;
 pub mod pack;
 pub mod set;
+pub mod stream;
 pub mod zset;
 
 pub use hash::{HashLimits, HashValue};
 pub use list::{End, ListValue};
 pub use set::SetValue;
+pub use stream::StreamValue;
 pub use zset::{ZsetLimits, ZsetValue};
 
 use crate::config::Config;

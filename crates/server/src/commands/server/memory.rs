@@ -69,6 +69,7 @@ fn value_usage(value: &Value) -> usize {
         Value::Hash(h) => return ROBJ + h.memory_usage(),
         Value::Set(s) => return ROBJ + s.memory_usage(),
         Value::ZSet(z) => return ROBJ + z.memory_usage(),
+        Value::Stream(x) => return ROBJ + x.memory_usage(),
         Value::Int(_) | Value::Str { .. } => {}
     }
     let mut scratch = itoa::Buffer::new();
