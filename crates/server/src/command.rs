@@ -49,6 +49,9 @@ pub struct Block {
     /// Whether a value wakes the client (a list for BLPOP): a write that leaves another
     /// type under the key leaves the client blocked, as in Redis.
     pub ready_when: fn(&Value) -> bool,
+    /// The arguments to run again when woken, if not the command's own: XREAD resolves
+    /// `$` to the stream's last id when it blocks, as Redis remembers it.
+    pub argv: Option<Vec<Vec<u8>>>,
 }
 
 pub use lockstep_commands::{
@@ -317,6 +320,7 @@ impl Ctx<'_> {
             keys: keys.iter().map(|k| Key::from_slice(k)).collect(),
             deadline,
             ready_when,
+            argv: None,
         }))
     }
 }

@@ -107,7 +107,9 @@ pub fn process_command(
                 client: client.clone(),
                 cmd,
                 cmd_id: id,
-                argv: argv.iter().map(|a| a.to_vec()).collect(),
+                argv: block
+                    .argv
+                    .unwrap_or_else(|| argv.iter().map(|a| a.to_vec()).collect()),
                 db: client.db,
                 keys: block.keys,
                 deadline,
