@@ -336,3 +336,50 @@ pub const NO_CLUSTER_SCRIPT: &str = "ERR Can not run script on cluster, 'no-clus
 pub fn unknown_node(id: &[u8]) -> Vec<u8> {
     with_c_string(b"ERR Unknown node ", id, b"")
 }
+
+// Geo commands (`commands/geo.rs`), as `geo.c` words them.
+
+pub const GEO_UNSUPPORTED_UNIT: &str = "ERR unsupported unit provided. please use M, KM, FT, MI";
+pub const GEO_NEED_NUMERIC_RADIUS: &str = "ERR need numeric radius";
+pub const GEO_NEED_NUMERIC_WIDTH: &str = "ERR need numeric width";
+pub const GEO_NEED_NUMERIC_HEIGHT: &str = "ERR need numeric height";
+pub const GEO_RADIUS_NEGATIVE: &str = "ERR radius cannot be negative";
+pub const GEO_BOX_NEGATIVE: &str = "ERR height or width cannot be negative";
+pub const GEO_MEMBER_NOT_FOUND: &str = "ERR could not decode requested zset member";
+pub const GEO_COUNT_NOT_POSITIVE: &str = "ERR COUNT must be > 0";
+pub const GEO_ANY_WITHOUT_COUNT: &str = "ERR the ANY argument requires COUNT argument";
+
+/// `ERR invalid longitude,latitude pair <lon>,<lat>`, both printed `%f`.
+pub fn geo_invalid_pair(lon: f64, lat: f64) -> String {
+    format!("ERR invalid longitude,latitude pair {lon:.6},{lat:.6}")
+}
+
+/// STORE or STOREDIST (GEORADIUS) or GEOSEARCHSTORE asked for WITHDIST, WITHHASH or
+/// WITHCOORD.
+pub fn geo_store_with_options(geosearchstore: bool) -> String {
+    let what = if geosearchstore {
+        "GEOSEARCHSTORE"
+    } else {
+        "STORE option in GEORADIUS"
+    };
+    format!("{what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options")
+}
+
+/// GEOSEARCH or GEOSEARCHSTORE without FROMMEMBER or FROMLONLAT, naming the command as the
+/// client spelled it.
+pub fn geo_exactly_one_from(command: &[u8]) -> Vec<u8> {
+    with_c_string(
+        b"ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for ",
+        command,
+        b"",
+    )
+}
+
+/// GEOSEARCH or GEOSEARCHSTORE without BYRADIUS or BYBOX.
+pub fn geo_exactly_one_by(command: &[u8]) -> Vec<u8> {
+    with_c_string(
+        b"ERR exactly one of BYRADIUS and BYBOX can be specified for ",
+        command,
+        b"",
+    )
+}

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod connection;
 pub mod diagnostics;
 pub mod functions;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod introspection;
@@ -42,6 +43,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     hashes::HANDLERS,
     sets::HANDLERS,
     sorted_sets::HANDLERS,
+    geo::HANDLERS,
     diagnostics::HANDLERS,
     transactions::HANDLERS,
     pubsub::HANDLERS,
