@@ -362,7 +362,7 @@ pub fn geo_store_with_options(geosearchstore: bool) -> String {
     } else {
         "STORE option in GEORADIUS"
     };
-    format!("{what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options")
+    format!("ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options")
 }
 
 /// GEOSEARCH or GEOSEARCHSTORE without FROMMEMBER or FROMLONLAT, naming the command as the
