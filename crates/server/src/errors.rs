@@ -337,6 +337,44 @@ pub fn unknown_node(id: &[u8]) -> Vec<u8> {
     with_c_string(b"ERR Unknown node ", id, b"")
 }
 
+/// A slot argument of ADDSLOTS, DELSLOTS, SETSLOT, ...: not an integer in 0..16384.
+pub const INVALID_OR_OUT_OF_RANGE_SLOT: &str = "ERR Invalid or out of range slot";
+pub const SETSLOT_SYNTAX: &str =
+    "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP";
+pub const SETSLOT_ON_REPLICA: &str = "ERR Please use SETSLOT only with masters.";
+pub const TARGET_NOT_MASTER: &str = "ERR Target node is not a master";
+pub const NOT_A_MASTER: &str = "ERR The specified node is not a master";
+pub const FLUSHSLOTS_NOT_EMPTY: &str = "ERR DB must be empty to perform CLUSTER FLUSHSLOTS.";
+pub const RESET_WITH_KEYS: &str =
+    "ERR CLUSTER RESET can't be called with master nodes containing keys";
+pub const FORGET_MYSELF: &str = "ERR I tried hard but I can't forget myself...";
+pub const FORGET_MY_MASTER: &str = "ERR Can't forget my master!";
+pub const CONFIG_EPOCH_WITH_OTHERS: &str =
+    "ERR The user can assign a config epoch only when the node does not know any other node.";
+pub const CONFIG_EPOCH_NOT_ZERO: &str = "ERR Node config epoch is already non-zero";
+
+/// `ERR I don't know about node <id>` (SETSLOT MIGRATING / IMPORTING).
+pub fn dont_know_node(id: &[u8]) -> Vec<u8> {
+    with_c_string(b"ERR I don't know about node ", id, b"")
+}
+
+/// `ERR Invalid TCP base port specified: <arg>` (CLUSTER MEET).
+pub fn invalid_base_port(arg: &[u8]) -> Vec<u8> {
+    with_c_string(b"ERR Invalid TCP base port specified: ", arg, b"")
+}
+
+/// `ERR Invalid TCP bus port specified: <arg>` (CLUSTER MEET).
+pub fn invalid_bus_port(arg: &[u8]) -> Vec<u8> {
+    with_c_string(b"ERR Invalid TCP bus port specified: ", arg, b"")
+}
+
+/// `ERR Invalid node address specified: <ip>:<port>` (CLUSTER MEET).
+pub fn invalid_node_address(ip: &[u8], port: &[u8]) -> Vec<u8> {
+    let mut msg = with_c_string(b"ERR Invalid node address specified: ", ip, b":");
+    msg.extend_from_slice(c_string(port));
+    msg
+}
+
 // Geo commands (`commands/geo.rs`), as `geo.c` words them.
 
 pub const GEO_UNSUPPORTED_UNIT: &str = "ERR unsupported unit provided. please use M, KM, FT, MI";

@@ -127,6 +127,18 @@ impl Cluster {
     /// Binds every node, then starts them all as one cluster of primaries with the slots
     /// split as `redis-cli --cluster create` splits them.
     pub async fn start(config: ClusterConfig) -> Result<Cluster, ClusterStartError> {
+        Cluster::start_as(config, true).await
+    }
+
+    /// Binds and starts the nodes each on its own, as redis-server nodes started with
+    /// `cluster-enabled yes` and no configuration: every node knows only itself, serves no
+    /// slot and has config epoch 0, ready for CLUSTER ADDSLOTS / MEET or `redis-cli
+    /// --cluster create`.
+    pub async fn start_alone(config: ClusterConfig) -> Result<Cluster, ClusterStartError> {
+        Cluster::start_as(config, false).await
+    }
+
+    async fn start_as(config: ClusterConfig, joined: bool) -> Result<Cluster, ClusterStartError> {
         if config.primaries == 0 || config.primaries > MAX_PRIMARIES {
             return Err(ClusterStartError::Primaries {
                 requested: config.primaries,
@@ -162,7 +174,12 @@ impl Cluster {
             .into_iter()
             .zip(&nodes)
             .map(|((node, listeners), me)| {
-                let state = ClusterState::new(me.id, bus.clone());
+                let bus = if joined {
+                    bus.clone()
+                } else {
+                    Arc::new(Bus::new(Topology::alone(me.id, me.addr, now), now))
+                };
+                let state = ClusterState::new(me.id, bus);
                 Server::serve(node, listeners, Some(state))
             })
             .collect();
@@ -239,6 +256,16 @@ pub struct EmbeddedCluster {
 impl EmbeddedCluster {
     /// Starts the cluster and returns once `cluster_state:ok` holds on every node.
     pub fn start(config: ClusterConfig) -> Result<EmbeddedCluster, ClusterStartError> {
+        EmbeddedCluster::start_as(config, true)
+    }
+
+    /// Starts nodes that each know only themselves (`Cluster::start_alone`), and
+    /// returns once they listen.
+    pub fn start_alone(config: ClusterConfig) -> Result<EmbeddedCluster, ClusterStartError> {
+        EmbeddedCluster::start_as(config, false)
+    }
+
+    fn start_as(config: ClusterConfig, joined: bool) -> Result<EmbeddedCluster, ClusterStartError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
@@ -258,9 +285,9 @@ impl EmbeddedCluster {
                     }
                 };
                 runtime.block_on(async move {
-                    match Cluster::start(config).await {
+                    match Cluster::start_as(config, joined).await {
                         Ok(cluster) => {
-                            while !cluster.is_ok().await {
+                            while joined && !cluster.is_ok().await {
                                 tokio::task::yield_now().await;
                             }
                             let _ = tx.send(Ok((

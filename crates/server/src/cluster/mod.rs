@@ -7,6 +7,7 @@
 //! - `topology`: node identity, the configuration a node sees (Redis's `clusterState`).
 //! - `slots`: the slot table and how `redis-cli --cluster create` splits it.
 //! - `keys`: the per-slot key index the modification hook keeps.
+//! - `migration`: the slots a node migrates or imports (its own, never shared).
 //! - `redirect`: which node serves a command (Redis's `getNodeByQuery`).
 //! - `embedded`: starting and stopping a whole cluster (`Cluster`, `EmbeddedCluster`).
 //!
@@ -15,17 +16,20 @@
 
 pub mod embedded;
 pub mod keys;
+pub mod migration;
 pub mod redirect;
 pub mod slots;
 pub mod topology;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
 pub use embedded::{Cluster, ClusterConfig, ClusterStartError, EmbeddedCluster, NodeAddr};
 pub use keys::SlotKeys;
+pub use migration::OpenSlots;
 pub use redirect::Redirect;
 pub use topology::{Health, Node, NodeId, Role, Topology};
 
@@ -35,10 +39,15 @@ use crate::keyspace::Millis;
 /// between real nodes. A change bumps `version`; each node picks the new configuration
 /// up before its next command (`ClusterState::view`), so a node's view may lag by at most
 /// the command it is running.
+///
+/// When CLUSTER MEET joins two clusters of the process, one bus takes the other's nodes
+/// in and the other points at it (`moved_to`): its nodes follow on their next command.
 #[derive(Debug)]
 pub struct Bus {
     version: AtomicU64,
     topology: Mutex<Arc<Topology>>,
+    /// The bus this one was joined into, if it was.
+    moved_to: Mutex<Option<Arc<Bus>>>,
     /// When the cluster formed (ms since the epoch): the links' `create-time` and the
     /// start of the message counters.
     pub formed_at: Millis,
@@ -49,6 +58,7 @@ impl Bus {
         Bus {
             version: AtomicU64::new(1),
             topology: Mutex::new(Arc::new(topology)),
+            moved_to: Mutex::new(None),
             formed_at,
         }
     }
@@ -60,10 +70,29 @@ impl Bus {
     }
 
     /// Changes the configuration; every node sees the change before its next command.
-    pub fn update(&self, change: impl FnOnce(&mut Topology)) {
+    /// A bus that was joined into another passes the change on.
+    pub fn update<R>(&self, change: impl FnOnce(&mut Topology) -> R) -> R {
         let mut topology = self.topology.lock();
-        change(Arc::make_mut(&mut topology));
+        let next = self.moved_to.lock().clone();
+        if let Some(next) = next {
+            drop(topology);
+            return next.update(change);
+        }
+        let result = change(Arc::make_mut(&mut topology));
         self.version.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    /// The bus this one ends in after every join.
+    pub fn current(self: &Arc<Bus>) -> Arc<Bus> {
+        let mut bus = self.clone();
+        loop {
+            let next = bus.moved_to.lock().clone();
+            match next {
+                Some(next) => bus = next,
+                None => return bus,
+            }
+        }
     }
 
     #[inline]
@@ -72,8 +101,38 @@ impl Bus {
     }
 }
 
+/// The buses of this process by the client address of each node on them, so that
+/// CLUSTER MEET finds a lockstep node by its address. Weak: a stopped cluster's bus goes.
+static REGISTRY: Mutex<Vec<(SocketAddr, Weak<Bus>)>> = Mutex::new(Vec::new());
+
+/// Joins are one at a time, so that two buses are never locked in opposite orders.
+static JOINS: Mutex<()> = Mutex::new(());
+
+/// Records that the node at `addr` is on `bus` (replacing what was known of `addr`).
+fn register(addr: SocketAddr, bus: &Arc<Bus>) {
+    let mut registry = REGISTRY.lock();
+    registry.retain(|(a, b)| *a != addr && b.strong_count() > 0);
+    registry.push((addr, Arc::downgrade(bus)));
+}
+
+/// The bus of the lockstep node of this process at `addr`, if there is one.
+fn bus_at(addr: SocketAddr) -> Option<Arc<Bus>> {
+    let weak = REGISTRY
+        .lock()
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map(|(_, b)| b.clone())?;
+    let bus = weak.upgrade()?.current();
+    let (_, topology) = bus.snapshot();
+    topology
+        .nodes
+        .iter()
+        .any(|n| n.addr() == addr)
+        .then_some(bus)
+}
+
 /// One node's cluster state, held in its `State` (`State::cluster`): who it is, the bus
-/// it shares, and the configuration as it last saw it.
+/// it shares, the configuration as it last saw it, and the slots it has open.
 #[derive(Debug)]
 pub struct ClusterState {
     pub myself: NodeId,
@@ -85,21 +144,32 @@ pub struct ClusterState {
     /// Whether `view` is a working cluster (`Topology::is_ok`), computed once per change:
     /// every keyed command reads it.
     ok: bool,
+    /// The slots this node migrates or imports.
+    pub open: OpenSlots,
+    /// Slots this node gave up with DELSLOTS or FLUSHSLOTS while the others still see it
+    /// as their owner (a node does not gossip the slots it stops serving): unassigned in
+    /// this node's view only, until another node claims them or this one takes them back.
+    dropped: std::collections::BTreeSet<u16>,
 }
 
 impl ClusterState {
     pub fn new(myself: NodeId, bus: Arc<Bus>) -> ClusterState {
         let (seen, view) = bus.snapshot();
-        let me = view.index_of(&myself).unwrap_or(usize::MAX);
-        let ok = view.is_ok();
-        ClusterState {
+        if let Some(node) = view.node(&myself) {
+            register(node.addr(), &bus);
+        }
+        let mut state = ClusterState {
             myself,
             bus,
             view,
             seen,
-            me,
-            ok,
-        }
+            me: usize::MAX,
+            ok: false,
+            open: OpenSlots::default(),
+            dropped: Default::default(),
+        };
+        state.refresh();
+        state
     }
 
     /// The configuration, refreshed from the bus when it changed.
@@ -113,11 +183,104 @@ impl ClusterState {
 
     #[cold]
     fn refresh(&mut self) {
-        let (seen, view) = self.bus.snapshot();
+        self.bus = self.bus.current();
+        let (seen, shared) = self.bus.snapshot();
+        if shared.index_of(&self.myself).is_none() {
+            // Every other node forgot this one: it is left alone, as it would be once
+            // nobody answers it.
+            if let Some(me) = self.view.node(&self.myself).cloned() {
+                self.go_alone(me, self.view.current_epoch);
+                return self.refresh();
+            }
+        }
+        let view = if shared.forgot_any(&self.myself) || !self.dropped.is_empty() {
+            let mut view = shared.seen_by(&self.myself);
+            let me = view.index_of(&self.myself);
+            // A dropped slot somebody else claimed is known to be theirs.
+            self.dropped
+                .retain(|&slot| me.is_some() && view.slots.owner(slot) == me);
+            for &slot in &self.dropped {
+                view.slots.assign(slot, slot, None);
+            }
+            Arc::new(view)
+        } else {
+            shared
+        };
         self.me = view.index_of(&self.myself).unwrap_or(usize::MAX);
         self.ok = view.is_ok();
+        if !self.open.is_empty() {
+            self.open.retain_known(&view);
+        }
         self.view = view;
         self.seen = seen;
+    }
+
+    /// Unassigns `slot` in this node's view only (DELSLOTS, FLUSHSLOTS of its own slots).
+    pub fn drop_slot(&mut self, slot: u16) {
+        self.dropped.insert(slot);
+        self.seen = 0;
+    }
+
+    /// Takes back a slot this node dropped (ADDSLOTS, SETSLOT NODE).
+    pub fn undrop_slot(&mut self, slot: u16) {
+        if self.dropped.remove(&slot) {
+            self.seen = 0;
+        }
+    }
+
+    /// Moves this node to a bus of its own where it knows no other node (its entry
+    /// stays in the old configuration, as the others keep a node that was reset).
+    fn go_alone(&mut self, mut me: Node, current_epoch: u64) {
+        me.forgotten_by.clear();
+        let addr = me.addr();
+        let mut topology = Topology {
+            nodes: vec![me],
+            ..Topology::default()
+        };
+        topology.current_epoch = current_epoch;
+        self.bus = Arc::new(Bus::new(topology, crate::state::unix_millis()));
+        register(addr, &self.bus);
+        self.seen = 0;
+    }
+
+    /// CLUSTER RESET: closes every slot, forgets every other node and serves no slot;
+    /// a hard reset also takes a new id and sets the epochs to 0.
+    pub fn reset(&mut self, hard: bool) {
+        self.view();
+        self.open.clear();
+        self.dropped.clear();
+        let Some(mut me) = self.view.node(&self.myself).cloned() else {
+            return;
+        };
+        me.role = Role::Primary;
+        let mut current_epoch = self.view.current_epoch;
+        if hard {
+            me.id = NodeId::random();
+            me.config_epoch = 0;
+            current_epoch = 0;
+            self.myself = me.id;
+        }
+        self.go_alone(me, current_epoch);
+        self.refresh();
+    }
+
+    /// CLUSTER MEET with a node of this process at `addr`: the two clusters become one
+    /// (nothing happens for an address no lockstep node of this process has, as a real
+    /// node's handshake with nobody times out).
+    pub fn meet(&mut self, addr: SocketAddr) {
+        let _one_at_a_time = JOINS.lock();
+        let ours = self.bus.current();
+        let Some(theirs) = bus_at(addr) else { return };
+        if Arc::ptr_eq(&ours, &theirs) {
+            return;
+        }
+        // Their bus stays locked until it points at ours, so no change to it is lost.
+        let their_topology = theirs.topology.lock();
+        ours.update(|t| t.join(&their_topology));
+        *theirs.moved_to.lock() = Some(ours.clone());
+        theirs.version.fetch_add(1, Ordering::Release);
+        drop(their_topology);
+        self.refresh();
     }
 
     /// `view()`, with this node's index in its node list and whether the cluster is ok
@@ -128,6 +291,22 @@ impl ClusterState {
             self.refresh();
         }
         (&self.view, self.me, self.ok)
+    }
+
+    /// `view_and_me`, with the slots this node has open.
+    #[inline]
+    pub fn view_and_open(&mut self) -> (&Topology, usize, bool, &OpenSlots) {
+        if self.bus.version() != self.seen {
+            self.refresh();
+        }
+        (&self.view, self.me, self.ok, &self.open)
+    }
+
+    /// The configuration as a shared handle (for handlers that change the node while
+    /// they read it) and this node's index in it.
+    pub fn shared_view(&mut self) -> (Arc<Topology>, usize) {
+        self.view();
+        (self.view.clone(), self.me)
     }
 
     /// This node as the configuration describes it.

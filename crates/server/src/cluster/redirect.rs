@@ -12,7 +12,8 @@
 use std::net::SocketAddr;
 
 use crate::command::{flags, CommandSpec};
-use crate::state::{Client, State};
+use crate::keyspace::DbMut;
+use crate::state::{unix_millis, Client, State};
 
 use super::slots::key_slot;
 use super::topology::Role;
@@ -86,9 +87,17 @@ pub fn route(
     let State {
         cluster,
         transactions,
+        dbs,
+        mods,
         ..
     } = state;
     let cluster = cluster.as_deref_mut()?;
+    // Whether a key is here, when a slot is open (Redis's `lookupKeyReadWithFlags`, which
+    // lets an expired key go).
+    let mut db = dbs
+        .first_mut()
+        .map(|db| DbMut::new(db, mods, 0, unix_millis()));
+    let mut exists = |key: &[u8]| db.as_mut().is_some_and(|db| db.contains(key));
     if cmd.full_name == "exec" {
         // Outside MULTI, EXEC only answers its own error.
         if !client.in_multi {
@@ -106,32 +115,65 @@ pub fn route(
             .zip(&argvs)
             .map(|(q, argv)| (q.cmd, argv.as_slice()))
             .collect();
-        return decide(cluster, client, &commands, tx.flags & flags::WRITE != 0);
+        let write = tx.flags & flags::WRITE != 0;
+        return decide(cluster, client, &commands, write, false, &mut exists);
     }
-    decide(cluster, client, &[(cmd, argv)], cmd.has(flags::WRITE))
+    let asking_cmd = cmd.has(flags::ASKING);
+    decide(
+        cluster,
+        client,
+        &[(cmd, argv)],
+        cmd.has(flags::WRITE),
+        asking_cmd,
+        &mut exists,
+    )
 }
 
-/// `route` for a command a script calls: its keys must all be served here.
+/// `route` for a command a script calls: its keys must all be served here. (The keys of
+/// a slot being moved are taken as present: the script's declared keys were checked
+/// against the keyspace when it was called.)
 pub fn route_script_call(
     cluster: &mut ClusterState,
     client: &Client,
     cmd: &'static CommandSpec,
     argv: &[&[u8]],
 ) -> Option<Redirect> {
-    decide(cluster, client, &[(cmd, argv)], cmd.has(flags::WRITE))
+    decide(
+        cluster,
+        client,
+        &[(cmd, argv)],
+        cmd.has(flags::WRITE),
+        false,
+        &mut |_| true,
+    )
 }
 
-/// The shared part of `route`: the slot of the commands' keys, and who serves it.
+/// The shared part of `route`: the slot of the commands' keys, and who serves it, as
+/// Redis 7.0's `getNodeByQuery` decides: while this node migrates the slot, keys it does
+/// not have are asked of the target (`-ASK`), or refused with `-TRYAGAIN` when some of
+/// several keys are here and some not; while it imports the slot, a client that sent
+/// ASKING (or RESTORE-ASKING) is served unless several keys are asked for and some are
+/// missing; MIGRATE runs wherever the slot is open.
 fn decide(
     cluster: &mut ClusterState,
     client: &Client,
     commands: &[(&CommandSpec, &[&[u8]])],
     write: bool,
+    asking_cmd: bool,
+    exists: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Option<Redirect> {
-    let (topology, me, ok) = cluster.view_and_me();
+    let (topology, me, ok, open) = cluster.view_and_open();
     // The first key's slot and its owner.
     let mut first: Option<(&[u8], u16, usize)> = None;
+    let mut multiple_keys = false;
+    let mut migrating = false;
+    let mut importing = false;
+    let mut missing = 0usize;
+    let mut existing = 0usize;
+    let mut migrate = false;
     for &(cmd, argv) in commands {
+        migrate |= cmd.full_name == "migrate";
+        let shard_channels = cmd.has(flags::PUBSUB);
         for at in key_positions(cmd, argv) {
             let Some(&key) = argv.get(at) else { continue };
             match first {
@@ -140,12 +182,31 @@ fn decide(
                     let Some(owner) = topology.slots.owner(slot) else {
                         return Some(Redirect::Unbound);
                     };
+                    if !open.is_empty() {
+                        if owner == me && open.migrating(slot).is_some() {
+                            migrating = true;
+                        } else if open.importing(slot).is_some() {
+                            importing = true;
+                        }
+                    }
                     first = Some((key, slot, owner));
                 }
                 Some((first_key, slot, _)) => {
-                    if first_key != key && key_slot(key) != slot {
-                        return Some(Redirect::CrossSlot);
+                    if first_key != key {
+                        if key_slot(key) != slot {
+                            return Some(Redirect::CrossSlot);
+                        }
+                        multiple_keys = true;
                     }
+                }
+            }
+            // Channels of a slot being moved are served where the slot is until it
+            // moves: only keys are looked for.
+            if (migrating || importing) && !shard_channels {
+                if exists(key) {
+                    existing += 1;
+                } else {
+                    missing += 1;
                 }
             }
         }
@@ -154,6 +215,25 @@ fn decide(
     let (_, slot, owner) = first?;
     if !ok {
         return Some(Redirect::Down);
+    }
+    if (migrating || importing) && migrate {
+        return None;
+    }
+    if migrating && missing > 0 {
+        if existing > 0 {
+            return Some(Redirect::TryAgain);
+        }
+        let to = open.migrating(slot).and_then(|id| topology.node(&id))?;
+        return Some(Redirect::Ask {
+            slot,
+            addr: to.addr(),
+        });
+    }
+    if importing && (client.asking || asking_cmd) {
+        if multiple_keys && missing > 0 {
+            return Some(Redirect::TryAgain);
+        }
+        return None;
     }
     if owner == me {
         return None;

@@ -95,6 +95,9 @@ pub struct Node {
     pub health: Health,
     /// When the others first linked to it (CLUSTER LINKS `create-time`), ms since the epoch.
     pub linked_at: Millis,
+    /// The nodes that ran CLUSTER FORGET on it: it is gone from their views, and from the
+    /// configuration once every other node has forgotten it.
+    pub forgotten_by: Vec<NodeId>,
 }
 
 impl Node {
@@ -138,6 +141,7 @@ impl Topology {
                 config_epoch: i as u64 + 1,
                 health: Health::Online,
                 linked_at: now,
+                forgotten_by: Vec::new(),
             });
         }
         for (i, (first, last)) in split(addrs.len()).into_iter().enumerate() {
@@ -145,6 +149,146 @@ impl Topology {
         }
         topology.current_epoch = addrs.len() as u64;
         topology
+    }
+
+    /// A node that knows no other and serves no slot, with config epoch 0: what a
+    /// redis-server started with `cluster-enabled yes` and no configuration is.
+    pub fn alone(id: NodeId, addr: SocketAddr, now: Millis) -> Topology {
+        let mut topology = Topology::default();
+        topology.nodes.push(Node {
+            id,
+            ip: announced_ip(addr.ip()),
+            port: addr.port(),
+            bus_port: default_bus_port(addr.port()),
+            role: Role::Primary,
+            config_epoch: 0,
+            health: Health::Online,
+            linked_at: now,
+            forgotten_by: Vec::new(),
+        });
+        topology
+    }
+
+    /// The greatest config epoch of any node, or the current epoch if greater (Redis's
+    /// `clusterGetMaxEpoch`).
+    pub fn max_epoch(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| n.config_epoch)
+            .max()
+            .unwrap_or(0)
+            .max(self.current_epoch)
+    }
+
+    /// Redis's `clusterBumpConfigEpochWithoutConsensus` for node `i`: a new epoch, the
+    /// greatest, unless it already holds the greatest. `Ok(new)` or `Err(kept)`.
+    pub fn bump_epoch(&mut self, i: usize) -> Result<u64, u64> {
+        let max = self.max_epoch();
+        let current = self.current_epoch;
+        let Some(node) = self.nodes.get_mut(i) else {
+            return Err(0);
+        };
+        if node.config_epoch == 0 || node.config_epoch != max {
+            node.config_epoch = current + 1;
+            self.current_epoch = current + 1;
+            Ok(current + 1)
+        } else {
+            Err(node.config_epoch)
+        }
+    }
+
+    /// Removes node `i`: its slots become unassigned, replicas of it keep pointing at an
+    /// id nobody has (as Redis's `clusterDelNode` leaves them), later indexes shift down.
+    pub fn remove_node(&mut self, i: usize) {
+        if i >= self.nodes.len() {
+            return;
+        }
+        let mut slots = SlotTable::default();
+        for run in self.slots.runs() {
+            let owner = match run.owner {
+                Some(o) if o == i => None,
+                Some(o) if o > i => Some(o - 1),
+                other => other,
+            };
+            slots.assign(run.first, run.last, owner);
+        }
+        self.slots = slots;
+        self.nodes.remove(i);
+    }
+
+    /// The configuration as node `me` sees it: without the nodes it forgot.
+    pub fn seen_by(&self, me: &NodeId) -> Topology {
+        let mut view = self.clone();
+        while let Some(i) = view.nodes.iter().position(|n| n.forgotten_by.contains(me)) {
+            view.remove_node(i);
+        }
+        view
+    }
+
+    /// Whether node `me` forgot any node (and so needs `seen_by`).
+    pub fn forgot_any(&self, me: &NodeId) -> bool {
+        self.nodes.iter().any(|n| n.forgotten_by.contains(me))
+    }
+
+    /// Takes in the nodes and slots of another configuration, as gossip does after a
+    /// CLUSTER MEET joins two clusters: every node of both is known to all, a slot goes
+    /// to the claimant with the greater config epoch, the current epoch is the greater,
+    /// and then primaries that share a config epoch are given new ones (Redis's
+    /// `clusterHandleConfigEpochCollision`: the node with the smaller id moves).
+    pub fn join(&mut self, other: &Topology) {
+        let mut index = Vec::with_capacity(other.nodes.len());
+        for node in &other.nodes {
+            match self.index_of(&node.id) {
+                Some(i) => {
+                    self.nodes[i] = node.clone();
+                    index.push(i);
+                }
+                None => {
+                    self.nodes.push(node.clone());
+                    index.push(self.nodes.len() - 1);
+                }
+            }
+        }
+        for run in other.slots.runs() {
+            let Some(theirs) = run.owner.and_then(|o| index.get(o).copied()) else {
+                continue;
+            };
+            let epoch = self.nodes[theirs].config_epoch;
+            for slot in run.first..=run.last {
+                let take = match self.slots.owner(slot) {
+                    None => true,
+                    Some(ours) => ours != theirs && self.nodes[ours].config_epoch < epoch,
+                };
+                if take {
+                    self.slots.assign(slot, slot, Some(theirs));
+                }
+            }
+        }
+        self.current_epoch = self.current_epoch.max(other.current_epoch);
+        self.resolve_epoch_collisions();
+    }
+
+    /// Gives primaries that share a config epoch distinct ones, the smaller id moving to
+    /// a new current epoch each time, as the collision handling of gossip ends up.
+    pub fn resolve_epoch_collisions(&mut self) {
+        loop {
+            let mut clash: Option<usize> = None;
+            for (i, a) in self.nodes.iter().enumerate() {
+                if !a.is_primary() {
+                    continue;
+                }
+                let collides = self
+                    .nodes
+                    .iter()
+                    .any(|b| b.is_primary() && b.id > a.id && b.config_epoch == a.config_epoch);
+                if collides && clash.is_none_or(|c| self.nodes[c].id > a.id) {
+                    clash = Some(i);
+                }
+            }
+            let Some(i) = clash else { return };
+            self.current_epoch += 1;
+            self.nodes[i].config_epoch = self.current_epoch;
+        }
     }
 
     /// The index of the node with id `id`.

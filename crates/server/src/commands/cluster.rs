@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 
 use super::container;
-use crate::cluster::slots::key_slot;
-use crate::cluster::{ClusterState, Health, Node, NodeId, Role, Topology};
+use crate::cluster::slots::{key_slot, SLOT_COUNT};
+use crate::cluster::{ClusterState, Health, Node, NodeId, OpenSlots, Role, Topology};
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::reply::Reply;
@@ -21,33 +21,33 @@ use crate::util::parse_i64;
 /// full name.
 pub static HANDLERS: &[Entry] = &[
     handler("cluster", container),
-    handler("cluster|addslots", not_yet),
-    handler("cluster|addslotsrange", not_yet),
+    handler("cluster|addslots", cluster_addslots),
+    handler("cluster|addslotsrange", cluster_addslotsrange),
     handler("cluster|bumpepoch", cluster_bumpepoch),
     handler(
         "cluster|count-failure-reports",
         cluster_count_failure_reports,
     ),
     handler("cluster|countkeysinslot", cluster_countkeysinslot),
-    handler("cluster|delslots", not_yet),
-    handler("cluster|delslotsrange", not_yet),
+    handler("cluster|delslots", cluster_delslots),
+    handler("cluster|delslotsrange", cluster_delslotsrange),
     handler("cluster|failover", not_yet),
-    handler("cluster|flushslots", not_yet),
+    handler("cluster|flushslots", cluster_flushslots),
     handler("cluster|forget", cluster_forget),
     handler("cluster|getkeysinslot", cluster_getkeysinslot),
     handler("cluster|help", cluster_help),
     handler("cluster|info", cluster_info),
     handler("cluster|keyslot", cluster_keyslot),
     handler("cluster|links", cluster_links),
-    handler("cluster|meet", not_yet),
+    handler("cluster|meet", cluster_meet),
     handler("cluster|myid", cluster_myid),
     handler("cluster|nodes", cluster_nodes),
     handler("cluster|replicas", cluster_replicas),
     handler("cluster|replicate", not_yet),
-    handler("cluster|reset", not_yet),
+    handler("cluster|reset", cluster_reset),
     handler("cluster|saveconfig", cluster_saveconfig),
     handler("cluster|set-config-epoch", cluster_set_config_epoch),
-    handler("cluster|setslot", not_yet),
+    handler("cluster|setslot", cluster_setslot),
     handler("cluster|shards", cluster_shards),
     handler("cluster|slaves", cluster_replicas),
     handler("cluster|slots", cluster_slots),
@@ -264,7 +264,10 @@ fn cluster_info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 /// `clusterGenNodeDescription` writes it:
 /// `<id> <ip:port@cport> <flags> <master> <ping-sent> <pong-recv> <config-epoch>
 /// <link-state> <slot> <slot> ...`.
-pub fn node_line(topology: &Topology, index: usize, myself: bool, now: i64) -> String {
+/// `open` is this node's open slots, given for its own line: Redis prints the
+/// migration markers there only.
+pub fn node_line(topology: &Topology, index: usize, open: Option<&OpenSlots>, now: i64) -> String {
+    let myself = open.is_some();
     let Some(node) = topology.nodes.get(index) else {
         return String::new();
     };
@@ -307,16 +310,22 @@ pub fn node_line(topology: &Topology, index: usize, myself: bool, now: i64) -> S
             }
         }
     }
+    if let Some(open) = open {
+        open.markers(&mut line);
+    }
     line
 }
 
 /// `CLUSTER NODES`: one line per node, this one flagged `myself`.
 fn cluster_nodes(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    let (topology, me, _) = cluster(ctx)?.view_and_me();
+    let cluster = cluster(ctx)?;
+    cluster.view();
+    let open = cluster.open.clone();
+    let (topology, me, _) = cluster.view_and_me();
     let now = unix_millis();
     let mut text = String::with_capacity(topology.nodes.len() * 120);
     for i in 0..topology.nodes.len() {
-        text.push_str(&node_line(topology, i, i == me, now));
+        text.push_str(&node_line(topology, i, (i == me).then_some(&open), now));
         text.push('\n');
     }
     ctx.out.verbatim(text.as_bytes());
@@ -463,16 +472,19 @@ fn known_node(topology: &Topology, arg: &[u8]) -> Result<usize, CommandError> {
 
 /// `CLUSTER REPLICAS node-id` (and SLAVES): the CLUSTER NODES lines of its replicas.
 fn cluster_replicas(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let (topology, me, _) = cluster(ctx)?.view_and_me();
+    let cluster = cluster(ctx)?;
+    cluster.view();
+    let open = cluster.open.clone();
+    let (topology, me, _) = cluster.view_and_me();
     let index = known_node(topology, argv[2])?;
     let node = &topology.nodes[index];
     if !node.is_primary() {
-        return Err("ERR The specified node is not a master".into());
+        return Err(errors::NOT_A_MASTER.into());
     }
     let now = unix_millis();
     let lines: Vec<String> = (0..topology.nodes.len())
         .filter(|&i| topology.nodes[i].role == (Role::Replica { of: node.id }))
-        .map(|i| node_line(topology, i, i == me, now))
+        .map(|i| node_line(topology, i, (i == me).then_some(&open), now))
         .collect();
     ctx.out.bulks(lines.iter());
     Ok(Done)
@@ -494,19 +506,38 @@ fn cluster_saveconfig(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
-/// `CLUSTER FORGET node-id`: refused for this node and for its primary, as Redis refuses
-/// them; forgetting another node comes with MEET.
+/// `CLUSTER FORGET node-id`: this node forgets another one (its slots become unassigned
+/// in this node's view). Once every other node forgot it, it leaves the configuration.
 fn cluster_forget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let (topology, me, _) = cluster(ctx)?.view_and_me();
+    let cluster = cluster(ctx)?;
+    let myself = cluster.myself;
+    let (topology, me, _) = cluster.view_and_me();
     let index = known_node(topology, argv[2])?;
     if index == me {
-        return Err("ERR I tried hard but I can't forget myself...".into());
+        return Err(errors::FORGET_MYSELF.into());
     }
     let forgotten = topology.nodes[index].id;
     if topology.nodes.get(me).map(|n| n.role) == Some(Role::Replica { of: forgotten }) {
-        return Err("ERR Can't forget my master!".into());
+        return Err(errors::FORGET_MY_MASTER.into());
     }
-    not_yet(ctx, argv)
+    cluster.bus().update(|t| {
+        let Some(i) = t.index_of(&forgotten) else {
+            return;
+        };
+        if !t.nodes[i].forgotten_by.contains(&myself) {
+            t.nodes[i].forgotten_by.push(myself);
+        }
+        let node = &t.nodes[i];
+        let everyone = t
+            .nodes
+            .iter()
+            .all(|n| n.id == forgotten || node.forgotten_by.contains(&n.id));
+        if everyone {
+            t.remove_node(i);
+        }
+    });
+    ctx.out.ok();
+    Ok(Done)
 }
 
 /// `CLUSTER BUMPEPOCH`: gives this node a new config epoch, the highest, unless it
@@ -514,47 +545,351 @@ fn cluster_forget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 fn cluster_bumpepoch(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let cluster = cluster(ctx)?;
     let myself = cluster.myself;
-    let mut reply = String::new();
-    cluster.bus().update(|topology| {
-        let max = topology
-            .nodes
-            .iter()
-            .map(|n| n.config_epoch)
-            .max()
-            .unwrap_or(0)
-            .max(topology.current_epoch);
-        let current = topology.current_epoch;
-        let Some(node) = topology.nodes.iter_mut().find(|n| n.id == myself) else {
-            return;
-        };
-        if node.config_epoch == 0 || node.config_epoch != max {
-            let epoch = current + 1;
-            node.config_epoch = epoch;
-            topology.current_epoch = epoch;
-            reply = format!("BUMPED {epoch}");
-        } else {
-            reply = format!("STILL {}", node.config_epoch);
-        }
+    let bumped = cluster.bus().update(|t| match t.index_of(&myself) {
+        Some(i) => t.bump_epoch(i),
+        None => Err(0),
     });
-    ctx.out.simple(&reply);
+    match bumped {
+        Ok(epoch) => ctx.out.simple(&format!("BUMPED {epoch}")),
+        Err(epoch) => ctx.out.simple(&format!("STILL {epoch}")),
+    }
     Ok(Done)
 }
 
-/// `CLUSTER SET-CONFIG-EPOCH epoch`: only for a node alone with a zero epoch, which the
-/// nodes here never are.
+/// `CLUSTER SET-CONFIG-EPOCH epoch`: only for a node that knows no other and has config
+/// epoch 0 (what `redis-cli --cluster create` sends each new node).
 fn cluster_set_config_epoch(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let (topology, me, _) = cluster(ctx)?.view_and_me();
+    let cluster = cluster(ctx)?;
+    let myself = cluster.myself;
+    let (topology, me, _) = cluster.view_and_me();
     let epoch = parse_i64(argv[2]).ok_or(errors::NOT_INTEGER)?;
     if epoch < 0 {
         return Err(format!("ERR Invalid config epoch specified: {epoch}").into());
     }
     if topology.nodes.len() > 1 {
-        return Err("ERR The user can assign a config epoch only when the node does not know any other node.".into());
+        return Err(errors::CONFIG_EPOCH_WITH_OTHERS.into());
     }
     if topology.nodes.get(me).is_some_and(|n| n.config_epoch != 0) {
-        return Err("ERR Node config epoch is already non-zero".into());
+        return Err(errors::CONFIG_EPOCH_NOT_ZERO.into());
     }
-    not_yet(ctx, argv)
+    let epoch = epoch as u64;
+    cluster.bus().update(|t| {
+        if let Some(i) = t.index_of(&myself) {
+            t.nodes[i].config_epoch = epoch;
+            t.current_epoch = t.current_epoch.max(epoch);
+        }
+    });
+    ctx.out.ok();
+    Ok(Done)
+}
+
+/// A slot argument of the slot-changing subcommands (Redis's `getSlotOrReply`).
+fn slot_or_reply(arg: &[u8]) -> Result<u16, CommandError> {
+    parse_i64(arg)
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|&s| usize::from(s) < SLOT_COUNT)
+        .ok_or_else(|| errors::INVALID_OR_OUT_OF_RANGE_SLOT.into())
+}
+
+/// Redis's `checkSlotAssignmentsOrReply`: each slot of `first..=last` must be free (to
+/// add) or assigned (to delete) in this node's view, and named once.
+fn check_assignments(
+    topology: &Topology,
+    marked: &mut [u8],
+    del: bool,
+    first: u16,
+    last: u16,
+) -> Result<(), CommandError> {
+    for slot in first..=last {
+        let owner = topology.slots.owner(slot);
+        if del && owner.is_none() {
+            return Err(format!("ERR Slot {slot} is already unassigned").into());
+        }
+        if !del && owner.is_some() {
+            return Err(format!("ERR Slot {slot} is already busy").into());
+        }
+        let seen = &mut marked[usize::from(slot)];
+        *seen += 1;
+        if *seen == 2 {
+            return Err(format!("ERR Slot {slot} specified multiple times").into());
+        }
+    }
+    Ok(())
+}
+
+/// Adds (or deletes) the marked slots, as Redis's `clusterUpdateSlots`: an importing
+/// state ends, since this node now decides the slot. A slot this node adds is claimed
+/// for all to see; one it deletes is unassigned in its own view only when it was its own
+/// (nobody learns that a node stopped serving a slot), and not at all when another node
+/// serves it (that node keeps claiming it, and gossip brings it back at once).
+fn update_slots(ctx: &mut Ctx, marked: &[u8], del: bool) -> CommandResult {
+    let cluster = cluster(ctx)?;
+    let myself = cluster.myself;
+    let (topology, me, _) = cluster.view_and_me();
+    let slots: Vec<u16> = (0..SLOT_COUNT as u16)
+        .filter(|&s| marked[usize::from(s)] != 0)
+        .collect();
+    let mine: Vec<bool> = slots
+        .iter()
+        .map(|&s| topology.slots.owner(s) == Some(me))
+        .collect();
+    for (&slot, &mine) in slots.iter().zip(&mine) {
+        cluster.open.set_importing(slot, None);
+        if del {
+            if mine {
+                cluster.drop_slot(slot);
+            }
+        } else {
+            cluster.undrop_slot(slot);
+        }
+    }
+    if !del {
+        cluster.bus().update(|t| {
+            if let Some(i) = t.index_of(&myself) {
+                for &slot in &slots {
+                    t.slots.assign(slot, slot, Some(i));
+                }
+            }
+        });
+    }
+    ctx.out.ok();
+    Ok(Done)
+}
+
+/// `CLUSTER ADDSLOTS slot [slot ...]` and DELSLOTS: every slot parsed, then checked.
+fn slots_command(ctx: &mut Ctx, argv: &[&[u8]], del: bool) -> CommandResult {
+    let cluster = cluster(ctx)?;
+    let mut slots = Vec::with_capacity(argv.len() - 2);
+    for arg in &argv[2..] {
+        slots.push(slot_or_reply(arg)?);
+    }
+    let (topology, _, _) = cluster.view_and_me();
+    let mut marked = vec![0u8; SLOT_COUNT];
+    for slot in slots {
+        check_assignments(topology, &mut marked, del, slot, slot)?;
+    }
+    update_slots(ctx, &marked, del)
+}
+
+/// `CLUSTER ADDSLOTSRANGE first last [first last ...]` and DELSLOTSRANGE: each pair
+/// parsed and checked in turn.
+fn ranges_command(ctx: &mut Ctx, argv: &[&[u8]], del: bool) -> CommandResult {
+    let cluster = cluster(ctx)?;
+    if argv.len() % 2 == 1 {
+        let name = if del {
+            "cluster|delslotsrange"
+        } else {
+            "cluster|addslotsrange"
+        };
+        return Err(errors::wrong_arity(name).into());
+    }
+    let (topology, _, _) = cluster.view_and_me();
+    let mut marked = vec![0u8; SLOT_COUNT];
+    for pair in argv[2..].chunks(2) {
+        let first = slot_or_reply(pair[0])?;
+        let last = slot_or_reply(pair[1])?;
+        if first > last {
+            return Err(format!(
+                "ERR start slot number {first} is greater than end slot number {last}"
+            )
+            .into());
+        }
+        check_assignments(topology, &mut marked, del, first, last)?;
+    }
+    update_slots(ctx, &marked, del)
+}
+
+fn cluster_addslots(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    slots_command(ctx, argv, false)
+}
+
+fn cluster_delslots(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    slots_command(ctx, argv, true)
+}
+
+fn cluster_addslotsrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    ranges_command(ctx, argv, false)
+}
+
+fn cluster_delslotsrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    ranges_command(ctx, argv, true)
+}
+
+/// `CLUSTER FLUSHSLOTS`: this node stops serving all its slots; its database must be
+/// empty.
+fn cluster_flushslots(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    cluster(ctx)?;
+    if ctx.state.dbs.first().is_some_and(|db| !db.is_empty()) {
+        return Err(errors::FLUSHSLOTS_NOT_EMPTY.into());
+    }
+    let cluster = cluster(ctx)?;
+    let (topology, me, _) = cluster.view_and_me();
+    let mine: Vec<u16> = topology
+        .slots
+        .ranges_of(me)
+        .into_iter()
+        .flat_map(|(first, last)| first..=last)
+        .collect();
+    for slot in mine {
+        cluster.drop_slot(slot);
+    }
+    ctx.out.ok();
+    Ok(Done)
+}
+
+/// `CLUSTER SETSLOT slot IMPORTING|MIGRATING node-id`, `STABLE` or `NODE node-id`, with
+/// Redis's checks in its order.
+fn cluster_setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let keys_in = |ctx: &Ctx, slot: u16| {
+        ctx.state
+            .mods
+            .slot_keys
+            .as_ref()
+            .map_or(0, |k| k.count(slot))
+    };
+    let cluster = cluster(ctx)?;
+    let (topology, me) = cluster.shared_view();
+    let topology = &*topology;
+    if topology.nodes.get(me).is_some_and(|n| !n.is_primary()) {
+        return Err(errors::SETSLOT_ON_REPLICA.into());
+    }
+    let slot = slot_or_reply(argv[2])?;
+    let action = argv[3].to_ascii_lowercase();
+    let owner = topology.slots.owner(slot);
+    let mine = owner == Some(me);
+    // The node a MIGRATING or IMPORTING names, a primary.
+    let peer = |topology: &Topology| -> Result<NodeId, CommandError> {
+        let node = NodeId::parse(argv[4])
+            .and_then(|id| topology.node(&id))
+            .ok_or_else(|| CommandError::from(errors::dont_know_node(argv[4])))?;
+        if !node.is_primary() {
+            return Err(errors::TARGET_NOT_MASTER.into());
+        }
+        Ok(node.id)
+    };
+    match (action.as_slice(), argv.len()) {
+        (b"migrating", 5) => {
+            if !mine {
+                return Err(format!("ERR I'm not the owner of hash slot {slot}").into());
+            }
+            let to = peer(topology)?;
+            cluster.open.set_migrating(slot, Some(to));
+        }
+        (b"importing", 5) => {
+            if mine {
+                return Err(format!("ERR I'm already the owner of hash slot {slot}").into());
+            }
+            let from = peer(topology)?;
+            cluster.open.set_importing(slot, Some(from));
+        }
+        (b"stable", 4) => {
+            cluster.open.set_importing(slot, None);
+            cluster.open.set_migrating(slot, None);
+        }
+        (b"node", 5) => {
+            let index = known_node(topology, argv[4])?;
+            let node = &topology.nodes[index];
+            if !node.is_primary() {
+                return Err(errors::TARGET_NOT_MASTER.into());
+            }
+            let target = node.id;
+            let keys = keys_in(ctx, slot);
+            let cluster = cluster_in(ctx.state)?;
+            let myself = cluster.myself;
+            if mine && target != myself && keys != 0 {
+                return Err(format!(
+                    "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
+                )
+                .into());
+            }
+            if keys == 0 && cluster.open.migrating(slot).is_some() {
+                cluster.open.set_migrating(slot, None);
+            }
+            let importing = target == myself && cluster.open.importing(slot).is_some();
+            if importing {
+                cluster.open.set_importing(slot, None);
+            }
+            cluster.undrop_slot(slot);
+            let before = owner.and_then(|o| topology.nodes.get(o)).map(|n| n.id);
+            cluster.bus().update(|t| {
+                let Some(to) = t.index_of(&target) else {
+                    return;
+                };
+                t.slots.assign(slot, slot, Some(to));
+                // A primary left without slots by this move turns into a replica of the
+                // node that took its last one (`cluster-allow-replica-migration yes`):
+                // at once when it is the one told, through gossip when the new owner
+                // bumps its epoch.
+                if let Some(from) = before.filter(|&b| b != target) {
+                    let told = from == myself || importing;
+                    if let Some(f) = t.index_of(&from) {
+                        if told && t.nodes[f].is_primary() && t.slots.count_of(f) == 0 {
+                            t.nodes[f].role = Role::Replica { of: target };
+                        }
+                    }
+                }
+                // A slot imported by hand gets a new epoch, so that the new owner wins
+                // over every other claim.
+                if importing {
+                    let _ = t.bump_epoch(to);
+                }
+            });
+        }
+        _ => return Err(errors::SETSLOT_SYNTAX.into()),
+    }
+    ctx.out.ok();
+    Ok(Done)
+}
+
+/// `CLUSTER MEET ip port [bus-port]`: joins the cluster of the lockstep node of this
+/// process at that address (a real node's handshake; with any other address nothing
+/// happens, as a handshake with nobody times out).
+fn cluster_meet(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    cluster(ctx)?;
+    if argv.len() > 5 {
+        return Err(errors::subcommand_syntax(argv[0], argv[1]).into());
+    }
+    let port = parse_i64(argv[3]).ok_or_else(|| errors::invalid_base_port(argv[3]))?;
+    let bus_port = match argv.get(4) {
+        Some(arg) => parse_i64(arg).ok_or_else(|| errors::invalid_bus_port(arg))?,
+        None => port + 10000,
+    };
+    let ip = std::str::from_utf8(argv[2])
+        .ok()
+        .and_then(|s| s.parse::<std::net::IpAddr>().ok());
+    let valid = |p: i64| (1..=65535).contains(&p);
+    let (Some(ip), true, true) = (ip, valid(port), valid(bus_port)) else {
+        return Err(errors::invalid_node_address(argv[2], argv[3]).into());
+    };
+    let addr = std::net::SocketAddr::new(ip, port as u16);
+    cluster(ctx)?.meet(addr);
+    ctx.out.ok();
+    Ok(Done)
+}
+
+/// `CLUSTER RESET [HARD|SOFT]`: this node forgets the cluster (a primary must hold no
+/// keys); HARD also gives it a new id and epochs 0.
+fn cluster_reset(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    cluster(ctx)?;
+    if argv.len() > 3 {
+        return Err(errors::subcommand_syntax(argv[0], argv[1]).into());
+    }
+    let hard = match argv.get(2).map(|a| a.to_ascii_lowercase()) {
+        None => false,
+        Some(a) if a == b"hard" => true,
+        Some(a) if a == b"soft" => false,
+        Some(_) => return Err(errors::SYNTAX.into()),
+    };
+    let has_keys = ctx.state.dbs.first().is_some_and(|db| !db.is_empty());
+    let cluster = cluster(ctx)?;
+    let (topology, me, _) = cluster.view_and_me();
+    let primary = topology.nodes.get(me).is_some_and(|n| n.is_primary());
+    if primary && has_keys {
+        return Err(errors::RESET_WITH_KEYS.into());
+    }
+    cluster.reset(hard);
+    ctx.out.ok();
+    Ok(Done)
 }
 
 /// `ASKING`: the next command may touch a slot this node is importing.
