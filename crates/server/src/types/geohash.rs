@@ -458,8 +458,8 @@ pub fn format_distance(d: f64) -> String {
     format!("{d:.4}")
 }
 
-/// Redis's `pqsort` (NetBSD's qsort, Bentley and McIlroy, cut short outside the ranks
-/// `lrange..=rrange`): GEORADIUS and GEOSEARCH sort with it when COUNT keeps fewer points
+/// Redis 7.0's `pqsort` (NetBSD's qsort, Bentley and McIlroy, without the switch to
+/// insertion sort after a pass without swaps, cut short outside the ranks `lrange..=rrange`): GEORADIUS and GEOSEARCH sort with it when COUNT keeps fewer points
 /// than they found, and which of equally distant points come first is its doing, so it is
 /// followed swap for swap. `cmp` is a C comparator (negative, zero, positive).
 pub fn pqsort<T>(a: &mut [T], cmp: &impl Fn(&T, &T) -> i32, lrange: usize, rrange: usize) {
@@ -515,7 +515,6 @@ fn pqsort_range<T>(
         !((lrange < start && rrange < start) || (lrange >= end && rrange >= end))
     };
     loop {
-        let mut swapped = false;
         if n < 7 {
             insertion_sort(a, lo, n, cmp);
             return;
@@ -542,7 +541,6 @@ fn pqsort_range<T>(
                     break;
                 }
                 if r == 0 {
-                    swapped = true;
                     a.swap(pa, pb);
                     pa += 1;
                 }
@@ -554,7 +552,6 @@ fn pqsort_range<T>(
                     break;
                 }
                 if r == 0 {
-                    swapped = true;
                     a.swap(pc, pd);
                     pd -= 1;
                 }
@@ -564,13 +561,8 @@ fn pqsort_range<T>(
                 break;
             }
             a.swap(pb, pc);
-            swapped = true;
             pb += 1;
             pc -= 1;
-        }
-        if !swapped {
-            insertion_sort(a, lo, n, cmp);
-            return;
         }
         let pn = lo + n;
         let r = (pa - lo).min(pb - pa);
