@@ -312,7 +312,7 @@ fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Co
         out.bulk(&element);
         return Ok(Done);
     }
-    let Some(element) = source.peek(from).map(Sds::from_slice) else {
+    let Some(element) = source.peek(from).map(|e| Sds::from_slice(&e)) else {
         out.null();
         return Ok(Done);
     };
@@ -424,7 +424,7 @@ fn lindex(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         return Ok(Done);
     };
     match list.get(index_arg(argv[2])?) {
-        Some(element) => out.bulk(element),
+        Some(element) => out.bulk(&element),
         None => out.null(),
     }
     Ok(Done)

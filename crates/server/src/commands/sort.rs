@@ -293,7 +293,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], can_store: bool) -> CommandResult
             } else {
                 (start, end)
             };
-            let range = l.range(from as usize, to as usize).map(Sds::from_slice);
+            let range = l
+                .range(from as usize, to as usize)
+                .map(|e| Sds::from_slice(&e));
             items.extend(range.map(item));
             if o.desc {
                 items.reverse();
@@ -303,7 +305,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], can_store: bool) -> CommandResult
         // Nothing in the range of an unsorted list.
         Some(Value::List(_)) if o.dont_sort => {}
         Some(Value::List(l)) if len > 0 => {
-            items.extend(l.range(0, len as usize - 1).map(Sds::from_slice).map(item));
+            items.extend(l.iter().map(|e| item(Sds::from_slice(&e))));
         }
         Some(Value::Set(s)) => items.extend(s.iter().map(|m| item(m.to_sds()))),
         Some(Value::ZSet(z)) if o.dont_sort => {

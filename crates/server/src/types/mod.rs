@@ -2,6 +2,7 @@
 //! reports and its rules for converting between them. Nothing here replies or parses
 //! arguments: the command families in `commands/` do that.
 
+pub mod entry;
 pub mod geohash;
 pub mod hash;
 pub mod list;
