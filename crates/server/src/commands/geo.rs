@@ -563,7 +563,7 @@ fn reply_points(out: &mut Reply, points: &[Point], request: &Request) {
         }
         out.bulk(&p.member);
         if request.withdist {
-            out.bulk(format_distance(p.dist).as_bytes());
+            out.bulk(geohash::format_distance(p.dist).as_bytes());
         }
         if request.withhash {
             out.int(geohash::c_double_to_i64(p.score));
@@ -574,14 +574,6 @@ fn reply_points(out: &mut Reply, points: &[Point], request: &Request) {
             reply_coordinate(out, p.lat);
         }
     }
-}
-
-/// `%.4f`, with C's spelling of NaN (a distance past the antipode can be one).
-fn format_distance(d: f64) -> String {
-    if d.is_nan() {
-        return if d.is_sign_negative() { "-nan" } else { "nan" }.to_string();
-    }
-    geohash::format_distance(d)
 }
 
 /// `GEORADIUS key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH]

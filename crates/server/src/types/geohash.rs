@@ -453,8 +453,12 @@ pub fn format_coordinate(d: f64) -> String {
     s
 }
 
-/// A distance as Redis prints it (`addReplyDoubleDistance`): `%.4f`.
+/// A distance as Redis prints it (`addReplyDoubleDistance`): `%.4f`, with C's spelling of
+/// NaN (rounding can push the haversine of nearly antipodal points past `asin`'s domain).
 pub fn format_distance(d: f64) -> String {
+    if d.is_nan() {
+        return if d.is_sign_negative() { "-nan" } else { "nan" }.to_string();
+    }
     format!("{d:.4}")
 }
 
