@@ -7,6 +7,11 @@ use clap::{Parser, Subcommand};
 use lockstep_server::config::file;
 use lockstep_server::{Cluster, ClusterConfig, Server, ServerConfig};
 
+/// jemalloc, counted, as Redis runs on it: INFO memory's `used_memory` and `maxmemory`
+/// read the count, MEMORY STATS and MALLOC-STATS read jemalloc.
+#[global_allocator]
+static ALLOCATOR: lockstep_server::alloc::Allocator = lockstep_server::alloc::ALLOCATOR;
+
 #[derive(Parser)]
 #[command(
     name = "lockstep",

@@ -73,6 +73,15 @@ pub fn process_command(
             return redirected(state, client, out, (cmd, id), &redirect);
         }
     }
+    if out_of_memory(state, client, cmd, argv) {
+        return reject(
+            state,
+            client,
+            out,
+            Some((cmd, id)),
+            crate::errors::OOM.as_bytes(),
+        );
+    }
     if client.resp == 2 && subscribed(client) && !runs_when_subscribed(cmd) {
         let msg = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -125,6 +134,30 @@ pub fn process_command(
     }
     count_error_codes(state, out);
     processed
+}
+
+/// Redis's maxmemory check in `processCommand`: evicts what the policy allows, then
+/// whether the command must be refused with `-OOM`: one that may grow memory (`denyoom`,
+/// a script declaring writes, an EXEC of such commands), or anything but EXEC, DISCARD,
+/// QUIT and RESET while queueing a transaction.
+fn out_of_memory(state: &mut State, client: &Client, cmd: &CommandSpec, argv: &[&[u8]]) -> bool {
+    let deny = || {
+        let mut flags = cmd.flags;
+        if cmd.full_name.starts_with("eval") || cmd.full_name.starts_with("fcall") {
+            flags = crate::scripting::command_flags(state, cmd, argv);
+        }
+        if cmd.full_name == "exec" {
+            flags |= state.transactions.get(&client.id).map_or(0, |tx| tx.flags);
+        }
+        flags & flags::DENYOOM != 0
+            || (client.in_multi && !matches!(cmd.full_name, "exec" | "discard" | "quit" | "reset"))
+    };
+    if state.config.maxmemory == 0 {
+        crate::evict::before_command(state, false);
+        return false;
+    }
+    let deny = deny();
+    crate::evict::before_command(state, deny)
 }
 
 /// What a RESP2 client in subscribed mode may still run.

@@ -6,6 +6,9 @@
 use std::borrow::Cow;
 
 pub const SYNTAX: &str = "ERR syntax error";
+/// A command that may grow memory, refused while `used_memory` is over `maxmemory` and
+/// nothing more can be evicted.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
 pub const NOT_FLOAT: &str = "ERR value is not a valid float";

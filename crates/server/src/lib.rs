@@ -15,6 +15,7 @@
 //! `EmbeddedCluster` do the same for a Redis Cluster of several nodes in this process
 //! (`cluster`).
 
+pub mod alloc;
 pub mod args;
 pub mod blocking;
 pub mod busy;
@@ -26,6 +27,7 @@ mod conn;
 pub mod diagnostics;
 pub mod dispatch;
 pub mod errors;
+pub mod evict;
 pub mod keyspace;
 pub mod multi;
 pub mod pubsub;

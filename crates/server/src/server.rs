@@ -114,6 +114,10 @@ impl Server {
             tasks.spawn(accept_loop(shared.clone(), listener, shutdown.subscribe()));
         }
         tasks.spawn(active_expire_loop(shared.clone(), shutdown.subscribe()));
+        tasks.spawn(crate::evict::memory_cron(
+            shared.clone(),
+            shutdown.subscribe(),
+        ));
         Server {
             shared,
             addrs,

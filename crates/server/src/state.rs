@@ -297,6 +297,8 @@ pub struct State {
     pub transactions: std::collections::HashMap<u64, crate::multi::Transaction>,
     /// Clients in MONITOR mode, by id, in the order they asked.
     pub monitors: Vec<u64>,
+    /// `maxmemory`: evicted keys, the eviction pool, the OOM state of the running command.
+    pub memory: crate::evict::Memory,
     pub started: Instant,
     /// Unix time (seconds) of the last SAVE; start time until then.
     pub last_save: i64,
@@ -348,6 +350,7 @@ impl State {
             scripts: Default::default(),
             functions: Default::default(),
             monitors: Vec::new(),
+            memory: Default::default(),
             started: Instant::now(),
             last_save: unix_millis() / 1000,
             shutdown,

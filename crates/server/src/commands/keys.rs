@@ -94,7 +94,10 @@ fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// twice counting twice. TOUCH would refresh the access time, which is not tracked.
 fn exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut db = ctx.db();
-    let found = argv[1..].iter().filter(|k| db.get(k).is_some()).count();
+    let found = argv[1..]
+        .iter()
+        .filter(|k| db.get_untouched(k).is_some())
+        .count();
     ctx.out.int(found as i64);
     Ok(Done)
 }
@@ -103,7 +106,7 @@ fn exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 fn type_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let name = ctx
         .db()
-        .get(argv[1])
+        .get_untouched(argv[1])
         .map_or("none", |e| e.value.type_name());
     ctx.out.simple(name);
     Ok(Done)
@@ -241,7 +244,7 @@ fn pexpiretime(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// left (or, `absolute`, the expiry time), in ms or in seconds rounded to the nearest.
 fn ttl_generic(ctx: &mut Ctx, argv: &[&[u8]], ms: bool, absolute: bool) -> CommandResult {
     let now = ctx.now;
-    let reply = match ctx.db().get(argv[1]).map(|e| e.expire_at) {
+    let reply = match ctx.db().get_untouched(argv[1]).map(|e| e.expire_at) {
         None => -2,
         Some(NO_EXPIRY) => -1,
         Some(expire_at) => time_left(expire_at, now, ms, absolute),
@@ -595,31 +598,25 @@ const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 /// keeps an access-frequency counter instead of an access time, and OBJECT FREQ and
 /// IDLETIME trade which one errors.
 fn lfu_policy_selected(ctx: &Ctx) -> bool {
-    ctx.state
-        .config
-        .value("maxmemory-policy")
-        .is_some_and(|p| p.ends_with("-lfu"))
+    ctx.state.config.maxmemory_policy.is_lfu()
 }
-
-/// The counter Redis gives a new value under an LFU policy (`LFU_INIT_VAL`).
-const LFU_INIT_VAL: i64 = 5;
 
 /// Whether Redis shares its integer objects 0..10000 between keys: unless a `maxmemory`
 /// limit with an LRU or LFU policy turns sharing off (each value then needs its own access
 /// data). Redis decides when a value is written; this asks at read time.
 fn integers_shared(ctx: &Ctx) -> bool {
     let config = &ctx.state.config;
-    let no_limit = config.value("maxmemory").is_none_or(|m| m == "0");
-    let policy = config.value("maxmemory-policy").unwrap_or_default();
-    no_limit || !(policy.ends_with("-lru") || policy.ends_with("-lfu"))
+    let policy = config.maxmemory_policy;
+    config.maxmemory == 0 || !(policy.is_lru() || policy.is_lfu())
 }
 
-/// Looks up OBJECT's key (argv[2]) as a read, answering null when it is missing. When it
-/// exists: whether Redis would hold its value as a shared integer object.
+/// Looks up OBJECT's key (argv[2]) without touching its access time (Redis's
+/// `LOOKUP_NOTOUCH`), answering null when it is missing. When it exists: whether Redis
+/// would hold its value as a shared integer object.
 fn object_lookup(ctx: &mut Ctx, argv: &[&[u8]]) -> Option<bool> {
     let small_int = ctx
         .db()
-        .get(argv[2])
+        .peek_untouched(argv[2])
         .map(|e| matches!(e.value, Value::Int(n) if (0..SHARED_INTEGERS).contains(&n)));
     match small_int {
         None => {
@@ -648,8 +645,9 @@ fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
-/// `OBJECT IDLETIME key`: always 0. Keeping a last-access time would grow every entry by
-/// 8 bytes (the entry is exactly 64 now), so it is not tracked; TOUCH is accepted.
+/// `OBJECT IDLETIME key`: seconds since the key was last read or written (Redis's
+/// `estimateObjectIdleTime`, at the LRU clock's resolution of a second); an error under
+/// an LFU policy, which keeps a counter instead.
 fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if object_lookup(ctx, argv).is_none() {
         return Ok(Done);
@@ -657,23 +655,26 @@ fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if lfu_policy_selected(ctx) {
         return Err(errors::LFU_SELECTED.into());
     }
-    ctx.out.int(0);
+    let stamp = ctx.db().stamp_of(argv[2]).unwrap_or(0);
+    ctx.out
+        .int((crate::evict::idle_ms(stamp, ctx.now) / 1000) as i64);
     Ok(Done)
 }
 
-/// `OBJECT FREQ key`: an error unless an LFU `maxmemory-policy` is set, as in Redis. The
-/// counter is not tracked (it would grow every entry), so under LFU every key reports the
-/// counter of a key never read since it was written.
+/// `OBJECT FREQ key`: the key's logarithmic access counter, decayed by the minutes since
+/// its last access (Redis's `LFUDecrAndReturn`); an error unless an LFU
+/// `maxmemory-policy` is set, as in Redis.
 fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let Some(shared) = object_lookup(ctx, argv) else {
+    if object_lookup(ctx, argv).is_none() {
         return Ok(Done);
-    };
+    }
     if !lfu_policy_selected(ctx) {
         return Err(errors::LFU_NOT_SELECTED.into());
     }
-    // A shared integer's counter is the one of an object made at startup, long since
-    // decayed to 0.
-    ctx.out.int(if shared { 0 } else { LFU_INIT_VAL });
+    let stamp = ctx.db().stamp_of(argv[2]).unwrap_or(0);
+    let decay = ctx.state.config.lfu_decay_time;
+    ctx.out
+        .int(crate::evict::lfu_decayed(stamp, ctx.now, decay) as i64);
     Ok(Done)
 }
 

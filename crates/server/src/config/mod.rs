@@ -127,6 +127,13 @@ pub struct Config {
     pub latency_tracking_info_percentiles: Vec<f64>,
     /// `notify-keyspace-events` as `notify` bits (the hook reads it on every write).
     pub notify_keyspace_events: u32,
+    /// `maxmemory` and its policy, read before every command (`evict`).
+    pub maxmemory: u64,
+    pub maxmemory_policy: crate::evict::Policy,
+    pub maxmemory_samples: u32,
+    pub maxmemory_eviction_tenacity: u32,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
     /// Kept parameters that were set, by storage name (an alias shares its target's).
     pub kept: HashMap<&'static str, String>,
     /// What SAVE/BGSAVE were asked to do (they write no file), for INFO persistence.
@@ -156,6 +163,12 @@ impl Default for Config {
             latency_tracking: true,
             latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
             notify_keyspace_events: 0,
+            maxmemory: 0,
+            maxmemory_policy: crate::evict::Policy::NoEviction,
+            maxmemory_samples: 5,
+            maxmemory_eviction_tenacity: 10,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
             kept: HashMap::new(),
             saves: SaveRecord::default(),
         }
@@ -291,6 +304,12 @@ impl Config {
                 words.join(" ")
             }
             "notify-keyspace-events" => keyspace_events_string(self.notify_keyspace_events),
+            "maxmemory" => self.maxmemory.to_string(),
+            "maxmemory-policy" => self.maxmemory_policy.name().to_string(),
+            "maxmemory-samples" => self.maxmemory_samples.to_string(),
+            "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity.to_string(),
+            "lfu-log-factor" => self.lfu_log_factor.to_string(),
+            "lfu-decay-time" => self.lfu_decay_time.to_string(),
             "dir" => std::env::current_dir()
                 .map(|d| d.to_string_lossy().into_owned())
                 .unwrap_or_default(),
@@ -356,6 +375,14 @@ impl Config {
             "slowlog-max-len" => self.slowlog_max_len = fits(number),
             "latency-monitor-threshold" => self.latency_monitor_threshold = fits(number),
             "latency-tracking" => self.latency_tracking = text == "yes",
+            "maxmemory" => self.maxmemory = fits(number),
+            "maxmemory-policy" => {
+                self.maxmemory_policy = crate::evict::Policy::parse(&text).unwrap_or_default()
+            }
+            "maxmemory-samples" => self.maxmemory_samples = fits(number),
+            "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity = fits(number),
+            "lfu-log-factor" => self.lfu_log_factor = fits(number),
+            "lfu-decay-time" => self.lfu_decay_time = fits(number),
             "notify-keyspace-events" => {
                 self.notify_keyspace_events = keyspace_events_flags(value).unwrap_or_default()
             }

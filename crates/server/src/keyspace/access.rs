@@ -38,6 +38,9 @@ pub struct Modifications {
     /// Cluster mode: the keys of database 0 by hash slot, kept here so that no write can
     /// miss it. `None` on a standalone server, which then pays one test per write.
     pub slot_keys: Option<Box<crate::cluster::SlotKeys>>,
+    /// How a lookup stamps the key it finds (LRU clock or LFU counter), for eviction and
+    /// OBJECT IDLETIME/FREQ; `evict::before_command` keeps it in step with the config.
+    pub access: crate::evict::Access,
 }
 
 /// A keyspace event (Redis's `notifyKeyspaceEvent`): its class, its name, and the key.
@@ -265,14 +268,47 @@ impl<'a> DbMut<'a> {
         self.db.is_empty()
     }
 
-    /// Deletes `key` if its TTL has passed, reporting the deletion. Its slot otherwise.
+    /// Deletes `key` if its TTL has passed, reporting the deletion. Its slot otherwise,
+    /// with its access stamp renewed, as Redis's `lookupKey` does.
     #[inline]
     fn live(&mut self, key: &[u8]) -> Option<u32> {
+        let idx = self.live_untouched(key)?;
+        let dict = &mut self.db.dict;
+        let stamp = self.mods.access.touched(dict.stamp(idx), self.now);
+        dict.set_stamp(idx, stamp);
+        Some(idx)
+    }
+
+    /// `live` without renewing the access stamp (Redis's `LOOKUP_NOTOUCH`: OBJECT, TYPE,
+    /// TTL, EXISTS).
+    #[inline]
+    fn live_untouched(&mut self, key: &[u8]) -> Option<u32> {
         let (idx, expired) = self.db.expire_if_needed(key, self.now);
         if expired {
             self.expired(key);
         }
         idx
+    }
+
+    /// Stamps the key just created in slot `idx` as new (Redis's `createObject`).
+    #[inline]
+    fn stamp_new(&mut self, idx: u32) {
+        let stamp = self.mods.access.fresh(self.now);
+        self.db.dict.set_stamp(idx, stamp);
+    }
+
+    /// Looks a key up without counting a hit or a miss and without touching its access
+    /// stamp (OBJECT).
+    pub fn peek_untouched(&mut self, key: &[u8]) -> Option<&Entry> {
+        let idx = self.live_untouched(key)?;
+        self.db.dict.at(idx)
+    }
+
+    /// The access stamp of `key` without touching it: the LRU clock of its last access, or
+    /// under an LFU policy its minutes and counter (see `evict`).
+    pub fn stamp_of(&mut self, key: &[u8]) -> Option<u32> {
+        let idx = self.live_untouched(key)?;
+        Some(self.db.dict.stamp(idx))
     }
 
     /// A key lazy expiry just deleted: Redis signals it, without counting a change, and
@@ -313,6 +349,22 @@ impl<'a> DbMut<'a> {
         }
     }
 
+    /// `get` without renewing the key's access stamp (Redis's `LOOKUP_NOTOUCH` reads:
+    /// EXISTS, TYPE, TTL).
+    #[inline]
+    pub fn get_untouched(&mut self, key: &[u8]) -> Option<&Entry> {
+        match self.live_untouched(key) {
+            Some(idx) => {
+                self.db.stats.hits += 1;
+                self.db.dict.at(idx)
+            }
+            None => {
+                self.miss(key);
+                None
+            }
+        }
+    }
+
     /// Looks a key up without counting a hit or a miss (what writes and TYPE-like
     /// commands do).
     #[inline]
@@ -321,14 +373,16 @@ impl<'a> DbMut<'a> {
         self.db.dict.at(idx)
     }
 
-    /// True when the key exists and has not expired. Counts no hit or miss.
+    /// True when the key exists and has not expired. Counts no hit or miss, touches
+    /// nothing (EXISTS does not in Redis).
     pub fn contains(&mut self, key: &[u8]) -> bool {
-        self.live(key).is_some()
+        self.live_untouched(key).is_some()
     }
 
     /// The TTL of `key` in ms since the epoch (`NO_EXPIRY` for none), `None` if absent.
     pub fn expire_at(&mut self, key: &[u8]) -> Option<Millis> {
-        self.peek(key).map(|e| e.expire_at)
+        let idx = self.live_untouched(key)?;
+        self.db.dict.at(idx).map(|e| e.expire_at)
     }
 
     /// The same database, borrowed again for a shorter while.
@@ -377,8 +431,16 @@ impl<'a> DbMut<'a> {
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: Millis) -> Option<Entry> {
         // With keyspace events on, a stale key expires first and a missing one is `new`,
         // as Redis's lookup-then-add does; otherwise one hash lookup is all it costs.
-        let is_new = self.mods.notify_flags != 0 && self.live(key).is_none();
-        let old = self.db.dict.insert(key, value, expire_at);
+        let is_new = self.mods.notify_flags != 0 && self.live_untouched(key).is_none();
+        let (idx, old) = self.db.dict.insert_slot(key, value, expire_at);
+        // A new value is stamped afresh; an overwritten one is touched (Redis looks it up
+        // for writing first) and under LFU keeps its counter (Redis's `dbSetValue`).
+        if old.is_some() {
+            let stamp = self.mods.access.touched(self.db.dict.stamp(idx), self.now);
+            self.db.dict.set_stamp(idx, stamp);
+        } else {
+            self.stamp_new(idx);
+        }
         if is_new {
             self.notify(notify::NEW, "new", key);
         }
@@ -400,6 +462,18 @@ impl<'a> DbMut<'a> {
         let old = self.remove_live(key)?;
         self.mods.signal(self.index, key, 0, false);
         Some(old)
+    }
+
+    /// Removes `key` for the eviction policy, reporting the change (the caller names the
+    /// event). False when it was not there (or had just expired).
+    pub(crate) fn evict_key(&mut self, key: &[u8]) -> bool {
+        let Some(idx) = self.live_untouched(key) else {
+            return false;
+        };
+        self.db.dict.remove_at(idx);
+        // Signalled, not counted as a change (Redis's `performEvictions` adds no dirty).
+        self.mods.signal(self.index, key, 0, false);
+        true
     }
 
     /// Removes `key` if it is live, without telling the hook: `remove` and `take` do, each
@@ -484,7 +558,9 @@ impl<'a> DbMut<'a> {
             Some(idx) => idx,
             None => {
                 self.notify(notify::NEW, "new", key);
-                self.db.dict.insert_slot(key, create(), super::NO_EXPIRY).0
+                let idx = self.db.dict.insert_slot(key, create(), super::NO_EXPIRY).0;
+                self.stamp_new(idx);
+                idx
             }
         };
         self.into_guard(key, idx)

@@ -8,6 +8,11 @@
 //! Redis 7 walks its `expires` dict with a cursor, at a cost of 1/8 byte per key instead of
 //! a second index entry per key with a TTL.
 //!
+//! Each slot also has a 24-bit access stamp (`stamps`, 3 bytes per slot beside the slab, as
+//! Redis keeps 24 bits of `lru` in every object): an LRU clock or an LFU counter, which the
+//! eviction policies and OBJECT IDLETIME/FREQ read. Beside the slab rather than in `Entry`,
+//! which is exactly 64 bytes and would grow to 72 with it.
+//!
 //! Nothing here knows the time: whether an entry has expired is the `Db`'s business.
 
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
@@ -59,6 +64,8 @@ pub struct Dict {
     ttl_bits: Vec<u64>,
     /// Number of bits set in `ttl_bits`.
     expiring: usize,
+    /// Slot `i`'s access stamp, little-endian (see the module's comment).
+    stamps: Vec<[u8; 3]>,
 }
 
 impl Dict {
@@ -122,12 +129,42 @@ impl Dict {
         }
     }
 
+    /// The access stamp of slot `idx` (0 for a slot out of range).
+    #[inline]
+    pub fn stamp(&self, idx: u32) -> u32 {
+        self.stamps
+            .get(idx as usize)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], 0]))
+    }
+
+    /// Sets the access stamp of slot `idx` (its low 24 bits).
+    #[inline]
+    pub fn set_stamp(&mut self, idx: u32, stamp: u32) {
+        if let Some(b) = self.stamps.get_mut(idx as usize) {
+            let [x, y, z, _] = stamp.to_le_bytes();
+            *b = [x, y, z];
+        }
+    }
+
+    /// The bytes this dict spends around its keys and values (MEMORY STATS
+    /// `overhead.hashtable.main` and `.expires`, as Redis counts its dict entries, bucket
+    /// pointers and object headers): the slab, the stamps and the hash table; the TTL bits.
+    pub fn overhead(&self) -> (usize, usize) {
+        // A hash table holds 7/8 of its buckets; each costs a slot index and a control byte.
+        let buckets = self.table.capacity() * 8 / 7;
+        let main = self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.stamps.capacity() * 3
+            + buckets * (std::mem::size_of::<u32>() + 1);
+        (main, self.ttl_bits.capacity() * 8)
+    }
+
     /// Number of slab slots: SCAN cursors and random samples range over `0..capacity()`.
     pub fn capacity(&self) -> usize {
         self.slots.len()
     }
 
-    /// Inserts or replaces `key`, keeping its slot. Returns the previous entry, if any.
+    /// Inserts or replaces `key`, keeping its slot (and, for a replaced key, its access
+    /// stamp; a new key's is 0 until its caller stamps it). Returns the previous entry.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: Millis) -> Option<Entry> {
         self.insert_slot(key, value, expire_at).1
     }
@@ -147,6 +184,7 @@ impl Dict {
             free_head,
             ttl_bits,
             expiring,
+            stamps,
         } = self;
         let entry = table.entry(
             hash,
@@ -187,10 +225,16 @@ impl Dict {
                         };
                         *free_head = (next != u32::MAX).then_some(next);
                         slots[idx as usize] = Slot::Used(new);
+                        stamps[idx as usize] = [0; 3];
                         idx
                     }
                     None => {
                         slots.push(Slot::Used(new));
+                        // In step with the slab, so that it never holds more slots' worth.
+                        if stamps.capacity() < slots.capacity() {
+                            stamps.reserve_exact(slots.capacity() - stamps.len());
+                        }
+                        stamps.push([0; 3]);
                         (slots.len() - 1) as u32
                     }
                 };
@@ -293,20 +337,27 @@ impl Dict {
 
     /// A random entry, or `None` when the dict is empty.
     pub fn random(&self, rng: &mut impl rand::Rng) -> Option<&Entry> {
+        self.random_slot(rng).and_then(|i| self.at(i))
+    }
+
+    /// The slot of a random entry, or `None` when the dict is empty.
+    pub fn random_slot(&self, rng: &mut impl rand::Rng) -> Option<u32> {
         if self.is_empty() {
             return None;
         }
         // The slab is at least as dense as the free list lets it be: retry on holes, and
         // fall back to a walk when the slab is mostly holes.
         for _ in 0..64 {
-            if let Some(e) = self.at(rng.gen_range(0..self.slots.len()) as u32) {
-                return Some(e);
+            let i = rng.gen_range(0..self.slots.len()) as u32;
+            if self.at(i).is_some() {
+                return Some(i);
             }
         }
         let start = rng.gen_range(0..self.slots.len());
         (start..self.slots.len())
             .chain(0..start)
-            .find_map(|i| self.at(i as u32))
+            .find(|&i| self.at(i as u32).is_some())
+            .map(|i| i as u32)
     }
 
     /// Visits used slots from `cursor` on until `visit` returns false or the slab ends.
@@ -577,6 +628,22 @@ mod tests {
         d.insert(b"a", val(), NO_EXPIRY);
         d.remove(b"a");
         assert_eq!(d.capacity(), 1);
+    }
+
+    #[test]
+    fn stamps_follow_their_slot_and_start_at_zero_for_a_new_key() {
+        let mut d = Dict::new();
+        let (a, _) = d.insert_slot(b"a", val(), NO_EXPIRY);
+        d.set_stamp(a, 0xABCDEF);
+        assert_eq!(d.stamp(a), 0xABCDEF);
+        d.set_stamp(a, 0x1_123456);
+        assert_eq!(d.stamp(a), 0x123456, "24 bits are kept");
+        d.insert(b"a", val(), NO_EXPIRY);
+        assert_eq!(d.stamp(a), 0x123456, "a replaced key keeps its stamp");
+        d.remove(b"a");
+        let (b, _) = d.insert_slot(b"b", val(), NO_EXPIRY);
+        assert_eq!((b, d.stamp(b)), (a, 0), "a reused slot starts afresh");
+        assert_eq!(d.stamp(99), 0);
     }
 
     #[test]

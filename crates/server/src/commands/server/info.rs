@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
-use super::memory::ProcessMemory;
+use super::memory::MemoryReport;
 use crate::command::{CommandResult, Ctx, Done};
 use crate::keyspace::{DbStats, NO_EXPIRY};
 use crate::state::{unix_micros, State, Stats};
@@ -200,7 +200,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "expired_stale_perc" => "0.00",
                 "expired_time_cap_reached_count" => "0",
                 "expire_cycle_cpu_milliseconds" => "0",
-                "evicted_keys" => "0",
+                "evicted_keys" => state.memory.evicted_keys,
                 "evicted_clients" => "0",
                 "total_eviction_exceeded_time" => "0",
                 "current_eviction_exceeded_time" => "0",
@@ -312,37 +312,32 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
 
 fn memory_section(state: &State, out: &mut String) {
     let (config, scripts, functions) = (&state.config, &state.scripts, &state.functions);
-    let mem = ProcessMemory::read();
+    let m = MemoryReport::read(state);
     let lua = scripts.lua_memory() as u64;
     let vm_functions = functions.lua_memory() as u64;
-    let used = mem.rss;
-    let maxmemory: u64 = config
-        .value("maxmemory")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let policy = config.value("maxmemory-policy").unwrap_or_default();
-    let peak_perc = if mem.peak > 0 {
-        used as f64 * 100.0 / mem.peak as f64
-    } else {
-        100.0
-    };
+    let maxmemory = config.maxmemory;
+    let a = m.allocator;
+    let (frag, frag_bytes) = m.allocator_frag();
+    let (rss_ratio, rss_bytes) = m.allocator_rss();
+    let (overhead_ratio, overhead_bytes) = m.rss_overhead();
+    let (total_frag, total_frag_bytes) = m.fragmentation();
     fields!(out,
-        "used_memory" => used,
-        "used_memory_human" => human(used),
-        "used_memory_rss" => mem.rss,
-        "used_memory_rss_human" => human(mem.rss),
-        "used_memory_peak" => mem.peak,
-        "used_memory_peak_human" => human(mem.peak),
-        "used_memory_peak_perc" => format_args!("{peak_perc:.2}%"),
-        "used_memory_overhead" => "0",
-        "used_memory_startup" => "0",
-        "used_memory_dataset" => used,
-        "used_memory_dataset_perc" => "100.00%",
-        "allocator_allocated" => used,
-        "allocator_active" => used,
-        "allocator_resident" => mem.rss,
-        "total_system_memory" => mem.total_system,
-        "total_system_memory_human" => human(mem.total_system),
+        "used_memory" => m.used,
+        "used_memory_human" => human(m.used),
+        "used_memory_rss" => m.rss,
+        "used_memory_rss_human" => human(m.rss),
+        "used_memory_peak" => m.peak,
+        "used_memory_peak_human" => human(m.peak),
+        "used_memory_peak_perc" => format_args!("{:.2}%", m.peak_perc()),
+        "used_memory_overhead" => m.overhead,
+        "used_memory_startup" => m.startup,
+        "used_memory_dataset" => m.dataset,
+        "used_memory_dataset_perc" => format_args!("{:.2}%", m.dataset_perc()),
+        "allocator_allocated" => a.allocated,
+        "allocator_active" => a.active,
+        "allocator_resident" => a.resident,
+        "total_system_memory" => m.total_system,
+        "total_system_memory_human" => human(m.total_system),
         "used_memory_lua" => lua,
         "used_memory_vm_eval" => lua,
         "used_memory_lua_human" => human(lua),
@@ -358,23 +353,23 @@ fn memory_section(state: &State, out: &mut String) {
         "used_memory_scripts_human" => human(functions.overhead() as u64),
         "maxmemory" => maxmemory,
         "maxmemory_human" => human(maxmemory),
-        "maxmemory_policy" => policy,
-        "allocator_frag_ratio" => "1.00",
-        "allocator_frag_bytes" => "0",
-        "allocator_rss_ratio" => "1.00",
-        "allocator_rss_bytes" => "0",
-        "rss_overhead_ratio" => "1.00",
-        "rss_overhead_bytes" => "0",
-        "mem_fragmentation_ratio" => "1.00",
-        "mem_fragmentation_bytes" => "0",
+        "maxmemory_policy" => config.maxmemory_policy.name(),
+        "allocator_frag_ratio" => format_args!("{frag:.2}"),
+        "allocator_frag_bytes" => frag_bytes,
+        "allocator_rss_ratio" => format_args!("{rss_ratio:.2}"),
+        "allocator_rss_bytes" => rss_bytes,
+        "rss_overhead_ratio" => format_args!("{overhead_ratio:.2}"),
+        "rss_overhead_bytes" => overhead_bytes,
+        "mem_fragmentation_ratio" => format_args!("{total_frag:.2}"),
+        "mem_fragmentation_bytes" => total_frag_bytes,
         "mem_not_counted_for_evict" => "0",
         "mem_replication_backlog" => "0",
         "mem_total_replication_buffers" => "0",
         "mem_clients_slaves" => "0",
-        "mem_clients_normal" => "0",
+        "mem_clients_normal" => m.clients_normal,
         "mem_cluster_links" => "0",
         "mem_aof_buffer" => "0",
-        "mem_allocator" => "libc",
+        "mem_allocator" => crate::alloc::allocator_name(),
         "active_defrag_running" => "0",
         "lazyfree_pending_objects" => "0",
         "lazyfreed_objects" => "0",
