@@ -34,6 +34,13 @@ pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 pub const NO_PROTO: &str = "NOPROTO unsupported protocol version";
+/// DUMP and RESTORE (RESTORE-ASKING, FUNCTION RESTORE).
+pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
+pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
+pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
+pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
 
 /// `ERR invalid expire time in '<command>' command`.
 pub fn invalid_expire_time(command: &str) -> String {

@@ -12,6 +12,7 @@ pub mod client;
 pub mod cluster;
 pub mod connection;
 pub mod diagnostics;
+pub mod dump;
 pub mod functions;
 pub mod geo;
 pub mod hashes;
@@ -37,6 +38,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     hyperloglog::HANDLERS,
     sort::HANDLERS,
     keys::HANDLERS,
+    dump::HANDLERS,
     server::HANDLERS,
     introspection::HANDLERS,
     lists::HANDLERS,

@@ -1,9 +1,18 @@
-//! Redis's serialization format (RDB version 10, as redis-server 7.0 writes it), as far as
-//! lockstep speaks it: lengths, strings (integer-encoded, LZF-compressed or plain) and the
-//! trailer of a DUMP payload (the RDB version and a CRC64 of everything before it).
+//! Redis's serialization format (RDB version 10, as redis-server 7.0 writes it): lengths,
+//! strings (integer-encoded, LZF-compressed or plain), the trailer of a DUMP payload (the
+//! RDB version and a CRC64 of everything before it), values (`value`: the type byte and
+//! object of every type, with the blobs of `listpack`) and whole files (`file`).
 //!
-//! FUNCTION DUMP and FUNCTION RESTORE use it today; DUMP, RESTORE and RDB files build on
-//! the same pieces.
+//! FUNCTION DUMP/RESTORE, DUMP/RESTORE, MIGRATE and SAVE/BGSAVE/loading all use it. Nothing
+//! here may panic or allocate from a length it read: a payload comes from the network.
+
+pub mod listpack;
+mod lzf;
+pub mod value;
+
+pub use value::{
+    dump_value, dump_value_with, load_object, load_value, LoadError, SaveOptions, Unsupported,
+};
 
 /// The RDB version redis-server 7.0 writes.
 pub const VERSION: u16 = 10;
@@ -67,15 +76,13 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         }
     }
     if compress && s.len() > 20 {
-        if let Ok(packed) = lzf::compress(s) {
-            // Redis gives the compressor 4 bytes less room than the input.
-            if packed.len() <= s.len() - 4 {
-                out.push((ENCVAL << 6) | ENC_LZF);
-                write_len(out, packed.len() as u64);
-                write_len(out, s.len() as u64);
-                out.extend_from_slice(&packed);
-                return;
-            }
+        // Redis gives the compressor 4 bytes less room than the input.
+        if let Some(packed) = lzf::compress(s, s.len() - 4) {
+            out.push((ENCVAL << 6) | ENC_LZF);
+            write_len(out, packed.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&packed);
+            return;
         }
     }
     write_len(out, s.len() as u64);
@@ -84,7 +91,7 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
 
 /// The integer `s` is the canonical decimal text of (no sign on zero, no leading zeros,
 /// no spaces), if any.
-fn canonical_int(s: &[u8]) -> Option<i64> {
+pub(crate) fn canonical_int(s: &[u8]) -> Option<i64> {
     let n: i64 = std::str::from_utf8(s).ok()?.parse().ok()?;
     let mut buf = itoa::Buffer::new();
     (buf.format(n).as_bytes() == s).then_some(n)
@@ -129,7 +136,12 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    /// Bytes read so far: where the next read starts.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let bytes = self.buf.get(self.pos..end)?;
         self.pos = end;
@@ -183,7 +195,7 @@ impl<'a> Reader<'a> {
                 if len > packed_len.saturating_mul(132) {
                     return None;
                 }
-                let data = lzf::decompress(packed, len).ok()?;
+                let data = ::lzf::decompress(packed, len).ok()?;
                 (data.len() == len).then_some(data)
             }
             Err(_) => None,
