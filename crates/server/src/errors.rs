@@ -42,6 +42,87 @@ pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255"
 pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
 pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
 
+// Streams (`commands/streams.rs`).
+
+pub const STREAM_INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+pub const STREAM_ID_ZERO: &str = "ERR The ID specified in XADD must be greater than 0-0";
+pub const STREAM_ID_TOO_SMALL: &str =
+    "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+pub const STREAM_EXHAUSTED: &str =
+    "ERR The stream has exhausted the last possible ID, unable to add more items";
+pub const STREAM_ELEMENTS_TOO_LARGE: &str = "ERR Elements are too large to be stored";
+pub const STREAM_MAXLEN_AND_MINID: &str =
+    "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
+pub const STREAM_MAXLEN_NEGATIVE: &str = "ERR The MAXLEN argument must be >= 0.";
+pub const STREAM_LIMIT_NEGATIVE: &str = "ERR The LIMIT argument must be >= 0.";
+pub const STREAM_LIMIT_WITHOUT_STRATEGY: &str =
+    "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy";
+pub const STREAM_XTRIM_WITHOUT_STRATEGY: &str =
+    "ERR syntax error, XTRIM must be called with a trimming strategy";
+pub const STREAM_LIMIT_WITHOUT_APPROX: &str =
+    "ERR syntax error, LIMIT cannot be used without the special ~ option";
+pub const STREAM_INVALID_START: &str = "ERR invalid start ID for the interval";
+pub const STREAM_INVALID_END: &str = "ERR invalid end ID for the interval";
+pub const STREAM_GROUP_ONLY_XREADGROUP: &str =
+    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.";
+pub const STREAM_NOACK_ONLY_XREADGROUP: &str =
+    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.";
+pub const STREAM_MISSING_GROUP: &str = "ERR Missing GROUP option for XREADGROUP";
+pub const STREAM_DOLLAR_IN_XREADGROUP: &str = "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.";
+pub const STREAM_GT_OUTSIDE_XREADGROUP: &str = "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.";
+pub const STREAM_GROUP_GONE: &str =
+    "NOGROUP the consumer group this client was blocked on no longer exists";
+pub const STREAM_BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
+pub const STREAM_XGROUP_NEEDS_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
+pub const STREAM_ENTRIES_READ: &str = "ERR value for ENTRIESREAD must be positive or -1";
+pub const STREAM_XCLAIM_MIN_IDLE: &str = "ERR Invalid min-idle-time argument for XCLAIM";
+pub const STREAM_XCLAIM_IDLE: &str = "ERR Invalid IDLE option argument for XCLAIM";
+pub const STREAM_XCLAIM_TIME: &str = "ERR Invalid TIME option argument for XCLAIM";
+pub const STREAM_XCLAIM_RETRYCOUNT: &str = "ERR Invalid RETRYCOUNT option argument for XCLAIM";
+pub const STREAM_XAUTOCLAIM_MIN_IDLE: &str =
+    "ERR Invalid min-idle-time argument for XAUTOCLAIM";
+pub const STREAM_COUNT_POSITIVE: &str = "ERR COUNT must be > 0";
+pub const STREAM_COUNT_TOO_HIGH: &str =
+    "ERR Insufficient memory, failed allocating transient memory, COUNT too high.";
+/// XREAD and XREADGROUP alike (Redis 7.0 names XREAD and `$` for both).
+pub const STREAM_UNBALANCED: &str = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
+pub const STREAM_ENTRIES_ADDED_NEGATIVE: &str = "ERR entries_added must be positive";
+pub const STREAM_XSETID_BELOW_MAX_DELETED_ARG: &str =
+    "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id";
+pub const STREAM_XSETID_BELOW_TOP: &str =
+    "ERR The ID specified in XSETID is smaller than the target stream top item";
+pub const STREAM_XSETID_ENTRIES_ADDED: &str =
+    "ERR The entries_added specified in XSETID is smaller than the target stream length";
+
+/// `NOGROUP No such key '<key>' or consumer group '<group>'<suffix>` (XREADGROUP adds
+/// ` in XREADGROUP with GROUP option`; XPENDING, XCLAIM and XAUTOCLAIM add nothing).
+pub fn stream_no_key_or_group(key: &[u8], group: &[u8], suffix: &str) -> Vec<u8> {
+    let mut msg = with_c_string(b"NOGROUP No such key '", key, b"' or consumer group '");
+    msg.extend_from_slice(c_string(group));
+    msg.push(b'\'');
+    msg.extend_from_slice(suffix.as_bytes());
+    msg
+}
+
+/// `NOGROUP No such consumer group '<group>' for key name '<key>'` (XGROUP, XINFO).
+pub fn stream_no_group(group: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut msg = with_c_string(b"NOGROUP No such consumer group '", group, b"' for key name '");
+    msg.extend_from_slice(c_string(key));
+    msg.push(b'\'');
+    msg
+}
+
+/// `ERR <command> command is not allowed with BLOCK option from scripts`, with the
+/// command name as it was sent.
+pub fn stream_block_in_script(command: &[u8]) -> Vec<u8> {
+    with_c_string(b"ERR ", command, b" command is not allowed with BLOCK option from scripts")
+}
+
+/// `ERR Unrecognized XCLAIM option '<opt>'`.
+pub fn stream_xclaim_option(opt: &[u8]) -> Vec<u8> {
+    with_c_string(b"ERR Unrecognized XCLAIM option '", opt, b"'")
+}
+
 /// `ERR invalid expire time in '<command>' command`.
 pub fn invalid_expire_time(command: &str) -> String {
     format!("ERR invalid expire time in '{command}' command")

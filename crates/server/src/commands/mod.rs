@@ -26,6 +26,7 @@ pub mod server;
 pub mod sets;
 pub mod sort;
 pub mod sorted_sets;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 
@@ -45,6 +46,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     hashes::HANDLERS,
     sets::HANDLERS,
     sorted_sets::HANDLERS,
+    streams::HANDLERS,
     geo::HANDLERS,
     diagnostics::HANDLERS,
     transactions::HANDLERS,
