@@ -48,6 +48,8 @@ pub struct Parked {
     pub keys: Vec<Key>,
     pub deadline: Option<Instant>,
     pub ready_when: fn(&Value) -> bool,
+    /// Whether any write to one of its keys runs its command again (`Block`'s).
+    pub wake_on_every_write: bool,
     /// What was answered for it while it waited: the reply of its command when served,
     /// a null array or an error when CLIENT UNBLOCK ended the wait.
     pub out: Reply,
@@ -85,6 +87,11 @@ impl Blocked {
     /// What wakes client `id`, if it waits.
     pub fn ready_when(&self, id: u64) -> Option<fn(&Value) -> bool> {
         self.waiting.get(&id).map(|p| p.ready_when)
+    }
+
+    /// Whether any write to its keys wakes client `id` (see `Block::wake_on_every_write`).
+    pub fn wakes_on_every_write(&self, id: u64) -> bool {
+        self.waiting.get(&id).is_some_and(|p| p.wake_on_every_write)
     }
 
     /// Parks a client on the keys of its `Parked`.

@@ -52,6 +52,9 @@ pub struct Block {
     /// The arguments to run again when woken, if not the command's own: XREAD resolves
     /// `$` to the stream's last id when it blocks, as Redis remembers it.
     pub argv: Option<Vec<Vec<u8>>>,
+    /// Run the command again on any write to one of its keys, whatever the key holds
+    /// then or whether it is gone: XREADGROUP answers that its stream was deleted.
+    pub wake_on_every_write: bool,
 }
 
 pub use lockstep_commands::{
@@ -321,6 +324,7 @@ impl Ctx<'_> {
             deadline,
             ready_when,
             argv: None,
+            wake_on_every_write: false,
         }))
     }
 }

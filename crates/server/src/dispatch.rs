@@ -123,6 +123,7 @@ pub fn process_command(
                 keys: block.keys,
                 deadline,
                 ready_when: block.ready_when,
+                wake_on_every_write: block.wake_on_every_write,
                 out: Reply::new(out.protocol),
             });
             state.listen();
@@ -471,10 +472,11 @@ pub fn serve_blocked(state: &mut State) {
             let Some(ready_when) = state.blocked.ready_when(id) else {
                 continue;
             };
-            let ready = state
-                .db(db, now)
-                .peek(&key)
-                .is_some_and(|e| ready_when(&e.value));
+            let ready = state.blocked.wakes_on_every_write(id)
+                || state
+                    .db(db, now)
+                    .peek(&key)
+                    .is_some_and(|e| ready_when(&e.value));
             if !ready {
                 continue;
             }

@@ -72,6 +72,7 @@ pub const STREAM_DOLLAR_IN_XREADGROUP: &str = "ERR The $ ID is meaningless in th
 pub const STREAM_GT_OUTSIDE_XREADGROUP: &str = "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.";
 pub const STREAM_GROUP_GONE: &str =
     "NOGROUP the consumer group this client was blocked on no longer exists";
+pub const STREAM_KEY_GONE: &str = "UNBLOCKED the stream key no longer exists";
 pub const STREAM_BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
 pub const STREAM_XGROUP_NEEDS_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
 pub const STREAM_ENTRIES_READ: &str = "ERR value for ENTRIESREAD must be positive or -1";

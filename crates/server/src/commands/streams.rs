@@ -673,6 +673,10 @@ fn read_streams(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CommandResul
     let mut dollar = false;
     for &i in &indices {
         let key = keys[i];
+        if rerun && group.is_some() && !ctx.db().peek(key).is_some_and(|e| is_stream(&e.value)) {
+            // Deleted, or replaced by another type, while the reader waited.
+            return Err(errors::STREAM_KEY_GONE.into());
+        }
         let stream = ctx.read::<StreamValue>(key)?;
         if let Some((name, _)) = group {
             if stream.and_then(|s| s.group(name)).is_none() {
@@ -735,7 +739,10 @@ fn read_streams(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CommandResul
         return Ok(Done);
     };
     let deadline = (ms > 0).then(|| Instant::now() + Duration::from_millis(ms as u64));
-    let outcome = ctx.block(keys, deadline, is_stream)?;
+    let mut outcome = ctx.block(keys, deadline, is_stream)?;
+    if let crate::command::Outcome::Block(block) = &mut outcome {
+        block.wake_on_every_write = group.is_some();
+    }
     match outcome {
         crate::command::Outcome::Block(mut block) if dollar => {
             // Wait for entries after the ids of now, not of when the client wakes.
