@@ -8,14 +8,186 @@
 
 use std::hash::{BuildHasher, Hash};
 
+use hashbrown::HashTable;
 use indexmap::{IndexMap, IndexSet};
 
 use super::pack::Pack;
-use crate::keyspace::Sds;
+use super::thin::ThinBytes;
 
-/// A table of fields: insertion-ordered with O(1) access by position, which random picks
-/// (HRANDFIELD) need, hashed with hashbrown's seeded hasher.
-pub type FieldTable = IndexMap<Sds, Sds, hashbrown::DefaultHashBuilder>;
+/// A field and its value in one allocation behind a thin pointer: the field's length, the
+/// field, the value.
+#[derive(Clone, Debug)]
+pub struct Pair(ThinBytes);
+
+impl Pair {
+    fn new(field: &[u8], value: &[u8]) -> Pair {
+        let mut head = [0u8; 10];
+        let (mut n, mut w) = (field.len(), 0);
+        while n >= 0x80 {
+            head[w] = (n as u8 & 0x7f) | 0x80;
+            n >>= 7;
+            w += 1;
+        }
+        head[w] = n as u8;
+        Pair(ThinBytes::from_parts(&[&head[..=w], field, value]))
+    }
+
+    fn split(&self) -> (&[u8], &[u8]) {
+        let bytes = self.0.as_slice();
+        let (mut len, mut shift, mut at) = (0usize, 0, 0);
+        loop {
+            let b = bytes[at];
+            len |= usize::from(b & 0x7f) << shift;
+            at += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        bytes[at..].split_at(len)
+    }
+
+    pub fn field(&self) -> &[u8] {
+        self.split().0
+    }
+
+    pub fn value(&self) -> &[u8] {
+        self.split().1
+    }
+}
+
+/// A table of fields: pairs in a vector (insertion order, removal by swapping the last
+/// one in), found through a hash table of their positions, so that random picks
+/// (HRANDFIELD) and HSCAN go by position in O(1). A field costs its pair's allocation, 8
+/// bytes of vector and about 5 bytes of index per slot: no copy of the hash, no separate
+/// allocation for field and value.
+#[derive(Clone, Default)]
+pub struct FieldTable {
+    hasher: hashbrown::DefaultHashBuilder,
+    index: HashTable<u32>,
+    pairs: Vec<Pair>,
+}
+
+impl FieldTable {
+    pub fn with_capacity(n: usize) -> FieldTable {
+        FieldTable {
+            hasher: Default::default(),
+            index: HashTable::with_capacity(n),
+            pairs: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Slots of the index.
+    pub fn capacity(&self) -> usize {
+        self.index.capacity()
+    }
+
+    fn position(&self, field: &[u8]) -> Option<usize> {
+        let hash = self.hasher.hash_one(field);
+        let pairs = &self.pairs;
+        self.index
+            .find(hash, |&i| pairs[i as usize].field() == field)
+            .map(|&i| i as usize)
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.position(field).map(|i| self.pairs[i].value())
+    }
+
+    /// Sets `field` to `value`; true when the field is new.
+    pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
+        if let Some(i) = self.position(field) {
+            self.pairs[i] = Pair::new(field, value);
+            return false;
+        }
+        let hash = self.hasher.hash_one(field);
+        let (hasher, pairs) = (&self.hasher, &self.pairs);
+        self.index.insert_unique(hash, pairs.len() as u32, |&i| {
+            hasher.hash_one(pairs[i as usize].field())
+        });
+        self.pairs.push(Pair::new(field, value));
+        true
+    }
+
+    /// Removes `field`, moving the last pair into its place; true when it was there.
+    pub fn swap_remove(&mut self, field: &[u8]) -> bool {
+        let hash = self.hasher.hash_one(field);
+        let pairs = &self.pairs;
+        let Ok(entry) = self
+            .index
+            .find_entry(hash, |&i| pairs[i as usize].field() == field)
+        else {
+            return false;
+        };
+        let (i, _) = entry.remove();
+        let i = i as usize;
+        let last = self.pairs.len() - 1;
+        self.pairs.swap_remove(i);
+        if i < last {
+            let moved = self.hasher.hash_one(self.pairs[i].field());
+            if let Some(slot) = self.index.find_mut(moved, |&p| p as usize == last) {
+                *slot = i as u32;
+            }
+        }
+        true
+    }
+
+    /// The pair at position `i`.
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.pairs.get(i).map(Pair::split)
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Pair> {
+        self.pairs.iter()
+    }
+
+    /// Bytes of the vector, the index and (estimated from a sample) the pairs.
+    fn memory_usage(&self) -> usize {
+        let sample: usize = self.pairs.iter().take(5).map(|p| p.0.allocated()).sum();
+        let per_pair = sample.checked_div(self.pairs.len().min(5)).unwrap_or(0);
+        self.pairs.capacity() * (8 + per_pair) + self.index.capacity() * 8 / 7 * 5
+    }
+}
+
+impl PartialEq for FieldTable {
+    fn eq(&self, other: &FieldTable) -> bool {
+        self.len() == other.len()
+            && self
+                .pairs
+                .iter()
+                .all(|p| other.get(p.field()) == Some(p.value()))
+    }
+}
+
+impl std::fmt::Debug for FieldTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.pairs.iter().map(|p| {
+                let (k, v) = p.split();
+                (String::from_utf8_lossy(k), String::from_utf8_lossy(v))
+            }))
+            .finish()
+    }
+}
+
+impl SparseTable for FieldTable {
+    fn shrink_if_sparse(&mut self) {
+        let (len, hasher, pairs) = (self.pairs.len(), &self.hasher, &mut self.pairs);
+        shrink_after_delete(len, self.index.capacity(), |n| {
+            pairs.shrink_to(n);
+            self.index
+                .shrink_to(n, |&i| hasher.hash_one(pairs[i as usize].field()));
+        });
+    }
+}
 
 /// The conversion thresholds, read from the configuration by the caller.
 #[derive(Clone, Copy, Debug)]
@@ -79,7 +251,7 @@ impl HashValue {
                 let (_, value_at) = p.entry_at(at);
                 Some(p.entry_at(value_at).0)
             }
-            HashValue::Table(t) => t.get(field).map(|v| v.as_slice()),
+            HashValue::Table(t) => t.get(field),
         }
     }
 
@@ -120,9 +292,7 @@ impl HashValue {
                 }
                 inserted
             }
-            HashValue::Table(t) => t
-                .insert(Sds::from_slice(field), Sds::from_slice(value))
-                .is_none(),
+            HashValue::Table(t) => t.insert(field, value),
         }
     }
 
@@ -136,7 +306,7 @@ impl HashValue {
                 }
                 None => false,
             },
-            HashValue::Table(t) => remove_and_shrink(&mut **t, |t| t.swap_remove(field).is_some()),
+            HashValue::Table(t) => remove_and_shrink(&mut **t, |t| t.swap_remove(field)),
         }
     }
 
@@ -145,12 +315,7 @@ impl HashValue {
         std::mem::size_of::<Self>()
             + match self {
                 HashValue::Listpack(p) => p.capacity(),
-                HashValue::Table(t) => {
-                    let slot = 8 + 2 * std::mem::size_of::<Sds>();
-                    super::table_bytes(t.capacity(), slot)
-                        + super::sampled_heap(t.len(), t.keys())
-                        + super::sampled_heap(t.len(), t.values())
-                }
+                HashValue::Table(t) => t.memory_usage(),
             }
     }
 
@@ -199,10 +364,10 @@ impl HashValue {
 
     fn convert(&mut self) {
         if let HashValue::Listpack(p) = self {
-            let mut table = FieldTable::with_capacity_and_hasher(p.len() / 2, Default::default());
+            let mut table = FieldTable::with_capacity(p.len() / 2);
             let mut it = p.iter();
             while let (Some((_, f)), Some((_, v))) = (it.next(), it.next()) {
-                table.insert(Sds::from_slice(f), Sds::from_slice(v));
+                table.insert(f, v);
             }
             *self = HashValue::Table(Box::new(table));
         }
@@ -211,7 +376,7 @@ impl HashValue {
 
 pub enum HashIter<'a> {
     Pack(super::pack::PackIter<'a>),
-    Table(indexmap::map::Iter<'a, Sds, Sds>),
+    Table(std::slice::Iter<'a, Pair>),
 }
 
 impl<'a> Iterator for HashIter<'a> {
@@ -224,7 +389,7 @@ impl<'a> Iterator for HashIter<'a> {
                 let (_, v) = it.next()?;
                 Some((f, v))
             }
-            HashIter::Table(it) => it.next().map(|(f, v)| (f.as_slice(), v.as_slice())),
+            HashIter::Table(it) => it.next().map(Pair::split),
         }
     }
 }
@@ -251,7 +416,7 @@ impl<'a> ByPosition<'a> {
     pub fn get(&self, i: usize) -> Option<(&'a [u8], &'a [u8])> {
         match self {
             ByPosition::Pack(pairs) => pairs.get(i).copied(),
-            ByPosition::Table(t) => t.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
+            ByPosition::Table(t) => t.get_index(i),
         }
     }
 }
@@ -323,6 +488,38 @@ pub(super) fn remove_and_shrink<T: SparseTable>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    proptest! {
+        #[test]
+        fn a_field_table_behaves_as_a_map(ops in prop::collection::vec((0u8..3, 0u16..300, 0u16..2000), 0..400)) {
+            let mut t = FieldTable::default();
+            let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+            for (op, f, v) in ops {
+                // Long fields and values cross the varint boundaries of the pair header.
+                let field = if f % 7 == 0 { vec![b'f'; 130 + f as usize] } else { format!("field:{f}").into_bytes() };
+                let value = format!("{v}").repeat(1 + v as usize % 50).into_bytes();
+                match op {
+                    0 | 1 => prop_assert_eq!(t.insert(&field, &value), model.insert(field.clone(), value).is_none()),
+                    _ => {
+                        prop_assert_eq!(remove_and_shrink(&mut t, |t| t.swap_remove(&field)), model.remove(&field).is_some());
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                for (f, v) in &model {
+                    prop_assert_eq!(t.get(f), Some(&v[..]));
+                }
+                let by_position: HashMap<Vec<u8>, Vec<u8>> = (0..t.len())
+                    .filter_map(|i| t.get_index(i))
+                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                    .collect();
+                prop_assert_eq!(&by_position, &model);
+                prop_assert!(t.get_index(t.len()).is_none());
+            }
+        }
+    }
 
     const LIMITS: HashLimits = HashLimits {
         max_entries: 2,

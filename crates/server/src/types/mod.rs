@@ -9,6 +9,7 @@ pub mod list;
 pub mod pack;
 pub mod set;
 pub mod stream;
+pub mod thin;
 pub mod zset;
 
 pub use hash::{HashLimits, HashValue};
