@@ -15,9 +15,7 @@
 
 use std::cmp::Ordering;
 
-use indexmap::IndexMap;
-
-use super::hash::{scan_positions, SparseTable};
+use super::hash::scan_positions;
 use super::pack::Pack;
 use crate::keyspace::Sds;
 
@@ -61,11 +59,10 @@ pub fn cmp_entry(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -
         .then_with(|| a_member.cmp(b_member))
 }
 
-type ScoreTable = IndexMap<Sds, f64, hashbrown::DefaultHashBuilder>;
-
+/// The `skiplist` encoding: the skip list's nodes are also the member table's entries
+/// (`ranked::Ranked`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Skiplist {
-    scores: ScoreTable,
     order: ranked::Ranked,
 }
 
@@ -141,7 +138,7 @@ impl ZsetValue {
     pub fn len(&self) -> usize {
         match self {
             ZsetValue::Listpack(p) => p.len() / 2,
-            ZsetValue::Skiplist(s) => s.scores.len(),
+            ZsetValue::Skiplist(s) => s.order.len(),
         }
     }
 
@@ -162,20 +159,14 @@ impl ZsetValue {
         std::mem::size_of::<Self>()
             + match self {
                 ZsetValue::Listpack(p) => p.capacity(),
-                ZsetValue::Skiplist(s) => {
-                    let entry = std::mem::size_of::<Sds>() + 8;
-                    let members = super::sampled_heap(s.scores.len(), s.scores.keys());
-                    super::table_bytes(s.scores.capacity(), 8 + entry)
-                        + s.order.memory_usage()
-                        + 2 * members
-                }
+                ZsetValue::Skiplist(s) => s.order.memory_usage(),
             }
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             ZsetValue::Listpack(p) => pack_pairs(p).find(|(m, _, _)| *m == member).map(|e| e.1),
-            ZsetValue::Skiplist(s) => s.scores.get(member).copied(),
+            ZsetValue::Skiplist(s) => s.order.score(member),
         }
     }
 
@@ -232,11 +223,7 @@ impl ZsetValue {
                 let (_, score_at) = p.entry_at(at);
                 p.insert_at(score_at, &buf[..len]);
             }
-            ZsetValue::Skiplist(s) => {
-                let member = Sds::from_slice(member);
-                s.scores.insert(member.clone(), score);
-                s.order.insert(score, member);
-            }
+            ZsetValue::Skiplist(s) => s.order.insert(score, member),
         }
     }
 
@@ -253,14 +240,7 @@ impl ZsetValue {
                     None => false,
                 }
             }
-            ZsetValue::Skiplist(s) => match s.scores.swap_remove(member) {
-                Some(score) => {
-                    s.order.remove(score, member);
-                    s.scores.shrink_if_sparse();
-                    true
-                }
-                None => false,
-            },
+            ZsetValue::Skiplist(s) => s.order.remove(member).is_some(),
         }
     }
 
@@ -401,13 +381,9 @@ impl ZsetValue {
             }
             ZsetValue::Listpack(p)
         } else {
-            let mut s = Skiplist {
-                scores: ScoreTable::with_capacity_and_hasher(entries.len(), Default::default()),
-                order: ranked::Ranked::default(),
-            };
+            let mut s = Skiplist::default();
             for (member, score) in entries {
-                s.scores.insert(member.clone(), score);
-                s.order.insert(score, member);
+                s.order.insert(score, &member);
             }
             ZsetValue::Skiplist(Box::new(s))
         }
@@ -436,10 +412,7 @@ impl ZsetValue {
     pub fn at_position(&self, position: usize) -> Option<(&[u8], f64)> {
         match self {
             ZsetValue::Listpack(p) => pack_pairs(p).nth(position).map(|(m, s, _)| (m, s)),
-            ZsetValue::Skiplist(s) => s
-                .scores
-                .get_index(position)
-                .map(|(m, s)| (m.as_slice(), *s)),
+            ZsetValue::Skiplist(s) => s.order.at_position(position),
         }
     }
 
@@ -458,10 +431,10 @@ impl ZsetValue {
                 0
             }
             ZsetValue::Skiplist(s) => {
-                let (positions, next) = scan_positions(s.scores.len(), cursor, count);
+                let (positions, next) = scan_positions(s.order.len(), cursor, count);
                 for i in positions {
-                    if let Some((m, score)) = s.scores.get_index(i) {
-                        visit(m, *score);
+                    if let Some((m, score)) = s.order.at_position(i) {
+                        visit(m, score);
                     }
                 }
                 next
@@ -471,14 +444,9 @@ impl ZsetValue {
 
     fn convert(&mut self) {
         if let ZsetValue::Listpack(p) = self {
-            let mut s = Skiplist {
-                scores: ScoreTable::with_capacity_and_hasher(p.len() / 2 + 1, Default::default()),
-                order: ranked::Ranked::default(),
-            };
+            let mut s = Skiplist::default();
             for (m, score, _) in pack_pairs(p) {
-                let member = Sds::from_slice(m);
-                s.scores.insert(member.clone(), score);
-                s.order.insert(score, member);
+                s.order.insert(score, m);
             }
             *self = ZsetValue::Skiplist(Box::new(s));
         }
@@ -804,16 +772,22 @@ pub fn parse_score_bound(s: &[u8]) -> Option<(f64, bool)> {
     Some((v, exclusive))
 }
 
-/// The ordered half of a skiplist-encoded sorted set: Redis's skip list, whose links carry
-/// how many entries they jump over, so that rank, the entry at a rank and the bound of a
-/// range are found in O(log n) expected, and a walk from there costs O(1) per entry.
+/// A skiplist-encoded sorted set: Redis's skip list, whose links carry how many entries
+/// they jump over, so that rank, the entry at a rank and the bound of a range are found in
+/// O(log n) expected, and a walk from there costs O(1) per entry; and the member table.
 ///
-/// Nodes live in one vector and link by index (`NIL` for none); node 0 is the header,
-/// with every level. Freed slots are reused. Nothing here knows about the member table.
+/// The nodes are both: they live densely in one vector (a member's slot is its position
+/// for random picks and ZSCAN, removal moves the last node into the hole) and link by
+/// index (`NIL` for none, `HEAD` for the header, kept apart with every level). A hash
+/// table of node indexes finds a member's node. A node holds its member inline (up to 16
+/// bytes), its score, its level-0 links (whose span is always 1) and, for the one node in
+/// four with more levels, a boxed array of the upper links: no second copy of the member
+/// and no per-level slack.
 mod ranked {
     use std::cmp::Ordering;
+    use std::hash::BuildHasher;
 
-    use smallvec::SmallVec;
+    use hashbrown::HashTable;
 
     use super::cmp_entry;
     use crate::keyspace::Sds;
@@ -821,7 +795,7 @@ mod ranked {
     /// Levels a node may have (Redis's `ZSKIPLIST_MAXLEVEL`).
     const MAX_LEVEL: usize = 32;
     const NIL: u32 = u32::MAX;
-    const HEAD: u32 = 0;
+    const HEAD: u32 = u32::MAX - 1;
 
     /// A link: the next node at this level and how many entries it moves forward.
     #[derive(Clone, Copy, Debug)]
@@ -838,32 +812,37 @@ mod ranked {
         score: f64,
         /// The previous node at level 0 (`NIL` for the first).
         prev: u32,
-        links: SmallVec<[Link; 2]>,
+        /// The next node at level 0.
+        next: u32,
+        /// The links at levels 1 and up.
+        up: Option<Box<[Link]>>,
     }
 
-    #[derive(Clone, Debug)]
+    impl Node {
+        fn level(&self) -> usize {
+            1 + self.up.as_ref().map_or(0, |u| u.len())
+        }
+    }
+
+    #[derive(Clone)]
     pub struct Ranked {
+        hasher: hashbrown::DefaultHashBuilder,
+        index: HashTable<u32>,
         nodes: Vec<Node>,
-        free: Vec<u32>,
+        head: [Link; MAX_LEVEL],
         /// Levels in use (at least 1).
         level: usize,
-        len: usize,
         tail: u32,
     }
 
     impl Default for Ranked {
         fn default() -> Ranked {
-            let head = Node {
-                member: Sds::new(),
-                score: 0.0,
-                prev: NIL,
-                links: SmallVec::from_elem(UNLINKED, MAX_LEVEL),
-            };
             Ranked {
-                nodes: vec![head],
-                free: Vec::new(),
+                hasher: Default::default(),
+                index: HashTable::new(),
+                nodes: Vec::new(),
+                head: [UNLINKED; MAX_LEVEL],
                 level: 1,
-                len: 0,
                 tail: NIL,
             }
         }
@@ -871,11 +850,22 @@ mod ranked {
 
     impl PartialEq for Ranked {
         fn eq(&self, other: &Ranked) -> bool {
-            self.len == other.len
+            self.len() == other.len()
                 && self
                     .iter_from(0, false)
                     .zip(other.iter_from(0, false))
                     .all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits())
+        }
+    }
+
+    impl std::fmt::Debug for Ranked {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_list()
+                .entries(
+                    self.iter_from(0, false)
+                        .map(|(m, s)| (String::from_utf8_lossy(m), s)),
+                )
+                .finish()
         }
     }
 
@@ -887,26 +877,83 @@ mod ranked {
     }
 
     impl Ranked {
-        /// Bytes the nodes take (MEMORY USAGE), estimated without a walk: one node in 16
-        /// has more than two levels, whose links then live on the heap (about 4 of them).
-        /// The members' own heap is the caller's to count.
+        pub fn len(&self) -> usize {
+            self.nodes.len()
+        }
+
+        /// Bytes the nodes and the table take (MEMORY USAGE), estimated without a walk:
+        /// one node in four has upper links (about 4/3 of them).
         pub fn memory_usage(&self) -> usize {
+            let spilled = self.nodes.iter().take(5).filter(|n| n.member.spilled());
+            let heap: usize = spilled.map(|n| n.member.capacity()).sum();
+            let sampled = self.nodes.len().min(5);
             self.nodes.capacity() * std::mem::size_of::<Node>()
-                + self.len / 16 * 4 * std::mem::size_of::<Link>()
+                + self.len() / 4 * (16 + 2 * std::mem::size_of::<Link>())
+                + self.index.capacity() * 8 / 7 * 5
+                + (heap * self.len()).checked_div(sampled).unwrap_or(0)
         }
 
         fn link(&self, node: u32, level: usize) -> Link {
-            self.nodes[node as usize].links[level]
+            if node == HEAD {
+                return self.head[level];
+            }
+            let n = &self.nodes[node as usize];
+            match level {
+                0 => Link {
+                    next: n.next,
+                    span: u32::from(n.next != NIL),
+                },
+                l => n.up.as_ref().map_or(UNLINKED, |u| u[l - 1]),
+            }
         }
 
-        fn link_mut(&mut self, node: u32, level: usize) -> &mut Link {
-            &mut self.nodes[node as usize].links[level]
+        /// Sets a link. At level 0 of a node only `next` is kept: its span is 1 when
+        /// there is a next node, which is what every caller sets.
+        fn set_link(&mut self, node: u32, level: usize, link: Link) {
+            if node == HEAD {
+                self.head[level] = link;
+                return;
+            }
+            let n = &mut self.nodes[node as usize];
+            match level {
+                0 => n.next = link.next,
+                l => {
+                    if let Some(u) = n.up.as_mut() {
+                        u[l - 1] = link;
+                    }
+                }
+            }
+        }
+
+        fn add_span(&mut self, node: u32, level: usize, delta: i32) {
+            let mut link = self.link(node, level);
+            link.span = link.span.wrapping_add_signed(delta);
+            self.set_link(node, level, link);
         }
 
         /// Whether `node` comes before (`score`, `member`).
         fn before(&self, node: u32, score: f64, member: &[u8]) -> bool {
             let n = &self.nodes[node as usize];
             cmp_entry(n.score, &n.member, score, member) == Ordering::Less
+        }
+
+        fn find(&self, member: &[u8]) -> Option<u32> {
+            let hash = self.hasher.hash_one(member);
+            let nodes = &self.nodes;
+            self.index
+                .find(hash, |&i| nodes[i as usize].member.as_slice() == member)
+                .copied()
+        }
+
+        pub fn score(&self, member: &[u8]) -> Option<f64> {
+            self.find(member).map(|i| self.nodes[i as usize].score)
+        }
+
+        /// The member in slot `position` of the table, for random picks and ZSCAN.
+        pub fn at_position(&self, position: usize) -> Option<(&[u8], f64)> {
+            self.nodes
+                .get(position)
+                .map(|n| (n.member.as_slice(), n.score))
         }
 
         /// The last node before (`score`, `member`) at each level in use, and the rank
@@ -931,98 +978,144 @@ mod ranked {
             (update, rank)
         }
 
-        /// Inserts an entry known to be absent.
-        pub fn insert(&mut self, score: f64, member: Sds) {
-            let (mut update, mut rank) = self.path(score, &member);
+        /// Inserts a member known to be absent.
+        pub fn insert(&mut self, score: f64, member: &[u8]) {
+            let (mut update, mut rank) = self.path(score, member);
             let level = random_level();
             if level > self.level {
                 for i in self.level..level {
                     rank[i] = 0;
                     update[i] = HEAD;
-                    self.link_mut(HEAD, i).span = self.len as u32;
+                    self.head[i].span = self.len() as u32;
                 }
                 self.level = level;
             }
-            let node = Node {
-                member,
+            let x = self.nodes.len() as u32;
+            self.nodes.push(Node {
+                member: Sds::from_slice(member),
                 score,
                 prev: if update[0] == HEAD { NIL } else { update[0] },
-                links: SmallVec::from_elem(UNLINKED, level),
-            };
-            let x = match self.free.pop() {
-                Some(slot) => {
-                    self.nodes[slot as usize] = node;
-                    slot
-                }
-                None => {
-                    self.nodes.push(node);
-                    (self.nodes.len() - 1) as u32
-                }
-            };
+                next: NIL,
+                up: (level > 1).then(|| vec![UNLINKED; level - 1].into_boxed_slice()),
+            });
             for i in 0..level {
                 let before = self.link(update[i], i);
                 let passed = rank[0] - rank[i];
-                *self.link_mut(x, i) = Link {
-                    next: before.next,
-                    span: before.span - passed,
-                };
-                *self.link_mut(update[i], i) = Link {
-                    next: x,
-                    span: passed + 1,
-                };
+                self.set_link(
+                    x,
+                    i,
+                    Link {
+                        next: before.next,
+                        span: before.span - passed,
+                    },
+                );
+                self.set_link(
+                    update[i],
+                    i,
+                    Link {
+                        next: x,
+                        span: passed + 1,
+                    },
+                );
             }
             for (i, &node) in update.iter().enumerate().take(self.level).skip(level) {
-                self.link_mut(node, i).span += 1;
+                self.add_span(node, i, 1);
             }
             match self.link(x, 0).next {
                 NIL => self.tail = x,
                 next => self.nodes[next as usize].prev = x,
             }
-            self.len += 1;
+            let hash = self.hasher.hash_one(member);
+            let (hasher, nodes) = (&self.hasher, &self.nodes);
+            self.index.insert_unique(hash, x, |&i| {
+                hasher.hash_one(nodes[i as usize].member.as_slice())
+            });
         }
 
-        /// Removes the entry (`score`, `member`); true when it was there.
-        pub fn remove(&mut self, score: f64, member: &[u8]) -> bool {
+        /// Removes `member`; its score when it was there.
+        pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+            let x = self.find(member)?;
+            let score = self.nodes[x as usize].score;
             let (update, _) = self.path(score, member);
-            let x = self.link(update[0], 0).next;
-            if x == NIL {
-                return false;
-            }
-            let n = &self.nodes[x as usize];
-            // C's `==`: -0 and 0 are one score, as the order has them.
-            if n.score != score || n.member.as_slice() != member {
-                return false;
-            }
             for (i, &node) in update.iter().enumerate().take(self.level) {
                 let link = self.link(node, i);
                 if link.next == x {
                     let gone = self.link(x, i);
-                    *self.link_mut(node, i) = Link {
+                    let joined = Link {
                         next: gone.next,
                         span: link.span + gone.span - 1,
                     };
+                    self.set_link(node, i, joined);
                 } else {
-                    self.link_mut(node, i).span -= 1;
+                    self.add_span(node, i, -1);
                 }
             }
-            let (prev, next) = (self.nodes[x as usize].prev, self.link(x, 0).next);
+            let (prev, next) = (self.nodes[x as usize].prev, self.nodes[x as usize].next);
             match next {
                 NIL => self.tail = prev,
                 next => self.nodes[next as usize].prev = prev,
             }
-            while self.level > 1 && self.link(HEAD, self.level - 1).next == NIL {
+            while self.level > 1 && self.head[self.level - 1].next == NIL {
                 self.level -= 1;
             }
-            self.len -= 1;
-            let freed = &mut self.nodes[x as usize];
-            freed.member = Sds::new();
-            freed.links = SmallVec::new();
-            self.free.push(x);
-            if self.len == 0 {
-                // Nothing left to point into: give the slots back.
-                *self = Ranked::default();
+            let hash = self.hasher.hash_one(member);
+            if let Ok(entry) = self.index.find_entry(hash, |&i| i == x) {
+                entry.remove();
             }
-            true
+            self.fill_hole(x);
+            if self.nodes.is_empty() {
+                // Nothing left to point into: give the memory back.
+                *self = Ranked::default();
+            } else {
+                self.shrink_if_sparse();
+            }
+            Some(score)
+        }
+
+        /// Moves the last node into slot `x`, which nothing links to any more, and drops
+        /// the last slot: whatever pointed at the last node points at `x`.
+        fn fill_hole(&mut self, x: u32) {
+            let last = (self.nodes.len() - 1) as u32;
+            if x != last {
+                let (update, _) = {
+                    let n = &self.nodes[last as usize];
+                    self.path(n.score, &n.member)
+                };
+                for (i, &node) in update
+                    .iter()
+                    .enumerate()
+                    .take(self.nodes[last as usize].level())
+                {
+                    let mut link = self.link(node, i);
+                    if link.next == last {
+                        link.next = x;
+                        self.set_link(node, i, link);
+                    }
+                }
+                match self.nodes[last as usize].next {
+                    NIL => self.tail = x,
+                    next => self.nodes[next as usize].prev = x,
+                }
+                let hash = self
+                    .hasher
+                    .hash_one(self.nodes[last as usize].member.as_slice());
+                if let Some(slot) = self.index.find_mut(hash, |&i| i == last) {
+                    *slot = x;
+                }
+            }
+            self.nodes.swap_remove(x as usize);
+        }
+
+        /// Gives back most of the memory of a set that removals left mostly empty.
+        fn shrink_if_sparse(&mut self) {
+            let (len, cap) = (self.nodes.len(), self.index.capacity());
+            if cap > 64 && len < cap / 8 {
+                self.nodes.shrink_to(len * 2);
+                let (hasher, nodes) = (&self.hasher, &self.nodes);
+                self.index.shrink_to(len * 2, |&i| {
+                    hasher.hash_one(nodes[i as usize].member.as_slice())
+                });
+            }
         }
 
         /// The 0-based rank of (`score`, `member`), from the lowest.
@@ -1042,9 +1135,11 @@ mod ranked {
                     rank += link.span as usize;
                     x = link.next;
                 }
-                let n = &self.nodes[x as usize];
-                if x != HEAD && n.score == score && n.member.as_slice() == member {
-                    return Some(rank - 1);
+                if x != HEAD {
+                    let n = &self.nodes[x as usize];
+                    if n.score == score && n.member.as_slice() == member {
+                        return Some(rank - 1);
+                    }
                 }
             }
             None
@@ -1074,7 +1169,7 @@ mod ranked {
 
         /// The node of 0-based `rank` from the lowest.
         fn select(&self, rank: usize) -> u32 {
-            if rank >= self.len {
+            if rank >= self.len() {
                 return NIL;
             }
             let target = rank + 1;
@@ -1100,11 +1195,11 @@ mod ranked {
         /// down).
         pub fn iter_from(&self, rank: usize, rev: bool) -> Iter<'_> {
             let at = match (rev, rank) {
-                (_, r) if r >= self.len => NIL,
-                (false, 0) => self.link(HEAD, 0).next,
+                (_, r) if r >= self.len() => NIL,
+                (false, 0) => self.head[0].next,
                 (true, 0) => self.tail,
                 (false, r) => self.select(r),
-                (true, r) => self.select(self.len - 1 - r),
+                (true, r) => self.select(self.len() - 1 - r),
             };
             Iter {
                 list: self,
@@ -1128,7 +1223,7 @@ mod ranked {
                 return None;
             }
             let n = &self.list.nodes[self.at as usize];
-            self.at = if self.rev { n.prev } else { n.links[0].next };
+            self.at = if self.rev { n.prev } else { n.next };
             Some((n.member.as_slice(), n.score))
         }
     }
@@ -1147,7 +1242,18 @@ mod ranked {
 
         fn check(list: &Ranked, model: &[(f64, Vec<u8>)]) {
             let want = sorted(model);
-            assert_eq!(list.len, want.len());
+            assert_eq!(list.len(), want.len());
+            // The table half: every member found with its score, every slot a member.
+            for (score, member) in &want {
+                assert_eq!(list.score(member).map(f64::to_bits), Some(score.to_bits()));
+            }
+            let mut slots: Vec<(f64, Vec<u8>)> = (0..list.len())
+                .filter_map(|i| list.at_position(i))
+                .map(|(m, s)| (s, m.to_vec()))
+                .collect();
+            slots.sort_by(|a, b| cmp_entry(a.0, &a.1, b.0, &b.1));
+            assert_eq!(slots, want);
+            assert!(list.at_position(list.len()).is_none());
             let got: Vec<(f64, Vec<u8>)> = list
                 .iter_from(0, false)
                 .map(|(m, s)| (s, m.to_vec()))
@@ -1197,14 +1303,14 @@ mod ranked {
                             if model.iter().all(|(_, x)| *x != member) {
                                 // Halves and the sign of zero share scores with others.
                                 let score = if score == 0 && m % 2 == 1 { -0.0 } else { score as f64 / 2.0 };
-                                list.insert(score, Sds::from_slice(&member));
+                                list.insert(score, &member);
                                 model.push((score, member));
                             }
                         }
                         Op::Remove(i) if !model.is_empty() => {
                             let (score, member) = model.swap_remove(i % model.len());
-                            prop_assert!(list.remove(score, &member));
-                            prop_assert!(!list.remove(score, &member));
+                            prop_assert_eq!(list.remove(&member).map(f64::to_bits), Some(score.to_bits()));
+                            prop_assert_eq!(list.remove(&member), None);
                         }
                         Op::Remove(_) => {}
                     }
@@ -1222,12 +1328,12 @@ mod ranked {
         #[test]
         fn a_member_that_is_not_there_has_no_rank_and_removes_nothing() {
             let mut list = Ranked::default();
-            list.insert(1.0, Sds::from_slice(b"a"));
+            list.insert(1.0, b"a");
             assert_eq!(list.rank(1.0, b"b"), None);
             assert_eq!(list.rank(2.0, b"a"), None);
-            assert!(!list.remove(2.0, b"a"));
-            assert!(list.remove(1.0, b"a"));
-            assert_eq!(list.len, 0);
+            assert_eq!(list.remove(b"b"), None);
+            assert_eq!(list.remove(b"a"), Some(1.0));
+            assert_eq!(list.len(), 0);
             assert!(list.iter_from(0, false).next().is_none());
         }
 
@@ -1235,7 +1341,7 @@ mod ranked {
         fn ranks_stay_logarithmic_on_a_large_list() {
             let mut list = Ranked::default();
             for i in 0..100_000u32 {
-                list.insert(f64::from(i), Sds::from_slice(&i.to_be_bytes()));
+                list.insert(f64::from(i), &i.to_be_bytes());
             }
             assert_eq!(list.rank(99_999.0, &99_999u32.to_be_bytes()), Some(99_999));
             assert_eq!(
