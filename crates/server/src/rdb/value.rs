@@ -570,6 +570,7 @@ fn text_double(r: &mut Reader) -> Loaded<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn dump(v: &Value) -> Vec<u8> {
         let mut out = Vec::new();
@@ -610,6 +611,84 @@ mod tests {
         ] {
             let got = load_value(&mut Reader::new(payload), &config);
             assert_eq!(got, Err(LoadError::EmptyKey));
+        }
+    }
+
+    /// A value of any type and either encoding, built through the types' own API.
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let bytes = || {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string().into_bytes()),
+                proptest::collection::vec(any::<u8>(), 0..80),
+                proptest::collection::vec(b'a'..b'd', 0..300),
+            ]
+        };
+        let config = Config::default();
+        let (hl, zl, il) = (
+            hash_limits(&config),
+            zset_limits(&config),
+            set_max_intset_entries(&config),
+        );
+        prop_oneof![
+            bytes().prop_map(|b| Value::string(&b)),
+            proptest::collection::vec(bytes(), 1..600).prop_map(|items| {
+                let mut l = ListValue::new();
+                items.iter().for_each(|i| l.push(End::Tail, i));
+                Value::List(Box::new(l))
+            }),
+            proptest::collection::vec((bytes(), bytes()), 1..700).prop_map(move |pairs| {
+                let mut h = HashValue::new();
+                pairs.iter().for_each(|(f, v)| {
+                    h.set(f, v, hl);
+                });
+                Value::Hash(Box::new(h))
+            }),
+            proptest::collection::vec(bytes(), 1..700).prop_map(move |members| {
+                let mut s = SetValue::for_first_member(&members[0]);
+                members.iter().for_each(|m| {
+                    s.add(m, il);
+                });
+                Value::Set(Box::new(s))
+            }),
+            proptest::collection::vec((bytes(), -1e6f64..1e6), 1..300).prop_map(move |pairs| {
+                let mut z = ZsetValue::for_first_member(&pairs[0].0, zl);
+                pairs.iter().for_each(|(m, s)| {
+                    z.add(s.round() / 4.0, m, Default::default(), zl);
+                });
+                Value::ZSet(Box::new(z))
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn every_value_loads_back_as_it_was_dumped(value in arb_value()) {
+            let config = Config::default();
+            let payload = dump(&value);
+            let mut r = Reader::new(&payload);
+            let loaded = load_value(&mut r, &config).expect("loads");
+            prop_assert!(r.is_empty());
+            prop_assert_eq!(loaded.encoding(), value.encoding());
+            prop_assert_eq!(dump(&loaded), payload);
+        }
+
+        #[test]
+        fn a_damaged_payload_is_refused_or_loaded_never_a_panic(
+            value in arb_value(),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let config = Config::default();
+            let mut payload = dump(&value);
+            for (at, byte) in flips {
+                let i = at.index(payload.len());
+                payload[i] = byte;
+            }
+            let _ = load_value(&mut Reader::new(&payload), &config);
+            payload.truncate(cut.index(payload.len()));
+            let _ = load_value(&mut Reader::new(&payload), &config);
         }
     }
 
