@@ -43,9 +43,15 @@ const READ_CHUNK: usize = 16 * 1024;
 /// An argument at least this long is read in one go (`PROTO_MBULK_BIG_ARG`).
 const BIG_ARG: usize = 32 * 1024;
 /// The output buffer's usual size; one that grew past `OUTPUT_KEEP` for a large reply is
-/// given back once written.
+/// given back once written (Redis's replies past its 16 KiB buffer go in blocks it frees
+/// once written, too).
 const OUTPUT_CHUNK: usize = 16 * 1024;
-const OUTPUT_KEEP: usize = 1024 * 1024;
+const OUTPUT_KEEP: usize = 64 * 1024;
+/// A read buffer left empty with more room than this (it grew for a big argument or a
+/// long pipeline) is given back before the connection waits again, as Redis's clientsCron
+/// trims query buffers: a thousand idle clients that once sent 100 KB hold 16 KiB each,
+/// not 100 KB.
+const INPUT_KEEP: usize = 2 * READ_CHUNK;
 
 pub(crate) async fn serve(
     shared: Arc<Shared>,
@@ -103,6 +109,9 @@ pub(crate) async fn serve(
             Some((len, missing)) if len >= BIG_ARG && missing > 0 => missing,
             _ => READ_CHUNK,
         };
+        if rbuf.is_empty() && rbuf.capacity() > INPUT_KEEP {
+            rbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
         rbuf.reserve(limit);
         let mut room = (&mut rbuf).limit(limit);
         // Subscribers wait for messages, not idle: Redis never times them out.
