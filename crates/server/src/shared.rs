@@ -61,6 +61,11 @@ impl Shared {
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(SCRIPT_POLL_MAX);
+            } else {
+                // A command that holds the lock long (MIGRATE waits on its target, which
+                // may be another node of this process) must not stall this thread: let
+                // the runtime's other tasks run between looks.
+                tokio::task::yield_now().await;
             }
         }
     }
