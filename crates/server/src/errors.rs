@@ -445,6 +445,13 @@ pub const CONFIG_EPOCH_WITH_OTHERS: &str =
     "ERR The user can assign a config epoch only when the node does not know any other node.";
 pub const CONFIG_EPOCH_NOT_ZERO: &str = "ERR Node config epoch is already non-zero";
 
+// MIGRATE (`commands/migrate.rs`).
+pub const MIGRATE_KEYS_WITH_KEY: &str =
+    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+pub const MIGRATE_IOERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
+pub const MIGRATE_IOERR_WRITING: &str = "IOERR error or timeout writing to target instance";
+pub const MIGRATE_IOERR_READING: &str = "IOERR error or timeout reading to target instance";
+
 /// `ERR I don't know about node <id>` (SETSLOT MIGRATING / IMPORTING).
 pub fn dont_know_node(id: &[u8]) -> Vec<u8> {
     with_c_string(b"ERR I don't know about node ", id, b"")

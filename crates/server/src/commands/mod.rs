@@ -20,6 +20,7 @@ pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod migrate;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -54,6 +55,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     scripting::HANDLERS,
     functions::HANDLERS,
     cluster::HANDLERS,
+    migrate::HANDLERS,
 ];
 
 /// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called
