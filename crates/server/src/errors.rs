@@ -41,6 +41,10 @@ pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
 pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
 pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
 pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
+/// SAVE, BGSAVE, SHUTDOWN.
+pub const GENERIC: &str = "ERR";
+pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
+pub const SHUTDOWN_ERRORS: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
 
 // Streams (`commands/streams.rs`).
 

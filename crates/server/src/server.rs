@@ -104,6 +104,11 @@ impl Server {
             ..config.settings.clone()
         };
         let mut state = State::new(runtime_config, shutdown.clone());
+        // As Redis: a file that cannot be loaded ends the process, with what and where.
+        if let Err(e) = crate::rdb::file::load_at_startup(&mut state, unix_millis()) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
         state.listening = addrs.clone();
         if let Some(cluster) = cluster {
             crate::cluster::install(&mut state, cluster);
@@ -254,7 +259,12 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             _ = shutdown.changed() => return,
         }
         let deadline = Instant::now() + period / 4;
-        let databases = shared.lock().await.dbs.len();
+        let databases = {
+            let mut state = shared.lock().await;
+            // The persistence part of Redis's serverCron: a finished BGSAVE, save rules.
+            crate::rdb::file::cron(&mut state, unix_millis());
+            state.dbs.len()
+        };
         // One acquisition per database, so that clients wait at most one database's slice
         // (a millisecond or so), not the whole cycle's.
         for step in 0..databases {

@@ -49,10 +49,24 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// A server for tests: loopback, a free port.
+    /// A server for tests: loopback, a free port, and an RDB file of its own in the
+    /// temporary directory (so that a test's SAVE never feeds the next server's start-up).
     pub fn ephemeral() -> ServerConfig {
+        static SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut settings = Config::default();
+        let dir = std::env::temp_dir();
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        settings
+            .kept
+            .insert("dir", dir.to_string_lossy().into_owned());
+        settings.kept.insert(
+            "dbfilename",
+            format!("lockstep-{}-{n}.rdb", std::process::id()),
+        );
         ServerConfig {
             port: 0,
+            settings,
             ..ServerConfig::default()
         }
     }
@@ -175,17 +189,8 @@ impl Default for Config {
     }
 }
 
-/// SAVE and BGSAVE as INFO persistence reports them. This server keeps no files: a save
-/// only records that it was asked for and what the keyspace had changed until then.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SaveRecord {
-    /// SAVE and BGSAVE calls.
-    pub saves: u64,
-    /// `State::dirty` at the last save (`rdb_changes_since_last_save` counts from it).
-    pub dirty_at_last_save: u64,
-    /// Unix time of the last BGSAVE, if any.
-    pub last_bgsave: Option<i64>,
-}
+/// SAVE and BGSAVE as INFO persistence reports them (`rdb::file`).
+pub use crate::rdb::file::SaveRecord;
 
 /// How a parameter's value is checked and shown, as Redis 7.0's config.c types it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,9 +315,15 @@ impl Config {
             "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity.to_string(),
             "lfu-log-factor" => self.lfu_log_factor.to_string(),
             "lfu-decay-time" => self.lfu_decay_time.to_string(),
-            "dir" => std::env::current_dir()
-                .map(|d| d.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            // Set at start-up only (CONFIG SET refuses it, as Redis's protected configs):
+            // kept as an absolute path; no chdir, which would move every server of the
+            // process.
+            "dir" => match self.kept.get("dir") {
+                Some(dir) => dir.clone(),
+                None => std::env::current_dir()
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            },
             storage => match self.kept.get(storage) {
                 Some(v) => v.clone(),
                 None => param_by_storage(storage).default.to_string(),
@@ -414,11 +425,13 @@ impl Config {
             "replicaof" | "unixsocket" if !text.is_empty() => {
                 return Err(format!("lockstep does not support {}", param.name))
             }
-            "dir" if !is_current_dir(&text) => {
-                return Err(
-                    "lockstep keeps no files and does not change directory: dir must name the current one"
-                        .into(),
-                )
+            "dir" => {
+                let dir = std::fs::canonicalize(&text)
+                    .ok()
+                    .filter(|d| d.is_dir())
+                    .ok_or_else(|| format!("No such file or directory: {text}"))?;
+                self.kept
+                    .insert("dir", dir.to_string_lossy().into_owned());
             }
             storage => {
                 self.kept.insert(storage, text);
@@ -563,13 +576,6 @@ pub fn bind_address(word: &str) -> Option<IpAddr> {
         "*" => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         "::*" => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
         ip => ip.parse().ok(),
-    }
-}
-
-fn is_current_dir(dir: &str) -> bool {
-    match (std::fs::canonicalize(dir), std::env::current_dir()) {
-        (Ok(dir), Ok(cwd)) => dir == cwd,
-        _ => false,
     }
 }
 

@@ -6,6 +6,7 @@
 //! FUNCTION DUMP/RESTORE, DUMP/RESTORE, MIGRATE and SAVE/BGSAVE/loading all use it. Nothing
 //! here may panic or allocate from a length it read: a payload comes from the network.
 
+pub mod file;
 pub mod listpack;
 mod lzf;
 pub mod value;
@@ -34,7 +35,7 @@ const ENC_INT16: u8 = 1;
 const ENC_INT32: u8 = 2;
 const ENC_LZF: u8 = 3;
 
-const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+pub(crate) const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
 
 /// Writes a length as Redis's `rdbSaveLen`.
 pub fn write_len(out: &mut Vec<u8>, len: u64) {

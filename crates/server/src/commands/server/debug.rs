@@ -41,11 +41,51 @@ pub(super) fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             debug_populate(ctx, argv)?;
             ctx.out.ok();
         }
+        (b"reload", _) => {
+            debug_reload(ctx, argv)?;
+            ctx.out.ok();
+        }
         _ => {
             return Err(errors::subcommand_syntax(b"debug", argv[1]).into());
         }
     }
     Ok(Done)
+}
+
+/// `DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]`: saves the RDB file (unless NOSAVE), empties
+/// every database and the function libraries (unless NOFLUSH), and loads the file again,
+/// as Redis does to check that what it writes reads back.
+fn debug_reload(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<(), CommandError> {
+    use crate::rdb::file;
+    let (mut flush, mut save) = (true, true);
+    for a in &argv[2..] {
+        match a.to_ascii_lowercase().as_slice() {
+            b"merge" => {}
+            b"noflush" => flush = false,
+            b"nosave" => save = false,
+            _ => {
+                return Err(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.".into(),
+                )
+            }
+        }
+    }
+    let now = ctx.now;
+    if save {
+        file::kill_child(ctx.state);
+        file::save(ctx.state, now).map_err(|_| errors::GENERIC)?;
+    }
+    let data = std::fs::read(file::rdb_path(ctx.state))
+        .map_err(|_| "ERR Error trying to load the RDB dump, check server logs.")?;
+    if flush {
+        for index in 0..ctx.state.dbs.len() {
+            ctx.state.db(index, now).clear();
+        }
+        ctx.state.functions.flush();
+    }
+    file::load_quietly(ctx.state, &data, now)
+        .map_err(|_| "ERR Error trying to load the RDB dump, check server logs.")?;
+    Ok(())
 }
 
 /// `DEBUG POPULATE count [prefix] [size]`: keys `prefix:N` (0 <= N < count) holding
@@ -193,8 +233,8 @@ mod tests {
     fn debug_unknown_subcommand_gets_redis_error() {
         let mut s = Server::new();
         assert_eq!(
-            s.run(&["DEBUG", "RELOAD"]),
-            "-ERR unknown subcommand or wrong number of arguments for 'RELOAD'. Try DEBUG HELP.\r\n"
+            s.run(&["DEBUG", "NOSUCH"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'NOSUCH'. Try DEBUG HELP.\r\n"
         );
         assert!(s
             .run(&["DEBUG", "SLEEP"])

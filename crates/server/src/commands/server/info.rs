@@ -29,6 +29,8 @@ const SECTIONS: &[(&str, bool)] = &[
 /// `everything` for every one), each as `# Name` then `field:value` lines, separated by a
 /// blank line.
 pub(super) fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    // A BGSAVE that ended shows in persistence at once (Redis's cron would have reaped it).
+    crate::rdb::file::poll_child(ctx.state, ctx.now);
     let mut wanted = [false; SECTIONS.len()];
     if argv.len() == 1 {
         for (w, (_, default)) in wanted.iter_mut().zip(SECTIONS) {
@@ -140,7 +142,10 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "persistence" => {
             let saves = state.config.saves;
             let changes = state.mods.dirty.saturating_sub(saves.dirty_at_last_save);
-            let bgsave_secs = if saves.last_bgsave.is_some() { 0 } else { -1 };
+            let current = saves
+                .child
+                .map_or(-1, |c| c.started.elapsed().as_secs() as i64);
+            let ok = |b: bool| if b { "ok" } else { "err" };
             fields!(out,
                 "loading" => "0",
                 "async_loading" => "0",
@@ -151,15 +156,15 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "current_save_keys_processed" => "0",
                 "current_save_keys_total" => "0",
                 "rdb_changes_since_last_save" => changes,
-                "rdb_bgsave_in_progress" => "0",
+                "rdb_bgsave_in_progress" => u8::from(saves.child.is_some()),
                 "rdb_last_save_time" => state.last_save,
-                "rdb_last_bgsave_status" => "ok",
-                "rdb_last_bgsave_time_sec" => bgsave_secs,
-                "rdb_current_bgsave_time_sec" => "-1",
+                "rdb_last_bgsave_status" => ok(saves.last_bgsave_ok),
+                "rdb_last_bgsave_time_sec" => saves.last_bgsave_secs,
+                "rdb_current_bgsave_time_sec" => current,
                 "rdb_saves" => saves.saves,
                 "rdb_last_cow_size" => "0",
-                "rdb_last_load_keys_expired" => "0",
-                "rdb_last_load_keys_loaded" => "0",
+                "rdb_last_load_keys_expired" => saves.loaded_expired,
+                "rdb_last_load_keys_loaded" => saves.loaded_keys,
                 "aof_enabled" => "0",
                 "aof_rewrite_in_progress" => "0",
                 "aof_rewrite_scheduled" => "0",
@@ -172,8 +177,6 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "aof_last_cow_size" => "0",
                 "module_fork_in_progress" => "0",
                 "module_fork_last_cow_size" => "0",
-                // Not a Redis field: SAVE, BGSAVE and SHUTDOWN SAVE write no file here.
-                "lockstep_persistence" => "none",
             );
         }
         "stats" => {

@@ -2,9 +2,9 @@
 //! SHUTDOWN, DEBUG, MEMORY. This file holds the family's table and the small commands;
 //! INFO, CONFIG, DEBUG and MEMORY have a file each.
 //!
-//! This server keeps no files. SAVE and BGSAVE answer as Redis does and are recorded in
-//! INFO persistence (with `lockstep_persistence:none` saying that nothing was written);
-//! CONFIG refuses settings that would promise persistence.
+//! SAVE, BGSAVE, LASTSAVE and SHUTDOWN's save write RDB files through `rdb::file`, in
+//! `dir` (set at start-up) as `dbfilename`. There is no append-only file: CONFIG refuses
+//! `appendonly yes`.
 
 mod config;
 mod debug;
@@ -14,6 +14,7 @@ mod memory;
 use crate::args::Args;
 use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors::{self, CommandError};
+use crate::rdb::file;
 use crate::state::unix_micros;
 
 use super::container;
@@ -97,65 +98,77 @@ fn time(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
-/// `LASTSAVE`: Unix time of the last (recorded) save, the start time until then.
+/// `LASTSAVE`: Unix time of the last successful save, the start time until then.
 fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    file::poll_child(ctx.state, ctx.now);
     let t = ctx.state.last_save;
     ctx.out.int(t);
     Ok(Done)
 }
 
-/// Records a save that writes nothing: INFO persistence shows it like a successful one.
-fn record_save(ctx: &mut Ctx, background: bool) {
-    let now = ctx.now / 1000;
-    let dirty = ctx.state.mods.dirty;
-    let saves = &mut ctx.state.config.saves;
-    saves.saves += 1;
-    saves.dirty_at_last_save = dirty;
-    if background {
-        saves.last_bgsave = Some(now);
-    }
-    ctx.state.last_save = now;
-}
-
-/// `SAVE`: OK, as Redis answers after writing its snapshot (no file is written here).
+/// `SAVE`: writes `dir/dbfilename` now, every other client waiting (as in Redis).
 fn save(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
-    record_save(ctx, false);
+    file::poll_child(ctx.state, ctx.now);
+    if ctx.state.config.saves.child.is_some() {
+        return Err(errors::BGSAVE_IN_PROGRESS.into());
+    }
+    file::save(ctx.state, ctx.now).map_err(|_| errors::GENERIC)?;
     ctx.out.ok();
     Ok(Done)
 }
 
-/// `BGSAVE [SCHEDULE]`: the background save "completes" at once; no file is written.
+/// `BGSAVE [SCHEDULE]`: forks a child that writes the snapshot (`rdb::file::bgsave`);
+/// with SCHEDULE while one runs, starts another once it ends.
 fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut args = Args::new(argv, 1);
-    args.keyword("schedule");
+    let schedule = args.keyword("schedule");
     args.finish()?;
-    record_save(ctx, true);
+    file::poll_child(ctx.state, ctx.now);
+    if ctx.state.config.saves.child.is_some() {
+        if !schedule {
+            return Err(errors::BGSAVE_IN_PROGRESS.into());
+        }
+        ctx.state.config.saves.scheduled = true;
+        ctx.out.simple("Background saving scheduled");
+        return Ok(Done);
+    }
+    file::bgsave(ctx.state, ctx.now).map_err(|_| errors::GENERIC)?;
     ctx.out.simple("Background saving started");
     Ok(Done)
 }
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: stops the server. Like Redis, the
-/// client gets no reply: the connection closes. There is nothing to save first.
+/// client gets no reply: the connection closes. A running BGSAVE is killed; the snapshot
+/// is saved first with SAVE, or when `save` rules are set and NOSAVE was not given. A save
+/// that fails keeps the server running (unless FORCE).
 fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    let (mut nosave, mut save, mut abort, mut force, mut other) =
+        (false, false, false, false, false);
     for a in &argv[1..] {
         if a.eq_ignore_ascii_case(b"nosave") {
             nosave = true;
         } else if a.eq_ignore_ascii_case(b"save") {
             save = true;
-        } else if a.eq_ignore_ascii_case(b"now") || a.eq_ignore_ascii_case(b"force") {
+        } else if a.eq_ignore_ascii_case(b"now") {
             other = true;
+        } else if a.eq_ignore_ascii_case(b"force") {
+            force = true;
         } else if a.eq_ignore_ascii_case(b"abort") {
             abort = true;
         } else {
             return Err(errors::SYNTAX.into());
         }
     }
-    if (abort && (nosave || save || other)) || (nosave && save) {
+    if (abort && (nosave || save || other || force)) || (nosave && save) {
         return Err(errors::SYNTAX.into());
     }
     if abort {
         return Err("ERR No shutdown in progress.".into());
+    }
+    file::kill_child(ctx.state);
+    let wants_save = save || (!nosave && !file::save_rules(ctx.state).is_empty());
+    if wants_save && file::save(ctx.state, ctx.now).is_err() && !force {
+        return Err(errors::SHUTDOWN_ERRORS.into());
     }
     let _ = ctx.state.shutdown.send(true);
     ctx.client.close_after_reply = true;
@@ -164,7 +177,6 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
     use crate::dispatch::process_command as execute;
     use crate::reply::{Protocol, Reply};
     use crate::state::{Client, State};
@@ -181,7 +193,8 @@ mod tests {
         pub(super) fn new() -> Server {
             let (tx, shutdown) = watch::channel(false);
             Server {
-                state: State::new(Config::default(), tx),
+                // A file of its own in the temporary directory, for SAVE to write.
+                state: State::new(crate::config::ServerConfig::ephemeral().settings, tx),
                 client: Client::for_tests(1),
                 shutdown,
             }
@@ -218,21 +231,63 @@ mod tests {
             "0"
         );
         assert_eq!(s.info_field("persistence", "rdb_saves"), "1");
-        assert_eq!(s.info_field("persistence", "lockstep_persistence"), "none");
+        let path = crate::rdb::file::rdb_path(&s.state);
+        let data = std::fs::read(&path).expect("SAVE wrote the file");
+        let _ = std::fs::remove_file(&path);
+        assert!(data.starts_with(b"REDIS0010"));
     }
 
     #[test]
-    fn bgsave_answers_like_redis_and_updates_lastsave() {
+    fn debug_reload_saves_and_loads_every_database_back() {
+        let mut s = Server::new();
+        s.run(&["SET", "a", "1"]);
+        s.run(&["PEXPIRE", "a", "100000"]);
+        s.run(&["SELECT", "3"]);
+        s.run(&["RPUSH", "l", "x", "y"]);
+        assert_eq!(s.run(&["DEBUG", "RELOAD"]), "+OK\r\n");
+        let _ = std::fs::remove_file(crate::rdb::file::rdb_path(&s.state));
+        assert_eq!(
+            s.run(&["LRANGE", "l", "0", "-1"]),
+            "*2\r\n$1\r\nx\r\n$1\r\ny\r\n"
+        );
+        s.run(&["SELECT", "0"]);
+        assert_eq!(s.run(&["GET", "a"]), "$1\r\n1\r\n");
+        assert_ne!(s.run(&["PTTL", "a"]), ":-1\r\n");
+    }
+
+    #[test]
+    fn bgsave_forks_a_child_that_writes_the_file_and_updates_lastsave() {
         let mut s = Server::new();
         s.state.last_save = 0;
+        s.run(&["SET", "k", "v"]);
         assert_eq!(s.run(&["BGSAVE"]), "+Background saving started\r\n");
         assert_eq!(
-            s.run(&["BGSAVE", "SCHEDULE"]),
-            "+Background saving started\r\n"
+            s.run(&["BGSAVE"]),
+            "-ERR Background save already in progress\r\n"
         );
+        assert_eq!(
+            s.run(&["BGSAVE", "SCHEDULE"]),
+            "+Background saving scheduled\r\n"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.info_field("persistence", "rdb_bgsave_in_progress") == "1" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         assert_ne!(s.run(&["LASTSAVE"]), ":0\r\n");
-        assert_eq!(s.info_field("persistence", "rdb_saves"), "2");
+        assert_eq!(s.info_field("persistence", "rdb_saves"), "1");
         assert_eq!(s.info_field("persistence", "rdb_last_bgsave_status"), "ok");
+        assert_eq!(
+            s.info_field("persistence", "rdb_changes_since_last_save"),
+            "0"
+        );
+        let path = crate::rdb::file::rdb_path(&s.state);
+        let data = std::fs::read(&path).expect("the child wrote the file");
+        let _ = std::fs::remove_file(&path);
+        assert!(data.windows(1).count() > 9 && data.starts_with(b"REDIS0010"));
     }
 
     #[test]
