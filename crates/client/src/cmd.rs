@@ -40,6 +40,22 @@ impl Cmd {
         c
     }
 
+    /// A command of these arguments (name first) that keeps `like`'s overrides (read-only,
+    /// timeout): how the cluster client cuts a multi-key command into one per slot.
+    pub(crate) fn from_args<'a>(args: impl IntoIterator<Item = &'a [u8]>, like: &Cmd) -> Cmd {
+        let mut c = Cmd {
+            data: BytesMut::with_capacity(64),
+            ends: Vec::with_capacity(4),
+            spec: CommandSpec::Unknown,
+            readonly: like.readonly,
+            timeout: like.timeout,
+        };
+        for a in args {
+            c.push(a);
+        }
+        c
+    }
+
     fn push(&mut self, b: &[u8]) {
         self.data.extend_from_slice(b);
         self.end_arg();

@@ -128,6 +128,16 @@ pub struct Config {
     pub tls: TlsOptions,
     /// Client-side caching of reads (RESP3 only; see `CacheOptions`). `None`: off.
     pub client_cache: Option<crate::cache::CacheOptions>,
+    /// Send `READONLY` after every connect: a cluster replica then serves reads of its
+    /// primary's slots instead of redirecting them (the cluster client sets it on the
+    /// connections it opens to replicas).
+    pub readonly: bool,
+    /// While a lost connection is being re-established, commands wait for it (`true`, the
+    /// default) or fail at once with `Error::ConnectionLost { sent: Sent::No, .. }`
+    /// (`false`): the cluster client's choice for its node connections, so that it can
+    /// route them elsewhere (a replica promoted meanwhile) instead of waiting on a node
+    /// that is gone.
+    pub queue_while_reconnecting: bool,
 }
 
 impl fmt::Debug for Config {
@@ -148,6 +158,8 @@ impl fmt::Debug for Config {
             .field("max_pending", &self.max_pending)
             .field("resolver", &self.resolver)
             .field("client_cache", &self.client_cache)
+            .field("readonly", &self.readonly)
+            .field("queue_while_reconnecting", &self.queue_while_reconnecting)
             .finish()
     }
 }
@@ -175,6 +187,8 @@ impl Default for Config {
             resolver: Arc::new(SystemResolver),
             tls: TlsOptions::default(),
             client_cache: None,
+            readonly: false,
+            queue_while_reconnecting: true,
         }
     }
 }
@@ -356,7 +370,6 @@ impl ConfigBuilder {
         };
         self
     }
-    /// See [`Config::max_pending`] (at least 1).
     /// Turns client-side caching on (RESP3): replies of reads are kept and served
     /// locally until the server says their keys changed.
     pub fn client_cache(mut self, options: crate::cache::CacheOptions) -> Self {
@@ -364,6 +377,7 @@ impl ConfigBuilder {
         self
     }
 
+    /// See [`Config::max_pending`] (at least 1).
     pub fn max_pending(mut self, n: usize) -> Self {
         self.config.max_pending = n.max(1);
         self
@@ -384,6 +398,8 @@ impl ConfigBuilder {
         /// Injects the resolver (tests use `StaticResolver`).
         resolver: Arc<dyn Resolver>;
         tls: TlsOptions;
+        readonly: bool;
+        queue_while_reconnecting: bool;
     }
 
     pub fn build(self) -> Config {

@@ -30,6 +30,8 @@ pub enum Phase {
     Ping,
     /// `CLIENT TRACKING ON`, for client-side caching.
     Tracking,
+    /// `READONLY`, on a connection to a cluster replica that serves reads.
+    ReadOnly,
 }
 
 impl fmt::Display for Phase {
@@ -44,6 +46,7 @@ impl fmt::Display for Phase {
             Phase::SetName => "CLIENT SETNAME",
             Phase::Ping => "PING",
             Phase::Tracking => "CLIENT TRACKING",
+            Phase::ReadOnly => "READONLY",
         })
     }
 }

@@ -39,7 +39,9 @@ pub mod transaction;
 
 pub use cache::CacheOptions;
 pub use client::Client;
-pub use cluster::{ClusterClient, ClusterMetrics};
+pub use cluster::{
+    ClusterClient, ClusterMetrics, ClusterOptions, ClusterPipeline, ReadFrom, RouterState,
+};
 pub use cmd::{cmd, Cmd, ToArg};
 pub use commands::{
     Commands, HashCommands, ListCommands, ListEnd, Script, ScriptingCommands, SetCommands,

@@ -1,69 +1,80 @@
-//! A Redis Cluster client, first slice: routing by hash slot over one multiplexed `Client`
-//! per node, redirections followed, the slot map refreshed single-flight.
+//! A Redis Cluster client: commands routed by hash slot over one multiplexed `Client` per
+//! node, redirections followed, the slot map kept by one router task.
 //!
-//! The slot map comes from CLUSTER SHARDS (CLUSTER SLOTS when the server has no SHARDS),
-//! asked of the known nodes in turn until one answers. A command goes to the primary that
-//! owns its slot (`Cmd::meta`); a keyless one to any primary. Replies steer the routing:
-//! `-MOVED slot addr` moves the slot in the map (and asks for a refresh), then the command
-//! goes there; `-ASK slot addr` sends `ASKING` and the command to that node once, leaving
-//! the map alone; `-TRYAGAIN` and `-CLUSTERDOWN` are retried after a pause. A command whose
-//! node cannot be reached refreshes the map and is retried when it certainly did not run
-//! (or is safe to resend).
+//! - `topology.rs`: the slot map (shards, primaries, replicas) from CLUSTER SHARDS or
+//!   CLUSTER SLOTS, and which of several nodes' maps to believe.
+//! - `router.rs`: the task that owns the lifecycle, the map and the node connections, and
+//!   publishes them as one view per epoch (connect, disconnect, refresh, MOVED).
+//! - `fanout.rs`: commands one node cannot serve alone, by Redis's request and response
+//!   policies: multi-key commands split by slot, keyless ones sent to every shard, SCAN.
+//! - `pipeline.rs`: pipelines split by node and put back in order.
 //!
-//! Lifecycle: `connect()` and `disconnect()` are serialized (one at a time, in call order),
-//! so the connect → command → disconnect → connect loop of seed 000 cannot interleave two of
-//! them; `disconnect()` closes every node's connection and forgets them, and the next
-//! `connect()` starts from the map again. Not yet here (issue 9's later slices): replicas
-//! and read-from-replica, splitting multi-key commands and pipelines by slot, sharded
-//! pub/sub, and the router as an actor with its own state enum and epochs.
+//! Routing (this file): a command goes to the shard that owns its slot (`Cmd::meta`), to
+//! a replica when it only reads and `ReadFrom` says so; a keyless one to a primary in
+//! turn. `-MOVED slot addr` moves the slot in the map (a refresh follows), then the
+//! command goes there; `-ASK slot addr` sends `ASKING` and the command to that node once;
+//! `-TRYAGAIN`, `-CLUSTERDOWN` and `-READONLY` (a primary that became a replica) are
+//! retried after a pause and a refresh. A command whose node cannot be reached refreshes
+//! the map and is retried when it certainly did not run (or is safe to resend). Nothing
+//! here holds a lock across a network wait: a shard that is down delays only its own
+//! commands.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+mod fanout;
+mod pipeline;
+mod router;
+mod topology;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use lockstep_resp::Frame;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::client::Client;
 use crate::cmd::{cmd, Cmd};
 use crate::config::{Addr, Config};
 use crate::connection::{Meta, Slot};
-use crate::error::{Error, ServerError};
+use crate::error::{ClosedBy, Error, Sent, ServerError};
 use crate::reply::FromReply;
+use fanout::{Request, Response};
+pub use pipeline::ClusterPipeline;
+pub use router::RouterState;
+use router::{Msg, Router, View};
 
-/// Redirections followed for one command before giving up.
-const MAX_REDIRECTS: usize = 5;
-
-/// Slots in a cluster.
-const SLOTS: usize = lockstep_commands::slot::SLOTS as usize;
-
-/// Which node serves each slot.
-#[derive(Clone, Debug, Default)]
-struct Topology {
-    /// Node addresses (`host:port`), primaries only.
-    nodes: Vec<String>,
-    /// Slot → index into `nodes`; `None` when no node serves it.
-    slots: Vec<Option<u32>>,
+/// Where commands that only read are sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The shard's primary, always.
+    #[default]
+    Primary,
+    /// One of the shard's replicas (in turn), the primary when it has none.
+    PreferReplica,
+    /// The primary and the replicas in turn.
+    RoundRobin,
 }
 
-impl Topology {
-    fn node_of(&self, slot: u16) -> Option<&str> {
-        let i = (*self.slots.get(usize::from(slot))?)?;
-        self.nodes.get(i as usize).map(String::as_str)
-    }
+/// How the cluster client routes and keeps its map.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    pub read_from: ReadFrom,
+    /// The map is fetched again this often (`None`: only when a reply says it is stale).
+    pub refresh_interval: Option<Duration>,
+    /// No two fetches closer than this: a storm of redirections costs one fetch.
+    pub min_refresh_interval: Duration,
+    /// Redirections and retries for one command before its last error is returned.
+    pub max_redirects: usize,
+}
 
-    /// Sets `slot`'s node, adding the node when new.
-    fn assign(&mut self, slot: u16, node: &str) {
-        let i = match self.nodes.iter().position(|n| n == node) {
-            Some(i) => i,
-            None => {
-                self.nodes.push(node.to_string());
-                self.nodes.len() - 1
-            }
-        };
-        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
-            *s = Some(i as u32);
+impl Default for ClusterOptions {
+    fn default() -> ClusterOptions {
+        ClusterOptions {
+            read_from: ReadFrom::Primary,
+            refresh_interval: Some(Duration::from_secs(30)),
+            min_refresh_interval: Duration::from_millis(100),
+            max_redirects: 5,
         }
     }
 }
@@ -77,25 +88,30 @@ pub struct ClusterMetrics {
     pub asked: u64,
     /// Slot maps fetched.
     pub refreshes: u64,
-    /// Commands retried after `-TRYAGAIN`, `-CLUSTERDOWN` or an unreachable node.
+    /// Commands retried after `-TRYAGAIN`, `-CLUSTERDOWN`, `-READONLY` or an unreachable
+    /// node.
     pub retries: u64,
+    /// Commands sent to several nodes (split by slot, or to every shard).
+    pub fanouts: u64,
 }
 
 struct Inner {
-    base: Config,
+    tx: mpsc::UnboundedSender<Msg>,
+    view: watch::Receiver<Arc<View>>,
+    opts: ClusterOptions,
+    command_timeout: Option<Duration>,
     seeds: Vec<String>,
-    topology: RwLock<Arc<Topology>>,
-    clients: Mutex<HashMap<String, Client>>,
-    /// connect() and disconnect(), one at a time; also single-flights refreshes.
-    lifecycle: tokio::sync::Mutex<()>,
+    /// Turn counter for keyless commands and replica reads.
+    turn: AtomicUsize,
     moved: AtomicU64,
     asked: AtomicU64,
-    refreshes: AtomicU64,
+    refreshes: Arc<AtomicU64>,
     retries: AtomicU64,
+    fanouts: AtomicU64,
 }
 
-/// A client of a Redis Cluster. Cheap to clone; clones share the slot map and the
-/// connections.
+/// A client of a Redis Cluster. Cheap to clone; clones share the router, the slot map and
+/// the connections.
 #[derive(Clone)]
 pub struct ClusterClient {
     inner: Arc<Inner>,
@@ -105,24 +121,9 @@ impl std::fmt::Debug for ClusterClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterClient")
             .field("seeds", &self.inner.seeds)
+            .field("state", &self.state())
             .finish()
     }
-}
-
-/// `host:port` of an address, as CLUSTER SHARDS and redirections name nodes.
-fn node_name(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// Splits `host:port` (or `[v6]:port`).
-fn split_node(node: &str) -> Option<(String, u16)> {
-    let (host, port) = node.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host.to_string(), port.parse().ok()?))
 }
 
 /// A redirection or a retryable cluster error, read from an error reply.
@@ -130,6 +131,7 @@ enum Steer {
     Moved(u16, String),
     /// The node importing the slot, for this one command.
     Ask(String),
+    /// Retry after a pause and a fresh map.
     Retry,
 }
 
@@ -145,9 +147,30 @@ fn steer(e: &ServerError) -> Option<Steer> {
                 Steer::Ask(node)
             })
         }
-        "TRYAGAIN" | "CLUSTERDOWN" => Some(Steer::Retry),
+        // READONLY: the node the map calls a primary is a replica now (a failover); the
+        // write did not run.
+        "TRYAGAIN" | "CLUSTERDOWN" | "READONLY" => Some(Steer::Retry),
         _ => None,
     }
+}
+
+/// The command certainly did not run (nothing was written, or no connection was made).
+fn did_not_run(e: &Error) -> bool {
+    e.not_sent() || matches!(e, Error::Connect(_))
+}
+
+fn backoff(attempt: usize) -> Duration {
+    Duration::from_millis(20 * (1 << attempt.min(5)) as u64)
+}
+
+fn crossslot() -> Error {
+    Error::Server(ServerError::from_bytes(
+        b"CROSSSLOT Keys in request don't hash to the same slot",
+    ))
+}
+
+fn clusterdown() -> Error {
+    Error::Server(ServerError::from_bytes(b"CLUSTERDOWN Hash slot not served"))
 }
 
 impl ClusterClient {
@@ -155,24 +178,33 @@ impl ClusterClient {
     /// the configuration every node's connection starts from (its address replaced).
     /// Nothing connects until `connect()` or the first command.
     pub fn new(seeds: &[Addr], base: Config) -> ClusterClient {
-        let seeds = seeds
+        ClusterClient::with_options(seeds, base, ClusterOptions::default())
+    }
+
+    pub fn with_options(seeds: &[Addr], base: Config, opts: ClusterOptions) -> ClusterClient {
+        let seeds: Vec<String> = seeds
             .iter()
             .filter_map(|a| match a {
-                Addr::Tcp { host, port, .. } => Some(node_name(host, *port)),
+                Addr::Tcp { host, port, .. } => Some(topology::node_name(host, *port)),
                 Addr::Unix(_) => None,
             })
             .collect();
+        let refreshes = Arc::new(AtomicU64::new(0));
+        let command_timeout = base.command_timeout;
+        let (tx, view) = Router::spawn(base, seeds.clone(), opts.clone(), refreshes.clone());
         ClusterClient {
             inner: Arc::new(Inner {
-                base,
+                tx,
+                view,
+                opts,
+                command_timeout,
                 seeds,
-                topology: RwLock::new(Arc::new(Topology::default())),
-                clients: Mutex::new(HashMap::new()),
-                lifecycle: tokio::sync::Mutex::new(()),
+                turn: AtomicUsize::new(0),
                 moved: AtomicU64::new(0),
                 asked: AtomicU64::new(0),
-                refreshes: AtomicU64::new(0),
+                refreshes,
                 retries: AtomicU64::new(0),
+                fanouts: AtomicU64::new(0),
             }),
         }
     }
@@ -200,349 +232,430 @@ impl ClusterClient {
             asked: g(&self.inner.asked),
             refreshes: g(&self.inner.refreshes),
             retries: g(&self.inner.retries),
+            fanouts: g(&self.inner.fanouts),
         }
+    }
+
+    fn view(&self) -> Arc<View> {
+        self.inner.view.borrow().clone()
+    }
+
+    /// The router's state.
+    pub fn state(&self) -> RouterState {
+        self.inner.view.borrow().state
+    }
+
+    /// The router's epoch: it grows by one with every change of state or map.
+    pub fn epoch(&self) -> u64 {
+        self.inner.view.borrow().epoch
     }
 
     /// The primaries the slot map knows (`host:port`).
     pub fn nodes(&self) -> Vec<String> {
-        self.topology().nodes.clone()
-    }
-
-    fn topology(&self) -> Arc<Topology> {
-        self.inner
+        self.view()
             .topology
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .primaries()
+            .map(str::to_string)
+            .collect()
     }
 
-    /// Fetches the slot map (once, for any number of concurrent callers: they share the
-    /// connect in progress).
+    /// The replicas the slot map knows (`host:port`), of every shard.
+    pub fn replicas(&self) -> Vec<String> {
+        self.view()
+            .topology
+            .shards
+            .iter()
+            .flat_map(|s| s.replicas.iter().cloned())
+            .collect()
+    }
+
+    fn ask_router(&self, m: Msg) -> Result<(), Error> {
+        self.inner.tx.send(m).map_err(|_| Error::Closed {
+            by: ClosedBy::Shutdown,
+            sent: Sent::No,
+        })
+    }
+
+    /// Fetches the slot map (once, for any number of concurrent callers: they join the
+    /// fetch in progress). Returns at once when a map is there.
     pub async fn connect(&self) -> Result<(), Error> {
-        let _turn = self.inner.lifecycle.lock().await;
-        self.refresh_locked().await
+        let (tx, rx) = oneshot::channel();
+        self.ask_router(Msg::Connect(tx))?;
+        rx.await.unwrap_or(Err(Error::Closed {
+            by: ClosedBy::Shutdown,
+            sent: Sent::No,
+        }))
     }
 
-    /// Closes every node's connection and forgets the slot map. Idempotent.
+    /// Closes every node's connection and forgets the slot map; returns once they are
+    /// closed. Idempotent. A later command or `connect()` starts from the seeds again.
     pub async fn disconnect(&self) {
-        let _turn = self.inner.lifecycle.lock().await;
-        let clients: Vec<Client> = self
-            .inner
-            .clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .map(|(_, c)| c)
-            .collect();
-        for c in clients {
-            c.disconnect().await;
-        }
-        *self
-            .inner
-            .topology
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(Topology::default());
-    }
-
-    /// Asks for a new slot map unless another caller is fetching one.
-    async fn refresh(&self) -> Result<(), Error> {
-        match self.inner.lifecycle.try_lock() {
-            Ok(_turn) => self.refresh_locked().await,
-            // A connect, disconnect or refresh is under way: its map is as new as ours.
-            Err(_) => {
-                let _wait = self.inner.lifecycle.lock().await;
-                Ok(())
-            }
+        let (tx, rx) = oneshot::channel();
+        if self.ask_router(Msg::Disconnect(tx)).is_ok() {
+            let _ = rx.await;
         }
     }
 
-    async fn refresh_locked(&self) -> Result<(), Error> {
-        let mut candidates: Vec<String> = self.topology().nodes.clone();
-        for s in &self.inner.seeds {
-            if !candidates.contains(s) {
-                candidates.push(s.clone());
+    /// A view with a map, connecting when there is none.
+    async fn ready_view(&self) -> Result<Arc<View>, Error> {
+        for _ in 0..3 {
+            let v = self.view();
+            if v.state == RouterState::Ready {
+                return Ok(v);
             }
+            self.connect().await?;
         }
-        let mut last = None;
-        for node in candidates {
-            match self.fetch_topology(&node).await {
-                Ok(t) => {
-                    self.inner.refreshes.fetch_add(1, Ordering::Relaxed);
-                    *self
-                        .inner
-                        .topology
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner()) = Arc::new(t);
-                    return Ok(());
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| Error::Config("no cluster node to ask".into())))
+        // Disconnected again each time it connected: somebody keeps disconnecting.
+        Err(Error::Closed {
+            by: ClosedBy::Disconnect,
+            sent: Sent::No,
+        })
     }
 
-    /// The slot map as `node` sees it.
-    async fn fetch_topology(&self, node: &str) -> Result<Topology, Error> {
-        let client = self.client(node)?;
-        match client.send(&cmd("CLUSTER").arg("SHARDS")).await {
-            Ok(reply) => shards_topology(reply, node),
-            Err(Error::Server(e)) if e.is_unknown_command() || e.message.contains("SHARDS") => {
-                let reply = client.send(&cmd("CLUSTER").arg("SLOTS")).await?;
-                slots_topology(reply, node)
-            }
-            Err(e) => Err(e),
+    /// Waits for a map fetched after the one `seen` was part of.
+    async fn refresh(&self, seen: &View) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .ask_router(Msg::Refresh {
+                seen: seen.fetched.max(seen.epoch),
+                done: tx,
+            })
+            .is_ok()
+        {
+            let _ = rx.await;
         }
     }
 
-    /// The connection to `node`, made on first use.
-    fn client(&self, node: &str) -> Result<Client, Error> {
-        let mut clients = self.inner.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(node) {
+    /// The connection to `node`: from the view, or made by the router.
+    async fn client(&self, view: &View, node: &str) -> Result<Client, Error> {
+        if let Some(c) = view.clients.get(node) {
             return Ok(c.clone());
         }
-        let (host, port) = split_node(node)
-            .ok_or_else(|| Error::Protocol(format!("not a node address: {node}")))?;
-        let mut cfg = self.inner.base.clone();
-        let tls = matches!(cfg.addr, Addr::Tcp { tls: true, .. });
-        cfg.addr = Addr::Tcp { host, port, tls };
-        let c = Client::new(cfg);
-        clients.insert(node.to_string(), c.clone());
-        Ok(c)
+        let (tx, rx) = oneshot::channel();
+        self.ask_router(Msg::Node {
+            node: node.to_string(),
+            tx,
+        })?;
+        rx.await.unwrap_or(Err(Error::Closed {
+            by: ClosedBy::Shutdown,
+            sent: Sent::No,
+        }))
     }
 
-    /// Where a command goes first.
-    async fn route(&self, meta: &Meta) -> Result<String, Error> {
-        let mut topology = self.topology();
-        if topology.nodes.is_empty() {
-            self.refresh().await?;
-            topology = self.topology();
-        }
-        let node = match meta.slot {
-            Some(Slot::One(slot)) => topology.node_of(slot).map(str::to_string),
-            Some(Slot::Cross) => {
-                return Err(Error::Server(ServerError::from_bytes(
-                    b"CROSSSLOT Keys in request don't hash to the same slot",
-                )))
-            }
-            _ => None,
-        };
-        match node.or_else(|| topology.nodes.first().cloned()) {
-            Some(n) => Ok(n),
-            None => Err(Error::Server(ServerError::from_bytes(
-                b"CLUSTERDOWN The cluster is down",
-            ))),
-        }
+    fn next_turn(&self) -> usize {
+        self.inner.turn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Sends a command to the node that serves it, following redirections; error replies
-    /// become `Error::Server`.
+    /// The node for a command on `slot`: the primary, or a replica for a read when the
+    /// options say so (unless `primary_only`, after a replica failed it).
+    fn pick(
+        &self,
+        view: &View,
+        slot: u16,
+        meta: &Meta,
+        primary_only: bool,
+    ) -> Result<String, Error> {
+        let shard = view.topology.shard_of(slot).ok_or_else(clusterdown)?;
+        let read = meta.has(lockstep_commands::flags::READONLY)
+            && !meta.has(lockstep_commands::flags::WRITE);
+        if !read || primary_only || shard.replicas.is_empty() {
+            return Ok(shard.primary.clone());
+        }
+        let n = shard.replicas.len();
+        Ok(match self.inner.opts.read_from {
+            ReadFrom::Primary => shard.primary.clone(),
+            ReadFrom::PreferReplica => shard.replicas[self.next_turn() % n].clone(),
+            ReadFrom::RoundRobin => match self.next_turn() % (n + 1) {
+                0 => shard.primary.clone(),
+                i => shard.replicas[i - 1].clone(),
+            },
+        })
+    }
+
+    /// Any primary, in turn (keyless commands).
+    fn any_primary(&self, view: &View) -> Result<String, Error> {
+        let primaries: Vec<&str> = view.topology.primaries().collect();
+        if primaries.is_empty() {
+            return Err(clusterdown());
+        }
+        Ok(primaries[self.next_turn() % primaries.len()].to_string())
+    }
+
+    /// Sends a command where it belongs, following redirections; error replies become
+    /// `Error::Server`. Multi-key commands whose keys are in several slots are split by
+    /// slot where Redis's command table allows it (MGET, MSET, DEL, EXISTS, UNLINK, TOUCH);
+    /// keyless commands that concern every shard (DBSIZE, FLUSHALL, SCRIPT LOAD, KEYS, ...)
+    /// go to every one, and SCAN walks the nodes one after the other behind one cursor.
     pub async fn send(&self, c: &Cmd) -> Result<Frame, Error> {
         let meta = c.meta();
-        let mut node = self.route(&meta).await?;
-        let mut asking = false;
-        for attempt in 0..=MAX_REDIRECTS {
-            let client = self.client(&node)?;
-            let result = if asking {
-                asking = false;
-                let mut bytes = BytesMut::new();
-                cmd("ASKING").encode_into(&mut bytes);
-                c.encode_into(&mut bytes);
-                client
-                    .request(bytes.freeze(), 2, meta, c.timeout_override())
-                    .await
-                    .map(|f| match f {
-                        Frame::Array(mut v) if v.len() == 2 => v.pop().unwrap_or(Frame::Null),
-                        other => other,
-                    })
-            } else {
-                client
-                    .request(c.encode(), 1, meta, c.timeout_override())
-                    .await
-            };
-            let reply = match result {
-                Ok(f) => f,
-                Err(e) if attempt < MAX_REDIRECTS && (e.not_sent() || meta.resend_safe) => {
-                    if !e.is_connection_error() {
-                        return Err(e);
-                    }
-                    // The node may be gone or have handed its slots over: ask again.
-                    self.inner.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(backoff(attempt)).await;
-                    let _ = self.refresh().await;
-                    node = self.route(&meta).await?;
-                    continue;
+        match meta.slot {
+            Some(Slot::One(slot)) => self.send_to_slot(c, meta, slot).await,
+            Some(Slot::Cross) => match fanout::policies(c) {
+                (Request::MultiShard, response) => self.send_split(c, response).await,
+                _ => Err(crossslot()),
+            },
+            _ => match fanout::policies(c) {
+                (Request::AllShards, response) => self.send_to_all(c, response, false).await,
+                (Request::AllNodes, response) => self.send_to_all(c, response, true).await,
+                (Request::Special, _) if c.name().eq_ignore_ascii_case(b"scan") => {
+                    self.scan(c).await
                 }
-                Err(e) => return Err(e),
-            };
-            let Frame::Error(text) = &reply else {
-                return Ok(reply);
-            };
-            let e = ServerError::from_bytes(text);
-            match steer(&e) {
-                Some(Steer::Moved(slot, to)) if attempt < MAX_REDIRECTS => {
-                    self.inner.moved.fetch_add(1, Ordering::Relaxed);
-                    self.moved(slot, &to);
-                    node = to;
-                }
-                Some(Steer::Ask(to)) if attempt < MAX_REDIRECTS => {
-                    self.inner.asked.fetch_add(1, Ordering::Relaxed);
-                    node = to;
-                    asking = true;
-                }
-                Some(Steer::Retry) if attempt < MAX_REDIRECTS => {
-                    self.inner.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(backoff(attempt)).await;
-                    let _ = self.refresh().await;
-                    node = self.route(&meta).await?;
-                }
-                _ => return Err(Error::Server(e)),
-            }
+                _ => self.send_keyless(c, meta).await,
+            },
         }
-        Err(Error::Protocol(format!(
-            "more than {MAX_REDIRECTS} redirections for {}",
-            c.display_name()
-        )))
     }
 
-    /// A MOVED: the slot is served by `node` now (in a copy of the map, so readers never
-    /// wait).
-    fn moved(&self, slot: u16, node: &str) {
-        let mut lock = self
-            .inner
-            .topology
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        let mut t = (**lock).clone();
-        if t.slots.len() != SLOTS {
-            t.slots = vec![None; SLOTS];
+    /// One command to the node serving `slot`, with redirections and retries.
+    async fn send_to_slot(&self, c: &Cmd, meta: Meta, slot: u16) -> Result<Frame, Error> {
+        let max = self.inner.opts.max_redirects;
+        let timeout = c.timeout_override().unwrap_or(self.inner.command_timeout);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut view = self.ready_view().await?;
+        // `None`: no shard serves the slot in this map (a primary failed and its replica is
+        // not promoted yet): retried like CLUSTERDOWN, on a fresh map.
+        let mut node = self.pick(&view, slot, &meta, false).ok();
+        let mut asking = false;
+        let mut attempt = 0;
+        loop {
+            let result = match &node {
+                Some(n) => {
+                    let client = self.client(&view, n).await?;
+                    self.request(&client, c, meta, asking).await
+                }
+                None => Err(clusterdown()),
+            };
+            asking = false;
+            let e = match result {
+                Ok(Frame::Error(text)) => Error::Server(ServerError::from_bytes(&text)),
+                Ok(reply) => return Ok(reply),
+                Err(e) => e,
+            };
+            let steer = match &e {
+                Error::Server(se) => steer(se),
+                e if e.is_connection_error() && (did_not_run(e) || meta.resend_safe) => {
+                    Some(Steer::Retry)
+                }
+                _ => None,
+            };
+            // Redirections are bounded by count; waits for a shard to come back (a failover
+            // takes seconds) by the command timeout too.
+            let waiting = matches!(steer, Some(Steer::Retry))
+                && deadline.is_some_and(|d| Instant::now() + backoff(attempt + 1) < d);
+            if attempt >= max && !waiting {
+                return Err(e);
+            }
+            attempt += 1;
+            match steer {
+                Some(Steer::Moved(slot, to)) => {
+                    self.inner.moved.fetch_add(1, Ordering::Relaxed);
+                    let _ = self.ask_router(Msg::Moved {
+                        slot,
+                        node: to.clone(),
+                    });
+                    node = Some(to);
+                }
+                Some(Steer::Ask(to)) => {
+                    self.inner.asked.fetch_add(1, Ordering::Relaxed);
+                    node = Some(to);
+                    asking = true;
+                }
+                Some(Steer::Retry) => {
+                    self.inner.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff(attempt)).await;
+                    self.refresh(&view).await;
+                    view = self.ready_view().await?;
+                    // A replica that failed a read is not asked again for it.
+                    let primary_only = !matches!(e, Error::Server(_));
+                    node = self.pick(&view, slot, &meta, primary_only).ok();
+                }
+                None => return Err(e),
+            }
         }
-        t.assign(slot, node);
-        *lock = Arc::new(t);
+    }
+
+    /// One request on one node's connection; with `asking`, `ASKING` goes first in the
+    /// same write and its reply is dropped.
+    async fn request(
+        &self,
+        client: &Client,
+        c: &Cmd,
+        meta: Meta,
+        asking: bool,
+    ) -> Result<Frame, Error> {
+        if !asking {
+            return client
+                .request(c.encode(), 1, meta, c.timeout_override())
+                .await;
+        }
+        let mut bytes = BytesMut::new();
+        cmd("ASKING").encode_into(&mut bytes);
+        c.encode_into(&mut bytes);
+        let reply = client
+            .request(bytes.freeze(), 2, meta, c.timeout_override())
+            .await?;
+        Ok(match reply {
+            Frame::Array(mut v) if v.len() == 2 => v.pop().unwrap_or(Frame::Null),
+            other => other,
+        })
+    }
+
+    /// A keyless command with no policy: any primary; retried elsewhere when its node is
+    /// unreachable and it certainly did not run.
+    async fn send_keyless(&self, c: &Cmd, meta: Meta) -> Result<Frame, Error> {
+        let max = self.inner.opts.max_redirects;
+        let mut view = self.ready_view().await?;
+        let mut attempt = 0;
+        loop {
+            let node = self.any_primary(&view)?;
+            let client = self.client(&view, &node).await?;
+            match self.request(&client, c, meta, false).await {
+                Err(e)
+                    if attempt < max
+                        && e.is_connection_error()
+                        && (did_not_run(&e) || meta.resend_safe) =>
+                {
+                    attempt += 1;
+                    self.inner.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff(attempt)).await;
+                    self.refresh(&view).await;
+                    view = self.ready_view().await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A multi-key command cut by slot; the parts run at once.
+    async fn send_split(&self, c: &Cmd, response: Response) -> Result<Frame, Error> {
+        let Some(parts) = fanout::split(c) else {
+            return Err(crossslot());
+        };
+        self.inner.fanouts.fetch_add(1, Ordering::Relaxed);
+        let keys = parts.iter().map(|p| p.keys.len()).sum();
+        let mut running = tokio::task::JoinSet::new();
+        for (i, part) in parts.iter().enumerate() {
+            let me = self.clone();
+            let (cmd, slot) = (part.cmd.clone(), part.slot);
+            running.spawn(async move {
+                let meta = cmd.meta();
+                (i, me.send_to_slot(&cmd, meta, slot).await)
+            });
+        }
+        let mut replies: Vec<Option<Frame>> = vec![None; parts.len()];
+        let mut first_error = None;
+        while let Some(done) = running.join_next().await {
+            match done {
+                Ok((i, Ok(f))) => replies[i] = Some(f),
+                Ok((_, Err(e))) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(Error::Protocol(format!("split command: {e}")));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let replies = replies
+            .into_iter()
+            .map(|r| r.unwrap_or(Frame::Null))
+            .collect();
+        fanout::merge_parts(response, &parts, replies, keys)
+    }
+
+    /// A keyless command to every primary (or every node), replies aggregated.
+    async fn send_to_all(
+        &self,
+        c: &Cmd,
+        response: Response,
+        replicas_too: bool,
+    ) -> Result<Frame, Error> {
+        let view = self.ready_view().await?;
+        let nodes: Vec<String> = if replicas_too {
+            view.topology.nodes().map(str::to_string).collect()
+        } else {
+            view.topology.primaries().map(str::to_string).collect()
+        };
+        if nodes.is_empty() {
+            return Err(clusterdown());
+        }
+        self.inner.fanouts.fetch_add(1, Ordering::Relaxed);
+        let meta = c.meta();
+        let mut running = tokio::task::JoinSet::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let client = self.client(&view, node).await?;
+            let bytes = c.encode();
+            let timeout = c.timeout_override();
+            running.spawn(async move { (i, client.request(bytes, 1, meta, timeout).await) });
+        }
+        let mut replies: Vec<Option<Result<Frame, Error>>> = vec![None; nodes.len()];
+        while let Some(done) = running.join_next().await {
+            match done {
+                Ok((i, r)) => replies[i] = Some(r),
+                Err(e) => return Err(Error::Protocol(format!("fan-out: {e}"))),
+            }
+        }
+        let replies = nodes
+            .into_iter()
+            .zip(replies)
+            .map(|(n, r)| (n, r.unwrap_or(Err(Error::Protocol("no reply".into())))))
+            .collect();
+        fanout::merge_nodes(response, replies)
+    }
+
+    /// SCAN over the whole cluster: the cursor names a primary (in the map's order) and
+    /// that node's own cursor; each call scans one node.
+    async fn scan(&self, c: &Cmd) -> Result<Frame, Error> {
+        let view = self.ready_view().await?;
+        let primaries: Vec<String> = view.topology.primaries().map(str::to_string).collect();
+        let args: Vec<&[u8]> = c.args().collect();
+        let Some((node, cursor)) = args.get(1).and_then(|a| fanout::scan_cursor(a)) else {
+            // Not a cursor Redis would take: let a node say so in its words.
+            return self.send_keyless(c, c.meta()).await;
+        };
+        let Some(addr) = primaries.get(node) else {
+            return Err(Error::Server(ServerError::from_bytes(
+                b"ERR invalid cursor",
+            )));
+        };
+        let cursor = cursor.to_string();
+        let mut node_args = args.clone();
+        node_args[1] = cursor.as_bytes();
+        let node_cmd = Cmd::from_args(node_args, c);
+        let client = self.client(&view, addr).await?;
+        let reply = self
+            .request(&client, &node_cmd, node_cmd.meta(), false)
+            .await?;
+        let Frame::Array(mut items) = reply else {
+            return match reply {
+                Frame::Error(e) => Err(Error::Server(ServerError::from_bytes(&e))),
+                other => Err(Error::Protocol(format!(
+                    "unexpected SCAN reply: {}",
+                    crate::reply::describe(&other)
+                ))),
+            };
+        };
+        let next = items
+            .first()
+            .and_then(|f| f.as_bytes())
+            .and_then(|b| std::str::from_utf8(b).ok()?.parse::<u64>().ok())
+            .ok_or_else(|| Error::Protocol("unexpected SCAN cursor".into()))?;
+        let cursor = fanout::next_scan_cursor(node, primaries.len(), next)?;
+        items[0] = Frame::Bulk(cursor.to_string().into());
+        Ok(Frame::Array(items))
     }
 
     /// Sends a command and converts its reply.
     pub async fn query<T: FromReply>(&self, c: Cmd) -> Result<T, Error> {
         T::from_reply(self.send(&c).await?)
     }
-}
 
-fn backoff(attempt: usize) -> Duration {
-    Duration::from_millis(20 * (1 << attempt.min(5)) as u64)
-}
-
-/// The field `name` of a RESP3 map or a RESP2 flat array of pairs.
-fn field<'a>(entry: &'a Frame, name: &str) -> Option<&'a Frame> {
-    let pairs: Vec<(&Frame, &Frame)> = match entry {
-        Frame::Map(m) => m.iter().map(|(k, v)| (k, v)).collect(),
-        Frame::Array(a) => a
-            .chunks(2)
-            .filter_map(|p| Some((&p[0], p.get(1)?)))
-            .collect(),
-        _ => return None,
-    };
-    pairs
-        .into_iter()
-        .find(|(k, _)| k.as_bytes() == Some(name.as_bytes()))
-        .map(|(_, v)| v)
-}
-
-fn int(f: &Frame) -> Option<i64> {
-    match f {
-        Frame::Integer(n) => Some(*n),
-        other => std::str::from_utf8(other.as_bytes()?).ok()?.parse().ok(),
+    /// A pipeline: its commands are sent to their nodes (one write per node) and the
+    /// replies returned in the order of the commands.
+    pub fn pipeline(&self) -> ClusterPipeline {
+        ClusterPipeline::new(self.clone())
     }
-}
-
-fn text(f: &Frame) -> Option<String> {
-    f.as_bytes()
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-}
-
-/// A node's address from what the map says of it; an empty or `?` host is the one the
-/// map was asked of (Redis's convention for "the address you reached me at").
-fn address(host: Option<String>, port: Option<i64>, asked: &str) -> Option<String> {
-    let port = u16::try_from(port?).ok()?;
-    let host = match host.filter(|h| !h.is_empty() && h != "?") {
-        Some(h) => h,
-        None => split_node(asked)?.0,
-    };
-    Some(node_name(&host, port))
-}
-
-fn malformed(what: &str) -> Error {
-    Error::Protocol(format!("unexpected {what} reply"))
-}
-
-/// CLUSTER SHARDS: per shard, its slot ranges and its nodes (the primary has role
-/// `master`).
-fn shards_topology(reply: Frame, asked: &str) -> Result<Topology, Error> {
-    let Frame::Array(shards) = reply else {
-        return Err(malformed("CLUSTER SHARDS"));
-    };
-    let mut t = Topology {
-        nodes: Vec::new(),
-        slots: vec![None; SLOTS],
-    };
-    for shard in &shards {
-        let (Some(Frame::Array(ranges)), Some(Frame::Array(nodes))) =
-            (field(shard, "slots"), field(shard, "nodes"))
-        else {
-            return Err(malformed("CLUSTER SHARDS"));
-        };
-        let primary = nodes.iter().find(|n| {
-            field(n, "role").and_then(text).as_deref() == Some("master")
-                && field(n, "health").and_then(text).as_deref() != Some("fail")
-        });
-        let Some(primary) = primary else { continue };
-        let host = field(primary, "endpoint")
-            .and_then(text)
-            .or_else(|| field(primary, "ip").and_then(text));
-        let port = field(primary, "port").and_then(int);
-        let Some(node) = address(host, port, asked) else {
-            return Err(malformed("CLUSTER SHARDS"));
-        };
-        for range in ranges.chunks(2) {
-            let (Some(start), Some(end)) = (int(&range[0]), range.get(1).and_then(int)) else {
-                return Err(malformed("CLUSTER SHARDS"));
-            };
-            for slot in start.max(0)..=end.min(SLOTS as i64 - 1) {
-                t.assign(slot as u16, &node);
-            }
-        }
-    }
-    Ok(t)
-}
-
-/// CLUSTER SLOTS: per range, start, end, then the primary `[host, port, id, ...]`.
-fn slots_topology(reply: Frame, asked: &str) -> Result<Topology, Error> {
-    let Frame::Array(ranges) = reply else {
-        return Err(malformed("CLUSTER SLOTS"));
-    };
-    let mut t = Topology {
-        nodes: Vec::new(),
-        slots: vec![None; SLOTS],
-    };
-    for range in &ranges {
-        let Frame::Array(items) = range else {
-            return Err(malformed("CLUSTER SLOTS"));
-        };
-        let (Some(start), Some(end), Some(Frame::Array(primary))) = (
-            items.first().and_then(int),
-            items.get(1).and_then(int),
-            items.get(2),
-        ) else {
-            return Err(malformed("CLUSTER SLOTS"));
-        };
-        let host = primary.first().and_then(text);
-        let port = primary.get(1).and_then(int);
-        let Some(node) = address(host, port, asked) else {
-            return Err(malformed("CLUSTER SLOTS"));
-        };
-        for slot in start.max(0)..=end.min(SLOTS as i64 - 1) {
-            t.assign(slot as u16, &node);
-        }
-    }
-    Ok(t)
 }
 
 impl crate::Commands for ClusterClient {
@@ -551,7 +664,7 @@ impl crate::Commands for ClusterClient {
     }
 
     fn command_timeout(&self) -> Option<Duration> {
-        self.inner.base.command_timeout
+        self.inner.command_timeout
     }
 }
 
@@ -559,43 +672,26 @@ impl crate::Commands for ClusterClient {
 mod tests {
     use super::*;
 
-    fn bulk(s: &str) -> Frame {
-        Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
-    }
-
     #[test]
     fn redirections_are_read_from_error_replies() {
         let moved = ServerError::from_bytes(b"MOVED 3999 127.0.0.1:6381");
         assert!(matches!(steer(&moved), Some(Steer::Moved(3999, n)) if n == "127.0.0.1:6381"));
         let ask = ServerError::from_bytes(b"ASK 1 [::1]:7000");
         assert!(matches!(steer(&ask), Some(Steer::Ask(n)) if n == "[::1]:7000"));
-        assert!(matches!(
-            steer(&ServerError::from_bytes(
-                b"TRYAGAIN Multiple keys request during rehashing of slot"
-            )),
-            Some(Steer::Retry)
-        ));
+        for retry in [
+            &b"TRYAGAIN Multiple keys request during rehashing of slot"[..],
+            b"CLUSTERDOWN The cluster is down",
+            b"READONLY You can't write against a read only replica.",
+        ] {
+            assert!(matches!(
+                steer(&ServerError::from_bytes(retry)),
+                Some(Steer::Retry)
+            ));
+        }
         assert!(steer(&ServerError::from_bytes(b"ERR wrong")).is_none());
-        assert_eq!(split_node("[::1]:7000"), Some(("::1".into(), 7000)));
-    }
-
-    #[test]
-    fn cluster_slots_makes_a_map() {
-        let reply = Frame::Array(vec![
-            Frame::Array(vec![
-                Frame::Integer(0),
-                Frame::Integer(5460),
-                Frame::Array(vec![bulk("127.0.0.1"), Frame::Integer(7000), bulk("id")]),
-            ]),
-            Frame::Array(vec![
-                Frame::Integer(5461),
-                Frame::Integer(16383),
-                Frame::Array(vec![bulk(""), Frame::Integer(7001), bulk("id2")]),
-            ]),
-        ]);
-        let t = slots_topology(reply, "10.0.0.9:7001").unwrap();
-        assert_eq!(t.node_of(0), Some("127.0.0.1:7000"));
-        assert_eq!(t.node_of(5461), Some("10.0.0.9:7001"));
-        assert_eq!(t.nodes.len(), 2);
+        assert_eq!(
+            topology::split_node("[::1]:7000"),
+            Some(("::1".into(), 7000))
+        );
     }
 }

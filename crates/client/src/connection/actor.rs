@@ -356,6 +356,14 @@ impl Actor {
         }
         match &mut self.conn {
             Conn::Ready(io) => io.enqueue(req),
+            Conn::Reconnecting(_) if !self.cfg.queue_while_reconnecting => {
+                let _ = req.tx.send(Err(self.lost_error()));
+            }
+            Conn::Resolving(a) | Conn::Connecting(a) | Conn::Handshaking(a)
+                if a.retry.is_some() && !self.cfg.queue_while_reconnecting =>
+            {
+                let _ = req.tx.send(Err(self.lost_error()));
+            }
             Conn::Resolving(_)
             | Conn::Connecting(_)
             | Conn::Handshaking(_)
@@ -383,7 +391,9 @@ impl Actor {
     }
 
     /// What a command or connect() gets once a connection that is not re-established
-    /// was lost.
+    /// was lost, and what a command gets, without waiting, while one is re-established
+    /// with `Config::queue_while_reconnecting` off: certainly not run, and why the
+    /// connection went.
     fn lost_error(&self) -> Error {
         Error::ConnectionLost {
             sent: Sent::No,
@@ -592,7 +602,11 @@ impl Actor {
             let may_resend = sent == Sent::No
                 || ((p.req.meta.resend_safe || self.cfg.retry_writes)
                     && p.req.retries < self.cfg.max_command_retries);
-            if may_resend && self.shutdown.is_none() && self.mode.reconnect {
+            if may_resend
+                && self.shutdown.is_none()
+                && self.mode.reconnect
+                && self.cfg.queue_while_reconnecting
+            {
                 if sent == Sent::MayHaveRun {
                     p.req.retries += 1;
                     Metrics::inc(&self.metrics.retried);
@@ -616,6 +630,13 @@ impl Actor {
             sent: Sent::No,
             cause: cause.clone(),
         }));
+        self.lost = Some(cause.clone());
+        if !self.cfg.queue_while_reconnecting {
+            let err = self.lost_error();
+            for req in self.waiting.drain(..) {
+                let _ = req.tx.send(Err(err.clone()));
+            }
+        }
         if self.shutdown.is_some() {
             self.set(from, Conn::Closed(CloseReason::Shutdown));
             return;

@@ -180,5 +180,19 @@ pub(crate) async fn handshake(
             return Err((Phase::Tracking, Cause::Server(e)));
         }
     }
+    if cfg.readonly {
+        let r = round_trip(
+            stream,
+            rbuf,
+            &[cmd("READONLY")],
+            Phase::ReadOnly,
+            deadline,
+            started,
+        )
+        .await?;
+        if let Some(e) = server_error(&r[0]) {
+            return Err((Phase::ReadOnly, Cause::Server(e)));
+        }
+    }
     Ok(protocol)
 }
