@@ -528,3 +528,62 @@ pub fn load(state: &mut State, data: &[u8], now: Millis) -> Result<Loaded, (usiz
     }
     Ok(loaded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::keyspace::Value;
+
+    fn state() -> State {
+        let (tx, _) = tokio::sync::watch::channel(false);
+        State::new(ServerConfig::ephemeral().settings, tx)
+    }
+
+    fn saved_bytes() -> Vec<u8> {
+        let mut s = state();
+        s.db(0, 1000).set(b"k", Value::string(b"v"), NO_EXPIRY);
+        s.db(2, 1000).set(b"t", Value::string(b"12"), 5_000_000);
+        let mut out = Vec::new();
+        write_rdb(&s, 1000, &mut out).expect("in memory");
+        out
+    }
+
+    #[test]
+    fn a_saved_file_loads_back_with_its_ttls() {
+        let mut s = state();
+        let loaded = load(&mut s, &saved_bytes(), 1000).expect("loads");
+        assert_eq!((loaded.keys, loaded.expired), (2, 0));
+        assert_eq!(s.db(2, 1000).expire_at(b"t"), Some(5_000_000));
+        // Loaded after the TTL passed: skipped and counted.
+        let mut s = state();
+        let loaded = load(&mut s, &saved_bytes(), 6_000_000).expect("loads");
+        assert_eq!((loaded.keys, loaded.expired), (1, 1));
+    }
+
+    #[test]
+    fn a_bad_file_is_refused_with_the_offset_where_reading_stopped() {
+        let good = saved_bytes();
+        let mut s = state();
+        let (at, why) = load(&mut s, b"RUBBISH0010", 0).expect_err("bad magic");
+        assert_eq!(at, 0, "{why}");
+        let mut flipped = good.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let (at, why) = load(&mut state(), &flipped, 0).expect_err("bad checksum");
+        assert!(why.starts_with("Wrong RDB checksum"), "{why}");
+        assert_eq!(at, good.len() - 8);
+        for cut in [9, 20, good.len() - 9, good.len() - 3] {
+            let (at, _) = load(&mut state(), &good[..cut], 0).expect_err("truncated");
+            assert!(at <= cut, "offset {at} past the end {cut}");
+        }
+        let mut module = good[..9].to_vec();
+        module.push(OPCODE_MODULE_AUX);
+        let (_, why) = load(&mut state(), &module, 0).expect_err("module");
+        assert!(why.contains("module"), "{why}");
+        let mut future = good.clone();
+        future[5..9].copy_from_slice(b"0011");
+        let (_, why) = load(&mut state(), &future, 0).expect_err("version");
+        assert_eq!(why, "Can't handle RDB format version 11");
+    }
+}

@@ -1,0 +1,240 @@
+//! RDB files travel between lockstep and redis-server 7.0 in both directions: a dump.rdb
+//! that redis-server SAVEs (every type and encoding, TTLs, several databases, a function
+//! library) loads into a lockstep started on it with every key, value, encoding and TTL
+//! intact, and a file lockstep SAVEs loads into a redis-server started with `--dir` and
+//! `--dbfilename` pointing at it, with the same data. The real redis-server is required
+//! (set `REDIS_SERVER` to its path if it is not on PATH).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Conn, RedisServer};
+use lockstep_resp::Frame;
+use lockstep_server::{EmbeddedServer, ServerConfig};
+
+const LIBRARY: &str =
+    "#!lua name=rdblib\nredis.register_function('rdbfunc', function(keys, args) return 42 end)";
+
+/// The commands that fill a server: every type and encoding, TTLs, databases 0, 3 and 15.
+fn fill() -> Vec<Vec<String>> {
+    let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    let eval = |script: &str, key: &str| {
+        vec![
+            "EVAL".to_string(),
+            script.to_string(),
+            "1".to_string(),
+            key.to_string(),
+        ]
+    };
+    vec![
+        words("SET int 12345"),
+        words("SET str hello"),
+        eval("redis.call('set',KEYS[1],string.rep('abc',300))", "long"),
+        words("RPUSH list a b 1 2 300"),
+        eval(
+            "for i=1,3000 do redis.call('rpush',KEYS[1],'item'..i) end",
+            "biglist",
+        ),
+        words("HSET hash f v n 1"),
+        eval(
+            "for i=1,800 do redis.call('hset',KEYS[1],'f'..i,i) end",
+            "bighash",
+        ),
+        words("SADD ints 1 2 3 -4"),
+        words("SADD strs a b c"),
+        words("ZADD zs 1 a 2.5 b -inf c"),
+        eval(
+            "for i=1,300 do redis.call('zadd',KEYS[1],i/3,'m'..i) end",
+            "bigzset",
+        ),
+        words("SET ttl v PX 500000"),
+        words("HSET ttlhash a b"),
+        words("PEXPIREAT ttlhash 4102444800000"),
+        words("SELECT 3"),
+        words("SET in3 three"),
+        words("LPUSH list3 x y"),
+        words("SELECT 15"),
+        words("SET in15 fifteen EX 1000"),
+        words("SELECT 0"),
+        vec!["FUNCTION".into(), "LOAD".into(), LIBRARY.into()],
+    ]
+}
+
+fn run(c: &mut Conn, args: &[&[u8]]) -> Frame {
+    c.command_bytes(args)
+}
+
+fn fill_server(c: &mut Conn) {
+    for command in fill() {
+        let args: Vec<&[u8]> = command.iter().map(|w| w.as_bytes()).collect();
+        let reply = run(c, &args);
+        assert!(!matches!(reply, Frame::Error(_)), "{command:?}: {reply:?}");
+    }
+}
+
+fn text(frame: Frame) -> Vec<u8> {
+    match frame {
+        Frame::Bulk(b) | Frame::Simple(b) => b.to_vec(),
+        Frame::Integer(n) => n.to_string().into_bytes(),
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+fn list(frame: Frame) -> Vec<Vec<u8>> {
+    match frame {
+        Frame::Array(items) => items.into_iter().map(text).collect(),
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
+/// Everything a client can see of the data in databases 0..16: per database, each key
+/// (sorted) with its type, encoding, TTL rounded to minutes, and contents (sorted where
+/// the order is the server's own); and what the library's function answers.
+fn everything(c: &mut Conn) -> Vec<(usize, Vec<u8>, Vec<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for db in 0..16 {
+        run(c, &[b"SELECT", db.to_string().as_bytes()]);
+        let mut keys = list(run(c, &[b"KEYS", b"*"]));
+        keys.sort();
+        for k in keys {
+            let t = text(run(c, &[b"TYPE", &k]));
+            let mut facts = vec![
+                t.clone(),
+                text(run(c, &[b"OBJECT", b"ENCODING", &k])),
+                match run(c, &[b"PTTL", &k]) {
+                    Frame::Integer(n) if n > 0 => ((n + 30_000) / 60_000).to_string().into_bytes(),
+                    other => text(other),
+                },
+            ];
+            let mut contents = match &t[..] {
+                b"string" => vec![text(run(c, &[b"GET", &k]))],
+                b"list" => list(run(c, &[b"LRANGE", &k, b"0", b"-1"])),
+                b"hash" => list(run(c, &[b"HGETALL", &k]))
+                    .chunks(2)
+                    .map(|p| p.concat())
+                    .collect(),
+                b"set" => list(run(c, &[b"SMEMBERS", &k])),
+                b"zset" => list(run(c, &[b"ZRANGE", &k, b"0", b"-1", b"WITHSCORES"])),
+                other => panic!("type {other:?}"),
+            };
+            if t == b"hash" || t == b"set" {
+                contents.sort();
+            }
+            facts.extend(contents);
+            out.push((db, k, facts));
+        }
+    }
+    run(c, &[b"SELECT", b"0"]);
+    let answer = text(run(c, &[b"FCALL", b"rdbfunc", b"0"]));
+    out.push((0, b"<fcall rdbfunc>".to_vec(), vec![answer]));
+    out
+}
+
+/// A directory of its own under the temporary one.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lockstep-rdb-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    std::fs::canonicalize(&dir).expect("canonical")
+}
+
+fn lockstep_on(dir: &Path, file: &str) -> EmbeddedServer {
+    let mut config = ServerConfig::ephemeral();
+    config
+        .settings
+        .kept
+        .insert("dir", dir.to_string_lossy().into_owned());
+    config.settings.kept.insert("dbfilename", file.to_string());
+    EmbeddedServer::start(config).expect("lockstep starts on the file")
+}
+
+#[test]
+fn a_dump_rdb_written_by_redis_loads_into_lockstep_with_everything_intact() {
+    let dir = scratch_dir("from-redis");
+    let redis_server = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--dbfilename",
+        "from-redis.rdb",
+    ]);
+    let mut redis = Conn::open(redis_server.addr());
+    fill_server(&mut redis);
+    assert_eq!(text(run(&mut redis, &[b"SAVE"])), b"OK");
+    let expected = everything(&mut redis);
+
+    let ours = lockstep_on(&dir, "from-redis.rdb");
+    let mut lockstep = Conn::open(ours.addr());
+    assert_eq!(everything(&mut lockstep), expected);
+    let info = text(run(&mut lockstep, &[b"INFO", b"persistence"]));
+    let loaded = format!("rdb_last_load_keys_loaded:{}", expected.len() - 1);
+    assert!(
+        String::from_utf8_lossy(&info).contains(&loaded),
+        "INFO persistence should say {loaded}"
+    );
+    drop(ours);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_file_saved_by_lockstep_loads_into_redis_with_the_same_data() {
+    let dir = scratch_dir("from-lockstep");
+    let ours = lockstep_on(&dir, "from-lockstep.rdb");
+    let mut lockstep = Conn::open(ours.addr());
+    fill_server(&mut lockstep);
+    assert_eq!(text(run(&mut lockstep, &[b"SAVE"])), b"OK");
+    let expected = everything(&mut lockstep);
+
+    let redis_server = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--dbfilename",
+        "from-lockstep.rdb",
+    ]);
+    let mut redis = Conn::open(redis_server.addr());
+    assert_eq!(everything(&mut redis), expected);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_background_save_is_a_snapshot_of_the_moment_it_started() {
+    let dir = scratch_dir("bgsave");
+    let ours = lockstep_on(&dir, "bg.rdb");
+    let mut c = Conn::open(ours.addr());
+    run(&mut c, &[b"DEBUG", b"POPULATE", b"200000"]);
+    assert_eq!(
+        text(run(&mut c, &[b"BGSAVE"])),
+        b"Background saving started"
+    );
+    // Writes after the fork are not in the file; other commands are served meanwhile.
+    assert_eq!(text(run(&mut c, &[b"SET", b"after", b"fork"])), b"OK");
+    run(&mut c, &[b"DEL", b"key:0"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let info =
+            String::from_utf8_lossy(&text(run(&mut c, &[b"INFO", b"persistence"]))).into_owned();
+        if info.contains("rdb_bgsave_in_progress:0") {
+            assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "BGSAVE never ended");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let redis_server = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--dbfilename",
+        "bg.rdb",
+    ]);
+    let mut redis = Conn::open(redis_server.addr());
+    // redis-server answers -LOADING until the file is in.
+    let mut size = run(&mut redis, &[b"DBSIZE"]);
+    while matches!(&size, Frame::Error(e) if e.starts_with(b"LOADING")) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        size = run(&mut redis, &[b"DBSIZE"]);
+    }
+    assert_eq!(size, Frame::Integer(200_000));
+    assert_eq!(text(run(&mut redis, &[b"EXISTS", b"after"])), b"0");
+    assert_eq!(text(run(&mut redis, &[b"GET", b"key:0"])), b"value:0");
+    let _ = std::fs::remove_dir_all(&dir);
+}
