@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::blocking::woken_by;
 use crate::command::{handler, CommandError, CommandResult, Ctx, Done, Entry};
 use crate::errors;
-use crate::keyspace::Value;
+use crate::keyspace::{Key, Value};
 use crate::reply::Reply;
 use crate::types::stream::{Group, NodeLimits, StreamId, Trim, LISTPACK_MAX_SIZE};
 use crate::types::StreamValue;
@@ -569,7 +569,9 @@ fn xsetid(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if !max_deleted.is_zero() {
         stream.max_deleted_id = max_deleted;
     }
-    stream.changed(1, "xsetid");
+    // Redis 7.0 signals no key change for XSETID (WATCH does not see it).
+    stream.notify("xsetid");
+    stream.unchanged();
     drop(stream);
     ctx.out.ok();
     Ok(Done)
@@ -615,9 +617,6 @@ fn read_streams(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CommandResul
                 .ok_or_else(|| CommandError::from(errors::TIMEOUT_NOT_INTEGER))?;
             if ms < 0 {
                 return Err(errors::TIMEOUT_NEGATIVE.into());
-            }
-            if ms > 0 && ms > i64::MAX - crate::state::unix_millis() {
-                return Err("ERR timeout is out of range".into());
             }
             timeout = Some(ms);
         } else if o.eq_ignore_ascii_case(b"count") && more > 0 {
@@ -738,7 +737,9 @@ fn read_streams(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CommandResul
         ctx.out.null_array();
         return Ok(Done);
     };
-    let deadline = (ms > 0).then(|| Instant::now() + Duration::from_millis(ms as u64));
+    // Far enough to be forever for any timer, and no overflow of `Instant`.
+    let ms = (ms as u64).min(100 * 365 * 86_400_000);
+    let deadline = (ms > 0).then(|| Instant::now() + Duration::from_millis(ms));
     let mut outcome = ctx.block(keys, deadline, is_stream)?;
     if let crate::command::Outcome::Block(block) = &mut outcome {
         block.wake_on_every_write = group.is_some();
@@ -924,6 +925,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     }
     let mut mkstream = false;
     let mut entries_read: Option<u64> = None;
+    let mut exists = false;
     if argv.len() >= 4 {
         if is("create") && argv.len() >= 5 {
             let mut i = 5;
@@ -941,7 +943,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         }
         let key = argv[2];
         let name = argv[3];
-        let exists = match ctx.db().peek(key) {
+        exists = match ctx.db().peek(key) {
             None => false,
             Some(e) if is_stream(&e.value) => true,
             Some(_) => return Err(errors::WRONGTYPE.into()),
@@ -969,7 +971,13 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         };
         let mut stream = ctx.write_or_create::<StreamValue>(key, new_stream)?;
         if stream.create_group(name, Group::new(id, entries_read)) {
-            stream.changed(1, "xgroup-create");
+            // Group changes are not key changes to WATCH (Redis signals none), except
+            // the stream MKSTREAM makes.
+            if !exists {
+                stream.touched();
+            }
+            stream.notify("xgroup-create");
+            stream.unchanged();
             drop(stream);
             ctx.out.ok();
             return Ok(Done);
@@ -1006,7 +1014,8 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             group.last_id = id;
             group.entries_read = read;
         }
-        stream.changed(1, "xgroup-setid");
+        stream.notify("xgroup-setid");
+        stream.unchanged();
         drop(stream);
         ctx.out.ok();
         return Ok(Done);
@@ -1015,9 +1024,17 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         let (key, name) = (argv[2], argv[3]);
         let mut stream = ctx.write::<StreamValue>(key)?.ok_or_else(syntax)?;
         let destroyed = stream.destroy_group(name);
-        // Readers blocked on the group are woken to get NOGROUP.
-        stream.changed(destroyed as u64, "xgroup-destroy");
+        if destroyed {
+            stream.notify("xgroup-destroy");
+        }
+        stream.unchanged();
         drop(stream);
+        if destroyed {
+            // Its blocked readers are woken to get NOGROUP (Redis's signalKeyAsReady,
+            // which WATCH does not see).
+            let db = ctx.client.db;
+            ctx.state.blocked.key_written(db, Key::from_slice(key));
+        }
         ctx.out.int(destroyed as i64);
         return Ok(Done);
     }

@@ -332,6 +332,53 @@ impl Node {
     }
 }
 
+/// One node, read-only (see `StreamValue::nodes`).
+#[derive(Clone, Copy, Debug)]
+pub struct NodeView<'a> {
+    pub master_id: StreamId,
+    node: &'a Node,
+}
+
+/// One entry of a node as stored.
+#[derive(Clone, Copy, Debug)]
+pub struct StoredEntry<'a> {
+    pub entry: Entry<'a>,
+    /// Marked deleted (XDEL, exact trimming), still in its node.
+    pub deleted: bool,
+    /// Stored with the node's master fields (Redis's SAMEFIELDS flag).
+    pub same_fields: bool,
+}
+
+impl<'a> NodeView<'a> {
+    pub fn live(&self) -> u64 {
+        self.node.live as u64
+    }
+
+    pub fn deleted(&self) -> u64 {
+        self.node.deleted as u64
+    }
+
+    /// The master fields (the fields of the node's first entry).
+    pub fn master_fields(&self) -> Vec<&'a [u8]> {
+        let data: &'a [u8] = &self.node.data;
+        let (n, mut at, _) = self.node.master();
+        (0..n).map(|_| get_bytes(data, &mut at)).collect()
+    }
+
+    /// Every entry, deleted ones included, in id order.
+    pub fn entries(&self) -> Vec<StoredEntry<'a>> {
+        let node: &'a Node = self.node;
+        node.slots(self.master_id)
+            .iter()
+            .map(|slot| StoredEntry {
+                entry: node.entry(slot),
+                deleted: slot.flags & FLAG_DELETED != 0,
+                same_fields: slot.flags & FLAG_SAMEFIELDS != 0,
+            })
+            .collect()
+    }
+}
+
 /// A pending entry of a group: delivered to `consumer`, not acknowledged yet.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pending {
@@ -652,6 +699,16 @@ impl StreamValue {
         }
     }
 
+    /// Every node as it is stored, for serialization that keeps Redis's layout (RDB's
+    /// listpacks): its master id and fields, its live and deleted counts, and each entry
+    /// with its flags, deleted ones included.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeView<'_>> {
+        self.nodes.iter().map(|(master, node)| NodeView {
+            master_id: *master,
+            node,
+        })
+    }
+
     /// Every live entry, in id order, as `f` sees it (for serialization).
     pub fn entries(&self, mut f: impl FnMut(Entry<'_>)) {
         self.range(StreamId::MIN, StreamId::MAX, false, |e| {
@@ -928,6 +985,33 @@ mod tests {
             ids.len() < 4
         });
         assert_eq!(ids, vec![10, 9, 8, 7]);
+    }
+
+    #[test]
+    fn nodes_show_deleted_entries_and_master_fields_for_serialization() {
+        let mut s = StreamValue::new();
+        let limits = NodeLimits::default();
+        s.append(StreamId::new(1, 0), &[b"a", b"1", b"b", b"2"], limits);
+        s.append(StreamId::new(2, 0), &[b"a", b"3", b"b", b"4"], limits);
+        s.append(StreamId::new(3, 0), &[b"c", b"5"], limits);
+        assert!(s.delete(StreamId::new(2, 0)));
+        let nodes: Vec<_> = s.nodes().collect();
+        assert_eq!(nodes.len(), 1);
+        let node = nodes[0];
+        assert_eq!(
+            (node.master_id, node.live(), node.deleted()),
+            (StreamId::new(1, 0), 2, 1)
+        );
+        assert_eq!(node.master_fields(), vec![&b"a"[..], &b"b"[..]]);
+        let flags: Vec<_> = node
+            .entries()
+            .iter()
+            .map(|e| (e.entry.id.ms, e.deleted, e.same_fields))
+            .collect();
+        assert_eq!(
+            flags,
+            vec![(1, false, true), (2, true, true), (3, false, false)]
+        );
     }
 
     #[test]
