@@ -6,17 +6,13 @@
 //! `hash-max-listpack-value`. Past either limit it becomes a `hashtable` for good, as in
 //! Redis (a hash never converts back).
 
-use std::hash::{BuildHasher, Hash};
-
-use hashbrown::HashTable;
-use indexmap::{IndexMap, IndexSet};
-
 use super::pack::Pack;
+use super::table::{Keyed, ThinTable};
 use super::thin::ThinBytes;
 
 /// A field and its value in one allocation behind a thin pointer: the field's length, the
 /// field, the value.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Pair(ThinBytes);
 
 impl Pair {
@@ -56,136 +52,21 @@ impl Pair {
     }
 }
 
-/// A table of fields: pairs in a vector (insertion order, removal by swapping the last
-/// one in), found through a hash table of their positions, so that random picks
-/// (HRANDFIELD) and HSCAN go by position in O(1). A field costs its pair's allocation, 8
-/// bytes of vector and about 5 bytes of index per slot: no copy of the hash, no separate
-/// allocation for field and value.
-#[derive(Clone, Default)]
-pub struct FieldTable {
-    hasher: hashbrown::DefaultHashBuilder,
-    index: HashTable<u32>,
-    pairs: Vec<Pair>,
-}
+/// A table of fields: the pairs, each one allocation (`table::ThinTable`).
+pub type FieldTable = ThinTable<Pair>;
 
-impl FieldTable {
-    pub fn with_capacity(n: usize) -> FieldTable {
-        FieldTable {
-            hasher: Default::default(),
-            index: HashTable::with_capacity(n),
-            pairs: Vec::with_capacity(n),
-        }
+impl Keyed for Pair {
+    fn key(&self) -> &[u8] {
+        self.field()
     }
-
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
-    /// Slots of the index.
-    pub fn capacity(&self) -> usize {
-        self.index.capacity()
-    }
-
-    fn position(&self, field: &[u8]) -> Option<usize> {
-        let hash = self.hasher.hash_one(field);
-        let pairs = &self.pairs;
-        self.index
-            .find(hash, |&i| pairs[i as usize].field() == field)
-            .map(|&i| i as usize)
-    }
-
-    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.position(field).map(|i| self.pairs[i].value())
-    }
-
-    /// Sets `field` to `value`; true when the field is new.
-    pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
-        if let Some(i) = self.position(field) {
-            self.pairs[i] = Pair::new(field, value);
-            return false;
-        }
-        let hash = self.hasher.hash_one(field);
-        let (hasher, pairs) = (&self.hasher, &self.pairs);
-        self.index.insert_unique(hash, pairs.len() as u32, |&i| {
-            hasher.hash_one(pairs[i as usize].field())
-        });
-        self.pairs.push(Pair::new(field, value));
-        true
-    }
-
-    /// Removes `field`, moving the last pair into its place; true when it was there.
-    pub fn swap_remove(&mut self, field: &[u8]) -> bool {
-        let hash = self.hasher.hash_one(field);
-        let pairs = &self.pairs;
-        let Ok(entry) = self
-            .index
-            .find_entry(hash, |&i| pairs[i as usize].field() == field)
-        else {
-            return false;
-        };
-        let (i, _) = entry.remove();
-        let i = i as usize;
-        let last = self.pairs.len() - 1;
-        self.pairs.swap_remove(i);
-        if i < last {
-            let moved = self.hasher.hash_one(self.pairs[i].field());
-            if let Some(slot) = self.index.find_mut(moved, |&p| p as usize == last) {
-                *slot = i as u32;
-            }
-        }
-        true
-    }
-
-    /// The pair at position `i`.
-    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        self.pairs.get(i).map(Pair::split)
-    }
-
-    pub fn iter(&self) -> std::slice::Iter<'_, Pair> {
-        self.pairs.iter()
-    }
-
-    /// Bytes of the vector, the index and (estimated from a sample) the pairs.
-    fn memory_usage(&self) -> usize {
-        let sample: usize = self.pairs.iter().take(5).map(|p| p.0.allocated()).sum();
-        let per_pair = sample.checked_div(self.pairs.len().min(5)).unwrap_or(0);
-        self.pairs.capacity() * (8 + per_pair) + self.index.capacity() * 8 / 7 * 5
+    fn allocated(&self) -> usize {
+        self.0.allocated()
     }
 }
 
-impl PartialEq for FieldTable {
-    fn eq(&self, other: &FieldTable) -> bool {
-        self.len() == other.len()
-            && self
-                .pairs
-                .iter()
-                .all(|p| other.get(p.field()) == Some(p.value()))
-    }
-}
-
-impl std::fmt::Debug for FieldTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.pairs.iter().map(|p| {
-                let (k, v) = p.split();
-                (String::from_utf8_lossy(k), String::from_utf8_lossy(v))
-            }))
-            .finish()
-    }
-}
-
-impl SparseTable for FieldTable {
+impl<T: Keyed> SparseTable for ThinTable<T> {
     fn shrink_if_sparse(&mut self) {
-        let (len, hasher, pairs) = (self.pairs.len(), &self.hasher, &mut self.pairs);
-        shrink_after_delete(len, self.index.capacity(), |n| {
-            pairs.shrink_to(n);
-            self.index
-                .shrink_to(n, |&i| hasher.hash_one(pairs[i as usize].field()));
-        });
+        ThinTable::shrink_if_sparse(self);
     }
 }
 
@@ -251,7 +132,7 @@ impl HashValue {
                 let (_, value_at) = p.entry_at(at);
                 Some(p.entry_at(value_at).0)
             }
-            HashValue::Table(t) => t.get(field),
+            HashValue::Table(t) => t.get(field).map(Pair::value),
         }
     }
 
@@ -292,7 +173,7 @@ impl HashValue {
                 }
                 inserted
             }
-            HashValue::Table(t) => t.insert(field, value),
+            HashValue::Table(t) => t.upsert(Pair::new(field, value)),
         }
     }
 
@@ -353,7 +234,7 @@ impl HashValue {
             HashValue::Table(t) => {
                 let (positions, next) = scan_positions(t.len(), cursor, count);
                 for i in positions {
-                    if let Some((f, v)) = t.get_index(i) {
+                    if let Some((f, v)) = t.get_index(i).map(Pair::split) {
                         visit(f, v);
                     }
                 }
@@ -367,7 +248,7 @@ impl HashValue {
             let mut table = FieldTable::with_capacity(p.len() / 2);
             let mut it = p.iter();
             while let (Some((_, f)), Some((_, v))) = (it.next(), it.next()) {
-                table.insert(f, v);
+                table.upsert(Pair::new(f, v));
             }
             *self = HashValue::Table(Box::new(table));
         }
@@ -416,7 +297,7 @@ impl<'a> ByPosition<'a> {
     pub fn get(&self, i: usize) -> Option<(&'a [u8], &'a [u8])> {
         match self {
             ByPosition::Pack(pairs) => pairs.get(i).copied(),
-            ByPosition::Table(t) => t.get_index(i),
+            ByPosition::Table(t) => t.get_index(i).map(Pair::split),
         }
     }
 }
@@ -444,32 +325,11 @@ pub(super) fn scan_positions(
     )
 }
 
-/// Gives back most of a table that a delete left mostly empty (more than 64 slots, fewer
-/// than one in eight of them used): Redis resizes its dicts after deletes, and a hash, set
-/// or sorted set that shrank should not keep its peak allocation. `shrink_to` shrinks the
-/// table to the capacity given.
-fn shrink_after_delete(len: usize, capacity: usize, shrink_to: impl FnOnce(usize)) {
-    if capacity > 64 && len < capacity / 8 {
-        shrink_to(len * 2);
-    }
-}
-
 /// A table of a hash, set or sorted set, which a delete may leave mostly empty.
 pub(super) trait SparseTable {
-    /// `shrink_after_delete` for this table.
+    /// Gives back most of the table when removals left it mostly empty (Redis resizes
+    /// its dicts after deletes: a collection that shrank should not keep its peak).
     fn shrink_if_sparse(&mut self);
-}
-
-impl<K: Hash + Eq, V, S: BuildHasher> SparseTable for IndexMap<K, V, S> {
-    fn shrink_if_sparse(&mut self) {
-        shrink_after_delete(self.len(), self.capacity(), |n| self.shrink_to(n));
-    }
-}
-
-impl<K: Hash + Eq, S: BuildHasher> SparseTable for IndexSet<K, S> {
-    fn shrink_if_sparse(&mut self) {
-        shrink_after_delete(self.len(), self.capacity(), |n| self.shrink_to(n));
-    }
 }
 
 /// Runs `remove` on `table` and, when it removed something, shrinks the table if that
@@ -502,17 +362,17 @@ mod tests {
                 let field = if f % 7 == 0 { vec![b'f'; 130 + f as usize] } else { format!("field:{f}").into_bytes() };
                 let value = format!("{v}").repeat(1 + v as usize % 50).into_bytes();
                 match op {
-                    0 | 1 => prop_assert_eq!(t.insert(&field, &value), model.insert(field.clone(), value).is_none()),
+                    0 | 1 => prop_assert_eq!(t.upsert(Pair::new(&field, &value)), model.insert(field.clone(), value).is_none()),
                     _ => {
                         prop_assert_eq!(remove_and_shrink(&mut t, |t| t.swap_remove(&field)), model.remove(&field).is_some());
                     }
                 }
                 prop_assert_eq!(t.len(), model.len());
                 for (f, v) in &model {
-                    prop_assert_eq!(t.get(f), Some(&v[..]));
+                    prop_assert_eq!(t.get(f).map(Pair::value), Some(&v[..]));
                 }
                 let by_position: HashMap<Vec<u8>, Vec<u8>> = (0..t.len())
-                    .filter_map(|i| t.get_index(i))
+                    .filter_map(|i| t.get_index(i).map(Pair::split))
                     .map(|(f, v)| (f.to_vec(), v.to_vec()))
                     .collect();
                 prop_assert_eq!(&by_position, &model);

@@ -9,6 +9,7 @@ pub mod list;
 pub mod pack;
 pub mod set;
 pub mod stream;
+pub mod table;
 pub mod thin;
 pub mod zset;
 
@@ -19,7 +20,7 @@ pub use stream::StreamValue;
 pub use zset::{ZsetLimits, ZsetValue};
 
 use crate::config::Config;
-use crate::keyspace::{Sds, Typed};
+use crate::keyspace::Typed;
 
 /// A collection whose members go one by one: hash fields, set and sorted-set members.
 /// HDEL, SREM and ZREM are one algorithm over it (`commands::remove_members`).
@@ -44,26 +45,6 @@ impl Members for ZsetValue {
     fn remove_member(&mut self, member: &[u8]) -> bool {
         self.remove(member)
     }
-}
-
-/// Members looked at to estimate a collection's size, as MEMORY USAGE's default SAMPLES.
-const MEMORY_SAMPLES: usize = 5;
-
-/// Heap bytes of `len` strings estimated from the first few of `sample`: what their
-/// spilled (longer than inline) buffers take, as MEMORY USAGE estimates it in Redis.
-fn sampled_heap<'a>(len: usize, sample: impl Iterator<Item = &'a Sds>) -> usize {
-    let (mut seen, mut bytes) = (0, 0);
-    for s in sample.take(MEMORY_SAMPLES) {
-        seen += 1;
-        bytes += if s.spilled() { s.capacity() } else { 0 };
-    }
-    (bytes * len).checked_div(seen).unwrap_or(0)
-}
-
-/// Bytes a hash table of `capacity` slots of `slot` bytes takes, with its index (one
-/// `usize` and a control byte per bucket, at most 7/8 full).
-fn table_bytes(capacity: usize, slot: usize) -> usize {
-    capacity * slot + capacity * 8 / 7 * (std::mem::size_of::<usize>() + 1)
 }
 
 /// The encoding limits, read per command from `Config`'s typed fields (as Redis reads its

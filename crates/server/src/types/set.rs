@@ -9,14 +9,16 @@
 //! `scan_positions`), the one direction in which swap-removal never moves a member that
 //! is still to be visited into the part already visited.
 
-use indexmap::IndexSet;
 use rand::Rng;
 
-use super::hash::{remove_and_shrink, scan_positions, SparseTable};
+use super::hash::{remove_and_shrink, scan_positions};
+use super::table::ThinTable;
+use super::thin::ThinBytes;
 use crate::keyspace::Sds;
 use crate::util::parse_i64;
 
-pub type MemberTable = IndexSet<Sds, hashbrown::DefaultHashBuilder>;
+/// The members of a `hashtable` set, each one thin allocation (`table::ThinTable`).
+pub type MemberTable = ThinTable<ThinBytes>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SetValue {
@@ -94,7 +96,7 @@ impl SetValue {
             }
         }
         match self {
-            SetValue::Table(t) => t.insert(Sds::from_slice(member)),
+            SetValue::Table(t) => t.upsert(ThinBytes::from_parts(&[member])),
             SetValue::Intset(_) => false,
         }
     }
@@ -120,7 +122,11 @@ impl SetValue {
                     true
                 }
             },
-            SetValue::Table(t) => t.insert(Member::Int(n).to_sds()),
+            SetValue::Table(t) => {
+                let mut text = itoa::Buffer::new();
+                let member = text.format(n).as_bytes();
+                t.upsert(ThinBytes::from_parts(&[member]))
+            }
         }
     }
 
@@ -165,10 +171,7 @@ impl SetValue {
         std::mem::size_of::<Self>()
             + match self {
                 SetValue::Intset(v) => v.capacity() * 8,
-                SetValue::Table(t) => {
-                    super::table_bytes(t.capacity(), 8 + std::mem::size_of::<Sds>())
-                        + super::sampled_heap(t.len(), t.iter())
-                }
+                SetValue::Table(t) => t.memory_usage(),
             }
     }
 
@@ -178,17 +181,19 @@ impl SetValue {
             SetValue::Intset(v) => (Some(v.iter()), None),
             SetValue::Table(t) => (None, Some(t.iter())),
         };
-        ints.into_iter()
-            .flatten()
-            .map(|&n| Member::Int(n))
-            .chain(table.into_iter().flatten().map(|m| Member::Bytes(m)))
+        ints.into_iter().flatten().map(|&n| Member::Int(n)).chain(
+            table
+                .into_iter()
+                .flatten()
+                .map(|m| Member::Bytes(m.as_slice())),
+        )
     }
 
     /// The member at position `i` (`i < len()`), for random picks.
     pub fn at(&self, i: usize) -> Option<Member<'_>> {
         match self {
             SetValue::Intset(v) => v.get(i).map(|&n| Member::Int(n)),
-            SetValue::Table(t) => t.get_index(i).map(|m| Member::Bytes(m)),
+            SetValue::Table(t) => t.get_index(i).map(|m| Member::Bytes(m.as_slice())),
         }
     }
 
@@ -214,7 +219,7 @@ impl SetValue {
             SetValue::Table(t) => {
                 let member = t.swap_remove_index(i);
                 t.shrink_if_sparse();
-                member
+                member.map(|m| Sds::from_slice(m.as_slice()))
             }
         }
     }
@@ -232,7 +237,7 @@ impl SetValue {
                 let (positions, next) = scan_positions(t.len(), cursor, count);
                 for i in positions {
                     if let Some(m) = t.get_index(i) {
-                        visit(Member::Bytes(m));
+                        visit(Member::Bytes(m.as_slice()));
                     }
                 }
                 next
@@ -245,7 +250,7 @@ impl SetValue {
         match self {
             SetValue::Intset(v) => v.retain(|&n| keep(Member::Int(n))),
             SetValue::Table(t) => {
-                t.retain(|m| keep(Member::Bytes(m)));
+                t.retain(|m| keep(Member::Bytes(m.as_slice())));
                 t.shrink_if_sparse();
             }
         }
@@ -253,9 +258,10 @@ impl SetValue {
 
     fn convert(&mut self) {
         if let SetValue::Intset(v) = self {
-            let mut table = MemberTable::with_capacity_and_hasher(v.len() + 1, Default::default());
+            let mut table = MemberTable::with_capacity(v.len() + 1);
+            let mut text = itoa::Buffer::new();
             for &n in v.iter() {
-                table.insert(Member::Int(n).to_sds());
+                table.upsert(ThinBytes::from_parts(&[text.format(n).as_bytes()]));
             }
             *self = SetValue::Table(Box::new(table));
         }

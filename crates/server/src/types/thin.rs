@@ -105,6 +105,12 @@ impl Clone for ThinBytes {
     }
 }
 
+impl PartialEq for ThinBytes {
+    fn eq(&self, other: &ThinBytes) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
 impl std::fmt::Debug for ThinBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
