@@ -332,39 +332,16 @@ impl RedisCluster {
         }
     }
 
-    /// The slot ranges the node on `port` serves.
     fn slots_of(&self, port: u16) -> Vec<(u16, u16)> {
-        let nodes = self.cli(port, &["CLUSTER", "NODES"]);
-        let me = nodes.lines().find(|l| l.contains("myself")).unwrap_or("");
-        me.split_ascii_whitespace()
-            .skip(8)
-            .filter_map(|r| {
-                let (a, b) = r.split_once('-').unwrap_or((r, r));
-                Some((a.parse().ok()?, b.parse().ok()?))
-            })
-            .collect()
+        slots_of(port)
     }
 
-    /// The port of the primary that serves `slot`.
     fn primary_of(&self, slot: u16) -> u16 {
-        self.ports
-            .iter()
-            .copied()
-            .find(|p| {
-                self.cli(*p, &["CLUSTER", "NODES"])
-                    .lines()
-                    .any(|l| l.contains("myself") && l.contains("master") && serves(l, slot))
-            })
-            .unwrap()
+        primary_of(&self.ports, slot)
     }
 
     fn cli(&self, port: u16, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        cli(port, args)
     }
 
     fn wait_for(&self, port: u16, args: &[&str], expect: &str) {
@@ -598,11 +575,25 @@ async fn redis_cluster_failover_under_load_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_reshard_under_load_shows_callers_no_error() {
     let redis = RedisCluster::start();
-    let c = client_for(&redis.addrs());
+    reshard_under_load(&redis.addrs()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockstep_cluster_reshard_under_load_shows_callers_no_error() {
+    let cluster = lockstep_server::Cluster::start(lockstep_server::ClusterConfig::ephemeral(3))
+        .await
+        .unwrap();
+    reshard_under_load(&cluster.addrs()).await;
+    cluster.stop().await;
+}
+
+async fn reshard_under_load(addrs: &[SocketAddr]) {
+    let ports: Vec<u16> = addrs.iter().map(|a| a.port()).collect();
+    let c = client_for(addrs);
     c.connect().await.unwrap();
-    let from = redis.primary_of(0);
-    let to = *redis.ports.iter().find(|p| **p != from).unwrap();
-    let id = |p: u16| redis.cli(p, &["CLUSTER", "MYID"]).trim().to_string();
+    let from = primary_of(&ports, 0);
+    let to = *ports.iter().find(|p| **p != from).unwrap();
+    let id = |p: u16| cli(p, &["CLUSTER", "MYID"]).trim().to_string();
     let (from_id, to_id) = (id(from), id(to));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -680,9 +671,46 @@ async fn redis_cluster_reshard_under_load_shows_callers_no_error() {
     );
     assert!(m.moved > 0, "the client followed the slots: {m:?}");
     assert!(
-        redis.slots_of(to).iter().any(|(a, _)| *a == 0),
+        tokio::task::block_in_place(|| slots_of(to))
+            .iter()
+            .any(|(a, _)| *a == 0),
         "slot 0 moved"
     );
+}
+
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The slot ranges the node on `port` serves.
+fn slots_of(port: u16) -> Vec<(u16, u16)> {
+    let nodes = cli(port, &["CLUSTER", "NODES"]);
+    let me = nodes.lines().find(|l| l.contains("myself")).unwrap_or("");
+    me.split_ascii_whitespace()
+        .skip(8)
+        .filter_map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The port of the primary (among `ports`) that serves `slot`.
+fn primary_of(ports: &[u16], slot: u16) -> u16 {
+    ports
+        .iter()
+        .copied()
+        .find(|p| {
+            cli(*p, &["CLUSTER", "NODES"])
+                .lines()
+                .any(|l| l.contains("myself") && l.contains("master") && serves(l, slot))
+        })
+        .unwrap()
 }
 
 /// A free port whose cluster bus port (10000 above) is free too: the bus port of the
