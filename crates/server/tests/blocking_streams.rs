@@ -419,3 +419,35 @@ fn a_woken_reader_without_count_gets_at_most_a_thousand_entries() {
         vec![Frame::Integer(count as i64)]
     });
 }
+
+#[test]
+fn woken_readers_in_resp3_get_a_map_of_one_stream() {
+    same_as_redis(|addr| {
+        let mut admin = Conn::open(addr);
+        admin.command(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+        let mut plain = Conn::open(addr);
+        plain.command(&["HELLO", "3"]);
+        plain.send(&["XREAD", "BLOCK", "0", "STREAMS", "t", "s", "$", "$"]);
+        wait_blocked(&mut admin, 1);
+        let mut grouped = Conn::open(addr);
+        grouped.command(&["HELLO", "3"]);
+        grouped.send(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ]);
+        wait_blocked(&mut admin, 2);
+        let log = vec![
+            admin.command(&["XADD", "s", "1-1", "f", "v"]),
+            plain.read(),
+            grouped.read(),
+        ];
+        log
+    });
+}
