@@ -502,3 +502,103 @@ fn a_live_reshard_and_rebalance_by_redis_cli_lose_no_write() {
         assert!(!result.check.contains("[ERR]"), "{name}: {}", result.check);
     }
 }
+
+/// The lines of CLUSTER NODES at `addr`.
+fn nodes_at(addr: std::net::SocketAddr) -> Vec<String> {
+    Conn::open(addr)
+        .text(&["CLUSTER", "NODES"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `redis-cli --cluster add-node` (MEET), a reshard from all nodes onto it, a
+/// rebalance that empties the node again (it turns into a replica of the node that took
+/// its last slot, as `cluster-allow-replica-migration` has it) and `del-node` (FORGET on
+/// every other node, then RESET SOFT), with every key kept.
+#[test]
+fn redis_cli_adds_a_node_rebalances_onto_it_and_deletes_it() {
+    let cluster = EmbeddedCluster::start(ClusterConfig::ephemeral(3)).expect("cluster");
+    let extra = EmbeddedCluster::start_alone(ClusterConfig::ephemeral(1)).expect("a node");
+    let seed = cluster.addrs()[0];
+    let new = extra.addrs()[0];
+    let new_id = extra.nodes()[0].id.to_string();
+    let mut router = Router::new(seed);
+    for i in 0..300 {
+        let key = format!("key:{i}");
+        router.run(&["SET", &key, &key]).expect("SET");
+    }
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(args)
+            .output()
+            .expect("these tests need redis-cli");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "redis-cli {args:?}: {text}");
+        text
+    };
+    let seed_s = seed.to_string();
+    let added = cli(&["--cluster", "add-node", &new.to_string(), &seed_s]);
+    assert!(added.contains("[OK] New node added correctly."), "{added}");
+    assert_eq!(nodes_at(new).len(), 4);
+    assert_eq!(nodes_at(seed).len(), 4);
+    // 300 slots onto the new node (a rebalance would move 4096, slow in a debug build).
+    cli(&[
+        "--cluster",
+        "reshard",
+        &seed_s,
+        "--cluster-from",
+        "all",
+        "--cluster-to",
+        &new_id,
+        "--cluster-slots",
+        "300",
+        "--cluster-yes",
+    ]);
+    let check = cli(&["--cluster", "check", &seed_s]);
+    assert!(check.contains("[OK] All nodes agree"), "{check}");
+    let mine = nodes_at(new)
+        .into_iter()
+        .find(|l| l.contains("myself"))
+        .expect("myself");
+    assert!(mine.split(' ').count() > 8, "slots on the new node: {mine}");
+    assert!(Conn::open(new).int(&["DBSIZE"]) > 0);
+    let weight = format!("{new_id}=0");
+    cli(&[
+        "--cluster",
+        "rebalance",
+        &seed_s,
+        "--cluster-weight",
+        &weight,
+        "--cluster-yes",
+    ]);
+    let line = nodes_at(seed)
+        .into_iter()
+        .find(|l| l.starts_with(&new_id))
+        .expect("the new node's line");
+    let cols: Vec<&str> = line.split(' ').collect();
+    assert_eq!(cols[2], "slave", "{line}");
+    assert_eq!(cols.len(), 8, "no slots: {line}");
+    assert_eq!(Conn::open(new).int(&["DBSIZE"]), 0);
+    let deleted = cli(&["--cluster", "del-node", &seed_s, &new_id]);
+    assert!(deleted.contains("CLUSTER RESET SOFT"), "{deleted}");
+    for &addr in &cluster.addrs() {
+        let lines = nodes_at(addr);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines.iter().all(|l| !l.starts_with(&new_id)), "{lines:?}");
+    }
+    let info = Conn::open(new).text(&["CLUSTER", "INFO"]);
+    assert!(info.contains("cluster_known_nodes:1"), "{info}");
+    assert_eq!(nodes_at(new)[0].split(' ').nth(2), Some("myself,master"));
+    let check = cli(&["--cluster", "check", &seed_s]);
+    assert!(check.contains("[OK] All 16384 slots covered."), "{check}");
+    let mut router = Router::new(seed);
+    for i in 0..300 {
+        let key = format!("key:{i}");
+        assert_eq!(
+            router.run(&["GET", &key]),
+            Ok(Frame::Bulk(key.clone().into_bytes().into())),
+            "{key}"
+        );
+    }
+}

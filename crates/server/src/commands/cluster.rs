@@ -888,6 +888,12 @@ fn cluster_reset(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         return Err(errors::RESET_WITH_KEYS.into());
     }
     cluster.reset(hard);
+    // A replica turns into an empty primary.
+    if !primary {
+        for index in 0..ctx.state.dbs.len() {
+            ctx.state.db(index, ctx.now).clear();
+        }
+    }
     ctx.out.ok();
     Ok(Done)
 }
