@@ -13,6 +13,16 @@
 //!
 //! Nothing here runs unless a server was started as a cluster node: standalone servers
 //! have no `ClusterState` and no key index, and pay one `is_some` per keyed command.
+//!
+//! The bus holds what gossip converges to, at once: slot owners, nodes, epochs. What
+//! Redis never gossips stays with each node: the slots it migrates or imports
+//! (`migration`), the slots it gave up with DELSLOTS/FLUSHSLOTS (the others keep it as
+//! their owner), the nodes it forgot (a node leaves the bus when all others forgot it).
+//! CLUSTER MEET joins the buses of two clusters of this process; CLUSTER RESET moves a
+//! node to a bus of its own, leaving its old entry behind as real nodes keep one.
+//! Changes that gossip would spread over a second or two are seen by every node before
+//! its next command, so a converged real cluster and this one answer alike, not the
+//! moments in between.
 
 pub mod embedded;
 pub mod keys;

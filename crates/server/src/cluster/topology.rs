@@ -414,6 +414,68 @@ mod tests {
     }
 
     #[test]
+    fn removing_a_node_unassigns_its_slots_and_shifts_later_owners() {
+        let mut t = Topology::primaries(&addrs(&[7000, 7001, 7002]), 0);
+        t.remove_node(1);
+        assert_eq!(t.nodes.len(), 2);
+        assert_eq!(t.slots.owner(6000), None);
+        assert_eq!(t.owner(16383).map(|n| n.port), Some(7002));
+        assert_eq!(t.owner(0).map(|n| n.port), Some(7000));
+    }
+
+    #[test]
+    fn a_node_sees_the_configuration_without_the_nodes_it_forgot() {
+        let mut t = Topology::primaries(&addrs(&[7000, 7001, 7002]), 0);
+        let me = t.nodes[0].id;
+        assert!(!t.forgot_any(&me));
+        t.nodes[2].forgotten_by.push(me);
+        assert!(t.forgot_any(&me));
+        let seen = t.seen_by(&me);
+        assert_eq!(seen.nodes.len(), 2);
+        assert_eq!(seen.slots.owner(16383), None);
+        assert_eq!(t.seen_by(&t.nodes[1].id).nodes.len(), 3);
+    }
+
+    #[test]
+    fn joining_lone_nodes_takes_their_slots_and_gives_clashing_epochs_new_ones() {
+        let a = Topology::alone(NodeId::random(), addrs(&[7000])[0], 0);
+        let mut b = Topology::alone(NodeId::random(), addrs(&[7001])[0], 0);
+        b.slots.assign(0, 99, Some(0));
+        let mut joined = a.clone();
+        joined.join(&b);
+        assert_eq!(joined.nodes.len(), 2);
+        assert_eq!(joined.owner(50).map(|n| n.port), Some(7001));
+        // Both had epoch 0: the smaller id moved to a new one.
+        let epochs: Vec<u64> = joined.nodes.iter().map(|n| n.config_epoch).collect();
+        assert_ne!(epochs[0], epochs[1]);
+        assert_eq!(joined.current_epoch, 1);
+        let smaller = joined
+            .nodes
+            .iter()
+            .min_by_key(|n| n.id)
+            .map(|n| n.config_epoch);
+        assert_eq!(smaller, Some(1));
+        // A slot claimed by both goes to the greater config epoch.
+        let mut c = Topology::alone(NodeId::random(), addrs(&[7002])[0], 0);
+        c.nodes[0].config_epoch = 9;
+        c.current_epoch = 9;
+        c.slots.assign(10, 10, Some(0));
+        joined.join(&c);
+        assert_eq!(joined.owner(10).map(|n| n.port), Some(7002));
+        assert_eq!(joined.owner(11).map(|n| n.port), Some(7001));
+        assert_eq!(joined.current_epoch, 9);
+    }
+
+    #[test]
+    fn bumping_an_epoch_without_consensus_needs_a_node_without_the_greatest() {
+        let mut t = Topology::primaries(&addrs(&[7000, 7001, 7002]), 0);
+        assert_eq!(t.bump_epoch(2), Err(3));
+        assert_eq!(t.bump_epoch(0), Ok(4));
+        assert_eq!(t.current_epoch, 4);
+        assert_eq!(t.bump_epoch(0), Err(4));
+    }
+
+    #[test]
     fn a_wildcard_address_is_announced_as_loopback() {
         let t = Topology::primaries(&[SocketAddr::from(([0, 0, 0, 0], 7000))], 0);
         assert_eq!(t.nodes[0].ip.to_string(), "127.0.0.1");
