@@ -143,6 +143,13 @@ fn open_slots_are_marked_and_redirect_as_getnodebyquery_decides(both: &mut Both)
         &["GET", "{b}x"],
         &["GET", "{b}y"],
         &["EXEC"],
+        // Scripts: declared keys are checked as the command's, called ones as Redis's
+        // scriptVerifyClusterState checks them.
+        &["EVAL", "return redis.call('GET', KEYS[1])", "1", "{b}x"],
+        &["EVAL", "return redis.call('GET', KEYS[1])", "1", "{b}y"],
+        &["EVAL", "return redis.call('GET', '{b}x')", "0"],
+        &["EVAL", "return redis.call('GET', '{b}y')", "0"],
+        &["EVAL", "return redis.pcall('MGET', '{b}x', '{b}y')", "0"],
     ] {
         both.same(0, args);
     }
@@ -163,6 +170,11 @@ fn open_slots_are_marked_and_redirect_as_getnodebyquery_decides(both: &mut Both)
         &["MULTI"],
         &["GET", "{b}y"],
         &["EXEC"],
+        &["EVAL", "return redis.call('GET', '{b}y')", "0"],
+        &["ASKING"],
+        &["EVAL", "return redis.call('GET', '{b}y')", "0"],
+        &["ASKING"],
+        &["EVAL", "return redis.pcall('MGET', '{b}y', '{b}w')", "0"],
     ] {
         both.same(1, args);
     }

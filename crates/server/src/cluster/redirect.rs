@@ -129,22 +129,29 @@ pub fn route(
     )
 }
 
-/// `route` for a command a script calls: its keys must all be served here. (The keys of
-/// a slot being moved are taken as present: the script's declared keys were checked
-/// against the keyspace when it was called.)
+/// `route` for a command a script calls (Redis's `scriptVerifyClusterState`): its keys
+/// must all be served here, the caller's ASKING and READONLY counting.
 pub fn route_script_call(
-    cluster: &mut ClusterState,
+    state: &mut State,
     client: &Client,
     cmd: &'static CommandSpec,
     argv: &[&[u8]],
 ) -> Option<Redirect> {
+    let State {
+        cluster, dbs, mods, ..
+    } = state;
+    let cluster = cluster.as_deref_mut()?;
+    let mut db = dbs
+        .first_mut()
+        .map(|db| DbMut::new(db, mods, 0, unix_millis()));
+    let mut exists = |key: &[u8]| db.as_mut().is_some_and(|db| db.contains(key));
     decide(
         cluster,
         client,
         &[(cmd, argv)],
         cmd.has(flags::WRITE),
-        false,
-        &mut |_| true,
+        cmd.has(flags::ASKING),
+        &mut exists,
     )
 }
 

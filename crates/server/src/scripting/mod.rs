@@ -670,13 +670,11 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
     }
     // In a cluster, every key a script touches must be served here (Redis's
     // `scriptVerifyClusterState`).
-    if let Some(cluster) = ctx.state.cluster.as_deref_mut() {
-        if crate::cluster::redirect::may_redirect(cmd) {
-            let redirect =
-                crate::cluster::redirect::route_script_call(cluster, ctx.client, cmd, &argv);
-            if let Some(redirect) = redirect {
-                return refuse(ctx, redirect.script_error(), Some(id));
-            }
+    if ctx.state.cluster.is_some() && crate::cluster::redirect::may_redirect(cmd) {
+        let redirect =
+            crate::cluster::redirect::route_script_call(ctx.state, ctx.client, cmd, &argv);
+        if let Some(redirect) = redirect {
+            return refuse(ctx, redirect.script_error(), Some(id));
         }
     }
     let mut out = Reply::with_capacity(run.resp, 64);
