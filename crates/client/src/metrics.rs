@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::connection::State;
+
 /// Live counters of one client (all monotonic except `sockets_open`).
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -22,6 +24,7 @@ pub struct Metrics {
     pub(crate) sockets_opened: AtomicU64,
     pub(crate) sockets_open_max: AtomicU64,
     pub(crate) queue_full_waits: AtomicU64,
+    pub(crate) invalid_transitions: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -61,6 +64,9 @@ pub struct MetricsSnapshot {
     pub sockets_open_max: u64,
     /// Commands that had to wait for room because `max_pending` were queued or in flight.
     pub queue_full_waits: u64,
+    /// Transitions outside the connection state graph (`connection` module doc). The actor
+    /// checks every transition it makes; always 0 unless there is a bug.
+    pub invalid_transitions: u64,
     /// Commands queued or in flight now (at most `Config::max_pending`).
     pub pending: u64,
     /// Client-side caching, when it is on.
@@ -115,6 +121,7 @@ impl Metrics {
             sockets_opened: g(&self.sockets_opened),
             sockets_open_max: g(&self.sockets_open_max),
             queue_full_waits: g(&self.queue_full_waits),
+            invalid_transitions: g(&self.invalid_transitions),
             pending: 0,
             cache: None,
         }
@@ -122,5 +129,114 @@ impl Metrics {
 
     pub(crate) fn inc(a: &AtomicU64) {
         a.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+const STATES: [State; 7] = [
+    State::Created,
+    State::Resolving,
+    State::Connecting,
+    State::Handshaking,
+    State::Ready,
+    State::Reconnecting,
+    State::Closed,
+];
+
+/// Every connection state transition made in this process, by kind (from, to), whatever
+/// client made it: shared connections, pooled ones, a cluster client's node connections.
+/// Tools that watch a whole workload (`lockstep stress`) read these; a client's own
+/// counters are in its `metrics()`.
+static TRANSITIONS: [[AtomicU64; 7]; 7] = [const { [const { AtomicU64::new(0) }; 7] }; 7];
+
+/// Called by the connection actor for every transition it makes.
+pub(crate) fn count_transition(metrics: &Metrics, from: State, to: State, allowed: bool) {
+    TRANSITIONS[from as usize][to as usize].fetch_add(1, Ordering::Relaxed);
+    Metrics::inc(&metrics.transitions);
+    if !allowed {
+        Metrics::inc(&metrics.invalid_transitions);
+    }
+}
+
+/// The graph of the `connection` module doc, edge by edge: the actor checks every
+/// transition it makes against it and counts those that are not one of these.
+pub fn transition_allowed(from: State, to: State) -> bool {
+    use State::*;
+    matches!(
+        (from, to),
+        (Created, Resolving | Closed)
+            // An attempt's phases, in the order its reports arrive; happy eyeballs may go
+            // back from one address's handshake to another's connect.
+            | (Resolving, Connecting)
+            | (Connecting, Handshaking)
+            | (Handshaking, Connecting)
+            // An attempt ends (its result can come before its last phase reports).
+            | (Resolving | Connecting | Handshaking, Ready | Reconnecting | Closed)
+            | (Ready, Reconnecting | Closed)
+            | (Reconnecting, Resolving | Closed)
+            // Closed for another reason (a failed attempt's Closed, then shutdown).
+            | (Closed, Resolving | Closed)
+    )
+}
+
+/// How many times one kind of transition happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransitionCount {
+    pub from: State,
+    pub to: State,
+    pub count: u64,
+    /// Whether the state graph has this transition (`false`: a bug, counted anyway).
+    pub allowed: bool,
+}
+
+/// The connection state transitions made in this process so far, by kind, those that
+/// happened at least once, in state order.
+pub fn transitions() -> Vec<TransitionCount> {
+    let mut out = Vec::new();
+    for from in STATES {
+        for to in STATES {
+            let count = TRANSITIONS[from as usize][to as usize].load(Ordering::Relaxed);
+            if count > 0 {
+                out.push(TransitionCount {
+                    from,
+                    to,
+                    count,
+                    allowed: transition_allowed(from, to),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_graph_has_the_lifecycle_and_nothing_that_skips_a_connection() {
+        use State::*;
+        for (from, to) in [
+            (Created, Resolving),
+            (Resolving, Connecting),
+            (Connecting, Handshaking),
+            (Handshaking, Ready),
+            (Ready, Reconnecting),
+            (Reconnecting, Resolving),
+            (Ready, Closed),
+            (Closed, Resolving),
+        ] {
+            assert!(transition_allowed(from, to), "{from} -> {to}");
+        }
+        for (from, to) in [
+            (Created, Ready),
+            (Ready, Ready),
+            (Ready, Connecting),
+            (Reconnecting, Ready),
+            (Closed, Ready),
+            (Handshaking, Resolving),
+            (Resolving, Handshaking),
+        ] {
+            assert!(!transition_allowed(from, to), "{from} -> {to}");
+        }
     }
 }

@@ -271,7 +271,11 @@ impl Actor {
             peer: self.peer.clone(),
             last_error: self.last_error.clone(),
         });
-        Metrics::inc(&self.metrics.transitions);
+        let allowed = crate::metrics::transition_allowed(from, to);
+        crate::metrics::count_transition(&self.metrics, from, to, allowed);
+        if !allowed {
+            tracing::error!(target: "lockstep::state", epoch = self.epoch, %from, %to, "transition outside the state graph");
+        }
         tracing::debug!(target: "lockstep::state", epoch = self.epoch, %from, %to, "transition");
     }
 
