@@ -217,16 +217,7 @@ fn setslot_node_closes_the_migration_and_bumps_the_importers_epoch(both: &mut Bo
     wait_real_converged(&both.real);
     for i in 0..3 {
         both.same_shaped(i, &["CLUSTER", "NODES"], nodes_sorted_without_times);
-        both.same_shaped(i, &["CLUSTER", "INFO"], |f| {
-            let t = text(&f);
-            Frame::Bulk(
-                t.lines()
-                    .filter(|l| !l.starts_with("cluster_stats_"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    .into(),
-            )
-        });
+        both.same_shaped(i, &["CLUSTER", "INFO"], info_without_stats);
     }
     both.same(0, &["GET", "{b}y"]);
     both.same(1, &["GET", "{b}y"]);
@@ -335,14 +326,7 @@ fn redis_cli_creates_a_cluster_of_lone_lockstep_nodes() {
                 if args[1] == "NODES" {
                     nodes_sorted_without_times(f)
                 } else {
-                    let t = text(&f);
-                    Frame::Bulk(
-                        t.lines()
-                            .filter(|l| !l.starts_with("cluster_stats_"))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                            .into(),
-                    )
+                    info_without_stats(f)
                 }
             };
             let want = shape(real_side.names.frame(real_side.conn(i, 2).command(args)));
@@ -483,8 +467,12 @@ fn reshard_under_load(addrs: &[std::net::SocketAddr], ids: &[String]) -> Reshard
 fn a_live_reshard_and_rebalance_by_redis_cli_lose_no_write() {
     let ours = EmbeddedCluster::start(ClusterConfig::ephemeral(3)).expect("lockstep cluster");
     let real = RealCluster::start(3);
-    for (name, addrs) in [("lockstep", ours.addrs()), ("redis", real.addrs())] {
-        let side = Side::new(name, addrs);
+    let sides = [
+        Side::new("lockstep", ours.addrs()),
+        Side::new("redis", real.addrs()),
+    ];
+    for side in &sides {
+        let name = side.name;
         let started = Instant::now();
         let result = reshard_under_load(&side.addrs, &side.names.ids);
         eprintln!(
@@ -513,6 +501,35 @@ fn a_live_reshard_and_rebalance_by_redis_cli_lose_no_write() {
         );
         assert!(!result.check.contains("[ERR]"), "{name}: {}", result.check);
     }
+    // The same moves end in the same configuration, epochs included.
+    let [ours, real] = &sides;
+    wait_real_converged(real);
+    for i in 0..3 {
+        for args in [&["CLUSTER", "NODES"][..], &["CLUSTER", "INFO"]] {
+            let shape = |f: Frame| {
+                if args[1] == "NODES" {
+                    nodes_sorted_without_times(f)
+                } else {
+                    info_without_stats(f)
+                }
+            };
+            let want = shape(real.names.frame(real.conn(i, 2).command(args)));
+            let got = shape(ours.names.frame(ours.conn(i, 2).command(args)));
+            assert_eq!(got, want, "node {i} {args:?}");
+        }
+    }
+}
+
+/// CLUSTER INFO without the message counters.
+fn info_without_stats(frame: Frame) -> Frame {
+    let t = text(&frame);
+    Frame::Bulk(
+        t.lines()
+            .filter(|l| !l.starts_with("cluster_stats_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into(),
+    )
 }
 
 /// The lines of CLUSTER NODES at `addr`.
