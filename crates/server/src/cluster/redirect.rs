@@ -94,10 +94,11 @@ pub fn route(
     let cluster = cluster.as_deref_mut()?;
     // Whether a key is here, when a slot is open (Redis's `lookupKeyReadWithFlags`, which
     // lets an expired key go).
-    let mut db = dbs
-        .first_mut()
-        .map(|db| DbMut::new(db, mods, 0, unix_millis()));
-    let mut exists = |key: &[u8]| db.as_mut().is_some_and(|db| db.contains(key));
+    // Only called while the key's slot is open: the common path reads no clock.
+    let mut exists = |key: &[u8]| {
+        dbs.first_mut()
+            .is_some_and(|db| DbMut::new(db, mods, 0, unix_millis()).contains(key))
+    };
     if cmd.full_name == "exec" {
         // Outside MULTI, EXEC only answers its own error.
         if !client.in_multi {
@@ -141,10 +142,11 @@ pub fn route_script_call(
         cluster, dbs, mods, ..
     } = state;
     let cluster = cluster.as_deref_mut()?;
-    let mut db = dbs
-        .first_mut()
-        .map(|db| DbMut::new(db, mods, 0, unix_millis()));
-    let mut exists = |key: &[u8]| db.as_mut().is_some_and(|db| db.contains(key));
+    // Only called while the key's slot is open: the common path reads no clock.
+    let mut exists = |key: &[u8]| {
+        dbs.first_mut()
+            .is_some_and(|db| DbMut::new(db, mods, 0, unix_millis()).contains(key))
+    };
     decide(
         cluster,
         client,
