@@ -281,6 +281,25 @@ fn slot_assignment_errors_match(both: &mut Both) {
     both.same_shaped(0, &["CLUSTER", "NODES"], nodes_sorted_without_times);
 }
 
+fn a_forgotten_node_is_gone_from_one_view_until_met_again(both: &mut Both) {
+    both.same(0, &["CLUSTER", "FORGET", "<node2>"]);
+    both.same(0, &["CLUSTER", "FORGET", "<node2>"]);
+    both.same_shaped(0, &["CLUSTER", "NODES"], nodes_sorted_without_times);
+    both.same_shaped(0, &["CLUSTER", "INFO"], info_without_stats);
+    both.same_shaped(1, &["CLUSTER", "NODES"], nodes_sorted_without_times);
+    both.same(0, &["GET", "{d}"]);
+    let port = |side: &Side| side.addrs[2].port().to_string();
+    let (real_port, our_port) = (port(&both.real), port(&both.ours));
+    let real = both.real_conns[0].command(&["CLUSTER", "MEET", "127.0.0.1", &real_port]);
+    let ours = both.our_conns[0].command(&["CLUSTER", "MEET", "127.0.0.1", &our_port]);
+    assert_eq!(ours, real);
+    wait_real_converged(&both.real);
+    for i in 0..3 {
+        both.same_shaped(i, &["CLUSTER", "NODES"], nodes_sorted_without_times);
+    }
+    both.same_shaped(0, &["CLUSTER", "INFO"], info_without_stats);
+}
+
 #[test]
 fn migrations_and_slot_changes_match_a_real_cluster() {
     let real = RealCluster::start(3);
@@ -293,6 +312,7 @@ fn migrations_and_slot_changes_match_a_real_cluster() {
     setslot_is_checked_in_redis_order(&mut both);
     setslot_node_closes_the_migration_and_bumps_the_importers_epoch(&mut both);
     slot_assignment_errors_match(&mut both);
+    a_forgotten_node_is_gone_from_one_view_until_met_again(&mut both);
 }
 
 /// `redis-cli --cluster create` over lockstep nodes that each know only themselves:

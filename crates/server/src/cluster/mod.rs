@@ -282,6 +282,13 @@ impl ClusterState {
         let ours = self.bus.current();
         let Some(theirs) = bus_at(addr) else { return };
         if Arc::ptr_eq(&ours, &theirs) {
+            // A node this one forgot comes back: the handshake makes it known again.
+            let myself = self.myself;
+            ours.update(|t| {
+                for node in t.nodes.iter_mut().filter(|n| n.addr() == addr) {
+                    node.forgotten_by.retain(|id| *id != myself);
+                }
+            });
             return;
         }
         // Their bus stays locked until it points at ours, so no change to it is lost.
