@@ -1,10 +1,14 @@
-//! The cluster commands: the CLUSTER container (INFO, MYID, NODES, SLOTS, SHARDS, LINKS,
-//! KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT, REPLICAS, COUNT-FAILURE-REPORTS, BUMPEPOCH,
-//! ...) and READONLY, READWRITE and ASKING, answered from the node's view of the cluster
-//! (`cluster::ClusterState`) in Redis 7.0's exact shapes.
+//! The cluster commands: the CLUSTER container — what a node sees (INFO, MYID, NODES,
+//! SLOTS, SHARDS, LINKS, KEYSLOT, COUNTKEYSINSLOT, GETKEYSINSLOT, REPLICAS,
+//! COUNT-FAILURE-REPORTS) and what changes it (ADDSLOTS, DELSLOTS and their RANGE forms,
+//! FLUSHSLOTS, SETSLOT, MEET, FORGET, RESET, BUMPEPOCH, SET-CONFIG-EPOCH) — and READONLY,
+//! READWRITE and ASKING, answered from the node's view of the cluster
+//! (`cluster::ClusterState`) in Redis 7.0's exact shapes, with its checks in its order.
 //!
 //! On a standalone server every one of them answers Redis's "cluster support disabled"
-//! error. They never change the configuration other nodes see except through the bus.
+//! error. They never change the configuration other nodes see except through the bus;
+//! what Redis keeps to one node (open slots, slots given up, forgotten nodes) stays in
+//! that node's `ClusterState`.
 
 use std::fmt::Write as _;
 
