@@ -18,6 +18,9 @@ struct Case {
     key: &'static str,
     build: Vec<Vec<String>>,
     same_bytes_back: bool,
+    /// Holds times from the clock (a stream's deliveries and consumers): built on two
+    /// servers, it differs in them.
+    clocked: bool,
 }
 
 fn cmd(words: &[&str]) -> Vec<String> {
@@ -33,6 +36,13 @@ fn cases() -> Vec<Case> {
         key,
         build,
         same_bytes_back,
+        clocked: false,
+    };
+    let clocked = |key, build| Case {
+        key,
+        build,
+        same_bytes_back: true,
+        clocked: true,
     };
     vec![
         case("int", vec![cmd(&["SET", "int", "-12345"])], true),
@@ -165,6 +175,58 @@ fn cases() -> Vec<Case> {
             true,
         ),
         case(
+            "stream",
+            vec![eval(
+                "for i=1,700 do redis.call('xadd',KEYS[1],i..'-'..(i%4),'sensor',i%9,'reading',string.rep('r',i%30)) \
+                 if i%50==0 then redis.call('xadd',KEYS[1],i..'-9','other',i) end end",
+                "stream",
+            )],
+            true,
+        ),
+        case(
+            "stream_deleted",
+            vec![
+                eval(
+                    "for i=1,400 do redis.call('xadd',KEYS[1],i..'-0','f',i) end \
+                     for i=1,400,3 do redis.call('xdel',KEYS[1],i..'-0') end",
+                    "stream_deleted",
+                ),
+                cmd(&["XTRIM", "stream_deleted", "MAXLEN", "~", "200"]),
+                cmd(&["XTRIM", "stream_deleted", "MINID", "250"]),
+                cmd(&["XDEL", "stream_deleted", "400-0"]),
+            ],
+            true,
+        ),
+        case(
+            "stream_emptied",
+            vec![
+                cmd(&["XADD", "stream_emptied", "7-1", "f", "v"]),
+                cmd(&["XGROUP", "CREATE", "stream_emptied", "g", "0"]),
+                cmd(&["XDEL", "stream_emptied", "7-1"]),
+            ],
+            true,
+        ),
+        clocked(
+            "stream_groups",
+            vec![
+                eval(
+                    "for i=1,300 do redis.call('xadd',KEYS[1],i..'-0','f',i) end",
+                    "stream_groups",
+                ),
+                cmd(&["XGROUP", "CREATE", "stream_groups", "g", "0"]),
+                cmd(&["XGROUP", "CREATE", "stream_groups", "late", "$"]),
+                cmd(&["XGROUP", "CREATE", "stream_groups", "mid", "100-0", "ENTRIESREAD", "100"]),
+                cmd(&["XREADGROUP", "GROUP", "g", "alice", "COUNT", "120", "STREAMS", "stream_groups", ">"]),
+                cmd(&["XREADGROUP", "GROUP", "g", "bob", "COUNT", "30", "STREAMS", "stream_groups", ">"]),
+                cmd(&["XCLAIM", "stream_groups", "g", "carol", "0", "5-0", "6-0", "JUSTID"]),
+                cmd(&["XCLAIM", "stream_groups", "g", "carol", "0", "7-0", "TIME", "1000", "RETRYCOUNT", "9"]),
+                cmd(&["XACK", "stream_groups", "g", "1-0", "2-0", "130-0"]),
+                cmd(&["XGROUP", "CREATECONSUMER", "stream_groups", "g", "idle"]),
+                cmd(&["XREADGROUP", "GROUP", "mid", "zed", "NOACK", "COUNT", "5", "STREAMS", "stream_groups", ">"]),
+                cmd(&["XDEL", "stream_groups", "8-0", "200-0"]),
+            ],
+        ),
+        case(
             "with_ttl",
             vec![
                 cmd(&["SET", "with_ttl", "v"]),
@@ -223,14 +285,43 @@ fn snapshot(c: &mut Conn, key: &str) -> (Vec<u8>, Vec<u8>, bool, Vec<Vec<u8>>) {
             m
         }
         b"zset" => strings(run(c, &[b"ZRANGE", k, b"0", b"-1", b"WITHSCORES"])),
+        b"stream" => {
+            let mut leaves = Vec::new();
+            flatten(
+                run(c, &[b"XINFO", b"STREAM", k, b"FULL", b"COUNT", b"0"]),
+                &mut leaves,
+            );
+            leaves
+        }
         other => panic!("unexpected type {other:?}"),
     };
-    if t == b"list" || t == b"zset" {
+    if t == b"list" || t == b"zset" || t == b"stream" {
         // Ordered already.
     } else {
         contents.sort();
     }
     (t, enc, has_ttl, contents)
+}
+
+/// Every leaf of a reply, in order (integers as text): XINFO STREAM FULL's nested
+/// entries, groups, PELs and consumers, times included.
+fn flatten(frame: Frame, out: &mut Vec<Vec<u8>>) {
+    match frame {
+        Frame::Array(items) | Frame::Set(items) => {
+            out.push(format!("[{}", items.len()).into_bytes());
+            items.into_iter().for_each(|i| flatten(i, out));
+        }
+        Frame::Map(pairs) => {
+            out.push(format!("{{{}", pairs.len()).into_bytes());
+            for (k, v) in pairs {
+                flatten(k, out);
+                flatten(v, out);
+            }
+        }
+        Frame::Integer(n) => out.push(n.to_string().into_bytes()),
+        Frame::Null => out.push(b"(nil)".to_vec()),
+        other => out.push(bytes(other)),
+    }
 }
 
 /// DUMP `key` on `from`, RESTORE it as `copy` on `to` with the TTL it has.
@@ -315,7 +406,10 @@ fn a_dump_from_lockstep_restores_into_redis_with_the_same_value() {
             case.key
         );
         // Built the same way, the value has the same encoding on both sides, and where
-        // its layout has no hash order in it, the same bytes.
+        // its layout has no hash order (nor the clock) in it, the same bytes.
+        if case.clocked {
+            continue;
+        }
         assert_eq!(
             snapshot(&mut redis, case.key),
             snapshot(&mut lockstep, case.key),

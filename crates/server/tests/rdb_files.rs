@@ -1,9 +1,10 @@
 //! RDB files travel between lockstep and redis-server 7.0 in both directions: a dump.rdb
-//! that redis-server SAVEs (every type and encoding, TTLs, several databases, a function
-//! library) loads into a lockstep started on it with every key, value, encoding and TTL
-//! intact, and a file lockstep SAVEs loads into a redis-server started with `--dir` and
-//! `--dbfilename` pointing at it, with the same data. The real redis-server is required
-//! (set `REDIS_SERVER` to its path if it is not on PATH).
+//! that redis-server SAVEs (every type and encoding, streams with their groups and
+//! consumers, TTLs, several databases, a function library) loads into a lockstep started
+//! on it with every key, value, encoding and TTL intact, and a file lockstep SAVEs loads
+//! into a redis-server started with `--dir` and `--dbfilename` pointing at it, with the
+//! same data. The real redis-server is required (set `REDIS_SERVER` to its path if it is
+//! not on PATH).
 
 mod common;
 
@@ -48,12 +49,27 @@ fn fill() -> Vec<Vec<String>> {
             "for i=1,300 do redis.call('zadd',KEYS[1],i/3,'m'..i) end",
             "bigzset",
         ),
+        eval(
+            "for i=1,250 do redis.call('xadd',KEYS[1],i..'-'..(i%3),'f',i,'v',string.rep('x',i%40)) end",
+            "stream",
+        ),
+        words("XDEL stream 5-2 100-1 250-1"),
+        words("XGROUP CREATE stream g 0"),
+        words("XGROUP CREATE stream h 200-2 ENTRIESREAD 200"),
+        words("XREADGROUP GROUP g alice COUNT 20 STREAMS stream >"),
+        words("XREADGROUP GROUP g bob COUNT 3 STREAMS stream >"),
+        words("XCLAIM stream g carol 0 3-0 JUSTID"),
+        words("XGROUP CREATECONSUMER stream h idle"),
+        words("XADD emptied 1-1 f v"),
+        words("XDEL emptied 1-1"),
         words("SET ttl v PX 500000"),
         words("HSET ttlhash a b"),
         words("PEXPIREAT ttlhash 4102444800000"),
         words("SELECT 3"),
         words("SET in3 three"),
         words("LPUSH list3 x y"),
+        words("XADD stream3 5-5 a 1 b 2"),
+        words("PEXPIREAT stream3 4102444800000"),
         words("SELECT 15"),
         words("SET in15 fifteen EX 1000"),
         words("SELECT 0"),
@@ -88,6 +104,19 @@ fn list(frame: Frame) -> Vec<Vec<u8>> {
     }
 }
 
+/// Every leaf of a nested reply, in order, with the size of each array before its items
+/// (XINFO STREAM FULL: entries, groups, PELs and consumers with their times).
+fn flatten(frame: Frame, out: &mut Vec<Vec<u8>>) {
+    match frame {
+        Frame::Array(items) => {
+            out.push(format!("[{}", items.len()).into_bytes());
+            items.into_iter().for_each(|i| flatten(i, out));
+        }
+        Frame::Null => out.push(b"(nil)".to_vec()),
+        other => out.push(text(other)),
+    }
+}
+
 /// Everything a client can see of the data in databases 0..16: per database, each key
 /// (sorted) with its type, encoding, TTL rounded to minutes, and contents (sorted where
 /// the order is the server's own); and what the library's function answers.
@@ -116,6 +145,14 @@ fn everything(c: &mut Conn) -> Vec<(usize, Vec<u8>, Vec<Vec<u8>>)> {
                     .collect(),
                 b"set" => list(run(c, &[b"SMEMBERS", &k])),
                 b"zset" => list(run(c, &[b"ZRANGE", &k, b"0", b"-1", b"WITHSCORES"])),
+                b"stream" => {
+                    let mut leaves = Vec::new();
+                    flatten(
+                        run(c, &[b"XINFO", b"STREAM", &k, b"FULL", b"COUNT", b"0"]),
+                        &mut leaves,
+                    );
+                    leaves
+                }
                 other => panic!("type {other:?}"),
             };
             if t == b"hash" || t == b"set" {

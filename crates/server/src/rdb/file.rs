@@ -181,7 +181,7 @@ pub fn write_rdb(state: &State, now: Millis, out: impl Write) -> std::io::Result
             let start = buf.len();
             let mut object = Vec::new();
             if dump_value_with(&entry.value, &mut object, opts).is_err() {
-                // A value with no RDB form yet (streams): left out, not a corrupt file.
+                // A value with no RDB form (none today): left out, not a corrupt file.
                 buf.truncate(start);
                 continue;
             }

@@ -9,6 +9,7 @@
 pub mod file;
 pub mod listpack;
 mod lzf;
+mod stream;
 pub mod value;
 
 pub use value::{

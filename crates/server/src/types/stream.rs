@@ -79,6 +79,16 @@ impl StreamId {
     fn be(self) -> u128 {
         ((self.ms as u128) << 64) | self.seq as u128
     }
+
+    /// The id as Redis's radix trees key it (and RDB writes it): 16 big-endian bytes.
+    pub fn to_be_bytes(self) -> [u8; 16] {
+        self.be().to_be_bytes()
+    }
+
+    pub fn from_be_bytes(b: [u8; 16]) -> StreamId {
+        let n = u128::from_be_bytes(b);
+        StreamId::new((n >> 64) as u64, n as u64)
+    }
 }
 
 impl std::fmt::Display for StreamId {
@@ -377,6 +387,16 @@ impl<'a> NodeView<'a> {
             })
             .collect()
     }
+}
+
+/// One entry of a node given to `StreamValue::push_node`.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeEntry<'a> {
+    pub id: StreamId,
+    pub deleted: bool,
+    pub same_fields: bool,
+    /// The values (`same_fields`), else field/value pairs.
+    pub items: &'a [Vec<u8>],
 }
 
 /// A pending entry of a group: delivered to `consumer`, not acknowledged yet.
@@ -707,6 +727,70 @@ impl StreamValue {
             master_id: *master,
             node,
         })
+    }
+
+    /// Adds a node as it was serialized (RDB's listpacks): `master_id` and
+    /// `master_fields`, then each entry with its flags and its items (the values when
+    /// `same_fields`, else field/value pairs). The caller checked that the node has a
+    /// live entry, that its ids ascend past every entry already here, and that a
+    /// same-fields entry has one value per master field. The length grows by the live
+    /// entries; the other counters are the caller's.
+    pub fn push_node(
+        &mut self,
+        master_id: StreamId,
+        master_fields: &[Vec<u8>],
+        entries: &[NodeEntry<'_>],
+    ) {
+        let mut data = Vec::new();
+        put_varint(&mut data, master_fields.len() as u64);
+        let mut lp = lp_int_size(master_fields.len() as i64) + lp_int_size(0);
+        for f in master_fields {
+            put_bytes(&mut data, f);
+            lp = lp.saturating_add(lp_str_size(f));
+        }
+        let (mut live, mut deleted) = (0u32, 0u32);
+        for e in entries {
+            let flags = (if e.deleted { FLAG_DELETED } else { 0 })
+                | (if e.same_fields { FLAG_SAMEFIELDS } else { 0 });
+            let ms_delta = e.id.ms.wrapping_sub(master_id.ms);
+            let seq_delta = e.id.seq.wrapping_sub(master_id.seq);
+            data.push(flags);
+            put_varint(&mut data, ms_delta);
+            put_varint(&mut data, if ms_delta == 0 { seq_delta } else { e.id.seq });
+            let n = if e.same_fields {
+                e.items.len()
+            } else {
+                put_varint(&mut data, (e.items.len() / 2) as u64);
+                lp = lp.saturating_add(lp_int_size((e.items.len() / 2) as i64));
+                e.items.len() / 2
+            };
+            for item in e.items {
+                put_bytes(&mut data, item);
+                lp = lp.saturating_add(lp_str_size(item));
+            }
+            let lp_count = if e.same_fields { n + 3 } else { 2 * n + 4 };
+            lp = lp
+                .saturating_add(lp_int_size(flags as i64))
+                .saturating_add(lp_int_size(ms_delta as i64))
+                .saturating_add(lp_int_size(seq_delta as i64))
+                .saturating_add(lp_int_size(lp_count as i64));
+            if e.deleted {
+                deleted += 1;
+            } else {
+                live += 1;
+            }
+        }
+        data.shrink_to_fit();
+        self.nodes.insert(
+            master_id,
+            Node {
+                live,
+                deleted,
+                lp_body: lp,
+                data,
+            },
+        );
+        self.length += live as u64;
     }
 
     /// Every live entry, in id order, as `f` sees it (for serialization).
