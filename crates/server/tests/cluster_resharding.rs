@@ -651,3 +651,61 @@ fn redis_cli_adds_a_node_rebalances_onto_it_and_deletes_it() {
         );
     }
 }
+
+/// A migration left half done (slot open on both sides, keys on both) is what
+/// `redis-cli --cluster check` warns about and `--cluster fix` closes: it moves the keys
+/// with MIGRATE and settles the slot with SETSLOT, and no key is lost.
+#[test]
+fn redis_cli_fixes_an_interrupted_migration() {
+    let cluster = EmbeddedCluster::start(ClusterConfig::ephemeral(3)).expect("cluster");
+    let addrs = cluster.addrs();
+    let ids: Vec<String> = cluster.nodes().iter().map(|n| n.id.to_string()).collect();
+    let mut source = Conn::open(addrs[0]);
+    let mut target = Conn::open(addrs[1]);
+    // {b} hashes to slot 3300, served by node 0.
+    let keys: Vec<String> = (0..10).map(|i| format!("{{b}}{i}")).collect();
+    for key in &keys {
+        source.ok(&["SET", key, key]);
+    }
+    target.ok(&["CLUSTER", "SETSLOT", "3300", "IMPORTING", &ids[0]]);
+    source.ok(&["CLUSTER", "SETSLOT", "3300", "MIGRATING", &ids[1]]);
+    let port = addrs[1].port().to_string();
+    let mut migrate = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+    migrate.extend(keys[..4].iter().map(String::as_str));
+    assert_eq!(source.command(&migrate), Frame::Simple("OK".into()));
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(args)
+            .output()
+            .expect("these tests need redis-cli");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let seed = addrs[0].to_string();
+    let (_, check) = cli(&["--cluster", "check", &seed]);
+    assert!(check.contains("[WARNING]"), "{check}");
+    assert!(check.contains("3300"), "{check}");
+    let (ok, fixed) = cli(&["--cluster", "fix", &seed, "--cluster-yes"]);
+    assert!(ok, "{fixed}");
+    let (ok, check) = cli(&["--cluster", "check", &seed]);
+    assert!(ok, "{check}");
+    assert!(!check.contains("[WARNING]"), "{check}");
+    assert!(check.contains("[OK] All 16384 slots covered."), "{check}");
+    let mut router = Router::new(addrs[2]);
+    for key in &keys {
+        assert_eq!(
+            router.run(&["GET", key]),
+            Ok(Frame::Bulk(key.clone().into_bytes().into())),
+            "{key}"
+        );
+    }
+    for (i, &addr) in addrs.iter().enumerate() {
+        let line = nodes_at(addr)
+            .into_iter()
+            .find(|l| l.contains("myself"))
+            .expect("myself");
+        assert!(!line.contains('['), "node {i} still has open slots: {line}");
+    }
+}
