@@ -1,6 +1,8 @@
 //! The `lockstep` command: `server`, `cluster` (and, as their issues land, `stress`,
 //! `doctor`). Errors are one clear line and exit code 1; nothing here panics on bad input.
 
+mod stress;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +31,8 @@ enum Command {
     Server(ServerArgs),
     /// Run a Redis Cluster of primaries in this process, one port per node.
     Cluster(ClusterArgs),
+    /// Load and race workloads (seed 004) and chaos, with thresholds; embedded cluster by default.
+    Stress(stress::StressArgs),
 }
 
 /// `lockstep cluster`: N primaries on consecutive ports, slots split as `redis-cli
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Server(args) => runtime.block_on(run_server(args)),
         Command::Cluster(args) => runtime.block_on(run_cluster(args)),
+        Command::Stress(args) => runtime.block_on(stress::run(args)),
     }
 }
 
