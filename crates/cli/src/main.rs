@@ -33,6 +33,8 @@ enum Command {
     Cluster(ClusterArgs),
     /// Load and race workloads (seed 004) and chaos, with thresholds; embedded cluster by default.
     Stress(stress::StressArgs),
+    /// Diagnose a connection: DNS, TCP, TLS, RESP, AUTH, protected mode, cluster addresses.
+    Doctor(lockstep_cli::doctor::DoctorArgs),
 }
 
 /// `lockstep cluster`: N primaries on consecutive ports, slots split as `redis-cli
@@ -108,6 +110,7 @@ fn main() -> ExitCode {
         Command::Server(args) => runtime.block_on(run_server(args)),
         Command::Cluster(args) => runtime.block_on(run_cluster(args)),
         Command::Stress(args) => runtime.block_on(stress::run(args)),
+        Command::Doctor(args) => runtime.block_on(lockstep_cli::doctor::run(args)),
     }
 }
 
