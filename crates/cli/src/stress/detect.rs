@@ -96,8 +96,9 @@ impl Watchers {
         }
     }
 
-    /// Gives the watchers a moment to read the last snapshots, stops them, and counts.
-    pub async fn finish(&self) -> WatchCounts {
+    /// Gives the watchers a moment to read the last snapshots, stops them, and counts;
+    /// `None` when no client was watched (a cluster client's connections are not).
+    pub async fn finish(&self) -> Option<WatchCounts> {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         let handles: Vec<_> = self
             .handles
@@ -105,17 +106,20 @@ impl Watchers {
             .unwrap_or_else(|p| p.into_inner())
             .drain(..)
             .collect();
+        if handles.is_empty() {
+            return None;
+        }
         for h in handles {
             h.abort();
         }
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        WatchCounts {
+        Some(WatchCounts {
             observed: g(&self.observed),
             checked: g(&self.checked),
             epoch_regressions: g(&self.epoch_regressions),
             invalid: g(&self.invalid),
             missed: g(&self.missed),
-        }
+        })
     }
 }
 

@@ -327,7 +327,7 @@ async fn rapid_cycles(ctx: &Ctx<'_>) -> Result<Extra, String> {
     }
     Ok(Extra {
         tasks: n,
-        watch: Some(watchers.finish().await),
+        watch: watchers.finish().await,
         ..Extra::default()
     })
 }
@@ -563,7 +563,7 @@ async fn client_churn(ctx: &Ctx<'_>) -> Result<Extra, String> {
     tokio::join!(producer, consumers);
     let mut extra = Extra {
         tasks: n,
-        watch: Some(watchers.finish().await),
+        watch: watchers.finish().await,
         ..Extra::default()
     };
     let leaked = leaks.load(Ordering::Relaxed);
