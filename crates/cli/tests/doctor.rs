@@ -198,6 +198,42 @@ impl RedisServer {
         }
     }
 
+    /// Starts redis-server with a TLS port only (`--port 0 --tls-port P`) and `args`, and
+    /// waits until the port accepts connections.
+    fn start_tls(ip: IpAddr, args: &[String]) -> RedisServer {
+        let port = closed_port(ip);
+        let dir =
+            std::env::temp_dir().join(format!("lockstep-doctor-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args([
+                "--bind",
+                &ip.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("these tests need redis-server (built with TLS) in PATH");
+        let server = RedisServer { child, port, dir };
+        let started = Instant::now();
+        while std::net::TcpStream::connect((ip, port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server's TLS port {ip}:{port} did not open within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
     fn cli(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli")
             .args(["-p", &self.port.to_string()])
@@ -338,6 +374,76 @@ async fn tls_only_port_says_use_rediss() {
     assert!(c.message.contains("expects TLS"), "{}", c.message);
     assert!(c.fix.unwrap().contains("rediss://"));
     server.stop().await;
+}
+
+/// redis-server's own TLS port (tls-port, no plain port). A plain PING is reset; a TLS
+/// handshake succeeds. With its default tls-auth-clients yes, it then ends the session for
+/// want of a client certificate; with tls-auth-clients no every check passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_server_tls_port_expects_tls_and_a_client_certificate() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("lockstep-doctor-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let tls_args = |auth: &'static str| -> Vec<String> {
+        vec![
+            "--tls-cert-file".into(),
+            cert_file.to_string_lossy().into_owned(),
+            "--tls-key-file".into(),
+            key_file.to_string_lossy().into_owned(),
+            "--tls-ca-cert-file".into(),
+            cert_file.to_string_lossy().into_owned(),
+            "--tls-auth-clients".into(),
+            auth.into(),
+        ]
+    };
+
+    for auth in ["yes", "no"] {
+        let redis = RedisServer::start_tls(V4, &tls_args(auth));
+        let addr = SocketAddr::new(V4, redis.port);
+        let report = doctor(&format!("redis://{addr}"), None).await;
+        let c = assert_failed(&report, "resp", Some(addr), "expects_tls");
+        assert!(
+            c.message
+                .contains("TLS handshake on the same port succeeds"),
+            "{}",
+            c.message
+        );
+
+        let report = doctor(
+            &format!("rediss://localhost:{}?insecure=true", redis.port),
+            Some(StaticResolver::new().with("localhost", [V4])),
+        )
+        .await;
+        if auth == "yes" {
+            assert_failed(&report, "tls", Some(addr), "client_certificate");
+        } else {
+            assert!(report.passed(), "{}", report.render());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A listener that accepts and never says anything: silence, not a TLS port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_listener_is_named_so() {
+    let listener = TcpListener::bind((V4, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let report = doctor(&format!("redis://{addr}"), None).await;
+    let c = assert_failed(&report, "resp", Some(addr), "silent");
+    assert!(c.message.contains("did not answer PING"), "{}", c.message);
 }
 
 /// rediss:// to the same port: the self-signed certificate is not trusted; with

@@ -73,10 +73,13 @@ async fn run(
     };
 
     // TLS, when the URL asks for it.
+    let mut tls_done = None;
     let stream: Box<dyn wire::Wire> = if target.tls {
         match tls::handshake(tcp, &target.host, !target.insecure, timeout).await {
             Handshake::Done(stream, version) => {
-                checks.push(Check::pass(
+                // Said once the first reply came: with TLS 1.3 a server that wants a client
+                // certificate says so only after the handshake looked done from our side.
+                tls_done = Some(Check::pass(
                     "tls",
                     "ok",
                     format!(
@@ -100,6 +103,10 @@ async fn run(
     let mut conn = Conn::new(stream, timeout);
     let ping = conn.call(&["PING"]).await;
     let open = matches!(ping, Answer::Frame(Frame::Simple(_)));
+    if let Answer::TlsAlert(alert) = &ping {
+        return failed(checks, tls_alert(alert));
+    }
+    checks.extend(tls_done);
     match &ping {
         Answer::Frame(Frame::Error(e)) => {
             let e = String::from_utf8_lossy(e).into_owned();
@@ -132,7 +139,7 @@ async fn run(
                 format!("answers PING with {}", wire::frame_text(f)),
             ));
         }
-        other => return failed(checks, not_redis(addr, other, timeout).await),
+        other => return failed(checks, not_redis(addr, other, target.tls, timeout).await),
     }
 
     // AUTH (with HELLO, which also says who the server is).
@@ -271,6 +278,29 @@ fn tcp_failure(addr: SocketAddr, e: &ConnectError, timeout: Duration) -> Check {
     }
 }
 
+/// The server ended the TLS session with an alert: most often because it wants a client
+/// certificate (redis-server's default, `tls-auth-clients yes`), which TLS 1.3 only says
+/// after the handshake looked done from our side.
+fn tls_alert(alert: &str) -> Check {
+    if alert.contains("CertificateRequired") || alert.contains("HandshakeFailure") {
+        return Check::fail(
+            "tls",
+            "client_certificate",
+            format!("the server ended the TLS session with the alert {alert}: it asks for a client certificate"),
+            "give the client a certificate the server's CA signed (tls-cert-file/tls-key-file \
+             on the client side; doctor itself sends none), or set tls-auth-clients no (or \
+             optional) on the server",
+        );
+    }
+    Check::fail(
+        "tls",
+        "alert",
+        format!("the server ended the TLS session with the alert {alert}"),
+        "the server and this client share no TLS version or cipher, or the server refuses \
+         this client; check tls-protocols and tls-ciphers on the server",
+    )
+}
+
 async fn tls_failure(addr: SocketAddr, handshake: Handshake, timeout: Duration) -> Check {
     match handshake {
         Handshake::Certificate(e) => Check::fail(
@@ -280,13 +310,7 @@ async fn tls_failure(addr: SocketAddr, handshake: Handshake, timeout: Duration) 
             "use a certificate from a public CA for this host name, or, for testing only, add \
              ?insecure=true to the URL",
         ),
-        Handshake::Alert(a) => Check::fail(
-            "tls",
-            "alert",
-            format!("the server ended the TLS handshake with the alert {a}"),
-            "the server may ask for a client certificate (tls-auth-clients yes), which doctor \
-             does not send; or it supports none of our TLS versions and ciphers",
-        ),
+        Handshake::Alert(a) => tls_alert(&a),
         other => {
             let seen = match &other {
                 Handshake::Timeout => format!("no TLS answer within {}", ms(timeout)),
@@ -320,10 +344,10 @@ async fn tls_failure(addr: SocketAddr, handshake: Handshake, timeout: Duration) 
 }
 
 /// The peer did not answer PING with RESP: say what it is.
-async fn not_redis(addr: SocketAddr, answer: &Answer, timeout: Duration) -> Check {
+async fn not_redis(addr: SocketAddr, answer: &Answer, over_tls: bool, timeout: Duration) -> Check {
     let bytes: &[u8] = match answer {
         Answer::NotResp(b) | Answer::Closed(b) | Answer::Reset(b) | Answer::Silent(b) => b,
-        Answer::Frame(_) | Answer::Io(_) => &[],
+        Answer::Frame(_) | Answer::TlsAlert(_) | Answer::Io(_) => &[],
     };
     if bytes.starts_with(b"HTTP/") {
         let line = String::from_utf8_lossy(
@@ -367,17 +391,22 @@ async fn not_redis(addr: SocketAddr, answer: &Answer, timeout: Duration) -> Chec
         );
     }
     // Closed, reset or silent with nothing said: is it a TLS port?
-    let tls_port = match wire::connect(addr, timeout).await {
-        Ok((tcp, _)) => matches!(
-            tls::handshake(tcp, &addr.ip().to_string(), false, timeout).await,
-            Handshake::Done(..) | Handshake::Alert(_) | Handshake::Certificate(_)
-        ),
-        Err(_) => false,
-    };
+    let tls_port = !over_tls
+        && match wire::connect(addr, timeout).await {
+            Ok((tcp, _)) => matches!(
+                tls::handshake(tcp, &addr.ip().to_string(), false, timeout).await,
+                Handshake::Done(..) | Handshake::Alert(_) | Handshake::Certificate(_)
+            ),
+            Err(_) => false,
+        };
     if tls_port {
         return expects_tls(format!(
-            "a plain PING got {}, while a TLS handshake on the same port succeeds",
-            wire::describe(answer)
+            "a PING in plain text got {} while a TLS handshake on the same port succeeds",
+            match answer {
+                Answer::Silent(_) => "no answer",
+                Answer::Reset(_) => "a reset",
+                _ => "the connection closed",
+            }
         ));
     }
     match answer {

@@ -80,6 +80,9 @@ pub enum Answer {
     Silent(Vec<u8>),
     /// Bytes that are not RESP.
     NotResp(Vec<u8>),
+    /// The TLS peer ended the session with an alert (e.g. `CertificateRequired` after a
+    /// handshake that looked done from our side).
+    TlsAlert(String),
     /// Any other I/O error.
     Io(String),
 }
@@ -120,7 +123,7 @@ impl Conn {
                     other => other,
                 };
             }
-            Ok(Err(e)) => return Answer::Io(e.to_string()),
+            Ok(Err(e)) => return io_answer(&e, &self.buf),
             Ok(Ok(())) => {}
         }
         self.read().await
@@ -148,10 +151,20 @@ impl Conn {
                 Err(_) => return Answer::Silent(self.buf.to_vec()),
                 Ok(Ok(0)) => return Answer::Closed(self.buf.to_vec()),
                 Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
-                Ok(Err(e)) if is_reset(&e) => return Answer::Reset(self.buf.to_vec()),
-                Ok(Err(e)) => return Answer::Io(e.to_string()),
+                Ok(Err(e)) => return io_answer(&e, &self.buf),
             }
         }
+    }
+}
+
+fn io_answer(e: &io::Error, received: &[u8]) -> Answer {
+    let tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::AlertReceived(alert)) => Answer::TlsAlert(format!("{alert:?}")),
+        _ if is_reset(e) => Answer::Reset(received.to_vec()),
+        _ => Answer::Io(e.to_string()),
     }
 }
 
@@ -176,6 +189,7 @@ pub fn describe(answer: &Answer) -> String {
         Answer::Silent(b) if b.is_empty() => "no answer".into(),
         Answer::Silent(b) => format!("an incomplete answer {}", snippet(b)),
         Answer::NotResp(b) => format!("bytes that are not RESP: {}", snippet(b)),
+        Answer::TlsAlert(a) => format!("the TLS alert {a}"),
         Answer::Io(e) => e.clone(),
     }
 }
