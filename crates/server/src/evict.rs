@@ -176,6 +176,25 @@ pub fn lfu_decayed(stamp: u32, now: Millis, decay_time: u32) -> u32 {
     counter.saturating_sub(periods)
 }
 
+/// Redis's `objectSetLRUOrLFU`: the stamp RESTORE's `FREQ`/`IDLETIME` (or an RDB file's
+/// FREQ/IDLE opcodes) give a key at `now`: under an LFU policy the frequency (when given),
+/// otherwise the idle time in seconds (when given) back from the LRU clock. `None` when
+/// the one the policy reads was not given: the key keeps the stamp of a new object.
+pub fn stamp_from(lfu: bool, freq: Option<i64>, idle: Option<i64>, now: Millis) -> Option<u32> {
+    if lfu {
+        return freq.map(|f| (lfu_minutes(now) << 8) | (f.clamp(0, 255) as u32));
+    }
+    let idle = idle?;
+    // Redis scales by its clock's resolution (1000 ms: idle * 1000 / 1000, in C's
+    // wrapping arithmetic), unwraps below zero once, then keeps the low 24 bits.
+    let idle = idle.wrapping_mul(1000) / 1000;
+    let mut abs = i64::from(lru_clock(now)).wrapping_sub(idle);
+    if abs < 0 {
+        abs += i64::from(LRU_CLOCK_MAX);
+    }
+    Some(abs as u32 & LRU_CLOCK_MAX)
+}
+
 /// Redis's `estimateObjectIdleTime`: milliseconds since a key with LRU stamp `stamp` was
 /// last touched.
 pub fn idle_ms(stamp: u32, now: Millis) -> u64 {

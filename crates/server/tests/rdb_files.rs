@@ -177,7 +177,14 @@ fn scratch_dir(name: &str) -> PathBuf {
 }
 
 fn lockstep_on(dir: &Path, file: &str) -> EmbeddedServer {
+    lockstep_with_policy(dir, file, "noeviction")
+}
+
+/// `lockstep_on` with `maxmemory-policy` set from the start, as the file is loaded.
+fn lockstep_with_policy(dir: &Path, file: &str, policy: &str) -> EmbeddedServer {
     let mut config = ServerConfig::ephemeral();
+    config.settings.maxmemory_policy =
+        lockstep_server::evict::Policy::parse(policy).expect("a policy");
     config
         .settings
         .kept
@@ -274,4 +281,115 @@ fn a_background_save_is_a_snapshot_of_the_moment_it_started() {
     assert_eq!(text(run(&mut redis, &[b"EXISTS", b"after"])), b"0");
     assert_eq!(text(run(&mut redis, &[b"GET", b"key:0"])), b"value:0");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The stamp a key's OBJECT subcommand reads: its idle seconds or its LFU counter.
+fn access(c: &mut Conn, what: &[u8], key: &[u8]) -> i64 {
+    match run(c, &[b"OBJECT", what, key]) {
+        Frame::Integer(n) => n,
+        other => panic!("OBJECT {}: {other:?}", String::from_utf8_lossy(what)),
+    }
+}
+
+/// A value RESTOREd with an idle time (under an LRU policy) or a frequency (under an LFU
+/// one) on `from`, SAVEd, then read on `to` loaded from the file.
+fn check_access_travels(from: &mut Conn, to: impl FnOnce() -> Conn, policy: &str) {
+    run(from, &[b"SET", b"src", b"a value"]);
+    let payload = match run(from, &[b"DUMP", b"src"]) {
+        Frame::Bulk(b) => b.to_vec(),
+        other => panic!("DUMP: {other:?}"),
+    };
+    let lfu = policy.ends_with("lfu");
+    for (key, n) in [(&b"a"[..], 3000), (b"b", 77), (b"c", 0)] {
+        let (option, value) = if lfu {
+            (&b"FREQ"[..], n % 256)
+        } else {
+            (&b"IDLETIME"[..], n)
+        };
+        let value = value.to_string();
+        assert_eq!(
+            text(run(
+                from,
+                &[b"RESTORE", key, b"0", &payload, option, value.as_bytes()]
+            )),
+            b"OK"
+        );
+    }
+    assert_eq!(text(run(from, &[b"SAVE"])), b"OK");
+    let what: &[u8] = if lfu { b"FREQ" } else { b"IDLETIME" };
+    let before: Vec<i64> = [b"a", b"b", b"c"]
+        .iter()
+        .map(|k| access(from, what, *k))
+        .collect();
+    let mut to = to();
+    for (k, expected) in [b"a", b"b", b"c"].iter().zip(before) {
+        let got = access(&mut to, what, *k);
+        // Idle seconds go on counting while the file is written and read.
+        let slack = if lfu { 0 } else { 2 };
+        assert!(
+            (got - expected).abs() <= slack,
+            "{policy}: OBJECT {} {} is {got}, was {expected} where it was saved",
+            String::from_utf8_lossy(what),
+            String::from_utf8_lossy(*k)
+        );
+    }
+}
+
+#[test]
+fn idle_times_and_frequencies_travel_in_rdb_files_under_the_policy_that_keeps_them() {
+    for policy in ["allkeys-lru", "volatile-lfu"] {
+        // redis-server's file into lockstep.
+        let dir = scratch_dir(&format!("access-from-redis-{policy}"));
+        let redis_server = RedisServer::start_with(&[
+            "--dir",
+            dir.to_str().expect("utf-8 path"),
+            "--dbfilename",
+            "access.rdb",
+            "--maxmemory-policy",
+            policy,
+        ]);
+        let mut redis = Conn::open(redis_server.addr());
+        let mut ours = None;
+        check_access_travels(
+            &mut redis,
+            || {
+                let server = lockstep_with_policy(&dir, "access.rdb", policy);
+                let c = Conn::open(server.addr());
+                ours = Some(server);
+                c
+            },
+            policy,
+        );
+        drop(ours);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        // lockstep's file into redis-server.
+        let dir = scratch_dir(&format!("access-from-lockstep-{policy}"));
+        let server = lockstep_on(&dir, "access.rdb");
+        let mut lockstep = Conn::open(server.addr());
+        run(
+            &mut lockstep,
+            &[b"CONFIG", b"SET", b"maxmemory-policy", policy.as_bytes()],
+        );
+        let mut theirs = None;
+        check_access_travels(
+            &mut lockstep,
+            || {
+                let redis_server = RedisServer::start_with(&[
+                    "--dir",
+                    dir.to_str().expect("utf-8 path"),
+                    "--dbfilename",
+                    "access.rdb",
+                    "--maxmemory-policy",
+                    policy,
+                ]);
+                let c = Conn::open(redis_server.addr());
+                theirs = Some(redis_server);
+                c
+            },
+            policy,
+        );
+        drop(theirs);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

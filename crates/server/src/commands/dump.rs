@@ -41,8 +41,8 @@ fn dump(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`, checked in Redis's
 /// order: the options, then an existing key (BUSYKEY), the TTL, the payload's trailer, the
 /// value. A TTL already past creates nothing (and deletes a key REPLACE would replace).
-/// IDLETIME and FREQ are checked as Redis checks them; this server keeps no access data
-/// for them to set.
+/// The new key is stamped as Redis's `objectSetLRUOrLFU` does: FREQ under an LFU policy,
+/// IDLETIME under any other, else as a new object (a replaced key's history is gone).
 fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq) = (None, None);
@@ -88,6 +88,12 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         .map_err(|_| errors::BAD_DATA_FORMAT)?;
 
     let now = ctx.now;
+    let stamp = crate::evict::stamp_from(
+        ctx.state.config.maxmemory_policy.is_lfu(),
+        freq,
+        idle,
+        now,
+    );
     // C's overflow on a huge relative TTL makes it negative, hence already past.
     let expire_at = match ttl {
         0 => NO_EXPIRY,
@@ -107,6 +113,7 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         db.notify(notify::NEW, "new", key);
     }
     db.set(key, value, expire_at);
+    db.set_stamp_of(key, stamp);
     db.notify(notify::GENERIC, "restore", key);
     ctx.out.ok();
     Ok(Done)

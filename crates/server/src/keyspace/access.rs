@@ -311,6 +311,20 @@ impl<'a> DbMut<'a> {
         Some(self.db.dict.stamp(idx))
     }
 
+    /// Sets the access stamp of `key` (RESTORE's IDLETIME and FREQ, an RDB file's IDLE
+    /// and FREQ opcodes), or stamps it as new when `stamp` is `None` (a RESTOREd value is
+    /// a new object, even where it replaced a key). False if the key is missing.
+    pub fn set_stamp_of(&mut self, key: &[u8], stamp: Option<u32>) -> bool {
+        let Some(idx) = self.db.dict.find(key) else {
+            return false;
+        };
+        match stamp {
+            Some(stamp) => self.db.dict.set_stamp(idx, stamp),
+            None => self.stamp_new(idx),
+        }
+        true
+    }
+
     /// A key lazy expiry just deleted: Redis signals it, without counting a change, and
     /// names it `expired`.
     #[cold]

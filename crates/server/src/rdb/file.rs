@@ -138,6 +138,7 @@ impl<W: Write> Write for Checksummed<W> {
 /// The whole file: header, aux fields, libraries, every database, EOF and checksum.
 pub fn write_rdb(state: &State, now: Millis, out: impl Write) -> std::io::Result<()> {
     let opts = SaveOptions::from_config(&state.config);
+    let policy = state.config.maxmemory_policy;
     let checksum = state.config.value("rdbchecksum").is_none_or(|v| v == "yes");
     let mut w = Checksummed {
         inner: out,
@@ -174,16 +175,27 @@ pub fn write_rdb(state: &State, now: Millis, out: impl Write) -> std::io::Result
         write_len(&mut buf, dict.len() as u64);
         write_len(&mut buf, dict.expiring_len() as u64);
         for entry in dict.iter() {
+            let mut object = Vec::new();
+            if dump_value_with(&entry.value, &mut object, opts).is_err() {
+                // A value with no RDB form (none today): left out, not a corrupt file.
+                continue;
+            }
             if entry.expire_at != NO_EXPIRY {
                 buf.push(OPCODE_EXPIRETIME_MS);
                 buf.extend_from_slice(&entry.expire_at.to_le_bytes());
             }
-            let start = buf.len();
-            let mut object = Vec::new();
-            if dump_value_with(&entry.value, &mut object, opts).is_err() {
-                // A value with no RDB form (none today): left out, not a corrupt file.
-                buf.truncate(start);
-                continue;
+            // The key's access data, as `rdbSaveKeyValuePair` writes it for the policy
+            // that reads it: seconds idle for an LRU policy, the decayed counter for LFU.
+            if policy.is_lru() || policy.is_lfu() {
+                let stamp = dict.find(&entry.key).map_or(0, |idx| dict.stamp(idx));
+                if policy.is_lru() {
+                    buf.push(OPCODE_IDLE);
+                    write_len(&mut buf, crate::evict::idle_ms(stamp, now) / 1000);
+                } else {
+                    buf.push(OPCODE_FREQ);
+                    let decay = state.config.lfu_decay_time;
+                    buf.push(crate::evict::lfu_decayed(stamp, now, decay) as u8);
+                }
             }
             buf.push(object[0]);
             write_string(&mut buf, &entry.key, opts.compress);
@@ -406,6 +418,13 @@ pub fn load(state: &mut State, data: &[u8], now: Millis) -> Result<Loaded, (usiz
     let config = state.config.clone();
     let mut db = 0usize;
     let mut expire_at = NO_EXPIRY;
+    // What the IDLE and FREQ opcodes said of the next key (Redis's `lru_idle`, `lfu_freq`).
+    let (mut lru_idle, mut lfu_freq) = (None, None);
+    let lfu = config.maxmemory_policy.is_lfu();
+    // Keys are stamped as this server's policy reads them, even before its first command.
+    state.mods.access.lfu = lfu;
+    state.mods.access.lfu_log_factor = config.lfu_log_factor;
+    state.mods.access.lfu_decay_time = config.lfu_decay_time;
     let mut loaded = Loaded::default();
     loop {
         let Some(t) = r.byte() else {
@@ -430,13 +449,18 @@ pub fn load(state: &mut State, data: &[u8], now: Millis) -> Result<Loaded, (usiz
                 continue;
             }
             OPCODE_IDLE => {
-                r.len()
+                let idle = r
+                    .len()
                     .ok_or((r.pos(), "truncated idle time".to_string()))?;
+                // Redis keeps it in a long long: a huge one is negative, hence unused.
+                lru_idle = Some(idle as i64).filter(|&i| i >= 0);
                 continue;
             }
             OPCODE_FREQ => {
-                r.byte()
+                let freq = r
+                    .byte()
                     .ok_or((r.pos(), "truncated frequency".to_string()))?;
+                lfu_freq = Some(i64::from(freq));
                 continue;
             }
             OPCODE_EOF => break,
@@ -489,6 +513,7 @@ pub fn load(state: &mut State, data: &[u8], now: Millis) -> Result<Loaded, (usiz
                     Err(LoadError::Corrupt(why)) => return Err((at, why.to_string())),
                 };
                 let expire = std::mem::replace(&mut expire_at, NO_EXPIRY);
+                let stamp = crate::evict::stamp_from(lfu, lfu_freq.take(), lru_idle.take(), now);
                 let Some(value) = value else { continue };
                 if expire != NO_EXPIRY && expire < now {
                     loaded.expired += 1;
@@ -505,6 +530,7 @@ pub fn load(state: &mut State, data: &[u8], now: Millis) -> Result<Loaded, (usiz
                     ));
                 }
                 target.set(&key, value, expire);
+                target.set_stamp_of(&key, stamp);
                 loaded.keys += 1;
             }
         }
