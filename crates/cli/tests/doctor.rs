@@ -30,7 +30,7 @@ async fn bounded<F: Future>(what: &str, f: F) -> F::Output {
 
 /// Runs the doctor on `url` with a short timeout and, when given, `resolver`.
 async fn doctor(url: &str, resolver: Option<StaticResolver>) -> Report {
-    let mut opts = Options::new(url).timeout(Duration::from_millis(1500));
+    let mut opts = Options::new(url).timeout(Duration::from_secs(3));
     if let Some(r) = resolver {
         opts = opts.resolver(Arc::new(r));
     }
@@ -737,4 +737,20 @@ fn bad_arguments_exit_with_2_or_more() {
     let (code, out) = lockstep(&["doctor", "ftp://x"]);
     assert_eq!(code, Some(1), "a bad URL is a failed check: {out}");
     assert!(out.contains("✗ url"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_the_server_does_not_have_fails_select() {
+    let server = lockstep_on(V4, None).await;
+    let addr = server.addr();
+    let report = doctor(&format!("redis://{addr}/99"), None).await;
+    let c = assert_failed(&report, "select", Some(addr), "bad_db");
+    assert!(
+        c.message.contains("DB index is out of range"),
+        "{}",
+        c.message
+    );
+    let report = doctor(&format!("redis://{addr}/3"), None).await;
+    assert!(report.passed(), "{}", report.render());
+    server.stop().await;
 }
