@@ -754,3 +754,110 @@ async fn database_the_server_does_not_have_fails_select() {
     assert!(report.passed(), "{}", report.render());
     server.stop().await;
 }
+
+/// A fake cluster node of a Redis older than 7.0: no CLUSTER SHARDS, so the nodes come from
+/// CLUSTER SLOTS, which lists `advertised` (ip, port, id) for all the slots. CLUSTER MYID
+/// answers `id`. An advertised port 0 stands for the fake node's own port.
+async fn fake_cluster_node(id: &'static str, advertised: Vec<(String, u16, String)>) -> SocketAddr {
+    use lockstep_resp::decode::Decoder;
+    use lockstep_resp::encode::encode;
+    use lockstep_resp::Frame;
+
+    fn bulk(s: &str) -> Frame {
+        Frame::Bulk(bytes::Bytes::copy_from_slice(s.as_bytes()))
+    }
+    let listener = TcpListener::bind((V4, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let advertised: Vec<(String, u16, String)> = advertised
+        .into_iter()
+        .map(|(ip, port, id)| (ip, if port == 0 { addr.port() } else { port }, id))
+        .collect();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let advertised = advertised.clone();
+            tokio::spawn(async move {
+                let mut decoder = Decoder::default();
+                let mut buf = bytes::BytesMut::new();
+                loop {
+                    let frame = match decoder.decode(&mut buf) {
+                        Ok(Some(f)) => f,
+                        Ok(None) => {
+                            let mut chunk = [0u8; 4096];
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        }
+                        Err(_) => return,
+                    };
+                    let Frame::Array(args) = frame else { return };
+                    let words: Vec<String> = args
+                        .iter()
+                        .map(|a| {
+                            String::from_utf8_lossy(a.as_bytes().unwrap_or_default()).to_uppercase()
+                        })
+                        .collect();
+                    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                    let reply = match words.as_slice() {
+                        ["PING"] => Frame::simple("PONG"),
+                        ["HELLO", ..] => Frame::Error("ERR unknown command 'HELLO'".into()),
+                        ["INFO", "SERVER"] => bulk("# Server\r\nredis_version:6.2.14\r\nredis_mode:cluster\r\n"),
+                        ["INFO", "CLUSTER"] => bulk("# Cluster\r\ncluster_enabled:1\r\n"),
+                        ["CLUSTER", "INFO"] => bulk("cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_fail:0\r\ncluster_known_nodes:2\r\n"),
+                        ["CLUSTER", "SHARDS"] => Frame::Error("ERR unknown subcommand 'SHARDS'. Try CLUSTER HELP.".into()),
+                        ["CLUSTER", "SLOTS"] => {
+                            let mut range = vec![Frame::Integer(0), Frame::Integer(16383)];
+                            for (ip, port, id) in &advertised {
+                                range.push(Frame::Array(vec![bulk(ip), Frame::Integer(i64::from(*port)), bulk(id)]));
+                            }
+                            Frame::Array(vec![Frame::Array(range)])
+                        }
+                        ["CLUSTER", "MYID"] => bulk(id),
+                        _ => Frame::Error("ERR unknown command".into()),
+                    };
+                    let mut out = bytes::BytesMut::new();
+                    encode(&reply, &mut out);
+                    if socket.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Redis 6 (no CLUSTER SHARDS, no HELLO): the nodes come from CLUSTER SLOTS; a node whose
+/// advertised address answers with another node's id (ports mapped to the wrong container)
+/// is as unreachable as one that does not answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_slots_fallback_and_a_different_node_at_an_advertised_address() {
+    let other = fake_cluster_node("other-node", vec![]).await;
+    let seed = fake_cluster_node(
+        "seed-node",
+        vec![
+            ("127.0.0.1".into(), 0, "seed-node".into()),
+            ("127.0.0.1".into(), other.port(), "replica-node".into()),
+        ],
+    )
+    .await;
+    let report = doctor(&format!("redis://{seed}"), None).await;
+    assert!(
+        check(&report, "auth", Some(seed)).passed(),
+        "AUTH-less Redis 6: no HELLO is fine"
+    );
+    assert!(check(&report, "server", Some(seed))
+        .message
+        .contains("6.2.14"));
+    let c = assert_failed(&report, "cluster_nodes", None, "nodes_unreachable");
+    assert!(c.message.starts_with("1 of 2 nodes"), "{}", c.message);
+    assert!(
+        c.message.contains(&format!(
+            "127.0.0.1:{} (a different node answers there (other-node))",
+            other.port()
+        )),
+        "{}",
+        c.message
+    );
+}
