@@ -555,6 +555,7 @@ pub fn fcall(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<(), Comma
     let numkeys = crate::util::parse_i64(argv[2]).ok_or(errors::BAD_NUMKEYS)?;
     let numkeys = super::numkeys(numkeys, argv.len() - 3)?;
     let read_only = check_flags(function.flags, read_only, ctx.state.cluster.is_some())?;
+    let allow_oom = function.flags.declares_allow_oom();
     let Some(fvm) = functions.vm.as_deref() else {
         return Err(errors::FUNCTION_NOT_FOUND.into());
     };
@@ -576,8 +577,14 @@ pub fn fcall(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> Result<(), Comma
         (Ok(keys), Ok(args)) => (keys, args),
         (Err(e), _) | (_, Err(e)) => return Err(format!("ERR {e}").into()),
     };
-    run_script(ctx, &lua, &name, keys, read_only, Some(run), || {
-        runner.call::<MultiValue>((func, handler, keys_table, args_table))
-    });
+    run_script(
+        ctx,
+        &lua,
+        &name,
+        keys,
+        (read_only, allow_oom),
+        Some(run),
+        || runner.call::<MultiValue>((func, handler, keys_table, args_table)),
+    );
     Ok(())
 }

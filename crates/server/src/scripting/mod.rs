@@ -39,6 +39,13 @@ pub struct ScriptFlags {
     pub allow_cross_slot_keys: bool,
 }
 
+impl ScriptFlags {
+    /// Runs with Redis's `SCRIPT_ALLOW_OOM`: declared by a shebang or a function's flags.
+    pub fn declares_allow_oom(&self) -> bool {
+        !self.compat && self.allow_oom
+    }
+}
+
 /// A cached script.
 struct Script {
     flags: ScriptFlags,
@@ -109,6 +116,12 @@ struct Run {
     /// The protocol `redis.call` replies are read in (`redis.setresp`).
     resp: Protocol,
     read_only: bool,
+    /// Declared `allow-oom` (Redis's `SCRIPT_ALLOW_OOM`; never for a script without a
+    /// shebang).
+    allow_oom: bool,
+    /// A write command ran (Redis's `SCRIPT_WRITE_DIRTY`): from then on the script may
+    /// not be stopped half-way for lack of memory.
+    wrote: bool,
     busy: Arc<ScriptRun>,
     /// The keys the script's command declared (EVAL's KEYS, FCALL's keys).
     keys: Vec<Vec<u8>>,
@@ -329,7 +342,8 @@ fn eval_with(
     let script = &inner.scripts[&sha];
     let read_only = check_flags(script.flags, read_only, ctx.state.cluster.is_some())?;
     let func = script.func.clone();
-    inner.run(ctx, &sha, func, keys, args, read_only);
+    let allow_oom = script.flags.declares_allow_oom();
+    inner.run(ctx, &sha, func, keys, args, (read_only, allow_oom));
     Ok(())
 }
 
@@ -390,7 +404,7 @@ impl Inner {
         func: Function,
         keys: &[&[u8]],
         args: &[&[u8]],
-        read_only: bool,
+        (read_only, allow_oom): (bool, bool),
     ) {
         let vm = &self.vm;
         let set_arrays = || -> mlua::Result<()> {
@@ -402,9 +416,15 @@ impl Inner {
             ctx.out.error(&format!("ERR {e}"));
             return;
         }
-        run_script(ctx, &vm.lua, sha, keys, read_only, None, || {
-            vm.xpcall.call::<MultiValue>((func, vm.handler.clone()))
-        });
+        run_script(
+            ctx,
+            &vm.lua,
+            sha,
+            keys,
+            (read_only, allow_oom),
+            None,
+            || vm.xpcall.call::<MultiValue>((func, vm.handler.clone())),
+        );
     }
 }
 
@@ -421,13 +441,14 @@ fn strings(lua: &Lua, items: &[&[u8]]) -> mlua::Result<Table> {
 /// Runs a script (`invoke` calls it under the error handler) for the command in `ctx`,
 /// writing its reply, or its error with `name` (a SHA1 or a function's name) for where
 /// it failed, into `ctx.out`. `function` says which function runs, for FUNCTION STATS
-/// and the BUSY errors; `None` for EVAL.
+/// and the BUSY errors; `None` for EVAL. The script runs read-only and may run out of
+/// memory as `read_only` and `allow_oom` say.
 fn run_script(
     ctx: &mut Ctx,
     lua: &Lua,
     name: &str,
     keys: &[&[u8]],
-    read_only: bool,
+    (read_only, allow_oom): (bool, bool),
     function: Option<crate::busy::FunctionRun>,
     invoke: impl FnOnce() -> mlua::Result<MultiValue>,
 ) {
@@ -439,6 +460,8 @@ fn run_script(
         ctx: (ctx as *mut Ctx).cast::<Ctx<'static>>(),
         resp: Protocol::Resp2,
         read_only,
+        allow_oom,
+        wrote: false,
         busy: busy.clone(),
         keys: keys.iter().map(|k| k.to_vec()).collect(),
     };
@@ -634,7 +657,15 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
     // Redis when a command inside it failed.
     let refuse = |ctx: &mut Ctx, msg: &str, id: Option<usize>| -> mlua::Result<(Value, bool)> {
         ctx.out.errors += 1;
-        *ctx.state.error_stats.entry(b"ERR"[..].into()).or_default() += 1;
+        // "-CODE text" names its code, as Redis's `afterErrorReply` reads it.
+        let code = match msg.strip_prefix('-') {
+            Some(rest) => rest.split(' ').next().unwrap_or("ERR"),
+            None => "ERR",
+        };
+        *ctx.state
+            .error_stats
+            .entry(code.as_bytes().into())
+            .or_default() += 1;
         if let Some(id) = id {
             ctx.state.command_stats[id].rejected += 1;
         }
@@ -665,8 +696,22 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
             Some(id),
         );
     }
+    // Redis's `scriptVerifyOOM`: unless the script declared `allow-oom`, a command that
+    // may grow memory is refused while memory was over `maxmemory` when the script's
+    // command started, as long as the script has not written yet (it cannot be stopped
+    // half-way). A script without a shebang gets here: processCommand let it start.
+    if !run.allow_oom
+        && !run.wrote
+        && ctx.state.config.maxmemory != 0
+        && ctx.state.memory.pre_command_oom
+        && cmd.has(flags::DENYOOM)
+    {
+        let msg = format!("-{}", errors::OOM);
+        return refuse(ctx, &msg, Some(id));
+    }
     if cmd.has(flags::WRITE) {
         run.busy.wrote();
+        run.wrote = true;
     }
     // In a cluster, every key a script touches must be served here (Redis's
     // `scriptVerifyClusterState`).
