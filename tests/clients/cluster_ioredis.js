@@ -121,6 +121,14 @@ function parseClusterNodes(text) {
     });
 }
 
+/** MIGRATEs every key of `slot` (`key` among them) from the node `from` is connected to, to `to`. */
+async function migrateSlot(from, to, slot, key) {
+  // Every key of the slot, as a reshard moves them: other keys may share the slot.
+  const keys = await from.cluster("GETKEYSINSLOT", slot, 1000);
+  expectTrue(keys.includes(key), `CLUSTER GETKEYSINSLOT ${slot} lists ${key}: ${util.inspect(keys)}`);
+  expect(await from.migrate("127.0.0.1", to.port, "", 0, 5000, "KEYS", ...keys), "OK", "MIGRATE");
+}
+
 class Workload {
   constructor(protocol) {
     this.protocol = protocol;
@@ -193,7 +201,12 @@ class Workload {
     }
     expect(covered, SLOTS, "CLUSTER NODES covers every slot");
     const slotsReply = await c.cluster("SLOTS");
-    expect(slotsReply.length, ports.length, "CLUSTER SLOTS has a range per primary");
+    let inSlots = 0;
+    for (const [from, to, [host, port]] of slotsReply) {
+      inSlots += to - from + 1;
+      expect([host, this.ownerOf(from)], ["127.0.0.1", `${host}:${port}`], `CLUSTER SLOTS range from ${from}`);
+    }
+    expect(inSlots, SLOTS, "CLUSTER SLOTS covers every slot");
     expect(await c.cluster("KEYSLOT", "foo"), calculateSlot("foo"), "CLUSTER KEYSLOT agrees with the client");
   }
 
@@ -348,7 +361,7 @@ class Workload {
       const on = (node) => conns.get(node.port);
       expect(await on(target).cluster("SETSLOT", slot, "IMPORTING", source.id), "OK", "SETSLOT IMPORTING");
       expect(await on(source).cluster("SETSLOT", slot, "MIGRATING", target.id), "OK", "SETSLOT MIGRATING");
-      expect(await on(source).migrate("127.0.0.1", target.port, "", 0, 5000, "KEYS", key), "OK", "MIGRATE");
+      await migrateSlot(on(source), target, slot, key);
       for (const node of [target, source, ...this.nodes.filter((n) => n !== source && n !== target)]) {
         expect(await on(node).cluster("SETSLOT", slot, "NODE", target.id), "OK", `SETSLOT NODE on ${node.port}`);
       }
@@ -356,13 +369,13 @@ class Workload {
       expect(await c.get(key), "before", "GET after the move (MOVED followed)");
       expect(this.ownerOf(slot), `127.0.0.1:${target.port}`, "the client's map follows the MOVED");
       expect(await c.set(key, "after"), "OK", "SET after the move");
-      expect(await on(target).cluster("COUNTKEYSINSLOT", slot), 1, "the key is on the new node");
+      expectTrue((await on(target).cluster("COUNTKEYSINSLOT", slot)) >= 1, "the key is on the new node");
       expect(await on(source).cluster("COUNTKEYSINSLOT", slot), 0, "and no longer on the old one");
       await expectError(on(source).get(key), `MOVED ${slot} 127.0.0.1:${target.port}`, "the old node redirects");
       // Put the slot back, so a rerun of the workload starts from the split it expects.
       expect(await on(source).cluster("SETSLOT", slot, "IMPORTING", target.id), "OK", "SETSLOT IMPORTING back");
       expect(await on(target).cluster("SETSLOT", slot, "MIGRATING", source.id), "OK", "SETSLOT MIGRATING back");
-      expect(await on(target).migrate("127.0.0.1", source.port, "", 0, 5000, "KEYS", key), "OK", "MIGRATE back");
+      await migrateSlot(on(target), source, slot, key);
       for (const node of [source, target, ...this.nodes.filter((n) => n !== source && n !== target)]) {
         expect(await on(node).cluster("SETSLOT", slot, "NODE", source.id), "OK", `SETSLOT NODE back on ${node.port}`);
       }
