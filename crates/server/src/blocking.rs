@@ -130,6 +130,15 @@ impl Blocked {
         }
     }
 
+    /// The keys of database `db` somebody waits on.
+    pub fn waited_keys(&self, db: usize) -> Vec<Key> {
+        self.by_key
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
     /// Marks every key of database `db` that somebody waits on as ready to look at again:
     /// the database changed wholesale (Redis's `scanDatabaseForReadyKeys`, after SWAPDB).
     pub fn database_changed(&mut self, db: usize) {

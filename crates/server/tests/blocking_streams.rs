@@ -451,3 +451,110 @@ fn woken_readers_in_resp3_get_a_map_of_one_stream() {
         log
     });
 }
+
+#[test]
+fn flushdb_ends_group_waits_on_its_streams_and_leaves_plain_readers_waiting() {
+    same_as_redis(|addr| {
+        let mut admin = Conn::open(addr);
+        admin.command(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+        admin.command(&["XADD", "plain", "1-1", "f", "v"]);
+        let readgroup = |key| {
+            vec![
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                key,
+                ">",
+            ]
+        };
+        let mut reader = park(addr, &mut admin, 1, &readgroup("s"));
+        let mut plain = park(
+            addr,
+            &mut admin,
+            2,
+            &["XREAD", "BLOCK", "0", "STREAMS", "plain", "$"],
+        );
+        let mut popper = park(addr, &mut admin, 3, &["BLPOP", "list", "0"]);
+        let mut log = vec![admin.command(&["FLUSHDB"]), reader.read()];
+        log.push(still_waiting(&mut plain));
+        log.push(still_waiting(&mut popper));
+        log.push(admin.command(&["XADD", "plain", "2-1", "f", "after"]));
+        log.push(plain.read());
+        log.push(admin.command(&["RPUSH", "list", "x"]));
+        log.push(popper.read());
+        log
+    });
+}
+
+#[test]
+fn flushall_ends_group_waits_in_every_database_and_flushdb_of_another_does_not() {
+    same_as_redis(|addr| {
+        let mut admin = Conn::open(addr);
+        admin.command(&["SELECT", "3"]);
+        admin.command(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+        admin.command(&["SELECT", "0"]);
+        admin.command(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+        let mut in_3 = Conn::open(addr);
+        in_3.command(&["SELECT", "3"]);
+        in_3.send(&[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "c",
+            "BLOCK",
+            "0",
+            "STREAMS",
+            "s",
+            ">",
+        ]);
+        wait_blocked(&mut admin, 1);
+        let mut in_0 = park(
+            addr,
+            &mut admin,
+            2,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+        );
+        // FLUSHDB of database 0 leaves the reader of database 3 waiting.
+        let mut log = vec![admin.command(&["FLUSHDB"]), in_0.read()];
+        log.push(still_waiting(&mut in_3));
+        admin.command(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"]);
+        let mut again = park(
+            addr,
+            &mut admin,
+            2,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+        );
+        // Inside a transaction, the readers are woken once it ends.
+        log.push(admin.command(&["MULTI"]));
+        log.push(admin.command(&["FLUSHALL"]));
+        log.push(admin.command(&["EXEC"]));
+        log.push(again.read());
+        log.push(in_3.read());
+        log.push(admin.command(&["INFO", "keyspace"]));
+        log
+    });
+}

@@ -66,16 +66,40 @@ fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     flush_mode(argv)?;
     for index in 0..ctx.state.dbs.len() {
-        ctx.state.db(index, ctx.now).clear();
+        flush(ctx, index);
     }
     ctx.out.ok();
     Ok(Done)
 }
 
+/// Empties database `index`. As Redis's `scanDatabaseForDeletedStreams`, every stream it
+/// deletes that clients wait on is then ready to look at: its XREADGROUP readers wake to
+/// be told the key went (UNBLOCKED), its XREAD readers go on waiting.
+fn flush(ctx: &mut Ctx, index: usize) {
+    let streams: Vec<_> = if ctx.state.blocked.is_empty() {
+        Vec::new()
+    } else {
+        let dict = ctx.state.dbs[index].dict();
+        ctx.state
+            .blocked
+            .waited_keys(index)
+            .into_iter()
+            .filter(|k| {
+                dict.get(k)
+                    .is_some_and(|e| matches!(e.value, crate::keyspace::Value::Stream(_)))
+            })
+            .collect()
+    };
+    ctx.state.db(index, ctx.now).clear();
+    for key in streams {
+        ctx.state.blocked.key_written(index, key);
+    }
+}
+
 /// `FLUSHDB [ASYNC|SYNC]`: empties the selected database. Changes count one per key removed.
 fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     flush_mode(argv)?;
-    ctx.db().clear();
+    flush(ctx, ctx.client.db);
     ctx.out.ok();
     Ok(Done)
 }
