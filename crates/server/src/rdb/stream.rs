@@ -132,11 +132,18 @@ fn raw_id(r: &mut Reader) -> Loaded<StreamId> {
     Ok(StreamId::from_be_bytes(b))
 }
 
+/// A delivery or seen time. Redis only ever stores times from its clock (XCLAIM's TIME
+/// and IDLE are brought back to now when out of range): a negative one is corrupt, and
+/// would break the idle times computed from it.
 fn millis(r: &mut Reader) -> Loaded<i64> {
     let bytes = r.take(8).ok_or(LoadError::Corrupt("truncated time"))?;
     let mut b = [0u8; 8];
     b.copy_from_slice(bytes);
-    Ok(i64::from_le_bytes(b))
+    let t = i64::from_le_bytes(b);
+    if t < 0 {
+        return corrupt("negative stream time");
+    }
+    Ok(t)
 }
 
 /// An element as Redis's `lpGetIntegerIfValid` reads it: an integer, or a string that is
@@ -220,6 +227,10 @@ pub fn read_stream(t: u8, r: &mut Reader) -> Loaded<Value> {
         s.first_id = read_id(r)?;
         s.max_deleted_id = read_id(r)?;
         s.entries_added = len(r)?;
+        // XSETID keeps it so, and the stream's arithmetic relies on it.
+        if s.entries_added < length {
+            return corrupt("stream entries added below its length");
+        }
     } else {
         s.max_deleted_id = StreamId::MIN;
         s.entries_added = length;
@@ -326,6 +337,10 @@ fn read_group(r: &mut Reader, last_id: StreamId, entries_read: Option<u64>) -> L
         let id = raw_id(r)?;
         let time = millis(r)?;
         let count = len(r)?;
+        // Counts start from RETRYCOUNT (a long long) and grow by one per delivery.
+        if count > i64::MAX as u64 {
+            return corrupt("stream delivery count out of range");
+        }
         if pel.insert(id, (time, count, None)).is_some() {
             return corrupt("Duplicated global PEL entry loading stream consumer group");
         }
@@ -367,4 +382,70 @@ fn read_group(r: &mut Reader, last_id: StreamId, entries_read: Option<u64>) -> L
         );
     }
     Ok(group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::stream::NodeLimits;
+
+    /// A stream of two entries with a group whose one pending entry `alice` holds.
+    fn sample() -> StreamValue {
+        let mut s = StreamValue::new();
+        s.append(StreamId::new(1, 0), &[b"f", b"1"], NodeLimits::default());
+        s.append(StreamId::new(2, 0), &[b"f", b"2"], NodeLimits::default());
+        let mut g = Group::new(StreamId::new(1, 0), Some(1));
+        let (alice, _) = g.consumer_or_create(b"alice", 1000);
+        g.assign(StreamId::new(1, 0), &alice, 2000, 3);
+        s.create_group(b"g", g);
+        s
+    }
+
+    fn dump(s: &StreamValue) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_stream(&mut out, s, SaveOptions::default());
+        out
+    }
+
+    fn load(payload: &[u8]) -> Loaded<Value> {
+        read_stream(TYPE_STREAM_LISTPACKS_2, &mut Reader::new(payload))
+    }
+
+    #[test]
+    fn a_stream_reads_back_as_it_was_written() {
+        let s = sample();
+        let payload = dump(&s);
+        assert_eq!(load(&payload), Ok(Value::Stream(Box::new(s))));
+    }
+
+    #[test]
+    fn values_a_redis_stream_never_holds_are_refused() {
+        let s = sample();
+        let payload = dump(&s);
+        let find = |needle: &[u8]| {
+            payload
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .expect("in the payload")
+        };
+        // The delivery time (2000) and the seen time (1000), 8 bytes each.
+        for time in [2000i64, 1000] {
+            let at = find(&time.to_le_bytes());
+            let mut bad = payload.clone();
+            bad[at..at + 8].copy_from_slice(&(-1i64).to_le_bytes());
+            assert_eq!(load(&bad), corrupt("negative stream time"), "time {time}");
+        }
+        // The delivery count (3, just after the delivery time) as u64::MAX.
+        let at = find(&2000i64.to_le_bytes()) + 8;
+        let mut bad = payload[..at].to_vec();
+        write_len(&mut bad, u64::MAX);
+        bad.extend_from_slice(&payload[at + 1..]);
+        assert_eq!(load(&bad), corrupt("stream delivery count out of range"));
+        // Entries added (2) below the length: set to 1. It follows the length (2), the
+        // last id (2, 0), the first id (1, 0) and the max deleted id (0, 0).
+        let at = find(&[2, 2, 0, 1, 0, 0, 0, 2]) + 7;
+        let mut bad = payload.clone();
+        bad[at] = 1;
+        assert_eq!(load(&bad), corrupt("stream entries added below its length"));
+    }
 }

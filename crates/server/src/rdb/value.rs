@@ -731,7 +731,7 @@ mod tests {
                     let (name, _) = g.consumer_or_create(names[who as usize], 1_700_000_000_000);
                     g.assign(id, &name, 1_700_000_000_000 + id.ms as i64, 1 + id.seq % 5);
                 }
-                g.consumer_or_create(b"idle", -5);
+                g.consumer_or_create(b"idle", 5);
                 s.create_group(b"group", g);
                 s.create_group(b"unread", Group::new(StreamId::MIN, None));
                 Value::Stream(Box::new(s))
