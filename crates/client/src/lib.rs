@@ -40,7 +40,8 @@ pub mod transaction;
 pub use cache::CacheOptions;
 pub use client::Client;
 pub use cluster::{
-    ClusterClient, ClusterMetrics, ClusterOptions, ClusterPipeline, ReadFrom, RouterState,
+    ClusterClient, ClusterMetrics, ClusterOptions, ClusterPipeline, ClusterSubscriber, ReadFrom,
+    RouterState,
 };
 pub use cmd::{cmd, Cmd, ToArg};
 pub use commands::{

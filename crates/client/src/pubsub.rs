@@ -28,6 +28,21 @@ pub(crate) struct Registry {
 pub(crate) struct Subs {
     pub channels: BTreeSet<Bytes>,
     pub patterns: BTreeSet<Bytes>,
+    /// SSUBSCRIBE's shard channels.
+    pub shard_channels: BTreeSet<Bytes>,
+}
+
+/// Shard channels grouped by hash slot: a cluster takes one SSUBSCRIBE (or SUNSUBSCRIBE)
+/// per slot, refusing one across slots with CROSSSLOT.
+pub(crate) fn by_slot<'a>(channels: impl IntoIterator<Item = &'a Bytes>) -> Vec<Vec<Bytes>> {
+    let mut groups: std::collections::BTreeMap<u16, Vec<Bytes>> = Default::default();
+    for c in channels {
+        groups
+            .entry(lockstep_commands::key_slot(c))
+            .or_default()
+            .push(c.clone());
+    }
+    groups.into_values().collect()
 }
 
 impl Registry {
@@ -45,7 +60,10 @@ impl Registry {
             let c = cmd("PSUBSCRIBE").arg(s.patterns.iter().cloned().collect::<Vec<_>>());
             c.encode_into(&mut out);
         }
-        let confirmations = s.channels.len() + s.patterns.len();
+        for group in by_slot(&s.shard_channels) {
+            cmd("SSUBSCRIBE").arg(group).encode_into(&mut out);
+        }
+        let confirmations = s.channels.len() + s.patterns.len() + s.shard_channels.len();
         (r, (!out.is_empty()).then(|| (out.freeze(), confirmations)))
     }
 }
@@ -59,14 +77,14 @@ pub(crate) fn subscription_meta() -> crate::connection::Meta {
     }
 }
 
-/// A message of a push frame (`message` or `pmessage`), if it is one.
+/// A message of a push frame (`message`, `pmessage` or `smessage`), if it is one.
 pub(crate) fn message_of(frame: &Frame) -> Option<Message> {
     let Frame::Push(items) = frame else {
         return None;
     };
     let bytes = |f: &Frame| f.as_bytes().map(Bytes::copy_from_slice);
     match items.first().and_then(|k| k.as_bytes()) {
-        Some(b"message") if items.len() == 3 => Some(Message {
+        Some(b"message" | b"smessage") if items.len() == 3 => Some(Message {
             channel: bytes(&items[1])?,
             pattern: None,
             payload: bytes(&items[2])?,
@@ -175,7 +193,6 @@ impl Client {
         })
     }
 
-    /// Unsubscribes from channels for every subscription of this client.
     /// Unsubscribes from channels for every subscription of this client; from every
     /// channel when `channels` is empty.
     pub async fn unsubscribe<A: ToArg>(&self, channels: &[A]) -> Result<(), Error> {

@@ -252,7 +252,7 @@ impl Meta {
 
     fn slot_of<'a>(c: &Command, args: impl Iterator<Item = &'a [u8]>) -> Slot {
         let argv: Vec<&[u8]> = args.collect();
-        match c.key_positions(&argv) {
+        match c.route_positions(&argv) {
             Some(positions) => positions.iter().fold(Slot::Keyless, |slot, &i| {
                 slot.join(Slot::One(lockstep_commands::key_slot(argv[i])))
             }),

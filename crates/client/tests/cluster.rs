@@ -678,6 +678,118 @@ async fn reshard_under_load(addrs: &[SocketAddr]) {
     );
 }
 
+/// Publishes `payload` on `channel` every 100 ms until the subscriber receives it.
+async fn spublish_until_received(
+    c: &ClusterClient,
+    sub: &mut lockstep::ClusterSubscriber,
+    channel: &str,
+    payload: &str,
+) {
+    let what = format!("a message on {channel}");
+    bounded(20, &what, async {
+        loop {
+            let _ = c
+                .query::<i64>(cmd("SPUBLISH").arg(channel).arg(payload))
+                .await;
+            if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await
+            {
+                if m.channel == channel.as_bytes() && m.payload == payload.as_bytes() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+}
+
+/// The subscriber counts a move once the new node confirmed it, which may be just after
+/// the first message there arrived.
+async fn moves_reach(sub: &lockstep::ClusterSubscriber, n: u64) {
+    bounded(5, "the move to be counted", async {
+        while sub.moves() < n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// Shard channels spread over the slot space: each is received through the connection to
+/// its slot's primary.
+async fn sharded_pubsub_basics(c: &ClusterClient) -> lockstep::ClusterSubscriber {
+    let mut sub = c.sharded_subscriber();
+    let channels: Vec<String> = (0..9).map(|i| format!("news:{i}")).collect();
+    sub.ssubscribe(&channels).await.unwrap();
+    for ch in &channels {
+        let n: i64 = c.query(cmd("SPUBLISH").arg(ch).arg("hello")).await.unwrap();
+        assert_eq!(n, 1, "{ch} has one subscriber on its shard");
+    }
+    let mut got = BTreeSet::new();
+    while got.len() < channels.len() {
+        let m = bounded(10, "sharded messages", sub.next()).await.unwrap();
+        assert_eq!(m.payload, "hello".as_bytes());
+        got.insert(String::from_utf8(m.channel.to_vec()).unwrap());
+    }
+    assert_eq!(got, channels.iter().cloned().collect::<BTreeSet<_>>());
+    sub
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockstep_cluster_sharded_pubsub() {
+    let cluster = lockstep_server::Cluster::start(lockstep_server::ClusterConfig::ephemeral(3))
+        .await
+        .unwrap();
+    let c = client_for(&cluster.addrs());
+    let sub = bounded(30, "sharded pub/sub", sharded_pubsub_basics(&c)).await;
+    sub.sunsubscribe::<&str>(&[]).await.unwrap();
+    let n: i64 = c
+        .query(cmd("SPUBLISH").arg("news:1").arg("x"))
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "unsubscribed everywhere");
+    drop(sub);
+    cluster.stop().await;
+}
+
+/// Sharded subscriptions follow their slot when it is handed to another primary (the
+/// old owner unsubscribes them by itself) and when a primary is stopped and its replica
+/// promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_sharded_pubsub_follows_slot_moves_and_failovers() {
+    let mut redis = RedisCluster::start_with(1);
+    let c = client_for(&redis.addrs());
+    let mut sub = bounded(30, "sharded pub/sub", sharded_pubsub_basics(&c)).await;
+
+    // A slot handed over behind the client's back.
+    let moving = "news:3";
+    let slot = lockstep_commands::key_slot(moving.as_bytes());
+    let from = redis.primary_of(slot);
+    let primaries: Vec<u16> = redis
+        .ports
+        .iter()
+        .copied()
+        .filter(|p| !redis.slots_of(*p).is_empty())
+        .collect();
+    let to = *primaries.iter().find(|p| **p != from).unwrap();
+    let to_id = redis.cli(to, &["CLUSTER", "MYID"]).trim().to_string();
+    for p in &redis.ports {
+        redis.cli(
+            *p,
+            &["CLUSTER", "SETSLOT", &slot.to_string(), "NODE", &to_id],
+        );
+    }
+    spublish_until_received(&c, &mut sub, moving, "after the move").await;
+    moves_reach(&sub, 1).await;
+
+    // A primary stopped: its replica takes over, the channel follows.
+    let failing = "news:5";
+    let victim = redis.primary_of(lockstep_commands::key_slot(failing.as_bytes()));
+    tokio::task::block_in_place(|| redis.stop(victim));
+    spublish_until_received(&c, &mut sub, failing, "after the failover").await;
+    moves_reach(&sub, 2).await;
+    // The others never stopped working.
+    spublish_until_received(&c, &mut sub, "news:0", "still here").await;
+}
+
 fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-p", &port.to_string()])

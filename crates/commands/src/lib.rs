@@ -324,6 +324,14 @@ impl Command {
         Some(keys.into_iter().map(|(at, _)| at).collect())
     }
 
+    /// The positions a cluster routes `argv` by: its keys, and the arguments of `not_key`
+    /// specs, which name shard channels (SPUBLISH, SSUBSCRIBE, SUNSUBSCRIBE: a cluster
+    /// serves a shard channel on its slot's node, as it serves a key).
+    pub fn route_positions(&self, argv: &[&[u8]]) -> Option<Vec<usize>> {
+        let keys = search_specs(self.key_specs, argv, KeySearch::Route)?;
+        Some(keys.into_iter().map(|(at, _)| at).collect())
+    }
+
     /// Redis's `getKeysUsingKeySpecs` exactly: every key spec applied to `argv`, `not_key`
     /// specs skipped, each key with its spec's `key_flags`. `None` when a spec is `Unknown`,
     /// when an argument contradicts one (a key count of 0 included, as Redis sees
@@ -346,18 +354,21 @@ enum KeySearch {
     /// For a client that has no key finder to fall back on: `incomplete` always fails, a
     /// key count of 0 gives no keys.
     Client,
+    /// `Client`, with the `not_key` specs' arguments too (what a cluster routes by).
+    Route,
 }
 
 /// The one walk over the key specs behind `key_positions` and `keys_by_specs`.
 fn search_specs(specs: &[KeySpec], argv: &[&[u8]], mode: KeySearch) -> Option<Vec<(usize, u32)>> {
     let (fail_incomplete, skip_zero_counts) = match mode {
         KeySearch::Server { fail_incomplete } => (fail_incomplete, false),
-        KeySearch::Client => (true, true),
+        KeySearch::Client | KeySearch::Route => (true, true),
     };
+    let skip_not_keys = !matches!(mode, KeySearch::Route);
     let argc = argv.len() as i64;
     let mut keys = Vec::new();
     for spec in specs {
-        if spec.flags & key_flags::NOT_KEY != 0 {
+        if skip_not_keys && spec.flags & key_flags::NOT_KEY != 0 {
             continue;
         }
         let first: i64 = match spec.begin_search {

@@ -129,6 +129,22 @@ fn key_positions_by_index_range() {
 }
 
 #[test]
+fn shard_channels_route_but_are_not_keys() {
+    let publish = argv(&["SPUBLISH", "news", "hello"]);
+    assert_eq!(cmd("spublish").key_positions(&publish), Some(vec![]));
+    assert_eq!(cmd("spublish").route_positions(&publish), Some(vec![1]));
+    let subscribe = argv(&["SSUBSCRIBE", "a", "b"]);
+    assert_eq!(
+        cmd("ssubscribe").route_positions(&subscribe),
+        Some(vec![1, 2])
+    );
+    assert_eq!(
+        cmd("get").route_positions(&argv(&["GET", "k"])),
+        Some(vec![1])
+    );
+}
+
+#[test]
 fn key_positions_by_key_count() {
     assert_eq!(
         keys(

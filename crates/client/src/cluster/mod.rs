@@ -21,6 +21,7 @@
 
 mod fanout;
 mod pipeline;
+mod pubsub;
 mod router;
 mod topology;
 
@@ -41,6 +42,7 @@ use crate::error::{ClosedBy, Error, Sent, ServerError};
 use crate::reply::FromReply;
 use fanout::{Request, Response};
 pub use pipeline::ClusterPipeline;
+pub use pubsub::ClusterSubscriber;
 pub use router::RouterState;
 use router::{Msg, Router, View};
 
@@ -99,6 +101,8 @@ struct Inner {
     tx: mpsc::UnboundedSender<Msg>,
     view: watch::Receiver<Arc<View>>,
     opts: ClusterOptions,
+    /// What every node connection starts from.
+    base: Config,
     command_timeout: Option<Duration>,
     seeds: Vec<String>,
     /// Turn counter for keyless commands and replica reads.
@@ -191,12 +195,14 @@ impl ClusterClient {
             .collect();
         let refreshes = Arc::new(AtomicU64::new(0));
         let command_timeout = base.command_timeout;
-        let (tx, view) = Router::spawn(base, seeds.clone(), opts.clone(), refreshes.clone());
+        let (tx, view) =
+            Router::spawn(base.clone(), seeds.clone(), opts.clone(), refreshes.clone());
         ClusterClient {
             inner: Arc::new(Inner {
                 tx,
                 view,
                 opts,
+                base,
                 command_timeout,
                 seeds,
                 turn: AtomicUsize::new(0),
@@ -649,6 +655,12 @@ impl ClusterClient {
     /// Sends a command and converts its reply.
     pub async fn query<T: FromReply>(&self, c: Cmd) -> Result<T, Error> {
         T::from_reply(self.send(&c).await?)
+    }
+
+    /// Sharded pub/sub: SSUBSCRIBE'd channels placed on their slots' primaries, and kept
+    /// there through slot moves and failovers. Publish with `SPUBLISH` through this client.
+    pub fn sharded_subscriber(&self) -> ClusterSubscriber {
+        ClusterSubscriber::new(self.clone())
     }
 
     /// A pipeline: its commands are sent to their nodes (one write per node) and the

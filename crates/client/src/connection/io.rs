@@ -212,7 +212,11 @@ impl Io {
                     crate::reply::describe(&frame)
                 )));
             };
-            let frame = if head.req.replies == 1 {
+            // A subscription change answered with an error (a cluster's -MOVED) gets that
+            // one frame instead of a confirmation per name.
+            let failed_subscription =
+                head.req.meta.subscription && head.got.is_empty() && frame.is_error();
+            let frame = if head.req.replies == 1 || failed_subscription {
                 frame
             } else {
                 head.got.push(frame);
