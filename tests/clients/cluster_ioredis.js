@@ -387,7 +387,7 @@ class Workload {
   }
 }
 
-const CHECKS = ["topology", "strings", "multiKey", "types", "pipeline", "transaction", "scripting", "pubsub", "scan", "moved"];
+const CHECKS = ["topology", "strings", "multiKey", "types", "pipeline", "transaction", "scripting", "scan", "moved", "pubsub"];
 
 async function workload() {
   const started = Date.now();

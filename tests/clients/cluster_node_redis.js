@@ -379,7 +379,7 @@ class Workload {
   }
 }
 
-const CHECKS = ["topology", "strings", "multiKey", "types", "pipeline", "transaction", "scripting", "pubsub", "scan", "moved"];
+const CHECKS = ["topology", "strings", "multiKey", "types", "pipeline", "transaction", "scripting", "scan", "moved", "pubsub"];
 
 async function main() {
   const started = Date.now();

@@ -318,8 +318,8 @@ def next_subscribe(p, timeout=5.0):
     raise CheckFailed("no subscribe confirmation")
 
 
-CHECKS = ["topology", "strings", "multi_key", "types", "pipeline", "transaction", "scripting", "pubsub", "scan",
-          "moved"]
+CHECKS = ["topology", "strings", "multi_key", "types", "pipeline", "transaction", "scripting", "scan", "moved",
+          "pubsub"]
 
 
 def main():
