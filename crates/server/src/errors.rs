@@ -84,13 +84,13 @@ pub const STREAM_XCLAIM_MIN_IDLE: &str = "ERR Invalid min-idle-time argument for
 pub const STREAM_XCLAIM_IDLE: &str = "ERR Invalid IDLE option argument for XCLAIM";
 pub const STREAM_XCLAIM_TIME: &str = "ERR Invalid TIME option argument for XCLAIM";
 pub const STREAM_XCLAIM_RETRYCOUNT: &str = "ERR Invalid RETRYCOUNT option argument for XCLAIM";
-pub const STREAM_XAUTOCLAIM_MIN_IDLE: &str =
-    "ERR Invalid min-idle-time argument for XAUTOCLAIM";
+pub const STREAM_XAUTOCLAIM_MIN_IDLE: &str = "ERR Invalid min-idle-time argument for XAUTOCLAIM";
 pub const STREAM_COUNT_POSITIVE: &str = "ERR COUNT must be > 0";
 pub const STREAM_COUNT_TOO_HIGH: &str =
     "ERR Insufficient memory, failed allocating transient memory, COUNT too high.";
 /// XREAD and XREADGROUP alike (Redis 7.0 names XREAD and `$` for both).
-pub const STREAM_UNBALANCED: &str = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
+pub const STREAM_UNBALANCED: &str =
+    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
 pub const STREAM_ENTRIES_ADDED_NEGATIVE: &str = "ERR entries_added must be positive";
 pub const STREAM_XSETID_BELOW_MAX_DELETED_ARG: &str =
     "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id";
@@ -111,7 +111,11 @@ pub fn stream_no_key_or_group(key: &[u8], group: &[u8], suffix: &str) -> Vec<u8>
 
 /// `NOGROUP No such consumer group '<group>' for key name '<key>'` (XGROUP, XINFO).
 pub fn stream_no_group(group: &[u8], key: &[u8]) -> Vec<u8> {
-    let mut msg = with_c_string(b"NOGROUP No such consumer group '", group, b"' for key name '");
+    let mut msg = with_c_string(
+        b"NOGROUP No such consumer group '",
+        group,
+        b"' for key name '",
+    );
     msg.extend_from_slice(c_string(key));
     msg.push(b'\'');
     msg
@@ -120,7 +124,11 @@ pub fn stream_no_group(group: &[u8], key: &[u8]) -> Vec<u8> {
 /// `ERR <command> command is not allowed with BLOCK option from scripts`, with the
 /// command name as it was sent.
 pub fn stream_block_in_script(command: &[u8]) -> Vec<u8> {
-    with_c_string(b"ERR ", command, b" command is not allowed with BLOCK option from scripts")
+    with_c_string(
+        b"ERR ",
+        command,
+        b" command is not allowed with BLOCK option from scripts",
+    )
 }
 
 /// `ERR Unrecognized XCLAIM option '<opt>'`.

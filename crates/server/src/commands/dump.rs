@@ -88,12 +88,8 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         .map_err(|_| errors::BAD_DATA_FORMAT)?;
 
     let now = ctx.now;
-    let stamp = crate::evict::stamp_from(
-        ctx.state.config.maxmemory_policy.is_lfu(),
-        freq,
-        idle,
-        now,
-    );
+    let stamp =
+        crate::evict::stamp_from(ctx.state.config.maxmemory_policy.is_lfu(), freq, idle, now);
     // C's overflow on a huge relative TTL makes it negative, hence already past.
     let expire_at = match ttl {
         0 => NO_EXPIRY,

@@ -404,7 +404,11 @@ impl Config {
             "databases" => self.databases = fits(number),
             "port" => self.port = fits(number),
             "bind" => {
-                let addrs: Vec<String> = text.split(' ').filter(|w| !w.is_empty()).map(String::from).collect();
+                let addrs: Vec<String> = text
+                    .split(' ')
+                    .filter(|w| !w.is_empty())
+                    .map(String::from)
+                    .collect();
                 if addrs.is_empty() {
                     return Err("lockstep needs at least one address to listen on".into());
                 }
@@ -420,7 +424,9 @@ impl Config {
                 ))
             }
             "supervised" if text != "no" => {
-                return Err("lockstep does not notify supervisors: only supervised no is accepted".into())
+                return Err(
+                    "lockstep does not notify supervisors: only supervised no is accepted".into(),
+                )
             }
             "replicaof" | "unixsocket" if !text.is_empty() => {
                 return Err(format!("lockstep does not support {}", param.name))
@@ -430,8 +436,7 @@ impl Config {
                     .ok()
                     .filter(|d| d.is_dir())
                     .ok_or_else(|| format!("No such file or directory: {text}"))?;
-                self.kept
-                    .insert("dir", dir.to_string_lossy().into_owned());
+                self.kept.insert("dir", dir.to_string_lossy().into_owned());
             }
             storage => {
                 self.kept.insert(storage, text);
