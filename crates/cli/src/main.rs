@@ -49,6 +49,12 @@ struct ClusterArgs {
     /// How many primaries.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
+    /// Replicas of each primary (on the ports after the primaries').
+    #[arg(long, default_value_t = 0)]
+    replicas: usize,
+    /// cluster-node-timeout in ms: a node silent that long is failed, its replica promoted.
+    #[arg(long, default_value_t = 15000)]
+    node_timeout: u64,
     /// The first node's port; the others take the next ones. 0 picks free ports.
     #[arg(long, default_value_t = 7000)]
     port: u16,
@@ -118,6 +124,8 @@ async fn run_cluster(args: ClusterArgs) -> ExitCode {
     let started = std::time::Instant::now();
     let config = ClusterConfig {
         primaries: args.nodes,
+        replicas: args.replicas,
+        node_timeout: std::time::Duration::from_millis(args.node_timeout),
         port: args.port,
         bind: args.bind,
         requirepass: args.requirepass,
@@ -136,9 +144,10 @@ async fn run_cluster(args: ClusterArgs) -> ExitCode {
     }
     let nodes: Vec<String> = cluster.addrs().iter().map(|a| a.to_string()).collect();
     println!(
-        "lockstep cluster ready in {:.1} ms: {} primaries at {} (cluster_state:ok on every node)",
+        "lockstep cluster ready in {:.1} ms: {} primaries, {} replicas at {} (cluster_state:ok on every node)",
         started.elapsed().as_secs_f64() * 1000.0,
-        nodes.len(),
+        args.nodes,
+        nodes.len() - args.nodes.min(nodes.len()),
         nodes.join(" ")
     );
     let stop = cluster.shutdown_handles();

@@ -73,6 +73,17 @@ pub fn process_command(
             return redirected(state, client, out, (cmd, id), &redirect);
         }
     }
+    // Redis's check for replicas (`-READONLY`), after the redirect: a write that was not
+    // redirected (keyless, or its slot served here) is refused on a replica.
+    if cmd.has(flags::WRITE) && crate::replication::is_replica(state) {
+        return reject(
+            state,
+            client,
+            out,
+            Some((cmd, id)),
+            crate::replication::READONLY.as_bytes(),
+        );
+    }
     if out_of_memory(state, client, cmd, argv) {
         return reject(
             state,
@@ -295,6 +306,28 @@ pub fn call_in(caller: &mut Ctx, cmd: &'static CommandSpec, id: usize, argv: &[&
     call_with(ctx, id, argv, false);
 }
 
+/// `call` on a given clock and never blocking: a replica applying its primary's stream
+/// runs each command at the moment the primary ran it.
+pub fn call_at(
+    state: &mut State,
+    client: &mut Client,
+    out: &mut Reply,
+    cmd: &'static CommandSpec,
+    id: usize,
+    argv: &[&[u8]],
+    now: crate::keyspace::Millis,
+) {
+    let ctx = Ctx {
+        state,
+        client,
+        out,
+        now,
+        cmd,
+        can_block: false,
+    };
+    call_with(ctx, id, argv, false);
+}
+
 /// `call_in` with the reply going to `out` instead of the caller's (a script's
 /// `redis.call`, whose reply becomes a Lua value).
 pub fn call_into(
@@ -320,6 +353,11 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]], from_script: bool) -> Outc
     let started = crate::util::monotonic_micros();
     let reply_start = ctx.out.buf.len();
     let errors_before = ctx.out.errors;
+    let dirty_before = ctx.state.mods.dirty;
+    let cluster = ctx.state.cluster.is_some();
+    if cluster {
+        crate::replication::enter(ctx.state);
+    }
     let outcome = match (cmd.handler)(&mut ctx, argv) {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -331,6 +369,11 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]], from_script: bool) -> Outc
     let failed = ctx.out.errors > errors_before.max(ctx.out.errors_counted);
     ctx.out.errors_counted = ctx.out.errors;
     let state = ctx.state;
+    // The propagation hook: what the command wrote goes to the replicas.
+    if cluster {
+        let wrote = state.mods.dirty != dirty_before;
+        crate::replication::after_call(state, ctx.client, cmd, argv, wrote, ctx.now);
+    }
     if matches!(outcome, Outcome::Done) {
         let usec = crate::util::monotonic_micros().saturating_sub(started);
         state.stats.commands_processed += 1;
@@ -537,7 +580,18 @@ fn end_wait(state: &mut State, id: u64, answer: impl FnOnce(&mut Reply), wake: b
 /// The blocked client's side, once its deadline passed: unless it was served meanwhile,
 /// its wait ends with a null array, as Redis answers a timed-out pop.
 pub fn time_out(state: &mut State, id: u64) {
-    end_wait(state, id, |reply| reply.null_array(), false);
+    let Some(mut parked) = state.blocked.unpark(id) else {
+        return;
+    };
+    // WAIT answers how many replicas acknowledged by then.
+    if parked.cmd.full_name == "wait" {
+        let acked = crate::replication::wait_timed_out(state, id);
+        parked.out.int(acked);
+    } else {
+        parked.out.null_array();
+    }
+    finish(state, parked, false);
+    state.listen();
 }
 
 /// Takes a client whose wait has ended back from `State::blocked`, with its reply (and
@@ -564,6 +618,7 @@ pub fn forget_client(state: &mut State, id: u64) {
     state.tracking.disable(id);
     state.listen();
     state.monitors.retain(|&m| m != id);
+    crate::replication::forget_client(state, id);
 }
 
 /// Until when a CLIENT PAUSE holds this command back, if it does.

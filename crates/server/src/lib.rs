@@ -32,6 +32,7 @@ pub mod keyspace;
 pub mod multi;
 pub mod pubsub;
 pub mod rdb;
+pub mod replication;
 pub mod reply;
 pub mod scripting;
 mod server;

@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use std::time::{Duration, Instant};
+
+use super::faults::Faults;
 use super::slots::MAX_PRIMARIES;
 use super::topology::{NodeId, Topology};
 use super::{Bus, ClusterState};
@@ -23,6 +26,10 @@ use crate::state::unix_millis;
 pub struct ClusterConfig {
     /// How many primaries (1 to `slots::MAX_PRIMARIES`).
     pub primaries: usize,
+    /// Replicas of each primary (their ports follow the primaries').
+    pub replicas: usize,
+    /// `cluster-node-timeout`: how long a node may stay silent before it is failed.
+    pub node_timeout: std::time::Duration,
     /// The first node's port; the others take the ports after it. 0 picks a free port
     /// for each node.
     pub port: u16,
@@ -38,6 +45,8 @@ impl ClusterConfig {
     pub fn ephemeral(primaries: usize) -> ClusterConfig {
         ClusterConfig {
             primaries,
+            replicas: 0,
+            node_timeout: std::time::Duration::from_millis(15000),
             port: 0,
             bind: Vec::new(),
             requirepass: None,
@@ -52,12 +61,16 @@ impl ClusterConfig {
         } else {
             u16::try_from(usize::from(self.port) + i).map_err(|_| ClusterStartError::Ports {
                 first: self.port,
-                nodes: self.primaries,
+                nodes: self.primaries * (1 + self.replicas),
             })?
         };
         let mut settings = self.settings.clone();
         // What CONFIG GET answers; the server's mode itself comes from its cluster state.
         settings.kept.insert("cluster-enabled", "yes".into());
+        settings.kept.insert(
+            "cluster-node-timeout",
+            self.node_timeout.as_millis().to_string(),
+        );
         Ok(ServerConfig {
             bind: self.bind.clone(),
             port,
@@ -118,9 +131,16 @@ pub struct NodeAddr {
 
 /// A running cluster inside a tokio runtime.
 pub struct Cluster {
-    servers: Vec<Server>,
+    /// By node; `None` while a node is stopped.
+    servers: Vec<Option<Server>>,
+    /// Each node's settings, its port fixed once bound (for a restart).
+    configs: Vec<ServerConfig>,
     nodes: Vec<NodeAddr>,
     bus: Arc<Bus>,
+    faults: Arc<Faults>,
+    /// The data of stopped nodes, as RDB.
+    snapshots: Vec<Option<Vec<u8>>>,
+    detector: tokio::task::JoinHandle<()>,
 }
 
 impl Cluster {
@@ -144,8 +164,9 @@ impl Cluster {
                 requested: config.primaries,
             });
         }
-        let mut bound = Vec::with_capacity(config.primaries);
-        for i in 0..config.primaries {
+        let total = config.primaries * (1 + config.replicas);
+        let mut bound = Vec::with_capacity(total);
+        for i in 0..total {
             let node = config.node(i)?;
             let listeners = bind_all(&node).map_err(ClusterStartError::Bind)?;
             bound.push((node, listeners));
@@ -160,7 +181,8 @@ impl Cluster {
             })
             .collect();
         let now = unix_millis();
-        let topology = Topology::primaries(&addrs, now);
+        let (primaries, replicas) = addrs.split_at(config.primaries);
+        let topology = Topology::with_replicas(primaries, replicas, now);
         let nodes: Vec<NodeAddr> = topology
             .nodes
             .iter()
@@ -170,23 +192,36 @@ impl Cluster {
             })
             .collect();
         let bus = Arc::new(Bus::new(topology, now));
+        let mut configs = Vec::with_capacity(total);
         let servers = bound
             .into_iter()
             .zip(&nodes)
-            .map(|((node, listeners), me)| {
+            .map(|((mut node, listeners), me)| {
                 let bus = if joined {
                     bus.clone()
                 } else {
                     Arc::new(Bus::new(Topology::alone(me.id, me.addr, now), now))
                 };
                 let state = ClusterState::new(me.id, bus);
-                Server::serve(node, listeners, Some(state))
+                node.port = me.addr.port();
+                configs.push(node.clone());
+                Some(start_node(node, listeners, state))
             })
             .collect();
+        let faults = Arc::new(Faults::default());
+        let detector = tokio::spawn(super::faults::detect(
+            bus.clone(),
+            faults.clone(),
+            config.node_timeout,
+        ));
         Ok(Cluster {
             servers,
+            snapshots: vec![None; configs.len()],
+            configs,
             nodes,
             bus,
+            faults,
+            detector,
         })
     }
 
@@ -208,7 +243,7 @@ impl Cluster {
     /// Whether every node answers `cluster_state:ok` (CLUSTER INFO), as each node's own
     /// view says.
     pub async fn is_ok(&self) -> bool {
-        for server in &self.servers {
+        for server in self.servers.iter().flatten() {
             let mut state = server.shared().lock().await;
             let ok = state
                 .cluster
@@ -223,35 +258,323 @@ impl Cluster {
 
     /// Waits until every node has stopped (SHUTDOWN on each, or `stop`).
     pub async fn stopped(&self) {
-        for server in &self.servers {
+        for server in self.servers.iter().flatten() {
             server.stopped().await;
         }
     }
 
     /// Senders that stop the whole cluster when `true` is sent (for signal handlers).
     pub fn shutdown_handles(&self) -> Vec<watch::Sender<bool>> {
-        self.servers.iter().map(|s| s.shutdown_handle()).collect()
+        self.servers
+            .iter()
+            .flatten()
+            .map(|s| s.shutdown_handle())
+            .collect()
     }
 
     /// Stops every node and waits for their tasks to end.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
+        self.stop_all().await;
+    }
+
+    async fn stop_all(&mut self) {
+        self.detector.abort();
         for handle in self.shutdown_handles() {
             let _ = handle.send(true);
         }
-        for server in self.servers {
-            server.stop().await;
+        for (server, node) in self.servers.iter_mut().zip(&self.nodes) {
+            if let Some(server) = server.take() {
+                crate::replication::unregister(&node.id);
+                server.stop().await;
+            }
+        }
+    }
+
+    /// The faults injected so far.
+    pub fn faults(&self) -> &Arc<Faults> {
+        &self.faults
+    }
+
+    fn server(&self, i: usize) -> Result<&Server, FaultError> {
+        match self.servers.get(i) {
+            None => Err(FaultError::NoSuchNode(i)),
+            Some(None) => Err(FaultError::Stopped(i)),
+            Some(Some(s)) => Ok(s),
+        }
+    }
+
+    /// Stops node `i` as a killed process stops: its port refuses, its connections are
+    /// reset. Its data is kept for `restart_node`.
+    pub async fn stop_node(&mut self, i: usize) -> Result<(), FaultError> {
+        self.server(i)?;
+        let Some(server) = self.servers[i].take() else {
+            return Err(FaultError::Stopped(i));
+        };
+        let id = self.nodes[i].id;
+        self.faults.stopped.lock().push(id);
+        crate::replication::unregister(&id);
+        {
+            let state = server.shared().lock().await;
+            let mut rdb = Vec::new();
+            if crate::rdb::file::write_rdb(&state, unix_millis(), &mut rdb).is_ok() {
+                self.snapshots[i] = Some(rdb);
+            }
+        }
+        server.stop().await;
+        self.faults
+            .record(format!("stop node {i} ({})", self.nodes[i].addr));
+        Ok(())
+    }
+
+    /// Starts node `i` again on its port, with its id and the data it had; a node whose
+    /// slots a replica took rejoins as that replica's replica (and resyncs).
+    pub async fn restart_node(&mut self, i: usize) -> Result<(), FaultError> {
+        match self.servers.get(i) {
+            None => return Err(FaultError::NoSuchNode(i)),
+            Some(Some(_)) => return Err(FaultError::Running(i)),
+            Some(None) => {}
+        }
+        let config = self.configs[i].clone();
+        let listeners = bind_all(&config).map_err(FaultError::Bind)?;
+        let id = self.nodes[i].id;
+        let state = ClusterState::new(id, self.bus.current());
+        let server = start_node(config, listeners, state);
+        if let Some(rdb) = self.snapshots[i].take() {
+            let mut state = server.shared().lock().await;
+            let now = unix_millis();
+            if crate::rdb::file::load(&mut state, &rdb, now).is_ok() {
+                super::reindex(&mut state);
+            }
+        }
+        self.servers[i] = Some(server);
+        self.faults.stopped.lock().retain(|n| *n != id);
+        self.faults
+            .record(format!("restart node {i} ({})", self.nodes[i].addr));
+        Ok(())
+    }
+
+    /// Node `i` accepts and reads but answers nothing for `duration` (its connections stay
+    /// open); failure detection sees it silent.
+    pub async fn pause_node(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
+        let server = self.server(i)?;
+        let until = Instant::now() + duration;
+        server.shared().lock().await.pause = Some(crate::state::ClientPause {
+            until,
+            writes_only: false,
+        });
+        self.faults.paused.lock().insert(self.nodes[i].id, until);
+        self.faults.record(format!(
+            "pause node {i} ({}) for {} ms",
+            self.nodes[i].addr,
+            duration.as_millis()
+        ));
+        Ok(())
+    }
+
+    /// Closes every client connection of node `i`; how many there were.
+    pub async fn drop_connections(&self, i: usize) -> Result<usize, FaultError> {
+        let server = self.server(i)?;
+        let mut state = server.shared().lock().await;
+        let mut n = 0;
+        for entry in state.clients.values_mut() {
+            entry.killed = true;
+            entry.wake.notify_one();
+            n += 1;
+        }
+        drop(state);
+        self.faults.record(format!(
+            "drop {n} connections of node {i} ({})",
+            self.nodes[i].addr
+        ));
+        Ok(n)
+    }
+
+    /// CLUSTER FAILOVER [FORCE|TAKEOVER] on replica `i`, as a client would send it.
+    pub async fn failover(&self, i: usize, mode: &str) -> Result<(), FaultError> {
+        let server = self.server(i)?;
+        let mut argv: Vec<&[u8]> = vec![b"CLUSTER", b"FAILOVER"];
+        if !mode.is_empty() {
+            argv.push(mode.as_bytes());
+        }
+        let reply = run_command(server, &argv).await;
+        self.faults.record(format!(
+            "failover {mode} on node {i} ({})",
+            self.nodes[i].addr
+        ));
+        if reply.starts_with(b"-") {
+            return Err(FaultError::Refused(
+                String::from_utf8_lossy(&reply).trim().to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Moves slots `first..=last` (which node `from` serves) and their keys to node `to`,
+    /// as `redis-cli --cluster reshard` does: SETSLOT IMPORTING/MIGRATING, MIGRATE of every
+    /// key, SETSLOT NODE on both.
+    pub async fn migrate_slots(
+        &self,
+        from: usize,
+        to: usize,
+        first: u16,
+        last: u16,
+    ) -> Result<(), FaultError> {
+        let source = self.server(from)?;
+        let target = self.server(to)?;
+        let (from_id, to_id) = (self.nodes[from].id, self.nodes[to].id);
+        let to_addr = self.nodes[to].addr;
+        for slot in first..=last {
+            let slot_s = slot.to_string();
+            let s = slot_s.as_bytes();
+            for (server, argv) in [
+                (
+                    target,
+                    vec![
+                        b"CLUSTER".as_slice(),
+                        b"SETSLOT",
+                        s,
+                        b"IMPORTING",
+                        from_id.as_bytes(),
+                    ],
+                ),
+                (
+                    source,
+                    vec![
+                        b"CLUSTER".as_slice(),
+                        b"SETSLOT",
+                        s,
+                        b"MIGRATING",
+                        to_id.as_bytes(),
+                    ],
+                ),
+            ] {
+                let reply = run_command(server, &argv).await;
+                if reply.starts_with(b"-") {
+                    return Err(FaultError::Refused(String::from_utf8_lossy(&reply).into()));
+                }
+            }
+            loop {
+                let keys: Vec<Vec<u8>> = {
+                    let state = source.shared().lock().await;
+                    state
+                        .mods
+                        .slot_keys
+                        .as_ref()
+                        .map(|k| k.keys(slot).take(100).map(|k| k.to_vec()).collect())
+                        .unwrap_or_default()
+                };
+                if keys.is_empty() {
+                    break;
+                }
+                let host = to_addr.ip().to_string();
+                let port = to_addr.port().to_string();
+                let mut argv: Vec<&[u8]> = vec![
+                    b"MIGRATE",
+                    host.as_bytes(),
+                    port.as_bytes(),
+                    b"",
+                    b"0",
+                    b"5000",
+                    b"KEYS",
+                ];
+                argv.extend(keys.iter().map(|k| k.as_slice()));
+                let reply = run_command(source, &argv).await;
+                if reply.starts_with(b"-") {
+                    return Err(FaultError::Refused(String::from_utf8_lossy(&reply).into()));
+                }
+            }
+            for server in [target, source] {
+                let argv = vec![
+                    b"CLUSTER".as_slice(),
+                    b"SETSLOT",
+                    s,
+                    b"NODE",
+                    to_id.as_bytes(),
+                ];
+                run_command(server, &argv).await;
+            }
+        }
+        self.faults.record(format!(
+            "migrate slots {first}-{last} from node {from} to node {to}"
+        ));
+        Ok(())
+    }
+}
+
+/// Runs one command on a node as a local client would; the RESP2 reply.
+async fn run_command(server: &Server, argv: &[&[u8]]) -> Vec<u8> {
+    // MIGRATE waits on another node of this process: off the runtime's threads.
+    let shared = server.shared().clone();
+    let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    tokio::task::spawn_blocking(move || {
+        let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+        let mut state = shared.state.lock();
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut client = crate::state::Client::new(u64::MAX - 1, local, local, true);
+        let mut out = crate::reply::Reply::new(crate::reply::Protocol::Resp2);
+        crate::dispatch::process_command(&mut state, &mut client, &mut out, &argv);
+        out.buf.to_vec()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Serves a node and starts its replication task.
+fn start_node(
+    config: ServerConfig,
+    listeners: Vec<tokio::net::TcpListener>,
+    state: ClusterState,
+) -> Server {
+    let id = state.myself;
+    let server = Server::serve(config, listeners, Some(state));
+    crate::replication::start(server.shared(), id, server.shutdown_handle().subscribe());
+    server
+}
+
+/// Why a fault could not be injected.
+#[derive(Debug)]
+pub enum FaultError {
+    NoSuchNode(usize),
+    /// The node is stopped.
+    Stopped(usize),
+    /// The node runs (restart of a running node).
+    Running(usize),
+    Bind(StartError),
+    /// The node refused the command.
+    Refused(String),
+}
+
+impl std::fmt::Display for FaultError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultError::NoSuchNode(i) => write!(f, "no node {i}"),
+            FaultError::Stopped(i) => write!(f, "node {i} is stopped"),
+            FaultError::Running(i) => write!(f, "node {i} is running"),
+            FaultError::Bind(e) => e.fmt(f),
+            FaultError::Refused(e) => write!(f, "refused: {e}"),
         }
     }
 }
 
-/// A cluster on its own thread and runtime, for tests and tools that are not async.
-/// Dropping it stops the cluster.
+impl std::error::Error for FaultError {}
+
+/// A cluster on its own thread and runtime, for tests and tools that are not async (its
+/// methods must not be called from inside a tokio runtime). Dropping it stops the cluster.
 pub struct EmbeddedCluster {
     nodes: Vec<NodeAddr>,
     bus: Arc<Bus>,
-    shutdown: Vec<watch::Sender<bool>>,
+    runtime: tokio::runtime::Handle,
+    cluster: Arc<tokio::sync::Mutex<Cluster>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
+
+type Started = (
+    Vec<NodeAddr>,
+    Arc<Bus>,
+    tokio::runtime::Handle,
+    Arc<tokio::sync::Mutex<Cluster>>,
+);
 
 impl EmbeddedCluster {
     /// Starts the cluster and returns once `cluster_state:ok` holds on every node.
@@ -266,10 +589,11 @@ impl EmbeddedCluster {
     }
 
     fn start_as(config: ClusterConfig, joined: bool) -> Result<EmbeddedCluster, ClusterStartError> {
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel::<Result<Started, ClusterStartError>>();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
-            .clamp(2, config.primaries.max(2));
+            .clamp(2, (config.primaries * (1 + config.replicas)).max(2));
         let thread = std::thread::Builder::new()
             .name("lockstep-cluster".into())
             .spawn(move || {
@@ -284,19 +608,19 @@ impl EmbeddedCluster {
                         return;
                     }
                 };
+                let handle = runtime.handle().clone();
                 runtime.block_on(async move {
                     match Cluster::start_as(config, joined).await {
                         Ok(cluster) => {
                             while joined && !cluster.is_ok().await {
                                 tokio::task::yield_now().await;
                             }
-                            let _ = tx.send(Ok((
-                                cluster.nodes().to_vec(),
-                                cluster.bus().clone(),
-                                cluster.shutdown_handles(),
-                            )));
-                            cluster.stopped().await;
-                            cluster.stop().await;
+                            let nodes = cluster.nodes().to_vec();
+                            let bus = cluster.bus().clone();
+                            let cluster = Arc::new(tokio::sync::Mutex::new(cluster));
+                            let _ = tx.send(Ok((nodes, bus, handle, cluster.clone())));
+                            let _ = stop_rx.await;
+                            cluster.lock().await.stop_all().await;
                         }
                         Err(e) => {
                             let _ = tx.send(Err(e));
@@ -305,7 +629,7 @@ impl EmbeddedCluster {
                 });
             })
             .map_err(ClusterStartError::Runtime)?;
-        let (nodes, bus, shutdown) = rx.recv().map_err(|_| {
+        let (nodes, bus, runtime, cluster) = rx.recv().map_err(|_| {
             ClusterStartError::Runtime(std::io::Error::other(
                 "cluster thread ended before it started",
             ))
@@ -313,12 +637,15 @@ impl EmbeddedCluster {
         Ok(EmbeddedCluster {
             nodes,
             bus,
-            shutdown,
+            runtime,
+            cluster,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
 
-    /// The nodes, in the order they were started (the first holds slot 0).
+    /// The nodes, in the order they were started (the first holds slot 0; replicas follow
+    /// the primaries).
     pub fn nodes(&self) -> &[NodeAddr] {
         &self.nodes
     }
@@ -333,14 +660,67 @@ impl EmbeddedCluster {
         &self.bus
     }
 
+    /// The faults injected so far, with their times.
+    pub fn fault_log(&self) -> Vec<(crate::keyspace::Millis, String)> {
+        self.runtime
+            .block_on(async { self.cluster.lock().await.faults().log() })
+    }
+
+    /// `Cluster::stop_node`.
+    pub fn stop_node(&self, i: usize) -> Result<(), FaultError> {
+        self.runtime
+            .block_on(async { self.cluster.lock().await.stop_node(i).await })
+    }
+
+    /// `Cluster::restart_node`.
+    pub fn restart_node(&self, i: usize) -> Result<(), FaultError> {
+        self.runtime
+            .block_on(async { self.cluster.lock().await.restart_node(i).await })
+    }
+
+    /// `Cluster::pause_node`.
+    pub fn pause_node(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
+        self.runtime
+            .block_on(async { self.cluster.lock().await.pause_node(i, duration).await })
+    }
+
+    /// `Cluster::drop_connections`.
+    pub fn drop_connections(&self, i: usize) -> Result<usize, FaultError> {
+        self.runtime
+            .block_on(async { self.cluster.lock().await.drop_connections(i).await })
+    }
+
+    /// `Cluster::failover`.
+    pub fn failover(&self, i: usize, mode: &str) -> Result<(), FaultError> {
+        self.runtime
+            .block_on(async { self.cluster.lock().await.failover(i, mode).await })
+    }
+
+    /// `Cluster::migrate_slots`.
+    pub fn migrate_slots(
+        &self,
+        from: usize,
+        to: usize,
+        first: u16,
+        last: u16,
+    ) -> Result<(), FaultError> {
+        self.runtime.block_on(async {
+            self.cluster
+                .lock()
+                .await
+                .migrate_slots(from, to, first, last)
+                .await
+        })
+    }
+
     /// Stops every node and waits for the thread.
     pub fn stop(mut self) {
         self.stop_inner();
     }
 
     fn stop_inner(&mut self) {
-        for handle in &self.shutdown {
-            let _ = handle.send(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();

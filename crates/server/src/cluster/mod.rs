@@ -25,6 +25,7 @@
 //! moments in between.
 
 pub mod embedded;
+pub mod faults;
 pub mod keys;
 pub mod migration;
 pub mod redirect;
@@ -37,7 +38,8 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-pub use embedded::{Cluster, ClusterConfig, ClusterStartError, EmbeddedCluster, NodeAddr};
+pub use embedded::{Cluster, ClusterConfig, ClusterStartError, EmbeddedCluster, FaultError, NodeAddr};
+pub use faults::Faults;
 pub use keys::SlotKeys;
 pub use migration::OpenSlots;
 pub use redirect::Redirect;
@@ -160,6 +162,8 @@ pub struct ClusterState {
     /// as their owner (a node does not gossip the slots it stops serving): unassigned in
     /// this node's view only, until another node claims them or this one takes them back.
     dropped: std::collections::BTreeSet<u16>,
+    /// This node's replication (`crate::replication`).
+    pub repl: crate::replication::Replication,
 }
 
 impl ClusterState {
@@ -177,6 +181,7 @@ impl ClusterState {
             ok: false,
             open: OpenSlots::default(),
             dropped: Default::default(),
+            repl: Default::default(),
         };
         state.refresh();
         state
@@ -346,6 +351,20 @@ impl ClusterState {
             .filter(|n| n.id != self.myself && n.health != Health::Failed)
             .count();
         2 * peers
+    }
+}
+
+/// Rebuilds the per-slot key index from database 0 (after a replica loaded its primary's
+/// snapshot).
+pub fn reindex(state: &mut crate::state::State) {
+    let mut index = SlotKeys::default();
+    if let Some(db) = state.dbs.first() {
+        for entry in db.dict().iter() {
+            index.add(&entry.key);
+        }
+    }
+    if state.mods.slot_keys.is_some() {
+        state.mods.slot_keys = Some(Box::new(index));
     }
 }
 

@@ -151,6 +151,70 @@ impl Topology {
         topology
     }
 
+    /// `primaries` as `Topology::primaries` makes them, then the replicas at `replicas`, as
+    /// `redis-cli --cluster create --cluster-replicas R` pairs nodes of one host: replica
+    /// `k` of the list replicates primary `(k + 1) % N`, and every node has a config epoch
+    /// of its position (1..=N+R·N; the current epoch is the greatest).
+    pub fn with_replicas(
+        primaries: &[SocketAddr],
+        replicas: &[SocketAddr],
+        now: Millis,
+    ) -> Topology {
+        let mut topology = Topology::primaries(primaries, now);
+        let n = primaries.len().max(1);
+        for (k, addr) in replicas.iter().enumerate() {
+            let of = topology.nodes[(k + 1) % n].id;
+            let epoch = (n + k) as u64 + 1;
+            topology.nodes.push(Node {
+                id: NodeId::random(),
+                ip: announced_ip(addr.ip()),
+                port: addr.port(),
+                bus_port: default_bus_port(addr.port()),
+                role: Role::Replica { of },
+                config_epoch: epoch,
+                health: Health::Online,
+                linked_at: now,
+                forgotten_by: Vec::new(),
+            });
+            topology.current_epoch = epoch;
+        }
+        topology
+    }
+
+    /// Makes replica `i` the primary of its shard (a failover): it takes its primary's slots
+    /// with a new config epoch, the other replicas of the shard follow it, and the old
+    /// primary is left a primary without slots (it becomes a replica of the new one when
+    /// it answers again, `demote`). Returns the old primary's id.
+    pub fn promote(&mut self, i: usize) -> Option<NodeId> {
+        let Role::Replica { of } = self.nodes.get(i)?.role else {
+            return None;
+        };
+        let old = self.index_of(&of)?;
+        for run in self.slots.runs().collect::<Vec<_>>() {
+            if run.owner == Some(old) {
+                self.slots.assign(run.first, run.last, Some(i));
+            }
+        }
+        self.current_epoch += 1;
+        let new_id = self.nodes[i].id;
+        self.nodes[i].role = Role::Primary;
+        self.nodes[i].config_epoch = self.current_epoch;
+        for node in &mut self.nodes {
+            if node.role == (Role::Replica { of }) {
+                node.role = Role::Replica { of: new_id };
+            }
+        }
+        Some(of)
+    }
+
+    /// Makes node `i` a replica of `of` (a returning old primary, CLUSTER REPLICATE).
+    pub fn demote(&mut self, i: usize, of: NodeId) {
+        if let Some(node) = self.nodes.get_mut(i) {
+            node.role = Role::Replica { of };
+            node.health = Health::Online;
+        }
+    }
+
     /// A node that knows no other and serves no slot, with config epoch 0: what a
     /// redis-server started with `cluster-enabled yes` and no configuration is.
     pub fn alone(id: NodeId, addr: SocketAddr, now: Millis) -> Topology {

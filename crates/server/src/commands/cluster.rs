@@ -35,7 +35,7 @@ pub static HANDLERS: &[Entry] = &[
     handler("cluster|countkeysinslot", cluster_countkeysinslot),
     handler("cluster|delslots", cluster_delslots),
     handler("cluster|delslotsrange", cluster_delslotsrange),
-    handler("cluster|failover", not_yet),
+    handler("cluster|failover", cluster_failover),
     handler("cluster|flushslots", cluster_flushslots),
     handler("cluster|forget", cluster_forget),
     handler("cluster|getkeysinslot", cluster_getkeysinslot),
@@ -47,7 +47,7 @@ pub static HANDLERS: &[Entry] = &[
     handler("cluster|myid", cluster_myid),
     handler("cluster|nodes", cluster_nodes),
     handler("cluster|replicas", cluster_replicas),
-    handler("cluster|replicate", not_yet),
+    handler("cluster|replicate", cluster_replicate),
     handler("cluster|reset", cluster_reset),
     handler("cluster|saveconfig", cluster_saveconfig),
     handler("cluster|set-config-epoch", cluster_set_config_epoch),
@@ -71,14 +71,6 @@ fn cluster_in(state: &mut State) -> Result<&mut ClusterState, CommandError> {
         .cluster
         .as_deref_mut()
         .ok_or_else(|| errors::CLUSTER_DISABLED.into())
-}
-
-/// The subcommands that change the cluster's configuration come with the phases that
-/// implement them (slot assignment, MEET, failover, resharding).
-fn not_yet(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    cluster(ctx)?;
-    let sub = String::from_utf8_lossy(argv[1]).to_ascii_uppercase();
-    Err(format!("ERR lockstep does not support CLUSTER {sub} yet").into())
 }
 
 /// `CLUSTER HELP`.
@@ -378,6 +370,7 @@ fn cluster_slots(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 
 /// A node as CLUSTER SHARDS describes it.
 fn shards_node(out: &mut Reply, node: &Node) {
+    let offset = crate::replication::offset_of(&node.id);
     out.map(7);
     out.bulk(b"id");
     out.bulk(node.id.as_bytes());
@@ -395,7 +388,7 @@ fn shards_node(out: &mut Reply, node: &Node) {
         b"replica"
     });
     out.bulk(b"replication-offset");
-    out.int(0);
+    out.int(offset as i64);
     out.bulk(b"health");
     out.bulk(match node.health {
         Health::Failed => b"fail".as_slice(),
@@ -540,6 +533,74 @@ fn cluster_forget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             t.remove_node(i);
         }
     });
+    ctx.out.ok();
+    Ok(Done)
+}
+
+/// `CLUSTER FAILOVER [FORCE|TAKEOVER]` on a replica. Default: its primary pauses writes,
+/// this replica catches up with its offset, then takes the slots with a new config epoch
+/// and the old primary becomes its replica (asynchronously, after `+OK`, as Redis). FORCE
+/// does not wait for the primary; TAKEOVER takes over at once (Redis's
+/// `clusterBumpConfigEpochWithoutConsensus`).
+fn cluster_failover(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    // FORCE and TAKEOVER both take over without the primary; in one process there is no
+    // election for TAKEOVER to skip, so they end alike.
+    let force = match argv.get(2) {
+        None => false,
+        Some(a) if argv.len() == 3 && a.eq_ignore_ascii_case(b"force") => true,
+        Some(a) if argv.len() == 3 && a.eq_ignore_ascii_case(b"takeover") => true,
+        Some(_) => return Err(errors::SYNTAX.into()),
+    };
+    let cluster = cluster(ctx)?;
+    let myself = cluster.myself;
+    let (topology, me, _) = cluster.view_and_me();
+    let Some(Role::Replica { of }) = topology.nodes.get(me).map(|n| n.role) else {
+        return Err("ERR You should send CLUSTER FAILOVER to a replica".into());
+    };
+    let primary_ok = topology
+        .node(&of)
+        .is_some_and(|p| p.health != Health::Failed);
+    if !force && (!primary_ok || !crate::replication::is_running(&of)) {
+        return Err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE".into());
+    }
+    let bus = cluster.bus().clone();
+    if force {
+        crate::replication::take_over(&bus, myself, of);
+    } else {
+        crate::replication::manual_failover(bus, myself, of);
+    }
+    ctx.out.ok();
+    Ok(Done)
+}
+
+/// `CLUSTER REPLICATE node-id`: this node (a primary without slots or keys, or a replica)
+/// becomes a replica of that primary, and syncs from it.
+fn cluster_replicate(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
+    let keys = ctx.state.dbs.first().map_or(0, |db| db.len());
+    let cluster = cluster(ctx)?;
+    let (topology, me, _) = cluster.view_and_me();
+    let index = known_node(topology, argv[2])?;
+    if index == me {
+        return Err("ERR Can't replicate myself".into());
+    }
+    let target = &topology.nodes[index];
+    if !target.is_primary() {
+        return Err("ERR I can only replicate a master, not a replica.".into());
+    }
+    let mine = &topology.nodes[me];
+    if mine.is_primary() && (topology.slots.count_of(me) > 0 || keys > 0) {
+        return Err(
+            "ERR To set a master the node must be empty and without assigned slots.".into(),
+        );
+    }
+    let (of, myself) = (target.id, mine.id);
+    cluster.bus().update(|t| {
+        if let Some(i) = t.index_of(&myself) {
+            t.demote(i, of);
+        }
+    });
+    cluster.view();
+    cluster.repl.kick();
     ctx.out.ok();
     Ok(Done)
 }

@@ -55,6 +55,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     scripting::HANDLERS,
     functions::HANDLERS,
     cluster::HANDLERS,
+    crate::replication::HANDLERS,
     migrate::HANDLERS,
 ];
 

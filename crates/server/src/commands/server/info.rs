@@ -236,6 +236,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "reply_buffer_expands" => "0",
             );
         }
+        "replication" if crate::replication::info(state, out) => {}
         "replication" => fields!(out,
             "role" => "master",
             "connected_slaves" => "0",
