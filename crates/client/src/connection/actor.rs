@@ -170,7 +170,7 @@ impl Actor {
                 }
                 Event::Phase(epoch, state) => self.on_phase(epoch, state),
                 Event::Attempt(r) => self.on_attempt(r),
-                Event::Io(Ok(())) => {}
+                Event::Io(Ok(())) => self.release_held_replies().await,
                 Event::Io(Err(cause)) => self.on_lost(cause),
                 Event::BackoffDone => {
                     if let Conn::Reconnecting(b) = &self.conn {
@@ -222,6 +222,32 @@ impl Actor {
                     io.stop_waiting();
                 }
                 return;
+            }
+        }
+    }
+
+    /// Replies a read held back (see `Io::deliver`) go to their callers once the write of
+    /// the first half's commands is out; if the first half sends nothing (a yield brings
+    /// no command), at once.
+    async fn release_held_replies(&mut self) {
+        let Conn::Ready(io) = &mut self.conn else {
+            return;
+        };
+        if io.deliver_held(&self.metrics) {
+            self.gather_woken_callers().await;
+            return;
+        }
+        if !io.holding() {
+            return;
+        }
+        tokio::task::yield_now().await;
+        if self.drain_mailbox() > 0 {
+            self.gather_woken_callers().await;
+            return;
+        }
+        if let Conn::Ready(io) = &mut self.conn {
+            if io.idle_writer() {
+                io.deliver_all(&self.metrics);
             }
         }
     }
@@ -709,5 +735,6 @@ impl Actor {
 /// Takes the FIFO out of a boxed `Io`, dropping (closing) the socket.
 fn take_pending(io: Box<Io>) -> VecDeque<super::io::Pending> {
     let mut io = *io;
+    io.release_held();
     std::mem::take(&mut io.pending)
 }

@@ -13,9 +13,20 @@
 //! send syscall per command (the kernel's loopback/TCP send path is most of a client's CPU
 //! per command). So `expected` counts callers woken by reads that have not sent yet; while it
 //! is above zero the actor yields to let them run, and writes their commands together. One
-//! caller (nobody else to wait for) is written at once. (Writing the first of a batch at
-//! once, to keep the server busy meanwhile, or a batch in two halves, measured no faster
-//! and cost more CPU.)
+//! caller (nobody else to wait for) is written at once.
+//!
+//! Two batches in flight: gathering everything into one write makes client and server take
+//! turns, each idle while the other works (and each wake-up of an idle side costs a
+//! cross-CPU interrupt). So when a read completes every command in flight (the server has
+//! nothing left to do), only the first half of its replies goes to the callers (`deliver`);
+//! their commands are written as soon as they are in, and the second half's replies are
+//! handed over after that write (`deliver_held`), so the server works on the first batch
+//! while the client runs the second. Replies are still read, cached and matched in stream
+//! order; only handing them over is deferred, by one write at most (or one yield, when the
+//! first half sends nothing). Measured at 50 tasks on one connection: throughput up by
+//! about 40% at the same CPU per operation. (Writing the first command of a batch at once,
+//! or waking the actor at every send to cut a batch in two, measured no faster and cost
+//! more CPU: the cut has to come from when replies are handed over, not from the writer.)
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -36,6 +47,9 @@ use crate::error::Cause;
 use crate::metrics::Metrics;
 
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Fewest replies of one read worth handing over in two halves (see `Io::deliver`).
+const SPLIT_AT_LEAST: usize = 8;
 
 pub(crate) struct Pending {
     pub req: Request,
@@ -64,6 +78,10 @@ pub(crate) struct Io {
     tick: tokio::time::Interval,
     /// Callers woken by reads that have not sent a command since.
     expected: usize,
+    /// Replies read but not handed to their callers yet (see `deliver`), in order.
+    held: VecDeque<(Request, Frame)>,
+    /// The write the held replies wait for is out.
+    written_for_held: bool,
     /// RESP2 subscriber: messages are arrays, told apart from replies by their kind.
     messages_are_arrays: bool,
     /// Client-side caching: replies stored and invalidations applied as they are read.
@@ -94,6 +112,8 @@ impl Io {
             last_read: Instant::now(),
             tick,
             expected: 0,
+            held: VecDeque::new(),
+            written_for_held: false,
             messages_are_arrays: subscriber && est.protocol == Protocol::Resp2,
             cache,
         }
@@ -127,6 +147,11 @@ impl Io {
         self.expected = 0;
     }
 
+    /// Nothing waits to be written.
+    pub fn idle_writer(&self) -> bool {
+        self.wbuf.is_empty()
+    }
+
     pub fn idle(&self) -> bool {
         self.pending.is_empty() && self.wbuf.is_empty()
     }
@@ -155,11 +180,14 @@ impl Io {
             Step::Read(Ok(0)) => Err(Cause::Closed),
             Step::Read(Ok(_)) => {
                 self.last_read = Instant::now();
-                self.dispatch(push, metrics)
+                let r = self.dispatch(push, metrics);
+                self.deliver(metrics);
+                r
             }
             Step::Read(Err(e)) | Step::Wrote(Err(e)) => Err(e.into()),
             Step::Wrote(Ok(n)) => {
                 self.written += n as u64;
+                self.written_for_held = self.wbuf.is_empty() && !self.held.is_empty();
                 Metrics::inc(&metrics.writes);
                 Ok(())
             }
@@ -227,13 +255,63 @@ impl Io {
             };
             let mut done = self.pending.pop_front().expect("head exists");
             Metrics::inc(&metrics.replies);
+            // Stored as read, so that an invalidation read after it applies to it.
             if let (Some(cache), Some(keys)) = (&self.cache, done.req.cache_keys.take()) {
                 cache.store(done.req.bytes.clone(), keys, &frame);
             }
             if done.req.internal {
                 continue;
             }
-            if done.req.tx.send(Ok(frame)).is_err() {
+            self.held.push_back((done.req, frame));
+        }
+    }
+
+    /// Hands read replies to their callers. When the read left the server with nothing to
+    /// do, only the first half goes now: those callers' next commands are written while
+    /// the second half's callers run, so the server works while the client does (two
+    /// batches in flight instead of one, which would leave each side idle while the other
+    /// works). The rest goes with `deliver_held` once that write is out.
+    pub fn deliver(&mut self, metrics: &Metrics) {
+        let n = if self.pending.is_empty() && self.held.len() >= SPLIT_AT_LEAST {
+            self.held.len() / 2
+        } else {
+            self.held.len()
+        };
+        self.deliver_n(n, metrics);
+    }
+
+    /// Replies held back by `deliver`, once the first half's commands are written.
+    pub fn deliver_held(&mut self, metrics: &Metrics) -> bool {
+        if !std::mem::take(&mut self.written_for_held) || self.held.is_empty() {
+            return false;
+        }
+        let n = self.held.len();
+        self.deliver_n(n, metrics);
+        true
+    }
+
+    /// Replies are held back for a write that has not happened yet.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Hands every held reply over now (the callers released first sent nothing).
+    pub fn deliver_all(&mut self, metrics: &Metrics) {
+        self.written_for_held = false;
+        let n = self.held.len();
+        self.deliver_n(n, metrics);
+    }
+
+    /// Every held reply to its caller: the connection is going, but these were answered.
+    pub fn release_held(&mut self) {
+        for (req, frame) in self.held.drain(..) {
+            let _ = req.tx.send(Ok(frame));
+        }
+    }
+
+    fn deliver_n(&mut self, n: usize, metrics: &Metrics) {
+        for (req, frame) in self.held.drain(..n) {
+            if req.tx.send(Ok(frame)).is_err() {
                 // The caller timed out or went away: its reply is dropped in its place.
                 Metrics::inc(&metrics.late_replies);
             } else {
