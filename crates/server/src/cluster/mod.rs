@@ -38,7 +38,9 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-pub use embedded::{Cluster, ClusterConfig, ClusterStartError, EmbeddedCluster, FaultError, NodeAddr};
+pub use embedded::{
+    Cluster, ClusterConfig, ClusterStartError, EmbeddedCluster, FaultError, NodeAddr,
+};
 pub use faults::Faults;
 pub use keys::SlotKeys;
 pub use migration::OpenSlots;
