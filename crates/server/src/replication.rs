@@ -181,6 +181,8 @@ enum Msg {
     Acked,
     /// The configuration may name a new primary for this node.
     Check,
+    /// Another node took this slot from this one (SETSLOT NODE sent elsewhere).
+    LostSlot(u16),
 }
 
 /// A node of this process as the others reach it.
@@ -219,6 +221,14 @@ fn node(id: &NodeId) -> Option<(Arc<Shared>, mpsc::UnboundedSender<Msg>)> {
     let nodes = NODES.lock();
     let (_, h) = nodes.iter().find(|(n, _)| n == id)?;
     Some((h.shared.upgrade()?, h.inbox.clone()))
+}
+
+/// Tells the node `id` of this process that `slot` is no longer its own: it deletes its
+/// keys there, as a real node does when gossip brings it the new owner.
+pub fn tell_lost_slot(id: &NodeId, slot: u16) {
+    if let Some(inbox) = inbox_of(id) {
+        let _ = inbox.send(Msg::LostSlot(slot));
+    }
 }
 
 fn inbox_of(id: &NodeId) -> Option<mpsc::UnboundedSender<Msg>> {
@@ -661,6 +671,9 @@ async fn run(
                 }
                 Some(Msg::Acked) => serve_waiters(&mut *shared.lock().await),
                 Some(Msg::Check) => {}
+                Some(Msg::LostSlot(slot)) => {
+                    crate::cluster::forget_lost_slot(&mut *shared.lock().await, slot);
+                }
                 None => return,
             },
             group = recv(&mut upstream) => match group {

@@ -300,6 +300,61 @@ fn a_forgotten_node_is_gone_from_one_view_until_met_again(both: &mut Both) {
     both.same_shaped(0, &["CLUSTER", "INFO"], info_without_stats);
 }
 
+/// A migration that moved only some of a slot's keys before SETSLOT NODE reached the new
+/// owner: the old owner learns it lost the slot and deletes what it still held there,
+/// and its MIGRATING mark goes.
+fn the_old_owner_drops_keys_it_kept_in_a_slot_it_lost(both: &mut Both) {
+    // {k2} is slot 449, node 0's.
+    both.same(0, &["SET", "{k2}a", "1"]);
+    both.same(0, &["SET", "{k2}b", "2"]);
+    both.same(1, &["CLUSTER", "SETSLOT", "449", "IMPORTING", "<node0>"]);
+    both.same(0, &["CLUSTER", "SETSLOT", "449", "MIGRATING", "<node1>"]);
+    let real_port = both.real.addrs[1].port().to_string();
+    let our_port = both.ours.addrs[1].port().to_string();
+    let migrate = |port: &str| {
+        vec![
+            "MIGRATE".to_string(),
+            "127.0.0.1".into(),
+            port.into(),
+            String::new(),
+            "0".into(),
+            "5000".into(),
+            "KEYS".into(),
+            "{k2}a".into(),
+        ]
+    };
+    let (real_args, our_args) = (migrate(&real_port), migrate(&our_port));
+    let real: Vec<&str> = real_args.iter().map(String::as_str).collect();
+    let ours: Vec<&str> = our_args.iter().map(String::as_str).collect();
+    assert_eq!(
+        both.our_conns[0].command(&ours),
+        both.real_conns[0].command(&real)
+    );
+    both.same(1, &["CLUSTER", "SETSLOT", "449", "NODE", "<node1>"]);
+    // Node 0 learns it lost the slot (the real one by gossip, ours through the node's
+    // own task) and deletes what it kept there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for conn in [&mut both.real_conns[0], &mut both.our_conns[0]] {
+        while conn.command(&["CLUSTER", "COUNTKEYSINSLOT", "449"]) != Frame::Integer(0) {
+            assert!(
+                Instant::now() < deadline,
+                "node 0 kept its keys in slot 449"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    both.same(0, &["EXISTS", "{k2}b"]);
+    both.same(0, &["DBSIZE"]);
+    both.same(1, &["GET", "{k2}a"]);
+    // Then SETSLOT NODE everywhere, as redis-cli ends a migration, closes node 0's mark.
+    both.same(0, &["CLUSTER", "SETSLOT", "449", "NODE", "<node1>"]);
+    both.same(2, &["CLUSTER", "SETSLOT", "449", "NODE", "<node1>"]);
+    wait_real_converged(&both.real);
+    for i in 0..3 {
+        both.same_shaped(i, &["CLUSTER", "NODES"], nodes_sorted_without_times);
+    }
+}
+
 #[test]
 fn migrations_and_slot_changes_match_a_real_cluster() {
     let real = RealCluster::start(3);
@@ -313,6 +368,7 @@ fn migrations_and_slot_changes_match_a_real_cluster() {
     setslot_node_closes_the_migration_and_bumps_the_importers_epoch(&mut both);
     slot_assignment_errors_match(&mut both);
     a_forgotten_node_is_gone_from_one_view_until_met_again(&mut both);
+    the_old_owner_drops_keys_it_kept_in_a_slot_it_lost(&mut both);
 }
 
 /// `redis-cli --cluster create` over lockstep nodes that each know only themselves:

@@ -383,6 +383,44 @@ pub fn install(state: &mut crate::state::State, cluster: ClusterState) {
     state.cluster = Some(Box::new(cluster));
 }
 
+/// A node that learns `slot` has another owner deletes its keys there and closes its
+/// MIGRATING mark (Redis's `delKeysInSlot` when `clusterUpdateSlotsConfigWith` takes a slot
+/// from it): without it, keys a migration left behind would stay on a node that no longer
+/// serves them. Each deletion is a `del` event and reaches WATCH and tracking.
+pub fn forget_lost_slot(state: &mut crate::state::State, slot: u16) {
+    let Some(cluster) = state.cluster.as_deref_mut() else {
+        return;
+    };
+    let (topology, me) = cluster.shared_view();
+    if topology.slots.owner(slot) == Some(me) {
+        return;
+    }
+    cluster.open.set_migrating(slot, None);
+    let keys: Vec<Vec<u8>> = state
+        .mods
+        .slot_keys
+        .as_ref()
+        .map(|index| index.keys(slot).map(<[u8]>::to_vec).collect())
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return;
+    }
+    let now = crate::state::unix_millis();
+    let mut db = state.db(0, now);
+    for key in &keys {
+        if db.remove(key).is_some() {
+            db.notify(crate::config::notify::GENERIC, "del", key);
+        }
+    }
+    if state.mods.has_events() {
+        crate::pubsub::publish_events(state, None);
+    }
+    if state.mods.has_keys() || state.mods.has_flush() {
+        crate::dispatch::writes_done(state, None);
+        crate::tracking::broadcast(state, None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -899,6 +899,11 @@ fn cluster_setslot(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
                     let _ = t.bump_epoch(to);
                 }
             });
+            // The node that lost the slot learns it as gossip would tell it, and drops
+            // what it still holds there.
+            if let Some(from) = before.filter(|&b| b != target && b != myself) {
+                crate::replication::tell_lost_slot(&from, slot);
+            }
         }
         _ => return Err(errors::SETSLOT_SYNTAX.into()),
     }
