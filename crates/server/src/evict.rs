@@ -480,9 +480,11 @@ mod tests {
         let now = 1_700_000_000_000;
         let stamp = lru_clock(now - 42_000);
         assert_eq!(idle_ms(stamp, now), 42_000);
+        // Across the wrap Redis's estimateObjectIdleTime counts one second less than
+        // passed (`clock + (MAX - stamp)`): 4 s elapsed read as 3.
         assert_eq!(
             idle_ms(LRU_CLOCK_MAX - 1, (LRU_CLOCK_MAX as i64 + 3) * 1000),
-            4000
+            3000
         );
     }
 
@@ -530,12 +532,20 @@ mod tests {
             let idle = (i * 7) % 101;
             pool_insert(&mut pool, idle, 0, format!("k{i}").as_bytes());
         }
-        pool_insert(&mut pool, 1000, 0, b"k0");
-        assert_eq!(pool.len(), POOL_SIZE);
-        assert!(pool.windows(2).all(|w| w[0].idle <= w[1].idle));
         let mut all: Vec<u64> = (0..40u64).map(|i| (i * 7) % 101).collect();
         all.sort();
+        assert_eq!(pool.len(), POOL_SIZE);
+        assert!(pool.windows(2).all(|w| w[0].idle <= w[1].idle));
         assert_eq!(pool[0].idle, all[40 - POOL_SIZE]);
+        // A key already in the pool is not taken twice, whatever its new idle time.
+        let idlest = pool[POOL_SIZE - 1].key.clone();
+        pool_insert(&mut pool, 1000, 0, &idlest);
+        assert_eq!(pool[0].idle, all[40 - POOL_SIZE]);
+        // A new idler key pushes the least idle out.
+        pool_insert(&mut pool, 1000, 0, b"new");
+        assert_eq!(pool.len(), POOL_SIZE);
+        assert_eq!(pool[0].idle, all[40 - POOL_SIZE + 1]);
+        assert_eq!(pool[POOL_SIZE - 1].key.as_slice(), b"new");
     }
 
     #[test]
