@@ -98,6 +98,15 @@ pub struct TlsOptions {
     pub ca_pem: Option<Vec<u8>>,
 }
 
+#[cfg(feature = "tls")]
+impl TlsOptions {
+    /// The rustls connector these options make: the one `rediss://` connections use
+    /// (Mozilla's roots plus `ca_pem`, or no verification with `insecure`).
+    pub fn connector(&self) -> Result<tokio_rustls::TlsConnector, crate::Error> {
+        crate::connection::tls::connector(self).map_err(|e| crate::Error::Config(e.to_string()))
+    }
+}
+
 /// Everything a client needs to know.
 #[derive(Clone)]
 pub struct Config {

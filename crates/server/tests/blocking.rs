@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use common::{start, Conn, RedisServer, TIMEOUT};
+use common::{start, wait_blocked, Conn, RedisServer, TIMEOUT};
 use lockstep_resp::{Decoder, Frame};
 use lockstep_server::EmbeddedServer;
 
@@ -83,23 +83,6 @@ fn raw_replies(conn: &mut Conn, commands: &[&[&str]]) -> Vec<u8> {
         let n = conn.stream.read(&mut chunk).expect("read replies");
         assert!(n > 0, "the server closed the connection");
         raw.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// Waits until INFO reports `n` blocked clients, so that a test acts only once the
-/// clients it started have really parked.
-fn wait_blocked(admin: &mut Conn, n: usize) {
-    let deadline = Instant::now() + TIMEOUT;
-    let want = format!("blocked_clients:{n}\r\n");
-    loop {
-        let Frame::Bulk(info) = admin.command(&["INFO", "clients"]) else {
-            panic!("INFO answers a bulk string");
-        };
-        if String::from_utf8_lossy(&info).contains(&want) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never saw {want:?} in {info:?}");
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

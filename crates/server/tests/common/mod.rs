@@ -195,3 +195,50 @@ pub fn int_of(frame: &Frame) -> i64 {
         other => panic!("not a number: {other:?}"),
     }
 }
+
+// Blocking commands side by side with redis-server (blocking*.rs).
+
+/// Waits until INFO reports `n` blocked clients.
+pub fn wait_blocked(admin: &mut Conn, n: usize) {
+    let deadline = Instant::now() + TIMEOUT;
+    let want = format!("blocked_clients:{n}\r\n");
+    loop {
+        let info = match admin.command(&["INFO", "clients"]) {
+            Frame::Bulk(b) | Frame::Verbatim { text: b, .. } => b,
+            other => panic!("INFO answers text, not {other:?}"),
+        };
+        if String::from_utf8_lossy(&info).contains(&want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never saw {want:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Opens a client and sends `command`, which blocks, then waits until the server counts
+/// `blocked` blocked clients.
+pub fn park(addr: SocketAddr, admin: &mut Conn, blocked: usize, command: &[&str]) -> Conn {
+    let mut c = Conn::open(addr);
+    c.send(command);
+    wait_blocked(admin, blocked);
+    c
+}
+
+/// Whether `c` stays without a reply for a while: a frame for the transcript.
+pub fn still_waiting(c: &mut Conn) -> Frame {
+    Frame::simple(if c.silent_for(Duration::from_millis(100)) {
+        "still waiting"
+    } else {
+        "answered"
+    })
+}
+
+/// Runs `scenario` against a real redis-server and against lockstep and asserts that both
+/// transcripts are the same.
+pub fn same_as_redis(scenario: impl Fn(SocketAddr) -> Vec<Frame>) {
+    let redis = RedisServer::start();
+    let expected = scenario(redis.addr());
+    let server = start();
+    let actual = scenario(server.addr());
+    assert_eq!(actual, expected, "lockstep (left) and redis-server (right)");
+}
