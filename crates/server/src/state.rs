@@ -300,6 +300,9 @@ pub struct State {
     /// `maxmemory`: evicted keys, the eviction pool, the OOM state of the running command.
     pub memory: crate::evict::Memory,
     pub started: Instant,
+    /// The access stamp of Redis's shared integer objects 0..10000, made once at start-up
+    /// under the policy of then (OBJECT IDLETIME and FREQ of a key holding one read it).
+    pub shared_integers_stamp: u32,
     /// Unix time (seconds) of the last SAVE; start time until then.
     pub last_save: i64,
     /// Ends the server: SHUTDOWN sends `true`.
@@ -336,6 +339,9 @@ impl State {
         let script_run = Arc::new(crate::busy::ScriptRun::new(shutdown.clone()));
         script_run.set_busy_threshold(config.busy_reply_threshold_ms());
         script_run.set_auth_required(config.requirepass.as_ref().is_some_and(|p| !p.is_empty()));
+        let mut access = crate::evict::Access::default();
+        access.lfu = config.maxmemory_policy.is_lfu();
+        let shared_integers_stamp = access.fresh(unix_millis());
         State {
             dbs: (0..config.databases).map(|_| Db::default()).collect(),
             clients: BTreeMap::new(),
@@ -352,6 +358,7 @@ impl State {
             monitors: Vec::new(),
             memory: Default::default(),
             started: Instant::now(),
+            shared_integers_stamp,
             last_save: unix_millis() / 1000,
             shutdown,
             listening: Vec::new(),

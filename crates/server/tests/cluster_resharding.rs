@@ -684,7 +684,22 @@ fn redis_cli_adds_a_node_rebalances_onto_it_and_deletes_it() {
     let cols: Vec<&str> = line.split(' ').collect();
     assert_eq!(cols[2], "slave", "{line}");
     assert_eq!(cols.len(), 8, "no slots: {line}");
-    assert_eq!(Conn::open(new).int(&["DBSIZE"]), 0);
+    // A replica now, it holds its new primary's data, synced as a real one would be.
+    let primary = nodes_at(seed)
+        .into_iter()
+        .find(|l| l.starts_with(cols[3]))
+        .and_then(|l| {
+            l.split(' ')
+                .nth(1)
+                .map(|a| a.split('@').next().unwrap_or("").to_string())
+        })
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .expect("the primary's address");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Conn::open(new).int(&["DBSIZE"]) != Conn::open(primary).int(&["DBSIZE"]) {
+        assert!(Instant::now() < deadline, "the emptied node never synced");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let deleted = cli(&["--cluster", "del-node", &seed_s, &new_id]);
     assert!(deleted.contains("CLUSTER RESET SOFT"), "{deleted}");
     for &addr in &cluster.addrs() {

@@ -627,6 +627,17 @@ fn object_lookup(ctx: &mut Ctx, argv: &[&[u8]]) -> Option<bool> {
     }
 }
 
+/// The access stamp OBJECT reads for `key`: its own, or, for a value Redis would hold as a
+/// shared integer, that object's (made at start-up and never touched: under an LFU policy
+/// set later, its LRU clock reads as a long-decayed counter, 0).
+fn access_stamp(ctx: &mut Ctx, key: &[u8], shared: bool) -> u32 {
+    if shared {
+        ctx.state.shared_integers_stamp
+    } else {
+        ctx.db().stamp_of(key).unwrap_or(0)
+    }
+}
+
 /// `OBJECT ENCODING key`: `int`, `embstr`, `raw`, ... as Redis would store the value.
 fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     match ctx.db().get(argv[2]).map(|e| e.value.encoding()) {
@@ -649,13 +660,13 @@ fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// `estimateObjectIdleTime`, at the LRU clock's resolution of a second); an error under
 /// an LFU policy, which keeps a counter instead.
 fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    if object_lookup(ctx, argv).is_none() {
+    let Some(shared) = object_lookup(ctx, argv) else {
         return Ok(Done);
-    }
+    };
     if lfu_policy_selected(ctx) {
         return Err(errors::LFU_SELECTED.into());
     }
-    let stamp = ctx.db().stamp_of(argv[2]).unwrap_or(0);
+    let stamp = access_stamp(ctx, argv[2], shared);
     ctx.out
         .int((crate::evict::idle_ms(stamp, ctx.now) / 1000) as i64);
     Ok(Done)
@@ -665,13 +676,13 @@ fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 /// its last access (Redis's `LFUDecrAndReturn`); an error unless an LFU
 /// `maxmemory-policy` is set, as in Redis.
 fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    if object_lookup(ctx, argv).is_none() {
+    let Some(shared) = object_lookup(ctx, argv) else {
         return Ok(Done);
-    }
+    };
     if !lfu_policy_selected(ctx) {
         return Err(errors::LFU_NOT_SELECTED.into());
     }
-    let stamp = ctx.db().stamp_of(argv[2]).unwrap_or(0);
+    let stamp = access_stamp(ctx, argv[2], shared);
     let decay = ctx.state.config.lfu_decay_time;
     ctx.out
         .int(crate::evict::lfu_decayed(stamp, ctx.now, decay) as i64);
