@@ -190,8 +190,14 @@ impl ZsetValue {
                 }
                 // C's `!=`: -0 and 0 are the same score, and the old one stays.
                 if score != current {
-                    self.remove(member);
-                    self.insert(score, member);
+                    match self {
+                        // Redis's zslUpdateScore: the node moves (or stays) as it is.
+                        ZsetValue::Skiplist(s) => s.order.update(member, score),
+                        ZsetValue::Listpack(_) => {
+                            self.remove(member);
+                            self.insert(score, member);
+                        }
+                    }
                     Added::Updated(score)
                 } else {
                     Added::Same(score)
@@ -980,24 +986,93 @@ mod ranked {
 
         /// Inserts a member known to be absent.
         pub fn insert(&mut self, score: f64, member: &[u8]) {
-            let (mut update, mut rank) = self.path(score, member);
             let level = random_level();
-            if level > self.level {
-                for i in self.level..level {
-                    rank[i] = 0;
-                    update[i] = HEAD;
-                    self.head[i].span = self.len() as u32;
-                }
-                self.level = level;
-            }
             let x = self.nodes.len() as u32;
             self.nodes.push(Node {
                 member: Sds::from_slice(member),
                 score,
-                prev: if update[0] == HEAD { NIL } else { update[0] },
+                prev: NIL,
                 next: NIL,
                 up: (level > 1).then(|| vec![UNLINKED; level - 1].into_boxed_slice()),
             });
+            self.link_in(x, x);
+            let hash = self.hasher.hash_one(member);
+            let (hasher, nodes) = (&self.hasher, &self.nodes);
+            self.index.insert_unique(hash, x, |&i| {
+                hasher.hash_one(nodes[i as usize].member.as_slice())
+            });
+        }
+
+        /// Gives `member` (which is present) the score `score`, as Redis's
+        /// `zslUpdateScore`: in place when it keeps its position, else its node is unlinked
+        /// and linked again where the score puts it (same slot, same level, the table
+        /// untouched).
+        pub fn update(&mut self, member: &[u8], score: f64) {
+            let Some(x) = self.find(member) else {
+                return self.insert(score, member);
+            };
+            let (old, prev, next) = {
+                let n = &self.nodes[x as usize];
+                (n.score, n.prev, n.next)
+            };
+            let after_prev = prev == NIL || self.before(prev, score, member);
+            let before_next = next == NIL || {
+                let n = &self.nodes[next as usize];
+                cmp_entry(n.score, &n.member, score, member) == Ordering::Greater
+            };
+            if after_prev && before_next {
+                self.nodes[x as usize].score = score;
+                return;
+            }
+            self.unlink(x, old, member);
+            self.nodes[x as usize].score = score;
+            self.link_in(x, self.len() as u32 - 1);
+        }
+
+        /// Takes node `x` (`score`, `member`) out of the list at every level; its slot and
+        /// its entry in the table stay.
+        fn unlink(&mut self, x: u32, score: f64, member: &[u8]) {
+            let (update, _) = self.path(score, member);
+            for (i, &node) in update.iter().enumerate().take(self.level) {
+                let link = self.link(node, i);
+                if link.next == x {
+                    let gone = self.link(x, i);
+                    let joined = Link {
+                        next: gone.next,
+                        span: link.span + gone.span - 1,
+                    };
+                    self.set_link(node, i, joined);
+                } else {
+                    self.add_span(node, i, -1);
+                }
+            }
+            let (prev, next) = (self.nodes[x as usize].prev, self.nodes[x as usize].next);
+            match next {
+                NIL => self.tail = prev,
+                next => self.nodes[next as usize].prev = prev,
+            }
+            while self.level > 1 && self.head[self.level - 1].next == NIL {
+                self.level -= 1;
+            }
+        }
+
+        /// Links node `x` (in `nodes`, with its level, linked nowhere) in where its score
+        /// and member put it, among the `others` entries linked.
+        fn link_in(&mut self, x: u32, others: u32) {
+            let (mut update, mut rank) = {
+                let n = &self.nodes[x as usize];
+                self.path(n.score, &n.member)
+            };
+            let level = self.nodes[x as usize].level();
+            if level > self.level {
+                for i in self.level..level {
+                    rank[i] = 0;
+                    update[i] = HEAD;
+                    self.head[i].span = others;
+                }
+                self.level = level;
+            }
+            self.nodes[x as usize].prev = if update[0] == HEAD { NIL } else { update[0] };
             for i in 0..level {
                 let before = self.link(update[i], i);
                 let passed = rank[0] - rank[i];
@@ -1025,39 +1100,13 @@ mod ranked {
                 NIL => self.tail = x,
                 next => self.nodes[next as usize].prev = x,
             }
-            let hash = self.hasher.hash_one(member);
-            let (hasher, nodes) = (&self.hasher, &self.nodes);
-            self.index.insert_unique(hash, x, |&i| {
-                hasher.hash_one(nodes[i as usize].member.as_slice())
-            });
         }
 
         /// Removes `member`; its score when it was there.
         pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
             let x = self.find(member)?;
             let score = self.nodes[x as usize].score;
-            let (update, _) = self.path(score, member);
-            for (i, &node) in update.iter().enumerate().take(self.level) {
-                let link = self.link(node, i);
-                if link.next == x {
-                    let gone = self.link(x, i);
-                    let joined = Link {
-                        next: gone.next,
-                        span: link.span + gone.span - 1,
-                    };
-                    self.set_link(node, i, joined);
-                } else {
-                    self.add_span(node, i, -1);
-                }
-            }
-            let (prev, next) = (self.nodes[x as usize].prev, self.nodes[x as usize].next);
-            match next {
-                NIL => self.tail = prev,
-                next => self.nodes[next as usize].prev = prev,
-            }
-            while self.level > 1 && self.head[self.level - 1].next == NIL {
-                self.level -= 1;
-            }
+            self.unlink(x, score, member);
             let hash = self.hasher.hash_one(member);
             if let Ok(entry) = self.index.find_entry(hash, |&i| i == x) {
                 entry.remove();
@@ -1282,12 +1331,15 @@ mod ranked {
         enum Op {
             Insert(i8, u8),
             Remove(usize),
+            /// A new score for a member, often its neighbours' or its own position's.
+            Update(usize, i8),
         }
 
         fn op() -> impl Strategy<Value = Op> {
             prop_oneof![
                 3 => (-4i8..4, 0u8..40).prop_map(|(s, m)| Op::Insert(s, m)),
                 2 => (0usize..64).prop_map(Op::Remove),
+                2 => (0usize..64, -5i8..5).prop_map(|(i, s)| Op::Update(i, s)),
             ]
         }
 
@@ -1313,6 +1365,14 @@ mod ranked {
                             prop_assert_eq!(list.remove(&member), None);
                         }
                         Op::Remove(_) => {}
+                        Op::Update(i, score) if !model.is_empty() => {
+                            let i = i % model.len();
+                            let score = if score == 0 && i % 2 == 1 { -0.0 } else { score as f64 / 2.0 };
+                            let member = model[i].1.clone();
+                            list.update(&member, score);
+                            model[i].0 = score;
+                        }
+                        Op::Update(..) => {}
                     }
                     check(&list, &model);
                 }
