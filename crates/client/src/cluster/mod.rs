@@ -454,10 +454,18 @@ impl ClusterClient {
             match steer {
                 Some(Steer::Moved(slot, to)) => {
                     self.inner.moved.fetch_add(1, Ordering::Relaxed);
-                    let _ = self.ask_router(Msg::Moved {
-                        slot,
-                        node: to.clone(),
-                    });
+                    // The next command on this slot must see the move: wait for the view.
+                    let (done, moved) = oneshot::channel();
+                    if self
+                        .ask_router(Msg::Moved {
+                            slot,
+                            node: to.clone(),
+                            done: Some(done),
+                        })
+                        .is_ok()
+                    {
+                        let _ = moved.await;
+                    }
                     node = Some(to);
                 }
                 Some(Steer::Ask(to)) => {

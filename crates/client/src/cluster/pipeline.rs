@@ -140,7 +140,11 @@ impl ClusterPipeline {
                                     c.inner
                                         .moved
                                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                    let _ = c.ask_router(Msg::Moved { slot, node });
+                                    let _ = c.ask_router(Msg::Moved {
+                                        slot,
+                                        node,
+                                        done: None,
+                                    });
                                 }
                                 alone.push(i);
                             }
@@ -224,6 +228,7 @@ impl ClusterPipeline {
                     let _ = c.ask_router(Msg::Moved {
                         slot,
                         node: to.clone(),
+                        done: None,
                     });
                     node = to;
                     view = c.view();

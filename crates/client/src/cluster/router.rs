@@ -77,10 +77,11 @@ pub(crate) enum Msg {
         seen: u64,
         done: oneshot::Sender<()>,
     },
-    /// `-MOVED slot node`.
+    /// `-MOVED slot node`; `done` answers once the view that has it is published.
     Moved {
         slot: u16,
         node: String,
+        done: Option<oneshot::Sender<()>>,
     },
     /// A connection to `node`, which the map may not list.
     Node {
@@ -103,6 +104,8 @@ pub(crate) struct Router {
     topology: Arc<Topology>,
     clients: HashMap<String, Client>,
     fetch: Option<Fetch>,
+    /// MOVEDs seen while a fetch was in flight: newer than the map it will bring.
+    moved_during_fetch: Vec<(u16, String)>,
     connecting: Vec<oneshot::Sender<Result<(), Error>>>,
     refreshing: Vec<oneshot::Sender<()>>,
     /// A refresh is wanted, not before this instant (rate limit).
@@ -132,6 +135,7 @@ impl Router {
             topology: Arc::new(Topology::default()),
             clients: HashMap::new(),
             fetch: None,
+            moved_during_fetch: Vec::new(),
             connecting: Vec::new(),
             refreshing: Vec::new(),
             refresh_due: None,
@@ -223,7 +227,10 @@ impl Router {
                     self.want_refresh();
                 }
             }
-            Msg::Moved { slot, node } => {
+            Msg::Moved { slot, node, done } => {
+                if self.fetch.is_some() {
+                    self.moved_during_fetch.push((slot, node.clone()));
+                }
                 if self.state != RouterState::Disconnected
                     && self.topology.shard_of(slot).map(|s| s.primary.as_str()) != Some(&node)
                 {
@@ -234,6 +241,9 @@ impl Router {
                     self.publish();
                 }
                 self.want_refresh();
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
             }
             Msg::Node { node, tx } => {
                 let r = self.ensure_client(&node);
@@ -276,6 +286,7 @@ impl Router {
             }
         }
         self.last_fetch = Some(Instant::now());
+        self.moved_during_fetch.clear();
         self.fetch = Some(Box::pin(fetch(candidates)));
     }
 
@@ -287,8 +298,21 @@ impl Router {
                 Ok(t)
             }
         });
+        let moved = std::mem::take(&mut self.moved_during_fetch);
         match r {
-            Ok(t) => {
+            Ok(mut t) => {
+                // A MOVED that came while the fetch was under way is newer than its map
+                // (the node asked may not have known yet): it stays, and a refresh follows.
+                let mut stale = false;
+                for (slot, node) in moved {
+                    if t.shard_of(slot).map(|s| s.primary.as_str()) != Some(node.as_str()) {
+                        t = t.moved(slot, &node);
+                        stale = true;
+                    }
+                }
+                if stale {
+                    self.want_refresh();
+                }
                 self.refreshes
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let wanted: Vec<String> = t.nodes().map(str::to_string).collect();
