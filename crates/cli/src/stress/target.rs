@@ -82,10 +82,14 @@ fn config_for(addr: &str, name: Option<&str>) -> Result<Config, String> {
 }
 
 impl Target {
-    /// Starts `primaries` lockstep primaries in this process on free ports and waits for
-    /// `cluster_state:ok`.
+    /// Starts `primaries` lockstep primaries with a replica each in this process on free
+    /// ports and waits for `cluster_state:ok` (replicas let chaos run failovers).
     pub async fn embedded(primaries: usize) -> Result<Target, String> {
-        let cluster = Cluster::start(ClusterConfig::ephemeral(primaries))
+        let config = ClusterConfig {
+            replicas: 1,
+            ..ClusterConfig::ephemeral(primaries)
+        };
+        let cluster = Cluster::start(config)
             .await
             .map_err(|e| format!("cannot start the embedded cluster: {e}"))?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -99,7 +103,7 @@ impl Target {
         Ok(Target {
             kind: Kind::Cluster,
             description: format!(
-                "embedded lockstep cluster, {primaries} primaries at {}",
+                "embedded lockstep cluster, {primaries} primaries and {primaries} replicas at {}",
                 seeds.join(" ")
             ),
             seeds,
