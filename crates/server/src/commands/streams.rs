@@ -1275,18 +1275,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
                 continue;
             }
         }
-        let who = match &consumer {
-            Some(c) => c.clone(),
-            None => {
-                let (c, new) = group.consumer_or_create(consumer_name, now);
-                if let Some(state) = group.consumers.get_mut(&c) {
-                    state.seen_time = now;
-                }
-                created |= new;
-                consumer = Some(c.clone());
-                c
-            }
-        };
+        let who = claimer(group, &mut consumer, consumer_name, now, &mut created);
         let deliveries = if retrycount >= 0 {
             retrycount as u64
         } else if !justid {
@@ -1385,18 +1374,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             continue;
         }
         let deliveries = p.delivery_count + (!justid) as u64;
-        let who = match &consumer {
-            Some(c) => c.clone(),
-            None => {
-                let (c, new) = group.consumer_or_create(consumer_name, now);
-                if let Some(state) = group.consumers.get_mut(&c) {
-                    state.seen_time = now;
-                }
-                created |= new;
-                consumer = Some(c.clone());
-                c
-            }
-        };
+        let who = claimer(group, &mut consumer, consumer_name, now, &mut created);
         group.assign(id, &who, now, deliveries);
         if justid {
             reply_id(&mut body, id);
@@ -1645,6 +1623,27 @@ fn xinfo_stream(
         }
     }
     Ok(Done)
+}
+
+/// The consumer XCLAIM and XAUTOCLAIM give entries to: made (and marked seen) at the first
+/// entry actually claimed, as Redis creates it only then; `created` says it was new.
+fn claimer(
+    group: &mut Group,
+    claimer: &mut Option<Arc<[u8]>>,
+    name: &[u8],
+    now: i64,
+    created: &mut bool,
+) -> Arc<[u8]> {
+    if let Some(c) = claimer {
+        return c.clone();
+    }
+    let (c, new) = group.consumer_or_create(name, now);
+    if let Some(state) = group.consumers.get_mut(&c) {
+        state.seen_time = now;
+    }
+    *created |= new;
+    *claimer = Some(c.clone());
+    c
 }
 
 #[cfg(test)]
