@@ -23,6 +23,22 @@ pub trait FromReply: Sized {
     }
 }
 
+/// The value under `key` in a RESP3 map or a RESP2 flat array of key/value pairs (the
+/// shapes of HELLO, CLUSTER SHARDS, XINFO, ...).
+pub fn map_get<'a>(f: &'a Frame, key: &str) -> Option<&'a Frame> {
+    match f {
+        Frame::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| k.as_bytes() == Some(key.as_bytes()))
+            .map(|(_, v)| v),
+        Frame::Array(items) => items
+            .chunks(2)
+            .find(|kv| kv.len() == 2 && kv[0].as_bytes() == Some(key.as_bytes()))
+            .map(|kv| &kv[1]),
+        _ => None,
+    }
+}
+
 /// A short description of a frame for type errors: its kind and a preview.
 pub fn describe(f: &Frame) -> String {
     fn preview(b: &[u8]) -> String {

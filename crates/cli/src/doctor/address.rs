@@ -614,7 +614,7 @@ impl ServerFacts {
 fn server_facts(hello: Option<&Frame>, info: Option<&str>) -> ServerFacts {
     let from_hello = |key: &str| {
         hello
-            .and_then(|h| wire::map_get(h, key))
+            .and_then(|h| lockstep::reply::map_get(h, key))
             .and_then(wire::text)
     };
     let from_info = |key: &str| info.and_then(|i| wire::info_field(i, key));

@@ -124,11 +124,11 @@ async fn advertised(conn: &mut Conn, tls: bool) -> Result<BTreeSet<Advertised>, 
 pub fn from_shards(shards: &[Frame], tls: bool) -> BTreeSet<Advertised> {
     let mut out = BTreeSet::new();
     for shard in shards {
-        let Some(Frame::Array(nodes)) = wire::map_get(shard, "nodes") else {
+        let Some(Frame::Array(nodes)) = lockstep::reply::map_get(shard, "nodes") else {
             continue;
         };
         for node in nodes {
-            let get = |k: &str| wire::map_get(node, k).and_then(wire::text);
+            let get = |k: &str| lockstep::reply::map_get(node, k).and_then(wire::text);
             let port = if tls { get("tls-port") } else { get("port") };
             let Some(port) = port.and_then(|p| p.parse::<u16>().ok()) else {
                 continue;

@@ -256,21 +256,6 @@ pub fn info_field(info: &str, field: &str) -> Option<String> {
     })
 }
 
-/// The value under `key` in a RESP3 map or a RESP2 flat key/value array.
-pub fn map_get<'a>(f: &'a Frame, key: &str) -> Option<&'a Frame> {
-    match f {
-        Frame::Map(pairs) => pairs
-            .iter()
-            .find(|(k, _)| k.as_bytes() == Some(key.as_bytes()))
-            .map(|(_, v)| v),
-        Frame::Array(items) => items
-            .chunks(2)
-            .find(|kv| kv.len() == 2 && kv[0].as_bytes() == Some(key.as_bytes()))
-            .map(|kv| &kv[1]),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 use lockstep_resp::Frame;
 
 use crate::error::Error;
+use crate::reply::map_get as field;
 
 /// Slots in a cluster.
 pub(crate) const SLOTS: usize = lockstep_commands::slot::SLOTS as usize;
@@ -150,21 +151,6 @@ pub(crate) fn split_node(node: &str) -> Option<(String, u16)> {
     let (host, port) = node.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Some((host.to_string(), port.parse().ok()?))
-}
-
-/// The field `name` of a RESP3 map or a RESP2 flat array of pairs.
-fn field<'a>(entry: &'a Frame, name: &str) -> Option<&'a Frame> {
-    match entry {
-        Frame::Map(m) => m
-            .iter()
-            .find(|(k, _)| k.as_bytes() == Some(name.as_bytes()))
-            .map(|(_, v)| v),
-        Frame::Array(a) => a
-            .chunks(2)
-            .find(|p| p[0].as_bytes() == Some(name.as_bytes()))
-            .and_then(|p| p.get(1)),
-        _ => None,
-    }
 }
 
 fn int(f: &Frame) -> Option<i64> {

@@ -16,6 +16,22 @@ use crate::error::{Cause, Phase, ServerError};
 type StepError = (Phase, Cause);
 
 /// Sends `cmds` in one write and reads one reply per command.
+/// One command of the handshake after HELLO, its error reply failing `phase`.
+async fn step(
+    stream: &mut Stream,
+    rbuf: &mut BytesMut,
+    c: Cmd,
+    phase: Phase,
+    deadline: Instant,
+    started: Instant,
+) -> Result<(), StepError> {
+    let r = round_trip(stream, rbuf, &[c], phase, deadline, started).await?;
+    match server_error(&r[0]) {
+        Some(e) => Err((phase, Cause::Server(e))),
+        None => Ok(()),
+    }
+}
+
 async fn round_trip(
     stream: &mut Stream,
     rbuf: &mut BytesMut,
@@ -151,48 +167,31 @@ pub(crate) async fn handshake(
     };
 
     if cfg.db != 0 {
-        let r = round_trip(
+        step(
             stream,
             rbuf,
-            &[cmd("SELECT").arg(cfg.db)],
+            cmd("SELECT").arg(cfg.db),
             Phase::Select,
             deadline,
             started,
         )
         .await?;
-        if let Some(e) = server_error(&r[0]) {
-            return Err((Phase::Select, Cause::Server(e)));
-        }
     }
     // Client-side caching needs invalidations on this connection: RESP3 pushes.
     if let (Some(cache), Protocol::Resp3) = (&cfg.client_cache, protocol) {
         let tracking = cache.tracking_command();
-        let r = round_trip(
-            stream,
-            rbuf,
-            &[tracking],
-            Phase::Tracking,
-            deadline,
-            started,
-        )
-        .await?;
-        if let Some(e) = server_error(&r[0]) {
-            return Err((Phase::Tracking, Cause::Server(e)));
-        }
+        step(stream, rbuf, tracking, Phase::Tracking, deadline, started).await?;
     }
     if cfg.readonly {
-        let r = round_trip(
+        step(
             stream,
             rbuf,
-            &[cmd("READONLY")],
+            cmd("READONLY"),
             Phase::ReadOnly,
             deadline,
             started,
         )
         .await?;
-        if let Some(e) = server_error(&r[0]) {
-            return Err((Phase::ReadOnly, Cause::Server(e)));
-        }
     }
     Ok(protocol)
 }
