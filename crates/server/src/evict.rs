@@ -307,8 +307,9 @@ pub fn perform_evictions(state: &mut State, now: Millis) -> Evicted {
     Evicted::Ok
 }
 
-/// What every write does after it: events published, WATCH and tracking told.
-fn finish(state: &mut State) {
+/// What every write made outside a command does after it (an eviction, a node dropping a
+/// slot it lost): events published, WATCH and tracking told.
+pub(crate) fn finish(state: &mut State) {
     if state.mods.has_events() {
         crate::pubsub::publish_events(state, None);
     }

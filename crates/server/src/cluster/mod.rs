@@ -412,13 +412,7 @@ pub fn forget_lost_slot(state: &mut crate::state::State, slot: u16) {
             db.notify(crate::config::notify::GENERIC, "del", key);
         }
     }
-    if state.mods.has_events() {
-        crate::pubsub::publish_events(state, None);
-    }
-    if state.mods.has_keys() || state.mods.has_flush() {
-        crate::dispatch::writes_done(state, None);
-        crate::tracking::broadcast(state, None);
-    }
+    crate::evict::finish(state);
 }
 
 #[cfg(test)]
