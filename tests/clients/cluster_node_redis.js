@@ -284,17 +284,31 @@ class Workload {
     expectTrue(replies[1] instanceof ErrorReply, `the failed command's error in its place: ${util.inspect(replies)}`);
   }
 
+  /**
+   * EVAL with `keys` (and `args`). node-redis 4's cluster client sends EVAL to the wrong node
+   * now and then and lets the -MOVED through (about 2 calls in 100, the same against a real
+   * redis-server cluster): with 4 the script runs on the node its first key's slot names in
+   * the client's own slot map.
+   */
+  async evalOn(script, keys, args = []) {
+    const { c } = this;
+    if (major >= 5) return c.eval(script, { keys, arguments: args });
+    const node = await c.nodeClient(c.getSlotMaster(calculateSlot(keys[0])));
+    return node.eval(script, { keys, arguments: args });
+  }
+
   async scripting() {
     const { c } = this;
     const key = this.k("lua");
     const script = "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('INCRBY', KEYS[1], ARGV[2])";
-    expect(await c.eval(script, { keys: [key], arguments: ["10", "5"] }), 15, "EVAL with a key");
+    expect(await this.evalOn(script, [key], ["10", "5"]), 15, "EVAL with a key");
     expect(await c.get(key), "15", "what the script wrote");
     const tag = `{${this.k("lua2")}}`;
     expect(
-      await c.eval("return {redis.call('INCR', KEYS[1]), redis.call('INCR', KEYS[2])}", {
-        keys: [`${tag}:a`, `${tag}:b`],
-      }),
+      await this.evalOn("return {redis.call('INCR', KEYS[1]), redis.call('INCR', KEYS[2])}", [
+        `${tag}:a`,
+        `${tag}:b`,
+      ]),
       [1, 1],
       "EVAL with two keys on a hash tag",
     );
