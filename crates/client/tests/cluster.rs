@@ -3,8 +3,9 @@
 //! `redis-cli --cluster create`: routing by slot, MOVED followed after a slot changes
 //! hands, multi-key commands split by slot, keyless ones sent to every shard, SCAN across
 //! nodes, pipelines split by node, seed 000's connect → SET → disconnect → connect loop
-//! without an error; against a real cluster with replicas, reads served by replicas and a
-//! primary stopped under load from 100 tasks without losing an acknowledged write.
+//! without an error; against a real cluster with replicas, reads served by replicas; on
+//! both, with replicas, a primary stopped under load from 100 tasks without losing an
+//! acknowledged write.
 
 mod common;
 
@@ -461,11 +462,48 @@ async fn redis_cluster_serves_reads_from_replicas() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_failover_under_load_loses_no_acknowledged_write() {
     let mut redis = RedisCluster::start_with(1);
-    let c = client_for(&redis.addrs());
-    c.connect().await.unwrap();
     let victim = redis.primary_of(lockstep_commands::key_slot(b"victim"));
+    let addrs = redis.addrs();
+    failover_under_load(&addrs, victim, async {
+        tokio::task::block_in_place(|| redis.stop(victim));
+    })
+    .await;
+}
+
+/// The same against a lockstep cluster of three primaries and three replicas: the victim
+/// is stopped as a killed process is (`Cluster::stop_node`), its replica promoted after the
+/// node timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockstep_cluster_failover_under_load_loses_no_acknowledged_write() {
+    let mut cluster = lockstep_server::Cluster::start(lockstep_server::ClusterConfig {
+        replicas: 1,
+        node_timeout: Duration::from_millis(1000),
+        ..lockstep_server::ClusterConfig::ephemeral(3)
+    })
+    .await
+    .unwrap();
+    let addrs = cluster.addrs();
+    let ports: Vec<u16> = addrs.iter().map(|a| a.port()).collect();
+    let victim = primary_of(&ports, lockstep_commands::key_slot(b"victim"));
+    let index = ports.iter().position(|p| *p == victim).unwrap();
+    failover_under_load(&addrs, victim, async {
+        cluster.stop_node(index).await.unwrap();
+    })
+    .await;
+    cluster.stop().await;
+}
+
+/// 100 tasks write against the cluster at `addrs`; `stop_victim` stops the primary on port
+/// `victim` (which serves the slot of `{victim}`) once they have run for a second.
+async fn failover_under_load(
+    addrs: &[SocketAddr],
+    victim: u16,
+    stop_victim: impl std::future::Future<Output = ()>,
+) {
+    let c = client_for(addrs);
+    c.connect().await.unwrap();
     let victim_node = format!("127.0.0.1:{victim}");
-    let victim_slots = redis.slots_of(victim);
+    let victim_slots = slots_of(victim);
     let on_victim = |key: &str| {
         let slot = lockstep_commands::key_slot(key.as_bytes());
         victim_slots.iter().any(|(a, b)| (*a..=*b).contains(&slot))
@@ -517,7 +555,7 @@ async fn redis_cluster_failover_under_load_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let before = healthy_acks.load(Ordering::Relaxed);
     let stopped_at = Instant::now();
-    tokio::task::block_in_place(|| redis.stop(victim));
+    stop_victim.await;
     // The victim's shard serves again: a write there is acknowledged.
     let recovered = bounded(30, "the stopped shard to serve again", async {
         loop {
