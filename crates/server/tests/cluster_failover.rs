@@ -399,6 +399,12 @@ fn cluster_failover_takeover_loses_no_acknowledged_write() {
 #[test]
 fn a_stopped_primary_is_replaced_and_rejoins_as_a_replica() {
     let cluster = lockstep(3, 1, 500);
+    let check = cluster_check(cluster.addrs()[0]);
+    assert_eq!(
+        check.matches("1 additional replica(s)").count(),
+        3,
+        "{check}"
+    );
     let primary = owner_of(&cluster, 0, 15495);
     let mut p = Conn::open(cluster.addrs()[primary]);
     for i in 0..50 {
@@ -441,6 +447,37 @@ fn a_stopped_primary_is_replaced_and_rejoins_as_a_replica() {
         .unwrap_or_default();
     assert!(line.contains(" slave ") && !line.contains("fail"), "{line}");
     assert!(!cluster.fault_log().is_empty());
+    // redis-cli sees the new shape as consistent: three primaries, one replica each (the
+    // old primary now among them), every slot covered.
+    let check = cluster_check(cluster.addrs()[other]);
+    assert_eq!(
+        check.matches("1 additional replica(s)").count(),
+        3,
+        "{check}"
+    );
+    assert_eq!(check.matches(" slave\n").count(), 3, "{check}");
+    let old_id = cluster.nodes()[primary].id.as_str();
+    assert!(check.contains(&format!("S: {old_id} ")), "{check}");
+}
+
+/// `redis-cli --cluster check` against the node at `addr`: its output, once it passed.
+fn cluster_check(addr: SocketAddr) -> String {
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "check", &addr.to_string()])
+        .output()
+        .expect("these tests need redis-cli in PATH");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("[OK] All nodes agree about slots configuration."),
+        "{text}"
+    );
+    assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+    assert!(
+        !text.contains("[WARNING]") && !text.contains("[ERR]"),
+        "{text}"
+    );
+    text
 }
 
 #[test]
