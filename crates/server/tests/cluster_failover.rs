@@ -412,9 +412,14 @@ fn a_stopped_primary_is_replaced_and_rejoins_as_a_replica() {
     }
     assert_eq!(p.int(&["WAIT", "1", "5000"]), 1);
     let other = (primary + 1) % 3;
+    let mut watcher = Conn::open(cluster.addrs()[other]);
+    let victim_id = cluster.nodes()[primary].id.as_str();
+    assert_eq!(
+        watcher.int(&["CLUSTER", "COUNT-FAILURE-REPORTS", victim_id]),
+        0
+    );
     cluster.stop_node(primary).expect("stop");
     assert!(std::net::TcpStream::connect(cluster.addrs()[primary]).is_err());
-    let mut watcher = Conn::open(cluster.addrs()[other]);
     let flagged = wait_until("fail flag", Duration::from_secs(5), || {
         watcher.text(&["CLUSTER", "NODES"]).contains("master,fail ")
     });
@@ -425,6 +430,13 @@ fn a_stopped_primary_is_replaced_and_rejoins_as_a_replica() {
         "failure flagged after {flagged:?}, promotion {promoted:?} later (node timeout 500 ms)"
     );
     let new_primary = owner_of(&cluster, other, 15495);
+    // The failed node's reports: one from each other primary that answers (the third
+    // original one and the promoted replica), none from the asking node itself.
+    let victim_id = cluster.nodes()[primary].id.as_str();
+    assert_eq!(
+        watcher.int(&["CLUSTER", "COUNT-FAILURE-REPORTS", victim_id]),
+        2
+    );
     let mut n = Conn::open(cluster.addrs()[new_primary]);
     assert_eq!(n.int(&["LLEN", "{a}acked"]), 50);
     assert!(watcher

@@ -487,12 +487,24 @@ fn cluster_replicas(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
-/// `CLUSTER COUNT-FAILURE-REPORTS node-id`: failure reports about a node (none: the nodes
-/// of a process never suspect each other without a fault).
+/// `CLUSTER COUNT-FAILURE-REPORTS node-id`: the failure reports this node holds about
+/// another, as Redis counts them: one from every other primary that sees it failing
+/// (`fail?` or `fail`) and still answers, never one from this node itself. The nodes of a
+/// process share one view, so every answering primary suspects a silent node at once.
 fn cluster_count_failure_reports(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    let (topology, _, _) = cluster(ctx)?.view_and_me();
-    known_node(topology, argv[2])?;
-    ctx.out.int(0);
+    let (topology, me, _) = cluster(ctx)?.view_and_me();
+    let index = known_node(topology, argv[2])?;
+    let reports = if topology.nodes[index].health == Health::Online {
+        0
+    } else {
+        topology
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|&(i, n)| i != me && i != index && n.is_primary() && n.health == Health::Online)
+            .count()
+    };
+    ctx.out.int(reports as i64);
     Ok(Done)
 }
 
