@@ -354,9 +354,9 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]], from_script: bool) -> Outc
     let reply_start = ctx.out.buf.len();
     let errors_before = ctx.out.errors;
     let dirty_before = ctx.state.mods.dirty;
-    let cluster = ctx.state.cluster.is_some();
-    if cluster {
-        crate::replication::enter(ctx.state);
+    let propagating = ctx.state.propagating();
+    if propagating {
+        crate::propagate::enter(ctx.state);
     }
     let outcome = match (cmd.handler)(&mut ctx, argv) {
         Ok(outcome) => outcome,
@@ -369,10 +369,10 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]], from_script: bool) -> Outc
     let failed = ctx.out.errors > errors_before.max(ctx.out.errors_counted);
     ctx.out.errors_counted = ctx.out.errors;
     let state = ctx.state;
-    // The propagation hook: what the command wrote goes to the replicas.
-    if cluster {
+    // The propagation hook: what the command wrote goes to the AOF and the replicas.
+    if propagating {
         let wrote = state.mods.dirty != dirty_before;
-        crate::replication::after_call(state, ctx.client, cmd, argv, wrote, ctx.now);
+        crate::propagate::after_call(state, ctx.client, cmd, argv, wrote, ctx.now);
     }
     if matches!(outcome, Outcome::Done) {
         let usec = crate::util::monotonic_micros().saturating_sub(started);

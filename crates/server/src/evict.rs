@@ -454,7 +454,9 @@ pub(crate) async fn memory_cron(
         crate::alloc::refresh();
         let mut state = shared.lock().await;
         if state.config.maxmemory > 0 {
-            perform_evictions(&mut state, crate::state::unix_millis());
+            let now = crate::state::unix_millis();
+            perform_evictions(&mut state, now);
+            crate::propagate::server_deletions(&mut state, now);
         }
     }
 }

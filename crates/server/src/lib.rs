@@ -16,6 +16,7 @@
 //! (`cluster`).
 
 pub mod alloc;
+pub mod aof;
 pub mod args;
 pub mod blocking;
 pub mod busy;
@@ -30,6 +31,7 @@ pub mod errors;
 pub mod evict;
 pub mod keyspace;
 pub mod multi;
+pub mod propagate;
 pub mod pubsub;
 pub mod rdb;
 pub mod replication;

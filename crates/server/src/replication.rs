@@ -1,5 +1,5 @@
-//! Replication between the nodes of a process, as Redis replicates: a primary propagates
-//! what `call()` decides to propagate (the written commands, a transaction's or a
+//! Replication between the nodes of a process, as Redis replicates: a primary sends
+//! its replicas the stream `propagate` records (the written commands, a transaction's or a
 //! script's writes wrapped in MULTI/EXEC — scripts by their effects, never the script —
 //! SPOP as the value it left, MIGRATE as the DEL of what it moved) to each of its
 //! replicas in order, and a replica applies them, under its own lock, with the primary's
@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cluster::{ClusterState, NodeId, Role};
 use crate::command::{handler, Block, CommandResult, CommandSpec, Ctx, Done, Entry, Outcome};
-use crate::keyspace::{Millis, NO_EXPIRY};
+use crate::keyspace::Millis;
 use crate::reply::{Protocol, Reply};
 use crate::shared::Shared;
 use crate::state::{unix_millis, Client, State};
@@ -83,7 +83,7 @@ pub struct Link {
 }
 
 /// One node's replication: its offset, its replicas (as a primary), its link (as a
-/// replica), what the running command propagates, and the clients in WAIT.
+/// replica), and the clients in WAIT.
 #[derive(Debug)]
 pub struct Replication {
     /// `master_repl_offset`: bytes of the stream this node produced or applied.
@@ -96,9 +96,6 @@ pub struct Replication {
     pub backlog: bool,
     feeds: Vec<Feed>,
     pub link: Option<Link>,
-    depth: u32,
-    pending: Vec<Vec<Vec<u8>>>,
-    applying: bool,
     /// Every client's offset after its last propagated write (Redis's `c->woff`).
     woff: HashMap<u64, u64>,
     /// Clients blocked in WAIT: id, offset, replicas wanted.
@@ -121,9 +118,6 @@ impl Default for Replication {
             backlog: false,
             feeds: Vec::new(),
             link: None,
-            depth: 0,
-            pending: Vec::new(),
-            applying: false,
             woff: HashMap::new(),
             waiters: Vec::new(),
             waiting: Arc::new(AtomicBool::new(false)),
@@ -245,112 +239,49 @@ pub fn is_running(id: &NodeId) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------
-// The propagation hook (`dispatch::call`).
+// What `propagate` hands over.
 
-/// Before a command runs: one level deeper (a transaction's and a script's commands run
-/// inside theirs and are propagated with them).
+/// Whether this node streams to replicas (`propagate` records nothing for a node that
+/// has neither replicas nor an AOF).
 #[inline]
-pub fn enter(state: &mut State) {
-    if let Some(c) = state.cluster.as_deref_mut() {
-        c.repl.depth += 1;
+pub fn has_feeds(state: &State) -> bool {
+    state
+        .cluster
+        .as_deref()
+        .is_some_and(|c| !c.repl.feeds.is_empty())
+}
+
+/// PUBLISH reaches every other node, SPUBLISH the other nodes of the shard, as the
+/// cluster bus carries them.
+pub fn broadcast_publish(state: &mut State, cmd: &CommandSpec, argv: &[&[u8]]) {
+    if let ("publish" | "spublish", 3) = (cmd.full_name, argv.len()) {
+        if let Some(c) = state.cluster.as_deref_mut() {
+            broadcast(c, cmd.full_name == "spublish", argv);
+        }
     }
 }
 
-/// After a command ran (`wrote`: it changed the data set, Redis's dirty counter): what it
-/// propagates is recorded, and once the outermost command is done the group goes to every
-/// replica. PUBLISH reaches every other node, SPUBLISH the other nodes of the shard.
-pub fn after_call(
+/// A finished group of the stream (`propagate`): to every replica, the offset counted,
+/// and the client's write offset (`client`) remembered for WAIT. A replica streams to
+/// nobody: what it applied or expired on its own leaves its offset alone.
+pub fn send(
     state: &mut State,
-    client: &Client,
-    cmd: &CommandSpec,
-    argv: &[&[u8]],
-    wrote: bool,
+    commands: Vec<crate::propagate::Propagated>,
+    client: Option<u64>,
     now: Millis,
 ) {
+    let applying = state.propagation.applying;
     let Some(c) = state.cluster.as_deref_mut() else {
         return;
     };
-    c.repl.depth = c.repl.depth.saturating_sub(1);
-    match cmd.full_name {
-        "publish" | "spublish" if argv.len() == 3 => {
-            broadcast(c, cmd.full_name == "spublish", argv)
-        }
-        _ => {}
-    }
-    if wrote && !c.repl.feeds.is_empty() && propagates(cmd) {
-        let commands = effects(state, cmd, argv, now);
-        let Some(c) = state.cluster.as_deref_mut() else {
-            return;
-        };
-        c.repl.pending.extend(commands);
-    }
-    let Some(c) = state.cluster.as_deref_mut() else {
+    if c.repl.link.is_some() || c.repl.feeds.is_empty() {
         return;
-    };
-    if c.repl.depth == 0 && !c.repl.pending.is_empty() {
-        flush(c, now);
-        if !c.repl.applying {
-            c.repl.woff.insert(client.id, c.repl.offset);
-        }
     }
-}
-
-/// Commands that propagate their effects, not themselves.
-fn propagates(cmd: &CommandSpec) -> bool {
-    !matches!(
-        cmd.full_name,
-        "exec" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
-    )
-}
-
-/// What a command that wrote sends to replicas: itself, unless its effect cannot be
-/// replayed (SPOP picks at random: the set it left is sent; MIGRATE sends the DEL of what
-/// it moved away).
-fn effects(state: &mut State, cmd: &CommandSpec, argv: &[&[u8]], now: Millis) -> Vec<Vec<Vec<u8>>> {
-    let owned = || argv.iter().map(|a| a.to_vec()).collect::<Vec<_>>();
-    match cmd.full_name {
-        "spop" if argv.len() >= 2 => vec![copy_of(state, argv[1], now)],
-        "migrate" if argv.len() >= 6 => {
-            if argv[6..].iter().any(|a| a.eq_ignore_ascii_case(b"copy")) {
-                return Vec::new();
-            }
-            let mut del = vec![b"DEL".to_vec()];
-            if argv[3].is_empty() {
-                if let Some(at) = argv.iter().position(|a| a.eq_ignore_ascii_case(b"keys")) {
-                    del.extend(argv[at + 1..].iter().map(|k| k.to_vec()));
-                }
-            } else {
-                del.push(argv[3].to_vec());
-            }
-            vec![del]
-        }
-        _ => vec![owned()],
+    let commands = commands.into_iter().map(|p| p.argv).collect();
+    flush(c, commands, applying, now);
+    if let (Some(id), false) = (client, applying) {
+        c.repl.woff.insert(id, c.repl.offset);
     }
-}
-
-/// The command that makes a replica's `key` what it is here: a RESTORE of its value
-/// (with its absolute TTL), or a DEL.
-fn copy_of(state: &mut State, key: &[u8], now: Millis) -> Vec<Vec<u8>> {
-    let opts = crate::rdb::SaveOptions::from_config(&state.config);
-    let mut db = state.db(0, now);
-    let expire = db.expire_at(key);
-    let Some(entry) = db.peek(key) else {
-        return vec![b"DEL".to_vec(), key.to_vec()];
-    };
-    let mut payload = Vec::new();
-    if crate::rdb::dump_value_with(&entry.value, &mut payload, opts).is_err() {
-        return vec![b"DEL".to_vec(), key.to_vec()];
-    }
-    crate::rdb::finish_dump(&mut payload);
-    let ttl = expire.filter(|&e| e != NO_EXPIRY).unwrap_or(0);
-    vec![
-        b"RESTORE".to_vec(),
-        key.to_vec(),
-        ttl.to_string().into_bytes(),
-        payload,
-        b"REPLACE".to_vec(),
-        b"ABSTTL".to_vec(),
-    ]
 }
 
 /// The bytes of `argv` as a RESP array of bulk strings.
@@ -363,11 +294,10 @@ fn resp_len(argv: &[Vec<u8>]) -> u64 {
     len
 }
 
-/// Sends what the command propagated to every replica, as one group.
-fn flush(c: &mut ClusterState, now: Millis) {
-    let commands = std::mem::take(&mut c.repl.pending);
+/// Sends a group to every replica.
+fn flush(c: &mut ClusterState, commands: Vec<Vec<Vec<u8>>>, applying: bool, now: Millis) {
     let repl = &mut c.repl;
-    if !repl.applying {
+    if !applying {
         let mut bytes: u64 = commands.iter().map(|a| resp_len(a)).sum();
         if commands.len() > 1 {
             bytes += resp_len(&[b"MULTI".to_vec()]) + resp_len(&[b"EXEC".to_vec()]);
@@ -730,10 +660,7 @@ async fn recv(upstream: &mut Option<Upstream>) -> Option<Arc<Group>> {
 /// Applies a group from the primary with its clock, as one unit.
 fn apply(state: &mut State, client: &mut Client, group: &Group) {
     let registry = crate::command::Registry::get();
-    if let Some(c) = state.cluster.as_deref_mut() {
-        c.repl.applying = true;
-        c.repl.depth += 1;
-    }
+    crate::propagate::begin_unit(state);
     let mut out = Reply::new(Protocol::Resp2);
     for argv in &group.commands {
         let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
@@ -742,14 +669,9 @@ fn apply(state: &mut State, client: &mut Client, group: &Group) {
             crate::dispatch::call_at(state, client, &mut out, cmd, id, &argv, group.now);
         }
     }
+    crate::propagate::end_unit(state, group.now);
     if let Some(c) = state.cluster.as_deref_mut() {
-        c.repl.depth = c.repl.depth.saturating_sub(1);
-        if c.repl.depth == 0 && !c.repl.pending.is_empty() {
-            c.repl.offset = group.end;
-            flush(c, group.now);
-        }
         c.repl.offset = group.end;
-        c.repl.applying = false;
         if let Some(link) = c.repl.link.as_mut() {
             link.up = true;
         }

@@ -105,7 +105,15 @@ impl Server {
         };
         let mut state = State::new(runtime_config, shutdown.clone());
         // As Redis: a file that cannot be loaded ends the process, with what and where.
-        if let Err(e) = crate::rdb::file::load_at_startup(&mut state, unix_millis()) {
+        // With `appendonly yes` the AOF is the data set and the RDB file is not read.
+        let loaded = if crate::aof::configured(&state) {
+            crate::aof::start(&mut state, unix_millis())
+        } else {
+            crate::rdb::file::load_at_startup(&mut state, unix_millis())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        if let Err(e) = loaded {
             eprintln!("{e}");
             std::process::exit(1);
         }
@@ -113,12 +121,14 @@ impl Server {
         if let Some(cluster) = cluster {
             crate::cluster::install(&mut state, cluster);
         }
+        state.log_deletions();
         let shared = Arc::new(Shared::new(state));
         let mut tasks = JoinSet::new();
         for listener in listeners {
             tasks.spawn(accept_loop(shared.clone(), listener, shutdown.subscribe()));
         }
         tasks.spawn(active_expire_loop(shared.clone(), shutdown.subscribe()));
+        tasks.spawn(crate::aof::fsync_loop(shared.clone(), shutdown.subscribe()));
         tasks.spawn(crate::evict::memory_cron(
             shared.clone(),
             shutdown.subscribe(),
@@ -263,6 +273,7 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             let mut state = shared.lock().await;
             // The persistence part of Redis's serverCron: a finished BGSAVE, save rules.
             crate::rdb::file::cron(&mut state, unix_millis());
+            crate::aof::cron(&mut state, unix_millis());
             state.dbs.len()
         };
         // One acquisition per database, so that clients wait at most one database's slice
@@ -275,6 +286,8 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             if i < state.dbs.len() {
                 state.db(i, now).active_expire(deadline);
             }
+            // The keys it deleted go to the AOF and the replicas as DEL.
+            crate::propagate::server_deletions(&mut state, now);
             // `expired` events of the keys the cycle deleted.
             if state.mods.has_events() {
                 crate::pubsub::publish_events(&mut state, None);

@@ -319,6 +319,10 @@ pub struct State {
     pub diagnostics: crate::diagnostics::Diagnostics,
     /// Cluster mode: this node's view of the cluster (`None` for a standalone server).
     pub cluster: Option<Box<crate::cluster::ClusterState>>,
+    /// What `call()` records for the AOF and the replicas while a command runs.
+    pub propagation: crate::propagate::Propagation,
+    /// The append-only file (`appendonly`).
+    pub aof: crate::aof::Aof,
 }
 
 /// One command's counters, as INFO commandstats reports them.
@@ -367,6 +371,8 @@ impl State {
             error_stats: BTreeMap::new(),
             diagnostics: crate::diagnostics::Diagnostics::default(),
             cluster: None,
+            propagation: Default::default(),
+            aof: crate::aof::Aof::new(),
         }
     }
 }

@@ -363,11 +363,6 @@ impl Config {
         };
         let Checked { text, number } = check(kind, value)?;
         match param.storage {
-            "appendonly" if text == "yes" => {
-                return Err(
-                    "lockstep keeps no append only file: only appendonly no is accepted".into(),
-                )
-            }
             "requirepass" => {
                 self.requirepass = (!value.is_empty()).then(|| value.to_vec());
             }

@@ -41,6 +41,10 @@ pub struct Modifications {
     /// How a lookup stamps the key it finds (LRU clock or LFU counter), for eviction and
     /// OBJECT IDLETIME/FREQ; `evict::before_command` keeps it in step with the config.
     pub access: crate::evict::Access,
+    /// Whether the keys the server deletes on its own (expiry, eviction) are kept for
+    /// `propagate`, which sends them on as DEL (an AOF, replicas).
+    pub log_deletions: bool,
+    deleted: Vec<(usize, Key)>,
 }
 
 /// A keyspace event (Redis's `notifyKeyspaceEvent`): its class, its name, and the key.
@@ -139,6 +143,23 @@ impl Modifications {
 
     pub fn take_flush(&mut self) -> bool {
         std::mem::take(&mut self.flush_logged)
+    }
+
+    /// A key the server deleted on its own (expired, evicted), for `propagate`.
+    #[inline]
+    pub fn deleted_by_server(&mut self, db: usize, key: &[u8]) {
+        if self.log_deletions {
+            self.deleted.push((db, Key::from_slice(key)));
+        }
+    }
+
+    #[inline]
+    pub fn has_deletions(&self) -> bool {
+        !self.deleted.is_empty()
+    }
+
+    pub fn drain_deletions(&mut self) -> Vec<(usize, Key)> {
+        std::mem::take(&mut self.deleted)
     }
 
     /// Whether keys wait to be drained.
@@ -331,6 +352,7 @@ impl<'a> DbMut<'a> {
     #[inline(never)]
     fn expired(&mut self, key: &[u8]) {
         self.mods.signal(self.index, key, 0, false);
+        self.mods.deleted_by_server(self.index, key);
         self.mods.event(notify::EXPIRED, "expired", self.index, key);
     }
 
@@ -487,6 +509,7 @@ impl<'a> DbMut<'a> {
         self.db.dict.remove_at(idx);
         // Signalled, not counted as a change (Redis's `performEvictions` adds no dirty).
         self.mods.signal(self.index, key, 0, false);
+        self.mods.deleted_by_server(self.index, key);
         true
     }
 
@@ -516,6 +539,7 @@ impl<'a> DbMut<'a> {
         let (mods, index) = (&mut *self.mods, self.index);
         self.db.active_expire(self.now, deadline, &mut |key| {
             mods.signal(index, key, 0, false);
+            mods.deleted_by_server(index, key);
             mods.event(notify::EXPIRED, "expired", index, key);
         })
     }

@@ -77,6 +77,10 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         }
     }
     ctx.state.mods.notify_flags = ctx.state.config.notify_keyspace_events;
+    if let Err(problem) = apply_aof(ctx, &before) {
+        ctx.state.config = before;
+        return Err(set_failed(b"appendonly", &problem));
+    }
     let threshold = ctx.state.config.busy_reply_threshold_ms();
     ctx.state.script_run.set_busy_threshold(threshold);
     let auth_required = ctx
@@ -95,6 +99,21 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     }
     ctx.out.ok();
     Ok(Done)
+}
+
+/// `appendonly` turned on (a rewrite starts) or off, `appendfsync` changed.
+fn apply_aof(ctx: &mut Ctx, before: &config::Config) -> Result<(), String> {
+    let state = &mut *ctx.state;
+    let fsync = state.config.value("appendfsync");
+    if fsync != before.value("appendfsync") {
+        state.aof.fsync = match fsync.as_deref() {
+            Some("always") => crate::aof::Fsync::Always,
+            Some("no") => crate::aof::Fsync::No,
+            _ => crate::aof::Fsync::Everysec,
+        };
+    }
+    let on = crate::aof::configured(state);
+    crate::aof::set_enabled(state, on, ctx.now)
 }
 
 /// CONFIG SET's error for the parameter `name`.
@@ -149,10 +168,6 @@ mod tests {
     #[test]
     fn config_set_refuses_what_this_server_cannot_do() {
         let mut s = Server::new();
-        let reply = s.run(&["CONFIG", "SET", "appendonly", "yes"]);
-        assert!(
-            reply.starts_with("-ERR CONFIG SET failed (possibly related to argument 'appendonly')")
-        );
         let reply = s.run(&["CONFIG", "SET", "save", "3600 1"]);
         assert!(reply.starts_with("-ERR CONFIG SET failed (possibly related to argument 'save')"));
         let reply = s.run(&["CONFIG", "SET", "port", "7000"]);

@@ -41,6 +41,14 @@ pub(super) fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             debug_populate(ctx, argv)?;
             ctx.out.ok();
         }
+        (b"loadaof", 2) => {
+            // As Redis: a file that does not load ends the server.
+            if let Err(e) = crate::aof::reload(ctx.state, ctx.now) {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+            ctx.out.ok();
+        }
         (b"reload", _) => {
             debug_reload(ctx, argv)?;
             ctx.out.ok();

@@ -165,19 +165,8 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "rdb_last_cow_size" => "0",
                 "rdb_last_load_keys_expired" => saves.loaded_expired,
                 "rdb_last_load_keys_loaded" => saves.loaded_keys,
-                "aof_enabled" => "0",
-                "aof_rewrite_in_progress" => "0",
-                "aof_rewrite_scheduled" => "0",
-                "aof_last_rewrite_time_sec" => "-1",
-                "aof_current_rewrite_time_sec" => "-1",
-                "aof_last_bgrewrite_status" => "ok",
-                "aof_rewrites" => "0",
-                "aof_rewrites_consecutive_failures" => "0",
-                "aof_last_write_status" => "ok",
-                "aof_last_cow_size" => "0",
-                "module_fork_in_progress" => "0",
-                "module_fork_last_cow_size" => "0",
             );
+            crate::aof::info(state, out);
         }
         "stats" => {
             let s: Stats = state.stats;
@@ -204,7 +193,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "expired_time_cap_reached_count" => "0",
                 "expire_cycle_cpu_milliseconds" => "0",
                 "evicted_keys" => state.memory.evicted_keys,
-                "evicted_clients" => "0",
+                "evicted_clients" => state.stats.evicted_clients,
                 "total_eviction_exceeded_time" => "0",
                 "current_eviction_exceeded_time" => "0",
                 "keyspace_hits" => db.hits,

@@ -37,6 +37,7 @@ pub static HANDLERS: &[Entry] = &[
     handler("lastsave", lastsave),
     handler("save", save),
     handler("bgsave", bgsave),
+    handler("bgrewriteaof", bgrewriteaof),
     handler("shutdown", shutdown),
     handler("config", container),
     handler("config|get", config_get),
@@ -148,7 +149,13 @@ fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let schedule = args.keyword("schedule");
     args.finish()?;
     file::poll_child(ctx.state, ctx.now);
-    if ctx.state.config.saves.child.is_some() {
+    crate::aof::poll_child(ctx.state, ctx.now);
+    if ctx.state.aof.child.is_some() && !schedule {
+        return Err(
+            "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.".into(),
+        );
+    }
+    if ctx.state.config.saves.child.is_some() || ctx.state.aof.child.is_some() {
         if !schedule {
             return Err(errors::BGSAVE_IN_PROGRESS.into());
         }
@@ -158,6 +165,26 @@ fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     }
     file::bgsave(ctx.state, ctx.now).map_err(|_| errors::GENERIC)?;
     ctx.out.simple("Background saving started");
+    Ok(Done)
+}
+
+/// `BGREWRITEAOF`: a new AOF base from a forked child (`aof::rewrite`); scheduled while
+/// a BGSAVE runs.
+fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
+    crate::aof::poll_child(ctx.state, ctx.now);
+    file::poll_child(ctx.state, ctx.now);
+    if ctx.state.aof.child.is_some() {
+        return Err("ERR Background append only file rewriting already in progress".into());
+    }
+    if ctx.state.config.saves.child.is_some() {
+        ctx.state.aof.scheduled = true;
+        ctx.out
+            .simple("Background append only file rewriting scheduled");
+        return Ok(Done);
+    }
+    crate::aof::rewrite(ctx.state, ctx.now).map_err(|_| errors::GENERIC)?;
+    ctx.out
+        .simple("Background append only file rewriting started");
     Ok(Done)
 }
 
@@ -190,6 +217,8 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         return Err("ERR No shutdown in progress.".into());
     }
     file::kill_child(ctx.state);
+    crate::aof::kill_child(ctx.state);
+    ctx.state.aof.sync();
     let wants_save = save || (!nosave && !file::save_rules(ctx.state).is_empty());
     if wants_save && file::save(ctx.state, ctx.now).is_err() && !force {
         return Err(errors::SHUTDOWN_ERRORS.into());
