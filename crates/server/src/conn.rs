@@ -77,7 +77,7 @@ pub(crate) async fn serve(
             }
         }
     };
-    let Some((mut client, max_bulk, mut idle_timeout)) = registered else {
+    let Some((mut client, max_bulk, mut idle_timeout, buffers)) = registered else {
         let _ = stream
             .write_all(b"-ERR max number of clients reached\r\n")
             .await;
@@ -92,7 +92,10 @@ pub(crate) async fn serve(
         stream,
         out: Reply::new(Protocol::Resp2),
         traffic: Traffic::default(),
+        buffers,
     };
+    // The read buffer's size when maxmemory-clients was last looked at.
+    let mut input_checked = 0;
     // Unix time of the last read or write, for the idle `timeout`.
     let mut last_io_ms = unix_millis();
     let mut signals = Signals::new(wake, shutdown);
@@ -111,8 +114,23 @@ pub(crate) async fn serve(
         };
         if rbuf.is_empty() && rbuf.capacity() > INPUT_KEEP {
             rbuf = BytesMut::with_capacity(READ_CHUNK);
+            input_checked = 0;
+            wire.buffers.input.store(rbuf.capacity(), Ordering::Relaxed);
         }
         rbuf.reserve(limit);
+        // A growing read buffer counts against maxmemory-clients at once, before the
+        // command it holds is whole (a large argument's room is made for all of it).
+        let input = rbuf.capacity();
+        wire.buffers.input.store(input, Ordering::Relaxed);
+        if input >= input_checked + crate::client_eviction::CHECK_STEP
+            && shared.client_limit.get() != 0
+        {
+            input_checked = input;
+            let mut state = shared.lock().await;
+            if crate::client_eviction::check(&mut state, id, Some(input), None) {
+                break 'conn;
+            }
+        }
         let mut room = (&mut rbuf).limit(limit);
         // Subscribers wait for messages, not idle: Redis never times them out.
         let idle_at = if crate::commands::pubsub::subscribed(&client) {
@@ -390,6 +408,8 @@ struct Wire {
     stream: TcpStream,
     out: Reply,
     traffic: Traffic,
+    /// The buffers' sizes for client eviction.
+    buffers: Arc<crate::client_eviction::Buffers>,
 }
 
 impl Wire {
@@ -400,6 +420,8 @@ impl Wire {
         if self.out.is_empty() {
             return true;
         }
+        let pending = self.out.buf.len();
+        self.buffers.output.store(pending, Ordering::Relaxed);
         let flushed = {
             let mut write = pin!(self.stream.write_all(&self.out.buf));
             loop {
@@ -415,6 +437,7 @@ impl Wire {
             }
         };
         if flushed {
+            self.buffers.output.store(0, Ordering::Relaxed);
             self.traffic.output += self.out.buf.len() as u64;
             self.out.buf.clear();
             if self.out.buf.capacity() > OUTPUT_KEEP {
@@ -536,7 +559,7 @@ fn register(
     fd: i32,
     wake: &Arc<Notify>,
     has_pushed: &Arc<AtomicBool>,
-) -> Option<(Client, u64, u64)> {
+) -> Option<(Client, u64, u64, Arc<crate::client_eviction::Buffers>)> {
     state.stats.connections_received += 1;
     if state.clients.len() as u64 >= state.config.maxclients {
         state.stats.rejected_connections += 1;
@@ -545,14 +568,14 @@ fn register(
     let authenticated = password(state).is_none();
     let mut client = Client::new(id, addr, laddr, authenticated);
     client.fd = fd;
-    state.clients.insert(
-        id,
-        ClientEntry::new(client.clone(), wake.clone(), has_pushed.clone()),
-    );
+    let entry = ClientEntry::new(client.clone(), wake.clone(), has_pushed.clone());
+    let buffers = entry.buffers.clone();
+    state.clients.insert(id, entry);
     Some((
         client,
         state.config.proto_max_bulk_len,
         state.config.timeout,
+        buffers,
     ))
 }
 

@@ -771,6 +771,12 @@ pub fn run_batch(
     let mut end = BatchEnd::Done;
     // One vector for the batch, refilled per command.
     let mut argv: Vec<&[u8]> = Vec::with_capacity(16);
+    // Under maxmemory-clients, the replies' growth is looked at every few steps.
+    let step = crate::client_eviction::CHECK_STEP * 4;
+    let mut next_check = match state.client_limit.get() {
+        0 => usize::MAX,
+        _ => out.len() + step,
+    };
     for i in start..batch.len() {
         argv.clear();
         argv.extend(batch.command(i).iter().map(|r| &buf[r.clone()]));
@@ -802,6 +808,15 @@ pub fn run_batch(
         }
         if client.close_after_reply {
             break;
+        }
+        if out.len() >= next_check {
+            next_check = out.len() + step;
+            if crate::client_eviction::check(state, client.id, None, Some(out.len())) {
+                // Evicted: Redis frees it without writing what it had not sent.
+                out.truncate(0);
+                client.close_after_reply = true;
+                break;
+            }
         }
     }
     state.stats.error_replies += out.errors - errors_before;

@@ -20,6 +20,7 @@ pub mod aof;
 pub mod args;
 pub mod blocking;
 pub mod busy;
+pub mod client_eviction;
 pub mod cluster;
 pub mod command;
 pub mod commands;

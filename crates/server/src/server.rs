@@ -274,6 +274,11 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             // The persistence part of Redis's serverCron: a finished BGSAVE, save rules.
             crate::rdb::file::cron(&mut state, unix_millis());
             crate::aof::cron(&mut state, unix_millis());
+            // Pub/sub backlogs grow from other clients' PUBLISH: Redis's clientsCron
+            // looks at every client's memory.
+            if state.client_limit.get() != 0 {
+                crate::client_eviction::evict(&mut state);
+            }
             state.dbs.len()
         };
         // One acquisition per database, so that clients wait at most one database's slice

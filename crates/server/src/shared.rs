@@ -19,6 +19,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     /// The running script, readable without the lock it holds.
     pub(crate) script_run: Arc<ScriptRun>,
+    /// `maxmemory-clients`, readable without the lock.
+    pub(crate) client_limit: Arc<crate::client_eviction::Limit>,
     next_client_id: AtomicU64,
 }
 
@@ -32,6 +34,7 @@ impl Shared {
     pub(crate) fn new(state: State) -> Shared {
         Shared {
             script_run: state.script_run.clone(),
+            client_limit: state.client_limit.clone(),
             state: Mutex::new(state),
             next_client_id: AtomicU64::new(1),
         }

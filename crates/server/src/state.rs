@@ -206,6 +206,8 @@ pub struct ClientEntry {
     /// Set while `pushed` holds something: the connection task reads it without the
     /// registry lookup before each batch.
     pub has_pushed: Arc<AtomicBool>,
+    /// The sizes of the connection's buffers, kept by its task (client eviction).
+    pub buffers: Arc<crate::client_eviction::Buffers>,
 }
 
 impl ClientEntry {
@@ -217,6 +219,7 @@ impl ClientEntry {
             pushed: Vec::new(),
             soft_limit_since: None,
             has_pushed,
+            buffers: Arc::default(),
         }
     }
 
@@ -270,6 +273,8 @@ pub struct Stats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub error_replies: u64,
+    /// Clients disconnected by `maxmemory-clients` (INFO `evicted_clients`).
+    pub evicted_clients: u64,
 }
 
 #[derive(Debug)]
@@ -323,6 +328,8 @@ pub struct State {
     pub propagation: crate::propagate::Propagation,
     /// The append-only file (`appendonly`).
     pub aof: crate::aof::Aof,
+    /// `maxmemory-clients` in bytes (0: off), readable by connections without this lock.
+    pub client_limit: Arc<crate::client_eviction::Limit>,
 }
 
 /// One command's counters, as INFO commandstats reports them.
@@ -346,6 +353,8 @@ impl State {
         let mut access = crate::evict::Access::default();
         access.lfu = config.maxmemory_policy.is_lfu();
         let shared_integers_stamp = access.fresh(unix_millis());
+        let client_limit = Arc::new(crate::client_eviction::Limit::default());
+        client_limit.update(&config);
         State {
             dbs: (0..config.databases).map(|_| Db::default()).collect(),
             clients: BTreeMap::new(),
@@ -373,6 +382,7 @@ impl State {
             cluster: None,
             propagation: Default::default(),
             aof: crate::aof::Aof::new(),
+            client_limit,
         }
     }
 }

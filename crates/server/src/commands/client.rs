@@ -506,10 +506,7 @@ impl Live {
     }
 }
 
-/// The reply buffer's size (`rbs`): lockstep's, which is also the one Redis starts with.
-const REPLY_BUFFER_SIZE: usize = 16 * 1024;
-/// What Redis counts for a client's own structures in `tot-mem`, beyond its buffers.
-const CLIENT_STRUCT_MEM: usize = 774;
+use crate::client_eviction::{CLIENT_STRUCT_MEM, REPLY_BUFFER_SIZE};
 
 /// One CLIENT LIST line (without its newline), with Redis 7.0.15's fields in its order.
 /// Sizes Redis measures in its own allocator are given in the same terms from ours, so
@@ -520,6 +517,7 @@ fn write_client_line(
     live: Option<&Live>,
     tx: multi::Summary,
     tracking: Option<&Tracker>,
+    buffered: usize,
     now: Instant,
 ) {
     let age = now.saturating_duration_since(c.created).as_secs();
@@ -556,6 +554,7 @@ fn write_client_line(
         + argv_mem
         + argc * std::mem::size_of::<usize>()
         + tx.mem
+        + buffered
         + REPLY_BUFFER_SIZE
         + CLIENT_STRUCT_MEM;
     // Writing into a Vec cannot fail.
@@ -592,12 +591,14 @@ fn client_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut text = Vec::with_capacity(320);
     let tx = multi::summary(ctx.state, ctx.client);
     let tracking = ctx.state.tracking.get(ctx.client.id);
+    let buffered = live.pending_output;
     write_client_line(
         &mut text,
         ctx.client,
         Some(&live),
         tx,
         tracking,
+        buffered,
         Instant::now(),
     );
     text.push(b'\n');
@@ -629,7 +630,16 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut line = |c: &Client| {
         let live = (c.id == me.id).then_some(&live);
         let tracking = state.tracking.get(c.id);
-        write_client_line(&mut text, c, live, multi::summary(state, c), tracking, now);
+        // Replies not written yet and what others pushed to it, as client eviction
+        // counts them (`tot-mem`).
+        let buffered = match live {
+            Some(l) => l.pending_output,
+            None => state.clients.get(&c.id).map_or(0, |e| {
+                e.buffers.output.load(std::sync::atomic::Ordering::Relaxed) + e.pushed.capacity()
+            }),
+        };
+        let summary = multi::summary(state, c);
+        write_client_line(&mut text, c, live, summary, tracking, buffered, now);
         text.push(b'\n');
     };
     // The registry's copy of this connection is as of its previous batch: use the live one.
@@ -804,6 +814,7 @@ mod tests {
             None,
             Default::default(),
             None,
+            0,
             Instant::now(),
         );
         let line = String::from_utf8(line).expect("text");
@@ -831,6 +842,7 @@ mod tests {
             None,
             Default::default(),
             None,
+            0,
             Instant::now(),
         );
         assert!(line.starts_with(b"id=7 addr=[::1]:50000 "));

@@ -90,6 +90,9 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         .as_ref()
         .is_some_and(|p| !p.is_empty());
     ctx.state.script_run.set_auth_required(auth_required);
+    // A lower maxmemory-clients (or maxmemory, for a percentage) evicts at once.
+    ctx.state.client_limit.update(&ctx.state.config);
+    crate::client_eviction::evict(ctx.state);
     if ctx.state.config.timeout != before.timeout {
         // Connections waiting for input learn the new idle limit when woken, as Redis's
         // clientsCron applies it to every client, idle ones included.
