@@ -159,7 +159,17 @@ fn detect_on_the_embedded_cluster_counts_transitions_by_kind_and_none_outside_th
 
 #[test]
 fn chaos_on_the_embedded_cluster_kills_and_migrates_and_loses_no_acknowledged_write() {
-    let (out, report) = stress("chaos", &["--mode", "chaos", "--duration", "2s"]);
+    let (out, report) = stress(
+        "chaos",
+        &[
+            "--mode",
+            "chaos",
+            "--scenario",
+            "chaos-connection-kills,chaos-write-pauses,chaos-slot-migrations,chaos-failovers",
+            "--duration",
+            "2s",
+        ],
+    );
     assert!(out.status.success(), "{}", explain(&out));
     assert_no_write_lost(&report);
     let kills = scenario(&report, "chaos-connection-kills");
@@ -174,6 +184,92 @@ fn chaos_on_the_embedded_cluster_kills_and_migrates_and_loses_no_acknowledged_wr
     let failovers = scenario(&report, "chaos-failovers");
     assert!(failovers["skipped"].is_null(), "{failovers}");
     assert!(n(&failovers["faults"]["failovers"]) > 0, "{failovers}");
+    // The shared client and the pools follow the new primary at its first MOVED: a
+    // failover costs latency, not operations.
+    assert_eq!(failovers["successful"], failovers["total"], "{failovers}");
+}
+
+/// The node faults of one kind that a chaos scenario reports.
+fn node_faults<'a>(s: &'a Value, fault: &str) -> Vec<&'a Value> {
+    s["node_faults"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["fault"] == fault)
+        .collect()
+}
+
+fn ms(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+#[test]
+fn chaos_stops_and_pauses_embedded_primaries_their_replicas_take_over_and_no_acknowledged_write_is_lost(
+) {
+    let (out, report) = stress(
+        "nodes",
+        &[
+            "--mode",
+            "chaos",
+            "--scenario",
+            "chaos-node-stops,chaos-node-pauses",
+            "--duration",
+            "1s",
+        ],
+    );
+    assert!(out.status.success(), "{}", explain(&out));
+    assert_eq!(scenarios(&report).len(), 2);
+    assert_no_write_lost(&report);
+
+    let stops = scenario(&report, "chaos-node-stops");
+    let events = node_faults(stops, "stop");
+    assert!(!events.is_empty(), "{stops}");
+    for ev in events {
+        assert!(ev["error"].is_null(), "{ev}");
+        // The replica took the slots, well before the node came back, and the node
+        // rejoined as a replica.
+        assert!(ev["promoted"].is_string(), "{ev}");
+        assert_ne!(ev["promoted"], ev["node"], "{ev}");
+        let served = ms(&ev["served_after_ms"]);
+        assert!(served < ms(&ev["restarted_after_ms"]), "{ev}");
+        assert!(served >= 500.0, "not before the node timeout: {ev}");
+        assert!(ev["rejoined_after_ms"].is_number(), "{ev}");
+        // The workload was served by the promoted replica too, not only once the old
+        // primary was back: the pools follow the new map.
+        for via in ["shared_client_served_after_ms", "pool_served_after_ms"] {
+            assert!(ms(&ev[via]) < ms(&ev["restarted_after_ms"]), "{via}: {ev}");
+        }
+    }
+    assert!(n(&stops["faults"]["replicas promoted"]) > 0, "{stops}");
+
+    let pauses = scenario(&report, "chaos-node-pauses");
+    let events = node_faults(pauses, "pause");
+    assert!(events.len() >= 2, "{pauses}");
+    for ev in &events {
+        assert!(ev["error"].is_null(), "{ev}");
+        assert!(ev["pool_served_after_ms"].is_number(), "{ev}");
+    }
+    // Past the node timeout the replica takes over while the primary is silent; within
+    // it, the primary answers again itself.
+    let long = events
+        .iter()
+        .find(|e| ms(&e["paused_ms"]) > 500.0)
+        .expect("a long pause");
+    assert!(long["promoted"].is_string(), "{long}");
+    assert!(
+        ms(&long["served_after_ms"]) < ms(&long["paused_ms"]),
+        "{long}"
+    );
+    assert!(long["rejoined_after_ms"].is_number(), "{long}");
+    let short = events
+        .iter()
+        .find(|e| ms(&e["paused_ms"]) < 500.0)
+        .expect("a short pause");
+    assert!(short["promoted"].is_null(), "{short}");
+    assert!(
+        ms(&short["served_after_ms"]) >= ms(&short["paused_ms"]) - 5.0,
+        "{short}"
+    );
 }
 
 /// A redis-server on a free port, stopped when dropped.
@@ -234,10 +330,24 @@ fn every_mode_against_a_standalone_redis_server_passes_and_chaos_loses_nothing()
     let cycles = scenario(&report, "rapid-cycles");
     assert!(n(&cycles["watch"]["checked"]) > 0);
     assert_eq!(n(&cycles["watch"]["invalid"]), 0);
-    // Migration needs a cluster: skipped, not failed.
-    assert!(chaos
-        .iter()
-        .any(|s| s["name"] == "chaos-slot-migrations" && s["skipped"].is_string()));
+    // Migration needs a cluster, node stops and pauses the embedded one: skipped, not
+    // failed.
+    for name in [
+        "chaos-slot-migrations",
+        "chaos-node-stops",
+        "chaos-node-pauses",
+    ] {
+        assert!(
+            chaos
+                .iter()
+                .any(|s| s["name"] == name && s["skipped"].is_string()),
+            "{name}"
+        );
+    }
+    let stops = scenario(&report, "chaos-node-stops");
+    assert!(stops["skipped"]
+        .as_str()
+        .is_some_and(|why| why.contains("embedded")));
 }
 
 #[test]
@@ -264,4 +374,19 @@ fn bad_arguments_and_unreachable_servers_are_one_line_and_exit_code_1() {
         .output()
         .expect("lockstep runs");
     assert!(!out.status.success());
+
+    let out = lockstep()
+        .args([
+            "stress",
+            "--mode",
+            "basic",
+            "--scenario",
+            "chaos-node-stops",
+        ])
+        .output()
+        .expect("lockstep runs");
+    assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("chaos-node-stops"), "{err}");
 }

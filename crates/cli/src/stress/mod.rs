@@ -33,8 +33,9 @@ use target::Target;
     lockstep stress --mode all --duration 10s\n  \
     lockstep stress --addrs 127.0.0.1:6379 --mode basic --json report.json\n  \
     lockstep stress --addrs 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 --mode chaos\n\n\
-    Without --addrs an embedded lockstep cluster of 3 primaries runs the workloads. With \
-    --addrs, a standalone server or a cluster (told by INFO cluster_enabled). The exit code \
+    Without --addrs an embedded lockstep cluster of 3 primaries and 3 replicas runs the \
+    workloads, and chaos also stops, restarts and pauses its nodes. With --addrs, a \
+    standalone server or a cluster (told by INFO cluster_enabled). The exit code \
     is 1 when a scenario fails its thresholds: any failed operation outside chaos, any \
     connection or pool transition outside the state graph, any lost or duplicated \
     acknowledged write.")]
@@ -45,9 +46,14 @@ pub struct StressArgs {
     /// Which scenarios.
     #[arg(long, value_enum, default_value_t = Mode::Basic)]
     mode: Mode,
-    /// Time for the whole run, shared by its scenarios (e.g. 10s, 500ms, 2m).
+    /// Time for the whole run, shared by its scenarios (e.g. 10s, 500ms, 2m); node stops
+    /// and pauses take at least 2.5 s and 3 s.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
+    /// Only these scenarios of the mode (names as the report prints them, e.g.
+    /// chaos-node-stops; comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    scenario: Vec<String>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -75,11 +81,25 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs).max(Duration::from_millis(1)))
 }
 
-/// Each scenario gets at least this long, whatever `--duration` says.
-const MIN_SLICE: Duration = Duration::from_millis(200);
-
 pub async fn run(args: StressArgs) -> ExitCode {
     let started = Instant::now();
+    let mut list = Scenario::of(args.mode);
+    if !args.scenario.is_empty() {
+        if let Some(unknown) = args
+            .scenario
+            .iter()
+            .find(|n| !list.iter().any(|s| &s.name() == *n))
+        {
+            let names: Vec<String> = list.iter().map(|s| s.name()).collect();
+            eprintln!(
+                "lockstep stress: --scenario: no scenario '{unknown}' in {:?} mode (it has {})",
+                args.mode,
+                names.join(", ")
+            );
+            return ExitCode::FAILURE;
+        }
+        list.retain(|s| args.scenario.contains(&s.name()));
+    }
     let target = if args.addrs.is_empty() {
         Target::embedded(3).await
     } else {
@@ -98,15 +118,19 @@ pub async fn run(args: StressArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let list = Scenario::of(args.mode);
-    let slice = (args.duration / list.len().max(1) as u32).max(MIN_SLICE);
+    let slice = args.duration / list.len().max(1) as u32;
     let tty = std::io::stderr().is_terminal();
     println!(
-        "lockstep stress: {} scenarios ({:?} mode) against {}, {:.2}s each",
+        "lockstep stress: {} scenarios ({:?} mode) against {}, {:.2}s each{}",
         list.len(),
         args.mode,
         target.description,
-        slice.as_secs_f64()
+        slice.as_secs_f64(),
+        if list.iter().any(|s| s.min_slice() > slice) {
+            " (node faults longer: they wait for takeovers and restarts)"
+        } else {
+            ""
+        }
     );
     let run_id = format!(
         "{:x}",
@@ -117,7 +141,7 @@ pub async fn run(args: StressArgs) -> ExitCode {
     );
     let mut reports = Vec::new();
     for s in list {
-        let report = run_one(s, &target, slice, &run_id, tty).await;
+        let report = run_one(s, &target, slice.max(s.min_slice()), &run_id, tty).await;
         print!("{}", report.text());
         reports.push(report);
     }

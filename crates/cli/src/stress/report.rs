@@ -321,6 +321,9 @@ impl Report {
                 .collect();
             let _ = writeln!(s, "  Faults:            {}", f.join(", "));
         }
+        for ev in &self.extra.events {
+            let _ = writeln!(s, "  Node fault:        {}", ev.text());
+        }
         if let Some(a) = &self.extra.ack {
             let _ = writeln!(
                 s,
@@ -406,6 +409,7 @@ impl Report {
             "invalid_transitions": self.transitions.iter().filter(|t| !t.allowed).map(|t| t.count).sum::<u64>(),
             "watch": watch,
             "faults": self.extra.faults,
+            "node_faults": self.extra.events.iter().map(|e| e.json()).collect::<Vec<_>>(),
             "acknowledged_writes": ack,
             "errors": self.errors,
             "notes": self.extra.notes,

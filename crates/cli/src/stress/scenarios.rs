@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use lockstep::{cmd, Frame, PoolStats};
 use tokio::sync::Barrier;
 
-use super::chaos::{self, AckReport, Fault, Writers};
+use super::chaos::{self, AckReport, Fault, NodeEvent, Via, Writers};
 use super::detect::{WatchCounts, Watchers};
 use super::record::Recorder;
-use super::target::{Shared, Target};
+use super::target::{slot_of, Shared, Target};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -60,6 +60,8 @@ impl Scenario {
                 Chaos(Fault::Pause),
                 Chaos(Fault::Migrate),
                 Chaos(Fault::Failover),
+                Chaos(Fault::Stop),
+                Chaos(Fault::NodePause),
             ],
             Mode::All => [Mode::Basic, Mode::Advanced, Mode::Detect, Mode::Chaos]
                 .into_iter()
@@ -128,6 +130,22 @@ impl Scenario {
                 "writers, readers and a pool while slots move between primaries"
             }
             Chaos(Fault::Failover) => "writers, readers and a pool while replicas take over",
+            Chaos(Fault::Stop) => {
+                "writers, readers and a pool while a primary is stopped (its replica takes over) and restarted"
+            }
+            Chaos(Fault::NodePause) => {
+                "writers, readers and a pool while a primary answers nothing, past the node timeout (its replica takes over) or within it"
+            }
+        }
+    }
+
+    /// The shortest slice this scenario runs, whatever `--duration` gives it: a node fault
+    /// needs the node timeout, the takeover and the restart to fit in.
+    pub fn min_slice(self) -> Duration {
+        match self {
+            Scenario::Chaos(Fault::Stop) => Duration::from_millis(2500),
+            Scenario::Chaos(Fault::NodePause) => Duration::from_millis(3000),
+            _ => Duration::from_millis(200),
         }
     }
 
@@ -148,6 +166,8 @@ pub struct Extra {
     pub watch: Option<WatchCounts>,
     pub ack: Option<AckReport>,
     pub faults: BTreeMap<String, u64>,
+    /// What each node fault did, with its times.
+    pub events: Vec<NodeEvent>,
     /// Checks that failed (besides operation errors).
     pub violations: Vec<String>,
     /// Facts worth reading (connects per cold client, ...).
@@ -255,7 +275,7 @@ async fn pool_load(ctx: &Ctx<'_>, n: usize, size: usize) -> Result<Extra, String
         async move {
             let mut rng = Rng::new(i);
             while before(until) {
-                let (pool, keys) = pools.pick(i);
+                let keys = pools.keys(i);
                 let key = keys[rng.below(keys.len())].as_str();
                 let c = if rng.below(2) == 0 {
                     cmd("GET").arg(key)
@@ -263,7 +283,7 @@ async fn pool_load(ctx: &Ctx<'_>, n: usize, size: usize) -> Result<Extra, String
                     cmd("SET").arg(key).arg(i)
                 };
                 let t = Instant::now();
-                let r = pool.send(&c).await;
+                let r = pools.send(&c).await;
                 rec.record(t, &r);
             }
         }
@@ -421,8 +441,9 @@ async fn thundering_herd(ctx: &Ctx<'_>) -> Result<Extra, String> {
                         .send(&cmd("SET").arg(format!("stress:herd:{i}")).arg(i))
                         .await
                 } else {
-                    let (pool, keys) = pools.pick(i);
-                    pool.send(&cmd("GET").arg(keys[i % keys.len()].as_str()))
+                    let keys = pools.keys(i);
+                    pools
+                        .send(&cmd("GET").arg(keys[i % keys.len()].as_str()))
                         .await
                 };
                 rec.record(t, &r);
@@ -490,8 +511,9 @@ async fn bursty(ctx: &Ctx<'_>) -> Result<Extra, String> {
                         )
                         .await
                 } else {
-                    let (pool, keys) = pools.pick(i);
-                    pool.send(&cmd("GET").arg(keys[rng.below(keys.len())].as_str()))
+                    let keys = pools.keys(i);
+                    pools
+                        .send(&cmd("GET").arg(keys[rng.below(keys.len())].as_str()))
                         .await
                 };
                 rec.record(t, &r);
@@ -594,15 +616,8 @@ async fn contention(ctx: &Ctx<'_>) -> Result<Extra, String> {
             .await
             .map_err(|e| format!("DEL {k}: {e}"))?;
     }
-    // The hot keys share a hash tag, so one primary serves them: its pool.
+    // The hot keys share a hash tag, so one primary serves them: one pool of 4.
     let pools = Arc::new(ctx.target.pools(4, Duration::from_secs(4)).await?);
-    let owner = super::target::slot_of(&keys[0]);
-    let nodes = ctx.target.nodes().await?;
-    let owner_index = nodes
-        .iter()
-        .filter(|n| n.primary && !n.slots.is_empty())
-        .position(|n| owner.is_some_and(|s| n.serves(s)))
-        .unwrap_or(0);
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..hot).map(|_| AtomicU64::new(0)).collect());
     let uncertain = Arc::new(AtomicU64::new(0));
     let (rec, until) = (ctx.rec.clone(), ctx.until);
@@ -625,7 +640,7 @@ async fn contention(ctx: &Ctx<'_>) -> Result<Extra, String> {
                 let r = if i % 2 == 0 {
                     shared.send(&c).await
                 } else {
-                    pools.pick(owner_index).0.send(&c).await
+                    pools.send(&c).await
                 };
                 match &r {
                     Ok(Frame::Integer(_)) => {
@@ -684,7 +699,7 @@ async fn contention(ctx: &Ctx<'_>) -> Result<Extra, String> {
 /// injected.
 async fn chaos_run(ctx: &Ctx<'_>, fault: Fault) -> Result<Extra, String> {
     let nodes = ctx.target.nodes().await?;
-    if let Some(why) = fault.unavailable(ctx.target.kind, &nodes) {
+    if let Some(why) = fault.unavailable(ctx.target.kind, &nodes, ctx.target.is_embedded()) {
         return Ok(Extra {
             skipped: Some(why),
             ..Extra::default()
@@ -699,38 +714,58 @@ async fn chaos_run(ctx: &Ctx<'_>, fault: Fault) -> Result<Extra, String> {
     let writers = Arc::new(Writers::new(ctx.run.clone(), n_writers));
     let stop = Arc::new(AtomicBool::new(false));
     let faults = Arc::new(Mutex::new(BTreeMap::new()));
+    let events = Arc::new(Mutex::new(Vec::new()));
     let injector = chaos::inject(
         fault,
         ctx.target,
         &ctx.run,
         n_writers,
         stop.clone(),
+        ctx.until,
         faults.clone(),
+        events.clone(),
     );
-    let (rec, until) = (ctx.rec.clone(), ctx.until);
+    // Node faults are measured from the clients' side too: every success, when and on
+    // which slot (each task keeps its own list, handed over at its end).
+    let track = fault.on_nodes();
+    let done: Arc<Mutex<Vec<(Instant, u16, Via)>>> = Arc::new(Mutex::new(Vec::new()));
+    let (rec, until, run) = (ctx.rec.clone(), ctx.until, ctx.run.clone());
     let load = async {
         tasks(&ctx.rec, n_writers + n_readers + n_pool, |i| {
-            let (shared, pools, writers, rec) =
-                (shared.clone(), pools.clone(), writers.clone(), rec.clone());
+            let (shared, pools, writers, rec, done, run) = (
+                shared.clone(),
+                pools.clone(),
+                writers.clone(),
+                rec.clone(),
+                done.clone(),
+                run.clone(),
+            );
             async move {
                 let mut rng = Rng::new(i);
+                let mut mine = Vec::new();
+                let writer_slot = slot_of(&chaos::ack_key(&run, i, 0)).unwrap_or(0);
                 while before(until) {
                     let t = Instant::now();
-                    if i < n_writers {
+                    let (slot, via, outcome) = if i < n_writers {
                         let r = writers.write(&shared, i).await;
-                        rec.record(t, &r);
+                        (writer_slot, Via::Shared, rec.record(t, &r))
                     } else if i < n_writers + n_readers {
                         let key = format!("stress:mix:{}", rng.below(1000));
+                        let slot = if track { slot_of(&key).unwrap_or(0) } else { 0 };
                         let r = shared.send(&cmd("GET").arg(key)).await;
-                        rec.record(t, &r);
+                        (slot, Via::Shared, rec.record(t, &r))
                     } else {
-                        let (pool, keys) = pools.pick(i);
-                        let r = pool
-                            .send(&cmd("GET").arg(keys[rng.below(keys.len())].as_str()))
-                            .await;
-                        rec.record(t, &r);
+                        let keys = pools.keys(i);
+                        let key = keys[rng.below(keys.len())].as_str();
+                        let slot = if track { slot_of(key).unwrap_or(0) } else { 0 };
+                        let r = pools.send(&cmd("GET").arg(key)).await;
+                        (slot, Via::Pool, rec.record(t, &r))
+                    };
+                    if track && outcome == super::record::Outcome::Ok {
+                        mine.push((Instant::now(), slot, via));
                     }
                 }
+                done.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
             }
         })
         .await;
@@ -738,6 +773,7 @@ async fn chaos_run(ctx: &Ctx<'_>, fault: Fault) -> Result<Extra, String> {
     };
     tokio::join!(load, injector);
     let stats = pools.stats();
+    let (moved, refreshes) = pools.routing();
     pools.close();
     // Read back through a client that saw none of the faults.
     let reader = ctx.target.shared();
@@ -745,6 +781,13 @@ async fn chaos_run(ctx: &Ctx<'_>, fault: Fault) -> Result<Extra, String> {
     reader.close().await;
     shared.close().await;
     let faults = faults.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut events = std::mem::take(&mut *events.lock().unwrap_or_else(|p| p.into_inner()));
+    {
+        let done = done.lock().unwrap_or_else(|p| p.into_inner());
+        for ev in &mut events {
+            (ev.shared_after, ev.pool_after) = ev.clients_served(&done);
+        }
+    }
     let mut extra = Extra {
         tasks: n_writers + n_readers + n_pool,
         pool: Some(stats),
@@ -752,6 +795,19 @@ async fn chaos_run(ctx: &Ctx<'_>, fault: Fault) -> Result<Extra, String> {
         faults,
         ..Extra::default()
     };
+    for ev in &events {
+        if let Some(e) = &ev.error {
+            extra
+                .violations
+                .push(format!("{} {}: {e}", ev.fault, ev.node));
+        }
+    }
+    extra.events = events;
+    if moved + refreshes > 0 {
+        extra.notes.push(format!(
+            "pools followed {moved} MOVED replies and fetched the slot map {refreshes} times"
+        ));
+    }
     let injected: u64 = extra
         .faults
         .iter()
