@@ -46,6 +46,12 @@ pub fn process_command(
         Ok(found) => found,
         Err(msg) => {
             client.last_cmd = "NULL";
+            // LOCKSTEP.FAULT on a cluster node: in no command table, looked for only here.
+            let msg = match crate::cluster::wire_faults::intercept(state, client, out, argv) {
+                Some(Ok(processed)) => return processed,
+                Some(Err(refused)) => refused,
+                None => msg,
+            };
             return reject(state, client, out, None, &msg);
         }
     };
@@ -498,9 +504,12 @@ pub(crate) fn feed_monitors(state: &mut State, client: &Client, argv: &[&[u8]], 
         }
     }
     line.extend_from_slice(b"\r\n");
+    // Monitors are replica-type clients: their output limits are the replicas'.
+    let limit = state.config.output_limits.replica;
+    let now = std::time::Instant::now();
     for id in state.monitors.clone() {
         if let Some(entry) = state.clients.get_mut(&id) {
-            entry.push(&line);
+            crate::pubsub::deliver(entry, &line, now, &limit);
         }
     }
 }
@@ -777,6 +786,9 @@ pub fn run_batch(
         0 => usize::MAX,
         _ => out.len() + step,
     };
+    // `client-output-buffer-limit`'s hard limit for the client's class (the soft one is
+    // looked at while the replies wait to be written, `conn`).
+    let hard = output_hard_limit(state, client);
     for i in start..batch.len() {
         argv.clear();
         argv.extend(batch.command(i).iter().map(|r| &buf[r.clone()]));
@@ -809,6 +821,13 @@ pub fn run_batch(
         if client.close_after_reply {
             break;
         }
+        if hard != 0 && reply_list_bytes(out.len()) >= hard {
+            tracing::info!(client = %client.addr, "client closed for overcoming of output buffer limits");
+            // Redis frees it without writing anything the batch answered.
+            out.truncate(0);
+            client.close_after_reply = true;
+            break;
+        }
         if out.len() >= next_check {
             next_check = out.len() + step;
             if crate::client_eviction::check(state, client.id, None, Some(out.len())) {
@@ -824,6 +843,23 @@ pub fn run_batch(
     // sleeps.
     crate::tracking::broadcast(state, Some((&*client, &mut *out)));
     end
+}
+
+/// The hard output limit of `client`'s class (0: none).
+fn output_hard_limit(state: &State, client: &Client) -> u64 {
+    let monitor = !state.monitors.is_empty() && state.monitors.contains(&client.id);
+    let subscribed = crate::commands::pubsub::subscribed(client);
+    state
+        .config
+        .output_limits
+        .for_client(monitor, subscribed)
+        .hard
+}
+
+/// What Redis counts against the output limits for `pending` bytes of replies: what does
+/// not fit its fixed reply buffer.
+pub fn reply_list_bytes(pending: usize) -> u64 {
+    pending.saturating_sub(crate::client_eviction::REPLY_BUFFER_SIZE) as u64
 }
 
 /// CLIENT REPLY OFF/SKIP: drops the reply written since `mark`. Redis decides when a reply

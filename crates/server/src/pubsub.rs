@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use indexmap::IndexSet;
 
+use crate::config::output_limits::OutputLimit;
 use crate::reply::{Protocol, Reply};
 use crate::state::{ClientEntry, State};
 use crate::util::glob_match;
@@ -61,13 +62,6 @@ pub struct PubSub {
     patterns: BTreeMap<Vec<u8>, Vec<u64>>,
     clients: HashMap<u64, Listening>,
 }
-
-/// Redis's defaults for `client-output-buffer-limit pubsub 32mb 8mb 60`: a subscriber
-/// whose unwritten messages pass the hard limit, or stay past the soft one for the soft
-/// time, is disconnected rather than left to grow without bound.
-pub const PUBSUB_HARD_LIMIT: usize = 32 * 1024 * 1024;
-pub const PUBSUB_SOFT_LIMIT: usize = 8 * 1024 * 1024;
-pub const PUBSUB_SOFT_SECONDS: u64 = 60;
 
 impl PubSub {
     fn table(&mut self, kind: Kind) -> &mut dyn Subscribers {
@@ -241,20 +235,21 @@ pub fn write_message(
 }
 
 /// Hands `bytes`, written for another connection, to that connection: into its pushed
-/// output, waking it if it was idle. A pub/sub client past its output limits is killed.
-pub fn deliver(entry: &mut ClientEntry, bytes: &[u8], now: Instant) {
+/// output, waking it if it was idle. A client past its class's output limits (`limit`:
+/// the pubsub class's for subscribers, the replicas' for monitors) is killed, and what
+/// was pushed to it dropped.
+pub fn deliver(entry: &mut ClientEntry, bytes: &[u8], now: Instant, limit: &OutputLimit) {
     entry.push(bytes);
-    let pending = entry.pushed.len();
-    if pending > PUBSUB_SOFT_LIMIT {
-        let since = *entry.soft_limit_since.get_or_insert(now);
-        if pending > PUBSUB_HARD_LIMIT || now.duration_since(since).as_secs() >= PUBSUB_SOFT_SECONDS
-        {
-            entry.killed = true;
-            entry.pushed = Vec::new();
-            entry.wake.notify_one();
-        }
-    } else {
-        entry.soft_limit_since = None;
+    let unwritten = entry
+        .buffers
+        .output
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let pending = (entry.pushed.len() + unwritten) as u64;
+    if crate::config::output_limits::reached(limit, pending, &mut entry.soft_limit_since, now) {
+        tracing::info!(client = %entry.client.addr, pending, "client closed for overcoming of output buffer limits");
+        entry.killed = true;
+        entry.pushed = Vec::new();
+        entry.wake.notify_one();
     }
 }
 
@@ -274,6 +269,7 @@ pub fn publish(
     }
     let count = receivers.len();
     let now = Instant::now();
+    let limit = state.config.output_limits.pubsub;
     let (my_id, mut my_out) = match me {
         Some((id, out)) => (Some(id), Some(out)),
         None => (None, None),
@@ -285,7 +281,7 @@ pub fn publish(
             }
         } else if let Some(entry) = state.clients.get_mut(&id) {
             let bytes = encode_message(entry.protocol(), kind, pattern, channel, payload);
-            deliver(entry, &bytes, now);
+            deliver(entry, &bytes, now, &limit);
         }
     }
     count

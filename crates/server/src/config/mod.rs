@@ -11,6 +11,7 @@
 //! something this server does not do, such as persistence).
 
 pub mod file;
+pub mod output_limits;
 mod params;
 
 pub use params::PARAMS;
@@ -148,6 +149,8 @@ pub struct Config {
     pub maxmemory_eviction_tenacity: u32,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
+    /// `client-output-buffer-limit`, read as replies grow.
+    pub output_limits: output_limits::OutputLimits,
     /// Kept parameters that were set, by storage name (an alias shares its target's).
     pub kept: HashMap<&'static str, String>,
     /// What SAVE/BGSAVE were asked to do (they write no file), for INFO persistence.
@@ -183,6 +186,7 @@ impl Default for Config {
             maxmemory_eviction_tenacity: 10,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            output_limits: Default::default(),
             kept: HashMap::new(),
             saves: SaveRecord::default(),
         }
@@ -219,6 +223,8 @@ pub enum Kind {
     ReadOnly,
     /// Settings with a syntax of their own that nothing here uses.
     Unsupported,
+    /// `client-output-buffer-limit`: `class hard soft seconds` quadruples.
+    OutputBufferLimits,
 }
 
 /// One parameter, as scripts/gen-config finds it in Redis (`params.rs`): its name, where
@@ -315,6 +321,7 @@ impl Config {
             "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity.to_string(),
             "lfu-log-factor" => self.lfu_log_factor.to_string(),
             "lfu-decay-time" => self.lfu_decay_time.to_string(),
+            "client-output-buffer-limit" => self.output_limits.text(),
             // Set at start-up only (CONFIG SET refuses it, as Redis's protected configs):
             // kept as an absolute path; no chdir, which would move every server of the
             // process.
@@ -389,6 +396,9 @@ impl Config {
             "maxmemory-eviction-tenacity" => self.maxmemory_eviction_tenacity = fits(number),
             "lfu-log-factor" => self.lfu_log_factor = fits(number),
             "lfu-decay-time" => self.lfu_decay_time = fits(number),
+            "client-output-buffer-limit" => {
+                self.output_limits = self.output_limits.with(&text).map_err(SetError::from)?
+            }
             "notify-keyspace-events" => {
                 self.notify_keyspace_events = keyspace_events_flags(value).unwrap_or_default()
             }
@@ -513,6 +523,10 @@ fn check(kind: Kind, value: &[u8]) -> Result<Checked, SetError> {
             Err("lockstep cannot change this at run time (can't set immutable config)".into())
         }
         Kind::Unsupported => Err("lockstep does not support changing this parameter".into()),
+        Kind::OutputBufferLimits => {
+            output_limits::OutputLimits::default().with(&text)?;
+            plain(text.into_owned())
+        }
         Kind::Bool => match text.to_ascii_lowercase().as_str() {
             "yes" => plain("yes".into()),
             "no" => plain("no".into()),

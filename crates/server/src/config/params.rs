@@ -39,7 +39,7 @@ pub static PARAMS: &[Param] = &[
     param("bind-source-addr", Str, ""),
     refused("bio_cpulist", Immutable, Str, ""),
     param("busy-reply-threshold", Int { min: 0, max: i64::MAX as i128 }, "5000"),
-    refused("client-output-buffer-limit", Unsupported, Str, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
+    param("client-output-buffer-limit", OutputBufferLimits, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
     param("client-query-buffer-limit", Memory { min: 1048576, max: i64::MAX as i128 }, "1073741824"),
     param("cluster-allow-pubsubshard-when-down", Bool, "yes"),
     param("cluster-allow-reads-when-down", Bool, "no"),
