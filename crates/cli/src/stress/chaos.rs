@@ -424,7 +424,12 @@ async fn migrate_slot(target: &Target, nodes: &[Node], slot: u16) -> Result<u64,
             .arg(id.to_string())
     };
     admin_send(&d, setslot("IMPORTING", &src.id)).await?;
-    admin_send(&s, setslot("MIGRATING", &dst.id)).await?;
+    if let Err(e) = admin_send(&s, setslot("MIGRATING", &dst.id)).await {
+        // The source is gone (a node killed under chaos): the destination must not stay
+        // importing a slot nobody migrates.
+        let _ = admin_send(&d, cmd("CLUSTER").arg("SETSLOT").arg(slot).arg("STABLE")).await;
+        return Err(e);
+    }
     let mut moved = 0u64;
     let mut result = Ok(());
     loop {
