@@ -422,8 +422,15 @@ impl Wire {
         }
         let pending = self.out.buf.len();
         self.buffers.output.store(pending, Ordering::Relaxed);
+        // A node with latency injected (fault injection) holds its replies, not its lock.
+        let held = crate::cluster::faults::reply_delay(shared);
         let flushed = {
-            let mut write = pin!(self.stream.write_all(&self.out.buf));
+            let mut write = pin!(async {
+                if let Some(delay) = held {
+                    tokio::time::sleep(delay).await;
+                }
+                self.stream.write_all(&self.out.buf).await
+            });
             loop {
                 tokio::select! {
                     biased;

@@ -238,6 +238,14 @@ pub fn is_running(id: &NodeId) -> bool {
     node(id).is_some()
 }
 
+/// Closes this node's feeds to the replicas `cut` names (a partition, fault injection):
+/// their links go down, as if the primary had stopped.
+pub fn cut_feeds(state: &mut State, cut: impl Fn(&NodeId) -> bool) {
+    if let Some(c) = state.cluster.as_deref_mut() {
+        c.repl.feeds.retain(|f| !cut(&f.replica));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // What `propagate` hands over.
 
@@ -716,6 +724,10 @@ async fn reconcile(shared: &Arc<Shared>, upstream: &mut Option<Upstream>) {
                             up: false,
                         });
                     }
+                }
+                // A partition (fault injection) keeps the link down while it lasts.
+                if c.cut_off_from(&of) {
+                    return;
                 }
                 of
             }

@@ -3,19 +3,24 @@
 //! not async). Every node is a full server on its own port, with its own state and lock,
 //! so nodes run on several cores; they share the configuration through one `Bus`.
 //!
+//! Faults (`faults`) are carried out by the cluster's controller task, which owns the
+//! running nodes: the Rust methods and, with fault injection on, the `LOCKSTEP.FAULT`
+//! requests the nodes send it (`wire_faults`) go through it one at a time.
+//!
 //! Every node binds before any serves, so the configuration names real ports from the
 //! first command on, and a bind failure leaves nothing running.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use std::time::{Duration, Instant};
 
 use super::faults::Faults;
 use super::slots::MAX_PRIMARIES;
 use super::topology::{NodeId, Topology};
+use super::wire_faults::{Answer, Answered, Fault, FaultControl, Request};
 use super::{Bus, ClusterState};
 use crate::config::{Config, ServerConfig};
 use crate::server::{bind_all, Server, StartError};
@@ -38,6 +43,9 @@ pub struct ClusterConfig {
     pub requirepass: Option<String>,
     /// The settings every node starts with.
     pub settings: Config,
+    /// Whether clients may inject faults with `LOCKSTEP.FAULT` (`lockstep cluster
+    /// --fault-injection`); refused when off.
+    pub fault_injection: bool,
 }
 
 impl ClusterConfig {
@@ -51,6 +59,7 @@ impl ClusterConfig {
             bind: Vec::new(),
             requirepass: None,
             settings: Config::default(),
+            fault_injection: false,
         }
     }
 
@@ -130,17 +139,49 @@ pub struct NodeAddr {
 }
 
 /// A running cluster inside a tokio runtime.
+///
+/// Its nodes are owned by a controller (`Control`): the methods here and the
+/// `LOCKSTEP.FAULT` requests the nodes send over a channel (fault injection on) are
+/// carried out by it, one at a time, never by a node under its own lock.
 pub struct Cluster {
+    control: Arc<Control>,
+    detector: tokio::task::JoinHandle<()>,
+    /// The task that carries out what `LOCKSTEP.FAULT` asks for.
+    controller: tokio::task::JoinHandle<()>,
+}
+
+/// The nodes as faults change them.
+struct Running {
     /// By node; `None` while a node is stopped.
     servers: Vec<Option<Server>>,
     /// Each node's settings, its port fixed once bound (for a restart).
     configs: Vec<ServerConfig>,
-    nodes: Vec<NodeAddr>,
-    bus: Arc<Bus>,
-    faults: Arc<Faults>,
     /// The data of stopped nodes, as RDB.
     snapshots: Vec<Option<Vec<u8>>>,
-    detector: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn server(&self, i: usize) -> Result<&Server, FaultError> {
+        match self.servers.get(i) {
+            None => Err(FaultError::NoSuchNode(i)),
+            Some(None) => Err(FaultError::Stopped(i)),
+            Some(Some(s)) => Ok(s),
+        }
+    }
+}
+
+/// What carries faults out: the running nodes and everything a fault needs.
+struct Control {
+    nodes: Arc<[NodeAddr]>,
+    bus: Arc<Bus>,
+    faults: Arc<Faults>,
+    running: tokio::sync::Mutex<Running>,
+    /// Each running node's shutdown sender, readable without `running` (signal handlers).
+    handles: parking_lot::Mutex<Vec<Option<watch::Sender<bool>>>>,
+    /// The controller's own channel: the nodes' `LOCKSTEP.FAULT` requests, and the end of
+    /// a partition.
+    requests: mpsc::UnboundedSender<Request>,
+    fault_injection: bool,
 }
 
 impl Cluster {
@@ -183,7 +224,7 @@ impl Cluster {
         let now = unix_millis();
         let (primaries, replicas) = addrs.split_at(config.primaries);
         let topology = Topology::with_replicas(primaries, replicas, now);
-        let nodes: Vec<NodeAddr> = topology
+        let nodes: Arc<[NodeAddr]> = topology
             .nodes
             .iter()
             .map(|n| NodeAddr {
@@ -192,58 +233,79 @@ impl Cluster {
             })
             .collect();
         let bus = Arc::new(Bus::new(topology, now));
+        let faults = Arc::new(Faults::default());
+        let (requests, inbox) = mpsc::unbounded_channel();
+        let wire = FaultControl {
+            nodes: nodes.clone(),
+            requests: requests.clone(),
+        };
         let mut configs = Vec::with_capacity(total);
-        let servers = bound
+        let servers: Vec<Option<Server>> = bound
             .into_iter()
-            .zip(&nodes)
+            .zip(nodes.iter())
             .map(|((mut node, listeners), me)| {
                 let bus = if joined {
                     bus.clone()
                 } else {
                     Arc::new(Bus::new(Topology::alone(me.id, me.addr, now), now))
                 };
-                let state = ClusterState::new(me.id, bus);
+                let state = ClusterState::new(me.id, bus)
+                    .with_faults(faults.clone(), config.fault_injection.then(|| wire.clone()));
                 node.port = me.addr.port();
                 configs.push(node.clone());
                 Some(start_node(node, listeners, state))
             })
             .collect();
-        let faults = Arc::new(Faults::default());
+        let handles = servers
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.shutdown_handle()))
+            .collect();
         let detector = tokio::spawn(super::faults::detect(
             bus.clone(),
             faults.clone(),
             config.node_timeout,
         ));
-        Ok(Cluster {
-            servers,
-            snapshots: vec![None; configs.len()],
-            configs,
+        let control = Arc::new(Control {
             nodes,
             bus,
             faults,
+            running: tokio::sync::Mutex::new(Running {
+                snapshots: vec![None; configs.len()],
+                servers,
+                configs,
+            }),
+            handles: parking_lot::Mutex::new(handles),
+            requests,
+            fault_injection: config.fault_injection,
+        });
+        let controller = tokio::spawn(control_loop(control.clone(), inbox));
+        Ok(Cluster {
+            control,
             detector,
+            controller,
         })
     }
 
     /// The nodes, in the order they were started (the first holds slot 0).
     pub fn nodes(&self) -> &[NodeAddr] {
-        &self.nodes
+        &self.control.nodes
     }
 
     /// Every node's announced address, in order.
     pub fn addrs(&self) -> Vec<SocketAddr> {
-        self.nodes.iter().map(|n| n.addr).collect()
+        self.control.nodes.iter().map(|n| n.addr).collect()
     }
 
     /// The configuration the nodes share.
     pub fn bus(&self) -> &Arc<Bus> {
-        &self.bus
+        &self.control.bus
     }
 
-    /// Whether every node answers `cluster_state:ok` (CLUSTER INFO), as each node's own
-    /// view says.
+    /// Whether every running node answers `cluster_state:ok` (CLUSTER INFO), as each
+    /// node's own view says.
     pub async fn is_ok(&self) -> bool {
-        for server in self.servers.iter().flatten() {
+        let running = self.control.running.lock().await;
+        for server in running.servers.iter().flatten() {
             let mut state = server.shared().lock().await;
             let ok = state
                 .cluster
@@ -256,19 +318,42 @@ impl Cluster {
         true
     }
 
-    /// Waits until every node has stopped (SHUTDOWN on each, or `stop`).
+    /// Waits until every running node has stopped (SHUTDOWN on each, or `stop`).
     pub async fn stopped(&self) {
-        for server in self.servers.iter().flatten() {
-            server.stopped().await;
+        loop {
+            let waits: Vec<watch::Receiver<bool>> = self
+                .control
+                .handles
+                .lock()
+                .iter()
+                .flatten()
+                .map(|h| h.subscribe())
+                .collect();
+            for mut rx in waits {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+            // A node restarted meanwhile has a new sender.
+            if self
+                .control
+                .handles
+                .lock()
+                .iter()
+                .flatten()
+                .all(|h| *h.borrow())
+            {
+                return;
+            }
         }
     }
 
-    /// Senders that stop the whole cluster when `true` is sent (for signal handlers).
+    /// Senders that stop the running nodes when `true` is sent (for signal handlers).
     pub fn shutdown_handles(&self) -> Vec<watch::Sender<bool>> {
-        self.servers
+        self.control
+            .handles
+            .lock()
             .iter()
             .flatten()
-            .map(|s| s.shutdown_handle())
+            .cloned()
             .collect()
     }
 
@@ -279,37 +364,208 @@ impl Cluster {
 
     async fn stop_all(&mut self) {
         self.detector.abort();
+        self.controller.abort();
         for handle in self.shutdown_handles() {
             let _ = handle.send(true);
         }
-        for (server, node) in self.servers.iter_mut().zip(&self.nodes) {
+        let mut running = self.control.running.lock().await;
+        for (server, node) in running.servers.iter_mut().zip(self.control.nodes.iter()) {
             if let Some(server) = server.take() {
                 crate::replication::unregister(&node.id);
+                super::faults::set_delay(server_key(&server), Duration::ZERO, Instant::now());
                 server.stop().await;
             }
         }
+        self.control
+            .handles
+            .lock()
+            .iter_mut()
+            .for_each(|h| *h = None);
     }
 
     /// The faults injected so far.
     pub fn faults(&self) -> &Arc<Faults> {
-        &self.faults
+        &self.control.faults
     }
 
-    fn server(&self, i: usize) -> Result<&Server, FaultError> {
-        match self.servers.get(i) {
-            None => Err(FaultError::NoSuchNode(i)),
-            Some(None) => Err(FaultError::Stopped(i)),
-            Some(Some(s)) => Ok(s),
-        }
+    /// Whether the cluster was started with fault injection on (`LOCKSTEP.FAULT`).
+    pub fn fault_injection(&self) -> bool {
+        self.control.fault_injection
     }
 
     /// Stops node `i` as a killed process stops: its port refuses, its connections are
     /// reset. Its data is kept for `restart_node`.
     pub async fn stop_node(&mut self, i: usize) -> Result<(), FaultError> {
-        self.server(i)?;
-        let Some(server) = self.servers[i].take() else {
+        self.control.stop_node(i).await
+    }
+
+    /// Starts node `i` again on its port, with its id and the data it had; a node whose
+    /// slots a replica took rejoins as that replica's replica (and resyncs).
+    pub async fn restart_node(&mut self, i: usize) -> Result<(), FaultError> {
+        self.control.restart_node(i).await
+    }
+
+    /// Node `i` accepts and reads but answers nothing for `duration` (its connections stay
+    /// open); failure detection sees it silent.
+    pub async fn pause_node(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
+        self.control.pause_node(i, duration).await
+    }
+
+    /// For `duration`, node `i` writes every reply `delay` after it computed it, without
+    /// holding its lock meanwhile (its other clients and the other nodes are not slowed
+    /// beyond their own late replies).
+    pub async fn add_latency(
+        &self,
+        i: usize,
+        delay: Duration,
+        duration: Duration,
+    ) -> Result<(), FaultError> {
+        self.control.add_latency(i, delay, duration).await
+    }
+
+    /// Cuts node `i` off from the other nodes (not from its clients) for `duration`:
+    /// the others fail it after the node timeout and promote its replica, its replication
+    /// links go down, and it finds itself in a minority (`-CLUSTERDOWN`). See `faults`.
+    pub async fn partition(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
+        self.control.partition(i, duration).await
+    }
+
+    /// Ends node `i`'s partition: it rejoins, as a replica of the node that took its
+    /// slots if one did.
+    pub async fn heal(&self, i: usize) -> Result<(), FaultError> {
+        self.control.heal(i).await
+    }
+
+    /// Closes every client connection of node `i`; how many there were.
+    pub async fn drop_connections(&self, i: usize) -> Result<usize, FaultError> {
+        self.control.drop_connections(i).await
+    }
+
+    /// CLUSTER FAILOVER [FORCE|TAKEOVER] on replica `i`, as a client would send it.
+    pub async fn failover(&self, i: usize, mode: &str) -> Result<(), FaultError> {
+        self.control.failover(i, mode).await
+    }
+
+    /// Moves slots `first..=last` (which node `from` serves) and their keys to node `to`,
+    /// as `redis-cli --cluster reshard` does: SETSLOT IMPORTING/MIGRATING, MIGRATE of every
+    /// key, SETSLOT NODE on both.
+    pub async fn migrate_slots(
+        &self,
+        from: usize,
+        to: usize,
+        first: u16,
+        last: u16,
+    ) -> Result<(), FaultError> {
+        self.control.migrate_slots(from, to, first, last).await
+    }
+}
+
+/// The key of a server in the latency table: where its shared part lives.
+fn server_key(server: &Server) -> usize {
+    Arc::as_ptr(server.shared()) as usize
+}
+
+/// The controller: carries out the nodes' requests one at a time, in order, and answers
+/// the client that asked once the fault is in place.
+async fn control_loop(control: Arc<Control>, mut inbox: mpsc::UnboundedReceiver<Request>) {
+    while let Some(Request { fault, answer }) = inbox.recv().await {
+        if let Answer::AfterClose { node, client } = answer {
+            control.wait_closed(node, client).await;
+        }
+        let result = control.execute(fault).await;
+        if let Err(e) = &result {
+            tracing::info!(error = %e, "fault not injected");
+        }
+        if let Answer::Client { node, client } = answer {
+            control.answer(node, client, result).await;
+        }
+    }
+}
+
+impl Control {
+    async fn execute(&self, fault: Fault) -> Result<Answered, FaultError> {
+        match fault {
+            Fault::Stop(i) => self.stop_node(i).await.map(|()| Answered::Ok),
+            Fault::Restart(i) => self.restart_node(i).await.map(|()| Answered::Ok),
+            Fault::Pause(i, d) => self.pause_node(i, d).await.map(|()| Answered::Ok),
+            Fault::Latency(i, delay, d) => {
+                self.add_latency(i, delay, d).await.map(|()| Answered::Ok)
+            }
+            Fault::Partition(i, d) => self.partition(i, d).await.map(|()| Answered::Ok),
+            Fault::Heal(i) => self.heal(i).await.map(|()| Answered::Ok),
+            Fault::PartitionOver(i, until) => {
+                let id = self.nodes[i].id;
+                if self.faults.partitioned_until(&id) == Some(until) {
+                    self.heal(i).await?;
+                }
+                Ok(Answered::Ok)
+            }
+            Fault::Drop(i) => self
+                .drop_connections(i)
+                .await
+                .map(|n| Answered::Int(n as i64)),
+            Fault::Failover(i, mode) => self.failover(i, &mode).await.map(|()| Answered::Ok),
+            Fault::Migrate {
+                from,
+                to,
+                first,
+                last,
+            } => self
+                .migrate_slots(from, to, first, last)
+                .await
+                .map(|()| Answered::Ok),
+        }
+    }
+
+    /// Answers client `client` of node `node`, parked by `LOCKSTEP.FAULT`.
+    async fn answer(&self, node: NodeId, client: u64, result: Result<Answered, FaultError>) {
+        let Some(i) = self.nodes.iter().position(|n| n.id == node) else {
+            return;
+        };
+        let running = self.running.lock().await;
+        let Ok(server) = running.server(i) else {
+            return;
+        };
+        let mut state = server.shared().lock().await;
+        crate::dispatch::unblock(&mut state, client, |out| match result {
+            Ok(Answered::Ok) => out.simple("OK"),
+            Ok(Answered::Int(n)) => out.int(n),
+            Err(FaultError::Refused(e)) => out.error(e.trim_start_matches('-')),
+            Err(e) => out.error(&format!("ERR {e}")),
+        });
+    }
+
+    /// Waits (a second at most) until client `client` of node `node` has gone: it was
+    /// told its fault is injected, and the fault ends its connection.
+    async fn wait_closed(&self, node: NodeId, client: u64) {
+        let Some(i) = self.nodes.iter().position(|n| n.id == node) else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            let gone = {
+                let running = self.running.lock().await;
+                match running.server(i) {
+                    Ok(server) => !server.shared().lock().await.clients.contains_key(&client),
+                    Err(_) => true,
+                }
+            };
+            if gone {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn stop_node(&self, i: usize) -> Result<(), FaultError> {
+        let mut running = self.running.lock().await;
+        running.server(i)?;
+        let Some(server) = running.servers[i].take() else {
             return Err(FaultError::Stopped(i));
         };
+        if let Some(h) = self.handles.lock().get_mut(i) {
+            *h = None;
+        }
         let id = self.nodes[i].id;
         self.faults.stopped.lock().push(id);
         crate::replication::unregister(&id);
@@ -317,46 +573,53 @@ impl Cluster {
             let state = server.shared().lock().await;
             let mut rdb = Vec::new();
             if crate::rdb::file::write_rdb(&state, unix_millis(), &mut rdb).is_ok() {
-                self.snapshots[i] = Some(rdb);
+                running.snapshots[i] = Some(rdb);
             }
         }
+        super::faults::set_delay(server_key(&server), Duration::ZERO, Instant::now());
         server.stop().await;
         self.faults
             .record(format!("stop node {i} ({})", self.nodes[i].addr));
         Ok(())
     }
 
-    /// Starts node `i` again on its port, with its id and the data it had; a node whose
-    /// slots a replica took rejoins as that replica's replica (and resyncs).
-    pub async fn restart_node(&mut self, i: usize) -> Result<(), FaultError> {
-        match self.servers.get(i) {
+    async fn restart_node(&self, i: usize) -> Result<(), FaultError> {
+        let mut running = self.running.lock().await;
+        match running.servers.get(i) {
             None => return Err(FaultError::NoSuchNode(i)),
             Some(Some(_)) => return Err(FaultError::Running(i)),
             Some(None) => {}
         }
-        let config = self.configs[i].clone();
+        let config = running.configs[i].clone();
         let listeners = bind_all(&config).map_err(FaultError::Bind)?;
         let id = self.nodes[i].id;
-        let state = ClusterState::new(id, self.bus.current());
+        let wire = self.fault_injection.then(|| FaultControl {
+            nodes: self.nodes.clone(),
+            requests: self.requests.clone(),
+        });
+        let state =
+            ClusterState::new(id, self.bus.current()).with_faults(self.faults.clone(), wire);
         let server = start_node(config, listeners, state);
-        if let Some(rdb) = self.snapshots[i].take() {
+        if let Some(rdb) = running.snapshots[i].take() {
             let mut state = server.shared().lock().await;
             let now = unix_millis();
             if crate::rdb::file::load(&mut state, &rdb, now).is_ok() {
                 super::reindex(&mut state);
             }
         }
-        self.servers[i] = Some(server);
+        if let Some(h) = self.handles.lock().get_mut(i) {
+            *h = Some(server.shutdown_handle());
+        }
+        running.servers[i] = Some(server);
         self.faults.stopped.lock().retain(|n| *n != id);
         self.faults
             .record(format!("restart node {i} ({})", self.nodes[i].addr));
         Ok(())
     }
 
-    /// Node `i` accepts and reads but answers nothing for `duration` (its connections stay
-    /// open); failure detection sees it silent.
-    pub async fn pause_node(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
-        let server = self.server(i)?;
+    async fn pause_node(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
+        let running = self.running.lock().await;
+        let server = running.server(i)?;
         let until = Instant::now() + duration;
         server.shared().lock().await.pause = Some(crate::state::ClientPause {
             until,
@@ -371,9 +634,74 @@ impl Cluster {
         Ok(())
     }
 
-    /// Closes every client connection of node `i`; how many there were.
-    pub async fn drop_connections(&self, i: usize) -> Result<usize, FaultError> {
-        let server = self.server(i)?;
+    async fn add_latency(
+        &self,
+        i: usize,
+        delay: Duration,
+        duration: Duration,
+    ) -> Result<(), FaultError> {
+        let running = self.running.lock().await;
+        let server = running.server(i)?;
+        super::faults::set_delay(server_key(server), delay, Instant::now() + duration);
+        self.faults.record(format!(
+            "latency {} ms on node {i} ({}) for {} ms",
+            delay.as_millis(),
+            self.nodes[i].addr,
+            duration.as_millis()
+        ));
+        Ok(())
+    }
+
+    async fn partition(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
+        let running = self.running.lock().await;
+        running.server(i)?;
+        let id = self.nodes[i].id;
+        let until = Instant::now() + duration;
+        self.faults.partition(id, until);
+        // Its replication links go down both ways: its own feeds close, and so does its
+        // primary's feed to it.
+        for (j, server) in running.servers.iter().enumerate() {
+            let Some(server) = server else { continue };
+            let cut_all = self.nodes[j].id == id;
+            let mut state = server.shared().lock().await;
+            crate::replication::cut_feeds(&mut state, |replica| cut_all || *replica == id);
+        }
+        drop(running);
+        self.bus.current().update(|_| ());
+        crate::replication::kick_all();
+        self.faults.record(format!(
+            "partition node {i} ({}) for {} ms",
+            self.nodes[i].addr,
+            duration.as_millis()
+        ));
+        let requests = self.requests.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(until.into()).await;
+            let _ = requests.send(Request {
+                fault: Fault::PartitionOver(i, until),
+                answer: Answer::Nobody,
+            });
+        });
+        Ok(())
+    }
+
+    async fn heal(&self, i: usize) -> Result<(), FaultError> {
+        let Some(node) = self.nodes.get(i) else {
+            return Err(FaultError::NoSuchNode(i));
+        };
+        if !self.faults.heal(&node.id) {
+            return Err(FaultError::NotPartitioned(i));
+        }
+        // The node takes the shared view again; the detector clears it.
+        self.bus.current().update(|_| ());
+        crate::replication::kick_all();
+        self.faults.record(format!("heal node {i} ({})", node.addr));
+        Ok(())
+    }
+
+    async fn drop_connections(&self, i: usize) -> Result<usize, FaultError> {
+        let running = self.running.lock().await;
+        let server = running.server(i)?;
         let mut state = server.shared().lock().await;
         let mut n = 0;
         for entry in state.clients.values_mut() {
@@ -389,9 +717,9 @@ impl Cluster {
         Ok(n)
     }
 
-    /// CLUSTER FAILOVER [FORCE|TAKEOVER] on replica `i`, as a client would send it.
-    pub async fn failover(&self, i: usize, mode: &str) -> Result<(), FaultError> {
-        let server = self.server(i)?;
+    async fn failover(&self, i: usize, mode: &str) -> Result<(), FaultError> {
+        let running = self.running.lock().await;
+        let server = running.server(i)?;
         let mut argv: Vec<&[u8]> = vec![b"CLUSTER", b"FAILOVER"];
         if !mode.is_empty() {
             argv.push(mode.as_bytes());
@@ -409,18 +737,16 @@ impl Cluster {
         Ok(())
     }
 
-    /// Moves slots `first..=last` (which node `from` serves) and their keys to node `to`,
-    /// as `redis-cli --cluster reshard` does: SETSLOT IMPORTING/MIGRATING, MIGRATE of every
-    /// key, SETSLOT NODE on both.
-    pub async fn migrate_slots(
+    async fn migrate_slots(
         &self,
         from: usize,
         to: usize,
         first: u16,
         last: u16,
     ) -> Result<(), FaultError> {
-        let source = self.server(from)?;
-        let target = self.server(to)?;
+        let running = self.running.lock().await;
+        let source = running.server(from)?;
+        let target = running.server(to)?;
         let (from_id, to_id) = (self.nodes[from].id, self.nodes[to].id);
         let to_addr = self.nodes[to].addr;
         for slot in first..=last {
@@ -539,6 +865,8 @@ pub enum FaultError {
     Stopped(usize),
     /// The node runs (restart of a running node).
     Running(usize),
+    /// The node is not cut off (heal of a node without a partition).
+    NotPartitioned(usize),
     Bind(StartError),
     /// The node refused the command.
     Refused(String),
@@ -550,6 +878,7 @@ impl std::fmt::Display for FaultError {
             FaultError::NoSuchNode(i) => write!(f, "no node {i}"),
             FaultError::Stopped(i) => write!(f, "node {i} is stopped"),
             FaultError::Running(i) => write!(f, "node {i} is running"),
+            FaultError::NotPartitioned(i) => write!(f, "node {i} is not partitioned"),
             FaultError::Bind(e) => e.fmt(f),
             FaultError::Refused(e) => write!(f, "refused: {e}"),
         }
@@ -682,6 +1011,34 @@ impl EmbeddedCluster {
     pub fn pause_node(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
         self.runtime
             .block_on(async { self.cluster.lock().await.pause_node(i, duration).await })
+    }
+
+    /// `Cluster::add_latency`.
+    pub fn add_latency(
+        &self,
+        i: usize,
+        delay: Duration,
+        duration: Duration,
+    ) -> Result<(), FaultError> {
+        self.runtime.block_on(async {
+            self.cluster
+                .lock()
+                .await
+                .add_latency(i, delay, duration)
+                .await
+        })
+    }
+
+    /// `Cluster::partition`.
+    pub fn partition(&self, i: usize, duration: Duration) -> Result<(), FaultError> {
+        self.runtime
+            .block_on(async { self.cluster.lock().await.partition(i, duration).await })
+    }
+
+    /// `Cluster::heal`.
+    pub fn heal(&self, i: usize) -> Result<(), FaultError> {
+        self.runtime
+            .block_on(async { self.cluster.lock().await.heal(i).await })
     }
 
     /// `Cluster::drop_connections`.

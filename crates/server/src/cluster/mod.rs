@@ -10,6 +10,8 @@
 //! - `migration`: the slots a node migrates or imports (its own, never shared).
 //! - `redirect`: which node serves a command (Redis's `getNodeByQuery`).
 //! - `embedded`: starting and stopping a whole cluster (`Cluster`, `EmbeddedCluster`).
+//! - `faults`: the faults injected into a cluster and its failure detector;
+//!   `wire_faults`: the `LOCKSTEP.FAULT` command that injects them from a client.
 //!
 //! Nothing here runs unless a server was started as a cluster node: standalone servers
 //! have no `ClusterState` and no key index, and pay one `is_some` per keyed command.
@@ -31,6 +33,7 @@ pub mod migration;
 pub mod redirect;
 pub mod slots;
 pub mod topology;
+pub mod wire_faults;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -166,6 +169,12 @@ pub struct ClusterState {
     dropped: std::collections::BTreeSet<u16>,
     /// This node's replication (`crate::replication`).
     pub repl: crate::replication::Replication,
+    /// The faults injected into the node's cluster (a partition changes what the node
+    /// sees), when it was started as part of one.
+    pub(crate) faults: Option<Arc<Faults>>,
+    /// Where `LOCKSTEP.FAULT` sends what it asks for, when the cluster was started with
+    /// fault injection on.
+    pub(crate) fault_control: Option<wire_faults::FaultControl>,
 }
 
 impl ClusterState {
@@ -184,6 +193,8 @@ impl ClusterState {
             open: OpenSlots::default(),
             dropped: Default::default(),
             repl: Default::default(),
+            faults: None,
+            fault_control: None,
         };
         state.refresh();
         state
@@ -198,10 +209,43 @@ impl ClusterState {
         &self.view
     }
 
+    /// Links the node to its cluster's faults (and to the controller `LOCKSTEP.FAULT`
+    /// talks to, with fault injection on).
+    pub(crate) fn with_faults(
+        mut self,
+        faults: Arc<Faults>,
+        control: Option<wire_faults::FaultControl>,
+    ) -> ClusterState {
+        self.faults = Some(faults);
+        self.fault_control = control;
+        self.seen = 0;
+        self
+    }
+
+    /// Whether this node and node `other` cannot hear each other (either is cut off by a
+    /// partition): no replication link is made between them.
+    pub fn cut_off_from(&self, other: &NodeId) -> bool {
+        self.faults
+            .as_ref()
+            .is_some_and(|f| f.is_partitioned(&self.myself) || f.is_partitioned(other))
+    }
+
     #[cold]
     fn refresh(&mut self) {
         self.bus = self.bus.current();
         let (seen, shared) = self.bus.snapshot();
+        // Cut off and in a minority: the node keeps the view it had, and is down.
+        let minority = self
+            .faults
+            .as_ref()
+            .and_then(|f| f.minority_view(&self.myself));
+        if let Some(view) = minority {
+            self.me = view.index_of(&self.myself).unwrap_or(usize::MAX);
+            self.ok = false;
+            self.view = view;
+            self.seen = seen;
+            return;
+        }
         if shared.index_of(&self.myself).is_none() {
             // Every other node forgot this one: it is left alone, as it would be once
             // nobody answers it.
