@@ -42,9 +42,27 @@ enum Command {
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
     lockstep cluster --nodes 3 --port 7000\n  \
-    redis-cli -c -p 7000 set foo bar\n\n\
+    redis-cli -c -p 7000 set foo bar\n  \
+    lockstep cluster --nodes 3 --replicas 1 --node-timeout 2000 --fault-injection\n  \
+    redis-cli -p 7000 lockstep.fault partition 1 10000\n\n\
     One line is printed once cluster_state:ok holds on every node; SIGINT or SIGTERM stops \
-    the cluster.")]
+    the cluster.\n\n\
+    Fault injection (--fault-injection; refused otherwise): send to any node\n  \
+    LOCKSTEP.FAULT STOP <node>                         stop it: port refuses, connections reset\n  \
+    LOCKSTEP.FAULT RESTART <node>                      start it again with its data\n  \
+    LOCKSTEP.FAULT PAUSE <node> <ms>                   it reads but answers nothing for <ms>\n  \
+    LOCKSTEP.FAULT LATENCY <node> <delay-ms> <ms>      its replies come <delay-ms> late\n  \
+    LOCKSTEP.FAULT PARTITION <node> <ms>               cut it off from the other nodes\n  \
+    LOCKSTEP.FAULT HEAL <node>                         end its partition now\n  \
+    LOCKSTEP.FAULT DROP <node>                         close its client connections\n  \
+    LOCKSTEP.FAULT FAILOVER <node> [FORCE|TAKEOVER]    CLUSTER FAILOVER on a replica\n  \
+    LOCKSTEP.FAULT MIGRATE <from> <to> <first> <last>  move a slot range and its keys\n  \
+    LOCKSTEP.FAULT LOG                                 every fault injected, with its time\n  \
+    LOCKSTEP.FAULT HELP\n\
+    <node> is an index (the order of the ready line), a node id or host:port. The reply \
+    comes once the fault is in place. A partitioned node is failed by the others after \
+    --node-timeout (its replica promoted) and answers CLUSTERDOWN itself; healed, it \
+    rejoins as a replica.")]
 struct ClusterArgs {
     /// How many primaries.
     #[arg(long, default_value_t = 3)]
@@ -64,6 +82,10 @@ struct ClusterArgs {
     /// The password every node asks for.
     #[arg(long)]
     requirepass: Option<String>,
+    /// Accept LOCKSTEP.FAULT on every node (stop, restart, pause, latency, partition,
+    /// drop, failover, migrate; see below).
+    #[arg(long)]
+    fault_injection: bool,
 }
 
 /// redis-server's command line: an optional config file, then `--name value [value...]` for
@@ -129,6 +151,7 @@ async fn run_cluster(args: ClusterArgs) -> ExitCode {
         port: args.port,
         bind: args.bind,
         requirepass: args.requirepass,
+        fault_injection: args.fault_injection,
         ..ClusterConfig::ephemeral(args.nodes)
     };
     let cluster = match Cluster::start(config).await {
@@ -150,14 +173,12 @@ async fn run_cluster(args: ClusterArgs) -> ExitCode {
         nodes.len() - args.nodes.min(nodes.len()),
         nodes.join(" ")
     );
-    let stop = cluster.shutdown_handles();
-    tokio::spawn(async move {
-        signal.await;
-        for handle in stop {
-            let _ = handle.send(true);
-        }
-    });
-    cluster.stopped().await;
+    // A signal, or every node shut down (SHUTDOWN on each); nodes that a fault stopped
+    // or restarted count as they are then.
+    tokio::select! {
+        _ = signal => {}
+        _ = cluster.stopped() => {}
+    }
     cluster.stop().await;
     ExitCode::SUCCESS
 }

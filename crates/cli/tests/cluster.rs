@@ -183,3 +183,87 @@ fn sigterm_stops_every_node() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+#[test]
+fn fault_injection_accepts_lockstep_fault_from_redis_cli() {
+    let cluster = start(&[
+        "--nodes",
+        "3",
+        "--replicas",
+        "1",
+        "--node-timeout",
+        "500",
+        "--port",
+        "0",
+        "--fault-injection",
+    ]);
+    assert_eq!(cluster.addrs.len(), 6, "{}", cluster.ready_line);
+    let port = |i: usize| cluster.addrs[i].port().to_string();
+    let help = stdout_of(&redis_cli(&["-p", &port(0), "LOCKSTEP.FAULT", "HELP"]));
+    assert!(help.contains("PARTITION <node> <ms>"), "{help}");
+    // Node 0 stops node 1 (named by address): its port refuses, and it comes back.
+    let victim = cluster.addrs[1].to_string();
+    let stop = redis_cli(&["-p", &port(0), "LOCKSTEP.FAULT", "STOP", &victim]);
+    assert_eq!(stdout_of(&stop), "OK");
+    assert!(std::net::TcpStream::connect(cluster.addrs[1]).is_err());
+    let restart = redis_cli(&["-p", &port(2), "LOCKSTEP.FAULT", "RESTART", "1"]);
+    assert_eq!(stdout_of(&restart), "OK");
+    assert_eq!(stdout_of(&redis_cli(&["-p", &port(1), "PING"])), "PONG");
+    let latency = redis_cli(&[
+        "-p",
+        &port(0),
+        "lockstep.fault",
+        "latency",
+        "2",
+        "50",
+        "200",
+    ]);
+    assert_eq!(stdout_of(&latency), "OK");
+    let log = stdout_of(&redis_cli(&["-p", &port(3), "LOCKSTEP.FAULT", "LOG"]));
+    assert!(log.contains(&format!("stop node 1 ({victim})")), "{log}");
+    assert!(log.contains(&format!("restart node 1 ({victim})")), "{log}");
+    assert!(log.contains("latency 50 ms on node 2"), "{log}");
+    let bad = stdout_of(&redis_cli(&["-p", &port(0), "LOCKSTEP.FAULT", "STOP", "6"]));
+    assert!(bad.starts_with("ERR no such node '6'"), "{bad}");
+    // SIGTERM still stops every node, the restarted one included.
+    let mut cluster = cluster;
+    let status = Command::new("kill")
+        .args(["-TERM", &cluster.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = cluster.child.try_wait().expect("try_wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "lockstep cluster did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(std::net::TcpStream::connect(cluster.addrs[1]).is_err());
+    drop(cluster);
+
+    let plain = start(&["--nodes", "1", "--port", "0"]);
+    let refused = stdout_of(&redis_cli(&[
+        "-p",
+        &plain.addrs[0].port().to_string(),
+        "LOCKSTEP.FAULT",
+        "STOP",
+        "0",
+    ]));
+    assert!(
+        refused.starts_with("ERR fault injection is off"),
+        "{refused}"
+    );
+    let help = lockstep()
+        .args(["cluster", "--help"])
+        .output()
+        .expect("run lockstep");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("--fault-injection"), "{text}");
+    assert!(
+        text.contains("LOCKSTEP.FAULT PARTITION <node> <ms>"),
+        "{text}"
+    );
+}
