@@ -573,6 +573,7 @@ fn xsetid(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     stream.notify("xsetid");
     stream.unchanged();
     drop(stream);
+    ctx.state.mods.dirty += 1;
     ctx.out.ok();
     Ok(Done)
 }
@@ -979,6 +980,8 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             stream.notify("xgroup-create");
             stream.unchanged();
             drop(stream);
+            // Not a key change, but a change to save and propagate (Redis's dirty++).
+            ctx.state.mods.dirty += 1;
             ctx.out.ok();
             return Ok(Done);
         }
@@ -1017,6 +1020,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         stream.notify("xgroup-setid");
         stream.unchanged();
         drop(stream);
+        ctx.state.mods.dirty += 1;
         ctx.out.ok();
         return Ok(Done);
     }
@@ -1030,6 +1034,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         stream.unchanged();
         drop(stream);
         if destroyed {
+            ctx.state.mods.dirty += 1;
             // Its blocked readers are woken to get NOGROUP (Redis's signalKeyAsReady,
             // which WATCH does not see).
             let db = ctx.client.db;
@@ -1049,6 +1054,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         }
         stream.unchanged();
         drop(stream);
+        ctx.state.mods.dirty += u64::from(created);
         ctx.out.int(created as i64);
         return Ok(Done);
     }
@@ -1063,6 +1069,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         }
         stream.unchanged();
         drop(stream);
+        ctx.state.mods.dirty += u64::from(pending.is_some());
         ctx.out.int(pending.unwrap_or(0) as i64);
         return Ok(Done);
     }

@@ -1,0 +1,779 @@
+//! The append-only file travels between lockstep and redis-server 7.0 in both directions:
+//! an `appendonlydir` that redis-server writes (every type, TTLs, MULTI, EVAL with SPOP,
+//! keys expired lazily, a BGREWRITEAOF in the middle) loads into a lockstep started on it
+//! with every key, value and TTL intact, and the one lockstep writes loads into
+//! redis-server, with `aof-use-rdb-preamble` yes and no. Files cut short or corrupt stop
+//! the start with the file and the offset (or, cut short with `aof-load-truncated yes`,
+//! lose only the incomplete tail), and with `appendfsync always` a `kill -9` under writes
+//! loses no acknowledged write.
+//!
+//! Servers that must be killed or must fail to start run in a child process: this test
+//! binary again, running `child_server` alone with `LOCKSTEP_AOF_CHILD` set.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Conn, RedisServer};
+use lockstep_resp::Frame;
+use lockstep_server::{EmbeddedServer, ServerConfig};
+
+const LIBRARY: &str =
+    "#!lua name=aoflib\nredis.register_function('aoffunc', function(keys, args) return 42 end)";
+
+fn words(s: &str) -> Vec<String> {
+    s.split(' ').map(String::from).collect()
+}
+
+/// A workload of every type with TTLs in several databases, transactions, scripts that
+/// pop at random, relative expiries of every form and keys that expire before the end.
+fn workload() -> Vec<Vec<String>> {
+    let eval = |script: &str, keys: &[&str]| {
+        let mut c = vec![
+            "EVAL".to_string(),
+            script.to_string(),
+            keys.len().to_string(),
+        ];
+        c.extend(keys.iter().map(|k| k.to_string()));
+        c
+    };
+    vec![
+        words("SET int 12345"),
+        words("SET str hello"),
+        eval("redis.call('set',KEYS[1],string.rep('abc',300))", &["long"]),
+        words("RPUSH list a b 1 2 300"),
+        eval(
+            "for i=1,3000 do redis.call('rpush',KEYS[1],'item'..i) end",
+            &["biglist"],
+        ),
+        words("LPOP biglist 7"),
+        words("HSET hash f v n 1"),
+        eval(
+            "for i=1,800 do redis.call('hset',KEYS[1],'f'..i,i) end",
+            &["bighash"],
+        ),
+        words("SADD ints 1 2 3 -4"),
+        words("SADD strs a b c"),
+        words("ZADD zs 1 a 2.5 b -inf c"),
+        words("ZINCRBY zs 3 a"),
+        eval(
+            "for i=1,300 do redis.call('zadd',KEYS[1],i/3,'m'..i) end",
+            &["bigzset"],
+        ),
+        eval(
+            "for i=1,250 do redis.call('xadd',KEYS[1],i..'-'..(i%3),'f',i,'v',string.rep('x',i%40)) end",
+            &["stream"],
+        ),
+        words("XDEL stream 5-2 100-1 250-1"),
+        words("XGROUP CREATE stream g 0"),
+        words("XGROUP CREATE stream h 200-2 ENTRIESREAD 200"),
+        words("XGROUP CREATECONSUMER stream h idle"),
+        words("XADD emptied 1-1 f v"),
+        words("XDEL emptied 1-1"),
+        words("SADD popped a b c d e f g h"),
+        words("SPOP popped"),
+        words("SPOP popped 2"),
+        eval(
+            "redis.call('spop',KEYS[1]); redis.call('incr',KEYS[2]); return 1",
+            &["popped", "counter"],
+        ),
+        words("MULTI"),
+        words("INCR counter"),
+        words("SET txkey inside"),
+        words("EXPIRE txkey 4000"),
+        words("EXEC"),
+        words("SET ttl v PX 500000"),
+        words("SET ex1 v EX 1000 NX"),
+        words("SETEX ex2 2000 v"),
+        words("PSETEX ex3 3000000 v"),
+        words("SET ex4 v"),
+        words("GETEX ex4 EX 4000"),
+        words("SET persisted v EX 100"),
+        words("GETEX persisted PERSIST"),
+        words("SET gone v EX 100"),
+        words("EXPIRE gone -1"),
+        words("INCRBYFLOAT float 1.5"),
+        words("HSET ttlhash a b"),
+        words("PEXPIREAT ttlhash 4102444800000"),
+        words("EXPIRE list 6000"),
+        words("SET short v PX 30"),
+        words("SELECT 3"),
+        words("SET in3 three"),
+        words("LPUSH list3 x y"),
+        words("XADD stream3 5-5 a 1 b 2"),
+        words("PEXPIREAT stream3 4102444800000"),
+        words("SET short3 v PX 30"),
+        words("SELECT 15"),
+        words("SET in15 fifteen EX 1000"),
+        words("SELECT 0"),
+        vec!["FUNCTION".into(), "LOAD".into(), LIBRARY.into()],
+    ]
+}
+
+/// What comes after a BGREWRITEAOF in the tests that rewrite: more of the same, in the
+/// new incremental file.
+fn after_rewrite() -> Vec<Vec<String>> {
+    vec![
+        words("SET after rewrite"),
+        words("RPUSH list c"),
+        words("DEL str"),
+        words("SELECT 3"),
+        words("SETEX in3 5000 again"),
+        words("SELECT 0"),
+        words("SPOP popped"),
+    ]
+}
+
+fn run(c: &mut Conn, args: &[&[u8]]) -> Frame {
+    c.command_bytes(args)
+}
+
+/// Connects once the server is done loading (redis-server answers -LOADING until then).
+fn open_loaded(addr: std::net::SocketAddr) -> Conn {
+    let mut c = Conn::open(addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Frame::Error(e) = run(&mut c, &[b"PING"]) {
+        assert!(e.starts_with(b"LOADING"), "{e:?}");
+        assert!(Instant::now() < deadline, "still loading");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c
+}
+
+fn apply(c: &mut Conn, commands: &[Vec<String>]) {
+    for command in commands {
+        let args: Vec<&[u8]> = command.iter().map(|w| w.as_bytes()).collect();
+        let reply = run(c, &args);
+        assert!(!matches!(reply, Frame::Error(_)), "{command:?}: {reply:?}");
+    }
+    // The keys with 30 ms to live expire, read (lazily) after their time.
+    std::thread::sleep(Duration::from_millis(60));
+    for (db, key) in [(b"0", b"short".as_slice()), (b"3", b"short3")] {
+        run(c, &[b"SELECT", db]);
+        assert_eq!(run(c, &[b"GET", key]), Frame::Null);
+    }
+    run(c, &[b"SELECT", b"0"]);
+}
+
+fn text(frame: Frame) -> Vec<u8> {
+    match frame {
+        Frame::Bulk(b) | Frame::Simple(b) => b.to_vec(),
+        Frame::Integer(n) => n.to_string().into_bytes(),
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+fn list(frame: Frame) -> Vec<Vec<u8>> {
+    match frame {
+        Frame::Array(items) => items.into_iter().map(text).collect(),
+        other => panic!("expected an array, got {other:?}"),
+    }
+}
+
+fn flatten(frame: Frame, out: &mut Vec<Vec<u8>>) {
+    match frame {
+        Frame::Array(items) => {
+            out.push(format!("[{}", items.len()).into_bytes());
+            items.into_iter().for_each(|i| flatten(i, out));
+        }
+        Frame::Null => out.push(b"(nil)".to_vec()),
+        other => out.push(text(other)),
+    }
+}
+
+/// Everything a client can see of the data in databases 0..16: per database, each key
+/// (sorted) with its type, TTL rounded to minutes, and contents (sorted where the order is
+/// the server's own); and what the library's function answers.
+fn everything(c: &mut Conn) -> Vec<(usize, Vec<u8>, Vec<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for db in 0..16 {
+        run(c, &[b"SELECT", db.to_string().as_bytes()]);
+        let mut keys = list(run(c, &[b"KEYS", b"*"]));
+        keys.sort();
+        for k in keys {
+            let t = text(run(c, &[b"TYPE", &k]));
+            let mut facts = vec![
+                t.clone(),
+                match run(c, &[b"PTTL", &k]) {
+                    Frame::Integer(n) if n > 0 => ((n + 30_000) / 60_000).to_string().into_bytes(),
+                    other => text(other),
+                },
+            ];
+            let mut contents = match &t[..] {
+                b"string" => vec![text(run(c, &[b"GET", &k]))],
+                b"list" => list(run(c, &[b"LRANGE", &k, b"0", b"-1"])),
+                b"hash" => list(run(c, &[b"HGETALL", &k]))
+                    .chunks(2)
+                    .map(|p| p.concat())
+                    .collect(),
+                b"set" => list(run(c, &[b"SMEMBERS", &k])),
+                b"zset" => list(run(c, &[b"ZRANGE", &k, b"0", b"-1", b"WITHSCORES"])),
+                b"stream" => {
+                    let mut leaves = Vec::new();
+                    flatten(
+                        run(c, &[b"XINFO", b"STREAM", &k, b"FULL", b"COUNT", b"0"]),
+                        &mut leaves,
+                    );
+                    // A consumer's seen-time is the moment XGROUP CREATECONSUMER ran, and
+                    // Redis replays it as itself: redis-server loading its own AOF gives
+                    // it the time of the load too.
+                    for i in 1..leaves.len() {
+                        if leaves[i - 1] == b"seen-time" {
+                            leaves[i] = b"<time>".to_vec();
+                        }
+                    }
+                    leaves
+                }
+                other => panic!("type {other:?}"),
+            };
+            if t == b"hash" || t == b"set" {
+                contents.sort();
+            }
+            facts.extend(contents);
+            out.push((db, k, facts));
+        }
+    }
+    run(c, &[b"SELECT", b"0"]);
+    let answer = text(run(c, &[b"FCALL", b"aoffunc", b"0"]));
+    out.push((0, b"<fcall aoffunc>".to_vec(), vec![answer]));
+    out
+}
+
+type Data = Vec<(usize, Vec<u8>, Vec<Vec<u8>>)>;
+
+/// The two data sets are the same; otherwise the keys that differ, readably.
+fn assert_same(got: &Data, expected: &Data) {
+    if got == expected {
+        return;
+    }
+    let show = |d: &Data| -> Vec<String> {
+        d.iter()
+            .map(|(db, k, facts)| {
+                let facts: Vec<_> = facts.iter().map(|f| String::from_utf8_lossy(f)).collect();
+                format!("db{db} {}: {}", String::from_utf8_lossy(k), facts.join(" "))
+            })
+            .collect()
+    };
+    let (g, e) = (show(got), show(expected));
+    let missing: Vec<_> = e.iter().filter(|l| !g.contains(l)).collect();
+    let extra: Vec<_> = g.iter().filter(|l| !e.contains(l)).collect();
+    // Where a key's facts part, shown from there on.
+    let mut differences = Vec::new();
+    for m in &missing {
+        let name = m.split(':').next().unwrap_or_default();
+        if let Some(x) = extra.iter().find(|x| x.split(':').next() == Some(name)) {
+            let at = m.bytes().zip(x.bytes()).take_while(|(a, b)| a == b).count();
+            let cut = |t: &str| {
+                t.get(at.saturating_sub(60)..)
+                    .unwrap_or(t)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            };
+            differences.push(format!(
+                "{name}:\n expected …{}\n found    …{}",
+                cut(m),
+                cut(x)
+            ));
+        }
+    }
+    panic!(
+        "expected but not found: {missing:#?}\nfound but not expected: {extra:#?}\n{}",
+        differences.join("\n")
+    );
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lockstep-aof-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    std::fs::canonicalize(&dir).expect("canonical")
+}
+
+/// A lockstep server in this process with `appendonly yes` in `dir` and `settings`.
+fn lockstep_on(dir: &Path, settings: &[(&str, &str)]) -> EmbeddedServer {
+    EmbeddedServer::start(config_for(dir, settings)).expect("lockstep starts on the AOF")
+}
+
+fn config_for(dir: &Path, settings: &[(&str, &str)]) -> ServerConfig {
+    let mut config = ServerConfig::ephemeral();
+    let mut set = |name: &str, value: &str| {
+        let param = lockstep_server::config::lookup(name.as_bytes()).expect("a parameter");
+        config
+            .settings
+            .set_at_startup(param, value.as_bytes())
+            .expect("a valid value");
+    };
+    set("dir", dir.to_str().expect("utf-8 path"));
+    set("appendonly", "yes");
+    for (name, value) in settings {
+        set(name, value);
+    }
+    config
+}
+
+fn info_field(c: &mut Conn, field: &str) -> String {
+    let info = String::from_utf8_lossy(&text(run(c, &[b"INFO", b"persistence"]))).into_owned();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO persistence has no {field}: {info}"))
+        .to_string()
+}
+
+/// BGREWRITEAOF, waiting until it ended well.
+fn rewrite(c: &mut Conn) {
+    let reply = text(run(c, &[b"BGREWRITEAOF"]));
+    assert!(reply.starts_with(b"Background append only file rewriting"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info_field(c, "aof_rewrite_in_progress") != "0"
+        || info_field(c, "aof_rewrite_scheduled") != "0"
+    {
+        assert!(Instant::now() < deadline, "the rewrite did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(info_field(c, "aof_last_bgrewrite_status"), "ok");
+}
+
+fn manifest(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).expect("manifest")
+}
+
+fn from_redis(preamble: &str, rewrite_midway: bool) {
+    let dir = scratch_dir(&format!("from-redis-{preamble}-{rewrite_midway}"));
+    let redis_server = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        preamble,
+    ]);
+    let mut redis = Conn::open(redis_server.addr());
+    apply(&mut redis, &workload());
+    if rewrite_midway {
+        rewrite(&mut redis);
+        apply(&mut redis, &after_rewrite());
+    }
+    let expected = everything(&mut redis);
+    drop(redis_server);
+    let seq = if rewrite_midway { 2 } else { 1 };
+    let base = if preamble == "yes" { "rdb" } else { "aof" };
+    let listed = manifest(&dir);
+    assert!(
+        listed.contains(&format!("appendonly.aof.{seq}.base.{base}")),
+        "{listed}"
+    );
+
+    let ours = lockstep_on(&dir, &[("aof-use-rdb-preamble", preamble)]);
+    let mut lockstep = Conn::open(ours.addr());
+    assert_same(&everything(&mut lockstep), &expected);
+    assert_eq!(info_field(&mut lockstep, "aof_enabled"), "1");
+    drop(ours);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn from_lockstep(preamble: &str, rewrite_midway: bool) {
+    let dir = scratch_dir(&format!("from-lockstep-{preamble}-{rewrite_midway}"));
+    let ours = lockstep_on(&dir, &[("aof-use-rdb-preamble", preamble)]);
+    let mut lockstep = Conn::open(ours.addr());
+    apply(&mut lockstep, &workload());
+    if rewrite_midway {
+        rewrite(&mut lockstep);
+        apply(&mut lockstep, &after_rewrite());
+        let listed = manifest(&dir);
+        let base = if preamble == "yes" { "rdb" } else { "aof" };
+        assert_eq!(
+            listed,
+            format!(
+                "file appendonly.aof.2.base.{base} seq 2 type b\n\
+                 file appendonly.aof.2.incr.aof seq 2 type i\n"
+            )
+        );
+        // The old files are gone.
+        let mut files: Vec<_> = std::fs::read_dir(dir.join("appendonlydir"))
+            .expect("the directory")
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                format!("appendonly.aof.2.base.{base}"),
+                "appendonly.aof.2.incr.aof".to_string(),
+                "appendonly.aof.manifest".to_string()
+            ]
+        );
+    }
+    let expected = everything(&mut lockstep);
+    drop(ours);
+
+    let redis_server = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        preamble,
+    ]);
+    let mut redis = open_loaded(redis_server.addr());
+    assert_same(&everything(&mut redis), &expected);
+    drop(redis_server);
+    // And back: lockstep loads its own files too.
+    let ours = lockstep_on(&dir, &[("aof-use-rdb-preamble", preamble)]);
+    let mut lockstep = Conn::open(ours.addr());
+    assert_same(&everything(&mut lockstep), &expected);
+    drop(ours);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_aof_written_by_redis_loads_into_lockstep_with_everything_intact() {
+    from_redis("yes", false);
+}
+
+#[test]
+fn an_aof_written_by_redis_without_rdb_preamble_loads_into_lockstep() {
+    from_redis("no", false);
+}
+
+#[test]
+fn an_aof_redis_rewrote_loads_into_lockstep() {
+    from_redis("yes", true);
+    from_redis("no", true);
+}
+
+#[test]
+fn an_aof_written_by_lockstep_loads_into_redis_with_the_same_data() {
+    from_lockstep("yes", false);
+}
+
+#[test]
+fn an_aof_written_by_lockstep_without_rdb_preamble_loads_into_redis() {
+    from_lockstep("no", false);
+}
+
+#[test]
+fn an_aof_lockstep_rewrote_loads_into_redis() {
+    from_lockstep("yes", true);
+    from_lockstep("no", true);
+}
+
+#[test]
+fn config_set_appendonly_yes_writes_a_base_then_appends() {
+    let dir = scratch_dir("config-set");
+    let mut config = ServerConfig::ephemeral();
+    let dir_param = lockstep_server::config::lookup(b"dir").expect("dir");
+    config
+        .settings
+        .set_at_startup(dir_param, dir.to_str().expect("utf-8").as_bytes())
+        .expect("dir");
+    let ours = EmbeddedServer::start(config).expect("starts");
+    let mut c = Conn::open(ours.addr());
+    c.ok(&["SET", "before", "1"]);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    c.ok(&["CONFIG", "SET", "appendonly", "yes"]);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    c.ok(&["SET", "during", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while info_field(&mut c, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.ok(&["SET", "after", "3"]);
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
+    assert!(manifest(&dir).contains("type b\n"), "{}", manifest(&dir));
+    let expected = everything_plain(&mut c);
+    drop(ours);
+    let redis_server = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--appendonly",
+        "yes",
+    ]);
+    let mut redis = open_loaded(redis_server.addr());
+    assert_eq!(everything_plain(&mut redis), expected);
+    assert_eq!(expected.len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The keys and string values of database 0.
+fn everything_plain(c: &mut Conn) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut keys = list(run(c, &[b"KEYS", b"*"]));
+    keys.sort();
+    keys.into_iter()
+        .map(|k| {
+            let v = text(run(c, &[b"GET", &k]));
+            (k, v)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers in a child process: killed with SIGKILL, or refusing to start.
+
+/// Not a test of its own: the body of the child process the tests below spawn.
+#[test]
+fn child_server() {
+    let Ok(spec) = std::env::var("LOCKSTEP_AOF_CHILD") else {
+        return;
+    };
+    let mut parts = spec.split('\n');
+    let dir = PathBuf::from(parts.next().expect("a dir"));
+    let settings: Vec<(String, String)> = parts
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').expect("name=value");
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let settings: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let server = lockstep_on(&dir, &settings);
+    println!("PORT {}", server.port());
+    std::io::stdout().flush().expect("stdout");
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// A lockstep server on `dir` in a child process; `Err` with its exit code and stderr
+/// when it does not start.
+fn spawn_child(dir: &Path, settings: &[(&str, &str)]) -> Result<(Child, u16), (i32, String)> {
+    let mut spec = dir.to_string_lossy().into_owned();
+    for (k, v) in settings {
+        spec.push_str(&format!("\n{k}={v}"));
+    }
+    let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "--exact",
+            "child_server",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("LOCKSTEP_AOF_CHILD", spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the child");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        // libtest prints the test's name on the same line first.
+        if let Some((_, port)) = line.split_once("PORT ") {
+            let port = port.trim().parse().expect("a port");
+            // Keep draining its output so that it never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return Ok((child, port));
+        }
+    }
+    let status = child.wait().expect("the child ends");
+    let mut stderr = String::new();
+    use std::io::Read;
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    Err((status.code().unwrap_or(-1), stderr))
+}
+
+fn addr(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn incr_file(dir: &Path) -> PathBuf {
+    let listed = manifest(dir);
+    let name = listed
+        .lines()
+        .filter(|l| l.ends_with("type i"))
+        .last()
+        .and_then(|l| l.split(' ').nth(1))
+        .expect("an incr file")
+        .to_string();
+    dir.join("appendonlydir").join(name)
+}
+
+/// A directory with an AOF lockstep wrote: keys k0..k99.
+fn written_aof(name: &str) -> PathBuf {
+    let dir = scratch_dir(name);
+    let ours = lockstep_on(&dir, &[]);
+    let mut c = Conn::open(ours.addr());
+    for i in 0..100 {
+        c.ok(&["SET", &format!("k{i}"), &i.to_string()]);
+    }
+    drop(ours);
+    dir
+}
+
+#[test]
+fn a_truncated_aof_loads_up_to_the_last_complete_command_when_allowed() {
+    let dir = written_aof("truncated-yes");
+    let incr = incr_file(&dir);
+    let complete = std::fs::metadata(&incr).expect("incr").len();
+    // Half of a command, as a crash in the middle of a write leaves it.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&incr)
+        .expect("open");
+    f.write_all(b"*3\r\n$3\r\nSET\r\n$4\r\nhalf")
+        .expect("append");
+    drop(f);
+    let (mut child, port) = spawn_child(&dir, &[("aof-load-truncated", "yes")]).expect("starts");
+    let mut c = Conn::open(addr(port));
+    assert_eq!(c.int(&["DBSIZE"]), 100);
+    assert_eq!(c.text(&["GET", "k99"]), "99");
+    // The incomplete tail was cut off, and new writes follow the last complete command.
+    assert_eq!(std::fs::metadata(&incr).expect("incr").len(), complete);
+    c.ok(&["SET", "after", "restart"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let (mut child, port) = spawn_child(&dir, &[]).expect("starts again");
+    let mut c = Conn::open(addr(port));
+    assert_eq!(c.int(&["DBSIZE"]), 101);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_truncated_aof_is_refused_with_the_file_and_offset_when_not_allowed() {
+    let dir = written_aof("truncated-no");
+    let incr = incr_file(&dir);
+    let complete = std::fs::metadata(&incr).expect("incr").len();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&incr)
+        .expect("open");
+    f.write_all(b"*2\r\n$3\r\nDEL\r\n").expect("append");
+    drop(f);
+    let before = std::fs::read(&incr).expect("incr");
+    let Err((code, stderr)) = spawn_child(&dir, &[("aof-load-truncated", "no")]) else {
+        panic!("lockstep started on a truncated AOF with aof-load-truncated no");
+    };
+    assert_eq!(code, 1, "{stderr}");
+    let name = incr
+        .file_name()
+        .expect("a name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(stderr.contains(&name), "{stderr}");
+    assert!(
+        stderr.contains(&format!("offset {complete}")),
+        "the offset of the last complete command: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&incr).expect("incr"),
+        before,
+        "nothing overwritten"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupt_aof_is_refused_with_the_file_and_offset() {
+    let dir = written_aof("corrupt");
+    let incr = incr_file(&dir);
+    let mut data = std::fs::read(&incr).expect("incr");
+    // A byte in the middle that is no longer a command's.
+    let at = data.len() / 2;
+    let at = at
+        + data[at..]
+            .iter()
+            .position(|&b| b == b'*')
+            .expect("a command");
+    data[at] = b'!';
+    std::fs::write(&incr, &data).expect("write");
+    let Err((code, stderr)) = spawn_child(&dir, &[]) else {
+        panic!("lockstep started on a corrupt AOF");
+    };
+    assert_eq!(code, 1, "{stderr}");
+    let name = incr
+        .file_name()
+        .expect("a name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(stderr.contains(&name), "{stderr}");
+    assert!(stderr.contains(&format!("offset {at}")), "{stderr}");
+    assert_eq!(
+        std::fs::read(&incr).expect("incr"),
+        data,
+        "nothing overwritten"
+    );
+    // A corrupt manifest too.
+    let path = dir.join("appendonlydir/appendonly.aof.manifest");
+    std::fs::write(&path, "file x seq y\n").expect("write");
+    let Err((code, stderr)) = spawn_child(&dir, &[]) else {
+        panic!("lockstep started with a corrupt manifest");
+    };
+    assert_eq!(code, 1);
+    assert!(stderr.contains("appendonly.aof.manifest"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill_9_under_writes_with_appendfsync_always_loses_no_acknowledged_write() {
+    let dir = scratch_dir("kill-9");
+    let settings = [("appendfsync", "always")];
+    let (mut child, port) = spawn_child(&dir, &settings).expect("starts");
+    // Writers on their own connections, each recording what was acknowledged.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut c = Conn::open(addr(port));
+                c.stream
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .expect("timeout");
+                let mut acked = Vec::new();
+                for i in 0.. {
+                    let key = format!("w{w}:{i}");
+                    c.send(&["SET", &key, &i.to_string()]);
+                    let mut buf = [0u8; 5];
+                    use std::io::Read;
+                    match c.stream.read_exact(&mut buf) {
+                        Ok(()) if &buf == b"+OK\r\n" => acked.push(key),
+                        _ => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let acked: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().expect("a writer"))
+        .collect();
+    assert!(acked.len() > 100, "only {} writes", acked.len());
+    let (mut child, port) = spawn_child(&dir, &settings).expect("restarts");
+    let mut c = Conn::open(addr(port));
+    let mut lost = 0;
+    for key in &acked {
+        let expected = key.split(':').nth(1).expect("a number");
+        match c.command(&["GET", key]) {
+            Frame::Bulk(v) if v.as_ref() == expected.as_bytes() => {}
+            _ => lost += 1,
+        }
+    }
+    assert_eq!(
+        lost,
+        0,
+        "{lost} of {} acknowledged writes lost",
+        acked.len()
+    );
+    println!("kill -9: {} acknowledged writes, none lost", acked.len());
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
