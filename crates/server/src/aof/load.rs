@@ -197,12 +197,12 @@ fn find(data: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         .map(|i| from + i)
 }
 
+/// What reading a command gives: `Err(None)` when the data ends first, `Err(Some)` with
+/// the offset and the reason when it is not a command.
+type Parsed<T> = Result<T, Option<(usize, &'static str)>>;
+
 /// A line `<prefix><integer>\r\n` at `pos`. `Err(None)`: the data ends first.
-fn number_line(
-    data: &[u8],
-    pos: &mut usize,
-    prefix: u8,
-) -> Result<i64, Option<(usize, &'static str)>> {
+fn number_line(data: &[u8], pos: &mut usize, prefix: u8) -> Parsed<i64> {
     let at = *pos;
     match data.get(at) {
         None => return Err(None),
@@ -235,17 +235,17 @@ fn number_line(
 }
 
 /// One command at `pos`, moving past it.
-fn command(data: &[u8], pos: &mut usize) -> Result<Vec<Vec<u8>>, Option<(usize, &'static str)>> {
+fn command(data: &[u8], pos: &mut usize) -> Parsed<Vec<Vec<u8>>> {
     let at = *pos;
     let argc = number_line(data, pos, b'*')?;
-    if argc < 1 || argc > 1 << 20 {
+    if !(1..=1 << 20).contains(&argc) {
         return Err(Some((at, "invalid argument count")));
     }
     let mut argv = Vec::with_capacity(argc as usize);
     for _ in 0..argc {
         let len_at = *pos;
         let len = number_line(data, pos, b'$')?;
-        if len < 0 || len > 1 << 32 {
+        if !(0..=1 << 32).contains(&len) {
             return Err(Some((len_at, "invalid bulk length")));
         }
         let len = len as usize;
@@ -266,7 +266,7 @@ fn command(data: &[u8], pos: &mut usize) -> Result<Vec<Vec<u8>>, Option<(usize, 
 mod tests {
     use super::*;
 
-    fn parse_all(data: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, Option<(usize, &'static str)>> {
+    fn parse_all(data: &[u8]) -> Parsed<Vec<Vec<Vec<u8>>>> {
         let mut pos = 0;
         let mut out = Vec::new();
         while pos < data.len() {

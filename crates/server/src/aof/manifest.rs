@@ -52,7 +52,7 @@ impl Manifest {
                 continue;
             }
             let words: Vec<&str> = line.split_whitespace().collect();
-            if words.len() % 2 != 0 || words.len() < 6 {
+            if !words.len().is_multiple_of(2) || words.len() < 6 {
                 return Err("Invalid AOF manifest file format".into());
             }
             let (mut name, mut seq, mut kind) = (None, None, None);

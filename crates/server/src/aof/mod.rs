@@ -137,7 +137,7 @@ impl Aof {
     }
 
     /// The file the everysec task syncs, if writes went to it since the last sync.
-    fn to_sync(&mut self) -> Option<Arc<File>> {
+    fn take_sync(&mut self) -> Option<Arc<File>> {
         if !self.on || self.fsync != Fsync::Everysec || !self.dirty_since_fsync {
             return None;
         }
@@ -602,7 +602,7 @@ pub(crate) async fn fsync_loop(
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.changed() => return,
         }
-        let file = shared.lock().await.aof.to_sync();
+        let file = shared.lock().await.aof.take_sync();
         if let Some(file) = file {
             let _ = tokio::task::spawn_blocking(move || file.sync_data()).await;
         }
