@@ -318,7 +318,8 @@ impl Cluster {
         true
     }
 
-    /// Waits until every running node has stopped (SHUTDOWN on each, or `stop`).
+    /// Waits until every running node has stopped (SHUTDOWN on each, or `stop`). Nodes a
+    /// fault stopped do not count; while a fault has stopped them all, a restart may come.
     pub async fn stopped(&self) {
         loop {
             let waits: Vec<watch::Receiver<bool>> = self
@@ -329,6 +330,10 @@ impl Cluster {
                 .flatten()
                 .map(|h| h.subscribe())
                 .collect();
+            if waits.is_empty() && !self.control.faults.stopped.lock().is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
             for mut rx in waits {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
