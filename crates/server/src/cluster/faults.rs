@@ -300,3 +300,83 @@ pub(crate) async fn detect(bus: Arc<Bus>, faults: Arc<Faults>, node_timeout: Dur
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    fn three() -> Topology {
+        let addrs: Vec<SocketAddr> = (0..3)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], 7000 + i)))
+            .collect();
+        Topology::primaries(&addrs, 0)
+    }
+
+    #[test]
+    fn a_partitioned_node_is_silent_and_in_a_minority_after_the_timeout() {
+        let faults = Faults::default();
+        let mut topology = three();
+        let (cut, other) = (topology.nodes[1].id, topology.nodes[2].id);
+        // The others have already flagged it; it sees itself as it was.
+        topology.nodes[1].health = Health::PossiblyFailed;
+        let now = Instant::now();
+        faults.partition(cut, now + Duration::from_secs(60));
+        assert!(!faults.answers(&cut, now));
+        assert!(faults.answers(&other, now));
+        let timeout = Duration::from_millis(500);
+        assert!(!faults.find_minorities(&topology, timeout, now));
+        assert!(faults.minority_view(&cut).is_none());
+        let later = now + timeout + Duration::from_millis(1);
+        assert!(faults.find_minorities(&topology, timeout, later));
+        let view = faults.minority_view(&cut).expect("a minority view");
+        let health: Vec<Health> = view.nodes.iter().map(|n| n.health).collect();
+        assert_eq!(
+            health,
+            [
+                Health::PossiblyFailed,
+                Health::Online,
+                Health::PossiblyFailed
+            ]
+        );
+        // Once is enough; a heal gives the shared view back.
+        assert!(!faults.find_minorities(&topology, timeout, later));
+        assert!(faults.heal(&cut));
+        assert!(!faults.heal(&cut));
+        assert!(faults.minority_view(&cut).is_none());
+        assert!(faults.answers(&cut, later));
+    }
+
+    #[test]
+    fn a_delay_holds_only_its_server_and_only_until_it_ends() {
+        let (tx, _rx) = tokio::sync::watch::channel(false);
+        let slow = crate::shared::Shared::new(crate::state::State::new(Default::default(), tx));
+        let (tx, _rx) = tokio::sync::watch::channel(false);
+        let other = crate::shared::Shared::new(crate::state::State::new(Default::default(), tx));
+        let key = &slow as *const crate::shared::Shared as usize;
+        set_delay(
+            key,
+            Duration::from_millis(40),
+            Instant::now() + Duration::from_secs(2),
+        );
+        let held = reply_delay(&slow).expect("held");
+        assert!(held <= Duration::from_millis(40) && held > Duration::from_millis(30));
+        assert_eq!(reply_delay(&other), None);
+        // Close to its end, a reply is held only until then.
+        set_delay(
+            key,
+            Duration::from_secs(5),
+            Instant::now() + Duration::from_millis(50),
+        );
+        assert!(reply_delay(&slow).expect("held") <= Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(reply_delay(&slow), None);
+        set_delay(
+            key,
+            Duration::from_millis(40),
+            Instant::now() + Duration::from_secs(2),
+        );
+        set_delay(key, Duration::ZERO, Instant::now());
+        assert_eq!(reply_delay(&slow), None);
+    }
+}
