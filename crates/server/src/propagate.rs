@@ -92,7 +92,7 @@ pub fn after_call(
 }
 
 /// Sends the deletions the server made outside any command (the active expiry cycle,
-/// eviction from the memory cron).
+/// eviction from the memory cron), one group each.
 pub fn server_deletions(state: &mut State, now: Millis) {
     if !state.mods.has_deletions() {
         return;
@@ -100,7 +100,12 @@ pub fn server_deletions(state: &mut State, now: Millis) {
     let consumers =
         !state.propagation.loading && (state.aof.on || crate::replication::has_feeds(state));
     record_deletions(state, consumers);
-    if state.propagation.depth == 0 && !state.propagation.pending.is_empty() {
+    if state.propagation.depth != 0 {
+        return;
+    }
+    // Each on its own, as Redis sends them (no MULTI around a cycle's deletions).
+    for del in std::mem::take(&mut state.propagation.pending) {
+        state.propagation.pending.push(del);
         emit(state, None, now);
     }
 }
@@ -309,7 +314,7 @@ fn copy_of(state: &mut State, db: usize, key: &[u8], now: Millis) -> Vec<Vec<u8>
         return vec![b"DEL".to_vec(), key.to_vec()];
     };
     let mut payload = Vec::new();
-    if crate::rdb::dump_value_with(&entry.value, &mut payload, opts).is_err() {
+    if crate::rdb::dump_value_with(entry.value, &mut payload, opts).is_err() {
         return vec![b"DEL".to_vec(), key.to_vec()];
     }
     crate::rdb::finish_dump(&mut payload);

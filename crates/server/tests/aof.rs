@@ -777,3 +777,120 @@ fn kill_9_under_writes_with_appendfsync_always_loses_no_acknowledged_write() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The commands of an incremental file, with absolute times (13 digits and more) masked:
+/// the two servers ran the workload at different moments.
+fn commands_of(path: &Path) -> Vec<Vec<String>> {
+    let data = std::fs::read(path).expect("an incr file");
+    let mut decoder = lockstep_resp::Decoder::default();
+    let mut buf = bytes::BytesMut::from(&data[..]);
+    let mut out = Vec::new();
+    while let Some(frame) = decoder.decode(&mut buf).expect("RESP") {
+        let Frame::Array(items) = frame else {
+            panic!("not a command: {frame:?}")
+        };
+        out.push(
+            items
+                .into_iter()
+                .map(|i| {
+                    let t = String::from_utf8_lossy(&text(i)).into_owned();
+                    if t.len() >= 13 && t.bytes().all(|b| b.is_ascii_digit()) {
+                        "<time>".to_string()
+                    } else {
+                        t
+                    }
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+#[test]
+fn the_incremental_file_holds_what_redis_writes_for_the_same_commands() {
+    let workload = |c: &mut Conn| {
+        for command in [
+            "SET a 1",
+            "SETEX b 100 x",
+            "SET c v GET",
+            "SET c v2 XX PX 5000 GET",
+            "EXPIRE c 50",
+            "EXPIRE c -1",
+            "SET d 1 EX 100",
+            "GETEX d PERSIST",
+            "GETEX d EX 30",
+            "PEXPIRE d 100000 GT",
+            "SELECT 2",
+            "SET e 1",
+            "MULTI",
+            "INCR e",
+            "SELECT 4",
+            "SET f 1",
+            "EXEC",
+            "SET lazy 1 PX 20",
+            "SET active 1 PX 20",
+            "SET active2 1 PX 20",
+            "SELECT 0",
+            "INCRBY counter 5",
+            "HSET h a 1 b 2",
+            "HDEL h a",
+            "DEL nothing",
+            "SET notwritten 1 NX",
+            "SET notwritten 2 NX",
+        ] {
+            let args: Vec<&str> = command.split(' ').collect();
+            let reply = c.command(&args);
+            assert!(!matches!(reply, Frame::Error(_)), "{command}: {reply:?}");
+        }
+        let reply = run(
+            c,
+            &[
+                b"EVAL",
+                b"redis.call('set', KEYS[1], 'x'); redis.call('expire', KEYS[1], 60); return 1",
+                b"1",
+                b"scripted",
+            ],
+        );
+        assert_eq!(reply, Frame::Integer(1));
+        // One key expires on access, the other in the active cycle.
+        std::thread::sleep(Duration::from_millis(50));
+        c.command(&["SELECT", "4"]);
+        assert_eq!(c.command(&["GET", "lazy"]), Frame::Null);
+        std::thread::sleep(Duration::from_millis(400));
+        c.command(&["SELECT", "0"]);
+        c.ok(&["SET", "last", "1"]);
+    };
+    let dir = scratch_dir("incr-redis");
+    let redis_server = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--appendonly",
+        "yes",
+    ]);
+    workload(&mut Conn::open(redis_server.addr()));
+    let expected = commands_of(&incr_file(&dir));
+    drop(redis_server);
+
+    let dir = scratch_dir("incr-lockstep");
+    let ours = lockstep_on(&dir, &[]);
+    workload(&mut Conn::open(ours.addr()));
+    let got = commands_of(&incr_file(&dir));
+    drop(ours);
+    assert_eq!(
+        in_deletion_order(got),
+        in_deletion_order(expected),
+        "lockstep's incr file, then redis-server's"
+    );
+}
+
+/// Runs of single DELs sorted: the active cycle deletes keys in its own sampling order.
+fn in_deletion_order(mut commands: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let is_del = |c: &Vec<String>| c.len() == 2 && c[0] == "DEL";
+    let mut i = 0;
+    while i < commands.len() {
+        let run = commands[i..].iter().take_while(|c| is_del(c)).count();
+        commands[i..i + run].sort();
+        i += run.max(1);
+    }
+    commands
+}
