@@ -378,7 +378,8 @@ fn call_with(mut ctx: Ctx, id: usize, argv: &[&[u8]], from_script: bool) -> Outc
     // The propagation hook: what the command wrote goes to the AOF and the replicas.
     if propagating {
         let wrote = state.mods.dirty != dirty_before;
-        crate::propagate::after_call(state, ctx.client, cmd, argv, wrote, ctx.now);
+        let reply = ctx.out.buf.get(reply_start..).unwrap_or_default();
+        crate::propagate::after_call(state, ctx.client, cmd, argv, wrote, reply, ctx.now);
     }
     if matches!(outcome, Outcome::Done) {
         let usec = crate::util::monotonic_micros().saturating_sub(started);

@@ -69,6 +69,7 @@ pub fn after_call(
     cmd: &CommandSpec,
     argv: &[&[u8]],
     wrote: bool,
+    reply: &[u8],
     now: Millis,
 ) {
     let p = &mut state.propagation;
@@ -83,7 +84,7 @@ pub fn after_call(
     let consumers = state.aof.on || crate::replication::has_feeds(state);
     record_deletions(state, consumers);
     if consumers && wrote && propagates(cmd) {
-        let commands = effects(state, client.db, cmd, argv, now);
+        let commands = effects(state, client.db, cmd, argv, reply, now);
         state.propagation.pending.extend(commands);
     }
     if state.propagation.depth == 0 && !state.propagation.pending.is_empty() {
@@ -162,19 +163,33 @@ fn propagates(cmd: &CommandSpec) -> bool {
 }
 
 /// What a command that wrote sends on: itself, with relative times made absolute, unless
-/// its effect cannot be replayed (SPOP picks at random: the set it left is sent; MIGRATE
-/// sends the DEL of what it moved away).
+/// its effect cannot be replayed as it came: SPOP picks at random (the SREM of what its
+/// reply says it popped is sent), XADD with `*` makes its id from the clock (sent with the
+/// id it answered), MIGRATE sends the DEL of what it moved away.
 fn effects(
     state: &mut State,
     db: usize,
     cmd: &CommandSpec,
     argv: &[&[u8]],
+    reply: &[u8],
     now: Millis,
 ) -> Vec<Propagated> {
     let one = |argv: Vec<Vec<u8>>| vec![Propagated { db, argv }];
     let owned = || argv.iter().map(|a| a.to_vec()).collect::<Vec<_>>();
     match cmd.full_name {
-        "spop" if argv.len() >= 2 => one(copy_of(state, db, argv[1], now)),
+        // SPOP with a count that emptied the set: Redis sends the DEL.
+        "spop" if argv.len() > 2 && !state.db(db, now).contains(argv[1]) => {
+            one(vec![b"DEL".to_vec(), argv[1].to_vec()])
+        }
+        "spop" if argv.len() >= 2 => match strings_of(reply) {
+            Some(members) if !members.is_empty() => {
+                let mut srem = vec![b"SREM".to_vec(), argv[1].to_vec()];
+                srem.extend(members);
+                one(srem)
+            }
+            _ => one(copy_of(state, db, argv[1], now)),
+        },
+        "xadd" => one(xadd_with_id(argv, reply).unwrap_or_else(owned)),
         "migrate" if argv.len() >= 6 => {
             if argv[6..].iter().any(|a| a.eq_ignore_ascii_case(b"copy")) {
                 return Vec::new();
@@ -299,6 +314,70 @@ pub fn absolute(name: &str, argv: &[&[u8]], now: Millis) -> Option<Vec<Vec<u8>>>
             out[2] = ttl.checked_add(now)?.to_string().into_bytes();
             out.push(b"ABSTTL".to_vec());
             Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// XADD with the id it answered in place of an id to generate (`*`, `<ms>-*`), as Redis
+/// rewrites it; `None` when the id was given whole.
+fn xadd_with_id(argv: &[&[u8]], reply: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut i = 2;
+    while i < argv.len() {
+        let opt = argv[i].to_ascii_lowercase();
+        match opt.as_slice() {
+            b"nomkstream" => i += 1,
+            b"maxlen" | b"minid" => {
+                i += 1;
+                if matches!(argv.get(i).copied(), Some(b"=" | b"~")) {
+                    i += 1;
+                }
+                i += 1;
+                if argv
+                    .get(i)
+                    .is_some_and(|a| a.eq_ignore_ascii_case(b"limit"))
+                {
+                    i += 2;
+                }
+            }
+            _ => break,
+        }
+    }
+    if !argv.get(i)?.ends_with(b"*") {
+        return None;
+    }
+    let id = strings_of(reply)?.into_iter().next()?;
+    let mut out: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+    out[i] = id;
+    Some(out)
+}
+
+/// The strings of a reply that is a bulk string or an array (or RESP3 set) of them.
+fn strings_of(reply: &[u8]) -> Option<Vec<Vec<u8>>> {
+    fn line(r: &[u8], pos: &mut usize) -> Option<i64> {
+        let end = *pos + r.get(*pos..)?.windows(2).position(|w| w == b"\r\n")?;
+        let n = std::str::from_utf8(r.get(*pos + 1..end)?)
+            .ok()?
+            .parse()
+            .ok()?;
+        *pos = end + 2;
+        Some(n)
+    }
+    fn bulk(r: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+        if r.get(*pos) != Some(&b'$') {
+            return None;
+        }
+        let len = usize::try_from(line(r, pos)?).ok()?;
+        let s = r.get(*pos..*pos + len)?.to_vec();
+        *pos += len + 2;
+        Some(s)
+    }
+    let mut pos = 0;
+    match reply.first()? {
+        b'$' => Some(vec![bulk(reply, &mut pos)?]),
+        b'*' | b'~' => {
+            let n = usize::try_from(line(reply, &mut pos)?).ok()?;
+            (0..n).map(|_| bulk(reply, &mut pos)).collect()
         }
         _ => None,
     }
