@@ -581,3 +581,201 @@ fn drop_failover_migrate_and_log() {
         entries.into_iter().map(|(_, w)| w).collect::<Vec<_>>()
     );
 }
+
+/// A real 3-primary redis-server cluster with a 500 ms node timeout, on loopback ports at
+/// most 22767 (their bus ports stay below the ephemeral range); killed on drop.
+struct RealThree {
+    nodes: Vec<(std::process::Child, u16)>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for RealThree {
+    fn drop(&mut self) {
+        for (child, _) in &mut self.nodes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port from 20000 to 22767 free with its bus port.
+fn low_cluster_port() -> u16 {
+    use std::net::TcpListener;
+    let seed = std::process::id() as usize * 7919;
+    for k in 0..2768 {
+        let port = 20000 + ((seed + k * 131) % 2768) as u16;
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10000) {
+            return port;
+        }
+    }
+    panic!("no free port pair under 22768");
+}
+
+fn real_three() -> RealThree {
+    let dir = std::env::temp_dir().join(format!("lockstep-faults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut real = RealThree {
+        nodes: Vec::new(),
+        dir,
+    };
+    let mut taken = Vec::new();
+    while taken.len() < 3 {
+        let port = low_cluster_port();
+        if taken.contains(&port) {
+            continue;
+        }
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "500"])
+            .arg("--cluster-config-file")
+            .arg(real.dir.join(format!("nodes-{port}.conf")))
+            .arg("--dir")
+            .arg(&real.dir)
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("these tests need redis-server");
+        real.nodes.push((child, port));
+        taken.push(port);
+        wait_until("redis-server listens", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+    }
+    let status = std::process::Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(taken.iter().map(|p| format!("127.0.0.1:{p}")))
+        .arg("--cluster-yes")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("these tests need redis-cli");
+    assert!(status.success(), "redis-cli --cluster create");
+    wait_until("the real cluster settles", Duration::from_secs(30), || {
+        taken.iter().all(|p| {
+            let mut c = Conn::open(std::net::SocketAddr::from(([127, 0, 0, 1], *p)));
+            c.text(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
+                && c.text(&["CLUSTER", "NODES"])
+                    .lines()
+                    .all(|l| l.contains(" connected ") && l.split(' ').count() > 8)
+        })
+    });
+    real
+}
+
+/// CLUSTER NODES without ids, addresses and times: each node named by its first slot,
+/// with its flags, primary, epoch, link state and slots; sorted.
+fn nodes_shape(nodes: &str) -> Vec<String> {
+    let mut shape: Vec<String> = nodes
+        .lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split(' ').collect();
+            let name = cols.get(8).and_then(|s| s.split('-').next()).unwrap_or("-");
+            format!(
+                "S{name} {} {} {} {}",
+                cols[2],
+                cols[3],
+                cols[6],
+                cols[7..].join(" ")
+            )
+        })
+        .collect();
+    shape.sort();
+    shape
+}
+
+/// What the isolated node answers: CLUSTER INFO's state and slot counts, keyed commands,
+/// CLUSTER NODES' shape, PING.
+fn isolated_side(conn: &mut Conn) -> (Vec<String>, Vec<Frame>, Vec<String>) {
+    let info: Vec<String> = conn
+        .text(&["CLUSTER", "INFO"])
+        .lines()
+        .take(7)
+        .map(str::to_string)
+        .collect();
+    let replies = vec![
+        conn.command(&["GET", "foo"]),
+        conn.command(&["SET", "a", "1"]),
+        conn.command(&["GET", "{x}"]),
+        conn.command(&["PING"]),
+    ];
+    (
+        info,
+        replies,
+        nodes_shape(&conn.text(&["CLUSTER", "NODES"])),
+    )
+}
+
+#[test]
+fn the_isolated_node_answers_as_a_real_node_cut_off_from_the_others() {
+    // Real: the two other primaries are stopped (SIGSTOP), which node 0 cannot tell from
+    // a partition; lockstep: node 0 is partitioned.
+    let real = real_three();
+    let mut r = Conn::open(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        real.nodes[0].1,
+    )));
+    let ours = EmbeddedCluster::start(ClusterConfig {
+        node_timeout: NODE_TIMEOUT,
+        fault_injection: true,
+        ..ClusterConfig::ephemeral(3)
+    })
+    .expect("cluster starts");
+    let mut o = Conn::open(ours.addrs()[0]);
+    let signal = |sig: &str| {
+        for (child, _) in &real.nodes[1..] {
+            let status = std::process::Command::new("kill")
+                .args([sig, &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+        }
+    };
+    signal("-STOP");
+    assert_eq!(
+        fault(
+            &mut Conn::open(ours.addrs()[1]),
+            &["PARTITION", "0", "30000"]
+        ),
+        Frame::simple("OK")
+    );
+    let settled = |c: &mut Conn| {
+        let nodes = c.text(&["CLUSTER", "NODES"]);
+        c.text(&["CLUSTER", "INFO"]).contains("cluster_state:fail")
+            && nodes.matches("fail?").count() == 2
+    };
+    wait_until("real node 0 alone", Duration::from_secs(10), || {
+        settled(&mut r)
+    });
+    wait_until("lockstep node 0 alone", Duration::from_secs(10), || {
+        settled(&mut o)
+    });
+    let real_side = isolated_side(&mut r);
+    signal("-CONT");
+    let our_side = isolated_side(&mut o);
+    assert_eq!(our_side, real_side);
+    assert!(real_side.0[0] == "cluster_state:fail", "{real_side:?}");
+    assert_eq!(
+        real_side.1[0],
+        Frame::Error("CLUSTERDOWN The cluster is down".into())
+    );
+    // Together again: both answer as before.
+    assert_eq!(
+        fault(&mut Conn::open(ours.addrs()[1]), &["HEAL", "0"]),
+        Frame::simple("OK")
+    );
+    let ok = |c: &mut Conn| {
+        c.text(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
+            && !c.text(&["CLUSTER", "NODES"]).contains("fail")
+    };
+    wait_until("real node 0 back", Duration::from_secs(10), || ok(&mut r));
+    wait_until("lockstep node 0 back", Duration::from_secs(10), || {
+        ok(&mut o)
+    });
+    assert_eq!(
+        nodes_shape(&o.text(&["CLUSTER", "NODES"])),
+        nodes_shape(&r.text(&["CLUSTER", "NODES"]))
+    );
+}
