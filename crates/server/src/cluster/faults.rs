@@ -49,9 +49,12 @@
 //! still sees what the others change (a real one would not hear of it), and a CLUSTER
 //! command that changes the configuration on the isolated node (SETSLOT, ADDSLOTS, ...)
 //! changes it for everyone at once. The isolated node's frozen view lists the others as
-//! `fail?` with their links `connected` (Redis would show `disconnected` links and ping
-//! times that stop), and its own entry stays as it was (no `fail` flag), while the
-//! others' views mark it `fail` as Redis's do. The majority's side behaves as Redis's.
+//! `fail?` with their links `connected` and itself as it was, as a real node whose peers
+//! stopped answering lists them (`tests/cluster_faults.rs` compares it with redis-server
+//! nodes stopped by SIGSTOP), but its ping-sent column stays 0 where Redis shows when it
+//! last pinged, and a real partition that drops packets may show links `disconnected`.
+//! Replicas of other shards stay as they were in that view (a real node would not see
+//! them promoted either). The majority's side behaves as Redis's.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
