@@ -529,7 +529,7 @@ pub fn serve_blocked(state: &mut State) {
                 || state
                     .db(db, now)
                     .peek(&key)
-                    .is_some_and(|e| ready_when(&e.value));
+                    .is_some_and(|e| ready_when(e.value));
             if !ready {
                 continue;
             }

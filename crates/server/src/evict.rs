@@ -349,7 +349,7 @@ fn pick(state: &mut State, policy: Policy, samples: usize, now: Millis) -> Optio
                 dict.random_slot(&mut rng)
             };
             if let Some(e) = idx.and_then(|idx| dict.at(idx)) {
-                return Some((i, e.key.clone()));
+                return Some((i, e.key.to_key()));
             }
         }
         return None;
@@ -382,7 +382,7 @@ fn pick(state: &mut State, policy: Policy, samples: usize, now: Millis) -> Optio
                     }
                     _ => u64::MAX - entry.expire_at as u64,
                 };
-                pool_insert(&mut state.memory.pool, idle, i, &entry.key);
+                pool_insert(&mut state.memory.pool, idle, i, entry.key);
             }
         }
         if keys == 0 {

@@ -358,7 +358,7 @@ fn write_commands(state: &State, w: &mut impl Write) -> std::io::Result<()> {
         encode(&mut buf, &[b"SELECT", index.to_string().as_bytes()]);
         for entry in db.dict().iter() {
             let mut payload = Vec::new();
-            if crate::rdb::dump_value_with(&entry.value, &mut payload, opts).is_err() {
+            if crate::rdb::dump_value_with(entry.value, &mut payload, opts).is_err() {
                 continue;
             }
             crate::rdb::finish_dump(&mut payload);
@@ -371,7 +371,7 @@ fn write_commands(state: &State, w: &mut impl Write) -> std::io::Result<()> {
                 &mut buf,
                 &[
                     b"RESTORE",
-                    &entry.key,
+                    entry.key,
                     ttl.to_string().as_bytes(),
                     &payload,
                     b"ABSTTL",

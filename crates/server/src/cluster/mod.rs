@@ -406,7 +406,7 @@ pub fn reindex(state: &mut crate::state::State) {
     let mut index = SlotKeys::default();
     if let Some(db) = state.dbs.first() {
         for entry in db.dict().iter() {
-            index.add(&entry.key);
+            index.add(entry.key);
         }
     }
     if state.mods.slot_keys.is_some() {
@@ -420,7 +420,7 @@ pub fn install(state: &mut crate::state::State, cluster: ClusterState) {
     let mut index = SlotKeys::default();
     if let Some(db) = state.dbs.first() {
         for entry in db.dict().iter() {
-            index.add(&entry.key);
+            index.add(entry.key);
         }
     }
     state.mods.slot_keys = Some(Box::new(index));
@@ -492,11 +492,11 @@ mod tests {
         let db = &state.dbs[0];
         assert_eq!(index.len(), db.len());
         for entry in db.dict().iter() {
-            let slot = slots::key_slot(&entry.key);
+            let slot = slots::key_slot(entry.key);
             assert!(
                 index.keys(slot).any(|k| k == entry.key.as_slice()),
                 "{:?} missing from slot {slot}",
-                String::from_utf8_lossy(&entry.key)
+                String::from_utf8_lossy(entry.key)
             );
         }
     }

@@ -32,7 +32,7 @@ fn dump(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         return Ok(Done);
     };
     let mut payload = Vec::new();
-    rdb::dump_value_with(&entry.value, &mut payload, opts).map_err(|e| format!("ERR {e}"))?;
+    rdb::dump_value_with(entry.value, &mut payload, opts).map_err(|e| format!("ERR {e}"))?;
     rdb::finish_dump(&mut payload);
     out.bulk(&payload);
     Ok(Done)

@@ -69,7 +69,7 @@ fn pfadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let key = argv[1];
     let (mut db, out) = ctx.db_out();
     if let Some(entry) = db.peek(key) {
-        check_hll(&entry.value)?;
+        check_hll(entry.value)?;
     }
     let mut created = false;
     let mut value = db.write_or_create::<Value>(key, || {
@@ -113,7 +113,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         let mut max = vec![0u8; hll::REGISTERS];
         for key in &argv[1..] {
             let Some(entry) = db.get(key) else { continue };
-            check_hll(&entry.value)?;
+            check_hll(entry.value)?;
             if let Value::Str { data, .. } = &entry.value {
                 hll::merge_into(&mut max, data).map_err(|_| errors::HLL_CORRUPT)?;
             }
@@ -126,7 +126,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         out.int(0);
         return Ok(Done);
     };
-    check_hll(&entry.value)?;
+    check_hll(entry.value)?;
     let Some(mut value) = db.write::<Value>(key)? else {
         out.int(0);
         return Ok(Done);
@@ -162,7 +162,7 @@ fn pfmerge(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut dense = false;
     for key in &argv[1..] {
         let Some(entry) = db.get(key) else { continue };
-        check_hll(&entry.value)?;
+        check_hll(entry.value)?;
         if let Value::Str { data, .. } = &entry.value {
             dense |= !hll::is_sparse(data);
             hll::merge_into(&mut max, data).map_err(|_| errors::HLL_CORRUPT)?;
@@ -203,7 +203,7 @@ fn pfdebug(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (sub, key) = (argv[1], argv[2]);
     let (mut db, out) = ctx.db_out();
     match db.peek(key) {
-        Some(entry) => check_hll(&entry.value)?,
+        Some(entry) => check_hll(entry.value)?,
         None => return Err(errors::HLL_NO_SUCH_KEY.into()),
     }
     let Some(mut value) = db.write::<Value>(key)? else {

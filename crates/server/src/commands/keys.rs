@@ -282,7 +282,7 @@ fn keys_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         .raw()
         .dict()
         .iter()
-        .filter(|e| !e.is_expired(now) && (all || glob_match(pattern, &e.key, false)))
+        .filter(|e| !e.is_expired(now) && (all || glob_match(pattern, e.key, false)))
         .map(|e| e.key.as_slice())
         .collect();
     out.bulks(found.into_iter());
@@ -378,7 +378,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             .raw()
             .dict()
             .scan_slots(cursor, count.saturating_mul(10), |e| {
-                batch.push(e.key.clone());
+                batch.push(e.key.to_key());
                 batch.len() < count
             }),
         Err(_) => 0,
@@ -419,7 +419,7 @@ fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 /// database is (or becomes) empty.
 fn random_key(db: &mut DbMut, rng: &mut impl rand::Rng) -> Option<Key> {
     loop {
-        let key = db.raw().dict().random(rng)?.key.clone();
+        let key = db.raw().dict().random(rng)?.key.to_key();
         if db.contains(&key) {
             return Some(key);
         }
@@ -617,7 +617,7 @@ fn object_lookup(ctx: &mut Ctx, argv: &[&[u8]]) -> Option<bool> {
     let small_int = ctx
         .db()
         .peek_untouched(argv[2])
-        .map(|e| matches!(e.value, Value::Int(n) if (0..SHARED_INTEGERS).contains(&n)));
+        .map(|e| matches!(e.value, Value::Int(n) if (0..SHARED_INTEGERS).contains(n)));
     match small_int {
         None => {
             ctx.out.null();

@@ -197,7 +197,7 @@ fn migrate(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
                 ttl = ttl.max(1);
             }
             let mut payload = Vec::new();
-            rdb::dump_value_with(&entry.value, &mut payload, opts)
+            rdb::dump_value_with(entry.value, &mut payload, opts)
                 .map_err(|e| format!("ERR {e}"))?;
             rdb::finish_dump(&mut payload);
             outgoing.push(Outgoing { key, ttl, payload });

@@ -103,7 +103,7 @@ fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if source == destination {
         let found = db
             .peek(source)
-            .and_then(|e| SetValue::of(&e.value))
+            .and_then(|e| SetValue::of(e.value))
             .is_some_and(|s| s.contains(member));
         out.int(found as i64);
         return Ok(Done);
@@ -322,7 +322,7 @@ fn read_sets<'d>(
     let dict = db.raw().dict();
     Ok(keys
         .iter()
-        .map(|key| dict.get(key).and_then(|e| SetValue::of(&e.value)))
+        .map(|key| dict.get(key).and_then(|e| SetValue::of(e.value)))
         .collect())
 }
 

@@ -243,7 +243,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], can_store: bool) -> CommandResult
     let mut o = parse_options(argv, can_store)?;
     let key = argv[1];
     let (mut db, out) = ctx.db_out();
-    let source = match db.get(key).map(|e| &e.value) {
+    let source = match db.get(key).map(|e| e.value) {
         None | Some(Value::List(_)) => Source::List,
         Some(Value::Set(_)) => Source::Set,
         Some(Value::ZSet(_)) => Source::ZSet,
@@ -261,7 +261,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], can_store: bool) -> CommandResult
     if source == Source::ZSet {
         to_skiplist(&mut db, key);
     }
-    let len = match db.peek(key).map(|e| &e.value) {
+    let len = match db.peek(key).map(|e| e.value) {
         Some(Value::List(l)) => l.len(),
         Some(Value::Set(s)) => s.len(),
         Some(Value::ZSet(z)) => z.len(),
@@ -286,7 +286,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], can_store: bool) -> CommandResult
         score: 0.0,
         weight: None,
     };
-    match db.peek(key).map(|e| &e.value) {
+    match db.peek(key).map(|e| e.value) {
         Some(Value::List(l)) if o.dont_sort && end >= start => {
             let (from, to) = if o.desc {
                 (len - 1 - end, len - 1 - start)

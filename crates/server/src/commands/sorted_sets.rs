@@ -881,7 +881,7 @@ fn zset_op(
     let dict = db.raw().dict();
     let mut sources: Vec<(Source, f64)> = keys
         .iter()
-        .map(|k| Source::of(dict.get(k).map(|e| &e.value)))
+        .map(|k| Source::of(dict.get(k).map(|e| e.value)))
         .zip(weights)
         .collect();
     // Smallest first, as Redis orders them (a stable sort, as glibc's qsort is): this is

@@ -673,7 +673,7 @@ fn read_streams(ctx: &mut Ctx, argv: &[&[u8]], xreadgroup: bool) -> CommandResul
     let mut dollar = false;
     for &i in &indices {
         let key = keys[i];
-        if rerun && group.is_some() && !ctx.db().peek(key).is_some_and(|e| is_stream(&e.value)) {
+        if rerun && group.is_some() && !ctx.db().peek(key).is_some_and(|e| is_stream(e.value)) {
             // Deleted, or replaced by another type, while the reader waited.
             return Err(errors::STREAM_KEY_GONE.into());
         }
@@ -946,7 +946,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         let name = argv[3];
         exists = match ctx.db().peek(key) {
             None => false,
-            Some(e) if is_stream(&e.value) => true,
+            Some(e) if is_stream(e.value) => true,
             Some(_) => return Err(errors::WRONGTYPE.into()),
         };
         if !mkstream {

@@ -494,7 +494,7 @@ fn decrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let key = argv[1];
     let (mut db, out) = ctx.db_out();
-    let current = match db.peek(key).map(|e| &e.value) {
+    let current = match db.peek(key).map(|e| e.value) {
         None => Some(LongDouble::ZERO),
         Some(Value::Int(n)) => Some(LongDouble::from_i64(*n)),
         Some(Value::Str { data, .. }) => LongDouble::parse(data),
@@ -599,7 +599,7 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (mut db, out) = ctx.db_out();
     // Redis's order: the type, then an empty value (which changes nothing), then the size.
     let old_len = match db.peek(key) {
-        Some(entry) => string_len(&entry.value).ok_or(errors::WRONGTYPE)?,
+        Some(entry) => string_len(entry.value).ok_or(errors::WRONGTYPE)?,
         None => 0,
     };
     if value.is_empty() {

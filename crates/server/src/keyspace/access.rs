@@ -10,7 +10,7 @@
 
 use std::marker::PhantomData;
 
-use super::{Db, Entry, Key, Millis, Value};
+use super::{Db, Entry, EntryRef, Key, Millis, Value};
 use crate::config::notify;
 use crate::errors::{self, CommandError};
 use crate::multi::Watches;
@@ -320,7 +320,7 @@ impl<'a> DbMut<'a> {
 
     /// Looks a key up without counting a hit or a miss and without touching its access
     /// stamp (OBJECT).
-    pub fn peek_untouched(&mut self, key: &[u8]) -> Option<&Entry> {
+    pub fn peek_untouched(&mut self, key: &[u8]) -> Option<EntryRef<'_>> {
         let idx = self.live_untouched(key)?;
         self.db.dict.at(idx)
     }
@@ -372,7 +372,7 @@ impl<'a> DbMut<'a> {
 
     /// Looks a key up for reading, counting a hit or a miss (INFO keyspace_hits/misses).
     #[inline]
-    pub fn get(&mut self, key: &[u8]) -> Option<&Entry> {
+    pub fn get(&mut self, key: &[u8]) -> Option<EntryRef<'_>> {
         match self.live(key) {
             Some(idx) => {
                 self.db.stats.hits += 1;
@@ -388,7 +388,7 @@ impl<'a> DbMut<'a> {
     /// `get` without renewing the key's access stamp (Redis's `LOOKUP_NOTOUCH` reads:
     /// EXISTS, TYPE, TTL).
     #[inline]
-    pub fn get_untouched(&mut self, key: &[u8]) -> Option<&Entry> {
+    pub fn get_untouched(&mut self, key: &[u8]) -> Option<EntryRef<'_>> {
         match self.live_untouched(key) {
             Some(idx) => {
                 self.db.stats.hits += 1;
@@ -404,7 +404,7 @@ impl<'a> DbMut<'a> {
     /// Looks a key up without counting a hit or a miss (what writes and TYPE-like
     /// commands do).
     #[inline]
-    pub fn peek(&mut self, key: &[u8]) -> Option<&Entry> {
+    pub fn peek(&mut self, key: &[u8]) -> Option<EntryRef<'_>> {
         let idx = self.live(key)?;
         self.db.dict.at(idx)
     }
@@ -418,7 +418,7 @@ impl<'a> DbMut<'a> {
     /// The TTL of `key` in ms since the epoch (`NO_EXPIRY` for none), `None` if absent.
     pub fn expire_at(&mut self, key: &[u8]) -> Option<Millis> {
         let idx = self.live_untouched(key)?;
-        self.db.dict.at(idx).map(|e| e.expire_at)
+        Some(self.db.dict.expire_at(idx))
     }
 
     /// The same database, borrowed again for a shorter while.
@@ -446,7 +446,7 @@ impl<'a> DbMut<'a> {
             return Ok(None);
         };
         self.db.stats.hits += 1;
-        match self.db.dict.at(idx).and_then(|e| T::of(&e.value)) {
+        match self.db.dict.at(idx).and_then(|e| T::of(e.value)) {
             Some(value) => Ok(Some(value)),
             None => Err(errors::WRONGTYPE.into()),
         }
@@ -458,7 +458,7 @@ impl<'a> DbMut<'a> {
     pub fn read_string(&mut self, key: &[u8]) -> Result<Option<&Value>, CommandError> {
         match self.get(key) {
             None => Ok(None),
-            Some(entry) if entry.value.is_string() => Ok(Some(&entry.value)),
+            Some(entry) if entry.value.is_string() => Ok(Some(entry.value)),
             Some(_) => Err(errors::WRONGTYPE.into()),
         }
     }
@@ -609,7 +609,7 @@ impl<'a> DbMut<'a> {
             .db
             .dict
             .at(idx)
-            .is_some_and(|e| T::of(&e.value).is_some());
+            .is_some_and(|e| T::of(e.value).is_some());
         if !typed {
             return Err(errors::WRONGTYPE.into());
         }
@@ -681,7 +681,7 @@ impl<T: Typed> std::ops::Deref for Written<'_, T> {
         self.db
             .dict
             .at(self.idx)
-            .and_then(|e| T::of(&e.value))
+            .and_then(|e| T::of(e.value))
             .expect("a Written guard's slot holds a value of its type")
     }
 }
@@ -691,8 +691,8 @@ impl<T: Typed> std::ops::DerefMut for Written<'_, T> {
         self.borrowed_mut = true;
         self.db
             .dict
-            .at_mut(self.idx)
-            .and_then(|e| T::of_mut(&mut e.value))
+            .value_mut(self.idx)
+            .and_then(T::of_mut)
             .expect("a Written guard's slot holds a value of its type")
     }
 }
@@ -708,7 +708,7 @@ impl<T: Typed> Drop for Written<'_, T> {
                 .db
                 .dict
                 .at(self.idx)
-                .and_then(|e| T::of(&e.value))
+                .and_then(|e| T::of(e.value))
                 .is_some_and(T::is_empty_value);
         if empty {
             self.db.dict.remove_at(self.idx);

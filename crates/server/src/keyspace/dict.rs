@@ -1,17 +1,25 @@
 //! The key dictionary of one database.
 //!
-//! Entries live in a slab (`Vec`), found through a hash table of slab indices. An entry
-//! never moves while it exists: a freed slot is reused by a later insert. That gives SCAN
-//! its guarantee for free (the cursor is a slab index; a key present for the whole scan is
-//! returned) and RANDOMKEY an O(1) sample. Which slots hold a key with a TTL is one bit per
-//! slot (`ttl_bits`), so the active expiry cycle walks only those keys, in slab order, as
-//! Redis 7 walks its `expires` dict with a cursor, at a cost of 1/8 byte per key instead of
-//! a second index entry per key with a TTL.
+//! Entries live in a slab, found through a hash table of slab indices. An entry never
+//! moves while it exists: a freed slot is reused by a later insert. That gives SCAN its
+//! guarantee for free (the cursor is a slab index; a key present for the whole scan is
+//! returned) and RANDOMKEY an O(1) sample.
 //!
-//! Each slot also has a 24-bit access stamp (`stamps`, 3 bytes per slot beside the slab, as
-//! Redis keeps 24 bits of `lru` in every object): an LRU clock or an LFU counter, which the
-//! eviction policies and OBJECT IDLETIME/FREQ read. Beside the slab rather than in `Entry`,
-//! which is exactly 64 bytes and would grow to 72 with it.
+//! The slab is cut in chunks of `CHUNK` slots, each its own allocation, so that it grows
+//! a chunk at a time: a single `Vec` would double at a million keys and leave up to half
+//! of itself unused (and, while it copies, both the old and the new one in RSS). A slot
+//! is 48 bytes: the key (inline up to 15 bytes, `StoredKey`) and the value.
+//!
+//! Beside the slots, each chunk keeps:
+//! - a 24-bit access stamp per slot (3 bytes, as Redis keeps 24 bits of `lru` in every
+//!   object): an LRU clock or an LFU counter, which the eviction policies and OBJECT
+//!   IDLETIME/FREQ read;
+//! - the TTLs, in an array made the first time a key of the chunk gets one: most
+//!   keyspaces have no TTL, or a TTL on most keys, and neither pays for the other.
+//!
+//! Which slots hold a key with a TTL is also one bit per slot (`ttl_bits`), so the active
+//! expiry cycle walks only those keys, in slab order, as Redis 7 walks its `expires` dict
+//! with a cursor.
 //!
 //! Nothing here knows the time: whether an entry has expired is the `Db`'s business.
 
@@ -19,17 +27,22 @@ use hashbrown::hash_table::{Entry as TableEntry, HashTable};
 use hashbrown::DefaultHashBuilder;
 use std::hash::BuildHasher;
 
-use super::value::{Key, Value};
+use super::value::{Key, StoredKey, Value};
 
 /// Slots kept when the last key goes: a dict that empties with more than this gives its
 /// memory back (the slab never shrinks otherwise: entries cannot move under a SCAN).
 /// Smaller ones keep theirs, so a key deleted and set again does not reallocate.
 const KEEP_WHEN_EMPTY: usize = 1024;
 
+/// Slots per chunk of the slab (a power of two): 4096 slots of 48 bytes, 192 KiB.
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
 /// Milliseconds since the Unix epoch; `NO_EXPIRY` for a key without a TTL.
 pub type Millis = i64;
 pub const NO_EXPIRY: Millis = -1;
 
+/// A key and its value, out of the dict (what `remove` and `insert` give back).
 #[derive(Debug)]
 pub struct Entry {
     pub key: Key,
@@ -43,29 +56,94 @@ impl Entry {
     /// already due (`checkAlreadyExpired`: `when <= now`) deletes at once, in the commands.
     #[inline]
     pub fn is_expired(&self, now: Millis) -> bool {
-        self.expire_at != NO_EXPIRY && self.expire_at < now
+        expired(self.expire_at, now)
     }
+}
+
+/// A key and its value in the dict, to read.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryRef<'a> {
+    pub key: &'a StoredKey,
+    pub value: &'a Value,
+    pub expire_at: Millis,
+}
+
+impl EntryRef<'_> {
+    /// `Entry::is_expired`.
+    #[inline]
+    pub fn is_expired(&self, now: Millis) -> bool {
+        expired(self.expire_at, now)
+    }
+}
+
+#[inline]
+fn expired(expire_at: Millis, now: Millis) -> bool {
+    expire_at != NO_EXPIRY && expire_at < now
+}
+
+#[derive(Debug)]
+struct Stored {
+    key: StoredKey,
+    value: Value,
 }
 
 #[derive(Debug)]
 enum Slot {
-    Used(Entry),
+    Used(Stored),
     /// A free slot and the next free one (`u32::MAX`: none).
     Free(u32),
+}
+
+/// `CHUNK` slots of the slab (the last chunk may hold fewer) and what goes beside them.
+#[derive(Debug, Default)]
+struct Chunk {
+    slots: Vec<Slot>,
+    /// Slot `i`'s access stamp, little-endian (see the module's comment).
+    stamps: Vec<[u8; 3]>,
+    /// Slot `i`'s TTL, `NO_EXPIRY` for none; empty until a key of the chunk has one, then
+    /// as long as needed to reach the highest such slot.
+    expires: Vec<Millis>,
+}
+
+impl Chunk {
+    fn expire_at(&self, off: usize) -> Millis {
+        self.expires.get(off).copied().unwrap_or(NO_EXPIRY)
+    }
+
+    fn set_expire_at(&mut self, off: usize, at: Millis) {
+        if at == NO_EXPIRY && self.expires.len() <= off {
+            return;
+        }
+        if self.expires.len() <= off {
+            if self.expires.capacity() <= off {
+                // The array grows to the chunk's size at most, by doubling.
+                let want = (off + 1).next_power_of_two().clamp(64, CHUNK);
+                self.expires.reserve_exact(want - self.expires.len());
+            }
+            self.expires.resize(off + 1, NO_EXPIRY);
+        }
+        self.expires[off] = at;
+    }
+}
+
+#[inline]
+fn split(idx: u32) -> (usize, usize) {
+    ((idx >> CHUNK_BITS) as usize, idx as usize & (CHUNK - 1))
 }
 
 #[derive(Debug, Default)]
 pub struct Dict {
     hasher: DefaultHashBuilder,
     table: HashTable<u32>,
-    slots: Vec<Slot>,
+    /// Every chunk but the last holds `CHUNK` slots.
+    chunks: Vec<Chunk>,
+    /// Slots in the slab, used or free.
+    slots_len: usize,
     free_head: Option<u32>,
     /// Bit `i` is set when slot `i` holds an entry with a TTL.
     ttl_bits: Vec<u64>,
     /// Number of bits set in `ttl_bits`.
     expiring: usize,
-    /// Slot `i`'s access stamp, little-endian (see the module's comment).
-    stamps: Vec<[u8; 3]>,
 }
 
 impl Dict {
@@ -90,57 +168,90 @@ impl Dict {
         self.hasher.hash_one(key)
     }
 
-    fn entry_at(&self, idx: u32) -> &Entry {
-        match &self.slots[idx as usize] {
-            Slot::Used(e) => e,
-            Slot::Free(_) => unreachable!("hash table points at a free slot"),
+    #[inline]
+    fn slot(&self, idx: u32) -> Option<&Slot> {
+        let (c, off) = split(idx);
+        self.chunks.get(c)?.slots.get(off)
+    }
+
+    #[inline]
+    fn stored(&self, idx: u32) -> Option<&Stored> {
+        match self.slot(idx) {
+            Some(Slot::Used(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn key_at(chunks: &[Chunk], idx: u32) -> Option<&[u8]> {
+        let (c, off) = split(idx);
+        match chunks.get(c)?.slots.get(off)? {
+            Slot::Used(s) => Some(s.key.as_slice()),
+            Slot::Free(_) => None,
         }
     }
 
     /// The slab index of `key`.
+    #[inline]
     pub fn find(&self, key: &[u8]) -> Option<u32> {
         let hash = self.hash(key);
+        let chunks = &self.chunks;
         self.table
-            .find(hash, |&i| self.entry_at(i).key.as_slice() == key)
+            .find(hash, |&i| Self::key_at(chunks, i) == Some(key))
             .copied()
     }
 
-    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
-        self.find(key).map(|i| self.entry_at(i))
-    }
-
-    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        let i = self.find(key)?;
-        self.at_mut(i)
+    pub fn get(&self, key: &[u8]) -> Option<EntryRef<'_>> {
+        self.find(key).and_then(|i| self.at(i))
     }
 
     /// The entry in slot `idx`, if the slot is in use.
-    pub fn at(&self, idx: u32) -> Option<&Entry> {
-        match self.slots.get(idx as usize) {
-            Some(Slot::Used(e)) => Some(e),
-            _ => None,
+    #[inline]
+    pub fn at(&self, idx: u32) -> Option<EntryRef<'_>> {
+        let (c, off) = split(idx);
+        let chunk = self.chunks.get(c)?;
+        match chunk.slots.get(off)? {
+            Slot::Used(s) => Some(EntryRef {
+                key: &s.key,
+                value: &s.value,
+                expire_at: chunk.expire_at(off),
+            }),
+            Slot::Free(_) => None,
         }
     }
 
-    pub fn at_mut(&mut self, idx: u32) -> Option<&mut Entry> {
-        match self.slots.get_mut(idx as usize) {
-            Some(Slot::Used(e)) => Some(e),
-            _ => None,
+    /// The value in slot `idx`, to change in place, if the slot is in use.
+    #[inline]
+    pub fn value_mut(&mut self, idx: u32) -> Option<&mut Value> {
+        let (c, off) = split(idx);
+        match self.chunks.get_mut(c)?.slots.get_mut(off)? {
+            Slot::Used(s) => Some(&mut s.value),
+            Slot::Free(_) => None,
         }
+    }
+
+    /// The TTL of the entry in slot `idx` (`NO_EXPIRY` for none or a free slot).
+    #[inline]
+    pub fn expire_at(&self, idx: u32) -> Millis {
+        let (c, off) = split(idx);
+        self.chunks.get(c).map_or(NO_EXPIRY, |ch| ch.expire_at(off))
     }
 
     /// The access stamp of slot `idx` (0 for a slot out of range).
     #[inline]
     pub fn stamp(&self, idx: u32) -> u32 {
-        self.stamps
-            .get(idx as usize)
+        let (c, off) = split(idx);
+        self.chunks
+            .get(c)
+            .and_then(|ch| ch.stamps.get(off))
             .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], 0]))
     }
 
     /// Sets the access stamp of slot `idx` (its low 24 bits).
     #[inline]
     pub fn set_stamp(&mut self, idx: u32, stamp: u32) {
-        if let Some(b) = self.stamps.get_mut(idx as usize) {
+        let (c, off) = split(idx);
+        if let Some(b) = self.chunks.get_mut(c).and_then(|ch| ch.stamps.get_mut(off)) {
             let [x, y, z, _] = stamp.to_le_bytes();
             *b = [x, y, z];
         }
@@ -148,19 +259,23 @@ impl Dict {
 
     /// The bytes this dict spends around its keys and values (MEMORY STATS
     /// `overhead.hashtable.main` and `.expires`, as Redis counts its dict entries, bucket
-    /// pointers and object headers): the slab, the stamps and the hash table; the TTL bits.
+    /// pointers and object headers): the slab, the stamps and the hash table; the TTLs.
     pub fn overhead(&self) -> (usize, usize) {
         // A hash table holds 7/8 of its buckets; each costs a slot index and a control byte.
         let buckets = self.table.capacity() * 8 / 7;
-        let main = self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.stamps.capacity() * 3
+        let (mut main, mut expires) = (0, self.ttl_bits.capacity() * 8);
+        for ch in &self.chunks {
+            main += ch.slots.capacity() * std::mem::size_of::<Slot>() + ch.stamps.capacity() * 3;
+            expires += ch.expires.capacity() * std::mem::size_of::<Millis>();
+        }
+        main += self.chunks.capacity() * std::mem::size_of::<Chunk>()
             + buckets * (std::mem::size_of::<u32>() + 1);
-        (main, self.ttl_bits.capacity() * 8)
+        (main, expires)
     }
 
     /// Number of slab slots: SCAN cursors and random samples range over `0..capacity()`.
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.slots_len
     }
 
     /// Inserts or replaces `key`, keeping its slot (and, for a replaced key, its access
@@ -180,66 +295,74 @@ impl Dict {
         let Dict {
             hasher,
             table,
-            slots,
-            free_head,
-            ttl_bits,
-            expiring,
-            stamps,
+            chunks,
+            ..
         } = self;
         let entry = table.entry(
             hash,
-            |&i| matches!(&slots[i as usize], Slot::Used(e) if e.key.as_slice() == key),
-            |&i| match &slots[i as usize] {
-                Slot::Used(e) => hasher.hash_one(e.key.as_slice()),
-                Slot::Free(_) => 0,
-            },
+            |&i| Self::key_at(chunks, i) == Some(key),
+            |&i| Self::key_at(chunks, i).map_or(0, |k| hasher.hash_one(k)),
         );
         match entry {
             TableEntry::Occupied(o) => {
                 let idx = *o.get();
-                let Slot::Used(e) = &mut slots[idx as usize] else {
+                let (c, off) = split(idx);
+                let chunk = &mut chunks[c];
+                let Slot::Used(s) = &mut chunk.slots[off] else {
                     unreachable!("hash table points at a free slot")
                 };
-                let old_expire = e.expire_at;
-                let old = std::mem::replace(
-                    e,
-                    Entry {
-                        key: Key::from_slice(key),
-                        value,
-                        expire_at,
-                    },
+                // The key is the same bytes: it stays.
+                let old_value = std::mem::replace(&mut s.value, value);
+                let old_expire = chunk.expire_at(off);
+                chunk.set_expire_at(off, expire_at);
+                update_ttl_bit(
+                    &mut self.ttl_bits,
+                    &mut self.expiring,
+                    idx,
+                    old_expire,
+                    expire_at,
                 );
-                update_ttl_bit(ttl_bits, expiring, idx, old_expire, expire_at);
+                let old = Entry {
+                    key: Key::from_slice(key),
+                    value: old_value,
+                    expire_at: old_expire,
+                };
                 (idx, Some(old))
             }
             TableEntry::Vacant(v) => {
-                let new = Entry {
-                    key: Key::from_slice(key),
+                let new = Slot::Used(Stored {
+                    key: StoredKey::from_slice(key),
                     value,
-                    expire_at,
-                };
-                let idx = match *free_head {
+                });
+                let idx = match self.free_head {
                     Some(idx) => {
-                        let Slot::Free(next) = slots[idx as usize] else {
+                        let (c, off) = split(idx);
+                        let chunk = &mut chunks[c];
+                        let Slot::Free(next) = chunk.slots[off] else {
                             unreachable!("free list points at a used slot")
                         };
-                        *free_head = (next != u32::MAX).then_some(next);
-                        slots[idx as usize] = Slot::Used(new);
-                        stamps[idx as usize] = [0; 3];
+                        self.free_head = (next != u32::MAX).then_some(next);
+                        chunk.slots[off] = new;
+                        chunk.stamps[off] = [0; 3];
                         idx
                     }
                     None => {
-                        slots.push(Slot::Used(new));
-                        // In step with the slab, so that it never holds more slots' worth.
-                        if stamps.capacity() < slots.capacity() {
-                            stamps.reserve_exact(slots.capacity() - stamps.len());
-                        }
-                        stamps.push([0; 3]);
-                        (slots.len() - 1) as u32
+                        let idx = self.slots_len as u32;
+                        push_slot(chunks, new);
+                        self.slots_len += 1;
+                        idx
                     }
                 };
                 v.insert(idx);
-                update_ttl_bit(ttl_bits, expiring, idx, NO_EXPIRY, expire_at);
+                let (c, off) = split(idx);
+                chunks[c].set_expire_at(off, expire_at);
+                update_ttl_bit(
+                    &mut self.ttl_bits,
+                    &mut self.expiring,
+                    idx,
+                    NO_EXPIRY,
+                    expire_at,
+                );
                 (idx, None)
             }
         }
@@ -248,12 +371,9 @@ impl Dict {
     /// Removes `key`, returning its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let hash = self.hash(key);
-        let Dict { table, slots, .. } = self;
+        let Dict { table, chunks, .. } = self;
         let found = table
-            .find_entry(
-                hash,
-                |&i| matches!(&slots[i as usize], Slot::Used(e) if e.key.as_slice() == key),
-            )
+            .find_entry(hash, |&i| Self::key_at(chunks, i) == Some(key))
             .ok()?;
         let (idx, _) = found.remove();
         Some(self.free_slot(idx))
@@ -262,53 +382,59 @@ impl Dict {
     /// Removes the entry in slot `idx`, if the slot is in use. Saves the caller a copy of
     /// the key (the active expiry cycle finds entries by slot).
     pub fn remove_at(&mut self, idx: u32) -> Option<Entry> {
-        let hash = self.hash(&self.at(idx)?.key);
+        let hash = self.hash(self.stored(idx)?.key.as_slice());
         self.table.find_entry(hash, |&i| i == idx).ok()?.remove();
         Some(self.free_slot(idx))
     }
 
     /// Frees slot `idx`, which the table pointed at until now, and returns its entry: the
-    /// slot heads the free list, its TTL bit is cleared.
+    /// slot heads the free list, its TTL is cleared.
     #[inline]
     fn free_slot(&mut self, idx: u32) -> Entry {
         let next = self.free_head.unwrap_or(u32::MAX);
-        let Slot::Used(entry) = std::mem::replace(&mut self.slots[idx as usize], Slot::Free(next))
-        else {
+        let (c, off) = split(idx);
+        let chunk = &mut self.chunks[c];
+        let Slot::Used(stored) = std::mem::replace(&mut chunk.slots[off], Slot::Free(next)) else {
             unreachable!("the hash table pointed at a free slot")
         };
+        let expire_at = chunk.expire_at(off);
+        chunk.set_expire_at(off, NO_EXPIRY);
         self.free_head = Some(idx);
         update_ttl_bit(
             &mut self.ttl_bits,
             &mut self.expiring,
             idx,
-            entry.expire_at,
+            expire_at,
             NO_EXPIRY,
         );
         self.release_if_empty();
-        entry
+        Entry {
+            key: stored.key.to_key(),
+            value: stored.value,
+            expire_at,
+        }
     }
 
     /// After the last key of a large dict is gone, frees the slab and the table, which
     /// would otherwise stay at their largest size (mass expiry, a DEL of everything).
     fn release_if_empty(&mut self) {
-        if self.table.is_empty() && self.slots.len() > KEEP_WHEN_EMPTY {
+        if self.table.is_empty() && self.slots_len > KEEP_WHEN_EMPTY {
             self.clear();
         }
     }
 
     /// Sets or clears the TTL of the entry in slot `idx`.
     pub fn set_expire(&mut self, idx: u32, expire_at: Millis) {
-        let Dict {
-            slots,
-            ttl_bits,
-            expiring,
-            ..
-        } = self;
-        if let Some(Slot::Used(e)) = slots.get_mut(idx as usize) {
-            let old = e.expire_at;
-            e.expire_at = expire_at;
-            update_ttl_bit(ttl_bits, expiring, idx, old, expire_at);
+        let (c, off) = split(idx);
+        let Some(chunk) = self.chunks.get_mut(c) else {
+            return;
+        };
+        if !matches!(chunk.slots.get(off), Some(Slot::Used(_))) {
+            return;
         }
+        let old = chunk.expire_at(off);
+        chunk.set_expire_at(off, expire_at);
+        update_ttl_bit(&mut self.ttl_bits, &mut self.expiring, idx, old, expire_at);
     }
 
     /// A random slab index among the entries that have a TTL: the first one at or after a
@@ -317,7 +443,7 @@ impl Dict {
         if self.expiring == 0 {
             return None;
         }
-        let start = rng.gen_range(0..self.slots.len());
+        let start = rng.gen_range(0..self.slots_len);
         self.next_expiring(start).or_else(|| self.next_expiring(0))
     }
 
@@ -336,7 +462,7 @@ impl Dict {
     }
 
     /// A random entry, or `None` when the dict is empty.
-    pub fn random(&self, rng: &mut impl rand::Rng) -> Option<&Entry> {
+    pub fn random(&self, rng: &mut impl rand::Rng) -> Option<EntryRef<'_>> {
         self.random_slot(rng).and_then(|i| self.at(i))
     }
 
@@ -348,21 +474,21 @@ impl Dict {
         // The slab is at least as dense as the free list lets it be: retry on holes, and
         // fall back to a walk when the slab is mostly holes.
         for _ in 0..64 {
-            let i = rng.gen_range(0..self.slots.len()) as u32;
-            if self.at(i).is_some() {
+            let i = rng.gen_range(0..self.slots_len) as u32;
+            if self.stored(i).is_some() {
                 return Some(i);
             }
         }
-        let start = rng.gen_range(0..self.slots.len());
-        (start..self.slots.len())
+        let start = rng.gen_range(0..self.slots_len);
+        (start..self.slots_len)
             .chain(0..start)
-            .find(|&i| self.at(i as u32).is_some())
+            .find(|&i| self.stored(i as u32).is_some())
             .map(|i| i as u32)
     }
 
     /// Visits used slots from `cursor` on until `visit` returns false or the slab ends.
     /// Returns the next cursor (0 once the whole slab was visited).
-    pub fn scan(&self, cursor: usize, visit: impl FnMut(&Entry) -> bool) -> usize {
+    pub fn scan(&self, cursor: usize, visit: impl FnMut(EntryRef<'_>) -> bool) -> usize {
         self.scan_slots(cursor, usize::MAX, visit)
     }
 
@@ -373,20 +499,20 @@ impl Dict {
         &self,
         cursor: usize,
         max_slots: usize,
-        mut visit: impl FnMut(&Entry) -> bool,
+        mut visit: impl FnMut(EntryRef<'_>) -> bool,
     ) -> usize {
-        let end = cursor.saturating_add(max_slots).min(self.slots.len());
+        let end = cursor.saturating_add(max_slots).min(self.slots_len);
         let mut i = cursor;
         while i < end {
-            let idx = i;
+            let idx = i as u32;
             i += 1;
-            if let Slot::Used(e) = &self.slots[idx] {
+            if let Some(e) = self.at(idx) {
                 if !visit(e) {
                     break;
                 }
             }
         }
-        if i >= self.slots.len() {
+        if i >= self.slots_len {
             0
         } else {
             i
@@ -394,10 +520,20 @@ impl Dict {
     }
 
     /// Every entry, in slab order.
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.slots.iter().filter_map(|s| match s {
-            Slot::Used(e) => Some(e),
-            Slot::Free(_) => None,
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
+        self.chunks.iter().flat_map(|chunk| {
+            chunk
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(move |(off, s)| match s {
+                    Slot::Used(s) => Some(EntryRef {
+                        key: &s.key,
+                        value: &s.value,
+                        expire_at: chunk.expire_at(off),
+                    }),
+                    Slot::Free(_) => None,
+                })
         })
     }
 
@@ -408,6 +544,30 @@ impl Dict {
             ..Dict::default()
         };
     }
+}
+
+/// Appends a slot to the slab: into the last chunk while it has room, else a new chunk.
+/// The first chunk grows by doubling (most dicts are small); later ones are made whole.
+fn push_slot(chunks: &mut Vec<Chunk>, slot: Slot) {
+    if chunks.last().is_none_or(|c| c.slots.len() == CHUNK) {
+        let first = chunks.is_empty();
+        let cap = if first { 4 } else { CHUNK };
+        chunks.push(Chunk {
+            slots: Vec::with_capacity(cap),
+            stamps: Vec::with_capacity(cap),
+            expires: Vec::new(),
+        });
+    }
+    let Some(chunk) = chunks.last_mut() else {
+        unreachable!("a chunk was just made")
+    };
+    if chunk.slots.len() == chunk.slots.capacity() {
+        let want = (chunk.slots.capacity() * 2).clamp(4, CHUNK);
+        chunk.slots.reserve_exact(want - chunk.slots.len());
+        chunk.stamps.reserve_exact(want - chunk.stamps.len());
+    }
+    chunk.slots.push(slot);
+    chunk.stamps.push([0; 3]);
 }
 
 /// Keeps slot `idx`'s TTL bit and the count of TTL keys in step with a TTL change.
@@ -447,7 +607,7 @@ mod tests {
         loop {
             let mut n = 0;
             cursor = dict.scan_slots(cursor, count * 10, |e| {
-                seen.push(e.key.clone());
+                seen.push(e.key.to_key());
                 n += 1;
                 n < count
             });
@@ -485,7 +645,7 @@ mod tests {
         loop {
             let mut n = 0;
             cursor = d.scan_slots(cursor, 100, |e| {
-                seen.insert(e.key.clone());
+                seen.insert(e.key.to_key());
                 n += 1;
                 n < 10
             });
@@ -644,6 +804,61 @@ mod tests {
         let (b, _) = d.insert_slot(b"b", val(), NO_EXPIRY);
         assert_eq!((b, d.stamp(b)), (a, 0), "a reused slot starts afresh");
         assert_eq!(d.stamp(99), 0);
+    }
+
+    #[test]
+    fn a_slot_is_48_bytes_and_a_key_16() {
+        assert_eq!(std::mem::size_of::<StoredKey>(), 16);
+        assert_eq!(std::mem::size_of::<Slot>(), 48);
+    }
+
+    #[test]
+    fn keys_of_every_length_come_back_from_inline_and_heap_forms() {
+        let mut d = Dict::new();
+        let keys: Vec<Vec<u8>> = (0..40)
+            .map(|n| (0..n).map(|i| b'a' + i as u8).collect())
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            d.insert(k, Value::Int(i as i64), NO_EXPIRY);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let e = d.get(k).expect("present");
+            assert_eq!((e.key.as_slice(), e.value), (&k[..], &Value::Int(i as i64)));
+        }
+        let removed = d.remove(&keys[30]).expect("a heap key");
+        assert_eq!(removed.key.as_slice(), &keys[30][..]);
+        assert_eq!(d.len(), 39);
+    }
+
+    #[test]
+    fn the_slab_grows_by_chunks_and_slots_keep_their_index() {
+        let mut d = Dict::new();
+        let n = CHUNK * 2 + 10;
+        for i in 0..n {
+            let ttl = if i % 1000 == 0 {
+                i as Millis
+            } else {
+                NO_EXPIRY
+            };
+            let (idx, _) = d.insert_slot(format!("k{i}").as_bytes(), val(), ttl);
+            assert_eq!(idx as usize, i);
+            d.set_stamp(idx, i as u32);
+        }
+        assert_eq!((d.capacity(), d.chunks.len()), (n, 3));
+        assert!(d.chunks[..2].iter().all(|c| c.slots.capacity() == CHUNK));
+        for i in 0..n {
+            let e = d.at(i as u32).expect("used");
+            assert_eq!(e.key.as_slice(), format!("k{i}").as_bytes());
+            let ttl = if i % 1000 == 0 {
+                i as Millis
+            } else {
+                NO_EXPIRY
+            };
+            assert_eq!(e.expire_at, ttl);
+            assert_eq!(d.stamp(i as u32), i as u32 & 0xFF_FFFF);
+        }
+        assert_eq!(d.expiring_len(), n.div_ceil(1000));
+        assert_eq!(d.iter().count(), n);
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub fn write_rdb(state: &State, now: Millis, out: impl Write) -> std::io::Result
         write_len(&mut buf, dict.expiring_len() as u64);
         for entry in dict.iter() {
             let mut object = Vec::new();
-            if dump_value_with(&entry.value, &mut object, opts).is_err() {
+            if dump_value_with(entry.value, &mut object, opts).is_err() {
                 // A value with no RDB form (none today): left out, not a corrupt file.
                 continue;
             }
@@ -187,7 +187,7 @@ pub fn write_rdb(state: &State, now: Millis, out: impl Write) -> std::io::Result
             // The key's access data, as `rdbSaveKeyValuePair` writes it for the policy
             // that reads it: seconds idle for an LRU policy, the decayed counter for LFU.
             if policy.is_lru() || policy.is_lfu() {
-                let stamp = dict.find(&entry.key).map_or(0, |idx| dict.stamp(idx));
+                let stamp = dict.find(entry.key).map_or(0, |idx| dict.stamp(idx));
                 if policy.is_lru() {
                     buf.push(OPCODE_IDLE);
                     write_len(&mut buf, crate::evict::idle_ms(stamp, now) / 1000);
@@ -198,7 +198,7 @@ pub fn write_rdb(state: &State, now: Millis, out: impl Write) -> std::io::Result
                 }
             }
             buf.push(object[0]);
-            write_string(&mut buf, &entry.key, opts.compress);
+            write_string(&mut buf, entry.key, opts.compress);
             buf.extend_from_slice(&object[1..]);
             if buf.len() >= 64 * 1024 {
                 w.write_all(&buf)?;

@@ -22,7 +22,7 @@ pub(super) fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         .raw()
         .dict()
         .get(argv[2])
-        .map(|e| key_usage(&e.key) + value_usage(&e.value) + DICT_ENTRY);
+        .map(|e| key_usage(e.key) + value_usage(e.value) + DICT_ENTRY);
     match usage {
         Some(n) => ctx.out.int(n as i64),
         None => ctx.out.null(),
