@@ -7,20 +7,11 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use common::{Conn, RedisServer};
-
-/// Runs `scenario` on both servers; the outcomes must be equal.
-fn same_outcome(scenario: impl Fn(SocketAddr) -> Vec<String>) {
-    let redis = RedisServer::start();
-    let expected = scenario(redis.addr());
-    let server = common::start();
-    let actual = scenario(server.addr());
-    assert_eq!(actual, expected, "lockstep (left) and redis-server (right)");
-}
+use common::{same_as_redis, Conn};
 
 fn evicted_clients(admin: &mut Conn) -> String {
     let info = admin.text(&["INFO", "stats"]);
@@ -32,20 +23,7 @@ fn evicted_clients(admin: &mut Conn) -> String {
 
 /// Whether the server closed `stream` (reading what it may still have sent first).
 fn closed(stream: &mut TcpStream) -> bool {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(400)))
-        .expect("timeout");
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
+    common::read_until_closed(stream, Duration::from_millis(400)).is_some()
 }
 
 /// A connection that sent the start of a SET whose value is `len` bytes and only
@@ -67,7 +45,7 @@ fn settle() {
 /// before it runs; a smaller one under the limit runs. Others are untouched.
 #[test]
 fn a_large_argument_over_the_limit_evicts_its_client() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
         let mut out = vec![format!(
             "{:?}",
@@ -99,7 +77,7 @@ fn a_large_argument_over_the_limit_evicts_its_client() {
 /// are evicted in its place (as redis-server does). OFF makes it evictable again.
 #[test]
 fn no_evict_exempts_a_client_but_its_memory_counts() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
         admin.ok(&["CONFIG", "SET", "maxmemory-clients", "1000000"]);
         let mut c = Conn::open(addr);
@@ -125,7 +103,7 @@ fn no_evict_exempts_a_client_but_its_memory_counts() {
 /// once the replies it left unread pass the limit.
 #[test]
 fn unread_replies_over_the_limit_evict_their_client() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
         admin.int(&["SETRANGE", "k", "200000", "v"]);
         admin.ok(&["CONFIG", "SET", "maxmemory-clients", "3000000"]);
@@ -149,7 +127,7 @@ fn unread_replies_over_the_limit_evict_their_client() {
 /// shrinks the read buffer of a client idle for two seconds.
 #[test]
 fn a_lower_limit_evicts_the_largest_clients_first_and_no_more() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
         let mut out = Vec::new();
         // About 5 MB held: under 3.2 MB once the 2 MB client goes.

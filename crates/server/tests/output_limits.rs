@@ -5,43 +5,40 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Conn, RedisServer};
+use common::{same_as_redis, Conn};
 
-fn same_outcome(scenario: impl Fn(SocketAddr) -> Vec<String>) {
-    let redis = RedisServer::start();
-    let expected = scenario(redis.addr());
-    let server = common::start();
-    let actual = scenario(server.addr());
-    assert_eq!(actual, expected, "lockstep (left) and redis-server (right)");
+/// Whether and what the server sent on `stream` before closing it (`None`: still open).
+fn read_until_closed(stream: &mut TcpStream) -> Option<usize> {
+    common::read_until_closed(stream, Duration::from_millis(500))
 }
 
-/// Everything the server sends on `stream` until it closes it (`Some(bytes)`), or `None`
-/// if it stays open and silent for half a second.
-fn read_until_closed(stream: &mut TcpStream) -> Option<usize> {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("timeout");
-    let mut total = 0;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return Some(total),
-            Ok(n) => total += n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return None
-            }
-            Err(_) => return Some(total),
-        }
+/// A 1 MB value under `big`, and normal clients limited to 100 KB of unread replies.
+fn with_big_value_and_limit(admin: &mut Conn) {
+    admin.ok(&["SET", "big", &"v".repeat(1_000_000)]);
+    admin.ok(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "normal 100000 0 0",
+    ]);
+}
+
+/// Sends every command in one write, so that both servers read them at once.
+fn send_at_once(c: &mut Conn, commands: &[&[&str]]) {
+    let mut raw = bytes::BytesMut::new();
+    for args in commands {
+        lockstep_resp::encode_command(args, &mut raw);
     }
+    c.stream.write_all(&raw).expect("send");
 }
 
 #[test]
 fn config_set_and_get_read_and_refuse_limits_as_redis_does() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut c = Conn::open(addr);
         let mut out = Vec::new();
         for value in [
@@ -70,27 +67,18 @@ fn config_set_and_get_read_and_refuse_limits_as_redis_does() {
 /// without the replies before it in the same pipeline.
 #[test]
 fn a_reply_over_the_hard_limit_closes_its_client_with_nothing_sent() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
-        admin.ok(&["SET", "big", &"v".repeat(1_000_000)]);
-        admin.ok(&[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "normal 100000 0 0",
-        ]);
+        with_big_value_and_limit(&mut admin);
         let mut out = Vec::new();
         let mut c = Conn::open(addr);
         out.push(format!("{:?}", c.command(&["SET", "small", "1"])));
         c.send(&["GET", "big"]);
         out.push(format!("single: {:?}", read_until_closed(&mut c.stream)));
         let mut c = Conn::open(addr);
-        let mut raw = bytes::BytesMut::new();
-        for _ in 0..10 {
-            lockstep_resp::encode_command(&["INCR", "small"], &mut raw);
-        }
-        lockstep_resp::encode_command(&["GET", "big"], &mut raw);
-        c.stream.write_all(&raw).expect("send");
+        let mut pipeline = vec![&["INCR", "small"][..]; 10];
+        pipeline.push(&["GET", "big"]);
+        send_at_once(&mut c, &pipeline);
         out.push(format!("pipeline: {:?}", read_until_closed(&mut c.stream)));
         out.push(format!("{:?}", admin.command(&["GET", "small"])));
         admin.ok(&[
@@ -106,29 +94,21 @@ fn a_reply_over_the_hard_limit_closes_its_client_with_nothing_sent() {
 /// A transaction whose replies pass the limit runs whole; only then is its client closed.
 #[test]
 fn a_transaction_runs_whole_before_its_client_is_closed() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
-        admin.ok(&["SET", "big", &"v".repeat(1_000_000)]);
-        admin.ok(&[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "normal 100000 0 0",
-        ]);
+        with_big_value_and_limit(&mut admin);
         let mut c = Conn::open(addr);
-        // One write, so that both servers read the whole transaction at once.
-        let mut raw = bytes::BytesMut::new();
-        for args in [
-            &["MULTI"][..],
-            &["SET", "a", "1"],
-            &["GET", "big"],
-            &["GET", "big"],
-            &["SET", "b", "2"],
-            &["EXEC"],
-        ] {
-            lockstep_resp::encode_command(args, &mut raw);
-        }
-        c.stream.write_all(&raw).expect("send");
+        send_at_once(
+            &mut c,
+            &[
+                &["MULTI"],
+                &["SET", "a", "1"],
+                &["GET", "big"],
+                &["GET", "big"],
+                &["SET", "b", "2"],
+                &["EXEC"],
+            ],
+        );
         let out = vec![
             format!("{:?}", read_until_closed(&mut c.stream)),
             format!("{:?}", admin.command(&["MGET", "a", "b"])),
@@ -147,7 +127,7 @@ fn a_transaction_runs_whole_before_its_client_is_closed() {
 /// limit; PUBLISH then counts no receiver.
 #[test]
 fn a_subscriber_over_the_hard_limit_is_closed() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
         admin.ok(&[
             "CONFIG",
@@ -180,7 +160,7 @@ fn a_subscriber_over_the_hard_limit_is_closed() {
 /// still over after that closes it.
 #[test]
 fn a_subscriber_over_the_soft_limit_too_long_is_closed() {
-    same_outcome(|addr| {
+    same_as_redis(|addr| {
         let mut admin = Conn::open(addr);
         admin.ok(&[
             "CONFIG",

@@ -233,9 +233,32 @@ pub fn still_waiting(c: &mut Conn) -> Frame {
     })
 }
 
+/// Everything the server sends on `stream` until it closes it (`Some(bytes)`), or `None`
+/// if it stays open and silent for `wait`.
+pub fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> Option<usize> {
+    stream.set_read_timeout(Some(wait)).expect("timeout");
+    let mut total = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(total),
+            Ok(n) => total += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return None
+            }
+            Err(_) => return Some(total),
+        }
+    }
+}
+
 /// Runs `scenario` against a real redis-server and against lockstep and asserts that both
-/// transcripts are the same.
-pub fn same_as_redis(scenario: impl Fn(SocketAddr) -> Vec<Frame>) {
+/// transcripts (of replies, or of outcomes put in words) are the same.
+pub fn same_as_redis<T: PartialEq + std::fmt::Debug>(scenario: impl Fn(SocketAddr) -> Vec<T>) {
     let redis = RedisServer::start();
     let expected = scenario(redis.addr());
     let server = start();
