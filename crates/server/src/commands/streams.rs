@@ -849,12 +849,14 @@ fn serve_group(
             }
         }
         let group = stream.group_mut(group_name).expect("group looked up");
+        let redelivered = delivered.len() as u64;
         for id in delivered {
             if let Some(p) = group.pel.get_mut(&id) {
                 p.delivery_time = now;
                 p.delivery_count += 1;
             }
         }
+        stream.counted(redelivered + u64::from(created));
     } else {
         let mut ids = Vec::new();
         let mut part = Reply::with_capacity(body.protocol, 256);
@@ -875,11 +877,12 @@ fn serve_group(
                 .get_key_value(consumer_name)
                 .map(|(k, _)| k.clone())
                 .expect("consumer created");
-            for id in ids {
+            for &id in &ids {
                 // An entry pending for another consumer (after XGROUP SETID) moves.
                 group.assign(id, &consumer, now, 1);
             }
         }
+        stream.counted(ids.len() as u64 + u64::from(created));
     }
     stream.unchanged();
     Ok(true)
@@ -928,10 +931,11 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut entries_read: Option<u64> = None;
     let mut exists = false;
     if argv.len() >= 4 {
-        if is("create") && argv.len() >= 5 {
+        // CREATE's and SETID's options, read before the key is looked at.
+        if (is("create") || is("setid")) && argv.len() >= 5 {
             let mut i = 5;
             while i < argv.len() {
-                if argv[i].eq_ignore_ascii_case(b"mkstream") {
+                if is("create") && argv[i].eq_ignore_ascii_case(b"mkstream") {
                     mkstream = true;
                     i += 1;
                 } else if argv[i].eq_ignore_ascii_case(b"entriesread") && i + 1 < argv.len() {
@@ -997,14 +1001,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             } else {
                 parse_id(argv[4], 0, false, None)?
             };
-            let mut read = None;
-            if argv.len() == 7 {
-                if !argv[5].eq_ignore_ascii_case(b"entriesread") {
-                    return Err(syntax());
-                }
-                read = entries_read_arg(argv[6])?;
-            }
-            Ok((id, read))
+            Ok((id, entries_read))
         })();
         let (id, read) = match parsed {
             Ok(v) => v,
@@ -1099,6 +1096,7 @@ fn xack(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
                 acked += group.ack(id) as i64;
             }
         }
+        stream.counted(acked as u64);
         stream.unchanged();
     }
     ctx.out.int(acked);
@@ -1301,6 +1299,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if created {
         stream.notify("xgroup-createconsumer");
     }
+    stream.counted(claimed as u64 + u64::from(created));
     stream.unchanged();
     drop(stream);
     ctx.out.array(claimed);
@@ -1412,6 +1411,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if created {
         stream.notify("xgroup-createconsumer");
     }
+    stream.counted(claimed as u64 + deleted.len() as u64 + u64::from(created));
     stream.unchanged();
     drop(stream);
     let out = &mut *ctx.out;
