@@ -14,6 +14,7 @@ use crate::command::{handler, CommandResult, Ctx, Done, Entry};
 use crate::errors;
 use crate::keyspace::Value;
 use crate::reply::Reply;
+use crate::types::entry::Element;
 use crate::types::set::sample_positions;
 use crate::types::{hash_limits, HashValue};
 use crate::util::parse_i64;
@@ -41,7 +42,7 @@ pub static HANDLERS: &[Entry] = &[
 
 /// A missing hash, created empty by writes (Redis's `hashTypeLookupWriteOrCreate`).
 fn new_hash() -> Value {
-    Value::Hash(Box::default())
+    Value::Hash(HashValue::default())
 }
 
 /// HSET and HMSET: every pair set in order; HSET answers how many fields were new, HMSET
@@ -96,7 +97,7 @@ fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
 fn hget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let (mut db, out) = ctx.db_out();
     match db.read::<HashValue>(argv[1])?.and_then(|h| h.get(argv[2])) {
-        Some(value) => out.bulk(value),
+        Some(value) => out.bulk(&value),
         None => out.null(),
     }
     Ok(Done)
@@ -108,7 +109,7 @@ fn hmget(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     super::reply_per_member::<HashValue>(ctx, argv, |out, hash, field| {
         let value = hash.and_then(|h| h.get(field));
         match value {
-            Some(value) => out.bulk(value),
+            Some(value) => out.bulk(&value),
             None => out.null(),
         }
     })
@@ -138,7 +139,7 @@ fn hstrlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let len = ctx
         .read::<HashValue>(argv[1])?
         .and_then(|h| h.get(argv[2]))
-        .map_or(0, <[u8]>::len);
+        .map_or(0, |v| v.len());
     ctx.out.int(len as i64);
     Ok(Done)
 }
@@ -164,10 +165,10 @@ fn get_all(ctx: &mut Ctx, argv: &[&[u8]], parts: Parts) -> CommandResult {
     }
     for (field, value) in hash.into_iter().flat_map(|h| h.iter()) {
         if parts != Parts::Values {
-            out.bulk(field);
+            out.bulk(&field);
         }
         if parts != Parts::Fields {
-            out.bulk(value);
+            out.bulk(&value);
         }
     }
     Ok(Done)
@@ -196,7 +197,7 @@ fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut hash = ctx.write_or_create::<HashValue>(argv[1], new_hash)?;
     let current = match hash.get(argv[2]) {
         None => 0,
-        Some(text) => parse_i64(text).ok_or(errors::HASH_VALUE_NOT_INTEGER)?,
+        Some(text) => parse_i64(&text).ok_or(errors::HASH_VALUE_NOT_INTEGER)?,
     };
     let sum = current.checked_add(by).ok_or(errors::OVERFLOW)?;
     let mut text = itoa::Buffer::new();
@@ -218,7 +219,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let mut hash = ctx.write_or_create::<HashValue>(argv[1], new_hash)?;
     let current = match hash.get(argv[2]) {
         None => LongDouble::ZERO,
-        Some(text) => LongDouble::parse(text).ok_or(errors::HASH_VALUE_NOT_FLOAT)?,
+        Some(text) => LongDouble::parse(&text).ok_or(errors::HASH_VALUE_NOT_FLOAT)?,
     };
     let sum = current.add(by);
     if !sum.is_finite() {
@@ -247,7 +248,7 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         let (mut db, out) = ctx.db_out();
         let pairs = db.read::<HashValue>(argv[1])?.map(HashValue::by_position);
         match pairs.and_then(|p| p.get(rng.gen_range(0..p.len().max(1)))) {
-            Some((field, _)) => out.bulk(field),
+            Some((field, _)) => out.bulk(&field),
             None => out.null(),
         }
         return Ok(Done);
@@ -280,13 +281,13 @@ fn hrandfield(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let resp3 = out.resp3();
     let header =
         |out: &mut Reply, n: usize| out.array(if with_values && !resp3 { n * 2 } else { n });
-    let reply_pair = |out: &mut Reply, (field, value): (&[u8], &[u8])| {
+    let reply_pair = |out: &mut Reply, (field, value): (Element, Element)| {
         if with_values && resp3 {
             out.array(2);
         }
-        out.bulk(field);
+        out.bulk(&field);
         if with_values {
-            out.bulk(value);
+            out.bulk(&value);
         }
     };
     let positions: Vec<usize> = if count < 0 || wanted == 1 {
@@ -328,9 +329,9 @@ fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         return Ok(Done);
     };
     let options = ScanOptions::parse(&argv[3..], false)?;
-    let mut batch: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut batch: Vec<(Element, Element)> = Vec::new();
     let next = hash.scan(cursor, options.count, |field, value| {
-        if options.matches(field) {
+        if options.matches(&field) {
             batch.push((field, value));
         }
     });
@@ -338,8 +339,8 @@ fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     out.bulk(itoa::Buffer::new().format(next).as_bytes());
     out.array(batch.len() * 2);
     for (field, value) in batch {
-        out.bulk(field);
-        out.bulk(value);
+        out.bulk(&field);
+        out.bulk(&value);
     }
     Ok(Done)
 }

@@ -146,7 +146,7 @@ fn lookup_by_pattern(db: &mut DbMut, pattern: &[u8], element: &[u8]) -> Option<V
     key.extend_from_slice(&pattern[star + 1..postfix_end]);
     let entry = db.get(&key)?;
     match (field, &entry.value) {
-        (Some(field), Value::Hash(hash)) => hash.get(field).map(<[u8]>::to_vec),
+        (Some(field), Value::Hash(hash)) => hash.get(field).map(|v| v.to_vec()),
         (None, value) => {
             let mut scratch = itoa::Buffer::new();
             value.string_bytes(&mut scratch).map(<[u8]>::to_vec)

@@ -133,9 +133,10 @@ pub enum Value {
         raw: bool,
     },
     /// The collections are boxed so that `Value`, and with it every keyspace entry, stays
-    /// the size a string needs.
+    /// the size a string needs; a hash is 24 bytes (a small one is one exact-size buffer),
+    /// so it is not boxed, saving a small hash an allocation.
     List(Box<crate::types::ListValue>),
-    Hash(Box<crate::types::HashValue>),
+    Hash(crate::types::HashValue),
     Set(Box<crate::types::SetValue>),
     ZSet(Box<crate::types::ZsetValue>),
     Stream(Box<crate::types::StreamValue>),

@@ -147,13 +147,13 @@ pub fn dump_value_with(
             out.push(TYPE_LIST_QUICKLIST_2);
             write_quicklist(out, list, opts);
         }
-        Value::Hash(hash) => match &**hash {
+        Value::Hash(hash) => match hash {
             HashValue::Listpack(_) => {
                 out.push(TYPE_HASH_LISTPACK);
                 let mut lp = ListpackWriter::new();
                 for (f, v) in hash.iter() {
-                    lp.push(f);
-                    lp.push(v);
+                    lp.push(&f);
+                    lp.push(&v);
                 }
                 write_string(out, &lp.finish(), opts.compress);
             }
@@ -161,8 +161,8 @@ pub fn dump_value_with(
                 out.push(TYPE_HASH);
                 write_len(out, hash.len() as u64);
                 for (f, v) in hash.iter() {
-                    write_string(out, f, opts.compress);
-                    write_string(out, v, opts.compress);
+                    write_string(out, &f, opts.compress);
+                    write_string(out, &v, opts.compress);
                 }
             }
         },
@@ -379,7 +379,7 @@ pub fn load_object(t: u8, r: &mut Reader, config: &Config) -> Result<Value, Load
                     return Err(LoadError::Corrupt("duplicate hash field"));
                 }
             }
-            Ok(Value::Hash(Box::new(hash)))
+            Ok(Value::Hash(hash))
         }
         TYPE_HASH_ZIPMAP => {
             let blob = string(r)?;
@@ -510,7 +510,7 @@ fn hash_of_pairs(pairs: Vec<(Vec<u8>, Vec<u8>)>, limits: &Limits, too_long: bool
             return Err(LoadError::Corrupt("duplicate hash field"));
         }
     }
-    Ok(Value::Hash(Box::new(hash)))
+    Ok(Value::Hash(hash))
 }
 
 /// A sorted set of `entries` (any order), a listpack when `listpack`.
@@ -638,7 +638,7 @@ mod tests {
                 pairs.iter().for_each(|(f, v)| {
                     h.set(f, v, hl);
                 });
-                Value::Hash(Box::new(h))
+                Value::Hash(h)
             }),
             proptest::collection::vec(bytes(), 1..700).prop_map(move |members| {
                 let mut s = SetValue::for_first_member(&members[0]);

@@ -1,54 +1,45 @@
 //! The hash value: fields and their values, in one of Redis 7.0's two encodings.
 //!
-//! `listpack`: a `Pack` of field, value, field, value... in insertion order (HGETALL
-//! answers in that order, as Redis does), while there are at most
+//! `listpack`: a `Packed` buffer of field, value, field, value... in insertion order
+//! (HGETALL answers in that order, as Redis does), while there are at most
 //! `hash-max-listpack-entries` fields and none of the strings written is longer than
 //! `hash-max-listpack-value`. Past either limit it becomes a `hashtable` for good, as in
 //! Redis (a hash never converts back).
+//!
+//! Both encodings keep strings in `entry`'s encoding, where the text of an integer is the
+//! integer (as Redis's listpack keeps it): a field or value such as `1234567` takes 4 bytes
+//! instead of 8. So values come back as `Element`s, which hold an integer's text.
 
-use super::pack::Pack;
+use super::entry::{self, Element, Encoded};
 use super::table::{Keyed, ThinTable};
 use super::thin::ThinBytes;
 
-/// A field and its value in one allocation behind a thin pointer: the field's length, the
-/// field, the value.
+/// A field and its value in one allocation behind a thin pointer: the value (in `entry`'s
+/// encoding, which says where it ends), then the field. A field of 12 bytes with a value
+/// below 2^20 fits 16 bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pair(ThinBytes);
 
 impl Pair {
     fn new(field: &[u8], value: &[u8]) -> Pair {
-        let mut head = [0u8; 10];
-        let (mut n, mut w) = (field.len(), 0);
-        while n >= 0x80 {
-            head[w] = (n as u8 & 0x7f) | 0x80;
-            n >>= 7;
-            w += 1;
-        }
-        head[w] = n as u8;
-        Pair(ThinBytes::from_parts(&[&head[..=w], field, value]))
+        let encoded = Encoded::new(value);
+        let [head, body] = encoded.parts();
+        Pair(ThinBytes::from_parts(&[head, body, field]))
     }
 
-    fn split(&self) -> (&[u8], &[u8]) {
+    fn split(&self) -> (Element<'_>, Element<'_>) {
         let bytes = self.0.as_slice();
-        let (mut len, mut shift, mut at) = (0usize, 0, 0);
-        loop {
-            let b = bytes[at];
-            len |= usize::from(b & 0x7f) << shift;
-            at += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
-        bytes[at..].split_at(len)
+        let (value, end) = entry::decode(bytes, 0);
+        (Element::Bytes(&bytes[end..]), value)
     }
 
     pub fn field(&self) -> &[u8] {
-        self.split().0
+        let bytes = self.0.as_slice();
+        &bytes[entry::skip(bytes, 0)..]
     }
 
-    pub fn value(&self) -> &[u8] {
-        self.split().1
+    pub fn value(&self) -> Element<'_> {
+        entry::decode(self.0.as_slice(), 0).0
     }
 }
 
@@ -70,6 +61,132 @@ impl<T: Keyed> SparseTable for ThinTable<T> {
     }
 }
 
+/// A small hash's pairs packed in one exact-size allocation, each string in `entry`'s
+/// encoding: Redis's listpack, which it reallocates at each change as this does.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Packed {
+    buf: Box<[u8]>,
+    /// Number of pairs.
+    pairs: u32,
+}
+
+/// Where a pair sits in a `Packed`: its field's start, its value's start and its end.
+#[derive(Clone, Copy)]
+struct PairAt {
+    field: usize,
+    value: usize,
+    end: usize,
+}
+
+impl Packed {
+    pub fn len(&self) -> usize {
+        self.pairs as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs == 0
+    }
+
+    /// Bytes of the allocation.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn find(&self, field: &[u8]) -> Option<PairAt> {
+        let needle = Encoded::new(field);
+        let buf = &self.buf[..];
+        let mut at = 0;
+        while at < buf.len() {
+            let value = entry::skip(buf, at);
+            let end = entry::skip(buf, value);
+            if needle.matches(&buf[at..value]) {
+                return Some(PairAt {
+                    field: at,
+                    value,
+                    end,
+                });
+            }
+            at = end;
+        }
+        None
+    }
+
+    /// Replaces bytes `range` with `parts`, reallocating to the exact new size.
+    fn splice(&mut self, range: std::ops::Range<usize>, parts: &[&[u8]]) {
+        let added: usize = parts.iter().map(|p| p.len()).sum();
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        let new_len = v.len() - range.len() + added;
+        if new_len > v.len() {
+            v.reserve_exact(new_len - v.len());
+        }
+        v.splice(range, parts.iter().flat_map(|p| p.iter().copied()));
+        self.buf = v.into_boxed_slice();
+    }
+
+    fn get(&self, field: &[u8]) -> Option<Element<'_>> {
+        let at = self.find(field)?;
+        Some(entry::decode(&self.buf, at.value).0)
+    }
+
+    /// Sets `field`; true when it is new.
+    fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let value = Encoded::new(value);
+        let [vh, vb] = value.parts();
+        match self.find(field) {
+            Some(at) => {
+                self.splice(at.value..at.end, &[vh, vb]);
+                false
+            }
+            None => {
+                let field = Encoded::new(field);
+                let [fh, fb] = field.parts();
+                let end = self.buf.len();
+                self.splice(end..end, &[fh, fb, vh, vb]);
+                self.pairs += 1;
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, field: &[u8]) -> bool {
+        match self.find(field) {
+            Some(at) => {
+                self.splice(at.field..at.end, &[]);
+                self.pairs -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn iter(&self) -> PackedIter<'_> {
+        PackedIter {
+            buf: &self.buf,
+            at: 0,
+        }
+    }
+}
+
+/// The pairs of a `Packed`, in order.
+pub struct PackedIter<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (Element<'a>, Element<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.buf.len() {
+            return None;
+        }
+        let (field, value_at) = entry::decode(self.buf, self.at);
+        let (value, end) = entry::decode(self.buf, value_at);
+        self.at = end;
+        Some((field, value))
+    }
+}
+
 /// The conversion thresholds, read from the configuration by the caller.
 #[derive(Clone, Copy, Debug)]
 pub struct HashLimits {
@@ -79,13 +196,13 @@ pub struct HashLimits {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum HashValue {
-    Listpack(Pack),
+    Listpack(Packed),
     Table(Box<FieldTable>),
 }
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue::Listpack(Pack::new())
+        HashValue::Listpack(Packed::default())
     }
 }
 
@@ -96,7 +213,7 @@ impl HashValue {
 
     pub fn len(&self) -> usize {
         match self {
-            HashValue::Listpack(p) => p.len() / 2,
+            HashValue::Listpack(p) => p.len(),
             HashValue::Table(t) => t.len(),
         }
     }
@@ -113,31 +230,18 @@ impl HashValue {
         }
     }
 
-    /// Byte offset of `field`'s entry in a listpack.
-    fn find_in_pack(pack: &Pack, field: &[u8]) -> Option<usize> {
-        let mut it = pack.iter();
-        while let Some((at, f)) = it.next() {
-            if f == field {
-                return Some(at);
-            }
-            it.next();
-        }
-        None
-    }
-
-    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+    pub fn get(&self, field: &[u8]) -> Option<Element<'_>> {
         match self {
-            HashValue::Listpack(p) => {
-                let at = Self::find_in_pack(p, field)?;
-                let (_, value_at) = p.entry_at(at);
-                Some(p.entry_at(value_at).0)
-            }
+            HashValue::Listpack(p) => p.get(field),
             HashValue::Table(t) => t.get(field).map(Pair::value),
         }
     }
 
     pub fn contains(&self, field: &[u8]) -> bool {
-        self.get(field).is_some()
+        match self {
+            HashValue::Listpack(p) => p.find(field).is_some(),
+            HashValue::Table(t) => t.contains(field),
+        }
     }
 
     /// Redis's `hashTypeTryConversion`: a listpack becomes a table before a write when one
@@ -156,19 +260,8 @@ impl HashValue {
         self.prepare_for(&[field, value], limits);
         match self {
             HashValue::Listpack(p) => {
-                let inserted = match Self::find_in_pack(p, field) {
-                    Some(at) => {
-                        let (_, value_at) = p.entry_at(at);
-                        p.replace_at(value_at, value);
-                        false
-                    }
-                    None => {
-                        p.push(field);
-                        p.push(value);
-                        true
-                    }
-                };
-                if self.len() > limits.max_entries {
+                let inserted = p.set(field, value);
+                if p.len() > limits.max_entries {
                     self.convert();
                 }
                 inserted
@@ -180,13 +273,7 @@ impl HashValue {
     /// Removes `field`; true when it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            HashValue::Listpack(p) => match Self::find_in_pack(p, field) {
-                Some(at) => {
-                    p.remove_at(at, 2);
-                    true
-                }
-                None => false,
-            },
+            HashValue::Listpack(p) => p.remove(field),
             HashValue::Table(t) => remove_and_shrink(&mut **t, |t| t.swap_remove(field)),
         }
     }
@@ -195,7 +282,7 @@ impl HashValue {
     pub fn memory_usage(&self) -> usize {
         std::mem::size_of::<Self>()
             + match self {
-                HashValue::Listpack(p) => p.capacity(),
+                HashValue::Listpack(p) => p.bytes(),
                 HashValue::Table(t) => t.memory_usage(),
             }
     }
@@ -224,7 +311,7 @@ impl HashValue {
         &'a self,
         cursor: u64,
         count: usize,
-        mut visit: impl FnMut(&'a [u8], &'a [u8]),
+        mut visit: impl FnMut(Element<'a>, Element<'a>),
     ) -> u64 {
         match self {
             HashValue::Listpack(_) => {
@@ -245,10 +332,9 @@ impl HashValue {
 
     fn convert(&mut self) {
         if let HashValue::Listpack(p) = self {
-            let mut table = FieldTable::with_capacity(p.len() / 2);
-            let mut it = p.iter();
-            while let (Some((_, f)), Some((_, v))) = (it.next(), it.next()) {
-                table.upsert(Pair::new(f, v));
+            let mut table = FieldTable::with_capacity(p.len());
+            for (f, v) in p.iter() {
+                table.upsert(Pair::new(&f, &v));
             }
             *self = HashValue::Table(Box::new(table));
         }
@@ -256,20 +342,16 @@ impl HashValue {
 }
 
 pub enum HashIter<'a> {
-    Pack(super::pack::PackIter<'a>),
+    Pack(PackedIter<'a>),
     Table(std::slice::Iter<'a, Pair>),
 }
 
 impl<'a> Iterator for HashIter<'a> {
-    type Item = (&'a [u8], &'a [u8]);
+    type Item = (Element<'a>, Element<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            HashIter::Pack(it) => {
-                let (_, f) = it.next()?;
-                let (_, v) = it.next()?;
-                Some((f, v))
-            }
+            HashIter::Pack(it) => it.next(),
             HashIter::Table(it) => it.next().map(Pair::split),
         }
     }
@@ -277,7 +359,7 @@ impl<'a> Iterator for HashIter<'a> {
 
 /// A hash's pairs by position, `HashValue::by_position`.
 pub enum ByPosition<'a> {
-    Pack(Vec<(&'a [u8], &'a [u8])>),
+    Pack(Vec<(Element<'a>, Element<'a>)>),
     Table(&'a FieldTable),
 }
 
@@ -294,7 +376,7 @@ impl<'a> ByPosition<'a> {
     }
 
     /// The pair at position `i`, `None` past the end.
-    pub fn get(&self, i: usize) -> Option<(&'a [u8], &'a [u8])> {
+    pub fn get(&self, i: usize) -> Option<(Element<'a>, Element<'a>)> {
         match self {
             ByPosition::Pack(pairs) => pairs.get(i).copied(),
             ByPosition::Table(t) => t.get_index(i).map(Pair::split),
@@ -369,17 +451,94 @@ mod tests {
                 }
                 prop_assert_eq!(t.len(), model.len());
                 for (f, v) in &model {
-                    prop_assert_eq!(t.get(f).map(Pair::value), Some(&v[..]));
+                    prop_assert_eq!(t.get(f).map(|p| p.value().to_vec()), Some(v.clone()));
                 }
                 let by_position: HashMap<Vec<u8>, Vec<u8>> = (0..t.len())
                     .filter_map(|i| t.get_index(i).map(Pair::split))
-                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                    .map(owned)
                     .collect();
                 prop_assert_eq!(&by_position, &model);
                 prop_assert!(t.get_index(t.len()).is_none());
             }
         }
     }
+
+    fn owned((f, v): (Element, Element)) -> (Vec<u8>, Vec<u8>) {
+        (f.to_vec(), v.to_vec())
+    }
+
+    fn owned_pair(f: &[u8], v: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        (f.to_vec(), v.to_vec())
+    }
+
+    /// Strings of every encoding: integers, zero-padded digits, text, long text.
+    fn string_of(n: u16) -> Vec<u8> {
+        match n % 5 {
+            0 => format!("{}", n as i64 * 997 - 30_000).into_bytes(),
+            1 => format!("{:06}", n).into_bytes(),
+            2 => format!("f{n}").into_bytes(),
+            3 => vec![b'x'; 100 + n as usize % 60],
+            _ => format!("{}", n % 64).into_bytes(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_small_hash_behaves_as_a_map_in_insertion_order(ops in prop::collection::vec((0u8..3, 0u16..40, 0u16..2000), 0..200)) {
+            let limits = HashLimits { max_entries: 1000, max_value: 1000 };
+            let mut h = HashValue::new();
+            let mut model: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            for (op, f, v) in ops {
+                let (field, value) = (string_of(f), string_of(v));
+                let at = model.iter().position(|(mf, _)| *mf == field);
+                match op {
+                    0 | 1 => {
+                        prop_assert_eq!(h.set(&field, &value, limits), at.is_none());
+                        match at {
+                            Some(i) => model[i].1 = value,
+                            None => model.push((field, value)),
+                        }
+                    }
+                    _ => {
+                        prop_assert_eq!(h.remove(&field), at.is_some());
+                        if let Some(i) = at {
+                            model.remove(i);
+                        }
+                    }
+                }
+                prop_assert_eq!(h.encoding(), "listpack");
+                prop_assert_eq!(h.len(), model.len());
+                prop_assert_eq!(h.iter().map(owned).collect::<Vec<_>>(), model.clone());
+                for (f, v) in &model {
+                    prop_assert_eq!(h.get(f).map(|x| x.to_vec()), Some(v.clone()));
+                    prop_assert!(h.contains(f));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_take_few_bytes_and_a_hash_is_not_boxed() {
+        let mut h = HashValue::new();
+        for i in 0..10 {
+            h.set(
+                format!("f{i}").as_bytes(),
+                format!("{}", 123_450 + i).as_bytes(),
+                LIMITS_BIG,
+            );
+        }
+        // Per pair: "fN" in 3 bytes, the number in 3 (it is below 2^20).
+        assert_eq!(h.memory_usage() - std::mem::size_of::<HashValue>(), 60);
+        assert_eq!(h.get(b"f3").as_deref(), Some(&b"123453"[..]));
+        assert_eq!(std::mem::size_of::<HashValue>(), 24);
+        // A 12-byte field with a value below 2^20 is a 16-byte allocation.
+        assert_eq!(Pair::new(b"field:123456", b"123456").0.allocated(), 16);
+    }
+
+    const LIMITS_BIG: HashLimits = HashLimits {
+        max_entries: 128,
+        max_value: 64,
+    };
 
     const LIMITS: HashLimits = HashLimits {
         max_entries: 2,
@@ -392,8 +551,8 @@ mod tests {
         assert!(h.set(b"b", b"1", LIMITS));
         assert!(h.set(b"a", b"2", LIMITS));
         assert!(!h.set(b"b", b"3", LIMITS));
-        let pairs: Vec<_> = h.iter().collect();
-        assert_eq!(pairs, vec![(&b"b"[..], &b"3"[..]), (&b"a"[..], &b"2"[..])]);
+        let pairs: Vec<_> = h.iter().map(owned).collect();
+        assert_eq!(pairs, vec![owned_pair(b"b", b"3"), owned_pair(b"a", b"2")]);
         assert_eq!(h.encoding(), "listpack");
     }
 
@@ -405,7 +564,7 @@ mod tests {
         assert_eq!(h.encoding(), "listpack");
         h.set(b"c", b"1", LIMITS);
         assert_eq!(h.encoding(), "hashtable");
-        assert_eq!(h.get(b"a"), Some(&b"1"[..]));
+        assert_eq!(h.get(b"a").as_deref(), Some(&b"1"[..]));
 
         let mut long = HashValue::new();
         long.set(b"a", b"12345", LIMITS);
@@ -420,7 +579,7 @@ mod tests {
         assert!(h.remove(b"a"));
         assert!(!h.remove(b"a"));
         assert_eq!(h.len(), 1);
-        assert_eq!(h.get(b"b"), Some(&b"2"[..]));
+        assert_eq!(h.get(b"b").as_deref(), Some(&b"2"[..]));
     }
 
     #[test]
@@ -445,8 +604,8 @@ mod tests {
         small.set(b"a", b"1", LIMITS);
         small.set(b"b", b"2", LIMITS);
         let mut pairs = Vec::new();
-        assert_eq!(small.scan(5, 1, |f, v| pairs.push((f, v))), 0);
-        assert_eq!(pairs, [(&b"a"[..], &b"1"[..]), (&b"b"[..], &b"2"[..])]);
+        assert_eq!(small.scan(5, 1, |f, v| pairs.push(owned((f, v)))), 0);
+        assert_eq!(pairs, [owned_pair(b"a", b"1"), owned_pair(b"b", b"2")]);
 
         let mut table = HashValue::new();
         for f in [&b"a"[..], b"b", b"c"] {
@@ -476,8 +635,11 @@ mod tests {
             }
             let by_position = h.by_position();
             assert_eq!(by_position.len(), 3);
-            let pairs: Vec<_> = (0..3).filter_map(|i| by_position.get(i)).collect();
-            assert_eq!(pairs, h.iter().collect::<Vec<_>>());
+            let pairs: Vec<_> = (0..3)
+                .filter_map(|i| by_position.get(i))
+                .map(owned)
+                .collect();
+            assert_eq!(pairs, h.iter().map(owned).collect::<Vec<_>>());
             assert_eq!(by_position.get(3), None);
         }
     }
