@@ -190,6 +190,12 @@ fn effects(
             _ => one(copy_of(state, db, argv[1], now)),
         },
         "xadd" => one(xadd_with_id(argv, reply).unwrap_or_else(owned)),
+        "xreadgroup" | "xclaim" | "xautoclaim" => {
+            claims(state, db, cmd.full_name, argv, reply, now)
+                .into_iter()
+                .map(|argv| Propagated { db, argv })
+                .collect()
+        }
         "migrate" if argv.len() >= 6 => {
             if argv[6..].iter().any(|a| a.eq_ignore_ascii_case(b"copy")) {
                 return Vec::new();
@@ -350,6 +356,256 @@ fn xadd_with_id(argv: &[&[u8]], reply: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
     out[i] = id;
     Some(out)
+}
+
+/// What a consumer group read or claim did, as Redis 7.0 propagates it: for each entry it
+/// delivered, `XCLAIM key group consumer 0 id TIME <delivery time> RETRYCOUNT <count> FORCE
+/// JUSTID LASTID <group's last id>` (the pending entry as it is now, whatever the clock of
+/// the replay), then for XREADGROUP the group's position (`XGROUP SETID ... ENTRIESREAD`);
+/// the entries XAUTOCLAIM found deleted go as XACK. A consumer created with nothing
+/// delivered goes as XGROUP CREATECONSUMER.
+fn claims(
+    state: &mut State,
+    db: usize,
+    name: &str,
+    argv: &[&[u8]],
+    reply: &[u8],
+    now: Millis,
+) -> Vec<Vec<Vec<u8>>> {
+    // (key, ids delivered), the group and the consumer.
+    let (group, consumer, delivered, deleted): (
+        &[u8],
+        &[u8],
+        Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+        Vec<Vec<u8>>,
+    ) = match name {
+        "xreadgroup" => {
+            let Some(at) = argv.iter().position(|a| a.eq_ignore_ascii_case(b"group")) else {
+                return Vec::new();
+            };
+            let (Some(group), Some(consumer)) = (argv.get(at + 1), argv.get(at + 2)) else {
+                return Vec::new();
+            };
+            let per_key = match parse(reply) {
+                Some(Resp::List(items)) => items
+                    .into_iter()
+                    .filter_map(|kv| match kv {
+                        Resp::List(mut kv) if kv.len() == 2 => {
+                            let entries = kv.pop()?;
+                            Some((kv.pop()?.bytes()?, entry_ids(entries)))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                Some(Resp::Map(pairs)) => pairs
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.bytes()?, entry_ids(v))))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (group, consumer, per_key, Vec::new())
+        }
+        "xclaim" if argv.len() >= 6 => {
+            let ids = parse(reply).map(entry_ids).unwrap_or_default();
+            (argv[2], argv[3], vec![(argv[1].to_vec(), ids)], Vec::new())
+        }
+        "xautoclaim" if argv.len() >= 6 => {
+            let Some(Resp::List(mut parts)) = parse(reply) else {
+                return Vec::new();
+            };
+            let deleted = match parts.pop() {
+                Some(d) if parts.len() == 2 => entry_ids(d),
+                _ => Vec::new(),
+            };
+            let ids = parts.pop().map(entry_ids).unwrap_or_default();
+            (argv[2], argv[3], vec![(argv[1].to_vec(), ids)], deleted)
+        }
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut db = state.db(db, now);
+    // XREADGROUP: NOACK, and the keys read with `>` (new entries, not the history).
+    let noack = name == "xreadgroup" && argv.iter().any(|a| a.eq_ignore_ascii_case(b"noack"));
+    let fresh = |key: &[u8]| {
+        let Some(at) = argv.iter().position(|a| a.eq_ignore_ascii_case(b"streams")) else {
+            return false;
+        };
+        let streams = &argv[at + 1..];
+        let n = streams.len() / 2;
+        streams[..n]
+            .iter()
+            .position(|k| *k == key)
+            .is_some_and(|i| streams[n + i] == b">")
+    };
+    for (key, ids) in delivered {
+        let Ok(Some(stream)) = db.read::<crate::types::StreamValue>(&key) else {
+            continue;
+        };
+        let Some(g) = stream.group(group) else {
+            continue;
+        };
+        let last = g.last_id.to_bytes();
+        let fresh = name == "xreadgroup" && fresh(&key);
+        if noack && g.consumers.contains_key(consumer) {
+            out.push(vec![
+                b"XGROUP".to_vec(),
+                b"CREATECONSUMER".to_vec(),
+                key.clone(),
+                group.to_vec(),
+                consumer.to_vec(),
+            ]);
+        }
+        let mut claimed = 0;
+        for id in &ids {
+            let Some(p) = std::str::from_utf8(id)
+                .ok()
+                .and_then(|s| s.split_once('-'))
+                .and_then(|(ms, seq)| {
+                    Some(crate::types::stream::StreamId::new(
+                        ms.parse().ok()?,
+                        seq.parse().ok()?,
+                    ))
+                })
+                .and_then(|id| g.pel.get(&id))
+            else {
+                continue;
+            };
+            claimed += 1;
+            out.push(vec![
+                b"XCLAIM".to_vec(),
+                key.clone(),
+                group.to_vec(),
+                p.consumer.to_vec(),
+                b"0".to_vec(),
+                id.clone(),
+                b"TIME".to_vec(),
+                p.delivery_time.to_string().into_bytes(),
+                b"RETRYCOUNT".to_vec(),
+                p.delivery_count.to_string().into_bytes(),
+                b"FORCE".to_vec(),
+                b"JUSTID".to_vec(),
+                b"LASTID".to_vec(),
+                // As Redis: the group's last id when the entry was delivered.
+                if fresh { id.clone() } else { last.clone() },
+            ]);
+        }
+        // The group's position, with its entries-read counter: Redis 7.0 sends it after a
+        // NOACK read only (XCLAIM's LASTID carries the id otherwise, and a reload of its
+        // AOF loses entries-read); lockstep sends it after every read of new entries.
+        if fresh && !ids.is_empty() {
+            let mut setid = vec![
+                b"XGROUP".to_vec(),
+                b"SETID".to_vec(),
+                key.clone(),
+                group.to_vec(),
+                last.clone(),
+            ];
+            if let Some(read) = g.entries_read {
+                setid.push(b"ENTRIESREAD".to_vec());
+                setid.push(read.to_string().into_bytes());
+            }
+            out.push(setid);
+        }
+        if !noack && claimed == 0 && g.consumers.contains_key(consumer) {
+            out.push(vec![
+                b"XGROUP".to_vec(),
+                b"CREATECONSUMER".to_vec(),
+                key.clone(),
+                group.to_vec(),
+                consumer.to_vec(),
+            ]);
+        }
+        if !deleted.is_empty() {
+            let mut ack = vec![b"XACK".to_vec(), key.clone(), group.to_vec()];
+            ack.extend(deleted.iter().cloned());
+            out.push(ack);
+        }
+    }
+    out
+}
+
+/// The ids of a list of stream entries (`[id, fields]` each) or of bare ids.
+fn entry_ids(entries: Resp) -> Vec<Vec<u8>> {
+    match entries {
+        Resp::List(items) => items
+            .into_iter()
+            .filter_map(|e| match e {
+                Resp::Bytes(id) => Some(id),
+                Resp::List(mut parts) if !parts.is_empty() => parts.swap_remove(0).bytes(),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A reply as far as propagation reads one.
+enum Resp {
+    Bytes(Vec<u8>),
+    List(Vec<Resp>),
+    Map(Vec<(Resp, Resp)>),
+    Other,
+}
+
+impl Resp {
+    fn bytes(self) -> Option<Vec<u8>> {
+        match self {
+            Resp::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+/// Parses one reply (RESP2 or RESP3); `None` if it is cut or malformed.
+fn parse(reply: &[u8]) -> Option<Resp> {
+    fn line<'a>(r: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+        let start = *pos + 1;
+        let end = start + r.get(start..)?.windows(2).position(|w| w == b"\r\n")?;
+        *pos = end + 2;
+        r.get(start..end)
+    }
+    fn num(l: &[u8]) -> Option<i64> {
+        std::str::from_utf8(l).ok()?.parse().ok()
+    }
+    fn one(r: &[u8], pos: &mut usize, depth: u32) -> Option<Resp> {
+        if depth > 8 {
+            return None;
+        }
+        let kind = *r.get(*pos)?;
+        let l = line(r, pos)?;
+        Some(match kind {
+            b'$' | b'=' => {
+                let Ok(len) = usize::try_from(num(l)?) else {
+                    return Some(Resp::Other);
+                };
+                let s = r.get(*pos..pos.checked_add(len)?)?.to_vec();
+                *pos += len + 2;
+                Resp::Bytes(s)
+            }
+            b'+' => Resp::Bytes(l.to_vec()),
+            b'*' | b'~' | b'>' => {
+                let Ok(n) = usize::try_from(num(l)?) else {
+                    return Some(Resp::Other);
+                };
+                let mut items = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    items.push(one(r, pos, depth + 1)?);
+                }
+                Resp::List(items)
+            }
+            b'%' => {
+                let n = usize::try_from(num(l)?).ok()?;
+                let mut pairs = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    let k = one(r, pos, depth + 1)?;
+                    pairs.push((k, one(r, pos, depth + 1)?));
+                }
+                Resp::Map(pairs)
+            }
+            _ => Resp::Other,
+        })
+    }
+    one(reply, &mut 0, 0)
 }
 
 /// The strings of a reply that is a bulk string or an array (or RESP3 set) of them.

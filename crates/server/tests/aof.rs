@@ -71,6 +71,13 @@ fn workload() -> Vec<Vec<String>> {
         words("XGROUP CREATE stream g 0"),
         words("XGROUP CREATE stream h 200-2 ENTRIESREAD 200"),
         words("XGROUP CREATECONSUMER stream h idle"),
+        words("XREADGROUP GROUP g alice COUNT 20 STREAMS stream >"),
+        words("XREADGROUP GROUP g bob COUNT 3 STREAMS stream >"),
+        words("XREADGROUP GROUP g bob COUNT 2 STREAMS stream 0"),
+        words("XCLAIM stream g carol 0 3-0 JUSTID"),
+        words("XACK stream g 1-1 2-2"),
+        words("XAUTOCLAIM stream g dave 0 0-0 COUNT 2"),
+        words("XREADGROUP GROUP h erin NOACK COUNT 5 STREAMS stream >"),
         words("XADD emptied 1-1 f v"),
         words("XDEL emptied 1-1"),
         words("SADD popped a b c d e f g h"),
@@ -357,8 +364,29 @@ fn from_redis(preamble: &str, rewrite_midway: bool) {
         rewrite(&mut redis);
         apply(&mut redis, &after_rewrite());
     }
-    let expected = everything(&mut redis);
     drop(redis_server);
+    // What redis-server itself makes of its files is the oracle: a few things do not
+    // survive its own reload (a consumer group's entries-read after XREADGROUP without
+    // NOACK, a re-delivery's count: Redis 7.0 does not propagate them).
+    let copy = scratch_dir(&format!("from-redis-{preamble}-{rewrite_midway}-reloaded"));
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(dir.join("appendonlydir"))
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let reloaded = RedisServer::start_with(&[
+        "--dir",
+        copy.to_str().expect("utf-8 path"),
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        preamble,
+    ]);
+    let expected = everything(&mut open_loaded(reloaded.addr()));
+    drop(reloaded);
+    let _ = std::fs::remove_dir_all(&copy);
     let seq = if rewrite_midway { 2 } else { 1 };
     let base = if preamble == "yes" { "rdb" } else { "aof" };
     let listed = manifest(&dir);
@@ -852,6 +880,15 @@ fn the_incremental_file_holds_what_redis_writes_for_the_same_commands() {
             "SPOP two 5",
             "XADD st * f v",
             "XADD st MAXLEN = 5 * f w",
+            "XADD s2 1-1 a 1",
+            "XADD s2 2-1 b 2",
+            "XADD s2 3-1 c 3",
+            "XGROUP CREATE s2 g 0",
+            "XREADGROUP GROUP g alice COUNT 2 STREAMS s2 >",
+            "XREADGROUP GROUP g bob NOACK STREAMS s2 >",
+            "XCLAIM s2 g carol 0 1-1",
+            "XACK s2 g 2-1",
+            "XGROUP CREATECONSUMER s2 g dave",
         ] {
             let args: Vec<&str> = command.split(' ').collect();
             let reply = c.command(&args);
@@ -889,7 +926,18 @@ fn the_incremental_file_holds_what_redis_writes_for_the_same_commands() {
     let dir = scratch_dir("incr-lockstep");
     let ours = lockstep_on(&dir, &[]);
     workload(&mut Conn::open(ours.addr()));
-    let got = commands_of(&incr_file(&dir));
+    // lockstep also sends a group's position after a read of new entries (XGROUP SETID
+    // ... ENTRIESREAD), which Redis 7.0 leaves to XCLAIM's LASTID (its reload loses the
+    // group's entries-read): that one command is left out of the comparison.
+    let mut got = commands_of(&incr_file(&dir));
+    let after_xclaim: Vec<bool> = std::iter::once(false)
+        .chain(got.iter().map(|c| c[0] == "XCLAIM"))
+        .collect();
+    let mut i = 0;
+    got.retain(|c| {
+        i += 1;
+        !(after_xclaim[i - 1] && c[0] == "XGROUP" && c[1] == "SETID")
+    });
     drop(ours);
     assert_eq!(
         in_deletion_order(got),

@@ -667,6 +667,13 @@ impl<T: Typed> Written<'_, T> {
         self.reported = true;
     }
 
+    /// Counts `n` changes that are no key change (Redis's `dirty += n` without
+    /// `signalModifiedKey`: a consumer group's reads, claims and acknowledgements), so
+    /// that they are saved and propagated while WATCH sees nothing.
+    pub fn counted(&mut self, n: u64) {
+        self.mods.dirty += n;
+    }
+
     /// Signals the key even if `changed` counts nothing, as Redis does for a few commands
     /// (LTRIM of the whole list).
     pub fn touched(&mut self) {
