@@ -36,6 +36,7 @@ pub mod propagate;
 pub mod pubsub;
 pub mod rdb;
 pub mod replication;
+pub mod replication_wire;
 pub mod reply;
 pub mod scripting;
 mod server;

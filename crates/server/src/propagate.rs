@@ -44,7 +44,7 @@ impl State {
     /// cluster bus's PUBLISH).
     #[inline]
     pub fn propagating(&self) -> bool {
-        self.cluster.is_some() || self.aof.on
+        self.cluster.is_some() || self.aof.on || crate::replication_wire::feeding(self)
     }
 
     /// Keeps the keyspace logging the keys it deletes on its own while anything
@@ -81,7 +81,9 @@ pub fn after_call(
         state.mods.drain_deletions();
         return;
     }
-    let consumers = state.aof.on || crate::replication::has_feeds(state);
+    let consumers = state.aof.on
+        || crate::replication::has_feeds(state)
+        || crate::replication_wire::feeding(state);
     record_deletions(state, consumers);
     if consumers && wrote && propagates(cmd) {
         let commands = effects(state, client.db, cmd, argv, reply, now);
@@ -98,8 +100,10 @@ pub fn server_deletions(state: &mut State, now: Millis) {
     if !state.mods.has_deletions() {
         return;
     }
-    let consumers =
-        !state.propagation.loading && (state.aof.on || crate::replication::has_feeds(state));
+    let consumers = !state.propagation.loading
+        && (state.aof.on
+            || crate::replication::has_feeds(state)
+            || crate::replication_wire::feeding(state));
     record_deletions(state, consumers);
     if state.propagation.depth != 0 {
         return;
@@ -149,6 +153,7 @@ fn emit(state: &mut State, client: Option<u64>, now: Millis) {
     if state.aof.on {
         state.aof.feed(&commands, now);
     }
+    crate::replication_wire::feed(state, &commands, client);
     if state.cluster.is_some() {
         crate::replication::send(state, commands, client, now);
     }

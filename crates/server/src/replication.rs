@@ -51,6 +51,7 @@ pub fn is_replica(state: &State) -> bool {
         .cluster
         .as_deref()
         .is_some_and(|c| c.repl.link.is_some())
+        || crate::replication_wire::read_only_replica(state)
 }
 
 /// A unit of the stream: one command, or the writes of a transaction or script (sent
@@ -360,6 +361,7 @@ fn broadcast(c: &mut ClusterState, shard: bool, argv: &[&[u8]]) {
 
 /// Forgets a closed connection's offset.
 pub fn forget_client(state: &mut State, id: u64) {
+    crate::replication_wire::forget_client(state, id);
     if let Some(c) = state.cluster.as_deref_mut() {
         c.repl.woff.remove(&id);
         c.repl.waiters.retain(|w| w.0 != id);
@@ -379,11 +381,7 @@ fn wait(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     }
     let id = ctx.client.id;
     let Some(c) = ctx.state.cluster.as_deref_mut() else {
-        if wanted <= 0 || !ctx.can_block {
-            ctx.out.int(0);
-            return Ok(Done);
-        }
-        return Ok(block_until(timeout));
+        return crate::replication_wire::wait(ctx, wanted, timeout);
     };
     if c.repl.link.is_some() {
         return Err("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.".into());
@@ -415,7 +413,7 @@ fn block_until(timeout: i64) -> Outcome {
 /// What a WAIT that timed out answers: the replicas that acknowledged by then.
 pub fn wait_timed_out(state: &mut State, client: u64) -> i64 {
     let Some(c) = state.cluster.as_deref_mut() else {
-        return 0;
+        return crate::replication_wire::wait_timed_out(state, client);
     };
     let target = c.repl.woff.get(&client).copied().unwrap_or(0);
     c.repl.waiters.retain(|w| w.0 != client);
@@ -451,10 +449,7 @@ fn serve_waiters(state: &mut State) {
 fn role(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     let out = &mut *ctx.out;
     let Some(c) = ctx.state.cluster.as_deref_mut() else {
-        out.array(3);
-        out.bulk(b"master");
-        out.int(0);
-        out.array(0);
+        crate::replication_wire::role(ctx);
         return Ok(Done);
     };
     match &c.repl.link {

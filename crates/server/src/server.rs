@@ -128,6 +128,7 @@ impl Server {
             tasks.spawn(accept_loop(shared.clone(), listener, shutdown.subscribe()));
         }
         tasks.spawn(active_expire_loop(shared.clone(), shutdown.subscribe()));
+        crate::replication_wire::start(&shared, shutdown.subscribe());
         tasks.spawn(crate::aof::fsync_loop(shared.clone(), shutdown.subscribe()));
         tasks.spawn(crate::evict::memory_cron(
             shared.clone(),

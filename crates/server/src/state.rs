@@ -330,6 +330,8 @@ pub struct State {
     pub aof: crate::aof::Aof,
     /// `maxmemory-clients` in bytes (0: off), readable by connections without this lock.
     pub client_limit: Arc<crate::client_eviction::Limit>,
+    /// A standalone server's replication over TCP (as primary and as replica).
+    pub wire_repl: crate::replication_wire::WireReplication,
 }
 
 /// One command's counters, as INFO commandstats reports them.
@@ -383,6 +385,7 @@ impl State {
             propagation: Default::default(),
             aof: crate::aof::Aof::new(),
             client_limit,
+            wire_repl: Default::default(),
         }
     }
 }

@@ -532,6 +532,42 @@ fn config_set_appendonly_yes_writes_a_base_then_appends() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn timestamp_annotations_are_written_and_read_by_both_servers() {
+    let dir = scratch_dir("timestamps");
+    let ours = lockstep_on(&dir, &[("aof-timestamp-enabled", "yes")]);
+    let mut c = Conn::open(ours.addr());
+    c.ok(&["SET", "a", "1"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    c.ok(&["SET", "b", "2"]);
+    drop(ours);
+    let text = String::from_utf8_lossy(&std::fs::read(incr_file(&dir)).expect("incr")).into_owned();
+    assert_eq!(text.matches("#TS:").count(), 2, "{text}");
+    assert!(text.starts_with("#TS:"), "{text}");
+    // redis-server reads lockstep's annotated file and annotates its own writes after it.
+    let redis_server = RedisServer::start_with(&[
+        "--dir",
+        dir.to_str().expect("utf-8 path"),
+        "--appendonly",
+        "yes",
+        "--aof-timestamp-enabled",
+        "yes",
+    ]);
+    let mut redis = open_loaded(redis_server.addr());
+    assert_eq!(everything_plain(&mut redis).len(), 2);
+    redis.ok(&["SET", "c", "3"]);
+    drop(redis_server);
+    let ours = lockstep_on(&dir, &[]);
+    let mut c = Conn::open(ours.addr());
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = [("a", "1"), ("b", "2"), ("c", "3")]
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(everything_plain(&mut c), expected);
+    drop(ours);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The keys and string values of database 0.
 fn everything_plain(c: &mut Conn) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut keys = list(run(c, &[b"KEYS", b"*"]));

@@ -92,6 +92,10 @@ pub struct Aof {
     waiting_first_rewrite: bool,
     /// Whether anything was appended since the everysec task's last sync.
     dirty_since_fsync: bool,
+    /// `aof-timestamp-enabled`: a `#TS:<unix seconds>` line before the first command of
+    /// each second, as Redis 7.0 annotates its files.
+    pub timestamps: bool,
+    last_timestamp: i64,
 }
 
 impl Aof {
@@ -105,12 +109,16 @@ impl Aof {
     }
 
     /// Appends a group of the stream (`propagate`).
-    pub fn feed(&mut self, commands: &[Propagated], _now: Millis) {
+    pub fn feed(&mut self, commands: &[Propagated], now: Millis) {
         let Some(file) = self.incr.clone() else {
             return;
         };
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
+        if self.timestamps && now / 1000 != self.last_timestamp {
+            self.last_timestamp = now / 1000;
+            buf.extend_from_slice(format!("#TS:{}\r\n", self.last_timestamp).as_bytes());
+        }
         let wrap = commands.len() > 1;
         for (i, c) in commands.iter().enumerate() {
             if self.selected != Some(c.db) {
@@ -151,6 +159,13 @@ impl Aof {
             let _ = file.sync_data();
         }
     }
+}
+
+/// Reads the settings the writer follows (`appendfsync`, `aof-timestamp-enabled`); CONFIG
+/// SET calls it too.
+pub fn configure(state: &mut State) {
+    state.aof.fsync = Fsync::from_config(state);
+    state.aof.timestamps = state.config.value("aof-timestamp-enabled").as_deref() == Some("yes");
 }
 
 /// A command as RESP, as it goes in the file.
@@ -229,7 +244,7 @@ fn open_new_incr(state: &mut State) -> std::io::Result<()> {
 /// what is loaded (nothing) and a first incremental file, as Redis 7.0 does. An error is
 /// fatal: the caller prints it and exits 1.
 pub fn start(state: &mut State, now: Millis) -> Result<(), String> {
-    state.aof.fsync = Fsync::from_config(state);
+    configure(state);
     let path = manifest_path(state);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -511,7 +526,7 @@ pub fn set_enabled(state: &mut State, on: bool, now: Millis) -> Result<(), Strin
         return Ok(());
     }
     if on {
-        state.aof.fsync = Fsync::from_config(state);
+        configure(state);
         if state.aof.manifest.is_none() {
             if let Ok(text) = std::fs::read_to_string(manifest_path(state)) {
                 state.aof.manifest = Manifest::parse(&text).ok();

@@ -22,6 +22,7 @@ pub mod keys;
 pub mod lists;
 pub mod migrate;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod server;
 pub mod sets;
@@ -56,6 +57,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     functions::HANDLERS,
     cluster::HANDLERS,
     crate::replication::HANDLERS,
+    replication::HANDLERS,
     migrate::HANDLERS,
 ];
 

@@ -433,7 +433,7 @@ impl Config {
                     "lockstep does not notify supervisors: only supervised no is accepted".into(),
                 )
             }
-            "replicaof" | "unixsocket" if !text.is_empty() => {
+            "unixsocket" if !text.is_empty() => {
                 return Err(format!("lockstep does not support {}", param.name))
             }
             "dir" => {

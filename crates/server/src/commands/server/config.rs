@@ -77,7 +77,7 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         }
     }
     ctx.state.mods.notify_flags = ctx.state.config.notify_keyspace_events;
-    if let Err(problem) = apply_aof(ctx, &before) {
+    if let Err(problem) = apply_aof(ctx) {
         ctx.state.config = before;
         return Err(set_failed(b"appendonly", &problem));
     }
@@ -104,17 +104,11 @@ pub(super) fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
-/// `appendonly` turned on (a rewrite starts) or off, `appendfsync` changed.
-fn apply_aof(ctx: &mut Ctx, before: &config::Config) -> Result<(), String> {
+/// `appendonly` turned on (a rewrite starts) or off, `appendfsync` or
+/// `aof-timestamp-enabled` changed.
+fn apply_aof(ctx: &mut Ctx) -> Result<(), String> {
     let state = &mut *ctx.state;
-    let fsync = state.config.value("appendfsync");
-    if fsync != before.value("appendfsync") {
-        state.aof.fsync = match fsync.as_deref() {
-            Some("always") => crate::aof::Fsync::Always,
-            Some("no") => crate::aof::Fsync::No,
-            _ => crate::aof::Fsync::Everysec,
-        };
-    }
+    crate::aof::configure(state);
     let on = crate::aof::configured(state);
     crate::aof::set_enabled(state, on, ctx.now)
 }

@@ -185,9 +185,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "instantaneous_input_repl_kbps" => "0.00",
                 "instantaneous_output_repl_kbps" => "0.00",
                 "rejected_connections" => s.rejected_connections,
-                "sync_full" => "0",
-                "sync_partial_ok" => "0",
-                "sync_partial_err" => "0",
+                "sync_full" => state.wire_repl.sync_full,
+                "sync_partial_ok" => state.wire_repl.sync_partial_ok,
+                "sync_partial_err" => state.wire_repl.sync_partial_err,
                 "expired_keys" => db.expired,
                 "expired_stale_perc" => "0.00",
                 "expired_time_cap_reached_count" => "0",
@@ -226,19 +226,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             );
         }
         "replication" if crate::replication::info(state, out) => {}
-        "replication" => fields!(out,
-            "role" => "master",
-            "connected_slaves" => "0",
-            "master_failover_state" => "no-failover",
-            "master_replid" => hex_id(ctx, 3),
-            "master_replid2" => "0".repeat(40),
-            "master_repl_offset" => "0",
-            "second_repl_offset" => "-1",
-            "repl_backlog_active" => "0",
-            "repl_backlog_size" => "1048576",
-            "repl_backlog_first_byte_offset" => "0",
-            "repl_backlog_histlen" => "0",
-        ),
+        "replication" => crate::replication_wire::info(state, out),
         "cpu" => {
             let (user, sys) = cpu_seconds();
             fields!(out,
