@@ -319,7 +319,7 @@ pub fn encode<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
 
 /// `REPLCONF option value ...` from a replica (or a client that will be one).
 pub fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(crate::errors::SYNTAX.into());
     }
     let id = ctx.client.id;

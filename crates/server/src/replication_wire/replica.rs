@@ -390,9 +390,12 @@ fn load_snapshot(state: &mut State, rdb: &[u8]) -> Result<(), String> {
         .map_err(|(at, why)| format!("failed loading the primary's RDB at {at}: {why}"))
 }
 
+/// A command of the stream and its size in bytes.
+type Parsed = (Vec<Vec<u8>>, usize);
+
 /// One command of the stream: its arguments and its size in bytes, `None` while it is
 /// not all there.
-fn parse_command(buf: &[u8]) -> Result<Option<(Vec<Vec<u8>>, usize)>, String> {
+fn parse_command(buf: &[u8]) -> Result<Option<Parsed>, String> {
     fn line(buf: &[u8], at: usize) -> Option<(&[u8], usize)> {
         let end = at + buf.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
         Some((&buf[at..end], end + 2))
