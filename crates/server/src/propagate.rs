@@ -378,12 +378,7 @@ fn claims(
     now: Millis,
 ) -> Vec<Vec<Vec<u8>>> {
     // (key, ids delivered), the group and the consumer.
-    let (group, consumer, delivered, deleted): (
-        &[u8],
-        &[u8],
-        Vec<(Vec<u8>, Vec<Vec<u8>>)>,
-        Vec<Vec<u8>>,
-    ) = match name {
+    let (group, consumer, delivered, deleted): (&[u8], &[u8], PerKey, Vec<Vec<u8>>) = match name {
         "xreadgroup" => {
             let Some(at) = argv.iter().position(|a| a.eq_ignore_ascii_case(b"group")) else {
                 return Vec::new();
@@ -528,6 +523,9 @@ fn claims(
     }
     out
 }
+
+/// Stream ids by key.
+type PerKey = Vec<(Vec<u8>, Vec<Vec<u8>>)>;
 
 /// The ids of a list of stream entries (`[id, fields]` each) or of bare ids.
 fn entry_ids(entries: Resp) -> Vec<Vec<u8>> {
