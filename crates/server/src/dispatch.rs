@@ -61,6 +61,9 @@ pub fn process_command(
         let msg = errors::wrong_arity(cmd.full_name);
         return reject(state, client, out, Some((cmd, id)), msg.as_bytes());
     }
+    if let Some(msg) = crate::commands::module::refused(state, client, cmd) {
+        return reject(state, client, out, Some((cmd, id)), msg.as_bytes());
+    }
     if !client.authenticated && !cmd.has(flags::NO_AUTH) {
         return reject(
             state,

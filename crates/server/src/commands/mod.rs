@@ -20,7 +20,9 @@ pub mod hyperloglog;
 pub mod introspection;
 pub mod keys;
 pub mod lists;
+pub mod lolwut;
 pub mod migrate;
+pub mod module;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;
@@ -59,6 +61,8 @@ pub static FAMILIES: &[&[Entry]] = &[
     crate::replication::HANDLERS,
     replication::HANDLERS,
     migrate::HANDLERS,
+    module::HANDLERS,
+    lolwut::HANDLERS,
 ];
 
 /// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called

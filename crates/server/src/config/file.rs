@@ -57,6 +57,9 @@ pub fn load_text(text: &[u8]) -> Result<Config, LoadError> {
         let Some((name, values)) = args.split_first() else {
             continue;
         };
+        if name.eq_ignore_ascii_case(b"loadmodule") && !values.is_empty() {
+            return Err(fail(&crate::commands::module::startup_refusal(&values[0])));
+        }
         let param =
             lookup(name).ok_or_else(|| fail("Bad directive or wrong number of arguments"))?;
         let value = if takes_several(param) {
