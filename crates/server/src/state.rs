@@ -68,6 +68,8 @@ pub struct Client {
     pub readonly: bool,
     /// Cluster mode: ASKING was sent, for the next command (or transaction).
     pub asking: bool,
+    /// SCRIPT DEBUG: whether the next EVAL runs under the Lua debugger.
+    pub lua_debug: crate::scripting::ldb::Mode,
 }
 
 impl Client {
@@ -98,6 +100,7 @@ impl Client {
             tracking: false,
             readonly: false,
             asking: false,
+            lua_debug: Default::default(),
         }
     }
 }
@@ -149,6 +152,7 @@ impl Clone for Client {
             tracking,
             readonly,
             asking,
+            lua_debug,
         } = source;
         self.id = *id;
         self.addr = *addr;
@@ -174,6 +178,7 @@ impl Clone for Client {
         self.tracking = *tracking;
         self.readonly = *readonly;
         self.asking = *asking;
+        self.lua_debug = *lua_debug;
     }
 }
 

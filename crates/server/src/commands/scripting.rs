@@ -29,16 +29,35 @@ pub static HANDLERS: &[Entry] = &[
     handler("script|flush", script_flush),
     handler("script|kill", script_kill),
     handler("script|help", script_help),
+    handler("script|debug", scripting::ldb::script_debug),
 ];
 
 fn eval(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     feed_monitors(ctx, argv);
-    run(ctx, argv, Source::Body(argv[1]), false)
+    run_or_debug(ctx, argv, false)
 }
 
 fn eval_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     feed_monitors(ctx, argv);
-    run(ctx, argv, Source::Body(argv[1]), true)
+    run_or_debug(ctx, argv, true)
+}
+
+/// EVAL's script, under the Lua debugger after SCRIPT DEBUG YES or SYNC.
+fn run_or_debug(ctx: &mut Ctx, argv: &[&[u8]], read_only: bool) -> CommandResult {
+    if ctx.client.lua_debug == scripting::ldb::Mode::Off {
+        return run(ctx, argv, Source::Body(argv[1]), read_only);
+    }
+    scripting::ldb::debug_eval(ctx, argv[1], |ctx| {
+        run(ctx, argv, Source::Body(argv[1]), read_only)
+    })
+}
+
+/// EVALSHA and EVALSHA_RO cannot be debugged: the debugger shows the script's source.
+fn refuse_debugging(ctx: &Ctx) -> Result<(), crate::errors::CommandError> {
+    if ctx.client.lua_debug != scripting::ldb::Mode::Off {
+        return Err("ERR Please use EVAL instead of EVALSHA for debugging".into());
+    }
+    Ok(())
 }
 
 /// The EVAL family skips the monitor feed after the command (`skip_monitor`): Redis feeds
@@ -55,6 +74,7 @@ fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv[1].len() != 40 {
         return Err(errors::NOSCRIPT.into());
     }
+    refuse_debugging(ctx)?;
     run(ctx, argv, Source::Sha(argv[1]), false)
 }
 
@@ -63,6 +83,7 @@ fn evalsha_ro(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv[1].len() != 40 {
         return Err(errors::NOSCRIPT.into());
     }
+    refuse_debugging(ctx)?;
     run(ctx, argv, Source::Sha(argv[1]), true)
 }
 

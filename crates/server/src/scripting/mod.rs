@@ -12,6 +12,7 @@ mod cjson;
 mod cmsgpack;
 mod convert;
 pub mod functions;
+pub mod ldb;
 mod raw;
 mod sandbox;
 mod structlib;
@@ -468,7 +469,12 @@ fn run_script(
     busy.begin(function);
     HAND_OFFS.with(|n| n.set(0));
     RUN.with(|r| r.set(&mut run));
+    let debugging = ldb::install_hook(lua);
     let outcome = invoke();
+    if debugging {
+        lua.remove_hook();
+        install_hook(lua);
+    }
     RUN.with(|r| r.set(std::ptr::null_mut()));
     let killed = busy.kill_requested();
     busy.end();
@@ -650,12 +656,14 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
             }
         }
     }
+    ldb::log_command(&argv);
     let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
     // SAFETY: `run.ctx` is the running command's context (see `Run`).
     let ctx = unsafe { &mut *run.ctx };
     // Errors count where the caller's count them, so that EVAL counts as failed as in
     // Redis when a command inside it failed.
     let refuse = |ctx: &mut Ctx, msg: &str, id: Option<usize>| -> mlua::Result<(Value, bool)> {
+        ldb::log_error(msg.as_bytes());
         ctx.out.errors += 1;
         // "-CODE text" names its code, as Redis's `afterErrorReply` reads it.
         let code = match msg.strip_prefix('-') {
@@ -724,6 +732,7 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
     }
     let mut out = Reply::with_capacity(run.resp, 64);
     crate::dispatch::call_into(ctx, &mut out, cmd, id, &argv);
+    ldb::log_reply(&out.buf);
     ctx.out.errors += out.errors;
     for code in out.take_error_codes() {
         *ctx.state.error_stats.entry(code).or_default() += 1;

@@ -377,9 +377,15 @@ fn redis_library(lua: &Lua) -> mlua::Result<Table> {
     )?;
     redis.raw_set(
         "breakpoint",
-        lua.create_function(|_, _: MultiValue| Ok(false))?,
+        lua.create_function(|_, _: MultiValue| Ok(super::ldb::breakpoint()))?,
     )?;
-    redis.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    redis.raw_set(
+        "debug",
+        lua.create_function(|_, args: MultiValue| {
+            super::ldb::debug(args);
+            Ok(())
+        })?,
+    )?;
     redis.raw_set(
         "acl_check_cmd",
         via_trampoline(lua, |lua, args| {
