@@ -289,7 +289,7 @@ async fn active_expire_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<b
             next_db = (i + 1) % databases;
             let mut state = shared.lock().await;
             let now = unix_millis();
-            if i < state.dbs.len() {
+            if i < state.dbs.len() && !crate::replication_wire::is_replica(&state) {
                 state.db(i, now).active_expire(deadline);
             }
             // The keys it deleted go to the AOF and the replicas as DEL.

@@ -77,8 +77,9 @@ pub struct MasterLink {
     pub state: LinkState,
     /// When the primary last sent something.
     pub last_io: Instant,
-    /// Since when the link is down (`master_link_down_since_seconds`).
-    pub down_since: Instant,
+    /// Since when the link is down (`master_link_down_since_seconds`); `None` while it
+    /// never was up.
+    pub down_since: Option<Instant>,
     /// Bytes of the stream read from the primary (`slave_read_repl_offset`).
     pub read_offset: u64,
 }
@@ -88,6 +89,8 @@ pub struct MasterLink {
 pub enum LinkState {
     Connect,
     Connecting,
+    /// Connected, in PING/AUTH/REPLCONF/PSYNC.
+    Handshake,
     Sync,
     Connected,
 }
@@ -97,6 +100,7 @@ impl LinkState {
         match self {
             LinkState::Connect => "connect",
             LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
             LinkState::Sync => "sync",
             LinkState::Connected => "connected",
         }
@@ -199,6 +203,13 @@ pub fn feeding(state: &State) -> bool {
 pub fn read_only_replica(state: &State) -> bool {
     state.wire_repl.master.is_some()
         && state.config.value("replica-read-only").as_deref() != Some("no")
+}
+
+/// Whether this server replicates a primary over TCP: its keys expire when the primary
+/// says so (a DEL in the stream), not by its own active expiry cycle.
+#[inline]
+pub fn is_replica(state: &State) -> bool {
+    state.wire_repl.master.is_some()
 }
 
 /// Whether client `id` is a replica of this server (CLIENT LIST flag `S`).
@@ -658,7 +669,8 @@ pub fn info(state: &State, out: &mut String) {
                 let _ = write!(
                     out,
                     "master_link_down_since_seconds:{}\r\n",
-                    link.down_since.elapsed().as_secs()
+                    link.down_since
+                        .map_or(-1, |since| since.elapsed().as_secs() as i64)
                 );
             }
             let _ = write!(

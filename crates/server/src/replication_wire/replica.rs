@@ -34,7 +34,7 @@ pub fn replicate(state: &mut State, host: String, port: u16) {
         port,
         state: LinkState::Connect,
         last_io: now,
-        down_since: now,
+        down_since: None,
         read_offset: w.offset,
     });
     let epoch = *w.epoch.borrow() + 1;
@@ -104,7 +104,7 @@ async fn run(
                     }
                     if let Some(link) = state.wire_repl.master.as_mut() {
                         if link.state == LinkState::Connected {
-                            link.down_since = Instant::now();
+                            link.down_since = Some(Instant::now());
                         }
                         link.state = LinkState::Connect;
                     }
@@ -242,6 +242,9 @@ async fn link(
         _ = changes.changed() => return Ended::Stale,
     };
     let _ = stream.set_nodelay(true);
+    if let Some(link) = shared.lock().await.wire_repl.master.as_mut() {
+        link.state = LinkState::Handshake;
+    }
     let mut up = Upstream {
         stream,
         buf: Vec::new(),
@@ -293,7 +296,10 @@ async fn handshake(
     // Errors here are ignored, as Redis ignores them from old primaries.
     up.command(&[b"REPLCONF".as_slice(), b"listening-port", port.as_bytes()])
         .await?;
-    up.command(&[b"REPLCONF".as_slice(), b"capa", b"eof", b"capa", b"psync2"])
+    // Without `capa eof`: a primary then sends a snapshot it wrote to disk, at once, where
+    // a diskless one waits `repl-diskless-sync-delay` for more replicas first. (A `$EOF:`
+    // snapshot is read all the same.)
+    up.command(&[b"REPLCONF".as_slice(), b"capa", b"psync2"])
         .await?;
     let (replid, offset, failover) = {
         let state = shared.lock().await;
@@ -576,17 +582,24 @@ fn apply_buffered(
     Ok(applied)
 }
 
+/// The clock the primary's commands run on here: one before every expiry. As in Redis,
+/// a key the primary writes is never expired for it on the replica (Redis's
+/// `expireIfNeeded` answers "alive" to the master client): a stream applied late (after a
+/// partial resync, or behind a slow link) must find the keys the primary found, and the
+/// primary sends a DEL for each key that expires there. Every time the stream carries is
+/// absolute (PEXPIREAT, SET PXAT, RESTORE ABSTTL, stream ids), so nothing else reads it.
+const PRIMARY_CLOCK: crate::keyspace::Millis = 0;
+
 /// Runs commands of the primary as one unit (a transaction's, or one alone).
 fn apply_unit(state: &mut State, client: &mut Client, out: &mut Reply, commands: &[Vec<Vec<u8>>]) {
     let registry = crate::command::Registry::get();
-    let now = super::now();
     crate::propagate::begin_unit(state);
     for argv in commands {
         let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
         if let Ok((cmd, id)) = registry.resolve_with_id(&argv) {
             out.truncate(0);
-            crate::dispatch::call_at(state, client, out, cmd, id, &argv, now);
+            crate::dispatch::call_at(state, client, out, cmd, id, &argv, PRIMARY_CLOCK);
         }
     }
-    crate::propagate::end_unit(state, now);
+    crate::propagate::end_unit(state, super::now());
 }
