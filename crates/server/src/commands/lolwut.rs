@@ -8,8 +8,8 @@
 //!
 //! The pieces are random; what a client can rely on is their shape: how many lines, how
 //! wide, the trailer naming the work and the version, the argument clamps. `VERSION n`
-//! picks the piece of Redis `n.0.0` (4.9 and 5.x drew Schotter, 5.9 and 6.x the skyline,
-//! anything else the bare version line); the remaining arguments belong to that piece and
+//! picks the piece of Redis `n.0.0` (5 Schotter, 6 the skyline, anything else the bare
+//! version line); the remaining arguments belong to that piece and
 //! must be integers where it reads them. Without `VERSION n` every argument is ignored.
 //! Replies are verbatim text (`txt`) in RESP3. It must stay cheap: sizes are clamped as
 //! Redis clamps them.
@@ -31,7 +31,7 @@ fn lolwut(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         args = &argv[3..];
     }
     let text = match version {
-        Some(4) | Some(5) => schotter_command(args)?,
+        Some(5) => schotter_command(args)?,
         Some(6) => skyline_command(args)?,
         _ => format!("Redis ver. {REDIS_VERSION}\n"),
     };
