@@ -66,6 +66,8 @@ pub struct Client {
     pub subscriptions: [usize; 3],
     /// Cluster mode: READONLY was sent (reads of a replica's primary's slots are served).
     pub readonly: bool,
+    /// A replica of this server fed the replication stream (CLIENT LIST flag `S`).
+    pub replica: bool,
     /// Cluster mode: ASKING was sent, for the next command (or transaction).
     pub asking: bool,
     /// SCRIPT DEBUG: whether the next EVAL runs under the Lua debugger.
@@ -99,6 +101,7 @@ impl Client {
             subscriptions: [0; 3],
             tracking: false,
             readonly: false,
+            replica: false,
             asking: false,
             lua_debug: Default::default(),
         }
@@ -151,6 +154,7 @@ impl Clone for Client {
             subscriptions,
             tracking,
             readonly,
+            replica,
             asking,
             lua_debug,
         } = source;
@@ -177,6 +181,7 @@ impl Clone for Client {
         self.subscriptions = *subscriptions;
         self.tracking = *tracking;
         self.readonly = *readonly;
+        self.replica = *replica;
         self.asking = *asking;
         self.lua_debug = *lua_debug;
     }

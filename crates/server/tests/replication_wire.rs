@@ -270,6 +270,18 @@ fn redis_replica_of_lockstep_converges_under_load_and_continues_after_a_dropped_
     assert_eq!(field(&mut p, "stats", "sync_full"), "1");
     assert_same_data(primary.addr(), redis.addr());
 
+    // The replica in CLIENT LIST (flag S), and killed from this side as Redis kills one.
+    let list = text_of(&p.command(&["CLIENT", "LIST", "TYPE", "replica"]));
+    assert_eq!(list.lines().count(), 1, "{list}");
+    assert!(list.contains(" flags=S "), "{list}");
+    assert_eq!(p.int(&["CLIENT", "KILL", "TYPE", "replica"]), 1);
+    load(primary.addr(), 11, 100);
+    link_up(redis.addr());
+    std::thread::sleep(Duration::from_millis(100));
+    caught_up(primary.addr(), redis.addr());
+    assert_eq!(field(&mut p, "stats", "sync_partial_ok"), "2");
+    assert_same_data(primary.addr(), redis.addr());
+
     // WAIT counts the replica's acknowledgement.
     p.ok(&["SET", "waited", "1"]);
     assert_eq!(p.int(&["WAIT", "1", "2000"]), 1);

@@ -479,8 +479,12 @@ fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
         .map(|&(_, t)| t)
 }
 
-/// Every connection is a normal one until pub/sub and replication exist.
-fn client_type(_client: &Client) -> ClientType {
+/// A replica fed the replication stream is `replica`; every other connection is `normal`
+/// (pub/sub clients are not told apart yet).
+fn client_type(client: &Client) -> ClientType {
+    if client.replica {
+        return ClientType::Replica;
+    }
     ClientType::Normal
 }
 
@@ -528,6 +532,7 @@ fn write_client_line(
     // Redis's letters, in its order.
     let mut flags = String::new();
     for (on, letter) in [
+        (c.replica, 'S'),
         (super::pubsub::subscribed(c), 'P'),
         (c.in_multi, 'x'),
         (c.blocked, 'b'),

@@ -47,6 +47,8 @@ struct Replica {
 struct Handshake {
     port: u16,
     ip: Option<String>,
+    /// `REPLCONF rdb-only 1` (redis-cli --rdb): the snapshot, then the connection closes.
+    rdb_only: bool,
 }
 
 /// The ring of the last `repl-backlog-size` bytes of the stream.
@@ -351,7 +353,16 @@ pub fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
                 let ip = String::from_utf8_lossy(value).into_owned();
                 ctx.state.wire_repl.handshakes.entry(id).or_default().ip = Some(ip);
             }
-            b"capa" | b"rdb-only" | b"rdb-filter-only" => {}
+            b"rdb-only" => {
+                let on = value == b"1";
+                ctx.state
+                    .wire_repl
+                    .handshakes
+                    .entry(id)
+                    .or_default()
+                    .rdb_only = on;
+            }
+            b"capa" | b"rdb-filter-only" => {}
             b"ack" | b"fack" => {
                 // No reply: a replica reads none (Redis's replconfCommand returns early).
                 if opt == b"ack" {
@@ -496,6 +507,14 @@ pub fn psync(ctx: &mut Ctx, argv: &[&[u8]], sync: bool) -> CommandResult {
             payload.extend_from_slice(&rdb);
         }
     }
+    if handshake.rdb_only {
+        if let Some(entry) = state.clients.get_mut(&id) {
+            entry.push(&payload);
+        }
+        ctx.client.reply_mode = ReplyMode::Off;
+        ctx.client.close_after_reply = true;
+        return Ok(Done);
+    }
     let ip = handshake.ip.clone();
     state.wire_repl.replicas.push(Replica {
         client: id,
@@ -513,6 +532,7 @@ pub fn psync(ctx: &mut Ctx, argv: &[&[u8]], sync: bool) -> CommandResult {
     }
     // From here on the connection carries the stream: none of its commands is answered.
     ctx.client.reply_mode = ReplyMode::Off;
+    ctx.client.replica = true;
     Ok(Done)
 }
 
