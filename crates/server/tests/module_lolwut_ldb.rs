@@ -424,3 +424,24 @@ fn ldb_client_gone_lets_the_script_finish() {
         lines
     });
 }
+
+#[test]
+fn ldb_logs_redis_call_argument_errors() {
+    let script = "local ok = pcall(redis.call, {})\nreturn redis.call()\n";
+    same_as_redis(|addr| ldb_session(addr, "--ldb-sync-mode", script, "s\ns\nc\n"));
+}
+
+#[test]
+fn ldb_stops_a_script_that_runs_past_the_busy_threshold() {
+    let script = "local i = 0\nwhile true do\n  i = i + 1\nend\n";
+    same_as_redis_with(&[("busy-reply-threshold", "200")], |addr| {
+        ldb_session(addr, "--ldb-sync-mode", script, "c\np\nabort\n")
+            .into_iter()
+            // How far the loop got differs by run.
+            .map(|l| match l.find("i = ") {
+                Some(i) if l.contains("<value>") => format!("{}i = <count>", &l[..i]),
+                _ => l,
+            })
+            .collect()
+    });
+}

@@ -642,6 +642,7 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool) -> mlua::Result<(Value, 
 fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Result<(Value, bool)> {
     if args.is_empty() {
         let msg = b"Please specify at least one argument for this redis lib call";
+        ldb::log_error(msg);
         return Ok((convert::error_table(lua, msg, false)?, true));
     }
     let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
@@ -652,6 +653,7 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
             Value::Number(n) => argv.push(crate::util::format_double_g17(*n).into_bytes()),
             _ => {
                 let msg = b"Lua redis lib command arguments must be strings or integers";
+                ldb::log_error(msg);
                 return Ok((convert::error_table(lua, msg, false)?, true));
             }
         }
