@@ -64,7 +64,7 @@ pub fn process_command(
     if let Some(msg) = crate::commands::module::refused(state, client, cmd) {
         return reject(state, client, out, Some((cmd, id)), msg.as_bytes());
     }
-    if !client.authenticated && !cmd.has(flags::NO_AUTH) {
+    if !client.authenticated && !cmd.has(flags::NO_AUTH) && crate::acl::auth_required(state) {
         return reject(
             state,
             client,
@@ -76,6 +76,10 @@ pub fn process_command(
     if client.in_multi && cmd.has(flags::NO_MULTI) {
         let msg = b"ERR Command not allowed inside a transaction";
         return reject(state, client, out, Some((cmd, id)), msg);
+    }
+    // ACLs, as Redis checks them: after authentication, before cluster redirection.
+    if let Err(msg) = crate::acl::check_command(state, client, cmd, argv) {
+        return reject(state, client, out, Some((cmd, id)), msg.as_bytes());
     }
     if state.cluster.is_some() && crate::cluster::redirect::may_redirect(cmd) {
         if let Some(redirect) = crate::cluster::redirect::route(state, client, cmd, argv) {

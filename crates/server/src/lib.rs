@@ -16,6 +16,7 @@
 //! (`cluster`).
 
 pub mod alloc;
+pub mod acl;
 pub mod aof;
 pub mod args;
 pub mod blocking;

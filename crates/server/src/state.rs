@@ -37,6 +37,8 @@ pub struct Client {
     pub last_active: Instant,
     pub db: usize,
     pub authenticated: bool,
+    /// The ACL user (`acl.rs`) the client runs as; `None` is `default`.
+    pub user: Option<Arc<[u8]>>,
     pub name: Option<Arc<[u8]>>,
     pub lib_name: Option<Arc<[u8]>>,
     pub lib_ver: Option<Arc<[u8]>>,
@@ -85,6 +87,7 @@ impl Client {
             last_active: now,
             db: 0,
             authenticated,
+            user: None,
             name: None,
             lib_name: None,
             lib_ver: None,
@@ -138,6 +141,7 @@ impl Clone for Client {
             last_active,
             db,
             authenticated,
+            user,
             name,
             lib_name,
             lib_ver,
@@ -165,6 +169,7 @@ impl Clone for Client {
         self.last_active = *last_active;
         self.db = *db;
         self.authenticated = *authenticated;
+        copy_name(&mut self.user, user);
         copy_name(&mut self.name, name);
         copy_name(&mut self.lib_name, lib_name);
         copy_name(&mut self.lib_ver, lib_ver);
@@ -301,6 +306,8 @@ pub struct State {
     pub pubsub: crate::pubsub::PubSub,
     /// Client-side caching: tracking clients and the keys they read.
     pub tracking: crate::tracking::Tracking,
+    /// ACL users and the ACL log.
+    pub acl: crate::acl::Acl,
     /// The running script, as connections see it without this lock (`Shared` holds it
     /// too).
     pub script_run: Arc<crate::busy::ScriptRun>,
@@ -378,6 +385,7 @@ impl State {
             pubsub: Default::default(),
             script_run,
             tracking: Default::default(),
+            acl: Default::default(),
             scripts: Default::default(),
             functions: Default::default(),
             monitors: Vec::new(),

@@ -576,7 +576,7 @@ fn write_client_line(
         " age={age} idle={idle} flags={flags} db={} sub={} psub={} ssub={} multi={} \
          qbuf={} qbuf-free={} argv-mem={argv_mem} multi-mem={} rbs={REPLY_BUFFER_SIZE} \
          rbp={obl} obl={obl} oll=0 omem=0 tot-mem={tot_mem} events=r cmd={cmd} \
-         user=default redir={} resp={}",
+         user={} redir={} resp={}",
         c.db,
         c.subscriptions[0],
         c.subscriptions[1],
@@ -585,9 +585,19 @@ fn write_client_line(
         c.query_buf,
         c.query_buf_free,
         tx.mem,
+        String::from_utf8_lossy(c.user.as_deref().unwrap_or(b"default")),
         tracking.map_or(-1, |t| t.redirect as i64),
         c.resp
     );
+}
+
+/// A client's CLIENT LIST line as of now, for the ACL log's `client-info`.
+pub(crate) fn info_line(state: &crate::state::State, c: &Client) -> Vec<u8> {
+    let mut text = Vec::with_capacity(320);
+    let tx = multi::summary(state, c);
+    let tracking = state.tracking.get(c.id);
+    write_client_line(&mut text, c, None, tx, tracking, 0, Instant::now());
+    text
 }
 
 /// `CLIENT INFO`: this connection's CLIENT LIST line.
@@ -690,13 +700,14 @@ struct KillFilter<'a> {
     laddr: Option<&'a [u8]>,
     kind: Option<ClientType>,
     id: Option<u64>,
+    user: Option<&'a [u8]>,
     skip_me: bool,
 }
 
 impl<'a> KillFilter<'a> {
     /// The filter that CLIENT KILL's arguments describe: the old form's address, or the
     /// option/value pairs, each checked as it is read (the first bad one answers).
-    fn parse(argv: &'a [&'a [u8]]) -> Result<KillFilter<'a>, CommandError> {
+    fn parse(argv: &'a [&'a [u8]], acl: &crate::acl::Acl) -> Result<KillFilter<'a>, CommandError> {
         if argv.len() == 3 {
             return Ok(KillFilter {
                 addr: Some(argv[2]),
@@ -723,10 +734,10 @@ impl<'a> KillFilter<'a> {
             } else if opt.eq_ignore_ascii_case(b"laddr") {
                 filter.laddr = Some(value);
             } else if opt.eq_ignore_ascii_case(b"user") {
-                // Without ACLs, `default` is the only user, and every connection's.
-                if value != b"default" {
+                if acl.user(value).is_none() {
                     return Err(errors::no_such_user(value).into());
                 }
+                filter.user = Some(value);
             } else if opt.eq_ignore_ascii_case(b"skipme") {
                 if value.eq_ignore_ascii_case(b"yes") {
                     filter.skip_me = true;
@@ -753,6 +764,9 @@ impl<'a> KillFilter<'a> {
             || self.laddr.is_some_and(|a| !same_addr(a, &c.laddr, scratch))
             || self.kind.is_some_and(|k| client_type(c) != k)
             || self.id.is_some_and(|id| c.id != id)
+            || self
+                .user
+                .is_some_and(|u| u != c.user.as_deref().unwrap_or(b"default"))
             || (self.skip_me && c.id == me))
     }
 }
@@ -763,7 +777,7 @@ impl<'a> KillFilter<'a> {
 /// `SKIPME no`). The caller, when killed, gets its reply before the connection closes.
 fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     let old_form = argv.len() == 3;
-    let filter = KillFilter::parse(argv)?;
+    let filter = KillFilter::parse(argv, &ctx.state.acl)?;
 
     let me = ctx.client.id;
     let mut scratch = Vec::with_capacity(48);

@@ -72,7 +72,7 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         let more = argv.len() - 1 - j;
         let opt = argv[j];
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
-            if !authenticate(ctx.state, ctx.client, argv[j + 1], argv[j + 2]) {
+            if !authenticate(ctx.state, ctx.client, argv[j + 1], argv[j + 2], argv[0]) {
                 return Err(errors::WRONGPASS.into());
             }
             j += 3;
@@ -114,61 +114,47 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     Ok(Done)
 }
 
-/// `AUTH [username] password`. Without ACLs the only user is `default`, whose password is
-/// `requirepass` (none: any password is accepted, but the one-argument form is an error,
-/// as in Redis, to catch a misconfigured client).
+/// `AUTH [username] password`: authenticates as any enabled user whose password matches
+/// (or that has `nopass`). The one-argument form is the default user's, and an error
+/// while that user needs no password, as in Redis, to catch a misconfigured client.
 fn auth(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
     if argv.len() > 3 {
         return Err(errors::SYNTAX.into());
     }
+    crate::acl::sync_requirepass(ctx.state);
     let (user, pass): (&[u8], &[u8]) = if argv.len() == 2 {
-        if password(ctx.state).is_none() {
+        if ctx.state.acl.default.nopass {
             return Err(errors::AUTH_NOT_CONFIGURED.into());
         }
         (b"default", argv[1])
     } else {
         (argv[1], argv[2])
     };
-    if !authenticate(ctx.state, ctx.client, user, pass) {
+    if !authenticate(ctx.state, ctx.client, user, pass, argv[0]) {
         return Err(errors::WRONGPASS.into());
     }
     ctx.out.ok();
     Ok(Done)
 }
 
-/// The default user's password; an empty `requirepass` means none, as in Redis.
+/// `Some` when a new connection starts unauthenticated: the default user needs a
+/// password (`requirepass`, or ACL rules) or is off. The bytes are not the password:
+/// users keep only hashes.
 pub fn password(state: &State) -> Option<&[u8]> {
-    state
-        .config
-        .requirepass
-        .as_deref()
-        .filter(|p| !p.is_empty())
+    crate::acl::default_needs_auth(state).then_some(b"".as_slice())
 }
 
-/// Checks a username/password pair and, when it is good, authenticates the client. A bad
-/// pair leaves the client as it was (still authenticated if it was).
-fn authenticate(state: &State, client: &mut Client, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    let ok = match password(state) {
-        None => true,
-        Some(expected) => constant_time_eq(expected, pass),
-    };
-    if ok {
-        client.authenticated = true;
-    }
-    ok
-}
-
-/// Compares without stopping at the first difference, so the time taken does not tell
-/// how much of a guessed password was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() != b.len()) as u8;
-    for (i, &x) in a.iter().enumerate() {
-        diff |= x ^ b.get(i).copied().unwrap_or(!x);
-    }
-    diff == 0
+/// Checks a username/password pair and, when it is good, authenticates the client as that
+/// user. A bad pair leaves the client as it was (still authenticated if it was) and is
+/// written to the ACL log.
+fn authenticate(
+    state: &mut State,
+    client: &mut Client,
+    user: &[u8],
+    pass: &[u8],
+    cmd_name: &[u8],
+) -> bool {
+    crate::acl::authenticate(state, client, user, pass, cmd_name)
 }
 
 /// `SELECT index`.
@@ -207,8 +193,10 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
     ctx.state.listen();
     ctx.client.tracking = false;
     set_protocol(ctx, false);
-    let authenticated = password(ctx.state).is_none();
+    crate::acl::sync_requirepass(ctx.state);
+    let authenticated = !ctx.state.acl.default_needs_auth();
     let client = &mut *ctx.client;
+    client.user = None;
     client.db = 0;
     client.name = None;
     client.authenticated = authenticated;
@@ -272,15 +260,5 @@ mod tests {
         assert_eq!(c.name.as_deref(), Some(&b"a-b_c:1!~"[..]));
         assert!(set_name(&mut c, b""));
         assert_eq!(c.name, None);
-    }
-
-    #[test]
-    fn password_comparison_needs_every_byte() {
-        assert!(constant_time_eq(b"s3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
-        assert!(!constant_time_eq(b"s3cret", b"s3cret!"));
-        assert!(!constant_time_eq(b"s3cret", b"S3cret"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(constant_time_eq(b"", b""));
     }
 }

@@ -7,6 +7,7 @@ use crate::errors;
 use crate::keyspace::{DbMut, Typed, Value, NO_EXPIRY};
 use crate::reply::Reply;
 
+pub mod acl;
 pub mod bitmaps;
 pub mod client;
 pub mod cluster;
@@ -63,6 +64,7 @@ pub static FAMILIES: &[&[Entry]] = &[
     migrate::HANDLERS,
     module::HANDLERS,
     lolwut::HANDLERS,
+    acl::HANDLERS,
 ];
 
 /// The handler of a container command (CLIENT, CONFIG, MEMORY, SLOWLOG, LATENCY) called

@@ -698,6 +698,12 @@ fn command_for_script(lua: &Lua, run: &mut Run, args: MultiValue) -> mlua::Resul
             Some(id),
         );
     }
+    // Redis's `scriptVerifyACL`: the script's caller's user must be allowed the command,
+    // its keys and channels (a denial is logged with context `lua`).
+    if let Err(denied) = crate::acl::check_script_call(ctx.state, ctx.client, cmd, &argv) {
+        let msg = format!("The user executing the script {}", denied.message());
+        return refuse(ctx, &msg, Some(id));
+    }
     // May-replicate commands (PUBLISH, PFCOUNT, ...) count as writes here.
     if run.read_only && cmd.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         return refuse(
