@@ -86,6 +86,10 @@ pub fn process_command(
             return redirected(state, client, out, (cmd, id), &redirect);
         }
     }
+    if cmd.has(flags::WRITE) && crate::replication_wire::not_enough_replicas(state) {
+        let msg = crate::replication_wire::NOREPLICAS.as_bytes();
+        return reject(state, client, out, Some((cmd, id)), msg);
+    }
     // Redis's check for replicas (`-READONLY`), after the redirect: a write that was not
     // redirected (keyless, or its slot served here) is refused on a replica.
     if cmd.has(flags::WRITE) && crate::replication::is_replica(state) {

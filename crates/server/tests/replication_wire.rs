@@ -585,3 +585,55 @@ fn failover_hands_over_to_a_redis_replica() {
     after.remove(&(0, "after".to_string()));
     assert_eq!(after, before);
 }
+
+#[test]
+fn min_replicas_to_write_refuses_writes_as_redis_does() {
+    let scenario = |addr: SocketAddr| -> Vec<String> {
+        let dir = scratch_dir("min-replicas");
+        let port = addr.port().to_string();
+        let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port, "--dir", &dir]);
+        link_up(replica.addr());
+        let mut c = Conn::open(addr);
+        let mut out = vec![text_of(&c.command(&[
+            "CONFIG",
+            "SET",
+            "min-replicas-to-write",
+            "2",
+        ]))];
+        // Redis reads the setting at its next replication cron (once a second).
+        std::thread::sleep(Duration::from_millis(1100));
+        for cmd in [
+            vec!["SET", "k", "v"],
+            vec!["GET", "k"],
+            vec!["MULTI"],
+            vec!["INCR", "n"],
+            vec!["EXEC"],
+        ] {
+            out.push(text_of(&c.command(&cmd)));
+        }
+        out.push(text_of(&c.command(&[
+            "CONFIG",
+            "SET",
+            "min-replicas-to-write",
+            "1",
+        ])));
+        std::thread::sleep(Duration::from_millis(1100));
+        out.push(text_of(&c.command(&["SET", "k", "v"])));
+        out
+    };
+    common::same_as_redis(scenario);
+}
+
+#[test]
+fn lockstep_replicates_lockstep() {
+    let primary = common::start();
+    load(primary.addr(), 12, 200);
+    let replica = lockstep_with(&[("replicaof", format!("127.0.0.1 {}", primary.port()))]);
+    link_up(replica.addr());
+    load(primary.addr(), 13, 600);
+    std::thread::sleep(Duration::from_millis(100));
+    caught_up(primary.addr(), replica.addr());
+    assert_same_data(primary.addr(), replica.addr());
+    let mut p = Conn::open(primary.addr());
+    assert_eq!(p.int(&["WAIT", "1", "2000"]), 1);
+}

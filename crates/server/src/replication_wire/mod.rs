@@ -137,6 +137,8 @@ pub struct WireReplication {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// `min-replicas-to-write` and `min-replicas-max-lag`, as the cron last read them.
+    min_replicas: (usize, u64),
 }
 
 impl Default for WireReplication {
@@ -160,6 +162,7 @@ impl Default for WireReplication {
             sync_full: 0,
             sync_partial_ok: 0,
             sync_partial_err: 0,
+            min_replicas: (0, 10),
         }
     }
 }
@@ -214,6 +217,34 @@ pub fn is_replica(state: &State) -> bool {
     state.wire_repl.master.is_some()
 }
 
+/// What a write gets while fewer replicas than `min-replicas-to-write` acknowledged within
+/// `min-replicas-max-lag` seconds.
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// Whether writes are refused for want of good replicas (Redis's `repl_good_slaves_count`
+/// against `min-replicas-to-write`, on a primary).
+#[inline]
+pub fn not_enough_replicas(state: &State) -> bool {
+    let w = &state.wire_repl;
+    let (wanted, max_lag) = w.min_replicas;
+    wanted > 0
+        && max_lag > 0
+        && w.master.is_none()
+        && state.cluster.is_none()
+        && w.replicas
+            .iter()
+            .filter(|r| r.ack_at.elapsed().as_secs() <= max_lag)
+            .count()
+            < wanted
+}
+
+fn read_min_replicas(state: &mut State) {
+    let number = |name: &str| state.config.value(name).and_then(|v| v.parse().ok());
+    let wanted = number("min-replicas-to-write").unwrap_or(0) as usize;
+    let max_lag = number("min-replicas-max-lag").unwrap_or(10);
+    state.wire_repl.min_replicas = (wanted, max_lag);
+}
+
 /// Whether client `id` is a replica of this server (CLIENT LIST flag `S`).
 pub fn is_replica_client(state: &State, id: u64) -> bool {
     state.wire_repl.replicas.iter().any(|r| r.client == id)
@@ -225,6 +256,7 @@ pub(crate) fn start(shared: &Arc<Shared>, shutdown: watch::Receiver<bool>) {
     {
         let mut state = shared.state.lock();
         state.wire_repl.shared = Arc::downgrade(shared);
+        read_min_replicas(&mut state);
         if state.cluster.is_none() {
             let configured = state.config.value("replicaof").unwrap_or_default();
             let mut words = configured.split_whitespace();
@@ -247,6 +279,7 @@ async fn cron(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         }
         let mut state = shared.lock().await;
+        read_min_replicas(&mut state);
         let period = state
             .config
             .value("repl-ping-replica-period")
