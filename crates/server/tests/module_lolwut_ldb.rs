@@ -445,3 +445,49 @@ fn ldb_stops_a_script_that_runs_past_the_busy_threshold() {
             .collect()
     });
 }
+
+/// A debugging session over the wire: SCRIPT DEBUG SYNC, then `eval` (the command's
+/// arguments), then each of `steps` sent once the previous answer arrived; the replies in
+/// order, the session's last two (its logs ending in `<endsession>`, the script's reply),
+/// and whether the server closed the connection after them.
+fn wire_session(addr: SocketAddr, eval: &[&str], steps: &[&[&str]]) -> Vec<Frame> {
+    let mut c = Conn::open(addr);
+    let mut out = vec![c.command(&["SCRIPT", "DEBUG", "SYNC"])];
+    out.push(c.command(eval));
+    for step in steps {
+        out.push(c.command(step));
+    }
+    let ended = |f: Option<&Frame>| match f {
+        Some(Frame::Array(logs)) => logs.last() == Some(&Frame::simple("<endsession>")),
+        _ => false,
+    };
+    while !ended(out.last()) {
+        out.push(c.read());
+    }
+    out.push(c.read());
+    let closed = common::read_until_closed(&mut c.stream, std::time::Duration::from_secs(5));
+    out.push(Frame::simple(match closed {
+        Some(_) => "closed",
+        None => "still open",
+    }));
+    out
+}
+
+#[test]
+fn ldb_protocol_is_redis_s_byte_for_byte() {
+    same_as_redis(|addr| wire_session(addr, &["EVAL", "return 1", "5"], &[]));
+    same_as_redis(|addr| {
+        wire_session(
+            addr,
+            &["EVAL_RO", "return redis.call('set','a','b')", "0"],
+            &[&["s"]],
+        )
+    });
+    same_as_redis(|addr| {
+        wire_session(
+            addr,
+            &["EVAL", "local x = 1\nreturn x", "0"],
+            &[&["p", "x"], &["s"], &["p", "x"], &["c"]],
+        )
+    });
+}
