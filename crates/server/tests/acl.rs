@@ -817,6 +817,40 @@ fn scripts_raise_the_users_noperm() {
             s.on("u", c);
         }
         s.run(&["ACL", "LOG", "5"]);
+        // Functions run under the caller's user too.
+        s.run(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=acllib\nredis.register_function('getit', function(keys) return redis.call('get', keys[1]) end)",
+        ]);
+        s.run(&["ACL", "SETUSER", "lua", "+fcall"]);
+        s.on("u", &["FCALL", "getit", "1", "k1"]);
+        s.on("u", &["FCALL", "getit", "1", "zz"]);
+        s.run(&["ACL", "SETUSER", "lua", "%R~zz"]);
+        s.on("u", &["FCALL", "getit", "1", "zz"]);
+    });
+}
+
+#[test]
+fn the_log_groups_like_entries_and_keeps_acllog_max_len() {
+    both(|s| {
+        s.run(&["ACL", "SETUSER", "lg", "on", "nopass", "+get", "~k*"]);
+        s.on("u", &["AUTH", "lg", "x"]);
+        for _ in 0..3 {
+            s.on("u", &["GET", "zz"]);
+        }
+        s.on("u", &["SET", "k", "v"]);
+        s.on("u", &["GET", "yy"]);
+        s.on("u", &["GET", "zz"]);
+        s.run(&["ACL", "LOG"]);
+        s.run(&["ACL", "LOG", "1"]);
+        s.run(&["ACL", "LOG", "0"]);
+        s.run(&["CONFIG", "SET", "acllog-max-len", "2"]);
+        s.on("u", &["DEL", "k"]);
+        s.run(&["ACL", "LOG"]);
+        s.run(&["CONFIG", "SET", "acllog-max-len", "0"]);
+        s.on("u", &["DEL", "k"]);
+        s.run(&["ACL", "LOG"]);
     });
 }
 
@@ -838,6 +872,13 @@ fn deleting_or_disabling_users_and_their_clients() {
         s.closed("c2");
         s.closed("c3");
         s.run(&["ACL", "USERS"]);
+        // Turning a user off or changing its passwords leaves its clients connected.
+        s.run(&["ACL", "SETUSER", "d2", "on", ">p", "+@all", "~*"]);
+        s.on("c6", &["AUTH", "d2", "p"]);
+        s.run(&["ACL", "SETUSER", "d2", "off", "resetpass", ">other"]);
+        s.on("c6", &["PING"]);
+        s.on("c6", &["ACL", "WHOAMI"]);
+        s.on("c7", &["AUTH", "d2", "other"]);
         s.run(&["ACL", "SETUSER", "d3", "on", ">p", "+@all"]);
         s.on("c4", &["AUTH", "d3", "p"]);
         s.on("c4", &["ACL", "DELUSER", "d3"]);
