@@ -219,6 +219,9 @@ impl Selector {
     /// Redis's `ACLSetSelector`: one rule about commands, keys or channels.
     fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
         let table = Table::get();
+        if op.is_empty() {
+            return Err(RuleError::Syntax);
+        }
         let is = |s: &str| op.eq_ignore_ascii_case(s.as_bytes());
         if is("allkeys") || is("~*") {
             self.all_keys = true;
@@ -674,7 +677,9 @@ impl User {
         } else if op[0] == b'(' && op[op.len() - 1] == b')' {
             let mut selector = Selector::new(false, pubsub_all);
             let inner = &op[1..op.len() - 1];
-            for rule in split_args(inner).ok_or(RuleError::Syntax)? {
+            // Unbalanced quotes split into nothing, as `sdssplitargs` fails: an empty
+            // selector, not an error.
+            for rule in split_args(inner).unwrap_or_default() {
                 selector.apply(&rule)?;
             }
             self.selectors.push(selector);
@@ -854,7 +859,7 @@ pub struct CommandCheck<'a> {
     pub id: usize,
     pub spec: &'static CommandSpec,
     pub argv: &'a [&'a [u8]],
-    keys: OnceLock<Vec<(usize, u32)>>,
+    keys: std::cell::OnceCell<Vec<(usize, u32)>>,
 }
 
 impl<'a> CommandCheck<'a> {
@@ -865,7 +870,7 @@ impl<'a> CommandCheck<'a> {
             id,
             spec,
             argv,
-            keys: OnceLock::new(),
+            keys: std::cell::OnceCell::new(),
         })
     }
 

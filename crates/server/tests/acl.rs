@@ -558,6 +558,13 @@ fn setuser_errors_are_redis_s_and_change_nothing() {
             &["ACL", "SETUSER"],
             &["ACL", "SETUSER", "e", "*"],
             &["ACL", "SETUSER", "e", "get"],
+            &["ACL", "SETUSER", "e", "(\"\")"],
+            &["ACL", "SETUSER", "e", ")"],
+            &["ACL", "SETUSER", "e", "(~a \"b c\")"],
+            &["ACL", "SETUSER", "e", "(+get \"~a\" '~b')"],
+            &["ACL", "SETUSER", "e", "(~a 'b)", "()"],
+            &["ACL", "SETUSER", "e", "~\u{0}x"],
+            &["ACL", "SETUSER", "e", "&\u{b}x"],
         ];
         for c in bad {
             s.run(c);
