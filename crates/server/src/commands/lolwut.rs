@@ -95,7 +95,8 @@ fn unit(rng: &mut impl Rng) -> f32 {
 }
 
 /// A grid of pixels with a color each (0 to 3), the top-left one at 0,0. Drawing outside
-/// it is allowed and does nothing.
+/// it is allowed and does nothing. Four pixels to a byte: the largest Schotter Redis
+/// allows is 2000 by 399 204 pixels.
 struct Canvas {
     width: i32,
     height: i32,
@@ -105,10 +106,12 @@ struct Canvas {
 impl Canvas {
     fn new(width: i32, height: i32, background: u8) -> Canvas {
         let len = width.max(0) as usize * height.max(0) as usize;
+        let background = background & 3;
+        let fill = background | background << 2 | background << 4 | background << 6;
         Canvas {
             width,
             height,
-            pixels: vec![background; len],
+            pixels: vec![fill; len.div_ceil(4)],
         }
     }
 
@@ -119,12 +122,15 @@ impl Canvas {
 
     fn set(&mut self, x: i32, y: i32, color: u8) {
         if let Some(i) = self.index(x, y) {
-            self.pixels[i] = color;
+            let shift = (i % 4) * 2;
+            let byte = &mut self.pixels[i / 4];
+            *byte = (*byte & !(3 << shift)) | (color & 3) << shift;
         }
     }
 
     fn get(&self, x: i32, y: i32) -> u8 {
-        self.index(x, y).map_or(0, |i| self.pixels[i])
+        self.index(x, y)
+            .map_or(0, |i| self.pixels[i / 4] >> ((i % 4) * 2) & 3)
     }
 
     /// Bresenham's line from one end to the other, both included.
@@ -362,6 +368,19 @@ mod tests {
         assert_eq!(lines.len(), 50);
         assert!(lines[..49].iter().all(|l| l.chars().count() == 66));
         assert_eq!(lines[49], "");
+    }
+
+    #[test]
+    fn pixels_keep_their_own_color() {
+        let mut canvas = Canvas::new(5, 3, 3);
+        canvas.set(1, 1, 2);
+        canvas.set(2, 1, 0);
+        canvas.set(9, 9, 1);
+        assert_eq!(canvas.get(0, 1), 3);
+        assert_eq!(canvas.get(1, 1), 2);
+        assert_eq!(canvas.get(2, 1), 0);
+        assert_eq!(canvas.get(3, 1), 3);
+        assert_eq!(canvas.get(9, 9), 0);
     }
 
     #[test]
