@@ -214,7 +214,11 @@ fn load(addr: SocketAddr, seed: u64, rounds: usize) {
 fn lockstep_with(settings: &[(&'static str, String)]) -> EmbeddedServer {
     let mut config = ServerConfig::ephemeral();
     for (k, v) in settings {
-        config.settings.kept.insert(k, v.clone());
+        let param = lockstep_server::config::lookup(k.as_bytes()).expect("a parameter");
+        config
+            .settings
+            .set_at_startup(param, v.as_bytes())
+            .expect("a valid setting");
     }
     EmbeddedServer::start(config).expect("lockstep starts")
 }
@@ -636,4 +640,34 @@ fn lockstep_replicates_lockstep() {
     assert_same_data(primary.addr(), replica.addr());
     let mut p = Conn::open(primary.addr());
     assert_eq!(p.int(&["WAIT", "1", "2000"]), 1);
+}
+
+#[test]
+fn a_replica_with_appendonly_keeps_the_synced_data_across_a_restart() {
+    let redis = RedisServer::start();
+    load(redis.addr(), 14, 300);
+    let dir = scratch_dir("aof-replica");
+    let settings = [
+        ("dir", dir.clone()),
+        ("appendonly", "yes".to_string()),
+        ("replicaof", format!("127.0.0.1 {}", redis.port)),
+    ];
+    let replica = lockstep_with(&settings);
+    link_up(replica.addr());
+    load(redis.addr(), 15, 300);
+    std::thread::sleep(Duration::from_millis(100));
+    caught_up(redis.addr(), replica.addr());
+    let synced = dataset(replica.addr());
+    assert_same_data(redis.addr(), replica.addr());
+    let mut r = Conn::open(replica.addr());
+    wait_until(
+        "the rewrite after the sync",
+        Duration::from_secs(10),
+        || field(&mut r, "persistence", "aof_rewrite_in_progress") == "0",
+    );
+    drop(r);
+    replica.stop();
+    // Started again from its files alone.
+    let again = lockstep_with(&settings[..2]);
+    assert_eq!(dataset(again.addr()), synced);
 }

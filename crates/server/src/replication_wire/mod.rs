@@ -243,6 +243,14 @@ fn read_min_replicas(state: &mut State) {
     let wanted = number("min-replicas-to-write").unwrap_or(0) as usize;
     let max_lag = number("min-replicas-max-lag").unwrap_or(10);
     state.wire_repl.min_replicas = (wanted, max_lag);
+    // CONFIG SET repl-backlog-size: the ring keeps its newest bytes.
+    let size = backlog_size(&state.config);
+    if let Some(backlog) = state.wire_repl.backlog.as_mut() {
+        if backlog.size != size {
+            backlog.size = size;
+            backlog.append(&[]);
+        }
+    }
 }
 
 /// Whether client `id` is a replica of this server (CLIENT LIST flag `S`).

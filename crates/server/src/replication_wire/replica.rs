@@ -344,6 +344,14 @@ async fn handshake(
             return Ok(false);
         }
         load_snapshot(&mut state, &rdb)?;
+        // The append-only file starts again from the primary's data set, as Redis
+        // restarts it after a sync (else a restart would load only what came after).
+        if state.aof.on {
+            crate::aof::kill_child(&mut state);
+            if let Err(e) = crate::aof::rewrite(&mut state, super::now()) {
+                tracing::warn!(error = ?e, "AOF rewrite after the full sync failed");
+            }
+        }
         let w = &mut state.wire_repl;
         w.replid = new_id;
         w.replid2 = "0".repeat(40);
