@@ -671,3 +671,31 @@ fn a_replica_with_appendonly_keeps_the_synced_data_across_a_restart() {
     let again = lockstep_with(&settings[..2]);
     assert_eq!(dataset(again.addr()), synced);
 }
+
+#[test]
+fn redis_fails_over_to_a_lockstep_replica() {
+    let redis = RedisServer::start();
+    let replica = common::start();
+    let mut l = Conn::open(replica.addr());
+    l.ok(&["REPLICAOF", "127.0.0.1", &redis.port.to_string()]);
+    link_up(replica.addr());
+    load(redis.addr(), 16, 300);
+    std::thread::sleep(Duration::from_millis(100));
+    caught_up(redis.addr(), replica.addr());
+    let mut r = Conn::open(redis.addr());
+    let port = replica.port().to_string();
+    r.ok(&["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "5000"]);
+    wait_until("lockstep promoted", Duration::from_secs(10), || {
+        field(&mut l, "replication", "role") == "master"
+    });
+    wait_until("redis-server its replica", Duration::from_secs(10), || {
+        field(&mut r, "replication", "role") == "slave"
+            && field(&mut r, "replication", "master_link_status") == "up"
+    });
+    assert_eq!(field(&mut l, "stats", "sync_partial_ok"), "1");
+    assert_eq!(field(&mut l, "stats", "sync_full"), "0");
+    load(replica.addr(), 17, 300);
+    std::thread::sleep(Duration::from_millis(100));
+    caught_up(replica.addr(), redis.addr());
+    assert_same_data(replica.addr(), redis.addr());
+}
