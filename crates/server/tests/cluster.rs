@@ -441,3 +441,27 @@ fn keys_written_through_every_node_land_on_their_owner_only() {
     }
     assert_eq!(total, 60);
 }
+
+/// Nodes never share their files: a shared `dbfilename` made every node of a test cluster
+/// load the `dump.rdb` another test had left in the working directory, keys of every slot
+/// included. Unless set, each node's file is its own, in the temporary directory.
+#[test]
+fn every_node_has_files_of_its_own() {
+    let cluster = EmbeddedCluster::start(ClusterConfig::ephemeral(3)).expect("cluster");
+    let mut names = std::collections::HashSet::new();
+    for &addr in cluster.addrs().iter() {
+        let mut conn = Conn::open(addr);
+        for param in ["dbfilename", "appenddirname"] {
+            let Frame::Array(pair) = conn.command(&["CONFIG", "GET", param]) else {
+                panic!("CONFIG GET {param}");
+            };
+            let Some(Frame::Bulk(name)) = pair.get(1) else {
+                panic!("CONFIG GET {param}: {pair:?}");
+            };
+            let name = String::from_utf8_lossy(name).into_owned();
+            assert!(name != "dump.rdb" && name != "appendonlydir", "{name}");
+            assert!(names.insert(name.clone()), "{param} {name} shared");
+        }
+        assert_eq!(conn.int(&["DBSIZE"]), 0);
+    }
+}

@@ -74,6 +74,7 @@ impl ClusterConfig {
             })?
         };
         let mut settings = self.settings.clone();
+        node_files(&mut settings, i);
         // What CONFIG GET answers; the server's mode itself comes from its cluster state.
         settings.kept.insert("cluster-enabled", "yes".into());
         settings.kept.insert(
@@ -88,6 +89,40 @@ impl ClusterConfig {
             settings,
         })
     }
+}
+
+/// Gives node `i` files of its own: nodes that shared `dbfilename` or `appenddirname` would
+/// load one another's data (every key, whatever its slot) and overwrite one another's
+/// saves. Unless set, the directory is the temporary one and the names are unique to this
+/// process and cluster, so that a cluster never starts from a file another left behind (the
+/// working directory's `dump.rdb`, say); names that were set get the node's index.
+fn node_files(settings: &mut Config, i: usize) {
+    static CLUSTERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if !settings.kept.contains_key("dir") {
+        let dir = std::env::temp_dir();
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        settings
+            .kept
+            .insert("dir", dir.to_string_lossy().into_owned());
+    }
+    let unique = || {
+        // One number per node; names only need to differ.
+        let n = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("lockstep-cluster-{}-{n}", std::process::id())
+    };
+    let dbfilename = match settings.kept.get("dbfilename") {
+        Some(name) => match name.rsplit_once('.') {
+            Some((stem, ext)) => format!("{stem}-{i}.{ext}"),
+            None => format!("{name}-{i}"),
+        },
+        None => format!("{}.rdb", unique()),
+    };
+    settings.kept.insert("dbfilename", dbfilename);
+    let appenddir = match settings.kept.get("appenddirname") {
+        Some(name) => format!("{name}-{i}"),
+        None => format!("{}-appendonlydir", unique()),
+    };
+    settings.kept.insert("appenddirname", appenddir);
 }
 
 /// Why a cluster could not start.
