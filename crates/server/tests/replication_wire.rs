@@ -699,3 +699,24 @@ fn redis_fails_over_to_a_lockstep_replica() {
     caught_up(replica.addr(), redis.addr());
     assert_same_data(replica.addr(), redis.addr());
 }
+
+#[test]
+fn config_get_replicaof_follows_replicaof_as_in_redis() {
+    let scenario = |addr: SocketAddr| -> Vec<String> {
+        let mut c = Conn::open(addr);
+        let mut out = Vec::new();
+        for cmd in [
+            vec!["CONFIG", "GET", "replicaof"],
+            vec!["REPLICAOF", "127.0.0.1", "1"],
+            vec!["CONFIG", "GET", "replicaof"],
+            vec!["CONFIG", "GET", "slaveof"],
+            vec!["CONFIG", "SET", "replicaof", "127.0.0.1 2"],
+            vec!["REPLICAOF", "NO", "ONE"],
+            vec!["CONFIG", "GET", "replicaof"],
+        ] {
+            out.push(text_of(&c.command(&cmd)));
+        }
+        out
+    };
+    common::same_as_redis(scenario);
+}

@@ -27,6 +27,11 @@ use crate::state::{Client, State};
 /// previous primary ends.
 pub fn replicate(state: &mut State, host: String, port: u16) {
     super::disconnect_replicas(state);
+    // CONFIG GET replicaof (and CONFIG REWRITE) show the primary of now, as in Redis.
+    state
+        .config
+        .kept
+        .insert("replicaof", format!("{host} {port}"));
     let w = &mut state.wire_repl;
     let now = Instant::now();
     w.master = Some(MasterLink {
@@ -54,6 +59,8 @@ pub fn promote(state: &mut State) {
     if w.master.take().is_none() {
         return;
     }
+    state.config.kept.remove("replicaof");
+    let w = &mut state.wire_repl;
     let epoch = *w.epoch.borrow() + 1;
     w.epoch.send_replace(epoch);
     w.shift_replid();
