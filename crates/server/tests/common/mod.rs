@@ -144,6 +144,12 @@ impl RedisServer {
         let child = Command::new(&binary)
             .args(["--port", &port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            // Files a test makes it write (a replica's synced RDB, SAVE) go to the
+            // temporary directory under a name of this server's, never into the source
+            // tree, and no server starts from another's file (`--dir` or `--dbfilename`
+            // in `extra_args` win: the last one counts).
+            .args(["--dir", &std::env::temp_dir().to_string_lossy()])
+            .args(["--dbfilename", &format!("redis-{port}.rdb")])
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
