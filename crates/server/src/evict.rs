@@ -349,7 +349,7 @@ fn pick(state: &mut State, policy: Policy, samples: usize, now: Millis) -> Optio
                 dict.random_slot(&mut rng)
             };
             if let Some(e) = idx.and_then(|idx| dict.at(idx)) {
-                return Some((i, e.key.to_key()));
+                return Some((i, Key::from_slice(e.key)));
             }
         }
         return None;

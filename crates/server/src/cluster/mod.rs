@@ -494,7 +494,7 @@ mod tests {
         for entry in db.dict().iter() {
             let slot = slots::key_slot(entry.key);
             assert!(
-                index.keys(slot).any(|k| k == entry.key.as_slice()),
+                index.keys(slot).any(|k| k == entry.key),
                 "{:?} missing from slot {slot}",
                 String::from_utf8_lossy(entry.key)
             );

@@ -283,7 +283,7 @@ fn keys_(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
         .dict()
         .iter()
         .filter(|e| !e.is_expired(now) && (all || glob_match(pattern, e.key, false)))
-        .map(|e| e.key.as_slice())
+        .map(|e| e.key)
         .collect();
     out.bulks(found.into_iter());
     Ok(Done)
@@ -378,7 +378,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CommandResult {
             .raw()
             .dict()
             .scan_slots(cursor, count.saturating_mul(10), |e| {
-                batch.push(e.key.to_key());
+                batch.push(Key::from_slice(e.key));
                 batch.len() < count
             }),
         Err(_) => 0,
@@ -419,7 +419,7 @@ fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> CommandResult {
 /// database is (or becomes) empty.
 fn random_key(db: &mut DbMut, rng: &mut impl rand::Rng) -> Option<Key> {
     loop {
-        let key = db.raw().dict().random(rng)?.key.to_key();
+        let key = Key::from_slice(db.raw().dict().random(rng)?.key);
         if db.contains(&key) {
             return Some(key);
         }

@@ -8,14 +8,17 @@
 //! The slab is cut in chunks of `CHUNK` slots, each its own allocation, so that it grows
 //! a chunk at a time: a single `Vec` would double at a million keys and leave up to half
 //! of itself unused (and, while it copies, both the old and the new one in RSS). A slot
-//! is 48 bytes: the key (inline up to 15 bytes, `StoredKey`) and the value.
+//! is 48 bytes: the key's first 16 bytes and the value. A key of up to 16 bytes lives
+//! there whole; a longer one lives in `long_keys`, and its slot holds its index there.
 //!
-//! Beside the slots, each chunk keeps:
-//! - a 24-bit access stamp per slot (3 bytes, as Redis keeps 24 bits of `lru` in every
-//!   object): an LRU clock or an LFU counter, which the eviction policies and OBJECT
-//!   IDLETIME/FREQ read;
-//! - the TTLs, in an array made the first time a key of the chunk gets one: most
-//!   keyspaces have no TTL, or a TTL on most keys, and neither pays for the other.
+//! Beside the slots, each chunk keeps `Meta`, 4 bytes a slot:
+//! - a 24-bit access stamp (as Redis keeps 24 bits of `lru` in every object): an LRU
+//!   clock or an LFU counter, which the eviction policies and OBJECT IDLETIME/FREQ read;
+//! - the key's length, or `LONG_KEY`;
+//!
+//! and
+//! the TTLs, in an array made the first time a key of the chunk gets one: most keyspaces
+//! have no TTL, or a TTL on most keys, and neither pays for the other.
 //!
 //! Which slots hold a key with a TTL is also one bit per slot (`ttl_bits`), so the active
 //! expiry cycle walks only those keys, in slab order, as Redis 7 walks its `expires` dict
@@ -27,12 +30,17 @@ use hashbrown::hash_table::{Entry as TableEntry, HashTable};
 use hashbrown::DefaultHashBuilder;
 use std::hash::BuildHasher;
 
-use super::value::{Key, StoredKey, Value};
+use super::value::{Key, Value};
 
 /// Slots kept when the last key goes: a dict that empties with more than this gives its
 /// memory back (the slab never shrinks otherwise: entries cannot move under a SCAN).
 /// Smaller ones keep theirs, so a key deleted and set again does not reallocate.
 const KEEP_WHEN_EMPTY: usize = 1024;
+
+/// The longest key kept in its slot.
+const INLINE_KEY: usize = 16;
+/// `Meta::key_len` of a key kept in `long_keys`.
+const LONG_KEY: u8 = u8::MAX;
 
 /// Slots per chunk of the slab (a power of two): 4096 slots of 48 bytes, 192 KiB.
 const CHUNK_BITS: u32 = 12;
@@ -63,7 +71,7 @@ impl Entry {
 /// A key and its value in the dict, to read.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRef<'a> {
-    pub key: &'a StoredKey,
+    pub key: &'a [u8],
     pub value: &'a Value,
     pub expire_at: Millis,
 }
@@ -83,8 +91,19 @@ fn expired(expire_at: Millis, now: Millis) -> bool {
 
 #[derive(Debug)]
 struct Stored {
-    key: StoredKey,
+    /// The key (its length is in the slot's `Meta`), or for a long key its index in
+    /// `long_keys` in the first 4 bytes.
+    key: [u8; INLINE_KEY],
     value: Value,
+}
+
+/// What a chunk keeps beside each slot.
+#[derive(Clone, Copy, Debug, Default)]
+struct Meta {
+    /// The access stamp, little-endian (see the module's comment).
+    stamp: [u8; 3],
+    /// The key's length up to `INLINE_KEY`, else `LONG_KEY`.
+    key_len: u8,
 }
 
 #[derive(Debug)]
@@ -98,8 +117,7 @@ enum Slot {
 #[derive(Debug, Default)]
 struct Chunk {
     slots: Vec<Slot>,
-    /// Slot `i`'s access stamp, little-endian (see the module's comment).
-    stamps: Vec<[u8; 3]>,
+    meta: Vec<Meta>,
     /// Slot `i`'s TTL, `NO_EXPIRY` for none; empty until a key of the chunk has one, then
     /// as long as needed to reach the highest such slot.
     expires: Vec<Millis>,
@@ -139,6 +157,10 @@ pub struct Dict {
     chunks: Vec<Chunk>,
     /// Slots in the slab, used or free.
     slots_len: usize,
+    /// Keys longer than `INLINE_KEY`, by the index their slot holds; `None` is free.
+    long_keys: Vec<Option<Box<[u8]>>>,
+    /// Free indices of `long_keys`.
+    long_free: Vec<u32>,
     free_head: Option<u32>,
     /// Bit `i` is set when slot `i` holds an entry with a TTL.
     ttl_bits: Vec<u64>,
@@ -182,22 +204,42 @@ impl Dict {
         }
     }
 
+    /// The key in slot `off` of `chunk`, if it is used.
     #[inline]
-    fn key_at(chunks: &[Chunk], idx: u32) -> Option<&[u8]> {
-        let (c, off) = split(idx);
-        match chunks.get(c)?.slots.get(off)? {
-            Slot::Used(s) => Some(s.key.as_slice()),
-            Slot::Free(_) => None,
+    fn key_of<'a>(
+        chunk: &'a Chunk,
+        long_keys: &'a [Option<Box<[u8]>>],
+        off: usize,
+    ) -> Option<&'a [u8]> {
+        let Slot::Used(s) = chunk.slots.get(off)? else {
+            return None;
+        };
+        let len = chunk.meta.get(off)?.key_len;
+        if len == LONG_KEY {
+            let at = u32::from_le_bytes([s.key[0], s.key[1], s.key[2], s.key[3]]);
+            long_keys.get(at as usize)?.as_deref()
+        } else {
+            s.key.get(..len as usize)
         }
+    }
+
+    #[inline]
+    fn key_at<'a>(
+        chunks: &'a [Chunk],
+        long_keys: &'a [Option<Box<[u8]>>],
+        idx: u32,
+    ) -> Option<&'a [u8]> {
+        let (c, off) = split(idx);
+        Self::key_of(chunks.get(c)?, long_keys, off)
     }
 
     /// The slab index of `key`.
     #[inline]
     pub fn find(&self, key: &[u8]) -> Option<u32> {
         let hash = self.hash(key);
-        let chunks = &self.chunks;
+        let (chunks, long) = (&self.chunks, &self.long_keys);
         self.table
-            .find(hash, |&i| Self::key_at(chunks, i) == Some(key))
+            .find(hash, |&i| Self::key_at(chunks, long, i) == Some(key))
             .copied()
     }
 
@@ -212,7 +254,7 @@ impl Dict {
         let chunk = self.chunks.get(c)?;
         match chunk.slots.get(off)? {
             Slot::Used(s) => Some(EntryRef {
-                key: &s.key,
+                key: Self::key_of(chunk, &self.long_keys, off)?,
                 value: &s.value,
                 expire_at: chunk.expire_at(off),
             }),
@@ -243,17 +285,20 @@ impl Dict {
         let (c, off) = split(idx);
         self.chunks
             .get(c)
-            .and_then(|ch| ch.stamps.get(off))
-            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], 0]))
+            .and_then(|ch| ch.meta.get(off))
+            .map_or(0, |m| {
+                let [x, y, z] = m.stamp;
+                u32::from_le_bytes([x, y, z, 0])
+            })
     }
 
     /// Sets the access stamp of slot `idx` (its low 24 bits).
     #[inline]
     pub fn set_stamp(&mut self, idx: u32, stamp: u32) {
         let (c, off) = split(idx);
-        if let Some(b) = self.chunks.get_mut(c).and_then(|ch| ch.stamps.get_mut(off)) {
+        if let Some(m) = self.chunks.get_mut(c).and_then(|ch| ch.meta.get_mut(off)) {
             let [x, y, z, _] = stamp.to_le_bytes();
-            *b = [x, y, z];
+            m.stamp = [x, y, z];
         }
     }
 
@@ -265,9 +310,18 @@ impl Dict {
         let buckets = self.table.capacity() * 8 / 7;
         let (mut main, mut expires) = (0, self.ttl_bits.capacity() * 8);
         for ch in &self.chunks {
-            main += ch.slots.capacity() * std::mem::size_of::<Slot>() + ch.stamps.capacity() * 3;
+            main += ch.slots.capacity() * std::mem::size_of::<Slot>()
+                + ch.meta.capacity() * std::mem::size_of::<Meta>();
             expires += ch.expires.capacity() * std::mem::size_of::<Millis>();
         }
+        main += self.long_keys.capacity() * std::mem::size_of::<Option<Box<[u8]>>>()
+            + self.long_free.capacity() * 4
+            + self
+                .long_keys
+                .iter()
+                .flatten()
+                .map(|k| k.len())
+                .sum::<usize>();
         main += self.chunks.capacity() * std::mem::size_of::<Chunk>()
             + buckets * (std::mem::size_of::<u32>() + 1);
         (main, expires)
@@ -296,12 +350,13 @@ impl Dict {
             hasher,
             table,
             chunks,
+            long_keys,
             ..
         } = self;
         let entry = table.entry(
             hash,
-            |&i| Self::key_at(chunks, i) == Some(key),
-            |&i| Self::key_at(chunks, i).map_or(0, |k| hasher.hash_one(k)),
+            |&i| Self::key_at(chunks, long_keys, i) == Some(key),
+            |&i| Self::key_at(chunks, long_keys, i).map_or(0, |k| hasher.hash_one(k)),
         );
         match entry {
             TableEntry::Occupied(o) => {
@@ -330,10 +385,34 @@ impl Dict {
                 (idx, Some(old))
             }
             TableEntry::Vacant(v) => {
+                let (stored_key, key_len) = if key.len() <= INLINE_KEY {
+                    let mut bytes = [0; INLINE_KEY];
+                    bytes[..key.len()].copy_from_slice(key);
+                    (bytes, key.len() as u8)
+                } else {
+                    let boxed = Some(Box::<[u8]>::from(key));
+                    let at = match self.long_free.pop() {
+                        Some(at) => {
+                            long_keys[at as usize] = boxed;
+                            at
+                        }
+                        None => {
+                            long_keys.push(boxed);
+                            (long_keys.len() - 1) as u32
+                        }
+                    };
+                    let mut bytes = [0; INLINE_KEY];
+                    bytes[..4].copy_from_slice(&at.to_le_bytes());
+                    (bytes, LONG_KEY)
+                };
                 let new = Slot::Used(Stored {
-                    key: StoredKey::from_slice(key),
+                    key: stored_key,
                     value,
                 });
+                let meta = Meta {
+                    stamp: [0; 3],
+                    key_len,
+                };
                 let idx = match self.free_head {
                     Some(idx) => {
                         let (c, off) = split(idx);
@@ -343,12 +422,12 @@ impl Dict {
                         };
                         self.free_head = (next != u32::MAX).then_some(next);
                         chunk.slots[off] = new;
-                        chunk.stamps[off] = [0; 3];
+                        chunk.meta[off] = meta;
                         idx
                     }
                     None => {
                         let idx = self.slots_len as u32;
-                        push_slot(chunks, new);
+                        push_slot(chunks, new, meta);
                         self.slots_len += 1;
                         idx
                     }
@@ -371,9 +450,14 @@ impl Dict {
     /// Removes `key`, returning its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let hash = self.hash(key);
-        let Dict { table, chunks, .. } = self;
+        let Dict {
+            table,
+            chunks,
+            long_keys,
+            ..
+        } = self;
         let found = table
-            .find_entry(hash, |&i| Self::key_at(chunks, i) == Some(key))
+            .find_entry(hash, |&i| Self::key_at(chunks, long_keys, i) == Some(key))
             .ok()?;
         let (idx, _) = found.remove();
         Some(self.free_slot(idx))
@@ -382,7 +466,7 @@ impl Dict {
     /// Removes the entry in slot `idx`, if the slot is in use. Saves the caller a copy of
     /// the key (the active expiry cycle finds entries by slot).
     pub fn remove_at(&mut self, idx: u32) -> Option<Entry> {
-        let hash = self.hash(self.stored(idx)?.key.as_slice());
+        let hash = self.hash(self.at(idx)?.key);
         self.table.find_entry(hash, |&i| i == idx).ok()?.remove();
         Some(self.free_slot(idx))
     }
@@ -397,6 +481,16 @@ impl Dict {
         let Slot::Used(stored) = std::mem::replace(&mut chunk.slots[off], Slot::Free(next)) else {
             unreachable!("the hash table pointed at a free slot")
         };
+        let key_len = chunk.meta[off].key_len;
+        let key = if key_len == LONG_KEY {
+            let [a, b, c, d, ..] = stored.key;
+            let at = u32::from_le_bytes([a, b, c, d]);
+            self.long_free.push(at);
+            let long = self.long_keys.get_mut(at as usize).and_then(Option::take);
+            Key::from_slice(long.as_deref().unwrap_or_default())
+        } else {
+            Key::from_slice(&stored.key[..key_len as usize])
+        };
         let expire_at = chunk.expire_at(off);
         chunk.set_expire_at(off, NO_EXPIRY);
         self.free_head = Some(idx);
@@ -409,7 +503,7 @@ impl Dict {
         );
         self.release_if_empty();
         Entry {
-            key: stored.key.to_key(),
+            key,
             value: stored.value,
             expire_at,
         }
@@ -521,14 +615,15 @@ impl Dict {
 
     /// Every entry, in slab order.
     pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
-        self.chunks.iter().flat_map(|chunk| {
+        let long = &self.long_keys;
+        self.chunks.iter().flat_map(move |chunk| {
             chunk
                 .slots
                 .iter()
                 .enumerate()
                 .filter_map(move |(off, s)| match s {
                     Slot::Used(s) => Some(EntryRef {
-                        key: &s.key,
+                        key: Self::key_of(chunk, long, off)?,
                         value: &s.value,
                         expire_at: chunk.expire_at(off),
                     }),
@@ -548,13 +643,13 @@ impl Dict {
 
 /// Appends a slot to the slab: into the last chunk while it has room, else a new chunk.
 /// The first chunk grows by doubling (most dicts are small); later ones are made whole.
-fn push_slot(chunks: &mut Vec<Chunk>, slot: Slot) {
+fn push_slot(chunks: &mut Vec<Chunk>, slot: Slot, meta: Meta) {
     if chunks.last().is_none_or(|c| c.slots.len() == CHUNK) {
         let first = chunks.is_empty();
         let cap = if first { 4 } else { CHUNK };
         chunks.push(Chunk {
             slots: Vec::with_capacity(cap),
-            stamps: Vec::with_capacity(cap),
+            meta: Vec::with_capacity(cap),
             expires: Vec::new(),
         });
     }
@@ -564,10 +659,10 @@ fn push_slot(chunks: &mut Vec<Chunk>, slot: Slot) {
     if chunk.slots.len() == chunk.slots.capacity() {
         let want = (chunk.slots.capacity() * 2).clamp(4, CHUNK);
         chunk.slots.reserve_exact(want - chunk.slots.len());
-        chunk.stamps.reserve_exact(want - chunk.stamps.len());
+        chunk.meta.reserve_exact(want - chunk.meta.len());
     }
     chunk.slots.push(slot);
-    chunk.stamps.push([0; 3]);
+    chunk.meta.push(meta);
 }
 
 /// Keeps slot `idx`'s TTL bit and the count of TTL keys in step with a TTL change.
@@ -607,7 +702,7 @@ mod tests {
         loop {
             let mut n = 0;
             cursor = dict.scan_slots(cursor, count * 10, |e| {
-                seen.push(e.key.to_key());
+                seen.push(Key::from_slice(e.key));
                 n += 1;
                 n < count
             });
@@ -645,7 +740,7 @@ mod tests {
         loop {
             let mut n = 0;
             cursor = d.scan_slots(cursor, 100, |e| {
-                seen.insert(e.key.to_key());
+                seen.insert(Key::from_slice(e.key));
                 n += 1;
                 n < 10
             });
@@ -807,9 +902,9 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_48_bytes_and_a_key_16() {
-        assert_eq!(std::mem::size_of::<StoredKey>(), 16);
+    fn a_slot_is_48_bytes_and_its_meta_4() {
         assert_eq!(std::mem::size_of::<Slot>(), 48);
+        assert_eq!(std::mem::size_of::<Meta>(), 4);
     }
 
     #[test]
@@ -823,11 +918,30 @@ mod tests {
         }
         for (i, k) in keys.iter().enumerate() {
             let e = d.get(k).expect("present");
-            assert_eq!((e.key.as_slice(), e.value), (&k[..], &Value::Int(i as i64)));
+            assert_eq!((e.key, e.value), (&k[..], &Value::Int(i as i64)));
         }
-        let removed = d.remove(&keys[30]).expect("a heap key");
+        assert_eq!(d.long_keys.len(), 40 - 17, "keys of 17 bytes and more");
+        let removed = d.remove(&keys[30]).expect("a long key");
         assert_eq!(removed.key.as_slice(), &keys[30][..]);
-        assert_eq!(d.len(), 39);
+        let slot = d.find(&keys[20]).expect("a long key");
+        let removed = d.remove_at(slot).expect("a long key by slot");
+        assert_eq!(removed.key.as_slice(), &keys[20][..]);
+        assert_eq!(d.len(), 38);
+        // Their places in `long_keys` and their slots are taken again.
+        d.insert(&[b'z'; 50], val(), NO_EXPIRY);
+        d.insert(&[b'y'; 17], val(), NO_EXPIRY);
+        assert_eq!(d.long_keys.len(), 40 - 17);
+        assert_eq!(d.capacity(), 40);
+        for (i, k) in keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 20 && *i != 30)
+        {
+            assert_eq!(d.get(k).map(|e| e.value), Some(&Value::Int(i as i64)));
+        }
+        assert_eq!(d.get(&[b'z'; 50]).map(|e| e.key.len()), Some(50));
+        assert_eq!(d.iter().count(), 40);
+        assert!(d.iter().any(|e| e.key == [b'y'; 17]));
     }
 
     #[test]
@@ -848,7 +962,7 @@ mod tests {
         assert!(d.chunks[..2].iter().all(|c| c.slots.capacity() == CHUNK));
         for i in 0..n {
             let e = d.at(i as u32).expect("used");
-            assert_eq!(e.key.as_slice(), format!("k{i}").as_bytes());
+            assert_eq!(e.key, format!("k{i}").as_bytes());
             let ttl = if i % 1000 == 0 {
                 i as Millis
             } else {

@@ -10,7 +10,7 @@ pub mod value;
 
 pub use access::{DbMut, Modifications, Typed, Written};
 pub use dict::{Dict, Entry, EntryRef, Millis, NO_EXPIRY};
-pub use value::{Key, Sds, StoredKey, Value};
+pub use value::{Key, Sds, Value};
 
 /// Keys with a TTL examined per round of the active expiry cycle (Redis's
 /// `ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP`).
