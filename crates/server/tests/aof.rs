@@ -659,8 +659,7 @@ fn incr_file(dir: &Path) -> PathBuf {
     let listed = manifest(dir);
     let name = listed
         .lines()
-        .filter(|l| l.ends_with("type i"))
-        .last()
+        .rfind(|l| l.ends_with("type i"))
         .and_then(|l| l.split(' ').nth(1))
         .expect("an incr file")
         .to_string();
