@@ -630,6 +630,32 @@ fn auth_and_hello_with_users() {
 }
 
 #[test]
+fn a_default_user_turned_off_makes_new_clients_authenticate() {
+    both(|s| {
+        s.run(&["ACL", "SETUSER", "adm", "on", ">pw", "+@all", "~*", "&*"]);
+        s.run(&["ACL", "SETUSER", "default", "off"]);
+        s.run(&["PING"]);
+        s.on("n", &["PING"]);
+        s.on("n", &["AUTH", "x"]);
+        s.on("n", &["AUTH", "default", "x"]);
+        s.on("n", &["HELLO", "2", "AUTH", "default", "x"]);
+        s.on("n", &["AUTH", "adm", "pw"]);
+        s.on("n", &["ACL", "WHOAMI"]);
+        s.on("n", &["ACL", "SETUSER", "default", "on"]);
+        s.on("m", &["PING"]);
+        s.run(&["ACL", "LOG", "3"]);
+        s.run(&["ACL", "SETUSER", "default", "-@all", "+ping", "resetkeys"]);
+        s.on("o", &["PING"]);
+        s.on("o", &["GET", "k"]);
+        s.on("o", &["ACL", "WHOAMI"]);
+        s.on("o", &["AUTH", "adm", "pw"]);
+        s.on("o", &["GET", "k"]);
+        s.on("o", &["RESET"]);
+        s.on("o", &["GET", "k"]);
+    });
+}
+
+#[test]
 fn noperm_for_commands_keys_and_channels() {
     both(|s| {
         s.all(&[
