@@ -15,8 +15,8 @@
 //! `EmbeddedCluster` do the same for a Redis Cluster of several nodes in this process
 //! (`cluster`).
 
-pub mod alloc;
 pub mod acl;
+pub mod alloc;
 pub mod aof;
 pub mod args;
 pub mod blocking;
