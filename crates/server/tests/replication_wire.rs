@@ -549,6 +549,9 @@ fn failover_checks_its_arguments_as_redis_does() {
         .map(|cmd| text_of(&c.command(cmd)))
         .collect();
         drop(replica);
+        wait_until("the replica gone", Duration::from_secs(5), || {
+            field(&mut c, "replication", "connected_slaves") == "0"
+        });
         out.push(shape(&text_of(&c.command(&["ROLE"]))));
         out
     };

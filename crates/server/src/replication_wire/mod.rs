@@ -40,6 +40,9 @@ struct Replica {
     /// The offset it last acknowledged (`REPLCONF ACK`).
     ack: u64,
     ack_at: Instant,
+    /// While a forked child writes its snapshot: the stream produced meanwhile, sent after
+    /// the snapshot (Redis's `wait_bgsave` state).
+    waiting: Option<Vec<u8>>,
 }
 
 /// What a connection told with REPLCONF before its PSYNC.
@@ -353,8 +356,10 @@ fn push(state: &mut State, bytes: &[u8]) {
         wire_repl, clients, ..
     } = state;
     wire_repl.append(bytes);
-    for r in &wire_repl.replicas {
-        if let Some(entry) = clients.get_mut(&r.client) {
+    for r in &mut wire_repl.replicas {
+        if let Some(waiting) = r.waiting.as_mut() {
+            waiting.extend_from_slice(bytes);
+        } else if let Some(entry) = clients.get_mut(&r.client) {
             entry.push(bytes);
         }
     }
@@ -534,15 +539,26 @@ pub fn psync(ctx: &mut Ctx, argv: &[&[u8]], sync: bool) -> CommandResult {
             }
             // The next command of the stream selects its database.
             state.wire_repl.seldb = None;
+            let w = &state.wire_repl;
+            let line = format!("+FULLRESYNC {} {}\r\n", w.replid, w.offset);
+            if let Some(child) = fork_snapshot(state, id, now) {
+                // The snapshot follows from the child; the stream waits for it.
+                if !sync {
+                    if let Some(entry) = state.clients.get_mut(&id) {
+                        entry.push(line.as_bytes());
+                    }
+                }
+                register(ctx, &handshake, Some(Vec::new()));
+                let shared = ctx.state.wire_repl.shared.clone();
+                tokio::spawn(send_snapshot(shared, id, child));
+                return Ok(Done);
+            }
             let mut rdb = Vec::new();
             if crate::rdb::file::write_rdb(state, now, &mut rdb).is_err() {
                 return Err("ERR could not make the RDB snapshot".into());
             }
-            let w = &state.wire_repl;
             if !sync {
-                payload.extend_from_slice(
-                    format!("+FULLRESYNC {} {}\r\n", w.replid, w.offset).as_bytes(),
-                );
+                payload.extend_from_slice(line.as_bytes());
             }
             payload.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
             payload.extend_from_slice(&rdb);
@@ -556,9 +572,20 @@ pub fn psync(ctx: &mut Ctx, argv: &[&[u8]], sync: bool) -> CommandResult {
         ctx.client.close_after_reply = true;
         return Ok(Done);
     }
+    if let Some(entry) = state.clients.get_mut(&id) {
+        entry.push(&payload);
+    }
+    register(ctx, &handshake, None);
+    Ok(Done)
+}
+
+/// The connection of `ctx` becomes a replica: it carries the stream from here on, and
+/// none of its commands is answered.
+fn register(ctx: &mut Ctx, handshake: &Handshake, waiting: Option<Vec<u8>>) {
     let ip = handshake.ip.clone();
+    let state = &mut *ctx.state;
     state.wire_repl.replicas.push(Replica {
-        client: id,
+        client: ctx.client.id,
         addr: match ip.and_then(|ip| ip.parse().ok()) {
             Some(ip) => SocketAddr::new(ip, 0),
             None => ctx.client.addr,
@@ -566,15 +593,77 @@ pub fn psync(ctx: &mut Ctx, argv: &[&[u8]], sync: bool) -> CommandResult {
         port: handshake.port,
         ack: 0,
         ack_at: Instant::now(),
+        waiting,
     });
     state.log_deletions();
-    if let Some(entry) = state.clients.get_mut(&id) {
-        entry.push(&payload);
-    }
-    // From here on the connection carries the stream: none of its commands is answered.
     ctx.client.reply_mode = ReplyMode::Off;
     ctx.client.replica = true;
-    Ok(Done)
+}
+
+/// A child forked to write the snapshot of this moment into a file of `dir` (as BGSAVE
+/// does), so that the primary goes on serving while it is written: its pid and the file.
+fn fork_snapshot(state: &State, client: u64, now: Millis) -> Option<(i32, std::path::PathBuf)> {
+    state.wire_repl.shared.upgrade()?;
+    let path =
+        crate::rdb::file::dir(state).join(format!("temp-repl-{}-{client}.rdb", std::process::id()));
+    // SAFETY: as `rdb::file::bgsave`: the child reads the memory it got at the fork (this
+    // thread holds the server's lock), writes one file and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return None;
+    }
+    if pid == 0 {
+        let written = (|| -> std::io::Result<()> {
+            let file = std::fs::File::create(&path)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            crate::rdb::file::write_rdb(state, now, &mut out)?;
+            std::io::Write::flush(&mut out)
+        })();
+        // SAFETY: ends the child at once, as Redis's `exitFromChild` does.
+        unsafe { libc::_exit(i32::from(written.is_err())) };
+    }
+    Some((pid, path))
+}
+
+/// Waits for the snapshot child, then sends the replica `$<len>`, the file and the stream
+/// produced meanwhile, and puts it online. A failed snapshot closes the replica's
+/// connection (it syncs again), as Redis drops replicas of a failed BGSAVE.
+async fn send_snapshot(shared: Weak<Shared>, client: u64, (pid, path): (i32, std::path::PathBuf)) {
+    let rdb = tokio::task::spawn_blocking(move || {
+        let mut status = 0;
+        // SAFETY: a blocking wait for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        let exited = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+        let rdb = exited.then(|| std::fs::read(&path).ok()).flatten();
+        let _ = std::fs::remove_file(&path);
+        rdb
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(shared) = shared.upgrade() else {
+        return;
+    };
+    let mut state = shared.lock().await;
+    let State {
+        wire_repl, clients, ..
+    } = &mut *state;
+    let Some(replica) = wire_repl.replicas.iter_mut().find(|r| r.client == client) else {
+        return;
+    };
+    let Some(entry) = clients.get_mut(&client) else {
+        return;
+    };
+    let Some(rdb) = rdb else {
+        entry.killed = true;
+        entry.wake.notify_one();
+        return;
+    };
+    let waiting = replica.waiting.take().unwrap_or_default();
+    let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
+    payload.extend_from_slice(&rdb);
+    payload.extend_from_slice(&waiting);
+    entry.push(&payload);
 }
 
 fn backlog_size(config: &crate::config::Config) -> usize {
@@ -750,9 +839,14 @@ pub fn info(state: &State, out: &mut String) {
     for (i, r) in w.replicas.iter().enumerate() {
         let _ = write!(
             out,
-            "slave{i}:ip={},port={},state=online,offset={},lag={}\r\n",
+            "slave{i}:ip={},port={},state={},offset={},lag={}\r\n",
             r.addr.ip(),
             r.port,
+            if r.waiting.is_some() {
+                "wait_bgsave"
+            } else {
+                "online"
+            },
             r.ack,
             r.ack_at.elapsed().as_secs()
         );
