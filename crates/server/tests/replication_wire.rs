@@ -253,9 +253,14 @@ fn redis_replica_of_lockstep_converges_under_load_and_continues_after_a_dropped_
     load(primary.addr(), 1, 300);
     let port = primary.port().to_string();
     let dir = scratch_dir("redis-replica");
+    // Writes go on while the snapshot is made and sent (the replica waits in wait_bgsave).
+    let writer = {
+        let addr = primary.addr();
+        std::thread::spawn(move || load(addr, 2, 1500))
+    };
     let redis = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port, "--dir", &dir]);
     link_up(redis.addr());
-    load(primary.addr(), 2, 1500);
+    writer.join().expect("the load");
     std::thread::sleep(Duration::from_millis(100));
     caught_up(primary.addr(), redis.addr());
     assert_same_data(primary.addr(), redis.addr());

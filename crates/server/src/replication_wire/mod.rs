@@ -660,6 +660,7 @@ async fn send_snapshot(shared: Weak<Shared>, client: u64, (pid, path): (i32, std
         return;
     };
     let waiting = replica.waiting.take().unwrap_or_default();
+    replica.ack_at = Instant::now();
     let mut payload = format!("${}\r\n", rdb.len()).into_bytes();
     payload.extend_from_slice(&rdb);
     payload.extend_from_slice(&waiting);
