@@ -331,14 +331,30 @@ fn lockstep_replica_of_redis_converges_under_load_and_continues_after_a_dropped_
     assert_eq!(p.int(&["WAIT", "1", "2000"]), 1);
 }
 
-/// A directory of this test process for a redis-server replica's snapshot file.
-fn scratch_dir(name: &str) -> String {
+/// A directory of this test process for a server's files (a redis-server replica's
+/// snapshot, an AOF), removed when dropped.
+struct Scratch(String);
+
+impl std::ops::Deref for Scratch {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch_dir(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "lockstep-replication-{}-{name}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.to_string_lossy().into_owned()
+    Scratch(dir.to_string_lossy().into_owned())
 }
 
 /// A text with its numbers and replication ids masked: the shape of a field or reply.
@@ -656,7 +672,7 @@ fn a_replica_with_appendonly_keeps_the_synced_data_across_a_restart() {
     load(redis.addr(), 14, 300);
     let dir = scratch_dir("aof-replica");
     let settings = [
-        ("dir", dir.clone()),
+        ("dir", dir.to_string()),
         ("appendonly", "yes".to_string()),
         ("replicaof", format!("127.0.0.1 {}", redis.port)),
     ];
