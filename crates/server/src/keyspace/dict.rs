@@ -9,12 +9,12 @@
 //! a chunk at a time: a single `Vec` would double at a million keys and leave up to half
 //! of itself unused (and, while it copies, both the old and the new one in RSS). A slot
 //! is 48 bytes: the key's first 16 bytes and the value. A key of up to 16 bytes lives
-//! there whole; a longer one lives in `long_keys`, and its slot holds its index there.
+//! there whole; a longer one is behind a thin pointer (one allocation with its length).
 //!
 //! Beside the slots, each chunk keeps `Meta`, 4 bytes a slot:
 //! - a 24-bit access stamp (as Redis keeps 24 bits of `lru` in every object): an LRU
 //!   clock or an LFU counter, which the eviction policies and OBJECT IDLETIME/FREQ read;
-//! - the key's length, or `LONG_KEY`;
+//! - the length of a key kept whole in its slot;
 //!
 //! and
 //! the TTLs, in an array made the first time a key of the chunk gets one: most keyspaces
@@ -31,6 +31,7 @@ use hashbrown::DefaultHashBuilder;
 use std::hash::BuildHasher;
 
 use super::value::{Key, Value};
+use crate::types::thin::ThinBytes;
 
 /// Slots kept when the last key goes: a dict that empties with more than this gives its
 /// memory back (the slab never shrinks otherwise: entries cannot move under a SCAN).
@@ -39,8 +40,6 @@ const KEEP_WHEN_EMPTY: usize = 1024;
 
 /// The longest key kept in its slot.
 const INLINE_KEY: usize = 16;
-/// `Meta::key_len` of a key kept in `long_keys`.
-const LONG_KEY: u8 = u8::MAX;
 
 /// Slots per chunk of the slab (a power of two): 4096 slots of 48 bytes, 192 KiB.
 const CHUNK_BITS: u32 = 12;
@@ -90,11 +89,27 @@ fn expired(expire_at: Millis, now: Millis) -> bool {
 }
 
 #[derive(Debug)]
-struct Stored {
-    /// The key (its length is in the slot's `Meta`), or for a long key its index in
-    /// `long_keys` in the first 4 bytes.
-    key: [u8; INLINE_KEY],
-    value: Value,
+enum Stored {
+    /// A key of up to `INLINE_KEY` bytes (its length is in the slot's `Meta`).
+    Short { key: [u8; INLINE_KEY], value: Value },
+    /// A longer key. (The enum's tag lives in a value the `Value` never takes.)
+    Long { key: ThinBytes, value: Value },
+}
+
+impl Stored {
+    #[inline]
+    fn value(&self) -> &Value {
+        match self {
+            Stored::Short { value, .. } | Stored::Long { value, .. } => value,
+        }
+    }
+
+    #[inline]
+    fn value_mut(&mut self) -> &mut Value {
+        match self {
+            Stored::Short { value, .. } | Stored::Long { value, .. } => value,
+        }
+    }
 }
 
 /// What a chunk keeps beside each slot.
@@ -102,7 +117,7 @@ struct Stored {
 struct Meta {
     /// The access stamp, little-endian (see the module's comment).
     stamp: [u8; 3],
-    /// The key's length up to `INLINE_KEY`, else `LONG_KEY`.
+    /// The length of a `Stored::Short` key.
     key_len: u8,
 }
 
@@ -157,10 +172,6 @@ pub struct Dict {
     chunks: Vec<Chunk>,
     /// Slots in the slab, used or free.
     slots_len: usize,
-    /// Keys longer than `INLINE_KEY`, by the index their slot holds; `None` is free.
-    long_keys: Vec<Option<Box<[u8]>>>,
-    /// Free indices of `long_keys`.
-    long_free: Vec<u32>,
     free_head: Option<u32>,
     /// Bit `i` is set when slot `i` holds an entry with a TTL.
     ttl_bits: Vec<u64>,
@@ -206,40 +217,29 @@ impl Dict {
 
     /// The key in slot `off` of `chunk`, if it is used.
     #[inline]
-    fn key_of<'a>(
-        chunk: &'a Chunk,
-        long_keys: &'a [Option<Box<[u8]>>],
-        off: usize,
-    ) -> Option<&'a [u8]> {
-        let Slot::Used(s) = chunk.slots.get(off)? else {
-            return None;
-        };
-        let len = chunk.meta.get(off)?.key_len;
-        if len == LONG_KEY {
-            let at = u32::from_le_bytes([s.key[0], s.key[1], s.key[2], s.key[3]]);
-            long_keys.get(at as usize)?.as_deref()
-        } else {
-            s.key.get(..len as usize)
+    fn key_of(chunk: &Chunk, off: usize) -> Option<&[u8]> {
+        match chunk.slots.get(off)? {
+            Slot::Used(Stored::Short { key, .. }) => {
+                key.get(..chunk.meta.get(off)?.key_len as usize)
+            }
+            Slot::Used(Stored::Long { key, .. }) => Some(key.as_slice()),
+            Slot::Free(_) => None,
         }
     }
 
     #[inline]
-    fn key_at<'a>(
-        chunks: &'a [Chunk],
-        long_keys: &'a [Option<Box<[u8]>>],
-        idx: u32,
-    ) -> Option<&'a [u8]> {
+    fn key_at(chunks: &[Chunk], idx: u32) -> Option<&[u8]> {
         let (c, off) = split(idx);
-        Self::key_of(chunks.get(c)?, long_keys, off)
+        Self::key_of(chunks.get(c)?, off)
     }
 
     /// The slab index of `key`.
     #[inline]
     pub fn find(&self, key: &[u8]) -> Option<u32> {
         let hash = self.hash(key);
-        let (chunks, long) = (&self.chunks, &self.long_keys);
+        let chunks = &self.chunks;
         self.table
-            .find(hash, |&i| Self::key_at(chunks, long, i) == Some(key))
+            .find(hash, |&i| Self::key_at(chunks, i) == Some(key))
             .copied()
     }
 
@@ -254,8 +254,8 @@ impl Dict {
         let chunk = self.chunks.get(c)?;
         match chunk.slots.get(off)? {
             Slot::Used(s) => Some(EntryRef {
-                key: Self::key_of(chunk, &self.long_keys, off)?,
-                value: &s.value,
+                key: Self::key_of(chunk, off)?,
+                value: s.value(),
                 expire_at: chunk.expire_at(off),
             }),
             Slot::Free(_) => None,
@@ -267,7 +267,7 @@ impl Dict {
     pub fn value_mut(&mut self, idx: u32) -> Option<&mut Value> {
         let (c, off) = split(idx);
         match self.chunks.get_mut(c)?.slots.get_mut(off)? {
-            Slot::Used(s) => Some(&mut s.value),
+            Slot::Used(s) => Some(s.value_mut()),
             Slot::Free(_) => None,
         }
     }
@@ -314,14 +314,6 @@ impl Dict {
                 + ch.meta.capacity() * std::mem::size_of::<Meta>();
             expires += ch.expires.capacity() * std::mem::size_of::<Millis>();
         }
-        main += self.long_keys.capacity() * std::mem::size_of::<Option<Box<[u8]>>>()
-            + self.long_free.capacity() * 4
-            + self
-                .long_keys
-                .iter()
-                .flatten()
-                .map(|k| k.len())
-                .sum::<usize>();
         main += self.chunks.capacity() * std::mem::size_of::<Chunk>()
             + buckets * (std::mem::size_of::<u32>() + 1);
         (main, expires)
@@ -350,13 +342,12 @@ impl Dict {
             hasher,
             table,
             chunks,
-            long_keys,
             ..
         } = self;
         let entry = table.entry(
             hash,
-            |&i| Self::key_at(chunks, long_keys, i) == Some(key),
-            |&i| Self::key_at(chunks, long_keys, i).map_or(0, |k| hasher.hash_one(k)),
+            |&i| Self::key_at(chunks, i) == Some(key),
+            |&i| Self::key_at(chunks, i).map_or(0, |k| hasher.hash_one(k)),
         );
         match entry {
             TableEntry::Occupied(o) => {
@@ -367,7 +358,7 @@ impl Dict {
                     unreachable!("hash table points at a free slot")
                 };
                 // The key is the same bytes: it stays.
-                let old_value = std::mem::replace(&mut s.value, value);
+                let old_value = std::mem::replace(s.value_mut(), value);
                 let old_expire = chunk.expire_at(off);
                 chunk.set_expire_at(off, expire_at);
                 update_ttl_bit(
@@ -385,30 +376,15 @@ impl Dict {
                 (idx, Some(old))
             }
             TableEntry::Vacant(v) => {
-                let (stored_key, key_len) = if key.len() <= INLINE_KEY {
+                let (new, key_len) = if key.len() <= INLINE_KEY {
                     let mut bytes = [0; INLINE_KEY];
                     bytes[..key.len()].copy_from_slice(key);
-                    (bytes, key.len() as u8)
+                    let short = Stored::Short { key: bytes, value };
+                    (Slot::Used(short), key.len() as u8)
                 } else {
-                    let boxed = Some(Box::<[u8]>::from(key));
-                    let at = match self.long_free.pop() {
-                        Some(at) => {
-                            long_keys[at as usize] = boxed;
-                            at
-                        }
-                        None => {
-                            long_keys.push(boxed);
-                            (long_keys.len() - 1) as u32
-                        }
-                    };
-                    let mut bytes = [0; INLINE_KEY];
-                    bytes[..4].copy_from_slice(&at.to_le_bytes());
-                    (bytes, LONG_KEY)
+                    let key = ThinBytes::from_parts(&[key]);
+                    (Slot::Used(Stored::Long { key, value }), 0)
                 };
-                let new = Slot::Used(Stored {
-                    key: stored_key,
-                    value,
-                });
                 let meta = Meta {
                     stamp: [0; 3],
                     key_len,
@@ -450,14 +426,9 @@ impl Dict {
     /// Removes `key`, returning its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let hash = self.hash(key);
-        let Dict {
-            table,
-            chunks,
-            long_keys,
-            ..
-        } = self;
+        let Dict { table, chunks, .. } = self;
         let found = table
-            .find_entry(hash, |&i| Self::key_at(chunks, long_keys, i) == Some(key))
+            .find_entry(hash, |&i| Self::key_at(chunks, i) == Some(key))
             .ok()?;
         let (idx, _) = found.remove();
         Some(self.free_slot(idx))
@@ -481,15 +452,12 @@ impl Dict {
         let Slot::Used(stored) = std::mem::replace(&mut chunk.slots[off], Slot::Free(next)) else {
             unreachable!("the hash table pointed at a free slot")
         };
-        let key_len = chunk.meta[off].key_len;
-        let key = if key_len == LONG_KEY {
-            let [a, b, c, d, ..] = stored.key;
-            let at = u32::from_le_bytes([a, b, c, d]);
-            self.long_free.push(at);
-            let long = self.long_keys.get_mut(at as usize).and_then(Option::take);
-            Key::from_slice(long.as_deref().unwrap_or_default())
-        } else {
-            Key::from_slice(&stored.key[..key_len as usize])
+        let (key, value) = match stored {
+            Stored::Short { key, value } => (
+                Key::from_slice(&key[..chunk.meta[off].key_len as usize]),
+                value,
+            ),
+            Stored::Long { key, value } => (Key::from_slice(key.as_slice()), value),
         };
         let expire_at = chunk.expire_at(off);
         chunk.set_expire_at(off, NO_EXPIRY);
@@ -504,7 +472,7 @@ impl Dict {
         self.release_if_empty();
         Entry {
             key,
-            value: stored.value,
+            value,
             expire_at,
         }
     }
@@ -615,7 +583,6 @@ impl Dict {
 
     /// Every entry, in slab order.
     pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
-        let long = &self.long_keys;
         self.chunks.iter().flat_map(move |chunk| {
             chunk
                 .slots
@@ -623,8 +590,8 @@ impl Dict {
                 .enumerate()
                 .filter_map(move |(off, s)| match s {
                     Slot::Used(s) => Some(EntryRef {
-                        key: Self::key_of(chunk, long, off)?,
-                        value: &s.value,
+                        key: Self::key_of(chunk, off)?,
+                        value: s.value(),
                         expire_at: chunk.expire_at(off),
                     }),
                     Slot::Free(_) => None,
@@ -920,17 +887,15 @@ mod tests {
             let e = d.get(k).expect("present");
             assert_eq!((e.key, e.value), (&k[..], &Value::Int(i as i64)));
         }
-        assert_eq!(d.long_keys.len(), 40 - 17, "keys of 17 bytes and more");
         let removed = d.remove(&keys[30]).expect("a long key");
         assert_eq!(removed.key.as_slice(), &keys[30][..]);
         let slot = d.find(&keys[20]).expect("a long key");
         let removed = d.remove_at(slot).expect("a long key by slot");
         assert_eq!(removed.key.as_slice(), &keys[20][..]);
         assert_eq!(d.len(), 38);
-        // Their places in `long_keys` and their slots are taken again.
+        // Their slots are taken again.
         d.insert(&[b'z'; 50], val(), NO_EXPIRY);
         d.insert(&[b'y'; 17], val(), NO_EXPIRY);
-        assert_eq!(d.long_keys.len(), 40 - 17);
         assert_eq!(d.capacity(), 40);
         for (i, k) in keys
             .iter()
