@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::dataset::{assert_same, list, run, text, Look};
 use common::{Conn, RedisServer};
 use lockstep_resp::Frame;
 use lockstep_server::{EmbeddedServer, ServerConfig};
@@ -134,10 +135,6 @@ fn after_rewrite() -> Vec<Vec<String>> {
     ]
 }
 
-fn run(c: &mut Conn, args: &[&[u8]]) -> Frame {
-    c.command_bytes(args)
-}
-
 /// Connects once the server is done loading (redis-server answers -LOADING until then).
 fn open_loaded(addr: std::net::SocketAddr) -> Conn {
     let mut c = Conn::open(addr);
@@ -165,132 +162,14 @@ fn apply(c: &mut Conn, commands: &[Vec<String>]) {
     run(c, &[b"SELECT", b"0"]);
 }
 
-fn text(frame: Frame) -> Vec<u8> {
-    match frame {
-        Frame::Bulk(b) | Frame::Simple(b) => b.to_vec(),
-        Frame::Integer(n) => n.to_string().into_bytes(),
-        other => panic!("expected a string, got {other:?}"),
-    }
-}
-
-fn list(frame: Frame) -> Vec<Vec<u8>> {
-    match frame {
-        Frame::Array(items) => items.into_iter().map(text).collect(),
-        other => panic!("expected an array, got {other:?}"),
-    }
-}
-
-fn flatten(frame: Frame, out: &mut Vec<Vec<u8>>) {
-    match frame {
-        Frame::Array(items) => {
-            out.push(format!("[{}", items.len()).into_bytes());
-            items.into_iter().for_each(|i| flatten(i, out));
-        }
-        Frame::Null => out.push(b"(nil)".to_vec()),
-        other => out.push(text(other)),
-    }
-}
-
-/// Everything a client can see of the data in databases 0..16: per database, each key
-/// (sorted) with its type, TTL rounded to minutes, and contents (sorted where the order is
-/// the server's own); and what the library's function answers.
-fn everything(c: &mut Conn) -> Vec<(usize, Vec<u8>, Vec<Vec<u8>>)> {
-    let mut out = Vec::new();
-    for db in 0..16 {
-        run(c, &[b"SELECT", db.to_string().as_bytes()]);
-        let mut keys = list(run(c, &[b"KEYS", b"*"]));
-        keys.sort();
-        for k in keys {
-            let t = text(run(c, &[b"TYPE", &k]));
-            let mut facts = vec![
-                t.clone(),
-                match run(c, &[b"PTTL", &k]) {
-                    Frame::Integer(n) if n > 0 => ((n + 30_000) / 60_000).to_string().into_bytes(),
-                    other => text(other),
-                },
-            ];
-            let mut contents = match &t[..] {
-                b"string" => vec![text(run(c, &[b"GET", &k]))],
-                b"list" => list(run(c, &[b"LRANGE", &k, b"0", b"-1"])),
-                b"hash" => list(run(c, &[b"HGETALL", &k]))
-                    .chunks(2)
-                    .map(|p| p.concat())
-                    .collect(),
-                b"set" => list(run(c, &[b"SMEMBERS", &k])),
-                b"zset" => list(run(c, &[b"ZRANGE", &k, b"0", b"-1", b"WITHSCORES"])),
-                b"stream" => {
-                    let mut leaves = Vec::new();
-                    flatten(
-                        run(c, &[b"XINFO", b"STREAM", &k, b"FULL", b"COUNT", b"0"]),
-                        &mut leaves,
-                    );
-                    // A consumer's seen-time is the moment XGROUP CREATECONSUMER ran, and
-                    // Redis replays it as itself: redis-server loading its own AOF gives
-                    // it the time of the load too.
-                    for i in 1..leaves.len() {
-                        if leaves[i - 1] == b"seen-time" {
-                            leaves[i] = b"<time>".to_vec();
-                        }
-                    }
-                    leaves
-                }
-                other => panic!("type {other:?}"),
-            };
-            if t == b"hash" || t == b"set" {
-                contents.sort();
-            }
-            facts.extend(contents);
-            out.push((db, k, facts));
-        }
-    }
-    run(c, &[b"SELECT", b"0"]);
-    let answer = text(run(c, &[b"FCALL", b"aoffunc", b"0"]));
-    out.push((0, b"<fcall aoffunc>".to_vec(), vec![answer]));
-    out
-}
-
-type Data = Vec<(usize, Vec<u8>, Vec<Vec<u8>>)>;
-
-/// The two data sets are the same; otherwise the keys that differ, readably.
-fn assert_same(got: &Data, expected: &Data) {
-    if got == expected {
-        return;
-    }
-    let show = |d: &Data| -> Vec<String> {
-        d.iter()
-            .map(|(db, k, facts)| {
-                let facts: Vec<_> = facts.iter().map(|f| String::from_utf8_lossy(f)).collect();
-                format!("db{db} {}: {}", String::from_utf8_lossy(k), facts.join(" "))
-            })
-            .collect()
+/// The data set as these tests compare it (see `common::dataset`).
+fn everything(c: &mut Conn) -> common::dataset::Data {
+    let look = Look {
+        encodings: false,
+        mask_seen_times: true,
+        function: "aoffunc",
     };
-    let (g, e) = (show(got), show(expected));
-    let missing: Vec<_> = e.iter().filter(|l| !g.contains(l)).collect();
-    let extra: Vec<_> = g.iter().filter(|l| !e.contains(l)).collect();
-    // Where a key's facts part, shown from there on.
-    let mut differences = Vec::new();
-    for m in &missing {
-        let name = m.split(':').next().unwrap_or_default();
-        if let Some(x) = extra.iter().find(|x| x.split(':').next() == Some(name)) {
-            let at = m.bytes().zip(x.bytes()).take_while(|(a, b)| a == b).count();
-            let cut = |t: &str| {
-                t.get(at.saturating_sub(60)..)
-                    .unwrap_or(t)
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
-            };
-            differences.push(format!(
-                "{name}:\n expected …{}\n found    …{}",
-                cut(m),
-                cut(x)
-            ));
-        }
-    }
-    panic!(
-        "expected but not found: {missing:#?}\nfound but not expected: {extra:#?}\n{}",
-        differences.join("\n")
-    );
+    common::dataset::everything(c, &look)
 }
 
 fn scratch_dir(name: &str) -> PathBuf {

@@ -10,6 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::dataset::{run, text, Look};
 use common::{Conn, RedisServer};
 use lockstep_resp::Frame;
 use lockstep_server::{EmbeddedServer, ServerConfig};
@@ -77,10 +78,6 @@ fn fill() -> Vec<Vec<String>> {
     ]
 }
 
-fn run(c: &mut Conn, args: &[&[u8]]) -> Frame {
-    c.command_bytes(args)
-}
-
 fn fill_server(c: &mut Conn) {
     for command in fill() {
         let args: Vec<&[u8]> = command.iter().map(|w| w.as_bytes()).collect();
@@ -89,86 +86,16 @@ fn fill_server(c: &mut Conn) {
     }
 }
 
-fn text(frame: Frame) -> Vec<u8> {
-    match frame {
-        Frame::Bulk(b) | Frame::Simple(b) => b.to_vec(),
-        Frame::Integer(n) => n.to_string().into_bytes(),
-        other => panic!("expected a string, got {other:?}"),
-    }
+/// The data set as these tests compare it (see `common::dataset`).
+fn everything(c: &mut Conn) -> common::dataset::Data {
+    let look = Look {
+        encodings: true,
+        mask_seen_times: false,
+        function: "rdbfunc",
+    };
+    common::dataset::everything(c, &look)
 }
 
-fn list(frame: Frame) -> Vec<Vec<u8>> {
-    match frame {
-        Frame::Array(items) => items.into_iter().map(text).collect(),
-        other => panic!("expected an array, got {other:?}"),
-    }
-}
-
-/// Every leaf of a nested reply, in order, with the size of each array before its items
-/// (XINFO STREAM FULL: entries, groups, PELs and consumers with their times).
-fn flatten(frame: Frame, out: &mut Vec<Vec<u8>>) {
-    match frame {
-        Frame::Array(items) => {
-            out.push(format!("[{}", items.len()).into_bytes());
-            items.into_iter().for_each(|i| flatten(i, out));
-        }
-        Frame::Null => out.push(b"(nil)".to_vec()),
-        other => out.push(text(other)),
-    }
-}
-
-/// Everything a client can see of the data in databases 0..16: per database, each key
-/// (sorted) with its type, encoding, TTL rounded to minutes, and contents (sorted where
-/// the order is the server's own); and what the library's function answers.
-fn everything(c: &mut Conn) -> Vec<(usize, Vec<u8>, Vec<Vec<u8>>)> {
-    let mut out = Vec::new();
-    for db in 0..16 {
-        run(c, &[b"SELECT", db.to_string().as_bytes()]);
-        let mut keys = list(run(c, &[b"KEYS", b"*"]));
-        keys.sort();
-        for k in keys {
-            let t = text(run(c, &[b"TYPE", &k]));
-            let mut facts = vec![
-                t.clone(),
-                text(run(c, &[b"OBJECT", b"ENCODING", &k])),
-                match run(c, &[b"PTTL", &k]) {
-                    Frame::Integer(n) if n > 0 => ((n + 30_000) / 60_000).to_string().into_bytes(),
-                    other => text(other),
-                },
-            ];
-            let mut contents = match &t[..] {
-                b"string" => vec![text(run(c, &[b"GET", &k]))],
-                b"list" => list(run(c, &[b"LRANGE", &k, b"0", b"-1"])),
-                b"hash" => list(run(c, &[b"HGETALL", &k]))
-                    .chunks(2)
-                    .map(|p| p.concat())
-                    .collect(),
-                b"set" => list(run(c, &[b"SMEMBERS", &k])),
-                b"zset" => list(run(c, &[b"ZRANGE", &k, b"0", b"-1", b"WITHSCORES"])),
-                b"stream" => {
-                    let mut leaves = Vec::new();
-                    flatten(
-                        run(c, &[b"XINFO", b"STREAM", &k, b"FULL", b"COUNT", b"0"]),
-                        &mut leaves,
-                    );
-                    leaves
-                }
-                other => panic!("type {other:?}"),
-            };
-            if t == b"hash" || t == b"set" {
-                contents.sort();
-            }
-            facts.extend(contents);
-            out.push((db, k, facts));
-        }
-    }
-    run(c, &[b"SELECT", b"0"]);
-    let answer = text(run(c, &[b"FCALL", b"rdbfunc", b"0"]));
-    out.push((0, b"<fcall rdbfunc>".to_vec(), vec![answer]));
-    out
-}
-
-/// A directory of its own under the temporary one.
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lockstep-rdb-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -2,6 +2,8 @@
 //! over a real TCP connection. Each test file uses part of it.
 #![allow(dead_code)]
 
+pub mod dataset;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
