@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster_support::{cluster_port, RealNode};
-use common::Conn;
+use common::{info_field, wait_until, Conn};
 use lockstep_resp::Frame;
 use lockstep_server::{ClusterConfig, EmbeddedCluster};
 
@@ -129,23 +129,6 @@ fn real_3x3() -> Real3x3 {
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn info_field(conn: &mut Conn, section: &str, field: &str) -> String {
-    let text = conn.text(&["INFO", section]);
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    start.elapsed()
 }
 
 /// The node index (in `cluster.nodes()`) serving `slot`, from CLUSTER NODES of node `via`.

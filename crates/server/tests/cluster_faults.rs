@@ -8,7 +8,7 @@ mod common;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Conn, RedisServer};
+use common::{info_field, wait_until, Conn, RedisServer};
 use lockstep_resp::Frame;
 use lockstep_server::{ClusterConfig, EmbeddedCluster};
 
@@ -35,23 +35,6 @@ fn error_of(frame: Frame) -> String {
         Frame::Error(e) => String::from_utf8_lossy(&e).into_owned(),
         other => panic!("expected an error, got {other:?}"),
     }
-}
-
-fn info_field(conn: &mut Conn, section: &str, field: &str) -> String {
-    let text = conn.text(&["INFO", section]);
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    start.elapsed()
 }
 
 /// The CLUSTER NODES line of node `i`, as node `via` lists it.

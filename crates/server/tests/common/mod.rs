@@ -264,6 +264,26 @@ pub fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> Option<usize
     }
 }
 
+/// The value of `field` in INFO `section`, empty when the section has none (a primary has
+/// no `master_link_status`, say).
+pub fn info_field(conn: &mut Conn, section: &str, field: &str) -> String {
+    let text = conn.text(&["INFO", section]);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Polls `ok` every 5 ms until it holds, failing the test after `limit`; how long it took.
+pub fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    start.elapsed()
+}
+
 /// Runs `scenario` against a real redis-server and against lockstep and asserts that both
 /// transcripts (of replies, or of outcomes put in words) are the same.
 pub fn same_as_redis<T: PartialEq + std::fmt::Debug>(scenario: impl Fn(SocketAddr) -> Vec<T>) {
