@@ -16,6 +16,7 @@
 
 mod common;
 
+use common::rng::Rng;
 use common::{Conn, RedisServer};
 use lockstep_commands::{flags, Command, COMMANDS};
 use lockstep_resp::Frame;
@@ -221,22 +222,6 @@ const WORDS: &[&str] = &[
 ];
 
 const CASES_PER_COMMAND: usize = 24;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn swept(cmd: &Command) -> bool {
     let container = cmd.full_name.split('|').next().unwrap_or("");

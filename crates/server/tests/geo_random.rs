@@ -24,6 +24,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use common::rng::Rng;
 use common::RedisServer;
 use lockstep_resp::{encode_command, Decoder};
 use lockstep_server::{EmbeddedServer, ServerConfig};
@@ -31,37 +32,6 @@ use lockstep_server::{EmbeddedServer, ServerConfig};
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_SEEDS: std::ops::Range<u64> = 1..9;
 const DEFAULT_ITERATIONS: usize = 400;
-
-/// splitmix64, so a seed means the same sequence everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u32) -> bool {
-        self.below(100) < percent as usize
-    }
-
-    /// Uniform in [lo, hi).
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        lo + (hi - lo) * unit
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 const LAT_LIMIT: f64 = 85.05112878;
 

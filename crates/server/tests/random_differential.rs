@@ -31,6 +31,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use common::rng::Rng;
 use common::RedisServer;
 use lockstep_resp::{encode_command, Decoder, Frame};
 use lockstep_server::{EmbeddedServer, ServerConfig};
@@ -45,38 +46,6 @@ const HISTORY: usize = 20;
 /// generation. The test fails when this list is not exactly what lockstep lacks, so a
 /// command cannot drop out of coverage unnoticed.
 const EXPECTED_UNIMPLEMENTED: &[&str] = &[];
-
-// ---------------------------------------------------------------------------------------
-// Randomness: splitmix64, so a seed means the same sequence on every platform and version.
-
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: u32) -> bool {
-        self.below(100) < percent as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn between(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + self.below((hi - lo + 1) as usize) as i64
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Connections that keep each reply's exact bytes.

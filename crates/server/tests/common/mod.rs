@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dataset;
+pub mod rng;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
