@@ -92,7 +92,7 @@ pub fn memory(entry: &ClientEntry, multi_mem: usize, argv_mem: usize) -> usize {
 /// limit; how many it disconnected. Each one is killed as CLIENT KILL kills (its task
 /// closes the connection) and logged with its CLIENT LIST line.
 pub fn evict(state: &mut State) -> usize {
-    let limit = limit(&state.config);
+    let limit = state.client_limit.get();
     if limit == 0 {
         return 0;
     }
