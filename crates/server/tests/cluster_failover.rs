@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster_support::{cluster_port, RealNode};
+use cluster_support::{cluster_port, owner_of, RealNode};
 use common::{info_field, wait_until, Conn};
 use lockstep_resp::Frame;
 use lockstep_server::{ClusterConfig, EmbeddedCluster};
@@ -129,33 +129,6 @@ fn real_3x3() -> Real3x3 {
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// The node index (in `cluster.nodes()`) serving `slot`, from CLUSTER NODES of node `via`.
-fn owner_of(cluster: &EmbeddedCluster, via: usize, slot: u16) -> usize {
-    let nodes = Conn::open(cluster.addrs()[via]).text(&["CLUSTER", "NODES"]);
-    for line in nodes.lines() {
-        let cols: Vec<&str> = line.split(' ').collect();
-        let serves = cols[8..].iter().any(|r| {
-            let mut it = r.split('-').map(|s| s.parse::<u16>().unwrap_or(u16::MAX));
-            let first = it.next().unwrap_or(u16::MAX);
-            let last = it.next().unwrap_or(first);
-            (first..=last).contains(&slot)
-        });
-        if serves {
-            let port: u16 = cols[1]
-                .split(['@', ':'])
-                .nth(1)
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            return cluster
-                .addrs()
-                .iter()
-                .position(|a| a.port() == port)
-                .expect("a node of the cluster");
-        }
-    }
-    panic!("no owner of slot {slot}: {nodes}");
 }
 
 #[test]

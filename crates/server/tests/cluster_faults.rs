@@ -3,11 +3,13 @@
 //! fault checked by what clients then see: refused ports, promotions, silence, late
 //! replies, `-CLUSTERDOWN` on an isolated node, closed connections, moved slots, the log.
 
+mod cluster_support;
 mod common;
 
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use cluster_support::owner_of;
 use common::{info_field, wait_until, Conn, RedisServer};
 use lockstep_resp::Frame;
 use lockstep_server::{ClusterConfig, EmbeddedCluster};
@@ -53,28 +55,6 @@ fn replica_of(cluster: &EmbeddedCluster, primary: usize) -> usize {
     (0..cluster.nodes().len())
         .find(|&i| line_of(cluster, 0, i).split(' ').nth(3) == Some(id))
         .expect("a replica")
-}
-
-/// The primary serving `slot`, as node `via` sees it.
-fn owner_of(cluster: &EmbeddedCluster, via: usize, slot: u16) -> usize {
-    let nodes = Conn::open(cluster.addrs()[via]).text(&["CLUSTER", "NODES"]);
-    for line in nodes.lines() {
-        let cols: Vec<&str> = line.split(' ').collect();
-        let serves = cols[8..].iter().any(|r| {
-            let mut it = r.split('-').map(|s| s.parse::<u16>().unwrap_or(u16::MAX));
-            let first = it.next().unwrap_or(u16::MAX);
-            let last = it.next().unwrap_or(first);
-            (first..=last).contains(&slot)
-        });
-        if serves {
-            return cluster
-                .nodes()
-                .iter()
-                .position(|n| n.id.as_str() == cols[0])
-                .expect("a node of the cluster");
-        }
-    }
-    panic!("no owner of slot {slot}: {nodes}");
 }
 
 /// True once the peer has closed the connection (EOF or reset), within 5 s.

@@ -427,3 +427,25 @@ pub fn links_without_times(frame: Frame) -> Frame {
     links.sort_by_key(|l| format!("{l:?}"));
     Frame::Array(links)
 }
+
+/// The index (in `cluster.nodes()`) of the primary serving `slot`, as node `via` sees it.
+pub fn owner_of(cluster: &lockstep_server::EmbeddedCluster, via: usize, slot: u16) -> usize {
+    let nodes = Conn::open(cluster.addrs()[via]).text(&["CLUSTER", "NODES"]);
+    for line in nodes.lines() {
+        let cols: Vec<&str> = line.split(' ').collect();
+        let serves = cols[8..].iter().any(|r| {
+            let mut it = r.split('-').map(|s| s.parse::<u16>().unwrap_or(u16::MAX));
+            let first = it.next().unwrap_or(u16::MAX);
+            let last = it.next().unwrap_or(first);
+            (first..=last).contains(&slot)
+        });
+        if serves {
+            return cluster
+                .nodes()
+                .iter()
+                .position(|n| n.id.as_str() == cols[0])
+                .expect("a node of the cluster");
+        }
+    }
+    panic!("no owner of slot {slot}: {nodes}");
+}
